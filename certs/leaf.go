@@ -1,0 +1,177 @@
+package certs
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Identity is what a server certificate names: the subject is FQDN, the SANs
+// are FQDN, the NetBIOS-style short name, any extra DNS names (mail.<domain>,
+// autodiscover.<domain> on Mailbox servers) and the server's addresses.
+type Identity struct {
+	Name      string // EX01; also the file name: DATA/certs/EX01.pem
+	FQDN      string
+	Addresses []netip.Addr
+	ExtraDNS  []string
+}
+
+func (id Identity) dnsNames() []string {
+	names := []string{strings.ToLower(id.FQDN)}
+	if short := strings.ToLower(id.Name); short != "" {
+		names = append(names, short)
+	}
+	for _, n := range id.ExtraDNS {
+		names = append(names, strings.ToLower(n))
+	}
+	slices.Sort(names[1:])
+	return slices.Compact(names)
+}
+
+// Issue returns the certificate of id, signed by the CA. A certificate stored
+// earlier under DATA/certs is reused while it names exactly the same SANs and
+// is not close to expiry; otherwise a new one replaces it.
+func (ca *CA) Issue(id Identity) (tls.Certificate, error) {
+	if ca.dir == "" {
+		c, _, err := ca.sign(id)
+		return c, err
+	}
+	unlock, err := lockDir(ca.dir)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	defer unlock()
+
+	certPath := filepath.Join(ca.dir, id.Name+".pem")
+	keyPath := filepath.Join(ca.dir, id.Name+"-key.pem")
+	if c, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil && ca.stillGood(c, id) {
+		return c, nil
+	}
+	c, keyPEM, err := ca.sign(id)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
+		return tls.Certificate{}, err
+	}
+	var chain []byte
+	for _, der := range c.Certificate {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	if err := writeFileAtomic(certPath, chain, 0o644); err != nil {
+		return tls.Certificate{}, err
+	}
+	return c, nil
+}
+
+func (ca *CA) stillGood(c tls.Certificate, id Identity) bool {
+	leaf, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil || !ca.Issued(leaf) {
+		return false
+	}
+	if time.Until(leaf.NotAfter) < renewBefore {
+		return false
+	}
+	if leaf.Subject.CommonName != strings.ToLower(id.FQDN) {
+		return false
+	}
+	want := id.dnsNames()
+	have := slices.Clone(leaf.DNSNames)
+	if len(have) > 0 {
+		slices.Sort(have[1:])
+	}
+	if !slices.Equal(want, have) {
+		return false
+	}
+	if len(leaf.IPAddresses) != len(id.Addresses) {
+		return false
+	}
+	for i, a := range id.Addresses {
+		if !leaf.IPAddresses[i].Equal(net.IP(a.AsSlice())) {
+			return false
+		}
+	}
+	return true
+}
+
+func (ca *CA) sign(id Identity) (tls.Certificate, []byte, error) {
+	if id.FQDN == "" {
+		return tls.Certificate{}, nil, fmt.Errorf("certs: %s: no FQDN", id.Name)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("certs: %s: %w", id.Name, err)
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	ips := make([]net.IP, 0, len(id.Addresses))
+	for _, a := range id.Addresses {
+		ips = append(ips, net.IP(a.AsSlice()))
+	}
+	now := time.Now()
+	notAfter := now.Add(leafLifetime)
+	if notAfter.After(ca.Cert.NotAfter) {
+		notAfter = ca.Cert.NotAfter
+	}
+	org := ca.Cert.Subject.Organization
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: strings.ToLower(id.FQDN), Organization: org},
+		DNSNames:     id.dnsNames(),
+		IPAddresses:  ips,
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		// Both usages: Exchange servers authenticate each other with the same
+		// certificate they serve (mutual TLS on the intra-organization hops).
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("certs: sign %s: %w", id.Name, err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("certs: %w", err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("certs: %w", err)
+	}
+	c := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	return c, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
+}
+
+// PeerName returns the FQDN (subject common name) of a verified peer
+// certificate of the lab, or "" when the connection state carries none that
+// the CA issued.
+func (ca *CA) PeerName(cs *tls.ConnectionState) string {
+	if cs == nil || len(cs.PeerCertificates) == 0 {
+		return ""
+	}
+	leaf := cs.PeerCertificates[0]
+	if !ca.Issued(leaf) || time.Now().After(leaf.NotAfter) {
+		return ""
+	}
+	return leaf.Subject.CommonName
+}
+
+// exists reports whether path exists; used by tests.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
