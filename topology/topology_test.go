@@ -213,7 +213,9 @@ func TestParseErrorsNameLineAndKey(t *testing.T) {
 		{"bad address", func(s string) string { return strings.Replace(s, "127.0.20.2", "127.0.20.x", 1) }, 0, `servers[2].address: "127.0.20.x" is not an IPv4 or IPv6 address`},
 		{"unknown zone", func(s string) string { return strings.Replace(s, "zone: perimeter", "zone: dmz", 1) }, 0, `servers[0].zone: "dmz" is not a zone`},
 		{"bad home server", func(s string) string { return strings.Replace(s, "server: EX02", "server: EX09", 1) }, 0, `mailboxes[1].server: "EX09" is not a server`},
-		{"duplicate key", func(s string) string { return strings.Replace(s, "site: Default-First-Site-Name\n", "site: A\nsite: B\n", 1) }, 0, `mapping key "site" already defined`},
+		{"duplicate key", func(s string) string {
+			return strings.Replace(s, "site: Default-First-Site-Name\n", "site: A\nsite: B\n", 1)
+		}, 0, `mapping key "site" already defined`},
 		{"wrong type", func(s string) string { return strings.Replace(s, "version: 2019", "version: [2019]", 1) }, 0, "expected a whole number, found a list"},
 		{"lower-case name", func(s string) string { return strings.Replace(s, "name: EX01", "name: ex01", 1) }, 0, `servers[1].name: "ex01" is not a NetBIOS-style`},
 		{"bad timer", func(s string) string { return strings.Replace(s, "profile: lab", "profile: fast", 1) }, 0, `timers.profile: "fast"`},
