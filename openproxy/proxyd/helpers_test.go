@@ -1,0 +1,170 @@
+package proxyd
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+// startServer runs a Server on a fresh 127.0.0.1:0 listener and returns it
+// and its address; cleanup closes it and checks that Serve ended properly.
+func startServer(t testing.TB, o Options) (*Server, string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(o)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(l) }()
+	t.Cleanup(func() {
+		s.Close()
+		if err := <-done; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve() = %v, want ErrServerClosed", err)
+		}
+	})
+	return s, l.Addr().String()
+}
+
+// upstream is a destination for the proxy: it greets with a line and echoes
+// whatever it receives.
+type upstream struct {
+	addr  netip.AddrPort
+	mu    sync.Mutex
+	conns int
+}
+
+func (u *upstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.conns
+}
+
+const upstreamGreeting = "220 upstream ready\r\n"
+
+func startUpstream(t testing.TB) *upstream {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &upstream{addr: l.Addr().(*net.TCPAddr).AddrPort()}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var open []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			u.mu.Lock()
+			u.conns++
+			u.mu.Unlock()
+			mu.Lock()
+			open = append(open, c)
+			mu.Unlock()
+			wg.Go(func() {
+				defer c.Close()
+				io.WriteString(c, upstreamGreeting)
+				io.Copy(c, c)
+			})
+		}
+	})
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return u
+}
+
+// closedPort returns a loopback port nothing listens on.
+func closedPort(t testing.TB) netip.AddrPort {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := l.Addr().(*net.TCPAddr).AddrPort()
+	l.Close()
+	return ap
+}
+
+func allowOnly(allowed ...netip.AddrPort) func(netip.AddrPort) bool {
+	return func(ap netip.AddrPort) bool {
+		for _, a := range allowed {
+			if a == ap {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func dial(t testing.TB, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return c, bufio.NewReader(c)
+}
+
+func readN(t testing.TB, r io.Reader, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		t.Fatalf("read %d bytes: %v", n, err)
+	}
+	return b
+}
+
+func readLineT(t testing.TB, br *bufio.Reader) string {
+	t.Helper()
+	s, err := br.ReadString('\n')
+	if err != nil {
+		t.Fatalf("read line: %v (got %q)", err, s)
+	}
+	return s
+}
+
+// expectEOF checks that the server closes the connection.
+func expectEOF(t testing.TB, r io.Reader) {
+	t.Helper()
+	b, err := io.ReadAll(r)
+	if err != nil && !errors.Is(err, io.EOF) {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("server did not close the connection (read %q)", b)
+		}
+	}
+}
+
+// waitGoroutines waits until the goroutine count drops to at most n.
+func waitGoroutines(t testing.TB, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for runtime.NumGoroutine() > n {
+		select {
+		case <-ctx.Done():
+			buf := make([]byte, 1<<20)
+			t.Fatalf("goroutines = %d, want <= %d\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
