@@ -1,0 +1,198 @@
+// Package dnsd is the lab's authoritative DNS server (SPEC.md section 4,
+// "DNS server"): UDP and TCP, authoritative for every lab zone (AA=1), no
+// recursion (RA=0), never forwarding; names outside the lab are REFUSED.
+package dnsd
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// ErrServerClosed is returned by Serve and ServeTCP after Shutdown or Close.
+var ErrServerClosed = errors.New("dnsd: server closed")
+
+// Options tune a Server. The zero value is ready to use.
+type Options struct {
+	// Name is the server's name in logs (the `server` key), e.g. "DNS01".
+	Name string
+	// Logger receives one debug record per query; nil discards.
+	Logger *slog.Logger
+	// ReadTimeout bounds reading one whole TCP query, length prefix
+	// included, once its first byte may arrive. Default 5 s.
+	ReadTimeout time.Duration
+	// IdleTimeout closes a TCP connection that sends no further query
+	// (RFC 7766 section 6.2.3). Default 10 s.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds writing one response. Default 5 s.
+	WriteTimeout time.Duration
+	// MaxTCPConns caps concurrent TCP connections; more are closed at
+	// once (RFC 7766 section 6.2.2). Default 256.
+	MaxTCPConns int
+}
+
+// udpReaders is how many goroutines read one PacketConn; each answers the
+// packets it reads.
+const udpReaders = 4
+
+// Server answers DNS queries from a ZoneSet. Its zero value is not usable:
+// call New.
+type Server struct {
+	opts  Options
+	log   *slog.Logger
+	zones atomic.Pointer[ZoneSet]
+
+	mu        sync.Mutex
+	closed    bool
+	packets   map[net.PacketConn]struct{}
+	listeners map[net.Listener]struct{}
+	conns     map[net.Conn]struct{}
+	wg        sync.WaitGroup // every goroutine the server started
+	done      chan struct{}  // closed by Shutdown and Close
+}
+
+// New returns a server answering from zones (nil: no zones, every query is
+// REFUSED). zones is frozen: it must not change afterwards.
+func New(zones *ZoneSet, opts Options) *Server {
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = 5 * time.Second
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 10 * time.Second
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 5 * time.Second
+	}
+	if opts.MaxTCPConns <= 0 {
+		opts.MaxTCPConns = 256
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		opts:      opts,
+		log:       log.With("server", opts.Name),
+		packets:   make(map[net.PacketConn]struct{}),
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[net.Conn]struct{}),
+		done:      make(chan struct{}),
+	}
+	s.SetZones(zones)
+	return s
+}
+
+// SetZones atomically replaces the zones the server answers from; queries
+// in flight finish with the old set. zones is frozen.
+func (s *Server) SetZones(zones *ZoneSet) {
+	if zones == nil {
+		zones = &ZoneSet{zones: map[string]*Zone{}}
+	}
+	zones.freeze()
+	s.zones.Store(zones)
+}
+
+// Zones returns the zone set in use.
+func (s *Server) Zones() *ZoneSet { return s.zones.Load() }
+
+// Shutdown stops accepting queries, lets the ones being answered finish,
+// closes idle TCP connections and waits for every goroutine, or until ctx
+// ends, when it closes everything at once and returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopLocked()
+	past := time.Unix(1, 0)
+	for pc := range s.packets {
+		_ = pc.SetReadDeadline(past) // wakes the readers
+	}
+	for l := range s.listeners {
+		_ = l.Close()
+	}
+	for c := range s.conns {
+		_ = c.SetReadDeadline(past) // wakes connections waiting for a query
+	}
+	s.mu.Unlock()
+
+	finished := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+		s.closeAll()
+		return nil
+	case <-ctx.Done():
+		s.closeAll()
+		<-finished
+		return ctx.Err()
+	}
+}
+
+// Close closes every socket at once and waits for the server's goroutines
+// to return.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.stopLocked()
+	s.mu.Unlock()
+	s.closeAll()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) stopLocked() {
+	if !s.closed {
+		s.closed = true
+		close(s.done)
+	}
+}
+
+func (s *Server) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for pc := range s.packets {
+		_ = pc.Close()
+	}
+	for l := range s.listeners {
+		_ = l.Close()
+	}
+	for c := range s.conns {
+		_ = c.Close()
+	}
+}
+
+func (s *Server) shuttingDown() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// logQuery writes the one debug record of a query to log, which carries
+// the server, proto and (over TCP) remote keys; remote is added when given.
+func logQuery(log *slog.Logger, remote net.Addr, r reply) {
+	if !log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	code := "dropped"
+	if r.rcode >= 0 {
+		code = dns.RcodeToString[r.rcode]
+	}
+	msg := "query " + r.q
+	if r.q == "" {
+		msg = "query not answered"
+	}
+	if remote != nil {
+		log.Debug(msg, "remote", remote.String(), "code", code)
+		return
+	}
+	log.Debug(msg, "code", code)
+}
