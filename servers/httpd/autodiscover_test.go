@@ -1,0 +1,213 @@
+package httpd
+
+import (
+	"encoding/xml"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func adOutlookRequest(email string) string {
+	return `<?xml version="1.0" encoding="utf-8"?>
+<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">
+  <Request>
+    <EMailAddress>` + email + `</EMailAddress>
+    <AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema>
+  </Request>
+</Autodiscover>`
+}
+
+func adMobileRequest(email string) string {
+	return `<?xml version="1.0" encoding="utf-8"?>
+<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/mobilesync/requestschema/2006">
+  <Request>
+    <EMailAddress>` + email + `</EMailAddress>
+    <AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006</AcceptableResponseSchema>
+  </Request>
+</Autodiscover>`
+}
+
+func postAutodiscover(t *testing.T, ts *testServer, body string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", ts.base+"/Autodiscover/Autodiscover.xml", strings.NewReader(body))
+	req.Header.Set("Content-Type", "text/xml")
+	req.SetBasicAuth("alice@contoso.com", "P@ssw0rd")
+	resp, err := ts.client(false).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+// adOutlookDoc is the outlook response as a client reads it.
+type adOutlookDoc struct {
+	XMLName  xml.Name `xml:"http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006 Autodiscover"`
+	Response struct {
+		XMLName xml.Name `xml:"http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a Response"`
+		User    struct {
+			DisplayName, LegacyDN, AutoDiscoverSMTPAddress, DeploymentId string
+		}
+		Account struct {
+			AccountType, Action string
+			Protocol            []struct {
+				TypeAttr              string `xml:"Type,attr"`
+				VersionAttr           string `xml:"Version,attr"`
+				MailStore             struct{ InternalUrl, ExternalUrl string }
+				AddressBook           struct{ InternalUrl, ExternalUrl string }
+				Type                  string
+				Server                string
+				ServerVersion         string
+				ASUrl, OOFUrl, OABUrl string
+				External              struct {
+					OWAUrl string
+				}
+			}
+		}
+	}
+}
+
+func TestAutodiscoverOutlook(t *testing.T) {
+	ts := newTestServer(t, testOptions())
+	resp, body := postAutodiscover(t, ts, adOutlookRequest("alice@contoso.com"))
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/xml; charset=utf-8" {
+		t.Fatalf("POST = %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	if got := resp.Header.Get("X-CalculatedBETarget"); got != "ex01.contoso.com" {
+		t.Errorf("X-CalculatedBETarget = %q", got)
+	}
+	var doc adOutlookDoc
+	if err := xml.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatalf("response does not parse in Exchange's namespaces: %v\n%s", err, body)
+	}
+	u := doc.Response.User
+	if u.DisplayName != "Alice Wood" || u.AutoDiscoverSMTPAddress != "alice@contoso.com" || !guidRE.MatchString(u.DeploymentId) ||
+		u.LegacyDN != "/o=First Organization/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=5a0a1d3e4b6f4a4e9d7c2f1e0c9b8a71-alice" {
+		t.Errorf("User = %+v", u)
+	}
+	if doc.Response.Account.AccountType != "email" || doc.Response.Account.Action != "settings" {
+		t.Errorf("Account = %+v", doc.Response.Account)
+	}
+	base := "https://" + ts.host
+	mailboxID := "5a0a1d3e-4b6f-4a4e-9d7c-2f1e0c9b8a71@contoso.com"
+	byType := map[string]int{}
+	for i, p := range doc.Response.Account.Protocol {
+		byType[p.Type+p.TypeAttr] = i
+	}
+	protos := doc.Response.Account.Protocol
+	if i, ok := byType["mapiHttp"]; !ok || protos[i].VersionAttr != "1" ||
+		protos[i].MailStore.ExternalUrl != base+"/mapi/emsmdb/?MailboxId="+mailboxID ||
+		protos[i].AddressBook.ExternalUrl != base+"/mapi/nspi/?MailboxId="+mailboxID {
+		t.Errorf("mapiHttp protocol wrong or missing:\n%s", body)
+	}
+	for _, typ := range []string{"EXCH", "EXPR"} {
+		i, ok := byType[typ]
+		if !ok {
+			t.Errorf("no %s protocol", typ)
+			continue
+		}
+		p := protos[i]
+		if p.ASUrl != base+"/EWS/Exchange.asmx" || p.OOFUrl != base+"/EWS/Exchange.asmx" || p.OABUrl != base+"/OAB/"+ts.handler.cfg.OABID+"/" {
+			t.Errorf("%s URLs = %s %s %s", typ, p.ASUrl, p.OOFUrl, p.OABUrl)
+		}
+	}
+	if p := protos[byType["EXCH"]]; p.Server != mailboxID || p.ServerVersion != "73C284EA" {
+		t.Errorf("EXCH Server %q ServerVersion %q, want %q 73C284EA", p.Server, p.ServerVersion, mailboxID)
+	}
+	if p := protos[byType["EXPR"]]; p.Server != ts.host {
+		t.Errorf("EXPR Server = %q, want %q", p.Server, ts.host)
+	}
+	if i, ok := byType["WEB"]; !ok || protos[i].External.OWAUrl != base+"/owa/" {
+		t.Errorf("WEB protocol wrong or missing")
+	}
+}
+
+func TestServerVersion(t *testing.T) {
+	for _, tt := range []struct{ v, want string }{
+		{"15.1.2176.2", "73C18880"}, // Exchange 2016 CU19, from a real server
+		{"15.0.516.32", "73C08204"}, // Exchange 2013 RTM
+	} {
+		v, _ := parseVersion(tt.v)
+		if got := serverVersion(v); got != tt.want {
+			t.Errorf("serverVersion(%s) = %s, want %s", tt.v, got, tt.want)
+		}
+	}
+}
+
+func TestAutodiscoverMobileSync(t *testing.T) {
+	ts := newTestServer(t, testOptions())
+	resp, body := postAutodiscover(t, ts, adMobileRequest("alice@contoso.com"))
+	var doc struct {
+		Response struct {
+			XMLName xml.Name `xml:"http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006 Response"`
+			Culture string
+			User    struct{ DisplayName, EMailAddress string }
+			Server  struct{ Type, Url, Name string } `xml:"Action>Settings>Server"`
+		} `xml:"http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006 Response"`
+	}
+	if err := xml.Unmarshal([]byte(body), &doc); resp.StatusCode != 200 || err != nil {
+		t.Fatalf("POST = %d %v\n%s", resp.StatusCode, err, body)
+	}
+	if s := doc.Response.Server; s.Type != "MobileSync" || s.Url != "https://"+ts.host+"/Microsoft-Server-ActiveSync" {
+		t.Errorf("Server = %+v", s)
+	}
+	if doc.Response.User.EMailAddress != "alice@contoso.com" || doc.Response.Culture != "en:us" {
+		t.Errorf("User = %+v culture %q", doc.Response.User, doc.Response.Culture)
+	}
+}
+
+func TestAutodiscoverErrors(t *testing.T) {
+	ts := newTestServer(t, testOptions())
+	tests := []struct {
+		name, body string
+		code       string
+		message    string
+		ns         string // the namespace of the Response holding the Error
+	}{
+		{"another user", adOutlookRequest("bob@contoso.com"), "500", "The email address can't be found.", nsADResponse},
+		{"unknown address", adOutlookRequest("nobody@contoso.com"), "500", "The email address can't be found.", nsADResponse},
+		{"malformed xml", "<Autodiscover><Request>", "600", "Invalid Request", nsADResponse},
+		{"not xml", "hello", "600", "Invalid Request", nsADResponse},
+		{"wrong namespace", strings.ReplaceAll(adOutlookRequest("alice@contoso.com"), "requestschema/2006", "requestschema/2099"), "600", "Invalid Request", nsADResponse},
+		{"no address", strings.ReplaceAll(adOutlookRequest(""), "<EMailAddress></EMailAddress>", ""), "600", "Invalid Request", nsADResponse},
+		{"bad response schema", strings.ReplaceAll(adOutlookRequest("alice@contoso.com"), "2006a", "2099"), "601", "Provider is not available", nsADResponse},
+		{"mobile bad schema", strings.ReplaceAll(adMobileRequest("alice@contoso.com"), "responseschema/2006", "responseschema/2099"), "601", "Provider is not available", nsADMobileResponse},
+		{"oversized", adOutlookRequest(strings.Repeat("a", 70<<10)), "600", "Invalid Request", nsADResponse},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := postAutodiscover(t, ts, tt.body)
+			var doc struct {
+				Response struct {
+					XMLName xml.Name
+					Error   struct {
+						Time, Id  string `xml:",attr"`
+						ErrorCode string
+						Message   string
+					}
+				}
+			}
+			if err := xml.Unmarshal([]byte(body), &doc); resp.StatusCode != 200 || err != nil {
+				t.Fatalf("POST = %d %v\n%s", resp.StatusCode, err, body)
+			}
+			e := doc.Response.Error
+			if e.ErrorCode != tt.code || e.Message != tt.message || doc.Response.XMLName.Space != tt.ns || e.Time == "" || e.Id == "" {
+				t.Errorf("error = %s %q in %s, want %s %q in %s\n%s", e.ErrorCode, e.Message, doc.Response.XMLName.Space, tt.code, tt.message, tt.ns, body)
+			}
+		})
+	}
+	// A browser's authenticated GET.
+	req, _ := http.NewRequest("GET", ts.base+"/autodiscover/autodiscover.xml", nil)
+	req.SetBasicAuth("alice", "P@ssw0rd")
+	resp, err := ts.client(false).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "<ErrorCode>600</ErrorCode>") || !strings.Contains(string(b), "<Message>Invalid Request</Message>") {
+		t.Errorf("GET with auth = %d\n%s", resp.StatusCode, b)
+	}
+}

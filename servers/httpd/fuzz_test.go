@@ -1,0 +1,98 @@
+package httpd
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func FuzzAutodiscoverRequest(f *testing.F) {
+	f.Add([]byte(adOutlookRequest("alice@contoso.com")))
+	f.Add([]byte(adMobileRequest("alice@contoso.com")))
+	f.Add([]byte(strings.ReplaceAll(adOutlookRequest(""), "<EMailAddress></EMailAddress>", "<LegacyDN>/o=First Organization/cn=alice</LegacyDN>")))
+	f.Add([]byte("<Autodiscover><Request>"))
+	f.Add([]byte(`<!DOCTYPE x [<!ENTITY e "boom">]><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>&e;</EMailAddress></Request></Autodiscover>`))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := parseAutodiscoverRequest(body)
+		if err != nil {
+			var ae adError
+			if !errors.As(err, &ae) || (ae.Code != 600 && ae.Code != 601) {
+				t.Fatalf("parseAutodiscoverRequest error %v is not an Autodiscover 600/601 error", err)
+			}
+			return
+		}
+		if req == nil || (req.EMailAddress == "" && req.LegacyDN == "") {
+			t.Fatalf("parseAutodiscoverRequest accepted a request without an address: %+v", req)
+		}
+		// What parses must render: the response of any accepted request
+		// marshals.
+		c, _ := newConfig(testOptions())
+		u := &User{Address: req.EMailAddress, DisplayName: req.EMailAddress, MailboxGUID: "x"}
+		if !strings.Contains(u.Address, "@") {
+			u.Address += "@contoso.com"
+		}
+		h := &Handler{cfg: c}
+		w := newDiscardWriter()
+		h.writeAutodiscover(w, adOutlookResponse(c, u, "mail.contoso.com"))
+		h.writeAutodiscover(w, adMobileResponse(u, "mail.contoso.com"))
+		if w.status != 200 {
+			t.Fatalf("response for %+v did not render: %d", req, w.status)
+		}
+	})
+}
+
+func FuzzEWSRequest(f *testing.F) {
+	f.Add([]byte(ewsEnvelope(ewsGetInbox)))
+	f.Add([]byte(ewsEnvelope(ewsFindInbox)))
+	f.Add([]byte(ewsEnvelope(`<m:GetItem/>`)))
+	f.Add([]byte(strings.ReplaceAll(ewsEnvelope(ewsFindInbox), "http://schemas.xmlsoap.org/soap/envelope/", nsSOAP12)))
+	f.Add([]byte("<soap:Envelope"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := parseEWSRequest(body)
+		if err != nil {
+			var es errSchema
+			if !errors.As(err, &es) || es.reason == "" {
+				t.Fatalf("parseEWSRequest error %v is not a schema error", err)
+			}
+			return
+		}
+		switch req.Operation {
+		case "GetFolder":
+			if req.GetFolder == nil || len(req.GetFolder.Folders) == 0 {
+				t.Fatalf("GetFolder without folders accepted")
+			}
+		case "FindItem":
+			fi := req.FindItem
+			if fi == nil || len(fi.Folders) == 0 || fi.Offset < 0 || (fi.Paged && fi.View.Max != "" && fi.Max < 1) {
+				t.Fatalf("bad FindItem accepted: %+v", fi)
+			}
+			msgs := make([]MessageInfo, 5)
+			page, next, _ := pageOf(msgs, fi)
+			if len(page) > len(msgs) || next < 0 || next > len(msgs) {
+				t.Fatalf("pageOf(%+v) = %d items, next %d", fi, len(page), next)
+			}
+		case "":
+			t.Fatalf("request without an operation accepted")
+		}
+	})
+}
+
+// FuzzParseMessage: any bytes a mailbox may hold render without a crash.
+func FuzzParseMessage(f *testing.F) {
+	b := newFakeBackend()
+	for _, m := range b.find("alice@contoso.com").folders[FolderInbox] {
+		f.Add(m.raw)
+	}
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: multipart/alternative; boundary=y\r\n\r\n--y\r\nContent-Type: text/plain\r\n\r\nhi\r\n--y--\r\n--x\r\nContent-Disposition: attachment; filename=a.pdf\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--x--\r\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		m, err := parseMessage(raw)
+		if err != nil {
+			return
+		}
+		if len(m.Text) > 4*maxShownBody || len(m.HTML) > 4*maxShownBody || len(m.Attachments) > maxMIMEParts {
+			t.Fatalf("renderer kept too much: text %d html %d attachments %d", len(m.Text), len(m.HTML), len(m.Attachments))
+		}
+	})
+}

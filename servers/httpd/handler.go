@@ -1,0 +1,132 @@
+package httpd
+
+import (
+	"log/slog"
+	"net/http"
+	"path"
+	"strings"
+)
+
+// Handler serves HTTPS 443 of a Mailbox server.
+type Handler struct {
+	cfg      *config
+	b        Backend
+	throttle *throttle
+	sessions *sessionStore
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// NewHandler returns the HTTPS handler. Options that do not validate
+// (see Options.Validate) are replaced by their defaults and logged.
+func NewHandler(b Backend, o Options) *Handler {
+	c, err := newConfig(o)
+	if err != nil {
+		c.log.Warn("httpd: option replaced by its default", "server", c.ServerName, "err", err)
+	}
+	return &Handler{
+		cfg:      c,
+		b:        b,
+		throttle: newThrottle(c.Throttle, c.Now),
+		sessions: newSessionStore(c.SessionTimeout, c.MaxSessions, c.Now),
+	}
+}
+
+// ServeHTTP routes by virtual directory, case-insensitively as IIS does.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.cfg.stampIIS(w)
+	log := h.cfg.log.With("server", h.cfg.ServerName, "proto", "https", "remote", r.RemoteAddr)
+	p := cleanPath(r.URL.Path)
+	vdir, rest := splitVdir(p)
+	switch vdir {
+	case "":
+		if p != "/" {
+			h.cfg.writeIISError(w, r, errNotFound)
+			return
+		}
+		if !allow(w, r, h.cfg, http.MethodGet, http.MethodHead) {
+			return
+		}
+		// The Default Web Site's HTTP Redirect to OWA.
+		redirect(w, "https://"+h.cfg.hostFor(r)+"/owa/", http.StatusFound)
+	case "owa":
+		h.serveOWA(w, r, rest, log)
+	case "ecp":
+		h.serveECP(w, r, rest, log)
+	case "ews":
+		h.serveEWS(w, r, rest, log)
+	case "autodiscover":
+		h.serveAutodiscover(w, r, rest, log)
+	case "microsoft-server-activesync":
+		h.serveActiveSync(w, r, rest, log)
+	case "mapi":
+		// MAPI over HTTP: /mapi/emsmdb and /mapi/nspi, Windows auth only.
+		h.cfg.challenge(w, r, vdirMAPI)
+	case "oab":
+		// /OAB/<guid>/oab.xml: Windows auth only.
+		h.cfg.challenge(w, r, vdirOAB)
+	case "rpc":
+		h.serveRPC(w, r, rest, log)
+	default:
+		h.cfg.writeIISError(w, r, errNotFound)
+	}
+}
+
+// cleanPath lower-cases and cleans a request path, keeping a trailing
+// slash: IIS matches paths case-insensitively and resolves dot segments.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	trailing := strings.HasSuffix(p, "/")
+	p = path.Clean("/" + strings.ToLower(p))
+	if trailing && p != "/" {
+		p += "/"
+	}
+	return p
+}
+
+// splitVdir splits "/owa/auth/logon.aspx" into "owa" and "/auth/logon.aspx".
+// "/owa" gives "owa" and "".
+func splitVdir(p string) (vdir, rest string) {
+	p = strings.TrimPrefix(p, "/")
+	if i := strings.IndexByte(p, '/'); i >= 0 {
+		return p[:i], p[i:]
+	}
+	return p, ""
+}
+
+// allow answers 405 with an Allow header unless r's method is one of
+// methods.
+func allow(w http.ResponseWriter, r *http.Request, c *config, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	c.writeIISError(w, r, errMethod)
+	return false
+}
+
+// serveRPC is Outlook Anywhere (RPC over HTTP). Its virtual directory is
+// the one that does not require SSL (EXCHANGE.md section 6). exsim answers
+// the authentication exchange; the RPC protocol itself is not simulated, so
+// an authenticated RPC_IN_DATA/RPC_OUT_DATA gets 503.
+func (h *Handler) serveRPC(w http.ResponseWriter, r *http.Request, rest string, log *slog.Logger) {
+	u := h.authenticate(w, r, h.cfg.vdirRPC(), log)
+	if u == nil {
+		return
+	}
+	setRaw(w.Header(), "X-CalculatedBETarget", u.HomeFQDN)
+	if rest != "/rpcproxy.dll" {
+		h.cfg.writeIISError(w, r, errNotFound)
+		return
+	}
+	if !allow(w, r, h.cfg, "RPC_IN_DATA", "RPC_OUT_DATA") {
+		return
+	}
+	log.Info("rpc over http requested; not simulated", "code", http.StatusServiceUnavailable)
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusServiceUnavailable)
+}

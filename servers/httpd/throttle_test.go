@@ -1,0 +1,139 @@
+package httpd
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestThrottleDelays(t *testing.T) {
+	th := newThrottle(Throttle{MaxFailures: 5, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}, newFakeClock().Now)
+	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, time.Second}
+	for i, w := range want {
+		d, locked := th.fail("192.0.2.1")
+		if d != w {
+			t.Errorf("failure %d: delay %v, want %v", i+1, d, w)
+		}
+		if locked != (i == 4) {
+			t.Errorf("failure %d: locked = %v, want %v", i+1, locked, i == 4)
+		}
+	}
+	if th.locked("192.0.2.2") {
+		t.Errorf("another source is locked out")
+	}
+}
+
+func TestThrottleWindowForgets(t *testing.T) {
+	clock := newFakeClock()
+	th := newThrottle(Throttle{MaxFailures: 3, Window: time.Minute}, clock.Now)
+	th.fail("192.0.2.1")
+	th.fail("192.0.2.1")
+	clock.Advance(2 * time.Minute)
+	if _, locked := th.fail("192.0.2.1"); locked {
+		t.Errorf("failures older than the window still counted")
+	}
+}
+
+func TestThrottleBounded(t *testing.T) {
+	th := newThrottle(Throttle{MaxSources: 10}, newFakeClock().Now)
+	for i := range 100 {
+		th.fail("192.0.2." + string(rune('0'+i%10)) + string(rune('a'+i/10)))
+	}
+	if n := len(th.sources); n > 10 {
+		t.Errorf("sources = %d, want at most 10", n)
+	}
+}
+
+// TestOWALockout: after MaxFailures wrong passwords from one source, even
+// the right password is refused, without asking the backend, until the
+// lockout ends.
+func TestOWALockout(t *testing.T) {
+	clock := newFakeClock()
+	o := testOptions()
+	o.Now = clock.Now
+	o.Throttle = Throttle{MaxFailures: 3, Lockout: 10 * time.Minute, BaseDelay: -1}
+	ts := newTestServer(t, o)
+	c := ts.client(true)
+	for i := range 3 {
+		if resp := owaLogon(t, ts, c, "alice", "guess"); !strings.HasSuffix(resp.Header.Get("Location"), "reason=2") {
+			t.Fatalf("wrong password %d: %q, want reason=2", i, resp.Header.Get("Location"))
+		}
+	}
+	calls := ts.backend.authCount()
+	resp := owaLogon(t, ts, c, "alice", "P@ssw0rd")
+	if !strings.HasSuffix(resp.Header.Get("Location"), "reason=2") {
+		t.Errorf("right password during lockout: %q, want reason=2", resp.Header.Get("Location"))
+	}
+	if ts.backend.authCount() != calls {
+		t.Errorf("the backend was asked during the lockout")
+	}
+	// Basic is throttled by the same record.
+	req, _ := http.NewRequest("OPTIONS", ts.base+"/Microsoft-Server-ActiveSync", nil)
+	req.SetBasicAuth("alice", "P@ssw0rd")
+	bresp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bresp.Body.Close()
+	if bresp.StatusCode != 401 {
+		t.Errorf("Basic during lockout = %d, want 401", bresp.StatusCode)
+	}
+	clock.Advance(11 * time.Minute)
+	resp = owaLogon(t, ts, c, "alice", "P@ssw0rd")
+	if resp.Header.Get("Location") != ts.base+"/owa/" {
+		t.Errorf("logon after the lockout: %q, want /owa/", resp.Header.Get("Location"))
+	}
+}
+
+// TestBasicLockout: the same through Basic on Autodiscover.
+func TestBasicLockout(t *testing.T) {
+	o := testOptions()
+	o.Throttle = Throttle{MaxFailures: 2, BaseDelay: -1}
+	ts := newTestServer(t, o)
+	c := ts.client(false)
+	try := func(password string) int {
+		req, _ := http.NewRequest("POST", ts.base+"/Autodiscover/Autodiscover.xml", strings.NewReader(adOutlookRequest("alice@contoso.com")))
+		req.SetBasicAuth("alice@contoso.com", password)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := try("P@ssw0rd"); got != 200 {
+		t.Fatalf("right password = %d, want 200", got)
+	}
+	try("x")
+	try("y")
+	if got := try("P@ssw0rd"); got != 401 {
+		t.Errorf("right password after 2 failures = %d, want 401 (locked out)", got)
+	}
+}
+
+// TestLogonFormGarbage: an oversized or empty form never reaches the backend.
+func TestLogonFormGarbage(t *testing.T) {
+	ts := newTestServer(t, testOptions())
+	c := ts.client(false)
+	resp, err := c.PostForm(ts.base+"/owa/auth.owa", url.Values{"username": {strings.Repeat("a", 20000)}, "password": {"x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Errorf("oversized logon form = %d, want 413", resp.StatusCode)
+	}
+	resp, err = c.PostForm(ts.base+"/owa/auth.owa", url.Values{"username": {""}, "password": {""}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 302 || !strings.HasSuffix(resp.Header.Get("Location"), "reason=2") {
+		t.Errorf("empty logon form = %d %q, want 302 reason=2", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if n := ts.backend.authCount(); n != 0 {
+		t.Errorf("backend asked %d times, want 0", n)
+	}
+}
