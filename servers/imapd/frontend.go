@@ -1,0 +1,413 @@
+package imapd
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults follow Exchange's Set-ImapSettings and receive connector
+// defaults (EXCHANGE.md section 2).
+const (
+	defaultMaxLogonFailures  = 3
+	defaultLogonFailureDelay = 2 * time.Second
+	defaultMaxProtocolErrors = 10
+	defaultMaxCommandSize    = 10240 // Set-ImapSettings -MaxCommandSize
+	defaultPreAuthTimeout    = 60 * time.Second
+	defaultBackendTimeout    = 15 * time.Second
+	writeTimeout             = 30 * time.Second
+)
+
+// FrontendOptions configure a Frontend. Auth, Upstream and TLSConfig are
+// required.
+type FrontendOptions struct {
+	Auth     Authenticator
+	Upstream Upstream
+	// TLSConfig is used for STARTTLS. For port 993 hand Serve a tls.Listener.
+	TLSConfig *tls.Config
+	// Server and Listener name this server and listener in logs.
+	Server, Listener string
+	Logger           *slog.Logger
+	// MaxLogonFailures disconnects a client after this many failed logons.
+	// Default 3.
+	MaxLogonFailures int
+	// LogonFailureDelay: the n-th failed logon is answered after n times
+	// this delay. Default 2 s.
+	LogonFailureDelay time.Duration
+	// MaxProtocolErrors disconnects a client after this many bad commands.
+	// Default 10.
+	MaxProtocolErrors int
+	// MaxCommandSize bounds a command line plus its literals, in bytes.
+	// Default 10240.
+	MaxCommandSize int
+	// PreAuthTimeout bounds each command before logon and the TLS handshake.
+	// Default 60 s.
+	PreAuthTimeout time.Duration
+	// BackendTimeout bounds dialing and logging on to the backend. Default 15 s.
+	BackendTimeout time.Duration
+}
+
+// Frontend is Exchange's IMAP4 service (143/993): its own pre-logon state
+// machine, then a byte relay to the mailbox's IMAP4 Backend.
+type Frontend struct {
+	opts FrontendOptions
+	log  *slog.Logger
+	cid  atomic.Uint64
+	// ctx is canceled by Close: it aborts logon delays and backend logons.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[net.Listener]struct{}
+	conns     map[*fconn]struct{}
+	wg        sync.WaitGroup
+}
+
+// NewFrontend returns a Frontend; it serves nothing until Serve is called.
+func NewFrontend(opts FrontendOptions) (*Frontend, error) {
+	if opts.Auth == nil || opts.Upstream == nil || opts.TLSConfig == nil {
+		return nil, errors.New("imapd: frontend needs an Authenticator, an Upstream and a TLS config")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Listener == "" {
+		opts.Listener = "IMAP4"
+	}
+	if opts.MaxLogonFailures <= 0 {
+		opts.MaxLogonFailures = defaultMaxLogonFailures
+	}
+	if opts.LogonFailureDelay < 0 {
+		opts.LogonFailureDelay = 0
+	} else if opts.LogonFailureDelay == 0 {
+		opts.LogonFailureDelay = defaultLogonFailureDelay
+	}
+	if opts.MaxProtocolErrors <= 0 {
+		opts.MaxProtocolErrors = defaultMaxProtocolErrors
+	}
+	if opts.MaxCommandSize <= 0 {
+		opts.MaxCommandSize = defaultMaxCommandSize
+	}
+	if opts.PreAuthTimeout <= 0 {
+		opts.PreAuthTimeout = defaultPreAuthTimeout
+	}
+	if opts.BackendTimeout <= 0 {
+		opts.BackendTimeout = defaultBackendTimeout
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Frontend{
+		opts:      opts,
+		log:       opts.Logger.With("server", opts.Server, "listener", opts.Listener, "proto", "imap"),
+		ctx:       ctx,
+		cancel:    cancel,
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*fconn]struct{}),
+	}, nil
+}
+
+// Serve accepts connections on ln until Close or Shutdown. A tls.Listener
+// makes it the implicit-TLS service (993).
+func (f *Frontend) Serve(ln net.Listener) error {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return net.ErrClosed
+	}
+	f.listeners[ln] = struct{}{}
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.listeners, ln)
+		f.mu.Unlock()
+	}()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			f.mu.Lock()
+			closed := f.closed
+			f.mu.Unlock()
+			if closed || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				select {
+				case <-time.After(backoff):
+				case <-f.ctx.Done():
+				}
+				continue
+			}
+			return fmt.Errorf("imapd: frontend accept: %w", err)
+		}
+		backoff = 0
+		c := f.newConn(nc)
+		if c == nil {
+			continue
+		}
+		go c.serve()
+	}
+}
+
+func (f *Frontend) newConn(nc net.Conn) *fconn {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		nc.Close()
+		return nil
+	}
+	_, isTLS := nc.(*tls.Conn)
+	c := &fconn{
+		f:     f,
+		nc:    nc,
+		isTLS: isTLS,
+		log:   f.log.With("cid", strconv.FormatUint(f.cid.Add(1), 16), "remote", nc.RemoteAddr().String()),
+	}
+	c.setIO()
+	f.conns[c] = struct{}{}
+	f.wg.Add(1)
+	return c
+}
+
+func (f *Frontend) forget(c *fconn) {
+	f.mu.Lock()
+	delete(f.conns, c)
+	f.mu.Unlock()
+	f.wg.Done()
+}
+
+// Close closes the listeners and every connection (relayed ones included)
+// and waits for their goroutines.
+func (f *Frontend) Close() error {
+	f.mu.Lock()
+	f.closed = true
+	f.cancel()
+	for ln := range f.listeners {
+		_ = ln.Close()
+	}
+	for c := range f.conns {
+		c.abort()
+	}
+	f.mu.Unlock()
+	f.wg.Wait()
+	return nil
+}
+
+// Shutdown stops accepting and waits for connections to end until ctx is
+// done, then closes them.
+func (f *Frontend) Shutdown(ctx context.Context) error {
+	f.mu.Lock()
+	f.closed = true // no new connections; logons in progress may finish
+	for ln := range f.listeners {
+		_ = ln.Close()
+	}
+	f.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		f.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		f.Close()
+		return nil
+	case <-ctx.Done():
+		f.Close()
+		return ctx.Err()
+	}
+}
+
+// fconn is one client connection.
+type fconn struct {
+	f     *Frontend
+	log   *slog.Logger
+	isTLS bool
+
+	nc net.Conn // replaced by the TLS conn after STARTTLS
+	br *bufio.Reader
+	bw *bufio.Writer
+	cr cmdReader
+
+	failures  int // logon failures
+	protoErrs int
+
+	mu      sync.Mutex // guards backend and aborted for abort()
+	backend net.Conn
+	aborted bool
+}
+
+// setIO (re)builds the buffered reader and writer on c.nc.
+func (c *fconn) setIO() {
+	c.br = bufio.NewReaderSize(c.nc, 4096)
+	c.bw = bufio.NewWriterSize(c.nc, 4096)
+	c.cr = cmdReader{r: c.br, w: c.bw, maxSize: c.f.opts.MaxCommandSize, maxLiteral: c.f.opts.MaxCommandSize}
+}
+
+// abort closes the connection from outside its goroutine.
+func (c *fconn) abort() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.aborted = true
+	c.nc.Close()
+	if c.backend != nil {
+		c.backend.Close()
+	}
+}
+
+func (c *fconn) send(lines ...string) error {
+	for _, l := range lines {
+		c.bw.WriteString(l)
+		c.bw.WriteString("\r\n")
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return c.bw.Flush()
+}
+
+func (c *fconn) serve() {
+	defer c.f.forget(c)
+	defer func() { c.nc.Close() }() // the TLS conn after STARTTLS: close_notify
+
+	c.log.Debug("imapd: connection opened")
+	// On 993 the greeting starts the TLS handshake: bound it.
+	c.nc.SetDeadline(time.Now().Add(c.f.opts.PreAuthTimeout))
+	if err := c.send(textGreeting); err != nil {
+		c.log.Debug("imapd: greeting failed", "err", err)
+		return
+	}
+	for {
+		c.nc.SetReadDeadline(time.Now().Add(c.f.opts.PreAuthTimeout))
+		cmd, err := c.cr.read()
+		var pe *protoError
+		switch {
+		case errors.As(err, &pe):
+			c.protoErrs++
+			c.log.Debug("imapd: bad command", "err", err)
+			if err := c.send(pe.reply.line(pe.tag)); err != nil || pe.fatal {
+				return
+			}
+			if c.protoErrs >= c.f.opts.MaxProtocolErrors {
+				c.send(textTimeoutBye)
+				return
+			}
+			continue
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			c.log.Debug("imapd: pre-logon timeout")
+			c.send(textTimeoutBye)
+			return
+		case err != nil:
+			return
+		}
+		if !c.dispatch(cmd) {
+			return
+		}
+	}
+}
+
+// dispatch handles one command in the not-authenticated state and reports
+// whether the connection goes on.
+func (c *fconn) dispatch(cmd *command) bool {
+	switch cmd.name {
+	case "CAPABILITY":
+		if len(cmd.args) != 0 {
+			return c.bad(cmd, replyArgError)
+		}
+		caps := textCapsCleartext
+		if c.isTLS {
+			caps = textCapsTLS
+		}
+		return c.send(caps, replyCapability.line(cmd.tag)) == nil
+	case "NOOP":
+		return c.send(replyNoop.line(cmd.tag)) == nil
+	case "ID":
+		// RFC 2971: ID NIL or ID (field value ...); the client's values are
+		// not needed.
+		if len(cmd.args) == 0 {
+			return c.bad(cmd, replyArgError)
+		}
+		return c.send(textID, replyID.line(cmd.tag)) == nil
+	case "LOGOUT":
+		c.send(textBye, replyLogout.line(cmd.tag))
+		return false
+	case "STARTTLS":
+		if c.isTLS {
+			return c.bad(cmd, replyInvalidState)
+		}
+		if len(cmd.args) != 0 {
+			return c.bad(cmd, replyArgError)
+		}
+		return c.startTLS(cmd)
+	case "LOGIN":
+		if !c.isTLS {
+			// SecureLogin: no cleartext credentials (LOGINDISABLED).
+			return c.bad(cmd, replyInvalidState)
+		}
+		if len(cmd.args) != 2 {
+			return c.bad(cmd, replyArgError)
+		}
+		user, ok1 := cmd.args[0].str()
+		pass, ok2 := cmd.args[1].str()
+		if !ok1 || !ok2 {
+			return c.bad(cmd, replyArgError)
+		}
+		return c.logon(cmd.tag, user, pass, replyLoginOK, replyLoginFailed)
+	case "AUTHENTICATE":
+		if !c.isTLS {
+			return c.bad(cmd, replyInvalidState)
+		}
+		return c.authenticate(cmd)
+	}
+	if knownCommand(cmd.name) {
+		return c.bad(cmd, replyInvalidState)
+	}
+	return c.bad(cmd, replyArgError)
+}
+
+// bad answers a command with an error reply, counting it towards
+// MaxProtocolErrors.
+func (c *fconn) bad(cmd *command, r reply) bool {
+	c.protoErrs++
+	if err := c.send(r.line(cmd.tag)); err != nil {
+		return false
+	}
+	if c.protoErrs >= c.f.opts.MaxProtocolErrors {
+		c.send(textTimeoutBye)
+		return false
+	}
+	return true
+}
+
+func (c *fconn) startTLS(cmd *command) bool {
+	if err := c.send(replyStartTLS.line(cmd.tag)); err != nil {
+		return false
+	}
+	// Anything pipelined after STARTTLS was sent in cleartext and must not
+	// be executed inside TLS (the CVE-2011-0411 family): drop the client.
+	if c.br.Buffered() > 0 {
+		c.log.Info("imapd: data pipelined after STARTTLS, closing")
+		return false
+	}
+	tc := tls.Server(c.nc, c.f.opts.TLSConfig)
+	tc.SetDeadline(time.Now().Add(c.f.opts.PreAuthTimeout))
+	if err := tc.Handshake(); err != nil {
+		c.log.Info("imapd: STARTTLS handshake failed", "err", err)
+		return false
+	}
+	tc.SetDeadline(time.Time{})
+	c.mu.Lock()
+	c.nc = tc
+	c.mu.Unlock()
+	c.isTLS = true
+	c.setIO()
+	return true
+}

@@ -1,0 +1,203 @@
+package imapd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exsim/exsim/certs"
+	"github.com/exsim/exsim/store"
+)
+
+const password = "P@ssw0rd"
+
+// testAuth accepts the logon forms of SPEC.md section 1.
+type testAuth struct{}
+
+func (testAuth) Authenticate(_ context.Context, user, pass string) (string, error) {
+	u := strings.ToLower(user)
+	u = strings.TrimPrefix(u, `contoso\`)
+	if !strings.Contains(u, "@") {
+		u += "@contoso.com"
+	}
+	if pass != password || (u != "alice@contoso.com" && u != "bob@contoso.com" && u != "carol@fabrikam.com") {
+		return "", ErrAuthFailed
+	}
+	return u, nil
+}
+
+// tlsUpstream dials EX01's backend with TLS, as the lead's Upstream does.
+type tlsUpstream struct {
+	addr string
+	cfg  *tls.Config
+}
+
+func (u tlsUpstream) DialBackend(ctx context.Context, _ string) (net.Conn, error) {
+	d := tls.Dialer{Config: u.cfg}
+	return d.DialContext(ctx, "tcp", u.addr)
+}
+
+// lab is EX01's IMAP4 Backend (store + 1993) and EX02's IMAP4 frontend
+// (143 and 993) proxying to it, all on 127.0.0.1.
+type lab struct {
+	ca        *certs.CA
+	caFile    string
+	storePath string
+	st        *store.Store
+	backend   *Backend
+	beAddr    string
+	frontend  *Frontend
+	fe143     string
+	fe993     string
+	clientTLS *tls.Config // trusts the lab CA, expects ex02
+}
+
+type labOptions struct {
+	frontend FrontendOptions // Auth, Upstream, TLSConfig filled in
+	upstream Upstream        // nil: the real backend
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return nil
+}
+
+func newLab(t testing.TB, o labOptions) *lab {
+	t.Helper()
+	ca, err := certs.NewEphemeral("Contoso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loop := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+	ex01, err := ca.Issue(certs.Identity{Name: "EX01", FQDN: "ex01.contoso.com", Addresses: loop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex02, err := ca.Issue(certs.Identity{Name: "EX02", FQDN: "ex02.contoso.com", Addresses: loop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	l := &lab{ca: ca, caFile: filepath.Join(dir, "ca.pem"), storePath: filepath.Join(dir, "EX01", "mailboxes.db")}
+	if err := os.WriteFile(l.caFile, ca.PEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l.openStore(t)
+	for _, a := range []string{"alice@contoso.com", "bob@contoso.com"} {
+		if _, err := l.st.CreateMailbox(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.startBackend(t, ca.ServerTLS(ex01))
+
+	up := o.upstream
+	if up == nil {
+		up = tlsUpstream{addr: l.beAddr, cfg: ca.ClientTLS("ex01.contoso.com", &ex02)}
+	}
+	fo := o.frontend
+	fo.Auth, fo.Upstream, fo.TLSConfig = testAuth{}, up, ca.ServerTLS(ex02)
+	fo.Server, fo.Logger = "EX02", testLogger(t)
+	if fo.LogonFailureDelay == 0 {
+		fo.LogonFailureDelay = -1
+	}
+	l.frontend, err = NewFrontend(fo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.fe143 = serveOn(t, l.frontend.Serve, nil)
+	l.fe993 = serveOn(t, l.frontend.Serve, fo.TLSConfig)
+	t.Cleanup(func() { l.frontend.Close() })
+	l.clientTLS = ca.ClientTLS("ex02.contoso.com", nil)
+	return l
+}
+
+func (l *lab) openStore(t testing.TB) {
+	t.Helper()
+	st, err := store.Open(l.storePath, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.st = st
+	t.Cleanup(func() { st.Close() })
+}
+
+func (l *lab) startBackend(t testing.TB, cfg *tls.Config) {
+	t.Helper()
+	b, err := NewBackend(BackendOptions{Store: l.st, Auth: testAuth{}, Server: "EX01", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.backend = b
+	l.beAddr = serveOn(t, b.Serve, cfg)
+	t.Cleanup(func() { b.Close() })
+}
+
+// restartStoreAndBackend closes EX01's backend and store and brings both
+// back on the same data file, as a process restart does. The new backend
+// listens on a new address (l.beAddr).
+func (l *lab) restartStoreAndBackend(t *testing.T) {
+	t.Helper()
+	l.backend.Close()
+	if err := l.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l.openStore(t)
+	ex01, _ := l.ca.Issue(certs.Identity{Name: "EX01", FQDN: "ex01.contoso.com", Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
+	l.startBackend(t, l.ca.ServerTLS(ex01))
+}
+
+// serveOn starts serve on a fresh 127.0.0.1 listener (TLS when cfg is set)
+// and returns its address; the server's Close ends it.
+func serveOn(t testing.TB, serve func(net.Listener) error, cfg *tls.Config) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg != nil {
+		ln = tls.NewListener(ln, cfg)
+	}
+	done := make(chan error, 1)
+	go func() { done <- serve(ln) }()
+	t.Cleanup(func() {
+		ln.Close()
+		if err := <-done; err != nil && !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Serve() = %v", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+func (l *lab) deliver(t testing.TB, rcpt, subject string) {
+	t.Helper()
+	msg := "From: Carol <carol@fabrikam.com>\r\nTo: " + rcpt + "\r\nSubject: " + subject +
+		"\r\nDate: Fri, 29 Mar 2024 23:50:41 +0100\r\nMessage-ID: <" + strings.ReplaceAll(subject, " ", ".") +
+		"@fabrikam.com>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello, this is " + subject + ".\r\n"
+	ds, err := l.st.Deliver(context.Background(), []byte(msg), rcpt)
+	if err != nil || ds[0].Err != nil {
+		t.Fatalf("Deliver(%s) = %v %v", rcpt, ds, err)
+	}
+}
+
+// waitGoroutines polls until the goroutine count drops to at most n.
+func waitGoroutines(t *testing.T, n int, count func() int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for count() > n {
+		if time.Now().After(deadline) {
+			t.Errorf("goroutines = %d, want <= %d (leak)", count(), n)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

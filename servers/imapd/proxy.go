@@ -1,0 +1,215 @@
+package imapd
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+)
+
+// maxSASLLine bounds the client's AUTHENTICATE response line.
+const maxSASLLine = 8192
+
+// authenticate handles AUTHENTICATE PLAIN with an initial response (SASL-IR,
+// RFC 4959) or after an empty "+ " challenge (RFC 4616). NTLM and GSSAPI are
+// announced, as by Exchange, but not implemented.
+func (c *fconn) authenticate(cmd *command) bool {
+	if len(cmd.args) < 1 || len(cmd.args) > 2 {
+		return c.bad(cmd, replyArgError)
+	}
+	mech, ok := cmd.args[0].str()
+	if !ok {
+		return c.bad(cmd, replyArgError)
+	}
+	if !strings.EqualFold(mech, "PLAIN") {
+		c.log.Info("imapd: unsupported SASL mechanism", "err", mech)
+		return c.send(replyAuthFailed.line(cmd.tag)) == nil
+	}
+	var resp string
+	if len(cmd.args) == 2 {
+		if resp, ok = cmd.args[1].str(); !ok {
+			return c.bad(cmd, replyArgError)
+		}
+	} else {
+		if err := c.send(textSASLGo); err != nil {
+			return false
+		}
+		c.nc.SetReadDeadline(time.Now().Add(c.f.opts.PreAuthTimeout))
+		line, err := readLine(c.br, maxSASLLine)
+		if errors.Is(err, errLineTooLong) {
+			c.send(replyArgError.line(cmd.tag))
+			return false
+		}
+		if err != nil {
+			return false
+		}
+		if string(line) == "*" { // cancelled (RFC 9051 section 6.2.2)
+			return c.bad(cmd, replyArgError)
+		}
+		resp = string(line)
+	}
+	user, pass, err := decodePlain(resp)
+	if err != nil {
+		c.log.Info("imapd: malformed AUTHENTICATE PLAIN", "err", err)
+		return c.logonFailed(cmd.tag, replyAuthFailed)
+	}
+	return c.logon(cmd.tag, user, pass, replyAuthOK, replyAuthFailed)
+}
+
+// decodePlain decodes a SASL PLAIN message: [authzid] NUL authcid NUL passwd.
+func decodePlain(s string) (user, pass string, err error) {
+	if s == "=" { // empty initial response
+		s = ""
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return "", "", fmt.Errorf("imapd: sasl plain: %w", err)
+	}
+	parts := bytes.Split(b, []byte{0})
+	if len(parts) != 3 || len(parts[1]) == 0 {
+		return "", "", errors.New("imapd: sasl plain: want authzid NUL authcid NUL password")
+	}
+	if len(parts[0]) > 0 && !bytes.Equal(parts[0], parts[1]) {
+		return "", "", errors.New("imapd: sasl plain: acting as another user is not allowed")
+	}
+	return string(parts[1]), string(parts[2]), nil
+}
+
+// logon checks the credentials, connects to the mailbox's backend, logs on
+// there and relays the connection. It reports whether the connection goes
+// on (it does not after a relay).
+func (c *fconn) logon(tag, user, pass string, ok, failed reply) bool {
+	ctx, cancel := context.WithTimeout(c.f.ctx, c.f.opts.BackendTimeout)
+	defer cancel()
+	account, err := c.f.opts.Auth.Authenticate(ctx, user, pass)
+	if err != nil {
+		if !errors.Is(err, ErrAuthFailed) {
+			c.log.Warn("imapd: authenticator failed", "err", err)
+		}
+		c.log.Info("imapd: logon failed", "err", err)
+		return c.logonFailed(tag, failed)
+	}
+	log := c.log.With("rcpt", account)
+	backend, br, err := c.openBackend(ctx, account, pass)
+	if err != nil {
+		log.Warn("imapd: IMAP4 backend unavailable", "err", err)
+		return c.send(replyUnavailable.line(tag)) == nil
+	}
+	if !c.attach(backend) {
+		backend.Close()
+		return false
+	}
+	if err := c.send(ok.line(tag)); err != nil {
+		return false
+	}
+	log.Info("imapd: logon, relaying to backend", "hop", backend.RemoteAddr().String())
+	c.relay(backend, br)
+	return false
+}
+
+// logonFailed answers a failed logon after a delay that grows with every
+// failure and drops the client after MaxLogonFailures.
+func (c *fconn) logonFailed(tag string, failed reply) bool {
+	c.failures++
+	delay := time.Duration(c.failures) * c.f.opts.LogonFailureDelay
+	t := time.NewTimer(delay)
+	select {
+	case <-t.C:
+	case <-c.f.ctx.Done():
+		t.Stop()
+		return false
+	}
+	if err := c.send(failed.line(tag)); err != nil {
+		return false
+	}
+	if c.failures >= c.f.opts.MaxLogonFailures {
+		c.log.Info("imapd: too many logon failures, closing", "attempt", c.failures)
+		c.send(textTimeoutBye)
+		return false
+	}
+	return true
+}
+
+// backendTag tags the frontend's own command to the backend.
+const backendTag = "exfe1"
+
+// openBackend dials the backend, reads its greeting and logs on with
+// AUTHENTICATE PLAIN and the same credentials; the backend's replies are
+// not shown to the client.
+func (c *fconn) openBackend(ctx context.Context, account, pass string) (net.Conn, *bufio.Reader, error) {
+	conn, err := c.f.opts.Upstream.DialBackend(ctx, account)
+	if err != nil {
+		return nil, nil, fmt.Errorf("imapd: dial backend: %w", err)
+	}
+	deadline, _ := ctx.Deadline()
+	conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	br := bufio.NewReaderSize(conn, 4096)
+	fail := func(err error) (net.Conn, *bufio.Reader, error) {
+		conn.Close()
+		return nil, nil, err
+	}
+	greeting, err := readLine(br, 8192)
+	if err != nil {
+		return fail(fmt.Errorf("imapd: backend greeting: %w", err))
+	}
+	if !bytes.HasPrefix(greeting, []byte("* OK")) {
+		return fail(fmt.Errorf("imapd: backend greeting %q", greeting))
+	}
+	ir := base64.StdEncoding.EncodeToString([]byte("\x00" + account + "\x00" + pass))
+	if _, err := io.WriteString(conn, backendTag+" AUTHENTICATE PLAIN "+ir+"\r\n"); err != nil {
+		return fail(fmt.Errorf("imapd: backend logon: %w", err))
+	}
+	for range 64 {
+		line, err := readLine(br, 8192)
+		if err != nil {
+			return fail(fmt.Errorf("imapd: backend logon: %w", err))
+		}
+		if bytes.HasPrefix(line, []byte("* ")) {
+			continue // untagged data, e.g. CAPABILITY
+		}
+		if bytes.HasPrefix(line, []byte(backendTag+" OK")) {
+			conn.SetDeadline(time.Time{})
+			return conn, br, nil
+		}
+		return fail(fmt.Errorf("imapd: backend refused logon: %q", line))
+	}
+	return fail(errors.New("imapd: backend logon: too many untagged responses"))
+}
+
+// attach records the backend connection so Close can reach it.
+func (c *fconn) attach(backend net.Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.aborted {
+		return false
+	}
+	c.backend = backend
+	return true
+}
+
+// relay copies bytes both ways until either side closes, then closes both.
+// Bytes the client pipelined after its logon are in c.br and go first.
+func (c *fconn) relay(backend net.Conn, br *bufio.Reader) {
+	c.nc.SetDeadline(time.Time{})
+	done := make(chan struct{}, 2)
+	go func() {
+		io.Copy(backend, c.br)
+		done <- struct{}{}
+	}()
+	go func() {
+		io.Copy(c.nc, br)
+		done <- struct{}{}
+	}()
+	<-done
+	c.nc.Close()
+	backend.Close()
+	<-done
+}

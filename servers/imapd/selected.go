@@ -1,0 +1,313 @@
+package imapd
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/exsim/exsim/store"
+)
+
+// view is a session's picture of the selected folder: message sequence
+// numbers are positions in msgs (RFC 9051 section 2.3.1.2). The store knows
+// nothing about sequence numbers; the view is brought up to date by
+// comparing it with the folder whenever the folder's ModSeq moved.
+type view struct {
+	folder      *store.Folder
+	readOnly    bool
+	uidValidity uint32
+	modSeq      uint64
+	msgs        []viewMsg
+	gone        bool // the folder was deleted
+}
+
+type viewMsg struct {
+	uid   imap.UID
+	flags []string
+}
+
+var systemFlags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft}
+
+func (s *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
+	f, err := s.mbox.Folder(name)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	st, err := f.Status()
+	if err != nil {
+		return nil, storeError(err)
+	}
+	list, err := f.Messages()
+	if err != nil {
+		return nil, storeError(err)
+	}
+	v := &view{folder: f, readOnly: options.ReadOnly, uidValidity: st.UIDValidity, modSeq: st.ModSeq}
+	v.msgs = make([]viewMsg, len(list))
+	flags := slices.Clone(systemFlags)
+	var firstUnseen uint32
+	for i, m := range list {
+		v.msgs[i] = viewMsg{uid: imap.UID(m.UID), flags: m.Flags}
+		if firstUnseen == 0 && !m.Seen() {
+			firstUnseen = uint32(i) + 1
+		}
+		for _, fl := range m.Flags {
+			if !slices.Contains(flags, imap.Flag(fl)) {
+				flags = append(flags, imap.Flag(fl))
+			}
+		}
+	}
+	s.sel = v
+	return &imap.SelectData{
+		Flags:             flags,
+		PermanentFlags:    append(slices.Clone(flags), imap.FlagWildcard),
+		NumMessages:       uint32(len(v.msgs)),
+		FirstUnseenSeqNum: firstUnseen,
+		UIDNext:           imap.UID(st.UIDNext),
+		UIDValidity:       st.UIDValidity,
+	}, nil
+}
+
+func (s *session) Unselect() error {
+	s.sel = nil
+	return nil
+}
+
+// Poll reports what changed in the selected folder since the session last
+// looked: EXPUNGE (only where allowed: not during FETCH, STORE, SEARCH;
+// RFC 9051 section 7.5.1), FETCH FLAGS and EXISTS.
+func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	v := s.sel
+	if v == nil || v.gone {
+		return nil
+	}
+	st, err := v.folder.Status()
+	if errors.Is(err, store.ErrNoFolder) {
+		v.gone = true
+		return nil
+	}
+	if err != nil {
+		return storeError(err)
+	}
+	if st.ModSeq == v.modSeq {
+		return nil
+	}
+	list, err := v.folder.Messages()
+	if err != nil {
+		return storeError(err)
+	}
+	cur := make(map[imap.UID][]string, len(list))
+	for _, m := range list {
+		cur[imap.UID(m.UID)] = m.Flags
+	}
+	synced := true
+	// Expunges first, highest sequence number first so that each number is
+	// still valid when the client applies it.
+	for i := len(v.msgs) - 1; i >= 0; i-- {
+		if _, ok := cur[v.msgs[i].uid]; ok {
+			continue
+		}
+		if !allowExpunge {
+			synced = false
+			continue
+		}
+		if err := w.WriteExpunge(uint32(i) + 1); err != nil {
+			return err
+		}
+		v.msgs = slices.Delete(v.msgs, i, i+1)
+	}
+	for i := range v.msgs {
+		m := &v.msgs[i]
+		if fl, ok := cur[m.uid]; ok && !slices.Equal(fl, m.flags) {
+			m.flags = fl
+			if err := w.WriteMessageFlags(uint32(i)+1, m.uid, imapFlags(fl)); err != nil {
+				return err
+			}
+		}
+	}
+	var last imap.UID
+	if n := len(v.msgs); n > 0 {
+		last = v.msgs[n-1].uid
+	}
+	added := false
+	for _, m := range list {
+		if imap.UID(m.UID) > last {
+			v.msgs = append(v.msgs, viewMsg{uid: imap.UID(m.UID), flags: m.Flags})
+			added = true
+		}
+	}
+	if added {
+		if err := w.WriteNumMessages(uint32(len(v.msgs))); err != nil {
+			return err
+		}
+	}
+	if synced {
+		v.modSeq = st.ModSeq
+	}
+	return nil
+}
+
+// Idle reports changes as they are committed until stop is closed.
+func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	wake := s.watch.C()
+	for {
+		if err := s.Poll(w, true); err != nil {
+			return err
+		}
+		select {
+		case <-stop:
+			return nil
+		case _, ok := <-wake:
+			if !ok {
+				wake = nil // store closed: nothing more will come
+			}
+			s.watch.Changes() // the view is rebuilt from the folder, not from events
+		}
+	}
+}
+
+func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
+	v := s.sel
+	if v.readOnly {
+		return errReadOnly
+	}
+	if v.gone {
+		return errFolderGone
+	}
+	// Only messages this session knows about; newer ones are not its business.
+	var targets []uint32
+	for _, m := range v.msgs {
+		if uids == nil || v.uidSetContains(*uids, m.uid) {
+			targets = append(targets, uint32(m.uid))
+		}
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	removed, err := v.folder.Expunge(s.ctx(), targets)
+	if err != nil {
+		return storeError(err)
+	}
+	return v.dropUIDs(removed, w.WriteExpunge)
+}
+
+// dropUIDs removes messages from the view, announcing each sequence number
+// from the highest down.
+func (v *view) dropUIDs(uids []uint32, write func(seq uint32) error) error {
+	for i := len(v.msgs) - 1; i >= 0; i-- {
+		if _, found := slices.BinarySearch(uids, uint32(v.msgs[i].uid)); !found {
+			continue
+		}
+		if err := write(uint32(i) + 1); err != nil {
+			return err
+		}
+		v.msgs = slices.Delete(v.msgs, i, i+1)
+	}
+	return nil
+}
+
+// target is a message addressed by a sequence set or UID set.
+type target struct {
+	seq uint32
+	uid imap.UID
+}
+
+// resolve turns a sequence or UID set into the view's messages, in sequence
+// order. "*" is the last message (RFC 9051 section 9, seq-number).
+func (v *view) resolve(numSet imap.NumSet) []target {
+	var out []target
+	switch set := numSet.(type) {
+	case imap.SeqSet:
+		max := uint32(len(v.msgs))
+		for i, m := range v.msgs {
+			seq := uint32(i) + 1
+			if seqSetContains(set, seq, max) {
+				out = append(out, target{seq, m.uid})
+			}
+		}
+	case imap.UIDSet:
+		if imap.IsSearchRes(set) {
+			return nil // SEARCHRES is not announced
+		}
+		for i, m := range v.msgs {
+			if v.uidSetContains(set, m.uid) {
+				out = append(out, target{uint32(i) + 1, m.uid})
+			}
+		}
+	}
+	return out
+}
+
+func seqSetContains(set imap.SeqSet, seq, max uint32) bool {
+	for _, r := range set {
+		start, stop := r.Start, r.Stop
+		if start == 0 {
+			start = max
+		}
+		if stop == 0 {
+			stop = max
+		}
+		if start > stop {
+			start, stop = stop, start
+		}
+		if seq >= start && seq <= stop {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *view) uidSetContains(set imap.UIDSet, uid imap.UID) bool {
+	var max imap.UID
+	if n := len(v.msgs); n > 0 {
+		max = v.msgs[n-1].uid
+	}
+	for _, r := range set {
+		start, stop := r.Start, r.Stop
+		if start == 0 {
+			start = max
+		}
+		if stop == 0 {
+			stop = max
+		}
+		if start > stop {
+			start, stop = stop, start
+		}
+		if uid >= start && uid <= stop {
+			return true
+		}
+	}
+	return false
+}
+
+func uidList(ts []target) []uint32 {
+	out := make([]uint32, len(ts))
+	for i, t := range ts {
+		out[i] = uint32(t.uid)
+	}
+	return out
+}
+
+func imapFlags(fl []string) []imap.Flag {
+	out := make([]imap.Flag, len(fl))
+	for i, f := range fl {
+		out[i] = imap.Flag(f)
+	}
+	return out
+}
+
+// setFlags records flags this session itself changed, so Poll does not
+// announce them back.
+func (v *view) setFlags(updates []store.FlagUpdate) map[imap.UID][]string {
+	byUID := make(map[imap.UID][]string, len(updates))
+	for _, u := range updates {
+		byUID[imap.UID(u.UID)] = u.Flags
+	}
+	for i := range v.msgs {
+		if fl, ok := byUID[v.msgs[i].uid]; ok {
+			v.msgs[i].flags = fl
+		}
+	}
+	return byUID
+}

@@ -1,0 +1,68 @@
+package imapd
+
+// Exchange's IMAP4 frontend texts, exactly as Exchange sends them
+// (EXCHANGE.md section 6). Everything the Frontend says comes from here.
+const (
+	textGreeting = "* OK The Microsoft Exchange IMAP4 service is ready."
+	// textCapsCleartext is CAPABILITY on 143 before STARTTLS with Exchange's
+	// default LoginType SecureLogin.
+	textCapsCleartext = "* CAPABILITY IMAP4 IMAP4rev1 LOGINDISABLED STARTTLS UIDPLUS MOVE ID CHILDREN IDLE NAMESPACE LITERAL+"
+	// textCapsTLS is CAPABILITY after STARTTLS and on 993.
+	textCapsTLS = "* CAPABILITY IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=NTLM AUTH=GSSAPI SASL-IR UIDPLUS MOVE ID CHILDREN IDLE NAMESPACE LITERAL+"
+	textBye     = "* BYE Microsoft Exchange Server IMAP4 server signing off."
+	// textTimeoutBye ends a connection that idled past the pre-logon timeout,
+	// exceeded the logon failures or sent too much garbage.
+	textTimeoutBye = "* BYE Connection is closed. 13"
+	textID         = "* ID NIL"
+	// textLiteralGo invites the client to send a synchronizing literal.
+	textLiteralGo = "+ Ready for additional command text."
+	// textSASLGo is the empty challenge of AUTHENTICATE PLAIN without an
+	// initial response.
+	textSASLGo = "+ "
+)
+
+// reply is a tagged completion: "<tag> " + reply.
+type reply string
+
+const (
+	replyCapability   reply = "OK CAPABILITY completed."
+	replyNoop         reply = "OK NOOP completed."
+	replyID           reply = "OK ID completed."
+	replyLogout       reply = "OK LOGOUT completed."
+	replyStartTLS     reply = "OK Begin TLS negotiation now."
+	replyLoginOK      reply = "OK LOGIN completed."
+	replyLoginFailed  reply = "NO LOGIN failed."
+	replyAuthOK       reply = "OK AUTHENTICATE completed."
+	replyAuthFailed   reply = "NO AUTHENTICATE failed."
+	replyInvalidState reply = "BAD Command received in Invalid state."
+	replyArgError     reply = "BAD Command Argument Error. 11"
+	// replyUnavailable: the mailbox's backend could not be reached.
+	replyUnavailable reply = "NO Server Unavailable. 15"
+)
+
+func (r reply) line(tag string) string { return tag + " " + string(r) }
+
+// protoError is a protocol error detected while reading a command; it
+// carries the reply Exchange gives and whether the connection can go on.
+type protoError struct {
+	tag   string // "*" when the tag itself could not be read
+	reply reply
+	fatal bool // the stream cannot be resynchronized: reply, then close
+	why   string
+}
+
+func (e *protoError) Error() string { return "imapd: " + e.why }
+
+// knownCommand reports the IMAP4rev1/rev2 and extension commands Exchange
+// knows; before logon they are answered with replyInvalidState, anything
+// else with replyArgError.
+func knownCommand(name string) bool {
+	switch name {
+	case "CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "AUTHENTICATE", "LOGIN", "SELECT", "EXAMINE",
+		"CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE", "LIST", "LSUB", "STATUS", "APPEND",
+		"CHECK", "CLOSE", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE", "UID", "IDLE",
+		"NAMESPACE", "UNSELECT", "ID", "ENABLE", "XLIST", "GETQUOTAROOT", "GETQUOTA":
+		return true
+	}
+	return false
+}
