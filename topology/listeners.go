@@ -10,34 +10,36 @@ type ListenerKind string
 
 // The listener catalogue, after EXCHANGE.md section 1 and the seed document.
 const (
-	SMTPDefaultFrontend ListenerKind = "smtp/default-frontend" // 25, Front End Transport
-	SMTPOutboundProxy   ListenerKind = "smtp/outbound-proxy"   // 717, Front End Transport
-	SMTPClientFrontend  ListenerKind = "smtp/client-frontend"  // 587, Front End Transport
-	SMTPDefault         ListenerKind = "smtp/default"          // 2525, Transport
-	SMTPClientProxy     ListenerKind = "smtp/client-proxy"     // 465, Transport
-	SMTPMailboxDelivery ListenerKind = "smtp/mailbox-delivery" // 475, Mailbox Transport Delivery
-	SMTPEdgeReceive     ListenerKind = "smtp/edge-default"     // 25, Edge Transport
-	SMTPInternet        ListenerKind = "smtp/internet"         // 25, a plain MTA
-	HTTP                ListenerKind = "http/client-access"    // 80
-	HTTPS               ListenerKind = "https/client-access"   // 443
-	IMAP4               ListenerKind = "imap/frontend"         // 143
-	IMAP4S              ListenerKind = "imaps/frontend"        // 993
-	IMAP4Backend        ListenerKind = "imaps/backend"         // 1993
-	POP3                ListenerKind = "pop3/frontend"         // 110
-	POP3S               ListenerKind = "pop3s/frontend"        // 995
-	POP3Backend         ListenerKind = "pop3s/backend"         // 1995
-	LDAPS               ListenerKind = "ldaps/adam"            // 50636
-	LDAP                ListenerKind = "ldap/adam-local"       // 50389, loopback only
-	DNSUDP              ListenerKind = "dns/udp"               // 53
-	DNSTCP              ListenerKind = "dns/tcp"               // 53
-	InternetIMAP        ListenerKind = "imap/internet"         // 143
-	InternetIMAPS       ListenerKind = "imaps/internet"        // 993
-	InternetPOP3        ListenerKind = "pop3/internet"         // 110
-	InternetPOP3S       ListenerKind = "pop3s/internet"        // 995
-	ProxySOCKS4         ListenerKind = "proxy/socks4"          // 1081
-	ProxySOCKS5         ListenerKind = "proxy/socks5"          // 1080
-	ProxyWingate        ListenerKind = "proxy/wingate"         // 23
-	ProxyHTTP           ListenerKind = "proxy/http"            // 6588, 3128, 80
+	SMTPDefaultFrontend ListenerKind = "smtp/default-frontend"    // 25, Front End Transport
+	SMTPOutboundProxy   ListenerKind = "smtp/outbound-proxy"      // 717, Front End Transport
+	SMTPClientFrontend  ListenerKind = "smtp/client-frontend"     // 587, Front End Transport
+	SMTPDefault         ListenerKind = "smtp/default"             // 2525, Transport
+	SMTPClientProxy     ListenerKind = "smtp/client-proxy"        // 465, Transport
+	SMTPMailboxDelivery ListenerKind = "smtp/mailbox-delivery"    // 475, Mailbox Transport Delivery
+	SMTPEdgeReceive     ListenerKind = "smtp/edge-default"        // 25, Edge Transport
+	SMTPInternet        ListenerKind = "smtp/internet"            // 25, a plain MTA
+	SMTPInternetSubmit  ListenerKind = "smtp/internet-submission" // 587, its users' submission
+	HTTP                ListenerKind = "http/client-access"       // 80
+	HTTPS               ListenerKind = "https/client-access"      // 443
+	HTTPSBackend        ListenerKind = "https/backend"            // 444
+	IMAP4               ListenerKind = "imap/frontend"            // 143
+	IMAP4S              ListenerKind = "imaps/frontend"           // 993
+	IMAP4Backend        ListenerKind = "imaps/backend"            // 1993
+	POP3                ListenerKind = "pop3/frontend"            // 110
+	POP3S               ListenerKind = "pop3s/frontend"           // 995
+	POP3Backend         ListenerKind = "pop3s/backend"            // 1995
+	LDAPS               ListenerKind = "ldaps/adam"               // 50636
+	LDAP                ListenerKind = "ldap/adam-local"          // 50389, loopback only
+	DNSUDP              ListenerKind = "dns/udp"                  // 53
+	DNSTCP              ListenerKind = "dns/tcp"                  // 53
+	InternetIMAP        ListenerKind = "imap/internet"            // 143
+	InternetIMAPS       ListenerKind = "imaps/internet"           // 993
+	InternetPOP3        ListenerKind = "pop3/internet"            // 110
+	InternetPOP3S       ListenerKind = "pop3s/internet"           // 995
+	ProxySOCKS4         ListenerKind = "proxy/socks4"             // 1081
+	ProxySOCKS5         ListenerKind = "proxy/socks5"             // 1080
+	ProxyWingate        ListenerKind = "proxy/wingate"            // 23
+	ProxyHTTP           ListenerKind = "proxy/http"               // 6588, 3128, 80
 	TLSNone                          = "none"
 	TLSStartTLS                      = "starttls"
 	TLSImplicit                      = "implicit"
@@ -92,6 +94,9 @@ var mailboxListeners = []listenerSpec{
 	{SMTPMailboxDelivery, "Default Mailbox Delivery %s", "smtp", "tcp", 475, TLSStartTLS, false},
 	{HTTP, "Default Web Site", "http", "tcp", 80, TLSNone, false},
 	{HTTPS, "Default Web Site", "https", "tcp", 443, TLSImplicit, false},
+	// The Client Access front end proxies a mailbox's requests to the
+	// "Exchange Back End" IIS site of the server that hosts it.
+	{HTTPSBackend, "Exchange Back End", "https", "tcp", 444, TLSImplicit, false},
 	{IMAP4, "Microsoft Exchange IMAP4", "imap", "tcp", 143, TLSStartTLS, false},
 	{IMAP4S, "Microsoft Exchange IMAP4", "imap", "tcp", 993, TLSImplicit, false},
 	{IMAP4Backend, "Microsoft Exchange IMAP4 Backend", "imap", "tcp", 1993, TLSImplicit, false},
@@ -113,6 +118,7 @@ var dnsListeners = []listenerSpec{
 
 var internetListeners = []listenerSpec{
 	{SMTPInternet, "SMTP", "smtp", "tcp", 25, TLSStartTLS, false},
+	{SMTPInternetSubmit, "Submission", "smtp", "tcp", 587, TLSStartTLS, false},
 	{InternetIMAP, "IMAP", "imap", "tcp", 143, TLSStartTLS, false},
 	{InternetIMAPS, "IMAP", "imap", "tcp", 993, TLSImplicit, false},
 	{InternetPOP3, "POP3", "pop3", "tcp", 110, TLSStartTLS, false},

@@ -3,6 +3,7 @@ package topology
 import (
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -335,4 +336,36 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse accepted a topology that Validate rejects: %v", err)
 		}
 	})
+}
+
+func TestForNetwork(t *testing.T) {
+	top, _ := Builtin("contoso")
+	nt, err := top.ForNetwork()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"EDGE01": "198.51.100.1", "EX01": "192.0.2.1", "EX02": "192.0.2.2", "DNS01": "192.0.2.53", "INET01": "203.0.113.1"}
+	for name, addr := range want {
+		if got := nt.Server(name).Address; got != addr {
+			t.Errorf("%s = %s, want %s", name, got, addr)
+		}
+	}
+	if top.Server("EX01").Address != "127.0.20.1" {
+		t.Error("ForNetwork changed the original")
+	}
+	if got := RouterAddr(netip.MustParsePrefix("192.0.2.0/24")); got.String() != "192.0.2.254" {
+		t.Errorf("RouterAddr = %s", got)
+	}
+	// DNS follows the new addresses.
+	found := false
+	for _, z := range nt.DNSZones() {
+		for _, r := range z.Records {
+			if r.Name == "1.2.0.192.in-addr.arpa" && r.Value == "ex01.contoso.com" {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Error("no PTR for 192.0.2.1")
+	}
 }

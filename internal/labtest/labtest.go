@@ -1,0 +1,61 @@
+// Package labtest gives tests their own copy of a built-in lab: the
+// topology with every 127.0.x.y address moved to 127.<block>.x.y, so test
+// labs of different packages (which run in parallel) never share an
+// address, and a port offset so no test needs root.
+//
+// Blocks in use: roles 101-119, cmd/exsim 121-139, scenarios 141-159,
+// probe 161-179, admin 181-189, lab 191-199.
+package labtest
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/exsim/exsim/topology"
+)
+
+// PortOffset is the offset test labs use (no root needed).
+const PortOffset = 10000
+
+// Topology returns the built-in topology name with its loopback addresses
+// moved into block (127.block.x.y).
+func Topology(t testing.TB, name string, block byte) *topology.Topology {
+	t.Helper()
+	src, err := topology.BuiltinSource(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.ReplaceAll(string(src), "address: 127.0.", fmt.Sprintf("address: 127.%d.", block))
+	top, err := topology.Parse("test topology "+name, []byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sv := range top.Servers {
+		if a := netip.MustParseAddr(sv.Address); a.As4()[1] != block {
+			t.Fatalf("labtest: %s kept address %s", sv.Name, a)
+		}
+	}
+	return top
+}
+
+// Blocks hands out blocks from a range, one per call, for packages whose
+// tests each start a lab.
+type Blocks struct {
+	first, last byte
+	next        atomic.Int32
+}
+
+// NewBlocks returns a dispenser for blocks first..last.
+func NewBlocks(first, last byte) *Blocks { return &Blocks{first: first, last: last} }
+
+// Next returns the next block; it fails the test when the range is used up.
+func (b *Blocks) Next(t testing.TB) byte {
+	n := b.next.Add(1) - 1
+	if int(b.first)+int(n) > int(b.last) {
+		t.Fatalf("labtest: address blocks %d-%d used up; widen the range", b.first, b.last)
+	}
+	return b.first + byte(n)
+}
