@@ -173,6 +173,18 @@ func socketError(err error) string {
 	return err.Error()
 }
 
+// OpenClient connects like Open and hands over the go-smtp client, for a
+// proxy that relays a session command by command; it returns the endpoint
+// reached. The caller ends the session with Quit.
+func (s *SMTPSender) OpenClient(ctx context.Context, hop NextHop) (*smtp.Client, string, error) {
+	c, err := s.Open(ctx, hop)
+	if err != nil {
+		return nil, "", err
+	}
+	sc := c.(*smtpConn)
+	return sc.c, sc.ep.addr.String(), nil
+}
+
 type smtpConn struct {
 	c  *smtp.Client
 	ep endpoint

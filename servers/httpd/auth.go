@@ -62,12 +62,55 @@ func (c *config) challenge(w http.ResponseWriter, r *http.Request, v vdirAuth) {
 	w.WriteHeader(http.StatusUnauthorized)
 }
 
+// IntegratedStatus is the state of an Integrated Windows (Negotiate or
+// NTLM) logon.
+type IntegratedStatus int
+
+const (
+	IntegratedNone     IntegratedStatus = iota // no Negotiate/NTLM credentials in the request
+	IntegratedContinue                         // answer 401 with the challenge and wait for the next leg
+	IntegratedDone                             // authenticated
+	IntegratedFailed                           // wrong credentials
+)
+
+// IntegratedAuth is an optional Backend add-on that completes Negotiate
+// and NTLM logons, which are bound to the connection. Without it those
+// schemes are offered in challenges but never completed.
+type IntegratedAuth interface {
+	// IntegratedLogon looks at the request's Authorization header and
+	// returns the user (IntegratedDone), the WWW-Authenticate value to send
+	// with a 401 (IntegratedContinue; also a final token with Done), or
+	// IntegratedFailed / IntegratedNone.
+	IntegratedLogon(r *http.Request) (u *User, challenge string, st IntegratedStatus)
+}
+
 // authenticate returns the user of a request to a virtual directory that
 // needs authentication. When the request carries no usable credentials it
-// answers 401 itself and returns nil. Negotiate and NTLM are offered but
-// never completed: exsim has no Windows domain, so those clients keep
-// getting 401 (the lab uses Basic and forms).
+// answers 401 itself and returns nil. Negotiate and NTLM are completed
+// when the Backend implements IntegratedAuth.
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, v vdirAuth, log *slog.Logger) *User {
+	if ia, ok := h.b.(IntegratedAuth); ok && v.windows {
+		u, challenge, st := ia.IntegratedLogon(r)
+		switch st {
+		case IntegratedDone:
+			if challenge != "" {
+				addRaw(w.Header(), "WWW-Authenticate", challenge)
+			}
+			h.throttle.succeed(sourceIP(r))
+			return u
+		case IntegratedContinue:
+			addRaw(w.Header(), "WWW-Authenticate", challenge)
+			w.Header().Set("Content-Length", "0")
+			w.WriteHeader(http.StatusUnauthorized)
+			return nil
+		case IntegratedFailed:
+			delay, _ := h.throttle.fail(sourceIP(r))
+			log.Info("integrated logon failed", "code", 401)
+			sleep(r.Context(), delay)
+			h.cfg.challenge(w, r, v)
+			return nil
+		}
+	}
 	login, password, ok := r.BasicAuth()
 	if !ok || !v.basic {
 		h.cfg.challenge(w, r, v)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -32,8 +33,11 @@ type Conn struct {
 	srv *Server
 	raw net.Conn // as accepted: deadlines and Close
 	nc  net.Conn // raw, or the *tls.Conn over it
-	br  *bufio.Reader
-	bw  *bufio.Writer
+	// src and counted: the connection holds a slot of the connection limits.
+	src     netip.Addr
+	counted bool
+	br      *bufio.Reader
+	bw      *bufio.Writer
 
 	sessionID string
 	remoteIP  string
@@ -263,12 +267,15 @@ func (c *Conn) finish() {
 	if c.bdat != nil {
 		c.abortBDAT(io.ErrUnexpectedEOF)
 	}
-	if c.session != nil {
-		c.session.Logout()
-	}
+	c.srv.release(c, c.src)
 	if c.bw.Buffered() > 0 {
 		c.raw.SetWriteDeadline(time.Now().Add(time.Second))
 		c.bw.Flush()
+	}
+	// The client has its last reply; what the backend does to end the
+	// session (a proxy's upstream QUIT) no longer delays it.
+	if c.session != nil {
+		c.session.Logout()
 	}
 	c.raw.SetDeadline(time.Now().Add(time.Second)) // bounds a TLS close_notify
 	c.nc.Close()

@@ -139,6 +139,7 @@ func (s *Server) admit(nc net.Conn) {
 	if refuse == nil {
 		s.conns[c] = struct{}{}
 		s.perSource[src]++
+		c.src, c.counted = src, true
 	}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -150,18 +151,24 @@ func (s *Server) admit(nc net.Conn) {
 			return
 		}
 		c.serve()
-		s.release(c, src)
 		c.done()
 	}()
 }
 
+// release takes c out of the connection counts. It runs before the last
+// reply is flushed, so a client that reconnects as soon as it reads 221 is
+// not refused for a connection that is already over.
 func (s *Server) release(c *Conn, src netip.Addr) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !c.counted {
+		return
+	}
+	c.counted = false
 	delete(s.conns, c)
 	if s.perSource[src]--; s.perSource[src] <= 0 {
 		delete(s.perSource, src)
 	}
-	s.mu.Unlock()
 }
 
 func sourceAddr(a net.Addr) netip.Addr {
