@@ -1,0 +1,208 @@
+package ldapd
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	ber "github.com/go-asn1-ber/asn1-ber"
+	"github.com/go-ldap/ldap/v3"
+)
+
+// fuzzSeeds are whole client byte streams.
+func fuzzSeeds() [][]byte {
+	search := func(filter string) []byte {
+		req := ldap.NewSearchRequest(testData, ldap.ScopeWholeSubtree, 0, 0, 0, false, filter, []string{"cn"}, nil)
+		p := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opSearchRequest, nil, "")
+		p.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, req.BaseDN, ""))
+		p.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, int64(req.Scope), ""))
+		p.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, 0, ""))
+		p.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 0, ""))
+		p.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 0, ""))
+		p.AppendChild(ber.NewBoolean(ber.ClassUniversal, ber.TypePrimitive, ber.TagBoolean, false, ""))
+		fp, _ := ldap.CompileFilter(filter)
+		p.AppendChild(fp)
+		attrs := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
+		attrs.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "cn", ""))
+		p.AppendChild(attrs)
+		return envelope(2, p)
+	}
+	bind := encodeSimpleBind(1, testWriter, testPassword)
+	modify := func() []byte {
+		p := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opModifyRequest, nil, "")
+		p.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, testData, ""))
+		changes := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
+		ch := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
+		ch.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, 2, ""))
+		pa := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
+		pa.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "description", ""))
+		set := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSet, nil, "")
+		set.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "fuzz", ""))
+		pa.AppendChild(set)
+		ch.AppendChild(pa)
+		changes.AppendChild(ch)
+		p.AppendChild(changes)
+		return envelope(3, p)
+	}
+	join := func(parts ...[]byte) []byte {
+		var out []byte
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	return [][]byte{
+		bind,
+		join(bind, search("(&(objectClass=*)(|(cn=a*)(!(mail=x))))")),
+		join(bind, modify()),
+		join(bind, search("(cn=*)"), modify(), encodeSimpleBind(4, "", "")),
+		[]byte{0x30, 0x84, 0xff, 0xff, 0xff, 0xff},
+		[]byte{0x30, 0x03, 0x02, 0x01},
+		[]byte("\x16\x03\x01\x00\x05hello"),
+		encodeNotice(2, "x"),
+	}
+}
+
+// FuzzHandler writes arbitrary bytes to a server connection: the server must
+// neither crash nor hang, and must go on serving.
+func FuzzHandler(f *testing.F) {
+	ts := startServer(f, seededTree(f), func(o *Options) {
+		o.MaxMessageBytes = 64 << 10
+		o.IdleTimeout = 2 * time.Second
+	})
+	for _, s := range fuzzSeeds() {
+		f.Add(s)
+	}
+	f.Cleanup(func() {
+		c, err := ldap.DialURL("ldap://" + ts.plain)
+		if err != nil {
+			f.Errorf("server gone after fuzzing: %v", err)
+			return
+		}
+		defer c.Close()
+		if err := c.Bind(testReader, testPassword); err != nil {
+			f.Errorf("server broken after fuzzing: %v", err)
+		}
+	})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := net.Dial("tcp", ts.plain)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write(data); err != nil && !isReset(err) {
+			t.Fatalf("write: %v", err)
+		}
+		c.(*net.TCPConn).CloseWrite()
+		// After our end of stream the server must answer what it can and
+		// close; a read that times out is a hang.
+		t0 := time.Now()
+		if _, err := io.Copy(io.Discard, c); err != nil && !isReset(err) {
+			t.Fatalf("server did not close the connection: %v", err)
+		}
+		if d := time.Since(t0); d > 2*time.Second {
+			t.Fatalf("server took %v to answer and close", d)
+		}
+	})
+}
+
+func isReset(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe"))
+}
+
+// FuzzParseMessage attacks the front end's own decoding of requests and of
+// gldap's responses.
+func FuzzParseMessage(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if m, err := parseMessage(raw); err == nil && m.op == opBindRequest {
+			checkBind(m.request())
+		}
+		peekResponse(raw)
+		modValues([]string{string(raw)})
+	})
+}
+
+// FuzzFilter compiles and evaluates arbitrary filter strings.
+func FuzzFilter(f *testing.F) {
+	for _, s := range []string{"(objectClass=*)", "(&(a=b)(|(c=d*e*f)(!(g>=1))))", "(cn=\\2a\\28)", "(x:dn:1.2.3:=y)", "(a~=b)"} {
+		f.Add(s)
+	}
+	e := entry("CN=a,OU=b", "cn", "a", "mail", "a@b.c", "n", "5")
+	e.Set("distinguishedName", e.DN)
+	f.Fuzz(func(t *testing.T, s string) {
+		flt, err := compileFilter(s)
+		if err != nil {
+			var le *Error
+			if !errors.As(err, &le) || le.Code != ResultProtocolError {
+				t.Fatalf("compileFilter(%q) = %v, want protocolError", s, err)
+			}
+			return
+		}
+		flt.Matches(e)
+	})
+}
+
+// FuzzParseName checks that the canonical form of a DN is stable: parsing
+// it again gives the same canonical form.
+func FuzzParseName(f *testing.F) {
+	for _, s := range []string{testWriter, `CN=a\,b+OU=c,DC=x`, `cn=#0403616263`, ` CN = a , OU=b `, `CN=\ lead\ `} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, dn string) {
+		n, err := parseName(dn)
+		if err != nil {
+			return
+		}
+		again, err := parseName(n.key())
+		if err != nil {
+			t.Fatalf("parseName(key %q of %q) = %v", n.key(), dn, err)
+		}
+		if again.key() != n.key() {
+			t.Fatalf("canonical form unstable: %q -> %q -> %q", dn, n.key(), again.key())
+		}
+	})
+}
+
+// FuzzOpenTree loads arbitrary directory files: OpenTree must load them or
+// report them damaged, never crash, and the tree must stay usable.
+func FuzzOpenTree(f *testing.F) {
+	good := NewTree()
+	seed(f, good)
+	f.Add([]byte(`{"format":"exsim-ldapd/1","usn":1,"entries":[{"dn":"CN=a","naming_context":true,"attributes":[{"name":"objectClass","values":["top"]}]}]}`),
+		[]byte(`{"usn":2,"ops":[{"put":{"dn":"CN=b,CN=a","attributes":[]}},{"del":"CN=b,CN=a"}]}`+"\n"))
+	f.Add([]byte(""), []byte(`{"usn":1,"ops":[{"put":{"dn":"CN=x","naming_context":true,"attributes":[]}}]}`+"\n"+`{"usn":2,"ops":[{"del":"CN=x"}]}`+"\n{\"usn\":3"))
+	f.Add([]byte("{"), []byte("\n\n"))
+	f.Fuzz(func(t *testing.T, snapshot, journal []byte) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "directory.json")
+		if len(snapshot) > 0 {
+			os.WriteFile(path, snapshot, 0o600)
+		}
+		os.WriteFile(path+".journal", journal, 0o600)
+		tree, err := OpenTree(path)
+		var de *DamagedFileError
+		if err != nil && !errors.As(err, &de) {
+			t.Fatalf("OpenTree() = %v, want nil or *DamagedFileError", err)
+		}
+		defer tree.Close()
+		seed(t, &prefixed{tree}) // usable: writes work on top of whatever loaded
+	})
+}
+
+// prefixed seeds under a naming context of its own, so that seeding works
+// whatever the fuzzed files contained.
+type prefixed struct{ *Tree }
+
+func (p *prefixed) Apply(changes ...Change) error {
+	return p.Tree.Apply(Change{Kind: ChangeAdd, NamingContext: true, Entry: entry("DC=fuzz" + strconv.Itoa(int(p.USN())))})
+}

@@ -1,0 +1,63 @@
+package ldapd
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// ldapsearch runs OpenLDAP's ldapsearch against url trusting the lab CA.
+func ldapsearch(t *testing.T, ts *testServer, url string, args ...string) (string, error) {
+	t.Helper()
+	bin, err := exec.LookPath("ldapsearch")
+	if err != nil {
+		t.Skip("ldapsearch not installed")
+	}
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, ts.ca.PEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, append([]string{"-H", url, "-o", "nettimeout=10", "-LLL"}, args...)...)
+	cmd.Env = append(os.Environ(), "LDAPTLS_CACERT="+ca, "LDAPTLS_REQCERT=demand", "HOME="+dir, "LDAPCONF="+filepath.Join(dir, "none"))
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestLdapsearchOverLDAPS(t *testing.T) {
+	dir := seededTree(t)
+	dir.Apply(Change{Kind: ChangeAdd, Entry: entry("CN=alice,"+testData, "mail", "alice@contoso.com")})
+	ts := startServer(t, dir)
+	url := "ldaps://" + ts.ldaps
+
+	out, err := ldapsearch(t, ts, url, "-x", "-D", testReader, "-w", testPassword, "-b", testData, "(mail=alice@contoso.com)", "mail")
+	if err != nil {
+		t.Fatalf("ldapsearch with credentials: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "dn: CN=alice,CN=Data,") || !strings.Contains(out, "mail: alice@contoso.com") {
+		t.Errorf("ldapsearch output lacks the entry:\n%s", out)
+	}
+
+	out, err = ldapsearch(t, ts, url, "-x", "-b", testData)
+	if err == nil || !strings.Contains(out, "Operations error") || !strings.Contains(out, "000004DC") || strings.Contains(out, "Unused") {
+		t.Errorf("ldapsearch without credentials = %v, want Operations error with 000004DC:\n%s", err, out)
+	}
+
+	out, err = ldapsearch(t, ts, url, "-x", "-D", testReader, "-w", "wrong", "-b", testData)
+	if err == nil || !strings.Contains(out, "Invalid credentials") || !strings.Contains(out, "data 52e") {
+		t.Errorf("ldapsearch with a wrong password = %v, want Invalid credentials (data 52e):\n%s", err, out)
+	}
+
+	out, err = ldapsearch(t, ts, url, "-x", "-s", "base", "-b", "", "namingContexts")
+	if err != nil || !strings.Contains(out, "namingContexts: "+testNC) {
+		t.Errorf("ldapsearch RootDSE = %v:\n%s", err, out)
+	}
+
+	// The clear-text listener (50389 on an Edge) serves the same directory.
+	out, err = ldapsearch(t, ts, "ldap://"+ts.plain, "-x", "-D", testReader, "-w", testPassword, "-b", testData, "-s", "one", "cn")
+	if err != nil || !strings.Contains(out, "cn: alice") {
+		t.Errorf("ldapsearch over ldap:// = %v:\n%s", err, out)
+	}
+}

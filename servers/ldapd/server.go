@@ -1,0 +1,231 @@
+package ldapd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server is the LDAP server. It serves any number of listeners: hand it a
+// TLS listener for secure LDAP (50636) and a plain loopback one for 50389.
+type Server struct {
+	dir  Directory
+	opts Options
+	log  *slog.Logger
+	h    *handlers
+
+	nextCID  atomic.Uint64
+	shutdown atomic.Bool
+
+	mu        sync.Mutex
+	backend   *backend // started by the first Serve
+	listeners map[net.Listener]struct{}
+	conns     map[*front]struct{}
+	sessions  sync.WaitGroup
+}
+
+// NewServer returns a server for dir configured by o (zero fields take
+// defaults). It starts nothing until Serve.
+func NewServer(dir Directory, o Options) (*Server, error) {
+	if dir == nil {
+		return nil, errors.New("ldapd: no directory")
+	}
+	if o.Authenticator == nil {
+		return nil, errors.New("ldapd: options have no Authenticator")
+	}
+	o = o.withDefaults()
+	log := o.Logger.With("proto", "ldap")
+	if o.ServerName != "" {
+		log = log.With("server", o.ServerName)
+	}
+	s := &Server{
+		dir:       dir,
+		opts:      o,
+		log:       log,
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*front]struct{}),
+	}
+	s.h = &handlers{s: s}
+	return s, nil
+}
+
+// ensureBackend starts the private gldap server once.
+func (s *Server) ensureBackend() (*backend, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown.Load() {
+		return nil, ErrServerClosed
+	}
+	if s.backend == nil {
+		b, err := startBackend(s.h)
+		if err != nil {
+			return nil, err
+		}
+		s.backend = b
+	}
+	return s.backend, nil
+}
+
+// Serve accepts connections on l until Shutdown or Close, and then returns
+// ErrServerClosed. A listener yielding *tls.Conn is served as implicit TLS
+// (LDAPS).
+func (s *Server) Serve(l net.Listener) error {
+	b, err := s.ensureBackend()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.shutdown.Load() {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+
+	log := s.log.With("listener", l.Addr().String())
+	var backoff time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if s.shutdown.Load() {
+				return ErrServerClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("ldapd: accept: %w", err)
+			}
+			// Anything else (EMFILE, ENFILE, a failed TLS accept) is
+			// transient: back off as net/http does and go on.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			log.Warn("accept failed, retrying", "err", err)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		cid := strconv.FormatUint(s.nextCID.Add(1), 10)
+		f := &front{
+			s:   s,
+			b:   b,
+			c:   c,
+			log: log.With("cid", cid, "remote", c.RemoteAddr().String()),
+		}
+		f.sess = &session{cid: cid, log: f.log}
+		if !s.track(f) {
+			c.Close()
+			if s.shutdown.Load() {
+				return ErrServerClosed
+			}
+			f.log.Warn("connection refused: too many connections")
+			continue
+		}
+		go func() {
+			defer s.sessions.Done()
+			defer s.untrack(f)
+			f.serve()
+		}()
+	}
+}
+
+// track registers a connection; false when closing or at MaxConnections.
+func (s *Server) track(f *front) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown.Load() || len(s.conns) >= s.opts.MaxConnections {
+		return false
+	}
+	s.conns[f] = struct{}{}
+	s.sessions.Add(1)
+	return true
+}
+
+func (s *Server) untrack(f *front) {
+	s.mu.Lock()
+	delete(s.conns, f)
+	s.mu.Unlock()
+	f.close()
+}
+
+func (s *Server) closeListeners() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.shutdown.Store(true)
+	var errs []error
+	for l := range s.listeners {
+		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Shutdown stops accepting, lets every connection finish the request it is
+// processing, then ends it with a Notice of Disconnection (unavailable,
+// RFC 4511 section 4.4.1). It waits for all connections or ctx, whichever
+// comes first; on ctx it closes what is left and returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.closeListeners()
+	s.mu.Lock()
+	for f := range s.conns {
+		f.interrupt()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.sessions.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return errors.Join(err, s.stopBackend())
+	case <-ctx.Done():
+		return errors.Join(err, s.Close(), ctx.Err())
+	}
+}
+
+// Close stops accepting, closes every connection at once and waits for
+// their goroutines to end.
+func (s *Server) Close() error {
+	err := s.closeListeners()
+	s.mu.Lock()
+	for f := range s.conns {
+		f.close()
+	}
+	s.mu.Unlock()
+	s.sessions.Wait()
+	return errors.Join(err, s.stopBackend())
+}
+
+func (s *Server) stopBackend() error {
+	s.mu.Lock()
+	b := s.backend
+	s.backend = nil
+	s.mu.Unlock()
+	if b == nil {
+		return nil
+	}
+	return b.stop(2 * time.Second)
+}
+
+// peerName is the subject of a verified client certificate, for the log.
+func peerName(c net.Conn) string {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return ""
+	}
+	cs := tc.ConnectionState()
+	if len(cs.PeerCertificates) == 0 {
+		return ""
+	}
+	return cs.PeerCertificates[0].Subject.CommonName
+}

@@ -1,0 +1,411 @@
+package ldapd
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+func TestLDAPSBindAddSearchModifyDelete(t *testing.T) {
+	ts := startServer(t, seededTree(t))
+	c := ts.dialLDAPS(t)
+	if err := c.Bind(testWriter, testPassword); err != nil {
+		t.Fatalf("Bind(writer) = %v", err)
+	}
+
+	dn := "CN=alice,CN=Data," + testNC
+	add := ldap.NewAddRequest(dn, nil)
+	add.Attribute("objectClass", []string{"top", "contact"})
+	add.Attribute("mail", []string{"alice@contoso.com"})
+	add.Attribute("description", []string{"one", "two"})
+	if err := c.Add(add); err != nil {
+		t.Fatalf("Add(%s) = %v", dn, err)
+	}
+	if err := c.Add(add); resultCode(err) != ldap.LDAPResultEntryAlreadyExists {
+		t.Errorf("Add(%s) again = %v, want entryAlreadyExists", dn, err)
+	}
+
+	// The DN compares case-insensitively.
+	res, err := c.Search(ldap.NewSearchRequest("cn=ALICE,cn=data,"+testNC, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
+		"(objectClass=*)", []string{"mail", "cn"}, nil))
+	if err != nil || len(res.Entries) != 1 {
+		t.Fatalf("Search(base) = %v, %v; want 1 entry", res, err)
+	}
+	if got := res.Entries[0].GetAttributeValue("mail"); got != "alice@contoso.com" {
+		t.Errorf("mail = %q, want alice@contoso.com", got)
+	}
+	if got := res.Entries[0].GetAttributeValue("cn"); got != "alice" {
+		t.Errorf("cn = %q, want alice (filled in from the RDN)", got)
+	}
+
+	mod := ldap.NewModifyRequest(dn, nil)
+	mod.Add("description", []string{"three"})
+	mod.Delete("description", []string{"one"})
+	mod.Replace("mail", []string{"alice@fabrikam.com"})
+	mod.Add("telephoneNumber", []string{"+1 555 0100"})
+	if err := c.Modify(mod); err != nil {
+		t.Fatalf("Modify(%s) = %v", dn, err)
+	}
+	e, err := ts.dir.Get(dn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := e.Get("description"), []string{"two", "three"}; !slices.Equal(got, want) {
+		t.Errorf("description = %q, want %q", got, want)
+	}
+	if got := e.First("mail"); got != "alice@fabrikam.com" {
+		t.Errorf("mail = %q, want alice@fabrikam.com", got)
+	}
+
+	del := ldap.NewModifyRequest(dn, nil)
+	del.Delete("telephoneNumber", nil)
+	if err := c.Modify(del); err != nil {
+		t.Fatalf("Modify(delete attribute) = %v", err)
+	}
+	if e, _ := ts.dir.Get(dn); len(e.Get("telephoneNumber")) != 0 {
+		t.Errorf("telephoneNumber still present: %q", e.Get("telephoneNumber"))
+	}
+
+	for _, tc := range []struct {
+		name string
+		mod  func(*ldap.ModifyRequest)
+		want uint16
+	}{
+		{"delete missing value", func(m *ldap.ModifyRequest) { m.Delete("description", []string{"nope"}) }, ldap.LDAPResultNoSuchAttribute},
+		{"add existing value", func(m *ldap.ModifyRequest) { m.Add("description", []string{"TWO"}) }, ldap.LDAPResultAttributeOrValueExists},
+		{"remove naming value", func(m *ldap.ModifyRequest) { m.Replace("cn", []string{"bob"}) }, ldap.LDAPResultNotAllowedOnRDN},
+		{"system attribute", func(m *ldap.ModifyRequest) { m.Replace("whenCreated", []string{"20000101000000.0Z"}) }, ldap.LDAPResultUnwillingToPerform},
+	} {
+		m := ldap.NewModifyRequest(dn, nil)
+		tc.mod(m)
+		if err := c.Modify(m); resultCode(err) != tc.want {
+			t.Errorf("Modify(%s) = %v, want code %d", tc.name, err, tc.want)
+		}
+	}
+
+	if err := c.Del(ldap.NewDelRequest("CN=Data,"+testNC, nil)); resultCode(err) != ldap.LDAPResultNotAllowedOnNonLeaf {
+		t.Errorf("Del(non-leaf) = %v, want notAllowedOnNonLeaf", err)
+	}
+	if err := c.Del(ldap.NewDelRequest(dn, nil)); err != nil {
+		t.Fatalf("Del(%s) = %v", dn, err)
+	}
+	_, err = c.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, 0, 0, 0, false, "(objectClass=*)", nil, nil))
+	if resultCode(err) != ldap.LDAPResultNoSuchObject {
+		t.Fatalf("Search(deleted) = %v, want noSuchObject", err)
+	}
+	if le := err.(*ldap.Error); le.MatchedDN == "" {
+		t.Errorf("noSuchObject without matchedDN: %v", err)
+	}
+}
+
+func TestWrongPasswordGetsADText(t *testing.T) {
+	ts := startServer(t, seededTree(t))
+	for _, tc := range []struct{ dn, pw string }{
+		{testWriter, "wrong"},
+		{"CN=Nobody," + testAccounts, testPassword},
+		{"not a dn", testPassword},
+	} {
+		c := ts.dialLDAPS(t)
+		err := c.Bind(tc.dn, tc.pw)
+		if resultCode(err) != ldap.LDAPResultInvalidCredentials {
+			t.Errorf("Bind(%q, %q) = %v, want invalidCredentials", tc.dn, tc.pw, err)
+			continue
+		}
+		if got, want := diagnostic(err), textInvalidCreds; got != want {
+			t.Errorf("Bind(%q) diagnostic = %q, want %q", tc.dn, got, want)
+		}
+	}
+}
+
+func TestExpiredAccountGetsData701(t *testing.T) {
+	dir := seededTree(t)
+	expired := "CN=Expired," + testAccounts
+	if err := dir.Apply(Change{Kind: ChangeAdd, Entry: &Entry{DN: expired, Attributes: []Attribute{
+		{Name: "objectClass", Values: []string{"user"}},
+		{Name: "userPassword", Values: []string{HashPassword(testPassword)}},
+		{Name: "accountExpires", Values: []string{FileTime(mustTime(t, "2001-01-01T00:00:00Z"))}},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, dir)
+	err := ts.dialLDAPS(t).Bind(expired, testPassword)
+	if got := diagnostic(err); got != textExpired {
+		t.Errorf("Bind(expired) = %v, want diagnostic %q", err, textExpired)
+	}
+}
+
+func TestAnonymousIsRefusedEverythingButTheRootDSE(t *testing.T) {
+	ts := startServer(t, seededTree(t))
+	c := ts.dialLDAPS(t)
+	if err := c.UnauthenticatedBind(""); err != nil {
+		t.Fatalf("anonymous bind = %v, want success (as on AD)", err)
+	}
+	root, err := c.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, 0, 0, 0, false, "(objectClass=*)", nil, nil))
+	if err != nil || len(root.Entries) != 1 {
+		t.Fatalf("Search(RootDSE) = %v, %v", root, err)
+	}
+	if got := root.Entries[0].GetAttributeValues("namingContexts"); !slices.Contains(got, testNC) {
+		t.Errorf("namingContexts = %q, want %q among them", got, testNC)
+	}
+	if got := root.Entries[0].GetAttributeValue("configurationNamingContext"); got != testNC {
+		t.Errorf("configurationNamingContext = %q, want %q", got, testNC)
+	}
+	if got := root.Entries[0].GetAttributeValues("supportedCapabilities"); !slices.Contains(got, "1.2.840.113556.1.4.1851") {
+		t.Errorf("supportedCapabilities = %q, want the AD LDS capability", got)
+	}
+
+	ops := map[string]func() error{
+		"search": func() error {
+			_, err := c.Search(ldap.NewSearchRequest(testNC, ldap.ScopeWholeSubtree, 0, 0, 0, false, "(objectClass=*)", nil, nil))
+			return err
+		},
+		"add": func() error {
+			a := ldap.NewAddRequest("CN=x,"+testData, nil)
+			a.Attribute("objectClass", []string{"top"})
+			return c.Add(a)
+		},
+		"modify": func() error {
+			m := ldap.NewModifyRequest(testData, nil)
+			m.Replace("description", []string{"x"})
+			return c.Modify(m)
+		},
+		"delete": func() error { return c.Del(ldap.NewDelRequest(testData, nil)) },
+	}
+	for name, op := range ops {
+		err := op()
+		if resultCode(err) != ldap.LDAPResultOperationsError || diagnostic(err) != textBindRequired {
+			t.Errorf("anonymous %s = %v, want operationsError %q", name, err, textBindRequired)
+		}
+	}
+	// A failed bind leaves the connection anonymous too.
+	c.Bind(testWriter, "wrong")
+	if err := ops["search"](); resultCode(err) != ldap.LDAPResultOperationsError {
+		t.Errorf("search after failed bind = %v, want operationsError", err)
+	}
+}
+
+func TestAuthorization(t *testing.T) {
+	ts := startServer(t, seededTree(t))
+	reader := ts.dialLDAPS(t)
+	if err := reader.Bind(testReader, testPassword); err != nil {
+		t.Fatal(err)
+	}
+	a := ldap.NewAddRequest("CN=x,"+testData, nil)
+	a.Attribute("objectClass", []string{"top"})
+	if err := reader.Add(a); resultCode(err) != ldap.LDAPResultInsufficientAccessRights {
+		t.Errorf("reader Add = %v, want insufficientAccessRights", err)
+	}
+	res, err := reader.Search(ldap.NewSearchRequest(testNC, ldap.ScopeWholeSubtree, 0, 0, 0, false, "(objectClass=*)", nil, nil))
+	if err != nil || len(res.Entries) != 7 {
+		t.Fatalf("reader subtree search = %d entries, %v; want 7", len(res.Entries), err)
+	}
+	for _, e := range res.Entries {
+		if v := e.GetAttributeValues("userPassword"); len(v) != 0 {
+			t.Errorf("%s: userPassword returned: %q", e.DN, v)
+		}
+	}
+
+	writer := ts.dialLDAPS(t)
+	if err := writer.Bind(testWriter, testPassword); err != nil {
+		t.Fatal(err)
+	}
+	// Writer may write under Data only.
+	b := ldap.NewAddRequest("CN=x,"+testAccounts, nil)
+	b.Attribute("objectClass", []string{"top"})
+	if err := writer.Add(b); resultCode(err) != ldap.LDAPResultInsufficientAccessRights {
+		t.Errorf("writer Add outside Data = %v, want insufficientAccessRights", err)
+	}
+	if err := writer.Add(a); err != nil {
+		t.Errorf("writer Add under Data = %v", err)
+	}
+}
+
+func TestSearchFiltersScopesAndSelection(t *testing.T) {
+	dir := seededTree(t)
+	var changes []Change
+	for i := range 12 {
+		changes = append(changes, Change{Kind: ChangeAdd, Entry: &Entry{
+			DN: fmt.Sprintf("CN=user%02d,%s", i, testData),
+			Attributes: []Attribute{
+				{Name: "objectClass", Values: []string{"top", "contact"}},
+				{Name: "mail", Values: []string{fmt.Sprintf("user%02d@contoso.com", i)}},
+				{Name: "uSNRank", Values: []string{fmt.Sprint(i)}},
+			},
+		}})
+	}
+	if err := dir.Apply(changes...); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, dir, func(o *Options) { o.MaxEntries = 5 })
+	c := ts.dialLDAPS(t)
+	if err := c.Bind(testReader, testPassword); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		base   string
+		scope  int
+		filter string
+		want   int
+	}{
+		{testData, ldap.ScopeBaseObject, "(objectClass=*)", 1},
+		{testNC, ldap.ScopeSingleLevel, "(objectClass=container)", 3},
+		{testData, ldap.ScopeSingleLevel, "(mail=user0*)", 10},
+		{testData, ldap.ScopeWholeSubtree, "(&(objectClass=contact)(uSNRank>=10))", 2},
+		{testData, ldap.ScopeWholeSubtree, "(|(mail=user01@contoso.com)(mail=USER02@CONTOSO.COM))", 2},
+		{testData, ldap.ScopeWholeSubtree, "(&(objectClass=contact)(!(uSNRank<=8)))", 3},
+		{testData, ldap.ScopeWholeSubtree, "(mail=*@contoso.com)", 12},
+		{testData, ldap.ScopeWholeSubtree, "(mail=user1*)", 2},
+		{testData, ldap.ScopeWholeSubtree, "(mail=u*r*0*@*.com)", 11},
+		{testData, ldap.ScopeWholeSubtree, "(telephoneNumber=*)", 0},
+		{testData, ldap.ScopeWholeSubtree, "(distinguishedName=cn=user03,cn=data," + testNC + ")", 1},
+	} {
+		// Paged, so that MaxEntries (5) does not cap the count.
+		res, err := c.SearchWithPaging(ldap.NewSearchRequest(tc.base, tc.scope, 0, 0, 0, false, tc.filter, []string{"1.1"}, nil), 5)
+		if err != nil || len(res.Entries) != tc.want {
+			t.Errorf("Search(%s, %d, %s) = %d entries, %v; want %d", tc.base, tc.scope, tc.filter, len(res.Entries), err, tc.want)
+		}
+	}
+
+	// Without paging, MaxEntries caps a search with sizeLimitExceeded.
+	res, err := c.Search(ldap.NewSearchRequest(testData, ldap.ScopeSingleLevel, 0, 0, 0, false, "(objectClass=contact)", nil, nil))
+	if resultCode(err) != ldap.LDAPResultSizeLimitExceeded || res == nil || len(res.Entries) != 5 {
+		t.Errorf("unpaged Search = %v entries, %v; want 5 and sizeLimitExceeded", res, err)
+	}
+	// The client's own size limit.
+	res, err = c.Search(ldap.NewSearchRequest(testData, ldap.ScopeSingleLevel, 0, 2, 0, false, "(objectClass=contact)", nil, nil))
+	if resultCode(err) != ldap.LDAPResultSizeLimitExceeded || res == nil || len(res.Entries) != 2 {
+		t.Errorf("Search(sizeLimit 2) = %v, %v; want 2 entries and sizeLimitExceeded", res, err)
+	}
+	// Paging returns everything.
+	res, err = c.SearchWithPaging(ldap.NewSearchRequest(testData, ldap.ScopeSingleLevel, 0, 0, 0, false, "(objectClass=contact)", []string{"mail"}, nil), 4)
+	if err != nil || len(res.Entries) != 12 {
+		t.Fatalf("SearchWithPaging = %d entries, %v; want 12", len(res.Entries), err)
+	}
+	// Attribute selection.
+	e := res.Entries[0]
+	if len(e.Attributes) != 1 || e.Attributes[0].Name != "mail" {
+		t.Errorf("selected attributes = %v, want only mail", e.Attributes)
+	}
+	res, err = c.Search(ldap.NewSearchRequest("CN=user01,"+testData, ldap.ScopeBaseObject, 0, 0, 0, true, "(objectClass=*)", []string{"mail", "objectClass"}, nil))
+	if err != nil || len(res.Entries) != 1 || len(res.Entries[0].Attributes) != 2 || len(res.Entries[0].Attributes[0].Values) != 0 {
+		t.Errorf("typesOnly search = %v, %v; want two attributes without values", res, err)
+	}
+}
+
+func TestPersistsAcrossRestart(t *testing.T) {
+	path := tempPath(t)
+	dir, err := OpenTree(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dir.Close() })
+	seed(t, dir)
+	ts := startServer(t, dir)
+	c := ts.dialLDAPS(t)
+	if err := c.Bind(testWriter, testPassword); err != nil {
+		t.Fatal(err)
+	}
+	a := ldap.NewAddRequest("CN=kept,"+testData, nil)
+	a.Attribute("objectClass", []string{"top"})
+	a.Attribute("userPassword", []string{"pw-kept"})
+	if err := c.Add(a); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := ts.srv.Shutdown(shutdownCtx(t)); err != nil {
+		t.Fatalf("Shutdown() = %v", err)
+	}
+
+	again, err := OpenTree(path)
+	if err != nil {
+		t.Fatalf("OpenTree(%s) = %v", path, err)
+	}
+	t.Cleanup(func() { again.Close() })
+	e, err := again.Get("cn=KEPT,cn=data," + testNC)
+	if err != nil {
+		t.Fatalf("entry lost across restart: %v", err)
+	}
+	if v := e.First("userPassword"); v == "pw-kept" || !CheckPassword(v, "pw-kept") {
+		t.Errorf("userPassword stored as %q, want a hash of the password", v)
+	}
+	if m := fileMode(t, path); m != 0o600 {
+		t.Errorf("directory file mode = %v, want 0600", m)
+	}
+	ts2 := startServer(t, again)
+	c2 := ts2.dialLDAPS(t)
+	if err := c2.Bind("CN=kept,"+testData, "pw-kept"); err == nil {
+		t.Errorf("Bind as a non-user entry succeeded")
+	}
+	if err := c2.Bind(testReader, testPassword); err != nil {
+		t.Fatalf("Bind after restart = %v", err)
+	}
+}
+
+// TestConcurrentReadersAndWriters runs searches (whose ACL checks read group
+// membership from the directory) alongside writes on other connections.
+func TestConcurrentReadersAndWriters(t *testing.T) {
+	ts := startServer(t, seededTree(t))
+	errs := make(chan error, 8)
+	for w := range 4 {
+		go func() {
+			c := ts.dialLDAPS(t)
+			err := c.Bind(testWriter, testPassword)
+			for i := 0; err == nil && i < 40; i++ {
+				dn := fmt.Sprintf("CN=w%d-%d,%s", w, i, testData)
+				a := ldap.NewAddRequest(dn, nil)
+				a.Attribute("objectClass", []string{"top"})
+				if err = c.Add(a); err == nil && i%2 == 0 {
+					err = c.Del(ldap.NewDelRequest(dn, nil))
+				}
+			}
+			errs <- err
+		}()
+		go func() {
+			c := ts.dialLDAPS(t)
+			err := c.Bind(testWriter, testPassword)
+			for i := 0; err == nil && i < 40; i++ {
+				_, err = c.SearchWithPaging(ldap.NewSearchRequest(testNC, ldap.ScopeWholeSubtree, 0, 0, 0, false, "(objectClass=*)", []string{"cn"}, nil), 50)
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent client: %v", err)
+		}
+	}
+	n := 0
+	ts.dir.Search(testData, ScopeSingleLevel, func(*Entry) bool { n++; return true })
+	if n != 80 {
+		t.Errorf("%d entries under Data, want 80", n)
+	}
+}
+
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	ts := startServer(t, seededTree(t))
+	for range 5 {
+		r := dialRaw(t, ts.plain) // idle, bound: Close must end it
+		r.send(encodeSimpleBind(1, testReader, testPassword))
+		if _, _, code, _, ok := r.read(); !ok || code != ResultSuccess {
+			t.Fatalf("bind: code=%d ok=%v", code, ok)
+		}
+	}
+	if err := ts.srv.Close(); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
+	// Goroutines end asynchronously after Close returns (the Serve
+	// goroutines, gldap's); poll for a bounded time.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("goroutines: %d before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
