@@ -243,16 +243,23 @@ func lockDir(dir string) (func(), error) {
 	}, nil
 }
 
+// curves are the key exchanges exsim's servers and clients use: the
+// classical ECDHE groups Exchange negotiates. Go's default puts the hybrid
+// post-quantum X25519MLKEM768 first, which costs a third more CPU per
+// handshake (MEASUREMENTS.md) and no Exchange server offers.
+var curves = []tls.CurveID{tls.X25519, tls.CurveP256}
+
 // ServerTLS returns the TLS configuration of a listener that presents cert.
 // Client certificates are requested, not required: Exchange servers present
 // theirs (Exchange server authentication), internet clients do not. A
 // presented certificate is verified against the lab CA by VerifyPeer.
 func (ca *CA) ServerTLS(cert tls.Certificate) *tls.Config {
 	return &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.VerifyClientCertIfGiven,
-		ClientCAs:    ca.Pool(),
-		MinVersion:   tls.VersionTLS12,
+		Certificates:     []tls.Certificate{cert},
+		ClientAuth:       tls.VerifyClientCertIfGiven,
+		ClientCAs:        ca.Pool(),
+		MinVersion:       tls.VersionTLS12,
+		CurvePreferences: curves,
 	}
 }
 
@@ -261,9 +268,10 @@ func (ca *CA) ServerTLS(cert tls.Certificate) *tls.Config {
 // Exchange servers).
 func (ca *CA) ClientTLS(serverName string, cert *tls.Certificate) *tls.Config {
 	c := &tls.Config{
-		RootCAs:    ca.Pool(),
-		ServerName: serverName,
-		MinVersion: tls.VersionTLS12,
+		RootCAs:          ca.Pool(),
+		ServerName:       serverName,
+		MinVersion:       tls.VersionTLS12,
+		CurvePreferences: curves,
 	}
 	if cert != nil {
 		c.Certificates = []tls.Certificate{*cert}

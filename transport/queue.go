@@ -24,9 +24,14 @@ type Queue struct {
 	Identity string // EX01\3, EX01\Unreachable
 	Hop      NextHop
 
-	status     QueueStatus
-	suspended  bool
-	entries    []*entry
+	status    QueueStatus
+	suspended bool
+	entries   []*entry
+	// idle counts connections waiting in takeOrWait.
+	idle int
+	// more is closed (and replaced) when entries arrive, waking idle
+	// connections of the queue.
+	more       chan struct{}
 	conns      int
 	lastError  string
 	lastRetry  time.Time
@@ -77,6 +82,12 @@ func (t *Transport) dispatch() {
 			if e.ready(now) {
 				ready++
 			}
+		}
+		if ready > 0 && q.idle > 0 {
+			// Idle connections take the new work first.
+			close(q.more)
+			q.more = make(chan struct{})
+			ready -= min(ready, q.idle)
 		}
 		// A connection carries up to MessagesPerConnection messages; open
 		// one per ready message up to the limit so a burst spreads out.
@@ -146,7 +157,41 @@ func (t *Transport) worker(q *Queue) {
 		if sent+1 >= t.o.MessagesPerConnection || t.ctx.Err() != nil {
 			break
 		}
-		e = t.take(q)
+		e = t.takeOrWait(q)
+	}
+}
+
+// connectionIdle is how long an open connection waits for more messages
+// of its queue before closing: a burst then rides on connections already
+// set up instead of paying a TLS handshake per message.
+const connectionIdle = 2 * time.Second
+
+// takeOrWait is take, waiting up to connectionIdle for new work.
+func (t *Transport) takeOrWait(q *Queue) *entry {
+	deadline := time.NewTimer(connectionIdle)
+	defer deadline.Stop()
+	for {
+		if e := t.take(q); e != nil {
+			return e
+		}
+		t.mu.Lock()
+		ch := q.more
+		q.idle++
+		t.mu.Unlock()
+		var stop bool
+		select {
+		case <-ch:
+		case <-deadline.C:
+			stop = true
+		case <-t.ctx.Done():
+			stop = true
+		}
+		t.mu.Lock()
+		q.idle--
+		t.mu.Unlock()
+		if stop {
+			return nil
+		}
 	}
 }
 

@@ -242,7 +242,7 @@ func (t *Transport) queueLocked(hop NextHop) *Queue {
 	if q, ok := t.queues[k]; ok {
 		return q
 	}
-	q := &Queue{key: k, Hop: hop, status: QueueReady}
+	q := &Queue{key: k, Hop: hop, status: QueueReady, more: make(chan struct{})}
 	if hop.Type == DeliveryUnreachable {
 		q.Identity = t.o.Server + `\Unreachable`
 		q.lastError = hop.Unreachable
