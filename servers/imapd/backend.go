@@ -90,6 +90,9 @@ func NewBackend(opts BackendOptions) (*Backend, error) {
 		Caps:       backendCaps(opts.Flavor),
 		Logger:     printfLogger{b.log},
 		TLSConfig:  opts.TLSConfig,
+		// The Exchange backend accepts only connections that are already
+		// TLS (see greetingConn, which hides the *tls.Conn go-imap looks for).
+		InsecureAuth: opts.Flavor == FlavorExchange,
 	})
 	return b, nil
 }
@@ -129,7 +132,11 @@ func (b *Backend) Serve(ln net.Listener) error {
 		delete(b.listeners, ln)
 		b.mu.Unlock()
 	}()
-	if err := b.srv.Serve(deadlineListener{ln}); err != nil {
+	var l net.Listener = deadlineListener{ln}
+	if b.opts.Flavor == FlavorExchange {
+		l = exchangeListener{l, b.log}
+	}
+	if err := b.srv.Serve(l); err != nil {
 		return fmt.Errorf("imapd: backend: %w", err)
 	}
 	return nil
@@ -220,4 +227,61 @@ func (p printfLogger) Printf(format string, args ...any) {
 	default:
 		p.l.Debug("imapd: backend connection", "err", msg)
 	}
+}
+
+// exchangeListener gives the Exchange backend Exchange's greeting:
+// go-imap hard-codes "IMAP server ready", but Exchange's IMAP4 Backend
+// service greets as its frontend does, and nmap or the probe must not tell
+// them apart. It serves implicit-TLS connections only.
+type exchangeListener struct {
+	net.Listener
+	log *slog.Logger
+}
+
+func (l exchangeListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := c.(*tls.Conn); !ok {
+			l.log.Warn("imapd: the Exchange backend takes TLS connections only; closing", "remote", c.RemoteAddr().String())
+			c.Close()
+			continue
+		}
+		return &greetingConn{Conn: c}, nil
+	}
+}
+
+// greetingConn replaces the first line the server writes (go-imap's
+// greeting) with Exchange's.
+type greetingConn struct {
+	net.Conn
+	done bool
+	buf  []byte
+}
+
+func (g *greetingConn) Write(p []byte) (int, error) {
+	if g.done {
+		return g.Conn.Write(p)
+	}
+	g.buf = append(g.buf, p...)
+	i := strings.Index(string(g.buf), "\r\n")
+	if i < 0 {
+		if len(g.buf) > 4096 {
+			g.done = true
+			_, err := g.Conn.Write(g.buf)
+			return len(p), err
+		}
+		return len(p), nil
+	}
+	g.done = true
+	out := append([]byte(textGreeting+"\r\n"), g.buf[i+2:]...)
+	if !strings.HasPrefix(string(g.buf), "* OK") {
+		out = g.buf // not a greeting (PREAUTH, BYE): leave it alone
+	}
+	if _, err := g.Conn.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
