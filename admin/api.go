@@ -34,6 +34,7 @@ type Lab interface {
 	Faults() *netx.Faults
 	Probe(ctx context.Context, req ProbeRequest) (ProbeResponse, error)
 	Send(ctx context.Context, req SendRequest) (SendResponse, error)
+	Read(ctx context.Context, req ReadRequest) (ReadResponse, error)
 	EdgeSync(server string) (EdgeSyncStatus, error)
 }
 
@@ -129,4 +130,25 @@ type SendResponse struct {
 	Reply     string            `json:"reply"`
 	Rcpts     map[string]string `json:"rcpts,omitempty"` // per-recipient reply
 	Endpoint  string            `json:"endpoint,omitempty"`
+}
+
+// ReadRequest reads a mailbox as a client would, from a server's position
+// (an internet client is the internet server's position).
+type ReadRequest struct {
+	FromServer string `json:"from_server"`
+	// Protocol is imap, pop3 or https (EWS FindItem with NTLM).
+	Protocol string `json:"protocol"`
+	// Server is the server whose front end is used.
+	Server   string `json:"server"`
+	User     string `json:"user"`
+	Password string `json:"password"`
+	// TLS is implicit (993, 995; the default) or starttls (143, 110).
+	TLS string `json:"tls,omitempty"`
+}
+
+// ReadResponse lists what the client saw in the inbox.
+type ReadResponse struct {
+	Greeting string   `json:"greeting,omitempty"`
+	Subjects []string `json:"subjects"`
+	Detail   string   `json:"detail,omitempty"`
 }

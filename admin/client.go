@@ -205,3 +205,9 @@ func (c *Client) Send(ctx context.Context, req SendRequest) (SendResponse, error
 	var v SendResponse
 	return v, c.do(ctx, "POST", "/v1/send", req, &v)
 }
+
+// Read reads a mailbox as a client from a server's position.
+func (c *Client) Read(ctx context.Context, req ReadRequest) (ReadResponse, error) {
+	var v ReadResponse
+	return v, c.do(ctx, "POST", "/v1/read", req, &v)
+}

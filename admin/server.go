@@ -114,6 +114,7 @@ func Handler(lab Lab, token string, log *slog.Logger) http.Handler {
 	mux.HandleFunc("DELETE /v1/faults/{id}", h.removeFault)
 	mux.HandleFunc("POST /v1/probe", h.probe)
 	mux.HandleFunc("POST /v1/send", h.send)
+	mux.HandleFunc("POST /v1/read", h.read)
 	return h.auth(mux)
 }
 
@@ -355,10 +356,21 @@ func (h *handler) addFault(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 201, added)
 }
 
+// clearFaults removes the injected faults; the simulated firewall of a
+// loopback lab stays unless ?all=true.
 func (h *handler) clearFaults(w http.ResponseWriter, r *http.Request) {
-	h.lab.Faults().Clear()
+	all := r.URL.Query().Get("all") == "true"
+	for _, f := range h.lab.Faults().List() {
+		if all || !strings.HasPrefix(f.Note, SimulatedFirewallNote) {
+			h.lab.Faults().Remove(f.ID)
+		}
+	}
 	writeJSON(w, 200, struct{}{})
 }
+
+// SimulatedFirewallNote begins the note of the faults that stand in for
+// the documented firewall on a loopback lab.
+const SimulatedFirewallNote = "simulated firewall"
 
 func (h *handler) removeFault(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.Atoi(r.PathValue("id"))
@@ -395,6 +407,20 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := h.lab.Send(r.Context(), req)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, 200, res)
+}
+
+func (h *handler) read(w http.ResponseWriter, r *http.Request) {
+	var req ReadRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		fail(w, &BadInputError{"read: " + err.Error()})
+		return
+	}
+	res, err := h.lab.Read(r.Context(), req)
 	if err != nil {
 		fail(w, err)
 		return

@@ -245,6 +245,29 @@ func (t *Topology) Mailbox(address string) *Mailbox {
 	return nil
 }
 
+// MailboxForLogon finds the mailbox a logon name means: an SMTP address
+// or UPN (alice@contoso.com), DOMAIN\name (CONTOSO\alice, with the
+// organization's NetBIOS domain), or a bare name (alice) in an accepted
+// domain. It returns nil when none matches.
+func (t *Topology) MailboxForLogon(name string) *Mailbox {
+	name = strings.TrimSpace(name)
+	if dom, user, ok := strings.Cut(name, `\`); ok {
+		if !strings.EqualFold(dom, t.NetBIOSDomain()) {
+			return nil
+		}
+		name = user
+	}
+	if strings.Contains(name, "@") {
+		return t.Mailbox(name)
+	}
+	for _, d := range t.AcceptedDomains {
+		if m := t.Mailbox(name + "@" + d); m != nil {
+			return m
+		}
+	}
+	return nil
+}
+
 // MailboxesOn returns the mailboxes homed on server.
 func (t *Topology) MailboxesOn(server string) []*Mailbox {
 	var out []*Mailbox

@@ -329,7 +329,8 @@ func portTokens(rs []probe.Result) []token {
 	pass := map[pk]bool{}
 	udp := map[int]bool{}
 	for _, r := range rs {
-		k := pk{r.Flow.Port, r.Flow.Transport}
+		// The documented port: what an engineer looks for in the seed.
+		k := pk{r.Flow.BasePort, r.Flow.Transport}
 		if _, ok := pass[k]; !ok {
 			order = append(order, k)
 			pass[k] = true
