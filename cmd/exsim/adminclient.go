@@ -1,0 +1,91 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/exsim/exsim/admin"
+	"github.com/exsim/exsim/lab"
+)
+
+// endpointsFile maps server names to the admin API of the process that
+// runs them, for labs of several processes (exsim lab up, compose).
+const endpointsFile = "admin-endpoints.json"
+
+// Endpoint is one process's admin API.
+type Endpoint struct {
+	URL string `json:"url"`
+	// Netns is the network namespace the API listens in (lab up), "" for
+	// the host.
+	Netns string `json:"netns,omitempty"`
+}
+
+// adminClients returns the admin API clients by server name: from
+// DATA/admin-endpoints.json when a lab wrote one, else --admin for all.
+func (g *globals) adminClients() (map[string]*admin.Client, error) {
+	dir, err := g.dataDir()
+	if err != nil {
+		return nil, err
+	}
+	token, err := admin.LoadOrCreateToken(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*admin.Client{}
+	if g.adminURL == "" {
+		if b, err := os.ReadFile(filepath.Join(dir, endpointsFile)); err == nil {
+			var eps map[string]Endpoint
+			if err := json.Unmarshal(b, &eps); err != nil {
+				return nil, usageError("%s: %v", filepath.Join(dir, endpointsFile), err)
+			}
+			for name, ep := range eps {
+				out[strings.ToUpper(name)] = g.clientFor(ep, token)
+			}
+			return out, nil
+		}
+	}
+	u := g.adminURL
+	if u == "" {
+		u = admin.DefaultAddr
+	}
+	if !strings.Contains(u, "://") {
+		u = "http://" + u
+	}
+	out["*"] = &admin.Client{BaseURL: u, Token: token}
+	return out, nil
+}
+
+// adminFor returns the client of the process running server.
+func (g *globals) adminFor(server string) (*admin.Client, error) {
+	cs, err := g.adminClients()
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := cs[strings.ToUpper(server)]; ok {
+		return c, nil
+	}
+	if c, ok := cs["*"]; ok {
+		return c, nil
+	}
+	names := make([]string, 0, len(cs))
+	for n := range cs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return nil, usageError("no admin API for server %s (known: %s)", server, strings.Join(names, ", "))
+}
+
+// clientFor builds the client of one endpoint; an API inside a network
+// namespace is reached by dialling from inside it.
+func (g *globals) clientFor(ep Endpoint, token string) *admin.Client {
+	c := &admin.Client{BaseURL: ep.URL, Token: token}
+	if ep.Netns != "" {
+		c.HTTP = &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{DialContext: lab.DialIn(ep.Netns)}}
+	}
+	return c
+}

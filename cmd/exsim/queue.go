@@ -1,0 +1,209 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/exsim/exsim/topology"
+	"github.com/exsim/exsim/transport"
+)
+
+// transportServers lists the servers that have queues, or just server.
+func (g *globals) transportServers(server string) ([]string, error) {
+	t, err := g.loadTopology()
+	if err != nil {
+		return nil, err
+	}
+	if server != "" {
+		s := t.Server(server)
+		if s == nil {
+			return nil, usageError("no server %q in the topology", server)
+		}
+		return []string{s.Name}, nil
+	}
+	var out []string
+	for _, s := range t.Servers {
+		if s.Role != topology.RoleDNS {
+			out = append(out, s.Name)
+		}
+	}
+	return out, nil
+}
+
+func newQueueCmd(g *globals) *cobra.Command {
+	var server, format string
+	cmd := &cobra.Command{
+		Use:   "queue",
+		Short: "Get-Queue: the delivery queues of the running servers, and their actions",
+		Long: `Shows the queues of running servers as Get-Queue does: Identity, DeliveryType, Status,
+MessageCount, NextHopDomain and LastError. Subcommands show the messages (Get-Message) and
+retry, suspend or resume a queue, or suspend, resume or remove a message.`,
+		Example: `  exsim queue
+  exsim queue --server EX01 --format json
+  exsim queue messages --server EX01
+  exsim queue retry 'EX01\3'
+  exsim queue message remove 12 --server EX01 --ndr`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			servers, err := g.transportServers(server)
+			if err != nil {
+				return err
+			}
+			var all []transport.QueueInfo
+			var problems []string
+			for _, name := range servers {
+				c, err := g.adminFor(name)
+				if err != nil {
+					return err
+				}
+				q, err := c.Queues(cmd.Context(), name)
+				if err != nil {
+					problems = append(problems, fmt.Sprintf("%s: %v", name, err))
+					continue
+				}
+				all = append(all, q...)
+			}
+			if format == "json" {
+				return writeJSON(g, all)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "IDENTITY\tDELIVERYTYPE\tSTATUS\tMESSAGECOUNT\tNEXTHOPDOMAIN\tNEXTHOPCONNECTOR\tLASTERROR")
+			for _, q := range all {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", q.Identity, q.DeliveryType, q.Status, q.MessageCount, q.NextHopDomain, q.NextHopConnector, q.LastError)
+			}
+			tw.Flush()
+			return reportProblems(g, problems, len(all) == 0)
+		},
+	}
+	cmd.Flags().StringVar(&server, "server", "", "one server (default: every server with queues)")
+	cmd.Flags().StringVarP(&format, "format", "f", "table", "table or json")
+	cmd.AddCommand(newQueueMessagesCmd(g), newQueueMessageCmd(g))
+	for _, action := range []string{"retry", "suspend", "resume"} {
+		cmd.AddCommand(&cobra.Command{
+			Use:   action + " QUEUE",
+			Short: strings.ToUpper(action[:1]) + action[1:] + "-Queue: " + map[string]string{"retry": "connect to the next hop now", "suspend": "stop delivery from the queue", "resume": "resume a suspended queue"}[action],
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				server, _, ok := strings.Cut(args[0], `\`)
+				if !ok {
+					return usageError(`queue identity %q: write SERVER\N, e.g. 'EX01\3' (quote the backslash)`, args[0])
+				}
+				c, err := g.adminFor(server)
+				if err != nil {
+					return err
+				}
+				if err := c.QueueAction(cmd.Context(), server, args[0], action); err != nil {
+					return usageError("%v", err)
+				}
+				fmt.Fprintf(g.stdout, "%s: %s\n", args[0], action)
+				return nil
+			},
+		})
+	}
+	return cmd
+}
+
+func newQueueMessagesCmd(g *globals) *cobra.Command {
+	var server, queue, format string
+	cmd := &cobra.Command{
+		Use:   "messages",
+		Short: "Get-Message: the messages in the queues",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if server == "" && queue != "" {
+				server, _, _ = strings.Cut(queue, `\`)
+			}
+			servers, err := g.transportServers(server)
+			if err != nil {
+				return err
+			}
+			var all []transport.MessageInfo
+			var problems []string
+			for _, name := range servers {
+				c, err := g.adminFor(name)
+				if err != nil {
+					return err
+				}
+				m, err := c.Messages(cmd.Context(), name, queue)
+				if err != nil {
+					problems = append(problems, fmt.Sprintf("%s: %v", name, err))
+					continue
+				}
+				all = append(all, m...)
+			}
+			if format == "json" {
+				return writeJSON(g, all)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "IDENTITY\tFROMADDRESS\tSTATUS\tSIZE\tSUBJECT\tRECIPIENTS\tLASTERROR")
+			for _, m := range all {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", m.Identity, m.FromAddress, m.Status, m.Size, m.Subject, strings.Join(m.Recipients, ";"), m.LastError)
+			}
+			tw.Flush()
+			return reportProblems(g, problems, false)
+		},
+	}
+	cmd.Flags().StringVar(&server, "server", "", "one server (default: every server with queues)")
+	cmd.Flags().StringVar(&queue, "queue", "", `one queue, e.g. 'EX01\3'`)
+	cmd.Flags().StringVarP(&format, "format", "f", "table", "table or json")
+	return cmd
+}
+
+func newQueueMessageCmd(g *globals) *cobra.Command {
+	var server string
+	var ndr bool
+	cmd := &cobra.Command{
+		Use:   "message suspend|resume|remove ID",
+		Short: "Suspend-Message, Resume-Message or Remove-Message by InternalId",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if server == "" {
+				return usageError("--server is required")
+			}
+			id, err := strconv.ParseInt(args[1], 10, 64)
+			if err != nil {
+				return usageError("message id %q: the InternalId, a number (see exsim queue messages)", args[1])
+			}
+			switch args[0] {
+			case "suspend", "resume", "remove":
+			default:
+				return usageError("action %q: use suspend, resume or remove", args[0])
+			}
+			c, err := g.adminFor(server)
+			if err != nil {
+				return err
+			}
+			if err := c.MessageAction(cmd.Context(), server, id, args[0], ndr); err != nil {
+				return usageError("%v", err)
+			}
+			fmt.Fprintf(g.stdout, "%s message %d: %s\n", server, id, args[0])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&server, "server", "", "the server holding the message")
+	cmd.Flags().BoolVar(&ndr, "ndr", false, "with remove: send an NDR to the sender")
+	return cmd
+}
+
+func writeJSON(g *globals, v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// reportProblems prints servers that could not be asked; with nothing to
+// show it is an error.
+func reportProblems(g *globals, problems []string, empty bool) error {
+	for _, p := range problems {
+		fmt.Fprintln(g.stderr, "exsim:", p)
+	}
+	if len(problems) > 0 && empty {
+		return usageError("no running server answered (start the lab with exsim up, or point --admin at it)")
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/exsim/exsim/topology"
+)
+
+// Exit codes (SPEC section 2).
+const (
+	exitOK    = 0
+	exitCheck = 1 // a check failed
+	exitUsage = 2 // bad usage or bad input
+)
+
+// exitError carries an exit code with its error.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// checkFailed is returned by commands whose check found a problem; the
+// report has been printed already.
+func checkFailed(format string, args ...any) error {
+	return &exitError{code: exitCheck, err: fmt.Errorf(format, args...)}
+}
+
+func usageError(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// globals are the flags every command shares.
+type globals struct {
+	config     string
+	topology   string
+	data       string
+	portOffset int
+	logLevel   string
+	// adminURL is the admin API address: where up/serve listen, and where
+	// the other commands find them (empty: 127.0.0.1:9925, or the lab's
+	// DATA/admin-endpoints.json).
+	adminURL string
+
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+func (g *globals) logger() *slog.Logger {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
+		lvl = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+// loadTopology reads --config or the built-in --topology.
+func (g *globals) loadTopology() (*topology.Topology, error) {
+	var t *topology.Topology
+	var err error
+	if g.config != "" {
+		t, err = topology.Load(g.config)
+	} else {
+		t, err = topology.Builtin(g.topology)
+	}
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	return t, nil
+}
+
+func (g *globals) dataDir() (string, error) {
+	d, err := filepath.Abs(g.data)
+	if err != nil {
+		return "", usageError("--data %s: %v", g.data, err)
+	}
+	return d, nil
+}
+
+func newRootCmd(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "exsim",
+		Short: "Fake Microsoft Exchange organizations for labs, and a firewall check against Exchange's documented ports",
+		Long: `exsim impersonates Exchange 2016/2019 Edge Transport and Mailbox servers, a lab DNS
+server and "the internet" in one binary. It binds the listeners Microsoft's "Network ports
+for clients and mail flow" names, speaks each protocol as Exchange does, and relays real
+mail along Internet -> Edge -> Front End Transport -> Transport -> mailbox and back out.
+Its second half checks a network against that document: every documented flow, probed
+from its real source, and mail-flow scenarios that say which rule broke which feature.
+
+Start with:  exsim demo`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVarP(&g.config, "config", "c", "", "topology file (lab.yaml); default: the built-in --topology")
+	pf.StringVarP(&g.topology, "topology", "t", topology.DefaultName, "built-in topology: "+strings.Join(topology.BuiltinNames(), ", "))
+	pf.StringVar(&g.data, "data", "./exsim-data", "data directory: lab CA, queues, mailboxes, logs")
+	pf.IntVar(&g.portOffset, "port-offset", 0, "add N to every port (for users who cannot bind ports below 1024)")
+	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	pf.StringVar(&g.adminURL, "admin", "", "admin API address (default 127.0.0.1:9925): where up/serve listen and the other commands connect")
+	root.SetIn(g.stdin)
+	root.SetOut(g.stdout)
+	root.SetErr(g.stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError("%v\nSee '%s --help'.", err, c.CommandPath())
+	})
+	for _, add := range commands {
+		root.AddCommand(add(g))
+	}
+	return root
+}
+
+// commands lists the subcommand constructors; each file adds its own.
+var commands = []func(*globals) *cobra.Command{
+	newTopologyCmd, newInitCmd, newUpCmd, newServeCmd, newQueueCmd, newTrackCmd, newFaultCmd, newSendCmd, newProbeCmd, newScenarioCmd,
+}
+
+// run executes the command line and returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRootCmd(g)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.code != exitCheck || ee.err.Error() != "" {
+			fmt.Fprintln(stderr, "exsim:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "exsim:", err)
+	if strings.Contains(err.Error(), "unknown command") || strings.Contains(err.Error(), "unknown flag") || strings.Contains(err.Error(), "arg(s)") {
+		return exitUsage
+	}
+	return exitUsage
+}
+
+// stdoutIsTerminal reports whether w is a terminal (progress bars, colour).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/exsim/exsim/admin"
+	"github.com/exsim/exsim/scenarios"
+	"github.com/exsim/exsim/topology"
+)
+
+// adminEnv is a running lab reached through its admin APIs.
+type adminEnv struct {
+	g *globals
+	t *topology.Topology
+}
+
+func (e adminEnv) Client(server string) (*admin.Client, error) { return e.g.adminFor(server) }
+func (e adminEnv) Topology() *topology.Topology                { return e.t }
+func (e adminEnv) PortOffset() int                             { return e.g.portOffset }
+
+func newScenarioCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "scenario",
+		Short: "Mail-flow scenarios: run them against a running lab, or list the built-in ones",
+	}
+	var format, output string
+	run := &cobra.Command{
+		Use:   "run [FILE...]",
+		Short: "Run scenarios (no files: the built-in ones for the topology)",
+		Long: `Runs mail-flow scenarios against a running lab through its admin API: send mail from a
+server's position or as an authenticated client, wait for delivery, assert the path
+(Received chain and tracking events), assert queue states, inject and clear faults, read
+mail over IMAP, POP3 or HTTPS. Without files it runs the built-in scenarios that fit the
+topology: one per row of Microsoft's tables, a blocked hop that must lose nothing, and an
+unknown recipient rejected at the Edge. Exit code 1 when any scenario fails.`,
+		Example: `  exsim scenario run
+  exsim scenario run --format junit --output scenarios.xml
+  exsim scenario run my-scenario.yaml`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := g.loadTopology()
+			if err != nil {
+				return err
+			}
+			scs, err := pickScenarios(g, args)
+			if err != nil {
+				return err
+			}
+			results := runScenarios(cmd.Context(), g, adminEnv{g, t}, scs)
+			return writeScenarioReport(g, format, output, results)
+		},
+	}
+	run.Flags().StringVarP(&format, "format", "f", "table", "table, json, junit or markdown")
+	run.Flags().StringVarP(&output, "output", "o", "", "write the report to a file")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the built-in scenarios",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			all, err := scenarios.Builtin()
+			if err != nil {
+				return err
+			}
+			for _, s := range all {
+				fmt.Fprintf(g.stdout, "%-15s %-16s %s\n", s.Topology, s.Table, s.Name)
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(run, list)
+	return cmd
+}
+
+// pickScenarios loads files, or the built-in scenarios for the topology.
+func pickScenarios(g *globals, files []string) ([]*scenarios.Scenario, error) {
+	if len(files) > 0 {
+		scs, err := scenarios.Load(files...)
+		if err != nil {
+			return nil, usageError("%v", err)
+		}
+		return scs, nil
+	}
+	all, err := scenarios.Builtin()
+	if err != nil {
+		return nil, err
+	}
+	name := g.topology
+	if g.config != "" {
+		name = "file"
+	}
+	scs := scenarios.For(all, name)
+	if len(scs) == 0 {
+		return nil, usageError("no built-in scenario fits topology %q; give scenario files", name)
+	}
+	return scs, nil
+}
+
+// runScenarios runs scenarios with progress on standard error.
+func runScenarios(ctx context.Context, g *globals, env scenarios.Env, scs []*scenarios.Scenario) []scenarios.Result {
+	r := &scenarios.Runner{Env: env}
+	var results []scenarios.Result
+	for i, sc := range scs {
+		fmt.Fprintf(g.stderr, "[%d/%d] %s ... ", i+1, len(scs), sc.Name)
+		res := r.RunOne(ctx, sc)
+		if res.Pass {
+			fmt.Fprintf(g.stderr, "ok (%s)\n", res.Duration.Round(1e7))
+		} else {
+			fmt.Fprintf(g.stderr, "FAIL\n    %s\n", res.Error)
+		}
+		results = append(results, res)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return results
+}
+
+func writeScenarioReport(g *globals, format, output string, results []scenarios.Result) error {
+	if !slices.Contains(scenarios.Formats, format) {
+		return usageError("--format %q: use %s", format, strings.Join(scenarios.Formats, ", "))
+	}
+	var w io.Writer = g.stdout
+	color := format == "table" && isTerminal(g.stdout)
+	if output != "" {
+		f, err := os.Create(output)
+		if err != nil {
+			return usageError("%v", err)
+		}
+		defer f.Close()
+		w, color = f, false
+	}
+	if err := scenarios.Write(w, format, results, color); err != nil {
+		return err
+	}
+	if s := scenarios.Summarize(results); s.Failed > 0 {
+		return checkFailed("%d of %d scenarios failed", s.Failed, s.Scenarios)
+	}
+	return nil
+}

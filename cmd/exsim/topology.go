@@ -1,0 +1,128 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/goccy/go-yaml"
+	"github.com/spf13/cobra"
+
+	"github.com/exsim/exsim/topology"
+)
+
+func newTopologyCmd(g *globals) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "topology",
+		Short: "Print the resolved topology: servers, addresses, zones and every listener",
+		Example: `  exsim topology
+  exsim topology --format json | jq '.servers[] | {name, address}'
+  exsim topology --config lab.yaml --port-offset 10000`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			t, err := g.loadTopology()
+			if err != nil {
+				return err
+			}
+			v := t.View(g.portOffset)
+			switch format {
+			case "json":
+				enc := json.NewEncoder(g.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(v)
+			case "yaml":
+				b, err := yaml.MarshalWithOptions(v, yaml.Indent(2), yaml.IndentSequence(true))
+				if err != nil {
+					return err
+				}
+				_, err = g.stdout.Write(b)
+				return err
+			case "table":
+				printTopologyTable(g, t, v)
+				return nil
+			}
+			return usageError("--format %q: use table, json or yaml", format)
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "table", "table, json or yaml")
+	return cmd
+}
+
+func printTopologyTable(g *globals, t *topology.Topology, v topology.View) {
+	fmt.Fprintf(g.stdout, "Organization %s, site %s, Exchange %d, accepted domains: %s\n\n", v.Organization, v.Site, v.Version, strings.Join(v.AcceptedDomains, ", "))
+	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVER\tROLE\tZONE\tFQDN\tADDRESS")
+	for _, s := range v.Servers {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.Role, s.Zone, s.FQDN, s.Address)
+	}
+	tw.Flush()
+	fmt.Fprintln(g.stdout)
+	tw = tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVER\tLISTENER\tPROTOCOL\tPORT\tTLS\tSTATE")
+	for _, s := range v.Servers {
+		for _, l := range s.Listeners {
+			state := "enabled"
+			if !l.Enabled {
+				state = "disabled"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, l.Name, l.Protocol, topology.PortString(l.Port, l.Transport), l.TLS, state)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(g.stdout)
+	tw = tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MAILBOX\tDISPLAY NAME\tHOME SERVER")
+	for _, m := range v.Mailboxes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", m.Address, m.DisplayName, m.Server)
+	}
+	tw.Flush()
+}
+
+func newInitCmd(g *globals) *cobra.Command {
+	var out string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Write the chosen built-in topology as an editable lab.yaml",
+		Example: `  exsim init                         # contoso as ./lab.yaml
+  exsim init -t contoso-noedge -o noedge.yaml
+  exsim up --config lab.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			src, err := topology.BuiltinSource(g.topology)
+			if err != nil {
+				return usageError("%v", err)
+			}
+			if out == "-" {
+				_, err := g.stdout.Write(src)
+				return err
+			}
+			flags := os.O_CREATE | os.O_WRONLY | os.O_EXCL
+			if force {
+				flags = os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+			}
+			f, err := os.OpenFile(out, flags, 0o644)
+			if err != nil {
+				if os.IsExist(err) {
+					return usageError("%s exists; use --force to overwrite it", out)
+				}
+				return usageError("%v", err)
+			}
+			if _, err := f.Write(src); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "wrote %s (topology %s); edit it, then: exsim up --config %s\n", out, g.topology, out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "lab.yaml", "file to write, - for standard output")
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing file")
+	return cmd
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"encoding/csv"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/exsim/exsim/transport"
+)
+
+func newTrackCmd(g *globals) *cobra.Command {
+	var server, format, start, end string
+	var q transport.TrackingQuery
+	cmd := &cobra.Command{
+		Use:   "track",
+		Short: "Get-MessageTrackingLog: search the message tracking logs of the running servers",
+		Long: `Searches the message tracking logs (TransportRoles/Logs/MessageTracking) of the running
+servers with Get-MessageTrackingLog's filters. Without --server every server is searched
+and the events are merged in time order, so one message's path across the organization
+reads top to bottom.`,
+		Example: `  exsim track --message-id '<20261127151637.018866@vm>'
+  exsim track --recipient alice@contoso.com --event DELIVER
+  exsim track --server EDGE01 --start 2026-11-27T10:00:00Z --format csv`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			for flag, dst := range map[string]*time.Time{start: &q.Start, end: &q.End} {
+				if flag == "" {
+					continue
+				}
+				if *dst, err = parseWhen(flag); err != nil {
+					return usageError("%v", err)
+				}
+			}
+			servers, err := g.transportServers(server)
+			if err != nil {
+				return err
+			}
+			var all []transport.TrackingEvent
+			var problems []string
+			for _, name := range servers {
+				c, err := g.adminFor(name)
+				if err != nil {
+					return err
+				}
+				ev, err := c.Track(cmd.Context(), name, q)
+				if err != nil {
+					problems = append(problems, fmt.Sprintf("%s: %v", name, err))
+					continue
+				}
+				all = append(all, ev...)
+			}
+			sort.SliceStable(all, func(i, j int) bool { return all[i].Timestamp.Before(all[j].Timestamp) })
+			switch format {
+			case "json":
+				return writeJSON(g, all)
+			case "csv":
+				w := csv.NewWriter(g.stdout)
+				w.Write([]string{"Timestamp", "Server", "EventId", "Source", "ConnectorId", "Sender", "Recipients", "RecipientStatus", "MessageSubject", "MessageId", "ClientIp", "ServerHostname"})
+				for _, e := range all {
+					w.Write([]string{e.Timestamp.Format(time.RFC3339Nano), e.Server, e.EventID, e.Source, e.ConnectorID, e.Sender, strings.Join(e.Recipients, ";"), strings.Join(e.RecipientStatus, ";"), e.MessageSubject, e.MessageID, e.ClientIP, e.ServerHostname})
+				}
+				w.Flush()
+				return w.Error()
+			case "table":
+				tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "TIMESTAMP\tSERVER\tEVENTID\tSOURCE\tCONNECTOR\tSENDER\tRECIPIENTS\tSUBJECT")
+				for _, e := range all {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Timestamp.Local().Format("15:04:05.000"), e.Server, e.EventID, e.Source, e.ConnectorID, e.Sender, strings.Join(e.Recipients, ";"), e.MessageSubject)
+				}
+				tw.Flush()
+				return reportProblems(g, problems, len(all) == 0 && len(problems) == len(servers))
+			}
+			return usageError("--format %q: use table, json or csv", format)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&server, "server", "", "one server (default: all)")
+	f.StringVar(&q.Sender, "sender", "", "sender address")
+	f.StringVar(&q.Recipient, "recipient", "", "recipient address")
+	f.StringVar(&q.MessageID, "message-id", "", "Message-Id, with or without <>")
+	f.StringVar(&q.EventID, "event", "", "event id: RECEIVE, SEND, DELIVER, DEFER, FAIL, DSN, SUBMIT, ...")
+	f.StringVar(&q.Subject, "subject", "", "subject contains")
+	f.StringVar(&start, "start", "", "from this time (RFC 3339, or a duration ago like 10m)")
+	f.StringVar(&end, "end", "", "until this time")
+	f.IntVar(&q.Limit, "limit", 0, "at most N events per server (ResultSize)")
+	f.StringVarP(&format, "format", "f", "table", "table, json or csv")
+	return cmd
+}
+
+// parseWhen reads RFC 3339 or "10m" (that long ago).
+func parseWhen(s string) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		return time.Now().Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("time %q: write RFC 3339 (2026-11-27T10:00:00Z) or a duration ago (10m)", s)
+	}
+	return t, nil
+}

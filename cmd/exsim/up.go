@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/exsim/exsim/admin"
+	"github.com/exsim/exsim/netx"
+	"github.com/exsim/exsim/probe"
+	"github.com/exsim/exsim/roles"
+	"github.com/exsim/exsim/topology"
+)
+
+func newUpCmd(g *globals) *cobra.Command {
+	var noFirewall bool
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run every server of the topology in one process, each on its own address",
+		Long: `Runs every server of the topology in this process. Each server binds its own address
+(the built-in labs use 127.0.x.y loopback addresses, so everything runs on one Linux host
+with each server on its real ports) and every connection a server opens starts from its
+own address. Nothing stands between loopback addresses, so exsim simulates the firewall
+the document asks for: flows that must be closed are dropped at their source
+(--no-firewall turns that off). Prints the listener table; Ctrl-C stops it cleanly.`,
+		Example: `  sudo exsim up                          # the contoso lab on the real ports
+  exsim up --port-offset 10000            # without root: port 25 becomes 10025
+  exsim up --topology contoso-noedge`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serveLab(cmd.Context(), g, nil, !noFirewall)
+		},
+	}
+	cmd.Flags().BoolVar(&noFirewall, "no-firewall", false, "do not simulate the documented firewall (every port open between servers)")
+	return cmd
+}
+
+func newServeCmd(g *globals) *cobra.Command {
+	var server string
+	cmd := &cobra.Command{
+		Use:     "serve --server NAME",
+		Short:   "Run one server of the topology (for a container, a VM or a network namespace)",
+		Example: `  exsim serve --server EX01 --config lab.yaml --data /var/lib/exsim`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if server == "" {
+				return usageError("--server is required: the name of a server of the topology")
+			}
+			return serveLab(cmd.Context(), g, []string{server}, false)
+		},
+	}
+	cmd.Flags().StringVar(&server, "server", "", "the server to run, e.g. EX01")
+	return cmd
+}
+
+// startLab starts the servers and reports bind problems as bad input.
+func startLab(ctx context.Context, g *globals, t *topology.Topology, servers []string) (*roles.Runtime, error) {
+	for _, name := range servers {
+		if t.Server(name) == nil {
+			var names []string
+			for _, s := range t.Servers {
+				names = append(names, s.Name)
+			}
+			return nil, usageError("no server %q in the topology (servers: %s)", name, strings.Join(names, ", "))
+		}
+	}
+	dir, err := g.dataDir()
+	if err != nil {
+		return nil, err
+	}
+	rt, err := roles.Start(ctx, roles.Options{
+		Topology: t, DataDir: dir, PortOffset: g.portOffset, Servers: servers, Logger: g.logger(),
+	})
+	if err != nil {
+		var be *roles.BindError
+		if errors.As(err, &be) {
+			return nil, usageError("%v", be)
+		}
+		return nil, err
+	}
+	return rt, nil
+}
+
+func serveLab(ctx context.Context, g *globals, servers []string, firewall bool) error {
+	t, err := g.loadTopology()
+	if err != nil {
+		return err
+	}
+	rt, err := startLab(ctx, g, t, servers)
+	if err != nil {
+		return err
+	}
+	if firewall {
+		simulateFirewall(rt)
+	}
+	api, err := startAdmin(g, rt)
+	if err != nil {
+		rt.Close(context.Background())
+		return err
+	}
+	printListeners(g.stdout, rt)
+	fmt.Fprintf(g.stdout, "\nLab CA: %s (trust it in clients)\nAdmin API: %s (token in %s)\nCtrl-C stops.\n", rt.CA().CertPath(), api.URL(), filepath.Join(rt.DataDir(), "admin.token"))
+	<-ctx.Done()
+	fmt.Fprintln(g.stdout, "stopping...")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	api.Shutdown(sctx)
+	return rt.Close(sctx)
+}
+
+// startAdmin serves the admin API of a running lab.
+func startAdmin(g *globals, rt *roles.Runtime) (*admin.Server, error) {
+	token, err := admin.LoadOrCreateToken(rt.DataDir())
+	if err != nil {
+		return nil, err
+	}
+	addr := g.adminURL
+	if addr == "" {
+		addr = admin.DefaultAddr
+	}
+	addr = strings.TrimPrefix(addr, "http://")
+	api, err := admin.Listen(addr, token, rt, g.logger())
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return api, nil
+}
+
+// printListeners prints every server's listeners and their state.
+func printListeners(w io.Writer, rt *roles.Runtime) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVER\tROLE\tLISTENER\tADDRESS\tTLS\tSTATE")
+	for _, s := range rt.Servers() {
+		for _, b := range s.Listeners() {
+			state := "listening"
+			switch {
+			case b.Err != nil:
+				state = "FAILED: " + b.Err.Error()
+			case !b.Enabled:
+				state = "closed (" + b.Why + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%s\t%s\n", s.Config.Name, s.Config.Role, b.Name, b.AddrPort(), b.Transport, b.TLS, state)
+		}
+	}
+	tw.Flush()
+}
+
+// simulateFirewall makes a loopback lab behave like the firewall Microsoft's
+// document asks for: every flow the catalogue marks closed is dropped at
+// its source (there is no firewall between 127.x addresses).
+func simulateFirewall(rt *roles.Runtime) {
+	t := rt.Topology()
+	for _, f := range probe.SimulatedFirewall(t, probe.Flows(t, rt.PortOffset()), netx.ActionDrop) {
+		rt.Faults().Add(f)
+	}
+}

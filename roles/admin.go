@@ -1,0 +1,305 @@
+package roles
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/exsim/exsim/admin"
+	"github.com/exsim/exsim/send"
+	"github.com/exsim/exsim/smtpc"
+	"github.com/exsim/exsim/store"
+	"github.com/exsim/exsim/transport"
+)
+
+var _ admin.Lab = (*Runtime)(nil)
+
+// Running names the servers of this process.
+func (rt *Runtime) Running() []string {
+	out := make([]string, len(rt.servers))
+	for i, s := range rt.servers {
+		out[i] = s.Config.Name
+	}
+	return out
+}
+
+// Health reports every listener of every server.
+func (rt *Runtime) Health() []admin.ServerHealth {
+	var out []admin.ServerHealth
+	for _, s := range rt.servers {
+		h := admin.ServerHealth{Name: s.Config.Name, Role: s.Config.Role, Address: s.Config.Address}
+		for _, b := range s.Listeners() {
+			lh := admin.ListenerHealth{Listener: b.Listener, Address: b.AddrPort().String(), State: "listening"}
+			switch {
+			case b.Err != nil:
+				lh.State, lh.Error = "failed", b.Err.Error()
+			case !b.Enabled:
+				lh.State, lh.Error = "closed", b.Why
+			}
+			h.Listeners = append(h.Listeners, lh)
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+func (rt *Runtime) serverOf(name string) (*Server, error) {
+	s := rt.Server(name)
+	if s == nil {
+		return nil, &admin.NotFoundError{What: fmt.Sprintf("server %q (this process runs %s)", name, strings.Join(rt.Running(), ", "))}
+	}
+	return s, nil
+}
+
+func (rt *Runtime) transportOf(name string) (*transport.Transport, error) {
+	s, err := rt.serverOf(name)
+	if err != nil {
+		return nil, err
+	}
+	if s.transport == nil {
+		return nil, &admin.BadInputError{Msg: fmt.Sprintf("%s is a %s server: it has no transport queues", s.Config.Name, s.Config.Role)}
+	}
+	return s.transport, nil
+}
+
+// Queues is Get-Queue.
+func (rt *Runtime) Queues(server string) ([]transport.QueueInfo, error) {
+	tr, err := rt.transportOf(server)
+	if err != nil {
+		return nil, err
+	}
+	return tr.Queues(), nil
+}
+
+// Messages is Get-Message.
+func (rt *Runtime) Messages(server, queue string) ([]transport.MessageInfo, error) {
+	tr, err := rt.transportOf(server)
+	if err != nil {
+		return nil, err
+	}
+	return tr.Messages(queue), nil
+}
+
+// QueueAction is Retry-Queue, Suspend-Queue and Resume-Queue.
+func (rt *Runtime) QueueAction(server, queue, action string) error {
+	tr, err := rt.transportOf(server)
+	if err != nil {
+		return err
+	}
+	if queue == "" {
+		return &admin.BadInputError{Msg: "which queue? give its identity, e.g. " + server + `\1`}
+	}
+	switch action {
+	case "retry":
+		err = tr.RetryQueue(queue)
+	case "suspend":
+		err = tr.SuspendQueue(queue)
+	case "resume":
+		err = tr.ResumeQueue(queue)
+	default:
+		return &admin.BadInputError{Msg: fmt.Sprintf("queue action %q: use retry, suspend or resume", action)}
+	}
+	if err != nil {
+		return &admin.NotFoundError{What: err.Error()}
+	}
+	return nil
+}
+
+// MessageAction is Suspend-Message, Resume-Message and Remove-Message.
+func (rt *Runtime) MessageAction(server string, id int64, action string) error {
+	tr, err := rt.transportOf(server)
+	if err != nil {
+		return err
+	}
+	switch action {
+	case "suspend":
+		err = tr.SuspendMessage(id)
+	case "resume":
+		err = tr.ResumeMessage(id)
+	case "remove":
+		err = tr.RemoveMessage(id, false)
+	case "remove-ndr":
+		err = tr.RemoveMessage(id, true)
+	default:
+		return &admin.BadInputError{Msg: fmt.Sprintf("message action %q: use suspend, resume or remove", action)}
+	}
+	if err != nil {
+		return &admin.NotFoundError{What: err.Error()}
+	}
+	return nil
+}
+
+// Track is Get-MessageTrackingLog.
+func (rt *Runtime) Track(server string, q transport.TrackingQuery) ([]transport.TrackingEvent, error) {
+	tr, err := rt.transportOf(server)
+	if err != nil {
+		return nil, err
+	}
+	ev, _, err := transport.SearchTracking(tr.Tracking().Dir(), tr.Server(), q)
+	if ev == nil {
+		ev = []transport.TrackingEvent{}
+	}
+	return ev, err
+}
+
+func (rt *Runtime) storeOf(name string) (*store.Store, error) {
+	s, err := rt.serverOf(name)
+	if err != nil {
+		return nil, err
+	}
+	if s.store == nil {
+		return nil, &admin.BadInputError{Msg: fmt.Sprintf("%s is a %s server: it hosts no mailboxes", s.Config.Name, s.Config.Role)}
+	}
+	return s.store, nil
+}
+
+// Mailboxes lists a server's mailboxes.
+func (rt *Runtime) Mailboxes(server string) ([]admin.MailboxSummary, error) {
+	st, err := rt.storeOf(server)
+	if err != nil {
+		return nil, err
+	}
+	mbs, err := st.Mailboxes()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]admin.MailboxSummary, 0, len(mbs))
+	for _, m := range mbs {
+		out = append(out, admin.MailboxSummary{Address: m.Address, Messages: int(m.Messages), Unseen: int(m.Unseen)})
+	}
+	return out, nil
+}
+
+func (rt *Runtime) folderOf(server, address, folder string) (*store.Folder, error) {
+	st, err := rt.storeOf(server)
+	if err != nil {
+		return nil, err
+	}
+	mb, err := st.Mailbox(address)
+	if err != nil {
+		return nil, &admin.NotFoundError{What: fmt.Sprintf("mailbox %s on %s", address, server)}
+	}
+	f, err := mb.Folder(folder)
+	if err != nil {
+		return nil, &admin.NotFoundError{What: fmt.Sprintf("folder %q of %s", folder, address)}
+	}
+	return f, nil
+}
+
+// MailboxMessages lists a folder, with each message's Received chain.
+func (rt *Runtime) MailboxMessages(server, address, folder string) ([]admin.MailboxMessage, error) {
+	f, err := rt.folderOf(server, address, folder)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := f.Messages()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]admin.MailboxMessage, 0, len(msgs))
+	for _, m := range msgs {
+		mm := admin.MailboxMessage{UID: m.UID, MessageID: m.MessageID, From: m.From, To: m.To, Subject: m.Subject, Date: m.InternalDate, Size: m.Size, Seen: m.Seen()}
+		if body, err := f.Body(m.UID); err == nil {
+			for _, fl := range splitMessage(body).fields() {
+				if strings.EqualFold(fl.name, "Received") {
+					_, v, _ := strings.Cut(unfold(string(fl.raw)), ":")
+					mm.Received = append(mm.Received, strings.Join(strings.Fields(v), " "))
+				}
+			}
+		}
+		out = append(out, mm)
+	}
+	return out, nil
+}
+
+// MailboxMessage returns a message's bytes.
+func (rt *Runtime) MailboxMessage(server, address, folder string, uid uint32) ([]byte, error) {
+	f, err := rt.folderOf(server, address, folder)
+	if err != nil {
+		return nil, err
+	}
+	b, err := f.Body(uid)
+	if err != nil {
+		return nil, &admin.NotFoundError{What: fmt.Sprintf("message %d in %s/%s", uid, address, folder)}
+	}
+	return b, nil
+}
+
+// Send sends one message from a server's position (MX through the lab
+// DNS, or to an explicit SMTP endpoint), or queues it on the server.
+func (rt *Runtime) Send(ctx context.Context, req admin.SendRequest) (admin.SendResponse, error) {
+	name := req.FromServer
+	if name == "" {
+		return admin.SendResponse{}, &admin.BadInputError{Msg: "from_server is required: the server whose position sends"}
+	}
+	s, err := rt.serverOf(name)
+	if err != nil {
+		return admin.SendResponse{}, err
+	}
+	if len(req.Recipients) == 0 {
+		return admin.SendResponse{}, &admin.BadInputError{Msg: "at least one recipient"}
+	}
+	m := &send.Message{From: req.Sender, To: req.Recipients, Subject: req.Subject, Body: req.Body, Headers: req.Headers}
+	body := send.Build(m, rt.o.Now(), s.Config.FQDN)
+	if req.Queue {
+		if s.transport == nil {
+			return admin.SendResponse{}, &admin.BadInputError{Msg: s.Config.Name + " has no queue"}
+		}
+		tm := &transport.Message{MessageID: m.MessageID, NetworkID: newNetworkID(), From: m.From, Subject: m.Subject,
+			Source: transport.Source{ClientIP: s.Config.Address, ServerIP: s.Config.Address, Connector: s.Config.Name + `\admin`, AuthAs: "Internal"}}
+		for _, r := range m.To {
+			tm.Recipients = append(tm.Recipients, transport.Recipient{Address: r})
+		}
+		if err := s.transport.Submit(ctx, tm, body); err != nil {
+			return admin.SendResponse{}, err
+		}
+		return admin.SendResponse{MessageID: m.MessageID, Accepted: true, Reply: fmt.Sprintf("queued on %s as InternalId=%d", s.Config.Name, tm.ID)}, nil
+	}
+	tgt, err := rt.sendTarget(s, req)
+	if err != nil {
+		return admin.SendResponse{}, err
+	}
+	snd := &send.Sender{Helo: s.Config.FQDN, Dial: s.dialer.DialContext, Resolver: mxResolver{s.resolver()}, Timeout: 30 * time.Second}
+	res := snd.Send(ctx, tgt, m, body)
+	return admin.SendResponse{MessageID: m.MessageID, Accepted: res.Accepted, Reply: res.Reply, Rcpts: res.Rcpts, Endpoint: res.Endpoint}, nil
+}
+
+// sendTarget turns a request into a send.Target for server s.
+func (rt *Runtime) sendTarget(s *Server, req admin.SendRequest) (send.Target, error) {
+	tgt := send.Target{SMTP: req.SMTP, Port: 25 + rt.o.PortOffset, User: req.User, Password: req.Password,
+		TLSConfig: func(name string) *tls.Config { return rt.ca.ClientTLS(name, &s.cert) }}
+	switch req.TLS {
+	case "", "opportunistic":
+		tgt.TLS = smtpc.TLSOpportunistic
+	case "none":
+		tgt.TLS = smtpc.TLSNone
+	case "starttls":
+		tgt.TLS = smtpc.TLSRequired
+	case "implicit":
+		tgt.TLS = smtpc.TLSImplicit
+	default:
+		return tgt, &admin.BadInputError{Msg: fmt.Sprintf("tls %q: use none, opportunistic, starttls or implicit", req.TLS)}
+	}
+	if tgt.SMTP != "" {
+		host, port, err := net.SplitHostPort(tgt.SMTP)
+		if err != nil {
+			return tgt, &admin.BadInputError{Msg: "smtp must be host:port"}
+		}
+		if _, err := netip.ParseAddr(host); err != nil {
+			if srv := rt.o.Topology.ServerByFQDN(host); srv != nil {
+				tgt.SMTP = net.JoinHostPort(srv.Address, port)
+				name := srv.FQDN
+				tgt.TLSConfig = func(string) *tls.Config { return rt.ca.ClientTLS(name, &s.cert) }
+			}
+		}
+		if _, err := strconv.Atoi(port); err != nil {
+			return tgt, &admin.BadInputError{Msg: "smtp port must be a number"}
+		}
+	}
+	return tgt, nil
+}

@@ -1,0 +1,123 @@
+package roles
+
+import (
+	"crypto/tls"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/exsim/exsim/internal/labtest"
+	"github.com/exsim/exsim/topology"
+)
+
+// enableMailAccess starts IMAP4 and POP3 on every Mailbox server.
+func enableMailAccess(top *topology.Topology) {
+	for _, s := range top.ServersByRole(topology.RoleMailbox) {
+		s.Mailbox.IMAP4, s.Mailbox.POP3 = true, true
+	}
+}
+
+func TestIMAPThroughAnotherFrontEnd(t *testing.T) {
+	rt := startLab(t, "contoso-noedge", enableMailAccess)
+	sendFrom(t, rt, "INET01", "carol@fabrikam.com", "imap via ex02", "alice@contoso.com")
+	waitMail(t, rt, "EX01", "alice@contoso.com", "imap via ex02")
+
+	ex02 := rt.Server("EX02").Config
+	c, err := imapclient.DialTLS(fmt.Sprintf("%s:%d", ex02.Address, 993+labtest.PortOffset), &imapclient.Options{TLSConfig: &tls.Config{RootCAs: rt.ca.Pool(), ServerName: ex02.FQDN}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(`CONTOSO\alice`, "P@ssw0rd").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	sel, err := c.Select("INBOX", nil).Wait()
+	if err != nil || sel.NumMessages != 1 {
+		t.Fatalf("SELECT INBOX = %+v, %v", sel, err)
+	}
+	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{Envelope: true}).Collect()
+	if err != nil || len(msgs) != 1 || msgs[0].Envelope.Subject != "imap via ex02" {
+		t.Fatalf("FETCH = %+v, %v", msgs, err)
+	}
+}
+
+func TestPOP3AndIMAPFromPython(t *testing.T) {
+	py, err := exec.LookPath("/usr/bin/python3")
+	if err != nil {
+		t.Skip("python3 not installed")
+	}
+	rt := startLab(t, "contoso-noedge", enableMailAccess)
+	sendFrom(t, rt, "INET01", "carol@fabrikam.com", "python check", "bob@contoso.com")
+	waitMail(t, rt, "EX02", "bob@contoso.com", "python check")
+	ex01 := rt.Server("EX01").Config
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, rt.ca.PEM(), 0o644)
+	// bob (EX02) reads through EX01's frontends: POP3 with STLS, IMAP with STARTTLS.
+	script := fmt.Sprintf(`
+import poplib, imaplib, ssl
+ctx = ssl.create_default_context(cafile=%q)
+ctx.check_hostname = False
+p = poplib.POP3(%q, %d)
+assert p.getwelcome() == b'+OK The Microsoft Exchange POP3 service is ready.', p.getwelcome()
+p.stls(context=ctx)
+p.user('bob@contoso.com'); p.pass_('P@ssw0rd')
+n, _ = p.stat()
+assert n == 1, n
+assert b'python check' in b'\n'.join(p.retr(1)[1])
+p.quit()
+m = imaplib.IMAP4(%q, %d)
+assert 'LOGINDISABLED' in m.capabilities, m.capabilities
+m.starttls(ssl_context=ctx)
+m.login('CONTOSO\\bob', 'P@ssw0rd')
+typ, data = m.select('INBOX')
+assert data == [b'1'], data
+typ, data = m.search(None, 'SUBJECT', '"python check"')
+assert data == [b'1'], data
+m.logout()
+print('ok')
+`, ca, ex01.Address, 110+labtest.PortOffset, ex01.Address, 143+labtest.PortOffset)
+	out, err := exec.Command(py, "-c", script).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "ok") {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+}
+
+func TestNTLMWithCurl(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl not installed")
+	}
+	rt := startLab(t, "contoso-noedge", nil)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, rt.ca.PEM(), 0o644)
+	ex01, ex02 := rt.Server("EX01").Config, rt.Server("EX02").Config
+
+	// HTTP: alice (EX01) through EX02's front end with NTLM; Autodiscover
+	// answers from the back end as alice.
+	req := `<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>alice@contoso.com</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>`
+	out, err := exec.Command(curl, "-s", "--ntlm", "-u", `CONTOSO\alice:P@ssw0rd`, "--cacert", ca,
+		"--resolve", fmt.Sprintf("ex02.contoso.com:%d:%s", 443+labtest.PortOffset, ex02.Address),
+		"-H", "Content-Type: text/xml", "--data-binary", req, "-D", "-",
+		fmt.Sprintf("https://ex02.contoso.com:%d/Autodiscover/Autodiscover.xml", 443+labtest.PortOffset)).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "<DisplayName>Alice Wood</DisplayName>") || !strings.Contains(string(out), "X-BEServer: EX01") {
+		t.Fatalf("curl --ntlm Autodiscover: %v\n%s", err, out)
+	}
+
+	// SMTP: AUTH NTLM on Client Frontend.
+	msg := filepath.Join(t.TempDir(), "msg.txt")
+	os.WriteFile(msg, []byte("From: alice@contoso.com\r\nTo: bob@contoso.com\r\nSubject: ntlm smtp\r\n\r\nhi\r\n"), 0o644)
+	out, err = exec.Command(curl, "-s", "-v", "--ssl-reqd", "--cacert", ca, "--login-options", "AUTH=NTLM", "-u", `CONTOSO\alice:P@ssw0rd`,
+		"--mail-from", "alice@contoso.com", "--mail-rcpt", "bob@contoso.com", "--upload-file", msg,
+		"--resolve", fmt.Sprintf("ex01.contoso.com:%d:%s", 587+labtest.PortOffset, ex01.Address),
+		fmt.Sprintf("smtp://ex01.contoso.com:%d", 587+labtest.PortOffset)).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "235 2.7.0 Authentication successful") {
+		t.Fatalf("curl smtp AUTH NTLM: %v\n%s", err, out)
+	}
+	waitMail(t, rt, "EX02", "bob@contoso.com", "ntlm smtp")
+}

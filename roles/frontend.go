@@ -1,0 +1,327 @@
+package roles
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/exsim/exsim/ntlm"
+	"github.com/exsim/exsim/servers/smtpd"
+	"github.com/exsim/exsim/smtpc"
+	"github.com/exsim/exsim/topology"
+)
+
+type feKind int
+
+const (
+	feDefault feKind = iota // Default Frontend <SERVER>, 25
+	feClient                // Client Frontend <SERVER>, 587
+)
+
+// Front End Transport replies that are Exchange's own.
+var (
+	// replyNoBackend: no Transport service answered (Exchange's proxy
+	// error codes carry a PRX number).
+	replyNoBackend = &smtpd.Reply{Code: 451, Enhanced: "4.7.0", Text: "Temporary server error. Please try again later. PRX5"}
+	// replySendAs: an authenticated client used another sender.
+	replySendAs = &smtpd.Reply{Code: 550, Enhanced: "5.7.60", Text: "SMTP; Client does not have permissions to send as this sender"}
+)
+
+// frontend returns the Backend of Default Frontend or Client Frontend:
+// Front End Transport is a stateless proxy. It checks what it can itself
+// (relay, recipients, authentication) and opens a session to a Transport
+// service (Default 2525, or Client Proxy 465 for client submissions) of a
+// Mailbox server of the site, this one first, and answers 250 to the
+// client only after Transport has accepted the message.
+func (r *mailboxRole) frontend(kind feKind) smtpd.Backend {
+	return smtpd.BackendFunc(func(c *smtpd.Conn) (smtpd.Session, error) {
+		return &feSession{r: r, c: c, kind: kind}, nil
+	})
+}
+
+type feSession struct {
+	r    *mailboxRole
+	c    *smtpd.Conn
+	kind feKind
+	user *topology.Mailbox // after AUTH
+
+	env      envelope
+	up       *smtp.Client
+	upHost   *topology.Server
+	upLocal  string
+	upRemote string
+}
+
+var (
+	_ smtpd.AuthSession = (*feSession)(nil)
+	_ smtpd.TLSSession  = (*feSession)(nil)
+)
+
+func (f *feSession) AuthMechanisms() []string {
+	if f.c.TLS() == nil {
+		return []string{"NTLM"}
+	}
+	return []string{"NTLM", "LOGIN", "PLAIN"}
+}
+
+func (f *feSession) Auth(mech string) (sasl.Server, error) {
+	check := func(user, pass string) error {
+		m, err := f.r.accts.Authenticate(user, pass)
+		if err != nil {
+			return err
+		}
+		f.user = m
+		f.c.SetAuthIdentity(m.Address)
+		return nil
+	}
+	switch strings.ToUpper(mech) {
+	case "PLAIN":
+		return sasl.NewPlainServer(func(identity, user, pass string) error {
+			if identity != "" && !strings.EqualFold(identity, user) {
+				if m := f.r.accts.lookup(user); m == nil || !strings.EqualFold(identity, m.Address) {
+					return ErrLogonFailed
+				}
+			}
+			return check(user, pass)
+		}), nil
+	case "LOGIN":
+		return smtpd.NewLoginServer(check), nil
+	case "NTLM":
+		return ntlm.NewSASLServer(f.r.ntlm, func(account string) error {
+			m := f.r.t.Mailbox(account)
+			if m == nil {
+				return ErrLogonFailed
+			}
+			f.user = m
+			f.c.SetAuthIdentity(m.Address)
+			return nil
+		}), nil
+	}
+	return nil, smtpd.ReplyAuthUnrecognized
+}
+
+func (f *feSession) TLSEstablished(*tls.ConnectionState) error { return nil }
+
+// trusted reports whether the session may relay and keep organization
+// headers: an authenticated user or an Exchange server of the organization.
+func (f *feSession) trusted() bool {
+	return f.user != nil || f.peerServer() != nil
+}
+
+func (f *feSession) peerServer() *topology.Server {
+	return exchangeServer(f.r.t, f.r.s.rt.ca, f.c.RemoteAddr(), f.c.TLS())
+}
+
+func (f *feSession) Mail(from string, o *smtpd.MailOptions) error {
+	if f.kind == feClient {
+		if f.user == nil {
+			return smtpd.ReplyNotAuthenticated
+		}
+		if from != "" && !strings.EqualFold(from, f.user.Address) {
+			return replySendAs
+		}
+	}
+	f.env.reset()
+	f.env.from, f.env.mail = from, o
+	if err := f.connectUpstream(); err != nil {
+		return err
+	}
+	mo := &smtp.MailOptions{Size: o.Size, UTF8: o.SMTPUTF8, EnvelopeID: o.EnvID, Return: smtp.DSNReturn(o.RET)}
+	if err := f.up.Mail(from, mo); err != nil {
+		return f.upstreamReply(err)
+	}
+	return nil
+}
+
+// connectUpstream opens (or reuses) the session to a Transport service.
+func (f *feSession) connectUpstream() error {
+	if f.up != nil {
+		// Reset after every transaction keeps the session clean.
+		return nil
+	}
+	port := 2525 // Default <SERVER>
+	if f.kind == feClient {
+		port = 465 // Client Proxy <SERVER>
+	}
+	off := f.r.s.rt.o.PortOffset
+	ctx, cancel := context.WithTimeout(context.Background(), 30e9)
+	defer cancel()
+	for _, host := range f.r.mailboxServersLocalFirst() {
+		addr := fmt.Sprintf("%s:%d", host.Addr(), port+off)
+		raw, err := f.r.s.dialer.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			f.c.Logger().Warn("Transport service unreachable", "hop", addr, "err", err)
+			continue
+		}
+		cli, _, err := smtpc.Dial(ctx, raw, smtpc.Options{
+			Helo: f.r.s.Config.FQDN, TLS: smtpc.TLSRequired,
+			TLSConfig: f.r.s.clientTLS(host.FQDN),
+		})
+		if err != nil {
+			f.c.Logger().Warn("Transport service refused the proxy session", "hop", addr, "err", err)
+			continue
+		}
+		f.up, f.upHost = cli, host
+		f.upLocal, f.upRemote = raw.LocalAddr().String(), raw.RemoteAddr().String()
+		return nil
+	}
+	return replyNoBackend
+}
+
+// mailboxServersLocalFirst lists the site's Mailbox servers, this one first.
+func (r *mailboxRole) mailboxServersLocalFirst() []*topology.Server {
+	out := []*topology.Server{r.s.Config}
+	for _, m := range r.t.ServersByRole(topology.RoleMailbox) {
+		if m.Name != r.s.Config.Name {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (f *feSession) closeUpstream() {
+	if f.up != nil {
+		if f.up.Quit() != nil {
+			f.up.Close()
+		}
+		f.up = nil
+	}
+}
+
+// upstreamReply turns Transport's answer into the reply for the client. A
+// broken upstream session is dropped and reported as a temporary error.
+func (f *feSession) upstreamReply(err error) error {
+	if r, ok := smtpReply(err); ok {
+		return r
+	}
+	f.c.Logger().Warn("proxy session to Transport failed", "err", err)
+	f.closeUpstream()
+	return replyNoBackend
+}
+
+func (f *feSession) Rcpt(to string, o *smtpd.RcptOptions) error {
+	if f.up == nil {
+		return smtpd.ReplyBadSequence
+	}
+	domain := topology.Domain(to)
+	if f.r.t.IsAcceptedDomain(domain) {
+		if f.r.t.Mailbox(to) == nil {
+			return smtpd.ReplyRecipientNotFound
+		}
+	} else if !f.trusted() {
+		return smtpd.ReplyRelayDenied
+	}
+	ro := &smtp.RcptOptions{}
+	if o != nil {
+		if n := o.Notify.String(); n != "" {
+			for _, x := range strings.Split(n, ",") {
+				ro.Notify = append(ro.Notify, smtp.DSNNotify(x))
+			}
+		}
+		if o.ORCPT != "" {
+			ro.OriginalRecipientType, ro.OriginalRecipient = smtp.DSNAddressType(strings.ToUpper(o.ORCPTType)), o.ORCPT
+		}
+	}
+	if err := f.up.Rcpt(to, ro); err != nil {
+		return f.upstreamReply(err)
+	}
+	f.env.addRcpt(to, o)
+	return nil
+}
+
+func (f *feSession) Data(rd io.Reader) (*smtpd.Reply, error) {
+	data, err := readMessage(rd)
+	if err != nil {
+		return nil, err
+	}
+	if f.up == nil {
+		return nil, smtpd.ReplyBadSequence
+	}
+	m := splitMessage(data)
+	if hopCount(m) >= maxHopCount {
+		return nil, smtpd.ReplyHopCount
+	}
+	now := f.r.s.rt.o.Now()
+	clientIP := ipOf(f.c.RemoteAddr())
+	serverIP := ipOf(f.c.LocalAddr())
+	var prepend, add []string
+	prepend = append(prepend, received(receivedHop{
+		heloName: f.c.HeloName(), clientIP: clientIP, byFQDN: f.r.s.Config.FQDN, byIP: serverIP,
+		tls: smtpd.TLSDescription(f.c.TLS()), build: f.r.t.BuildNumber(), via: "Frontend Transport", when: now,
+	}))
+	if !f.trusted() || m.get(hdrNetworkMessageID) == "" {
+		// The header firewall: anonymous senders cannot bring organization
+		// headers; the first Exchange hop stamps its own.
+		if !f.trusted() {
+			m = m.without(orgPrefix)
+		}
+		authAs := "Anonymous"
+		if f.user != nil {
+			authAs = "Internal"
+		}
+		add = append(add,
+			hdrNetworkMessageID+": "+newNetworkID(),
+			hdrOriginalArrival+": "+arrivalTime(now),
+			hdrAuthSource+": "+f.r.s.Config.FQDN,
+			hdrAuthAs+": "+authAs,
+			hdrOrigClientIP+": "+clientIP,
+			hdrOrigServerIP+": "+serverIP,
+		)
+		if f.user != nil {
+			add = append(add, hdrAuthMechanism+": 06")
+		}
+	}
+	if f.kind == feClient {
+		prepend = append(prepend, fmt.Sprintf("X-ClientProxiedBy: %s (%s) To %s (%s)", f.r.s.Config.FQDN, serverIP, f.upHost.FQDN, hostOnly(f.upRemote)))
+		add = append(add, "X-Originating-IP: ["+clientIP+"]")
+	}
+	if m.get("Message-ID") == "" {
+		add = append(add, "Message-ID: "+newMessageID(f.r.s.Config.FQDN))
+	}
+	if m.get("Date") == "" {
+		add = append(add, "Date: "+now.Format("Mon, 2 Jan 2006 15:04:05 -0700"))
+	}
+	out := m.bytes(prepend, add)
+	w, err := f.up.Data()
+	if err != nil {
+		return nil, f.upstreamReply(err)
+	}
+	if _, err := w.Write(out); err != nil {
+		return nil, f.upstreamReply(err)
+	}
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		return nil, f.upstreamReply(err)
+	}
+	// Transport's reply (250 2.6.0 <id> [InternalId=..., Hostname=...])
+	// goes back to the client as Exchange's Front End passes it on.
+	text := strings.TrimSpace(resp.StatusText)
+	enh := "2.6.0"
+	if e, rest, ok := strings.Cut(text, " "); ok && len(e) >= 5 && e[1] == '.' {
+		enh, text = e, rest
+	}
+	return &smtpd.Reply{Code: 250, Enhanced: enh, Text: text}, nil
+}
+
+func (f *feSession) Reset() {
+	f.env.reset()
+	if f.up != nil {
+		if err := f.up.Reset(); err != nil {
+			f.closeUpstream()
+		}
+	}
+}
+
+func (f *feSession) Logout() { f.closeUpstream() }
+
+func hostOnly(addrPort string) string {
+	if i := strings.LastIndexByte(addrPort, ':'); i > 0 {
+		return strings.Trim(addrPort[:i], "[]")
+	}
+	return addrPort
+}

@@ -1,0 +1,171 @@
+package roles
+
+import (
+	"context"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/exsim/exsim/servers/smtpd"
+	"github.com/exsim/exsim/topology"
+	"github.com/exsim/exsim/transport"
+)
+
+// outboundProxy returns the Backend of Outbound Proxy Frontend <SERVER>
+// (717): the Transport service of a Mailbox server whose Send connector has
+// FrontEndProxyEnabled hands outbound mail here, and Front End Transport
+// relays it, command by command, to the connector's destination (DNS MX or
+// smart hosts). It answers the Transport service with the destination's
+// own replies, so nothing is acknowledged that the next hop did not take.
+func (r *mailboxRole) outboundProxy() smtpd.Backend {
+	return smtpd.BackendFunc(func(c *smtpd.Conn) (smtpd.Session, error) {
+		return &proxySession{r: r, c: c}, nil
+	})
+}
+
+type proxySession struct {
+	r    *mailboxRole
+	c    *smtpd.Conn
+	peer *topology.Server
+	from string
+	mail *smtpd.MailOptions
+	up   *smtp.Client
+	dest string
+}
+
+func (p *proxySession) Mail(from string, o *smtpd.MailOptions) error {
+	p.peer = exchangeServer(p.r.t, p.r.s.rt.ca, p.c.RemoteAddr(), p.c.TLS())
+	if p.peer == nil || p.peer.Role != topology.RoleMailbox {
+		return smtpd.ReplyNotAuthenticated
+	}
+	p.closeUpstream()
+	p.from, p.mail = from, o
+	return nil
+}
+
+// connectorFor finds the FrontEndProxyEnabled Send connector of the peer
+// that serves domain, as the peer's router chose it.
+func (p *proxySession) connectorFor(domain string) *topology.SendConnector {
+	var best *topology.SendConnector
+	bestSpec := -1
+	for i := range p.r.t.SendConnectors {
+		c := &p.r.t.SendConnectors[i]
+		if !c.FrontEndProxyEnabled || !containsFold(c.SourceServers, p.peer.Name) {
+			continue
+		}
+		if spec := addressSpaceMatch(c.AddressSpaces, domain); spec > bestSpec || spec == bestSpec && best != nil && c.Cost < best.Cost {
+			best, bestSpec = c, spec
+		}
+	}
+	return best
+}
+
+func (p *proxySession) Rcpt(to string, o *smtpd.RcptOptions) error {
+	if p.peer == nil {
+		return smtpd.ReplyBadSequence
+	}
+	if p.up == nil {
+		domain := topology.Domain(to)
+		c := p.connectorFor(domain)
+		if c == nil {
+			return &smtpd.Reply{Code: 550, Enhanced: "5.4.4", Text: transport.ErrNoConnector}
+		}
+		hop := transport.NextHop{Connector: c.Name, Port: c.Port + p.r.s.rt.o.PortOffset}
+		if c.DNSRouting() {
+			hop.Domain, hop.MX = domain, true
+		} else {
+			hop.Domain, hop.Hosts = c.Name, c.SmartHosts
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		up, dest, err := p.r.feSender.OpenClient(ctx, hop)
+		if err != nil {
+			// The Transport service retries and shows this as LastError.
+			return replyFromLastError(transport.LastError(err))
+		}
+		mo := &smtp.MailOptions{Size: p.mail.Size, UTF8: p.mail.SMTPUTF8, EnvelopeID: p.mail.EnvID, Return: smtp.DSNReturn(p.mail.RET)}
+		if err := up.Mail(p.from, mo); err != nil {
+			up.Close()
+			return proxyReply(err)
+		}
+		p.up, p.dest = up, dest
+	}
+	ro := &smtp.RcptOptions{}
+	if o != nil && o.Notify != 0 {
+		for _, x := range strings.Split(o.Notify.String(), ",") {
+			ro.Notify = append(ro.Notify, smtp.DSNNotify(x))
+		}
+	}
+	if err := p.up.Rcpt(to, ro); err != nil {
+		return proxyReply(err)
+	}
+	return nil
+}
+
+func (p *proxySession) Data(rd io.Reader) (*smtpd.Reply, error) {
+	data, err := readMessage(rd)
+	if err != nil {
+		return nil, err
+	}
+	if p.up == nil {
+		return nil, smtpd.ReplyBadSequence
+	}
+	m := splitMessage(data)
+	now := p.r.s.rt.o.Now()
+	out := m.bytes([]string{received(receivedHop{
+		heloName: p.c.HeloName(), clientIP: ipOf(p.c.RemoteAddr()), byFQDN: p.r.s.Config.FQDN, byIP: ipOf(p.c.LocalAddr()),
+		tls: smtpd.TLSDescription(p.c.TLS()), build: p.r.t.BuildNumber(), via: "Frontend Transport", when: now,
+	})}, nil)
+	w, err := p.up.Data()
+	if err != nil {
+		return nil, proxyReply(err)
+	}
+	if _, err := w.Write(out); err != nil {
+		p.closeUpstream()
+		return nil, replyNoBackend
+	}
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		return nil, proxyReply(err)
+	}
+	text := strings.TrimSpace(resp.StatusText)
+	enh := "2.6.0"
+	if e, rest, ok := strings.Cut(text, " "); ok && len(e) >= 5 && e[1] == '.' {
+		enh, text = e, rest
+	}
+	return &smtpd.Reply{Code: 250, Enhanced: enh, Text: text}, nil
+}
+
+func (p *proxySession) closeUpstream() {
+	if p.up != nil {
+		if p.up.Quit() != nil {
+			p.up.Close()
+		}
+		p.up = nil
+	}
+}
+
+func (p *proxySession) Reset()  { p.closeUpstream() }
+func (p *proxySession) Logout() { p.closeUpstream() }
+
+// proxyReply passes the destination's reply back; a broken session is a
+// temporary failure the Transport service retries.
+func proxyReply(err error) error {
+	if r, ok := smtpReply(err); ok {
+		return r
+	}
+	return replyNoBackend
+}
+
+// replyFromLastError turns a queue LastError ("451 4.4.0 ...") into a reply.
+func replyFromLastError(s string) *smtpd.Reply {
+	code, rest, _ := strings.Cut(s, " ")
+	enh, text, _ := strings.Cut(rest, " ")
+	n := 451
+	if len(code) == 3 {
+		n = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
+	}
+	return &smtpd.Reply{Code: n, Enhanced: enh, Text: text}
+}

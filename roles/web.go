@@ -1,0 +1,410 @@
+package roles
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/exsim/exsim/ntlm"
+	"github.com/exsim/exsim/servers/httpd"
+	"github.com/exsim/exsim/store"
+	"github.com/exsim/exsim/topology"
+	"github.com/exsim/exsim/transport"
+)
+
+// webBackend is Client Access's view of the mailboxes this server hosts.
+type webBackend struct{ r *mailboxRole }
+
+var _ httpd.Backend = webBackend{}
+
+// mailboxGUID is a mailbox's stable ExchangeGuid (name-based UUID).
+func mailboxGUID(address string) string {
+	return uuid.NewHash(sha1.New(), uuid.NameSpaceURL, []byte("exsim:mailbox:"+strings.ToLower(address)), 5).String()
+}
+
+func (b webBackend) user(m *topology.Mailbox) *httpd.User {
+	home := b.r.t.Server(m.Server)
+	return &httpd.User{
+		Address: m.Address, DisplayName: m.DisplayName, HomeServer: home.Name, HomeFQDN: home.FQDN,
+		MailboxGUID: mailboxGUID(m.Address),
+	}
+}
+
+func (b webBackend) Authenticate(ctx context.Context, login, password string) (*httpd.User, error) {
+	m, err := b.r.accts.Authenticate(login, password)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", httpd.ErrInvalidCredentials, err)
+	}
+	return b.user(m), nil
+}
+
+func (b webBackend) FindUser(ctx context.Context, address string) (*httpd.User, error) {
+	m := b.r.t.Mailbox(address)
+	if m == nil || !b.r.t.IsAcceptedDomain(topology.Domain(address)) {
+		return nil, fmt.Errorf("%w: %s", httpd.ErrNotFound, address)
+	}
+	return b.user(m), nil
+}
+
+// folder opens a folder of a mailbox hosted here.
+func (b webBackend) folder(address, name string) (*store.Folder, error) {
+	mb, err := b.r.store.Mailbox(address)
+	if err != nil {
+		return nil, fmt.Errorf("%w: mailbox %s is not on %s", httpd.ErrNotFound, address, b.r.s.Config.Name)
+	}
+	f, err := mb.Folder(name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s/%s", httpd.ErrNotFound, address, name)
+	}
+	return f, nil
+}
+
+func (b webBackend) ListFolder(ctx context.Context, address, folder string) ([]httpd.MessageInfo, error) {
+	f, err := b.folder(address, folder)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := f.Messages()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]httpd.MessageInfo, 0, len(msgs))
+	for i := len(msgs) - 1; i >= 0; i-- {
+		m := msgs[i]
+		date := m.InternalDate
+		if date.IsZero() {
+			date = m.Date
+		}
+		out = append(out, httpd.MessageInfo{
+			ID: strconv.FormatUint(uint64(m.UID), 10), From: m.From, To: m.To, Subject: m.Subject,
+			Date: date, Size: m.Size, Read: m.Seen(),
+		})
+	}
+	return out, nil
+}
+
+func (b webBackend) uid(id string) (uint32, error) {
+	n, err := strconv.ParseUint(id, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%w: item %q", httpd.ErrNotFound, id)
+	}
+	return uint32(n), nil
+}
+
+func (b webBackend) GetMessage(ctx context.Context, address, folder, id string) ([]byte, error) {
+	f, err := b.folder(address, folder)
+	if err != nil {
+		return nil, err
+	}
+	uid, err := b.uid(id)
+	if err != nil {
+		return nil, err
+	}
+	body, err := f.Body(uid)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", httpd.ErrNotFound, err)
+	}
+	return body, nil
+}
+
+func (b webBackend) MarkRead(ctx context.Context, address, folder, id string) error {
+	f, err := b.folder(address, folder)
+	if err != nil {
+		return err
+	}
+	uid, err := b.uid(id)
+	if err != nil {
+		return err
+	}
+	_, err = f.StoreFlags(ctx, []uint32{uid}, store.FlagsAdd, []string{store.FlagSeen})
+	return err
+}
+
+// Submit is Mailbox Transport Submission: the message goes to this
+// server's Transport service (a SUBMIT event in MSGTRKMS, then the
+// Transport's RECEIVE) and a copy into the user's Sent Items.
+func (b webBackend) Submit(ctx context.Context, from *httpd.User, rcpts []string, msg []byte) error {
+	s := b.r.s
+	now := s.rt.o.Now()
+	m := splitMessage(msg)
+	msgID := m.get("Message-ID")
+	if msgID == "" {
+		msgID = newMessageID(s.Config.FQDN)
+	}
+	netID := newNetworkID()
+	body := m.bytes([]string{received(receivedHop{
+		heloName: s.Config.FQDN, clientIP: s.Config.Address, byFQDN: s.Config.FQDN, byIP: s.Config.Address,
+		build: b.r.t.BuildNumber(), via: "Mailbox Transport", when: now,
+	})}, []string{
+		hdrNetworkMessageID + ": " + netID,
+		hdrOriginalArrival + ": " + arrivalTime(now),
+		hdrAuthSource + ": " + s.Config.FQDN,
+		hdrAuthAs + ": Internal",
+		hdrAuthMechanism + ": 04",
+	})
+	tm := &transport.Message{
+		MessageID: msgID, NetworkID: netID, From: from.Address, Subject: m.get("Subject"),
+		Source: transport.Source{
+			ClientIP: s.Config.Address, ClientHostname: s.Config.FQDN, ServerIP: s.Config.Address,
+			Connector: s.Config.Name + `\Mailbox Transport Submission`, AuthAs: "Internal",
+		},
+	}
+	for _, r := range rcpts {
+		tm.Recipients = append(tm.Recipients, transport.Recipient{Address: r})
+	}
+	b.r.logs.tracking.Write(transport.LogSubmission, &transport.TrackingEvent{
+		ServerIP: s.Config.Address, ServerHostname: s.Config.FQDN, Source: transport.SourceStoreDriver,
+		EventID: transport.EventSubmit, MessageID: msgID, NetworkMessageID: netID, Recipients: rcpts,
+		RecipientCount: len(rcpts), TotalBytes: int64(len(body)), MessageSubject: tm.Subject,
+		Sender: from.Address, Directionality: "Originating", SourceContext: "MDB:" + databaseName(s.Config.Name),
+	})
+	if err := b.r.tr.Submit(ctx, tm, body); err != nil {
+		return err
+	}
+	sent, err := b.folder(from.Address, httpd.FolderSentItems)
+	if err != nil {
+		return err
+	}
+	_, err = sent.Append(ctx, msg, []string{store.FlagSeen}, now)
+	return err
+}
+
+// CalendarEvents publishes the events of the mailbox: every VEVENT of a
+// text/calendar part in its Calendar folder and its INBOX (meeting
+// requests arrive there).
+func (b webBackend) CalendarEvents(ctx context.Context, address string) ([]httpd.Event, error) {
+	if _, err := b.r.store.Mailbox(address); err != nil {
+		return nil, fmt.Errorf("%w: %s", httpd.ErrNotFound, address)
+	}
+	var out []httpd.Event
+	for _, name := range []string{"Calendar", httpd.FolderInbox} {
+		f, err := b.folder(address, name)
+		if err != nil {
+			continue
+		}
+		msgs, err := f.Messages()
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range msgs {
+			body, err := f.Body(m.UID)
+			if err != nil || !bytes.Contains(body, []byte("BEGIN:VEVENT")) {
+				continue
+			}
+			out = append(out, parseEvents(body)...)
+		}
+	}
+	return out, nil
+}
+
+// startHTTP runs HTTP 80, HTTPS 443 (the Client Access front end, which
+// proxies mailboxes homed elsewhere) and the Exchange Back End site (444).
+func (r *mailboxRole) startHTTP() error {
+	s := r.s
+	basic := httpd.DefaultBasicAuth()
+	if ba := s.Config.Mailbox.BasicAuth; ba != nil && *ba {
+		basic.EWS = true
+	}
+	o := httpd.Options{
+		ServerName: s.Config.Name, FQDN: s.Config.FQDN, Domain: r.t.DefaultDomain(), Organization: r.t.Organization,
+		HTTPSPort: 443 + s.rt.o.PortOffset, Version: r.t.BuildNumber(), BasicAuth: &basic, Logger: s.log, Now: s.rt.o.Now,
+	}
+	backend := webBackend{r}
+	https := httpd.NewHandler(backend, o)
+	r.ntlmHTTP = ntlm.NewHTTPAuth(s.newNTLM(), ntlm.HTTPOptions{})
+	serve := func(kind topology.ListenerKind, h http.Handler, tlsConf *tls.Config) error {
+		for _, l := range s.listenerOf(kind) {
+			ln, err := s.listen(l)
+			if err != nil || ln == nil {
+				return err
+			}
+			if tlsConf != nil {
+				ln = tls.NewListener(ln, tlsConf)
+			}
+			srv := &http.Server{
+				Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+				ConnContext: r.ntlmHTTP.ConnContext,
+			}
+			s.onClose(srv.Shutdown)
+			go func() {
+				if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					s.log.Error("HTTP listener stopped", "listener", l.Name, "err", err)
+				}
+			}()
+		}
+		return nil
+	}
+	front := r.tlsConfig(false)
+	if err := serve(topology.HTTPS, r.webFrontEnd(https), front); err != nil {
+		return err
+	}
+	if err := serve(topology.HTTP, r.webFrontEnd(httpd.NewHTTPHandler(backend, o)), nil); err != nil {
+		return err
+	}
+	return serve(topology.HTTPSBackend, backEndSite(https), r.tlsConfig(true))
+}
+
+// tlsConfig is the web TLS configuration; the back end site requires an
+// Exchange server's certificate.
+func (r *mailboxRole) tlsConfig(backEnd bool) *tls.Config {
+	c := r.s.rt.ca.ServerTLS(r.s.cert)
+	if backEnd {
+		c.ClientAuth = tls.RequireAndVerifyClientCert
+		c.VerifyPeerCertificate = func(_ [][]byte, chains [][]*x509.Certificate) error {
+			if len(chains) == 0 || r.t.ServerByFQDN(chains[0][0].Subject.CommonName) == nil {
+				return errors.New("the Exchange Back End site accepts Exchange servers only")
+			}
+			return nil
+		}
+	}
+	return c
+}
+
+// exchangeHeaderNames are response headers whose spelling Exchange's is
+// not Go's canonical form.
+var exchangeHeaderNames = []string{"X-FEServer", "X-BEServer", "X-CalculatedBETarget", "X-OWA-Version", "request-id", "X-AspNet-Version", "MS-ASProtocolVersions", "MS-ASProtocolCommands", "X-DiagInfo", "X-OWA-CANARY"}
+
+// backEndCookie names the server a client's OWA session lives on (Exchange
+// sets the same cookie on its front ends).
+const backEndCookie = "X-BackEndCookie"
+
+// webFrontEnd proxies requests for a mailbox homed on another Mailbox
+// server to that server's Exchange Back End site, as Client Access does.
+func (r *mailboxRole) webFrontEnd(local http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		// Only a front end puts an identity in this header.
+		req.Header.Del(commonAccessToken)
+		req, home, account := r.integratedHome(req)
+		if home == nil {
+			home = r.homeOf(req)
+		}
+		if home == nil || home.Name == r.s.Config.Name {
+			local.ServeHTTP(w, req)
+			return
+		}
+		if account != "" {
+			// The logon was completed here, on the client's connection.
+			req.Header.Del("Authorization")
+			req.Header.Set(commonAccessToken, account)
+		}
+		r.proxyTo(home).ServeHTTP(&respellWriter{ResponseWriter: w}, req)
+	})
+}
+
+// respellWriter gives proxied response headers back Exchange's spelling:
+// Go canonicalises header names on the way through (X-Feserver), Exchange
+// writes X-FEServer.
+type respellWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *respellWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.wrote = true
+		h := w.Header()
+		for _, name := range exchangeHeaderNames {
+			if v, ok := h[http.CanonicalHeaderKey(name)]; ok && http.CanonicalHeaderKey(name) != name {
+				delete(h, http.CanonicalHeaderKey(name))
+				h[name] = v
+			}
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *respellWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *respellWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// homeOf finds the mailbox a request is for: the back-end cookie, Basic
+// credentials, the OWA logon form, or a published calendar's address.
+func (r *mailboxRole) homeOf(req *http.Request) *topology.Server {
+	if c, err := req.Cookie(backEndCookie); err == nil {
+		if s := r.t.Server(c.Value); s != nil && s.Role == topology.RoleMailbox {
+			return s
+		}
+	}
+	if user, _, ok := req.BasicAuth(); ok {
+		return r.homeOfLogin(user)
+	}
+	path := strings.ToLower(req.URL.Path)
+	if req.Method == http.MethodPost && path == "/owa/auth.owa" {
+		body, err := io.ReadAll(io.LimitReader(req.Body, 16<<10))
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		if err == nil {
+			if v, err := url.ParseQuery(string(body)); err == nil {
+				return r.homeOfLogin(v.Get("username"))
+			}
+		}
+		return nil
+	}
+	if rest, ok := strings.CutPrefix(path, "/owa/calendar/"); ok {
+		addr, _, _ := strings.Cut(rest, "/")
+		addr, _ = url.PathUnescape(addr)
+		if m := r.t.Mailbox(addr); m != nil {
+			return r.t.Server(m.Server)
+		}
+	}
+	return nil
+}
+
+func (r *mailboxRole) homeOfLogin(user string) *topology.Server {
+	if m := r.accts.lookup(user); m != nil {
+		return r.t.Server(m.Server)
+	}
+	return nil
+}
+
+// proxyTo reverse-proxies to home's Exchange Back End site (444) with
+// mutual TLS from this server's position.
+func (r *mailboxRole) proxyTo(home *topology.Server) http.Handler {
+	target := &url.URL{Scheme: "https", Host: net.JoinHostPort(home.Address, strconv.Itoa(444+r.s.rt.o.PortOffset))}
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host
+			pr.SetXForwarded()
+		},
+		Transport: &http.Transport{
+			DialContext:         r.s.dialer.DialContext,
+			TLSClientConfig:     r.s.clientTLS(home.FQDN),
+			MaxIdleConnsPerHost: 16,
+			IdleConnTimeout:     time.Minute,
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			resp.Header.Set("X-FEServer", r.s.Config.Name)
+			resp.Header.Set("X-BEServer", home.Name)
+			if resp.Request.Method == http.MethodPost && strings.EqualFold(resp.Request.URL.Path, "/owa/auth.owa") {
+				resp.Header.Add("Set-Cookie", (&http.Cookie{Name: backEndCookie, Value: home.Name, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode}).String())
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			r.s.log.Warn("back end unreachable", "hop", target.Host, "err", err)
+			w.Header().Set("Server", "Microsoft-IIS/10.0")
+			w.Header().Set("X-FEServer", r.s.Config.Name)
+			http.Error(w, "503 Service Unavailable: the mailbox server "+home.FQDN+" does not answer.", http.StatusServiceUnavailable)
+		},
+	}
+}

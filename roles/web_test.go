@@ -1,0 +1,120 @@
+package roles
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exsim/exsim/internal/labtest"
+	"github.com/exsim/exsim/transport"
+)
+
+// webClient resolves the lab's names to their addresses and trusts the lab CA.
+func webClient(t *testing.T, rt *Runtime) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{
+		Jar: jar,
+		Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: rt.ca.Pool()},
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				host, port, _ := net.SplitHostPort(addr)
+				if s := rt.o.Topology.ServerByFQDN(host); s != nil {
+					addr = net.JoinHostPort(s.Address, port)
+				}
+				return (&net.Dialer{}).DialContext(ctx, network, addr)
+			},
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       10 * time.Second,
+	}
+}
+
+func TestOWAThroughAnotherFrontEnd(t *testing.T) {
+	rt := startLab(t, "contoso-noedge", nil)
+	sendFrom(t, rt, "INET01", "carol@fabrikam.com", "owa inbox test", "alice@contoso.com")
+	waitMail(t, rt, "EX01", "alice@contoso.com", "owa inbox test")
+
+	c := webClient(t, rt)
+	base := fmt.Sprintf("https://ex02.contoso.com:%d", 443+labtest.PortOffset)
+	resp, err := c.Get(base + "/owa/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 302 || !strings.Contains(resp.Header.Get("Location"), "/owa/auth/logon.aspx") || resp.Header.Get("X-FEServer") != "EX02" {
+		t.Fatalf("GET /owa/ = %d %v", resp.StatusCode, resp.Header)
+	}
+	form := url.Values{"destination": {base + "/owa/"}, "flags": {"4"}, "forcedownlevel": {"0"}, "username": {`CONTOSO\alice`}, "password": {"P@ssw0rd"}, "isUtf8": {"1"}}
+	resp, err = c.PostForm(base+"/owa/auth.owa", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 302 || resp.Header.Get("X-BEServer") != "EX01" {
+		t.Fatalf("logon = %d %v", resp.StatusCode, resp.Header)
+	}
+	resp, err = c.Get(base + "/owa/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "owa inbox test") {
+		t.Fatalf("inbox through EX02 = %d\n%s", resp.StatusCode, page)
+	}
+	for k, want := range map[string]string{"X-FEServer": "EX02", "X-BEServer": "EX01", "X-CalculatedBETarget": "ex01.contoso.com"} {
+		if got := resp.Header.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+
+	// Published calendar over HTTP 80 on the other front end.
+	resp, err = c.Get(fmt.Sprintf("http://ex02.contoso.com:%d/owa/calendar/alice@contoso.com/calendar/calendar.ics", 80+labtest.PortOffset))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(string(ics), "BEGIN:VCALENDAR\r\n") {
+		t.Errorf("calendar = %d %q", resp.StatusCode, ics)
+	}
+}
+
+func TestOWASendGoesThroughTransport(t *testing.T) {
+	rt := startLab(t, "contoso-noedge", nil)
+	be := webBackend{r: rt.Server("EX01").role.(*mailboxRole)}
+	u, err := be.Authenticate(context.Background(), "alice", "P@ssw0rd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := "From: Alice Wood <alice@contoso.com>\r\nTo: bob@contoso.com, carol@fabrikam.com\r\nSubject: from owa\r\nMessage-ID: <owa-1@contoso.com>\r\n\r\nhi\r\n"
+	if err := be.Submit(context.Background(), u, []string{"bob@contoso.com", "carol@fabrikam.com"}, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	waitMail(t, rt, "EX02", "bob@contoso.com", "from owa")
+	waitMail(t, rt, "INET01", "carol@fabrikam.com", "from owa")
+	sent, err := be.ListFolder(context.Background(), "alice@contoso.com", "Sent Items")
+	if err != nil || len(sent) != 1 || sent[0].Subject != "from owa" {
+		t.Errorf("Sent Items = %+v, %v", sent, err)
+	}
+	evs, _, _ := transport.SearchTracking(rt.Server("EX01").transport.Tracking().Dir(), "EX01", transport.TrackingQuery{MessageID: "<owa-1@contoso.com>"})
+	if !hasEvent(evs, "SUBMIT", "") || !hasEvent(evs, "RECEIVE", `EX01\Mailbox Transport Submission`) {
+		t.Errorf("tracking = %+v", evs)
+	}
+}
+
+func TestParseEvents(t *testing.T) {
+	ics := "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:1@x\r\nSUMMARY:Lab review\\, weekly\r\nLOCATION:Room 1\r\nDTSTART:20261201T090000Z\r\nDTEND:20261201T100000Z\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nSUMMARY:all day\r\nDTSTART;VALUE=DATE:20261202\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+	ev := parseEvents([]byte(ics))
+	if len(ev) != 2 || ev[0].Summary != "Lab review, weekly" || ev[0].Start.Hour() != 9 || ev[1].End.Sub(ev[1].Start) != time.Hour {
+		t.Errorf("parseEvents = %+v", ev)
+	}
+}
