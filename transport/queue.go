@@ -295,6 +295,11 @@ func (t *Transport) connectionFailed(q *Queue, held []*entry, err error) {
 		q.lastError = msg
 		return
 	}
+	if q.status == QueueRetry && now.Before(q.nextRetry) {
+		// Another connection of this round already failed and scheduled
+		// the retry: one attempt, one count.
+		return
+	}
 	if q.lastError != msg {
 		for _, e := range q.entries {
 			t.deferLocked(e.msg, e.rcpts, msg)

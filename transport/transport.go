@@ -64,8 +64,9 @@ type Options struct {
 	MaxConnectionsPerQueue int
 	// MessagesPerConnection is SmtpMaxMessagesPerConnection (20).
 	MessagesPerConnection int
-	Logger                *slog.Logger
-	Now                   func() time.Time
+	// Logger should carry the server's name (the "server" key).
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Transport is one server's Transport service.
@@ -111,7 +112,7 @@ func New(o Options) (*Transport, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &Transport{
-		o: o, spool: spool, log: o.Logger.With("server", o.Server), now: o.Now,
+		o: o, spool: spool, log: o.Logger, now: o.Now,
 		msgs: map[int64]*Message{}, queues: map[string]*Queue{},
 		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
 	}

@@ -1,0 +1,181 @@
+package scenarios_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exsim/exsim/admin"
+	"github.com/exsim/exsim/internal/labtest"
+	"github.com/exsim/exsim/netx"
+	"github.com/exsim/exsim/probe"
+	"github.com/exsim/exsim/roles"
+	"github.com/exsim/exsim/scenarios"
+	"github.com/exsim/exsim/topology"
+)
+
+var blocks = labtest.NewBlocks(141, 159)
+
+type env struct {
+	c *admin.Client
+	t *topology.Topology
+}
+
+func (e env) Client(string) (*admin.Client, error) { return e.c, nil }
+func (e env) Topology() *topology.Topology        { return e.t }
+func (e env) PortOffset() int                     { return labtest.PortOffset }
+
+// startLab runs a built-in lab in-process behind the simulated firewall,
+// with its admin API, as exsim up does.
+func startLab(t *testing.T, name string) (*roles.Runtime, env) {
+	t.Helper()
+	top := labtest.Topology(t, name, blocks.Next(t))
+	rt, err := roles.Start(context.Background(), roles.Options{Topology: top, DataDir: t.TempDir(), PortOffset: labtest.PortOffset})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		rt.Close(ctx)
+	})
+	for _, f := range probe.SimulatedFirewall(top, probe.Flows(top, labtest.PortOffset), netx.ActionDrop) {
+		rt.Faults().Add(f)
+	}
+	api, err := admin.Listen("127.0.0.1:0", "test-token", rt, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { api.Shutdown(context.Background()) })
+	return rt, env{c: &admin.Client{BaseURL: api.URL(), Token: "test-token"}, t: top}
+}
+
+func TestBuiltinScenariosAndProbe(t *testing.T) {
+	all, err := scenarios.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range topology.BuiltinNames() {
+		t.Run(name, func(t *testing.T) {
+			rt, e := startLab(t, name)
+			ctx := context.Background()
+
+			results, err := rt.ProbeFlows(ctx, probe.Flows(e.t, labtest.PortOffset), 2*time.Second, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range results {
+				if !r.Pass {
+					t.Errorf("flow %s: %s (%s)", r.Flow.ID, r.Outcome, r.Detail)
+				}
+			}
+
+			scs := scenarios.For(all, name)
+			if len(scs) < 8 {
+				t.Fatalf("only %d built-in scenarios for %s", len(scs), name)
+			}
+			runner := &scenarios.Runner{Env: e, Timeout: 20 * time.Second}
+			for _, sc := range scs {
+				r := runner.RunOne(ctx, sc)
+				if !r.Pass {
+					t.Errorf("scenario %q (%s): %s", sc.Name, sc.File, r.Error)
+					for _, s := range r.Steps {
+						t.Logf("  step %d %s pass=%v: %s", s.Index+1, s.Kind, s.Pass, s.Detail)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestEveryRowHasAScenario checks the built-in scenarios cover every row
+// of the seed's tables.
+func TestEveryRowHasAScenario(t *testing.T) {
+	all, err := scenarios.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]bool{}
+	for _, s := range all {
+		rows[s.Table+"/"+s.Row] = true
+	}
+	for _, want := range []string{
+		"clients/Encrypted web connections (443/TCP)", "clients/Unencrypted web connections (80/TCP)",
+		"clients/IMAP4 clients (143/TCP, 993/TCP)", "clients/POP3 clients (110/TCP, 995/TCP)",
+		"clients/SMTP clients (authenticated) (587/TCP)",
+		"mailflow-noedge/Inbound mail", "mailflow-noedge/Outbound mail",
+		"mailflow-noedge/Outbound mail (if proxied through the Front End transport service)",
+		"mailflow-noedge/DNS for name resolution of the next mail hop",
+		"mailflow-edge/Inbound mail - Internet to Edge Transport server",
+		"mailflow-edge/Inbound mail - Edge Transport server to internal Exchange organization",
+		"mailflow-edge/Outbound mail - Internal Exchange organization to Edge Transport server",
+		"mailflow-edge/Outbound mail - Edge Transport server to internet",
+		"mailflow-edge/EdgeSync synchronization",
+		"mailflow-edge/DNS for name resolution of the next mail hop (Edge)",
+		"mailflow-edge/Open proxy server detection in sender reputation",
+	} {
+		if !rows[want] {
+			t.Errorf("no built-in scenario for %q", want)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"name: x\ntopology: any\nsteps:\n  - sned: {}\n", "unknown field"},
+		{"name: x\ntopology: any\nsteps:\n  - send: {from: A}\n    sleep: 1s\n", "a step does one thing"},
+		{"name: x\ntopology: any\nsteps:\n  - {}\n", "empty step"},
+		{"topology: any\nsteps:\n  - sleep: 1s\n", "name is required"},
+		{"name: x\nsteps:\n  - sleep: 1s\n", "topology is required"},
+	} {
+		_, err := scenarios.Parse("s.yaml", []byte(tc.src))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "s.yaml") {
+			t.Errorf("Parse(%q) = %v, want %q naming the file", tc.src, err, tc.want)
+		}
+	}
+}
+
+func TestJUnitReport(t *testing.T) {
+	rs := []scenarios.Result{
+		{Name: "ok one", Table: "clients", Pass: true, Duration: time.Second, Steps: []scenarios.StepResult{{Kind: "send", Pass: true, Detail: "sent"}}},
+		{Name: "bad <one>", Table: "mailflow-edge", Pass: false, Error: "step 2: refused & gone", Flows: []string{"edge-inbound-INET01-EDGE01-25"}},
+	}
+	var b bytes.Buffer
+	if err := scenarios.WriteJUnit(&b, rs); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+		Suites   []struct {
+			Cases []struct {
+				Name    string `xml:"name,attr"`
+				Failure *struct {
+					Message string `xml:"message,attr"`
+				} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Tests != 2 || doc.Failures != 1 || doc.Suites[0].Cases[1].Failure == nil {
+		t.Fatalf("JUnit = %s", b.String())
+	}
+	xsd, _ := filepath.Abs("../probe/report/testdata/junit.xsd")
+	lint, err := exec.LookPath("xmllint")
+	if err != nil {
+		t.Skip("xmllint not installed (apt-get install libxml2-utils); structure checked only")
+	}
+	f := filepath.Join(t.TempDir(), "s.xml")
+	os.WriteFile(f, b.Bytes(), 0o644)
+	if out, err := exec.Command(lint, "--noout", "--schema", xsd, f).CombinedOutput(); err != nil {
+		t.Errorf("xmllint: %v\n%s", err, out)
+	}
+}
