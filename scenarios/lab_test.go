@@ -28,8 +28,8 @@ type env struct {
 }
 
 func (e env) Client(string) (*admin.Client, error) { return e.c, nil }
-func (e env) Topology() *topology.Topology        { return e.t }
-func (e env) PortOffset() int                     { return labtest.PortOffset }
+func (e env) Topology() *topology.Topology         { return e.t }
+func (e env) PortOffset() int                      { return labtest.PortOffset }
 
 // startLab runs a built-in lab in-process behind the simulated firewall,
 // with its admin API, as exsim up does.

@@ -166,8 +166,8 @@ type demoEnv struct {
 }
 
 func (e demoEnv) Client(string) (*admin.Client, error) { return e.c, nil }
-func (e demoEnv) Topology() *topology.Topology        { return e.t }
-func (e demoEnv) PortOffset() int                     { return e.offset }
+func (e demoEnv) Topology() *topology.Topology         { return e.t }
+func (e demoEnv) PortOffset() int                      { return e.offset }
 
 func writeDemoJUnit(path string, results []probe.Result, sres []scenarios.Result) error {
 	f, err := os.Create(path)
