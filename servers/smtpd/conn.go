@@ -312,9 +312,11 @@ func (c *Conn) readFailed(err error) {
 }
 
 // farewell sends a last reply; the caller then closes.
+// farewell queues the last reply; finish flushes it after the connection
+// has left the limits' counts, so a client that reconnects on reading it
+// is not refused.
 func (c *Conn) farewell(r *Reply) {
 	c.writeReply(r)
-	c.flush()
 }
 
 func (c *Conn) flush() error {
