@@ -36,6 +36,9 @@ type Lab interface {
 	Send(ctx context.Context, req SendRequest) (SendResponse, error)
 	Read(ctx context.Context, req ReadRequest) (ReadResponse, error)
 	EdgeSync(server string) (EdgeSyncStatus, error)
+	// RenewEdgeSubscription runs New-EdgeSubscription again on an Edge;
+	// participants empty means every Mailbox server of the site.
+	RenewEdgeSubscription(server string, participants []string) error
 }
 
 // ServerHealth is one server's state in this process.

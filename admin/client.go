@@ -211,3 +211,10 @@ func (c *Client) Read(ctx context.Context, req ReadRequest) (ReadResponse, error
 	var v ReadResponse
 	return v, c.do(ctx, "POST", "/v1/read", req, &v)
 }
+
+// RenewEdgeSubscription renews an Edge's subscription.
+func (c *Client) RenewEdgeSubscription(ctx context.Context, server string, participants []string) error {
+	return c.do(ctx, "POST", srv(server)+"/edgesync/renew", struct {
+		Participants []string `json:"participants"`
+	}{participants}, nil)
+}

@@ -108,6 +108,7 @@ func Handler(lab Lab, token string, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /v1/servers/{server}/mailboxes/{address}/messages", h.mailboxMessages)
 	mux.HandleFunc("GET /v1/servers/{server}/mailboxes/{address}/messages/{uid}", h.mailboxMessage)
 	mux.HandleFunc("GET /v1/servers/{server}/edgesync", h.edgesync)
+	mux.HandleFunc("POST /v1/servers/{server}/edgesync/renew", h.renew)
 	mux.HandleFunc("GET /v1/faults", h.faults)
 	mux.HandleFunc("POST /v1/faults", h.addFault)
 	mux.HandleFunc("DELETE /v1/faults", h.clearFaults)
@@ -426,4 +427,21 @@ func (h *handler) read(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, 200, res)
+}
+
+func (h *handler) renew(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Participants []string `json:"participants"`
+	}
+	if r.ContentLength != 0 {
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			fail(w, &BadInputError{"renew: " + err.Error()})
+			return
+		}
+	}
+	if err := h.lab.RenewEdgeSubscription(r.PathValue("server"), req.Participants); err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, 200, struct{}{})
 }

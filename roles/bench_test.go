@@ -17,6 +17,7 @@ import (
 
 	"github.com/exsim/exsim/internal/labtest"
 	"github.com/exsim/exsim/smtpc"
+	"github.com/exsim/exsim/store"
 )
 
 // The relay benchmarks send 4 KB messages from 20 concurrent clients
@@ -124,10 +125,55 @@ func BenchmarkRelayPath(b *testing.B) {
 	}
 }
 
-// startBenchLab runs contoso-noedge with the per-source connection limit
-// out of the way of 20 clients from one address (Exchange's 20).
-func startBenchLab(b *testing.B) *Runtime {
-	top := labtest.Topology(b, "contoso-noedge", blocks.Next(b))
+// BenchmarkRelayEdgePath is the whole inbound path of the contoso lab:
+// internet -> EDGE01 (queued) -> EX01 Default Frontend -> Default (queued)
+// -> Mailbox Delivery -> store, every hop with its fsync and TLS between
+// Exchange servers.
+func BenchmarkRelayEdgePath(b *testing.B) {
+	rt := startBenchLabNamed(b, "contoso")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if st, _ := rt.EdgeSync("EDGE01"); !st.LastSuccess.IsZero() && st.RecipientEntries > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("no EdgeSync")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ex01, edge, inet := rt.Server("EX01"), rt.Server("EDGE01"), rt.Server("INET01")
+	addr := net.JoinHostPort(edge.Config.Address, fmt.Sprint(25+labtest.PortOffset))
+	inbox := func() *store.Folder {
+		mb, _ := ex01.store.Mailbox("alice@contoso.com")
+		f, _ := mb.Folder("INBOX")
+		return f
+	}()
+	before, _ := inbox.Status()
+	b.ResetTimer()
+	start := time.Now()
+	load(b, addr, "carol@fabrikam.com", "alice@contoso.com", b.N, true, inet.dialer.DialContext)
+	accepted := time.Since(start)
+	for {
+		st, _ := inbox.Status()
+		if int(st.Messages-before.Messages) >= b.N {
+			break
+		}
+		if time.Since(start) > 5*time.Minute {
+			b.Fatalf("only %d of %d delivered", st.Messages-before.Messages, b.N)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	delivered := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/accepted.Seconds(), "accepted/s")
+	b.ReportMetric(float64(b.N)/delivered.Seconds(), "delivered/s")
+}
+
+// startBenchLab runs contoso-noedge.
+func startBenchLab(b *testing.B) *Runtime { return startBenchLabNamed(b, "contoso-noedge") }
+
+func startBenchLabNamed(b *testing.B, name string) *Runtime {
+	top := labtest.Topology(b, name, blocks.Next(b))
 	rt, err := Start(context.Background(), Options{Topology: top, DataDir: b.TempDir(), PortOffset: labtest.PortOffset})
 	if err != nil {
 		b.Fatal(err)

@@ -18,11 +18,12 @@ import (
 // this server hosts.
 func (r *mailboxRole) delivery() smtpd.Backend {
 	return smtpd.BackendFunc(func(c *smtpd.Conn) (smtpd.Session, error) {
-		return &deliverySession{r: r, c: c}, nil
+		return &deliverySession{smtpAuth: smtpAuth{r: r, c: c}, r: r, c: c}, nil
 	})
 }
 
 type deliverySession struct {
+	smtpAuth
 	r   *mailboxRole
 	c   *smtpd.Conn
 	env envelope

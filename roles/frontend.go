@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
+	"time"
 
-	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"github.com/exsim/exsim/ntlm"
 	"github.com/exsim/exsim/servers/smtpd"
 	"github.com/exsim/exsim/smtpc"
 	"github.com/exsim/exsim/topology"
@@ -40,20 +40,20 @@ var (
 // client only after Transport has accepted the message.
 func (r *mailboxRole) frontend(kind feKind) smtpd.Backend {
 	return smtpd.BackendFunc(func(c *smtpd.Conn) (smtpd.Session, error) {
-		return &feSession{r: r, c: c, kind: kind}, nil
+		return &feSession{smtpAuth: smtpAuth{r: r, c: c}, r: r, c: c, kind: kind}, nil
 	})
 }
 
 type feSession struct {
+	smtpAuth
 	r    *mailboxRole
 	c    *smtpd.Conn
 	kind feKind
-	user *topology.Mailbox // after AUTH
 
 	env      envelope
 	up       *smtp.Client
 	upHost   *topology.Server
-	upLocal  string
+	upPort   int
 	upRemote string
 }
 
@@ -61,49 +61,6 @@ var (
 	_ smtpd.AuthSession = (*feSession)(nil)
 	_ smtpd.TLSSession  = (*feSession)(nil)
 )
-
-func (f *feSession) AuthMechanisms() []string {
-	if f.c.TLS() == nil {
-		return []string{"NTLM"}
-	}
-	return []string{"NTLM", "LOGIN", "PLAIN"}
-}
-
-func (f *feSession) Auth(mech string) (sasl.Server, error) {
-	check := func(user, pass string) error {
-		m, err := f.r.accts.Authenticate(user, pass)
-		if err != nil {
-			return err
-		}
-		f.user = m
-		f.c.SetAuthIdentity(m.Address)
-		return nil
-	}
-	switch strings.ToUpper(mech) {
-	case "PLAIN":
-		return sasl.NewPlainServer(func(identity, user, pass string) error {
-			if identity != "" && !strings.EqualFold(identity, user) {
-				if m := f.r.accts.lookup(user); m == nil || !strings.EqualFold(identity, m.Address) {
-					return ErrLogonFailed
-				}
-			}
-			return check(user, pass)
-		}), nil
-	case "LOGIN":
-		return smtpd.NewLoginServer(check), nil
-	case "NTLM":
-		return ntlm.NewSASLServer(f.r.ntlm, func(account string) error {
-			m := f.r.t.Mailbox(account)
-			if m == nil {
-				return ErrLogonFailed
-			}
-			f.user = m
-			f.c.SetAuthIdentity(m.Address)
-			return nil
-		}), nil
-	}
-	return nil, smtpd.ReplyAuthUnrecognized
-}
 
 func (f *feSession) TLSEstablished(*tls.ConnectionState) error { return nil }
 
@@ -138,7 +95,8 @@ func (f *feSession) Mail(from string, o *smtpd.MailOptions) error {
 	return nil
 }
 
-// connectUpstream opens (or reuses) the session to a Transport service.
+// connectUpstream opens (or reuses) the session to a Transport service:
+// this session's, an idle one from the pool, or a new one.
 func (f *feSession) connectUpstream() error {
 	if f.up != nil {
 		// Reset after every transaction keeps the session clean.
@@ -147,6 +105,10 @@ func (f *feSession) connectUpstream() error {
 	port := 2525 // Default <SERVER>
 	if f.kind == feClient {
 		port = 465 // Client Proxy <SERVER>
+	}
+	if u := f.r.upstreams.get(port); u != nil {
+		f.up, f.upHost, f.upRemote, f.upPort = u.c, u.host, u.remote, port
+		return nil
 	}
 	off := f.r.s.rt.o.PortOffset
 	ctx, cancel := context.WithTimeout(context.Background(), 30e9)
@@ -166,11 +128,60 @@ func (f *feSession) connectUpstream() error {
 			f.c.Logger().Warn("Transport service refused the proxy session", "hop", addr, "err", err)
 			continue
 		}
-		f.up, f.upHost = cli, host
-		f.upLocal, f.upRemote = raw.LocalAddr().String(), raw.RemoteAddr().String()
+		f.up, f.upHost, f.upPort = cli, host, port
+		f.upRemote = raw.RemoteAddr().String()
 		return nil
 	}
 	return replyNoBackend
+}
+
+// upstreamPool keeps idle proxy sessions to Transport services, so a
+// client that opens a connection per message does not cost a new
+// upstream session (and TLS handshake) each time.
+type upstreamPool struct {
+	mu   sync.Mutex
+	idle map[int][]*pooledUpstream // by port
+}
+
+type pooledUpstream struct {
+	c      *smtp.Client
+	host   *topology.Server
+	remote string
+	since  time.Time
+}
+
+// upstreamIdle bounds how long a pooled session waits; Transport's
+// connectors close idle sessions after minutes, so this stays well within.
+const upstreamIdle = 30 * time.Second
+
+func (p *upstreamPool) get(port int) *pooledUpstream {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.idle[port]) > 0 {
+		n := len(p.idle[port]) - 1
+		u := p.idle[port][n]
+		p.idle[port] = p.idle[port][:n]
+		if time.Since(u.since) < upstreamIdle {
+			return u
+		}
+		u.c.Close()
+	}
+	return nil
+}
+
+// put returns a clean session to the pool, or closes it when the pool is full.
+func (p *upstreamPool) put(port int, u *pooledUpstream) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.idle == nil {
+		p.idle = map[int][]*pooledUpstream{}
+	}
+	if len(p.idle[port]) >= 32 {
+		go u.c.Quit()
+		return
+	}
+	u.since = time.Now()
+	p.idle[port] = append(p.idle[port], u)
 }
 
 // mailboxServersLocalFirst lists the site's Mailbox servers, this one first.
@@ -317,11 +328,31 @@ func (f *feSession) Reset() {
 	}
 }
 
-func (f *feSession) Logout() { f.closeUpstream() }
+// Logout hands a clean upstream session back to the pool.
+func (f *feSession) Logout() {
+	if f.up != nil && f.env.from == "" && f.up.Reset() == nil {
+		f.r.upstreams.put(f.upPort, &pooledUpstream{c: f.up, host: f.upHost, remote: f.upRemote})
+		f.up = nil
+		return
+	}
+	f.closeUpstream()
+}
 
 func hostOnly(addrPort string) string {
 	if i := strings.LastIndexByte(addrPort, ':'); i > 0 {
 		return strings.Trim(addrPort[:i], "[]")
 	}
 	return addrPort
+}
+
+// close ends every pooled session.
+func (p *upstreamPool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, us := range p.idle {
+		for _, u := range us {
+			u.c.Close()
+		}
+	}
+	p.idle = nil
 }

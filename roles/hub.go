@@ -17,11 +17,12 @@ import (
 // recipient and queue the message durably before answering 250.
 func (r *mailboxRole) hub(clientProxy bool) smtpd.Backend {
 	return smtpd.BackendFunc(func(c *smtpd.Conn) (smtpd.Session, error) {
-		return &hubSession{r: r, c: c, clientProxy: clientProxy}, nil
+		return &hubSession{smtpAuth: smtpAuth{r: r, c: c}, r: r, c: c, clientProxy: clientProxy}, nil
 	})
 }
 
 type hubSession struct {
+	smtpAuth
 	r           *mailboxRole
 	c           *smtpd.Conn
 	clientProxy bool

@@ -31,6 +31,8 @@ type mailboxRole struct {
 	ntlmHTTP *ntlm.HTTPAuth
 	// edgeSync is the EdgeSync push to each subscribed Edge.
 	edgeSync []*edgeSyncState
+	// upstreams are Front End Transport's idle sessions to Transport.
+	upstreams upstreamPool
 }
 
 func (r *mailboxRole) start(ctx context.Context, s *Server) error {
@@ -59,6 +61,7 @@ func (r *mailboxRole) start(ctx context.Context, s *Server) error {
 	}
 	s.transport, s.store = r.tr, r.store
 	r.feSender = s.smtpSender(r.logs.send["FrontEnd"])
+	s.onClose(func(context.Context) error { r.upstreams.close(); return nil })
 	r.ntlm = s.newNTLM()
 
 	fe := r.logs.recv["FrontEnd"]

@@ -21,11 +21,12 @@ import (
 // own replies, so nothing is acknowledged that the next hop did not take.
 func (r *mailboxRole) outboundProxy() smtpd.Backend {
 	return smtpd.BackendFunc(func(c *smtpd.Conn) (smtpd.Session, error) {
-		return &proxySession{r: r, c: c}, nil
+		return &proxySession{smtpAuth: smtpAuth{r: r, c: c}, r: r, c: c}, nil
 	})
 }
 
 type proxySession struct {
+	smtpAuth
 	r    *mailboxRole
 	c    *smtpd.Conn
 	peer *topology.Server

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/exsim/exsim/topology"
+)
+
+func newEdgeSyncCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "edgesync",
+		Short: "EdgeSync: status of the push to the Edge, and renewing the Edge Subscription",
+	}
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Test-EdgeSynchronization: what each Mailbox server pushed and what each Edge holds",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			t, err := g.loadTopology()
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "SERVER\tROLE\tPARTICIPATES\tLAST SUCCESS\tCONFIG\tRECIPIENTS\tSTALE\tLAST ERROR")
+			for _, s := range t.Servers {
+				if s.Role != topology.RoleMailbox && s.Role != topology.RoleEdge {
+					continue
+				}
+				c, err := g.adminFor(s.Name)
+				if err != nil {
+					return err
+				}
+				st, err := c.EdgeSync(cmd.Context(), s.Name)
+				if err != nil {
+					fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t\t%v\n", s.Name, s.Role, err)
+					continue
+				}
+				last := "never"
+				if !st.LastSuccess.IsZero() {
+					last = st.LastSuccess.Local().Format(time.DateTime)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%d\t%d\t%v\t%s\n", s.Name, s.Role, st.Participates, last, st.ConfigEntries, st.RecipientEntries, st.Stale, st.LastError)
+			}
+			return tw.Flush()
+		},
+	}
+	var participants []string
+	renew := &cobra.Command{
+		Use:   "renew EDGE",
+		Short: "New-EdgeSubscription again: Mailbox servers added since take part from now on",
+		Long: `Renews the Edge Subscription of an Edge Transport server: a new subscription file with a
+new bootstrap account, imported by every Mailbox server of the site (or --participants),
+so a Mailbox server added after the first subscription starts pushing EdgeSync data.`,
+		Example: `  exsim edgesync renew EDGE01
+  exsim edgesync renew EDGE01 --participants EX01,EX02`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.adminFor(args[0])
+			if err != nil {
+				return err
+			}
+			if err := c.RenewEdgeSubscription(cmd.Context(), args[0], participants); err != nil {
+				return usageError("%v", err)
+			}
+			who := "every Mailbox server of the site"
+			if len(participants) > 0 {
+				who = strings.Join(participants, ", ")
+			}
+			fmt.Fprintf(g.stdout, "%s: Edge Subscription renewed; %s import it within seconds (exsim edgesync status)\n", args[0], who)
+			return nil
+		},
+	}
+	renew.Flags().StringSliceVar(&participants, "participants", nil, "the Mailbox servers that take part (default: all of the site)")
+	cmd.AddCommand(status, renew)
+	return cmd
+}

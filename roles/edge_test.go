@@ -1,0 +1,161 @@
+package roles
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exsim/exsim/admin"
+	"github.com/exsim/exsim/edgesync"
+	"github.com/exsim/exsim/internal/labtest"
+	"github.com/exsim/exsim/netx"
+	"github.com/exsim/exsim/topology"
+)
+
+func fastEdgeSync(top *topology.Topology) {
+	d := topology.Duration(time.Second)
+	top.Timers.EdgeSyncConfigurationInterval = &d
+	top.Timers.EdgeSyncRecipientInterval = &d
+}
+
+func waitSync(t *testing.T, rt *Runtime, server string) admin.EdgeSyncStatus {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st, err := rt.EdgeSync(server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.LastSuccess.IsZero() && st.RecipientEntries > 0 {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no EdgeSync success: %+v", server, st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestEdgeSyncOverLDAPS(t *testing.T) {
+	rt := startLab(t, "contoso", fastEdgeSync)
+	ex01 := waitSync(t, rt, "EX01")
+	if !ex01.Participates || ex01.Edge != "EDGE01" {
+		t.Errorf("EX01 EdgeSync = %+v", ex01)
+	}
+	edge := waitSync(t, rt, "EDGE01")
+	if strings.Join(edge.AcceptedDomains, ",") != "contoso.com" || strings.Join(edge.MailboxServers, ",") != "EX01" || edge.RecipientEntries != 2 {
+		t.Errorf("EDGE01 holds %+v, want contoso.com, smart host EX01, alice and bob", edge)
+	}
+	ex02, _ := rt.EdgeSync("EX02")
+	if ex02.Participates || !ex02.LastAttempt.IsZero() {
+		t.Errorf("EX02 (added after the subscription) pushed: %+v", ex02)
+	}
+
+	ldapsearch, err := exec.LookPath("ldapsearch")
+	if err != nil {
+		t.Skip("ldapsearch not installed (apt-get install ldap-utils)")
+	}
+	creds, err := edgesync.LoadCredentials(filepath.Join(rt.DataDir(), "EX01", "EdgeSync-EDGE01.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, rt.ca.PEM(), 0o644)
+	e := rt.Server("EDGE01").Config
+	url := fmt.Sprintf("ldaps://%s:%d", e.Address, 50636+labtest.PortOffset)
+	search := func(args ...string) (string, error) {
+		cmd := exec.Command(ldapsearch, append([]string{"-H", url, "-x", "-LLL", "-b", "CN=Recipients,OU=MSExchangeGateway", "-s", "one"}, args...)...)
+		cmd.Env = append(os.Environ(), "LDAPTLS_CACERT="+ca, "LDAPTLS_REQCERT=demand")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := search("-D", creds.Username, "-w", creds.Password, "cn")
+	if err != nil || strings.Count(out, "dn: ") != 2 {
+		t.Errorf("ldapsearch with EX01's replication account: %v\n%s", err, out)
+	}
+	if out, err := search("cn"); err == nil || !strings.Contains(out, "000004DC") {
+		t.Errorf("ldapsearch without credentials: %v\n%s", err, out)
+	}
+	if out, err := search("-D", creds.Username, "-w", "wrong", "cn"); err == nil || !strings.Contains(out, "52e") {
+		t.Errorf("ldapsearch with a wrong password: %v\n%s", err, out)
+	}
+}
+
+func TestEdgeRejectsUnknownOnlyAfterEdgeSync(t *testing.T) {
+	top := labtest.Topology(t, "contoso", blocks.Next(t))
+	fastEdgeSync(top)
+	faults := &netx.Faults{}
+	f, _ := faults.Add(netx.Fault{From: "EX01", To: top.Server("EDGE01").Address, Port: 50636 + labtest.PortOffset, Action: netx.ActionReset})
+	rt, err := Start(context.Background(), Options{Topology: top, DataDir: t.TempDir(), PortOffset: labtest.PortOffset, Logger: testLogger(t), Faults: faults})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+
+	// Before EdgeSync the Edge knows no organization: a temporary refusal,
+	// never a bounce.
+	res := sendFrom(t, rt, "INET01", "carol@fabrikam.com", "too early", "nobody@contoso.com")
+	if res.Accepted || !strings.HasPrefix(res.Reply, "451 4.4.0 EdgeSync has not synchronized") {
+		t.Errorf("before EdgeSync: %+v", res)
+	}
+	st, _ := rt.EdgeSync("EX01")
+	if st.LastError == "" {
+		t.Errorf("EX01 with 50636 blocked reports no error: %+v", st)
+	}
+	faults.Remove(f.ID)
+	waitSync(t, rt, "EDGE01")
+	res = sendFrom(t, rt, "INET01", "carol@fabrikam.com", "after", "nobody@contoso.com")
+	if res.Accepted || res.Reply != "550 5.1.1 User unknown" {
+		t.Errorf("after EdgeSync: %+v", res)
+	}
+
+	// EdgeSync blocked again: the Edge keeps validating on its last data
+	// and says its data is stale.
+	faults.Add(netx.Fault{From: "EX01", To: top.Server("EDGE01").Address, Port: 50636 + labtest.PortOffset, Action: netx.ActionDrop})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		es, _ := rt.EdgeSync("EDGE01")
+		if es.Stale {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("EDGE01 never reported stale data: %+v", es)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if res := sendFrom(t, rt, "INET01", "carol@fabrikam.com", "stale", "nobody@contoso.com"); res.Reply != "550 5.1.1 User unknown" {
+		t.Errorf("stale Edge: %+v, want recipient validation on the last data", res)
+	}
+	if res := sendFrom(t, rt, "INET01", "carol@fabrikam.com", "stale ok", "alice@contoso.com"); !res.Accepted {
+		t.Errorf("stale Edge refused alice: %+v", res)
+	}
+}
+
+func TestRenewedSubscriptionAddsEX02(t *testing.T) {
+	rt := startLab(t, "contoso", fastEdgeSync)
+	waitSync(t, rt, "EX01")
+	if err := rt.RenewEdgeSubscription("EDGE01", nil); err != nil {
+		t.Fatal(err)
+	}
+	st := waitSync(t, rt, "EX02")
+	if !st.Participates {
+		t.Errorf("EX02 after renewal: %+v", st)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		es, _ := rt.EdgeSync("EDGE01")
+		if strings.Join(es.MailboxServers, ",") == "EX01,EX02" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("EDGE01's inbound smart hosts = %v, want EX01,EX02", es.MailboxServers)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitSync(t, rt, "EX01") // EX01 moved to its new credentials and still pushes
+}

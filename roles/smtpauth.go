@@ -1,0 +1,65 @@
+package roles
+
+import (
+	"strings"
+
+	"github.com/emersion/go-sasl"
+
+	"github.com/exsim/exsim/ntlm"
+	"github.com/exsim/exsim/servers/smtpd"
+	"github.com/exsim/exsim/topology"
+)
+
+// smtpAuth is SMTP AUTH as a Mailbox server's Receive connectors offer it
+// (Integrated and BasicAuthRequireTLS): NTLM always, LOGIN and PLAIN after
+// TLS, against the organization's mailboxes. Sessions embed it.
+type smtpAuth struct {
+	r    *mailboxRole
+	c    *smtpd.Conn
+	user *topology.Mailbox // after AUTH
+}
+
+var _ smtpd.AuthSession = (*smtpAuth)(nil)
+
+func (a *smtpAuth) AuthMechanisms() []string {
+	if a.c.TLS() == nil {
+		return []string{"NTLM"}
+	}
+	return []string{"NTLM", "LOGIN", "PLAIN"}
+}
+
+func (a *smtpAuth) Auth(mech string) (sasl.Server, error) {
+	check := func(user, pass string) error {
+		m, err := a.r.accts.Authenticate(user, pass)
+		if err != nil {
+			return err
+		}
+		a.user = m
+		a.c.SetAuthIdentity(m.Address)
+		return nil
+	}
+	switch strings.ToUpper(mech) {
+	case "PLAIN":
+		return sasl.NewPlainServer(func(identity, user, pass string) error {
+			if identity != "" && !strings.EqualFold(identity, user) {
+				if m := a.r.accts.lookup(user); m == nil || !strings.EqualFold(identity, m.Address) {
+					return ErrLogonFailed
+				}
+			}
+			return check(user, pass)
+		}), nil
+	case "LOGIN":
+		return smtpd.NewLoginServer(check), nil
+	case "NTLM":
+		return ntlm.NewSASLServer(a.r.ntlm, func(account string) error {
+			m := a.r.t.Mailbox(account)
+			if m == nil {
+				return ErrLogonFailed
+			}
+			a.user = m
+			a.c.SetAuthIdentity(m.Address)
+			return nil
+		}), nil
+	}
+	return nil, smtpd.ReplyAuthUnrecognized
+}
