@@ -27,6 +27,20 @@ const DefaultAddr = "127.0.0.1:9925"
 // TokenEnv overrides the token file.
 const TokenEnv = "EXSIM_ADMIN_TOKEN"
 
+// LoadToken returns the API token for a client: $EXSIM_ADMIN_TOKEN or
+// DATA/admin.token. It never creates one.
+func LoadToken(dataDir string) (string, error) {
+	if t := os.Getenv(TokenEnv); t != "" {
+		return t, nil
+	}
+	path := filepath.Join(dataDir, "admin.token")
+	b, err := os.ReadFile(path)
+	if err != nil || strings.TrimSpace(string(b)) == "" {
+		return "", fmt.Errorf("no admin API token in %s: is a lab running with --data %s? (or set $%s)", path, dataDir, TokenEnv)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
 // LoadOrCreateToken returns the API token: $EXSIM_ADMIN_TOKEN, or
 // DATA/admin.token, created (mode 0600) on first use.
 func LoadOrCreateToken(dataDir string) (string, error) {

@@ -32,9 +32,9 @@ func (g *globals) adminClients() (map[string]*admin.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	token, err := admin.LoadOrCreateToken(dir)
+	token, err := admin.LoadToken(dir)
 	if err != nil {
-		return nil, err
+		return nil, usageError("%v", err)
 	}
 	out := map[string]*admin.Client{}
 	if g.adminURL == "" {

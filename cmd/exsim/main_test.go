@@ -194,7 +194,7 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{[]string{"topology", "--bogus"}, 2, "unknown flag"},
 		{[]string{"init", "-o", "-"}, 0, "organization: Contoso"},
 		{[]string{"serve"}, 2, "--server is required"},
-		{[]string{"queue", "--admin", "127.0.0.1:1"}, 2, "no running server answered"},
+		{[]string{"queue", "--data", t.TempDir()}, 2, "no admin API token"},
 	} {
 		out, code := exsim(t, bin, tc.args...)
 		if code != tc.code || !strings.Contains(out, tc.want) {

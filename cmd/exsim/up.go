@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/exsim/exsim/admin"
+	"github.com/exsim/exsim/lab"
 	"github.com/exsim/exsim/netx"
 	"github.com/exsim/exsim/probe"
 	"github.com/exsim/exsim/roles"
@@ -43,7 +44,7 @@ the document asks for: flows that must be closed are dropped at their source
 }
 
 func newServeCmd(g *globals) *cobra.Command {
-	var server string
+	var server, routeVia string
 	cmd := &cobra.Command{
 		Use:     "serve --server NAME",
 		Short:   "Run one server of the topology (for a container, a VM or a network namespace)",
@@ -53,10 +54,16 @@ func newServeCmd(g *globals) *cobra.Command {
 			if server == "" {
 				return usageError("--server is required: the name of a server of the topology")
 			}
+			if routeVia != "" {
+				if err := lab.RouteVia(routeVia); err != nil {
+					return usageError("%v", err)
+				}
+			}
 			return serveLab(cmd.Context(), g, []string{server}, false)
 		},
 	}
 	cmd.Flags().StringVar(&server, "server", "", "the server to run, e.g. EX01")
+	cmd.Flags().StringVar(&routeVia, "route-via", "", "first make GW the default route of this network namespace: the zone's router, for a container (needs CAP_NET_ADMIN)")
 	return cmd
 }
 

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bytes"
+	"debug/elf"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/exsim/exsim/lab"
+	"github.com/exsim/exsim/topology"
+)
+
+func newExportCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "export nftables|compose",
+		Short: "Generate the minimal firewall ruleset or a docker-compose lab for a topology",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(newExportNftablesCmd(g), newExportComposeCmd(g))
+	return cmd
+}
+
+// networkTopology is --config/--topology on real networks: every server
+// moved into its zone's subnet.
+func (g *globals) networkTopology() (*topology.Topology, error) {
+	t, err := g.loadTopology()
+	if err != nil {
+		return nil, err
+	}
+	nt, err := t.ForNetwork()
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return nt, nil
+}
+
+func newExportNftablesCmd(g *globals) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "nftables",
+		Short: "Write the nftables ruleset that allows exactly the documented flows between the zones",
+		Long: `Writes "table inet exsim": a forward chain with policy drop that accepts established
+traffic, the ICMP errors a path needs, and one rule per documented flow that crosses
+zones (source address, destination address, protocol, port), commented with the flow
+ID and the seed's words. Flows inside a zone never reach a router; flows that must stay
+closed get no rule. Addresses are the topology's on real networks (each zone's subnet).
+Load it with nft -f, or test a changed copy with exsim lab test --firewall.`,
+		Example: `  exsim export nftables > exchange.nft
+  nft -c -f exchange.nft                      # syntax check
+  exsim export nftables --port-offset 10000 --config lab.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			t, err := g.networkTopology()
+			if err != nil {
+				return err
+			}
+			rs, err := lab.MinimalRuleset(t, g.portOffset)
+			if err != nil {
+				return usageError("%v", err)
+			}
+			var b bytes.Buffer
+			if err := rs.WriteNft(&b); err != nil {
+				return err
+			}
+			return writeOutput(g.stdout, output, b.Bytes(), 0o644)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write to FILE instead of standard output")
+	return cmd
+}
+
+func newExportComposeCmd(g *globals) *cobra.Command {
+	var dir, image string
+	var adminPort int
+	cmd := &cobra.Command{
+		Use:   "compose",
+		Short: "Generate a docker-compose lab: a container per server, a network per zone, a firewall between them",
+		Long: `Without --dir, prints docker-compose.yml. With --dir, writes a complete compose lab:
+DIR/docker-compose.yml, and the image's build context DIR/deploy/ with its Dockerfile
+(FROM scratch), the topology on the compose networks (lab.yaml) and the admin API
+endpoints for the host's exsim commands (admin-endpoints.json); when this exsim binary
+is static it is copied there too, otherwise build one with CGO_ENABLED=0.
+The repository's docker-compose.yml is this command's output for the default topology.`,
+		Example: `  exsim export compose --dir ./mylab --config lab.yaml
+  cd mylab && docker-compose up --build -d
+  exsim export compose > docker-compose.yml   # the compose file alone`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			t, err := g.networkTopology()
+			if err != nil {
+				return err
+			}
+			files, err := lab.Compose(t, lab.ComposeOptions{Image: image, AdminPortBase: adminPort, PortOffset: g.portOffset})
+			if err != nil {
+				return usageError("%v", err)
+			}
+			warnHostOverlap(g, t)
+			if dir == "" {
+				_, err := g.stdout.Write(files[lab.ComposeFile])
+				return err
+			}
+			return writeComposeDir(g, dir, files)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "write the compose lab (compose file and build context) into DIR")
+	cmd.Flags().StringVar(&image, "image", "", "image name of the services (default exsim-lab:latest)")
+	cmd.Flags().IntVar(&adminPort, "admin-port", 19925, "host port (127.0.0.1) of the first server's admin API; the others follow")
+	return cmd
+}
+
+func writeComposeDir(g *globals, dir string, files lab.ComposeFiles) error {
+	var names []string
+	for n := range files {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		p := filepath.Join(dir, filepath.FromSlash(n))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, files[n], 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintln(g.stdout, "wrote", p)
+	}
+	bin := filepath.Join(dir, filepath.FromSlash(lab.ComposeBinary))
+	exe, err := os.Executable()
+	if err == nil && isStatic(exe) {
+		b, err := os.ReadFile(exe)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(bin, b, 0o755); err != nil {
+			return err
+		}
+		fmt.Fprintln(g.stdout, "wrote", bin, "(this exsim binary: it is static)")
+	} else {
+		fmt.Fprintf(g.stdout, "\nThis exsim binary is not static: build one for the image with\n  CGO_ENABLED=0 GOOS=linux go build -o %s ./cmd/exsim\n", bin)
+	}
+	fmt.Fprintf(g.stdout, "\nThen: cd %s && docker-compose up --build -d\n", dir)
+	return nil
+}
+
+// warnHostOverlap warns when this host has an address inside a zone's
+// subnet: Docker gives the host's side of each zone network an address
+// and a route, which would compete with the host's own (a machine whose
+// LAN is an RFC 5737 range).
+func warnHostOverlap(g *globals, t *topology.Topology) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return
+	}
+	for _, z := range t.Zones {
+		p, err := netip.ParsePrefix(z.Subnet)
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(n.IP); ok && p.Contains(ip.Unmap()) {
+					fmt.Fprintf(g.stderr, "exsim: warning: this host has %s, inside zone %s's subnet %s: on this host the compose network would compete with the host's own route; give the zone another subnet (zones[].subnet in a topology file, exsim init)\n", n, z.Name, p)
+				}
+			}
+		}
+	}
+}
+
+// isStatic reports whether the ELF file has no program interpreter (no
+// dynamic loader): it runs in a scratch image.
+func isStatic(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return false
+		}
+	}
+	return true
+}
+
+// writeOutput writes b to path, or to w when path is "" or "-".
+func writeOutput(w io.Writer, path string, b []byte, mode os.FileMode) error {
+	if path == "" || path == "-" {
+		_, err := w.Write(b)
+		return err
+	}
+	return os.WriteFile(path, b, mode)
+}
