@@ -86,6 +86,7 @@ func (r *edgeRole) start(ctx context.Context, s *Server) error {
 				// The Edge's connector: 5 min session, 1 min inactivity.
 				l.ConnectionTimeout = 5 * time.Minute
 				l.ConnectionInactivityTimeout = time.Minute
+				l.MessageRateLimit = s.Config.Edge.MessageRateLimit
 			}),
 			ProtocolLog: protoLog{r.logs.recv["Edge"]},
 		}

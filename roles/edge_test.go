@@ -159,3 +159,20 @@ func TestRenewedSubscriptionAddsEX02(t *testing.T) {
 	}
 	waitSync(t, rt, "EX01") // EX01 moved to its new credentials and still pushes
 }
+
+func TestEdgeMessageRateLimit(t *testing.T) {
+	rt := startLab(t, "contoso", func(top *topology.Topology) {
+		fastEdgeSync(top)
+		top.Server("EDGE01").Edge.MessageRateLimit = 2
+	})
+	waitSync(t, rt, "EDGE01")
+	for i := range 2 {
+		if res := sendFrom(t, rt, "INET01", "carol@fabrikam.com", fmt.Sprint("within ", i), "alice@contoso.com"); !res.Accepted {
+			t.Fatalf("message %d within the limit: %+v", i, res)
+		}
+	}
+	res := sendFrom(t, rt, "INET01", "carol@fabrikam.com", "over", "alice@contoso.com")
+	if res.Accepted || res.Reply != "421 4.4.2 Message submission rate for this client has exceeded the configured limit" {
+		t.Errorf("third message in a minute: %+v", res)
+	}
+}

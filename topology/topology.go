@@ -112,6 +112,10 @@ type EdgeOptions struct {
 	// RecipientValidation rejects unknown recipients of authoritative
 	// domains once EdgeSync delivered the recipients (default true).
 	RecipientValidation *bool `yaml:"recipient_validation,omitempty" json:"recipient_validation,omitempty"`
+	// MessageRateLimit is Set-ReceiveConnector -MessageRateLimit on the
+	// Edge's receive connector: messages per minute from one source address
+	// (0 or unset: Unlimited, Exchange's default).
+	MessageRateLimit int `yaml:"message_rate_limit,omitempty" json:"message_rate_limit,omitempty"`
 }
 
 // InternetOptions are the options of an Internet server.

@@ -223,6 +223,9 @@ func TestParseErrorsNameLineAndKey(t *testing.T) {
 		{"imap on dns", func(s string) string {
 			return strings.Replace(s, "    zone: internal\n  - name: INET01", "    zone: internal\n    mailbox:\n      imap4: true\n  - name: INET01", 1)
 		}, 0, "a mailbox block on a dns server"},
+		{"negative rate limit", func(s string) string {
+			return strings.Replace(s, "message_rate_limit: 0 ", "message_rate_limit: -5 ", 1)
+		}, 0, `servers[0].edge.message_rate_limit: -5: write a number of messages per minute`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := tc.edit(string(good))

@@ -242,6 +242,9 @@ func (t *Topology) validateRoleBlock(v *validator, key string, s *Server) {
 		if p := s.Edge.OpenProxyVia; p != "" && !strings.HasPrefix(p, "socks5://") && !strings.HasPrefix(p, "http://") {
 			v.errf(key+".edge.open_proxy_via", "%q: write socks5://host:port or http://host:port", p)
 		}
+		if s.Edge.MessageRateLimit < 0 {
+			v.errf(key+".edge.message_rate_limit", "%d: write a number of messages per minute, or 0 for unlimited", s.Edge.MessageRateLimit)
+		}
 	case RoleInternet:
 		if len(s.Internet.Domains) == 0 {
 			v.errf(key+".internet.domains", "required: the mail domains this internet server hosts, e.g. [fabrikam.com]")

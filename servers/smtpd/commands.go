@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 )
 
@@ -151,6 +152,13 @@ func (c *Conn) cmdMail(arg []byte) bool {
 	if opts.Size > c.srv.lim.MaxMessageSize {
 		c.writeReply(ReplyMessageTooLarge) // RFC 1870 section 6.2
 		return true
+	}
+	if !c.srv.rate.allow(c.src) {
+		if c.srv.opts.ProtocolLog != nil {
+			c.plog(EventInfo, "Message rate limit of "+strconv.Itoa(c.srv.lim.MessageRateLimit)+" per minute exceeded", "")
+		}
+		c.farewell(ReplyMessageRateExceeded)
+		return false
 	}
 	if err := c.session.Mail(string(path), opts); err != nil {
 		c.writeReply(c.backendReply(err, ReplyTemporaryServerError))

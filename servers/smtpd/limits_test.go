@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -328,3 +330,75 @@ func TestPipelinedRepliesOneWrite(t *testing.T) {
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 func pipeConn() (client, server net.Conn) { return net.Pipe() }
+
+func TestMessageRateLimit(t *testing.T) {
+	const exceeded = "421 4.4.2 Message submission rate for this client has exceeded the configured limit"
+	var mu sync.Mutex
+	clock := time.Date(2026, 11, 27, 2, 0, 0, 0, time.UTC)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+
+	o := Options{Limits: DefaultLimits(), Now: now}
+	o.Limits.MessageRateLimit = 2
+	b := &testBackend{}
+	_, addr := startServer(t, b, o)
+
+	send := func(c *client) {
+		t.Helper()
+		c.expect("MAIL FROM:<a@fabrikam.com>", "250 2.1.0 Sender OK")
+		c.expect("RCPT TO:<b@contoso.com>", "250 2.1.5 Recipient OK")
+		c.expect("DATA", "354 Start mail input; end with <CRLF>.<CRLF>")
+		c.send("Subject: x\r\n\r\nbody\r\n.\r\n")
+		if r := c.reply(); !strings.HasPrefix(r, "250 2.6.0") {
+			t.Fatalf("end of data: %q", r)
+		}
+	}
+	c := dialFrom(t, "127.0.0.1", addr)
+	c.greet()
+	send(c)
+	send(c)
+	c.send("MAIL FROM:<a@fabrikam.com>\r\n")
+	c.expectClosed(exceeded)
+
+	// The budget belongs to the source, not the connection.
+	c = dialFrom(t, "127.0.0.1", addr)
+	c.greet()
+	c.send("MAIL FROM:<a@fabrikam.com>\r\n")
+	c.expectClosed(exceeded)
+
+	// Another source has its own budget.
+	other := dialFrom(t, "127.0.0.2", addr)
+	other.greet()
+	send(other)
+
+	// Half a minute later one message of the per-minute budget is back.
+	advance(30 * time.Second)
+	c = dialFrom(t, "127.0.0.1", addr)
+	c.greet()
+	send(c)
+	c.send("MAIL FROM:<a@fabrikam.com>\r\n")
+	c.expectClosed(exceeded)
+
+	if got := len(b.messages()); got != 4 {
+		t.Fatalf("%d messages accepted, want 4", got)
+	}
+}
+
+func TestRateLimiterForgetsIdleSources(t *testing.T) {
+	clock := time.Unix(0, 0)
+	r := newRateLimiter(1, func() time.Time { return clock })
+	for i := range maxIdleBuckets {
+		a := netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
+		if !r.allow(a) {
+			t.Fatalf("first message of %v refused", a)
+		}
+	}
+	clock = clock.Add(time.Minute)
+	r.allow(netip.MustParseAddr("10.1.0.1"))
+	if n := len(r.buckets); n != 1 {
+		t.Fatalf("%d buckets after a minute of quiet, want 1", n)
+	}
+	if newRateLimiter(0, time.Now) != nil || !(*rateLimiter)(nil).allow(netip.Addr{}) {
+		t.Fatal("MessageRateLimit 0 must be Unlimited")
+	}
+}

@@ -48,6 +48,10 @@ type Limits struct {
 	ConnectionTimeout             time.Duration // whole session; default 10 min (Edge: 5 min)
 	ConnectionInactivityTimeout   time.Duration // default 5 min (Edge: 1 min)
 	TarpitInterval                time.Duration // default 5 s; negative disables the tarpit
+	// MessageRateLimit is the number of messages one source address may
+	// submit per minute; 0 is Exchange's default, Unlimited. Beyond it MAIL
+	// is answered 421 4.4.2 and the connection closed.
+	MessageRateLimit int
 }
 
 // DefaultLimits are a Mailbox server's Receive connector defaults

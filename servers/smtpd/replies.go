@@ -61,7 +61,8 @@ var (
 	ReplyConnectionTimedOut    = &Reply{421, "4.4.1", "Connection timed out"} // Exchange ConnectionTimeout
 	ReplyInactivityTimeout     = &Reply{451, "4.7.0", "Timeout waiting for client input"}
 	ReplyInsufficientResources = &Reply{452, "4.3.1", "Insufficient system resources"}
-	ReplyTemporaryServerError  = &Reply{451, "4.7.0", "Temporary server error. Please try again later"} // a Backend error that is not a *Reply
+	ReplyMessageRateExceeded   = &Reply{421, "4.4.2", "Message submission rate for this client has exceeded the configured limit"} // MessageRateLimit
+	ReplyTemporaryServerError  = &Reply{451, "4.7.0", "Temporary server error. Please try again later"}                            // a Backend error that is not a *Reply
 
 	// Commands.
 	ReplyOK                = &Reply{250, "2.0.0", "OK"}

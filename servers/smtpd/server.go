@@ -42,6 +42,7 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*Conn]struct{}
 	perSource map[netip.Addr]int
+	rate      *rateLimiter   // nil: MessageRateLimit Unlimited
 	wg        sync.WaitGroup // connection goroutines
 
 	readers sync.Pool // *bufio.Reader
@@ -61,6 +62,11 @@ func NewServer(b Backend, o Options) *Server {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*Conn]struct{}),
 		perSource: make(map[netip.Addr]int),
+	}
+	if s.now == nil {
+		s.rate = newRateLimiter(s.lim.MessageRateLimit, time.Now)
+	} else {
+		s.rate = newRateLimiter(s.lim.MessageRateLimit, s.now)
 	}
 	if s.hostname == "" {
 		s.hostname = "localhost"
