@@ -112,6 +112,16 @@ func (v *EdgeView) RecipientCount() int {
 	return n
 }
 
+// ConfigCount returns the number of replicated configuration entries:
+// accepted domains, Mailbox servers and Send connectors.
+func (v *EdgeView) ConfigCount() int {
+	n := 0
+	for _, c := range []string{v.layout.AcceptedDomains(), v.layout.Servers(), v.layout.Connections()} {
+		v.children(c, func(*ldapd.Entry) { n++ })
+	}
+	return n
+}
+
 // IsSafeSender reports whether addr, or its domain, is on the safe senders
 // list; IsBlockedSender likewise for the blocked senders list.
 func (v *EdgeView) IsSafeSender(addr string) bool { return v.onList(attrSafeSenders, addr) }

@@ -15,6 +15,7 @@ import (
 	"github.com/exsim/exsim/internal/labtest"
 	"github.com/exsim/exsim/netx"
 	"github.com/exsim/exsim/topology"
+	"github.com/exsim/exsim/transport"
 )
 
 func fastEdgeSync(top *topology.Topology) {
@@ -48,7 +49,7 @@ func TestEdgeSyncOverLDAPS(t *testing.T) {
 		t.Errorf("EX01 EdgeSync = %+v", ex01)
 	}
 	edge := waitSync(t, rt, "EDGE01")
-	if strings.Join(edge.AcceptedDomains, ",") != "contoso.com" || strings.Join(edge.MailboxServers, ",") != "EX01" || edge.RecipientEntries != 2 {
+	if strings.Join(edge.AcceptedDomains, ",") != "contoso.com" || strings.Join(edge.MailboxServers, ",") != "EX01" || edge.RecipientEntries != 2 || edge.ConfigEntries != ex01.ConfigEntries {
 		t.Errorf("EDGE01 holds %+v, want contoso.com, smart host EX01, alice and bob", edge)
 	}
 	ex02, _ := rt.EdgeSync("EX02")
@@ -174,5 +175,43 @@ func TestEdgeMessageRateLimit(t *testing.T) {
 	res := sendFrom(t, rt, "INET01", "carol@fabrikam.com", "over", "alice@contoso.com")
 	if res.Accepted || res.Reply != "421 4.4.2 Message submission rate for this client has exceeded the configured limit" {
 		t.Errorf("third message in a minute: %+v", res)
+	}
+}
+
+// TestOpenProxySenderIsBlocked: INET01 impersonates an open proxy; the
+// Edge's open proxy test finds it through its SOCKS and HTTP ports and
+// sender reputation blocks its next message.
+func TestOpenProxySenderIsBlocked(t *testing.T) {
+	rt := startLab(t, "contoso", func(top *topology.Topology) {
+		fastEdgeSync(top)
+		top.Server("INET01").Internet.OpenProxy = true
+	})
+	waitSync(t, rt, "EDGE01")
+	// The test runs beside the first session, which it does not hold up.
+	if res := sendFrom(t, rt, "INET01", "carol@fabrikam.com", "first", "alice@contoso.com"); !res.Accepted {
+		t.Fatalf("first message: %+v", res)
+	}
+	var verdict string
+	deadline := time.Now().Add(20 * time.Second)
+	for verdict == "" && time.Now().Before(deadline) {
+		for _, e := range track(t, rt, "EDGE01", transport.TrackingQuery{EventID: "AGENTINFO"}) {
+			if strings.Contains(e.CustomData, "OpenProxy=") {
+				verdict = e.CustomData
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(verdict, "OpenProxy=true") || !strings.Contains(verdict, "SRL=9") {
+		t.Fatalf("EDGE01's open proxy verdict on INET01: %q", verdict)
+	}
+	inet := rt.Server("INET01").Config.Address
+	res := sendFrom(t, rt, "INET01", "carol@fabrikam.com", "second", "alice@contoso.com")
+	want := "550 5.7.1 External client with IP address " + inet + " does not have permissions to submit to this server"
+	if res.Accepted || !strings.HasPrefix(res.Reply, want) {
+		t.Errorf("second message from the open proxy: %+v, want %q", res, want)
+	}
+	b, err := os.ReadFile(filepath.Join(rt.DataDir(), "EDGE01", "SenderReputation.json"))
+	if err != nil || !strings.Contains(string(b), inet) {
+		t.Errorf("sender reputation not on disk: %v\n%s", err, b)
 	}
 }

@@ -358,6 +358,7 @@ func (rt *Runtime) EdgeSync(server string) (admin.EdgeSyncStatus, error) {
 		out.Participates = r.edge.Subscribed()
 		out.LastSuccess = v.LastSync()
 		out.RecipientEntries = v.RecipientCount()
+		out.ConfigEntries = v.ConfigCount()
 		for _, d := range v.AcceptedDomains() {
 			out.AcceptedDomains = append(out.AcceptedDomains, d.Name)
 		}

@@ -318,3 +318,40 @@ func TestFrontendRules(t *testing.T) {
 	c.send(strings.Repeat("Received: from a by b; Fri, 5 Aug 2016 16:24:41 -0700\r\n", maxHopCount) + "Subject: loop\r\n\r\nx\r\n.")
 	c.expect("554 5.4.6 Hop count exceeded - possible mail loop")
 }
+
+// TestFrontendFailsOverToAnotherTransport: with EX01's own Transport
+// service (2525) unreachable, its Front End proxies inbound mail to EX02's,
+// as Front End Transport picks any Mailbox server of the site.
+func TestFrontendFailsOverToAnotherTransport(t *testing.T) {
+	rt := startLab(t, "contoso-noedge", nil)
+	ex01 := rt.Server("EX01").Config
+	if _, err := rt.Faults().Add(netx.Fault{From: "EX01", To: ex01.Address, Port: 2525 + labtest.PortOffset, Action: netx.ActionReset}); err != nil {
+		t.Fatal(err)
+	}
+	res := sendFrom(t, rt, "INET01", "carol@fabrikam.com", "failover", "alice@contoso.com")
+	if !res.Accepted || !strings.Contains(res.Reply, "Hostname=ex02.contoso.com") {
+		t.Fatalf("send = %+v, want the queued reply of EX02's Transport", res)
+	}
+	msg := unfoldAll(waitMail(t, rt, "EX01", "alice@contoso.com", "failover"))
+	if !strings.Contains(msg, "by ex02.contoso.com") || !strings.Contains(msg, "via Frontend Transport") {
+		t.Errorf("no hop through EX02's Transport:\n%s", msg)
+	}
+	if ev := track(t, rt, "EX02", transport.TrackingQuery{Subject: "failover"}); !hasEvent(ev, "RECEIVE", `EX02\Default EX02`) {
+		t.Errorf("EX02 tracking = %v", ev)
+	}
+
+	// With every Transport service unreachable the Front End refuses
+	// temporarily: the sender keeps the message. (A fresh lab: a pooled
+	// proxy session, like an established connection through a stateful
+	// firewall, outlives a new rule.)
+	rt = startLab(t, "contoso-noedge", nil)
+	for _, name := range []string{"EX01", "EX02"} {
+		to := rt.Server(name).Config.Address
+		rt.Faults().Add(netx.Fault{From: "EX01", To: to, Port: 2525 + labtest.PortOffset, Action: netx.ActionReset})
+	}
+	res = sendFrom(t, rt, "INET01", "carol@fabrikam.com", "nowhere", "alice@contoso.com")
+	if res.Accepted || !strings.HasPrefix(res.Reply, "4") {
+		t.Errorf("no Transport reachable: %+v, want a 4xx", res)
+	}
+	t.Logf("no Transport reachable: %s", res.Reply)
+}

@@ -36,6 +36,9 @@ type Scenario struct {
 	// these are the firewall rules to look at.
 	Flows []string `yaml:"flows,omitempty"`
 	Steps []Step   `yaml:"steps"`
+	// ID is the built-in scenario's file name without .yaml
+	// ("24-edgesync"); empty for a scenario read from a file.
+	ID string `yaml:"-"`
 	// File is where the scenario came from (not in YAML).
 	File string `yaml:"-"`
 }
@@ -258,9 +261,22 @@ func Builtin() ([]*Scenario, error) {
 		if err != nil {
 			return nil, err
 		}
+		sc.ID = strings.TrimSuffix(e.Name(), ".yaml")
 		out = append(out, sc)
 	}
 	return out, nil
+}
+
+// Find returns the built-in scenario named by id: its whole file name
+// ("24-edgesync", "24-edgesync.yaml") or its number ("24").
+func Find(all []*Scenario, id string) *Scenario {
+	id = strings.TrimSuffix(id, ".yaml")
+	for _, s := range all {
+		if s.ID != "" && (s.ID == id || strings.HasPrefix(s.ID, id+"-")) {
+			return s
+		}
+	}
+	return nil
 }
 
 // For returns the scenarios that apply to a topology name.

@@ -32,8 +32,8 @@ func newScenarioCmd(g *globals) *cobra.Command {
 	}
 	var format, output string
 	run := &cobra.Command{
-		Use:   "run [FILE...]",
-		Short: "Run scenarios (no files: the built-in ones for the topology)",
+		Use:   "run [FILE|ID...]",
+		Short: "Run scenarios: files, built-in ids, or (none given) the built-in ones for the topology",
 		Long: `Runs mail-flow scenarios against a running lab through its admin API: send mail from a
 server's position or as an authenticated client, wait for delivery, assert the path
 (Received chain and tracking events), assert queue states, inject and clear faults, read
@@ -42,6 +42,7 @@ topology: one per row of Microsoft's tables, a blocked hop that must lose nothin
 unknown recipient rejected at the Edge. Exit code 1 when any scenario fails.`,
 		Example: `  exsim scenario run
   exsim scenario run --format junit --output scenarios.xml
+  exsim scenario run 24-edgesync 30         # built-in scenarios by id or number
   exsim scenario run my-scenario.yaml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := g.loadTopology()
@@ -67,8 +68,9 @@ unknown recipient rejected at the Edge. Exit code 1 when any scenario fails.`,
 			if err != nil {
 				return err
 			}
+			fmt.Fprintf(g.stdout, "%-32s %-15s %-16s %s\n", "ID", "TOPOLOGY", "TABLE", "NAME")
 			for _, s := range all {
-				fmt.Fprintf(g.stdout, "%-15s %-16s %s\n", s.Topology, s.Table, s.Name)
+				fmt.Fprintf(g.stdout, "%-32s %-15s %-16s %s\n", s.ID, s.Topology, s.Table, s.Name)
 			}
 			return nil
 		},
@@ -77,18 +79,30 @@ unknown recipient rejected at the Edge. Exit code 1 when any scenario fails.`,
 	return cmd
 }
 
-// pickScenarios loads files, or the built-in scenarios for the topology.
-func pickScenarios(g *globals, files []string) ([]*scenarios.Scenario, error) {
-	if len(files) > 0 {
-		scs, err := scenarios.Load(files...)
-		if err != nil {
-			return nil, usageError("%v", err)
-		}
-		return scs, nil
-	}
+// pickScenarios loads files and built-in scenarios named by id, or with
+// no arguments the built-in scenarios for the topology.
+func pickScenarios(g *globals, args []string) ([]*scenarios.Scenario, error) {
 	all, err := scenarios.Builtin()
 	if err != nil {
 		return nil, err
+	}
+	if len(args) > 0 {
+		var scs []*scenarios.Scenario
+		for _, a := range args {
+			if _, err := os.Stat(a); err != nil {
+				if sc := scenarios.Find(all, a); sc != nil {
+					scs = append(scs, sc)
+					continue
+				}
+				return nil, usageError("%s: no such file, and no built-in scenario of that id (exsim scenario list)", a)
+			}
+			loaded, err := scenarios.Load(a)
+			if err != nil {
+				return nil, usageError("%v", err)
+			}
+			scs = append(scs, loaded...)
+		}
+		return scs, nil
 	}
 	name := g.topology
 	if g.config != "" {
