@@ -387,7 +387,8 @@ func (st *run) fault(ctx context.Context, s *FaultStep) (string, error) {
 	return "injected " + added.String(), nil
 }
 
-func (st *run) findQueue(ctx context.Context, server string, match func(transport.QueueInfo) bool) (*transport.QueueInfo, []transport.QueueInfo, error) {
+// findQueues returns the server's queues that match, and all of them.
+func (st *run) findQueues(ctx context.Context, server string, match func(transport.QueueInfo) bool) ([]transport.QueueInfo, []transport.QueueInfo, error) {
 	c, name, err := st.client(server)
 	if err != nil {
 		return nil, nil, err
@@ -396,14 +397,18 @@ func (st *run) findQueue(ctx context.Context, server string, match func(transpor
 	if err != nil {
 		return nil, nil, err
 	}
-	for i := range qs {
-		if match(qs[i]) {
-			return &qs[i], qs, nil
+	var out []transport.QueueInfo
+	for _, q := range qs {
+		if match(q) {
+			out = append(out, q)
 		}
 	}
-	return nil, qs, nil
+	return out, qs, nil
 }
 
+// queue waits until some queue that matches the step's selectors is in the
+// state it asks for: a delivery type may name several queues (one per
+// mailbox database), and one of them in Retry is what the step means.
 func (st *run) queue(ctx context.Context, s *QueueStep) (string, error) {
 	match := func(q transport.QueueInfo) bool {
 		return (s.NextHopDomain == "" || strings.EqualFold(q.NextHopDomain, s.NextHopDomain)) &&
@@ -411,54 +416,73 @@ func (st *run) queue(ctx context.Context, s *QueueStep) (string, error) {
 			(s.Identity == "" || strings.EqualFold(q.Identity, s.Identity))
 	}
 	deadline := time.Now().Add(st.timeout(s.Timeout))
-	var why string
 	for {
-		q, all, err := st.findQueue(ctx, s.Server, match)
+		qs, all, err := st.findQueues(ctx, s.Server, match)
 		if err != nil {
 			return "", err
 		}
-		switch {
-		case q == nil:
+		var whys []string
+		for _, q := range qs {
+			why := queueMismatch(q, s)
+			if why == "" {
+				return fmt.Sprintf("%s %s %s, %d messages, LastError %q", q.Identity, q.DeliveryType, q.Status, q.MessageCount, q.LastError), nil
+			}
+			whys = append(whys, why)
+		}
+		if len(qs) == 0 {
 			var ids []string
 			for _, x := range all {
 				ids = append(ids, x.Identity+" ("+x.NextHopDomain+")")
 			}
-			why = "no such queue; queues: " + strings.Join(ids, ", ")
-		case s.Status != "" && !strings.EqualFold(string(q.Status), s.Status):
-			why = fmt.Sprintf("%s is %s, want %s (LastError %q)", q.Identity, q.Status, s.Status, q.LastError)
-		case s.MessageCount != nil && q.MessageCount != *s.MessageCount:
-			why = fmt.Sprintf("%s holds %d messages, want %d", q.Identity, q.MessageCount, *s.MessageCount)
-		case s.LastError != "" && !strings.Contains(q.LastError, s.LastError):
-			why = fmt.Sprintf("%s LastError %q lacks %q", q.Identity, q.LastError, s.LastError)
-		default:
-			return fmt.Sprintf("%s %s %s, %d messages, LastError %q", q.Identity, q.DeliveryType, q.Status, q.MessageCount, q.LastError), nil
+			whys = []string{"no such queue; queues: " + strings.Join(ids, ", ")}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return "", fmt.Errorf("%s: %s", s.Server, why)
+			return "", fmt.Errorf("%s: %s", s.Server, strings.Join(whys, "; "))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
+// queueMismatch says how q differs from what s asks, or "".
+func queueMismatch(q transport.QueueInfo, s *QueueStep) string {
+	switch {
+	case s.Status != "" && !strings.EqualFold(string(q.Status), s.Status):
+		return fmt.Sprintf("%s is %s, want %s (LastError %q)", q.Identity, q.Status, s.Status, q.LastError)
+	case s.MessageCount != nil && q.MessageCount != *s.MessageCount:
+		return fmt.Sprintf("%s holds %d messages, want %d", q.Identity, q.MessageCount, *s.MessageCount)
+	case s.LastError != "" && !strings.Contains(q.LastError, s.LastError):
+		return fmt.Sprintf("%s LastError %q lacks %q", q.Identity, q.LastError, s.LastError)
+	}
+	return ""
+}
+
+// retry runs Retry-Queue on every queue that matches and holds messages.
 func (st *run) retry(ctx context.Context, s *RetryStep) (string, error) {
 	if s.NextHopDomain == "" && s.DeliveryType == "" {
 		return "", fmt.Errorf("retry_queue needs next_hop_domain or delivery_type")
 	}
-	q, _, err := st.findQueue(ctx, s.Server, func(q transport.QueueInfo) bool {
+	qs, _, err := st.findQueues(ctx, s.Server, func(q transport.QueueInfo) bool {
 		return (s.NextHopDomain == "" || strings.EqualFold(q.NextHopDomain, s.NextHopDomain)) &&
 			(s.DeliveryType == "" || strings.EqualFold(string(q.DeliveryType), s.DeliveryType))
 	})
 	if err != nil {
 		return "", err
 	}
-	if q == nil {
+	if len(qs) == 0 {
 		return "", fmt.Errorf("%s has no queue to %s%s", s.Server, s.NextHopDomain, s.DeliveryType)
 	}
 	c, name, _ := st.client(s.Server)
-	if err := c.QueueAction(ctx, name, q.Identity, "retry"); err != nil {
-		return "", err
+	var done []string
+	for _, q := range qs {
+		if q.MessageCount == 0 && len(qs) > 1 {
+			continue
+		}
+		if err := c.QueueAction(ctx, name, q.Identity, "retry"); err != nil {
+			return "", err
+		}
+		done = append(done, q.Identity)
 	}
-	return "Retry-Queue " + q.Identity, nil
+	return "Retry-Queue " + strings.Join(done, ", "), nil
 }
 
 func (st *run) read(ctx context.Context, s *ReadStep) (string, error) {
