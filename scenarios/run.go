@@ -472,11 +472,17 @@ func (st *run) retry(ctx context.Context, s *RetryStep) (string, error) {
 		return "", fmt.Errorf("%s has no queue to %s%s", s.Server, s.NextHopDomain, s.DeliveryType)
 	}
 	c, name, _ := st.client(s.Server)
+	var held []transport.QueueInfo
+	for _, q := range qs {
+		if q.MessageCount > 0 {
+			held = append(held, q)
+		}
+	}
+	if len(held) > 0 {
+		qs = held
+	}
 	var done []string
 	for _, q := range qs {
-		if q.MessageCount == 0 && len(qs) > 1 {
-			continue
-		}
 		if err := c.QueueAction(ctx, name, q.Identity, "retry"); err != nil {
 			return "", err
 		}
