@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/internal/junit"
 	"github.com/exsim/exsim/probe"
 )
 
@@ -234,11 +235,11 @@ func TestLabTestCommand(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fw := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".nft")
-			junit := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".xml")
+			junitPath := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".xml")
 			os.WriteFile(fw, tc.ruleset, 0o644)
 			prefix := testPrefix()
 			data := filepath.Join(t.TempDir(), "data")
-			cmd := exec.Command(bin, "lab", "test", "--no-scenarios", "--firewall", fw, "--junit", junit, "--prefix", prefix, "--data", data)
+			cmd := exec.Command(bin, "lab", "test", "--no-scenarios", "--firewall", fw, "--junit", junitPath, "--prefix", prefix, "--data", data)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()
@@ -263,7 +264,7 @@ func TestLabTestCommand(t *testing.T) {
 					t.Errorf("stderr lacks phase %q:\n%s", phase, stderr.String())
 				}
 			}
-			checkJUnit(t, junit, tc.wantCode)
+			checkJUnit(t, junitPath, tc.wantCode)
 			assertNothingLeft(t, prefix, nil)
 		})
 	}
@@ -277,7 +278,7 @@ func checkJUnit(t *testing.T, path string, code int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc junitSuites
+	var doc junit.Suites
 	if err := xml.Unmarshal(b, &doc); err != nil {
 		t.Fatalf("junit: %v\n%s", err, b)
 	}
@@ -465,18 +466,18 @@ func TestLabTestScenarios(t *testing.T) {
 	if len(fails) == 0 || !strings.Contains(fails[len(fails)-1], "scenario failed: a broken one: step 1 (send): refused; breaks: inbound internet mail") {
 		t.Errorf("Failures() = %q, want the failed scenario last", fails)
 	}
-	var table, junit bytes.Buffer
+	var table, jbuf bytes.Buffer
 	if err := WriteTestReport(&table, "table", rep, false); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(table.String(), "FAIL  a broken one") || !strings.Contains(table.String(), "PASS  reaches every server") {
 		t.Errorf("table lacks the scenarios:\n%s", table.String())
 	}
-	if err := WriteTestJUnit(&junit, rep); err != nil {
+	if err := WriteTestJUnit(&jbuf, rep); err != nil {
 		t.Fatal(err)
 	}
-	var doc junitSuites
-	if err := xml.Unmarshal(junit.Bytes(), &doc); err != nil {
+	var doc junit.Suites
+	if err := xml.Unmarshal(jbuf.Bytes(), &doc); err != nil {
 		t.Fatal(err)
 	}
 	last := doc.Suites[len(doc.Suites)-1]

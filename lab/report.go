@@ -3,12 +3,10 @@ package lab
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"io"
-	"strconv"
-	"time"
 
+	"github.com/exsim/exsim/internal/junit"
 	"github.com/exsim/exsim/probe/report"
 )
 
@@ -104,101 +102,26 @@ func writeTestJSON(w io.Writer, rep *TestReport) error {
 	return enc.Encode(doc)
 }
 
-// The JUnit document of probe/report, read back so the scenarios can be
-// added as one more testsuite.
-type junitSuites struct {
-	XMLName  xml.Name     `xml:"testsuites"`
-	Name     string       `xml:"name,attr"`
-	Tests    int          `xml:"tests,attr"`
-	Failures int          `xml:"failures,attr"`
-	Errors   int          `xml:"errors,attr"`
-	Time     string       `xml:"time,attr"`
-	Suites   []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name     string      `xml:"name,attr"`
-	ID       int         `xml:"id,attr"`
-	Package  string      `xml:"package,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Errors   int         `xml:"errors,attr"`
-	Skipped  int         `xml:"skipped,attr"`
-	Time     string      `xml:"time,attr"`
-	Cases    []junitCase `xml:"testcase"`
-}
-
-type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	Time      string        `xml:"time,attr"`
-	Error     *junitProblem `xml:"error,omitempty"`
-	Failure   *junitProblem `xml:"failure,omitempty"`
-	Skipped   *junitProblem `xml:"skipped,omitempty"`
-	SystemOut string        `xml:"system-out,omitempty"`
-}
-
-type junitProblem struct {
-	Message string `xml:"message,attr"`
-	Type    string `xml:"type,attr,omitempty"`
-	Text    string `xml:",chardata"`
-}
-
 // WriteTestJUnit writes the probe's JUnit document (one testsuite per
 // seed table, one testcase per flow) with a "Scenarios" testsuite added:
 // one testcase per scenario, or one skipped testcase saying why none ran.
 func WriteTestJUnit(w io.Writer, rep *TestReport) error {
-	var pj bytes.Buffer
-	if err := report.WriteJUnit(&pj, rep.Flows); err != nil {
-		return err
-	}
-	var doc junitSuites
-	if err := xml.Unmarshal(pj.Bytes(), &doc); err != nil {
-		return fmt.Errorf("lab test: junit: %w", err)
-	}
+	doc := report.JUnit(rep.Flows)
 	doc.Name = "exsim lab test"
-	suite := junitSuite{Name: "Scenarios", ID: len(doc.Suites), Package: "exsim.scenarios"}
-	var total time.Duration
+	suite := junit.Suite{Name: "Scenarios", Package: "exsim.scenarios"}
 	for _, s := range rep.Scenarios {
-		c := junitCase{Name: s.Name, Classname: "exsim.scenarios", Time: secs(s.Duration), SystemOut: s.Detail}
+		c := junit.Case{Name: s.Name, Classname: "exsim.scenarios", SystemOut: s.Detail}
 		if !s.Pass {
-			c.Failure = &junitProblem{Message: s.Detail, Type: "scenario", Text: s.Detail + "\nbreaks: " + s.Feature + "\n"}
-			suite.Failures++
+			c.Failure = &junit.Problem{Message: s.Detail, Type: "scenario", Text: s.Detail + "\nbreaks: " + s.Feature + "\n"}
 		}
-		total += s.Duration
-		suite.Tests++
-		suite.Cases = append(suite.Cases, c)
+		suite.Add(c, s.Duration)
 	}
 	if rep.ScenarioError != "" {
-		suite.Cases = append(suite.Cases, junitCase{Name: "scenarios", Classname: "exsim.scenarios", Time: "0.000",
-			Error: &junitProblem{Message: rep.ScenarioError, Type: "error"}})
-		suite.Tests++
-		suite.Errors++
+		suite.Add(junit.Case{Name: "scenarios", Classname: "exsim.scenarios", Error: &junit.Problem{Message: rep.ScenarioError, Type: "error"}}, 0)
 	}
 	if rep.ScenariosSkipped != "" {
-		suite.Cases = append(suite.Cases, junitCase{Name: "scenarios", Classname: "exsim.scenarios", Time: "0.000",
-			Skipped: &junitProblem{Message: rep.ScenariosSkipped}})
-		suite.Tests++
-		suite.Skipped++
+		suite.Add(junit.Case{Name: "scenarios", Classname: "exsim.scenarios", Skipped: &junit.Problem{Message: rep.ScenariosSkipped}}, 0)
 	}
-	suite.Time = secs(total)
-	doc.Suites = append(doc.Suites, suite)
-	doc.Tests += suite.Tests
-	doc.Failures += suite.Failures
-	doc.Errors += suite.Errors
-	if t, err := strconv.ParseFloat(doc.Time, 64); err == nil {
-		doc.Time = secs(time.Duration(t*float64(time.Second)) + total)
-	}
-	if _, err := io.WriteString(w, xml.Header); err != nil {
-		return err
-	}
-	enc := xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	if err := enc.Encode(doc); err != nil {
-		return fmt.Errorf("lab test: junit: %w", err)
-	}
-	_, err := io.WriteString(w, "\n")
-	return err
+	doc.Add(suite)
+	return doc.Write(w)
 }
-
-func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) }

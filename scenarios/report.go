@@ -2,12 +2,13 @@ package scenarios
 
 import (
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/exsim/exsim/internal/junit"
 )
 
 // Formats are the report formats (the probe's, but the picture).
@@ -114,48 +115,19 @@ func WriteMarkdown(w io.Writer, rs []Result) error {
 
 func mdEscape(s string) string { return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s) }
 
-type junitSuites struct {
-	XMLName  xml.Name     `xml:"testsuites"`
-	Name     string       `xml:"name,attr"`
-	Tests    int          `xml:"tests,attr"`
-	Failures int          `xml:"failures,attr"`
-	Errors   int          `xml:"errors,attr"`
-	Time     string       `xml:"time,attr"`
-	Suites   []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Errors   int         `xml:"errors,attr"`
-	Time     string      `xml:"time,attr"`
-	Cases    []junitCase `xml:"testcase"`
-}
-
-type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	Time      string        `xml:"time,attr"`
-	Failure   *junitFailure `xml:"failure,omitempty"`
-	SystemOut string        `xml:"system-out,omitempty"`
-}
-
-type junitFailure struct {
-	Message string `xml:"message,attr"`
-	Type    string `xml:"type,attr"`
-	Text    string `xml:",chardata"`
-}
-
-func secs(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
-
 // WriteJUnit writes one testsuite "exsim scenarios" with a testcase per
 // scenario, its steps in system-out.
 func WriteJUnit(w io.Writer, rs []Result) error {
-	suite := junitSuite{Name: "exsim scenarios"}
-	var total time.Duration
+	doc := junit.Suites{Name: "exsim"}
+	doc.Add(JUnitSuite(rs))
+	return doc.Write(w)
+}
+
+// JUnitSuite is WriteJUnit's testsuite, for documents that hold others.
+func JUnitSuite(rs []Result) junit.Suite {
+	suite := junit.Suite{Name: "exsim scenarios", Package: "exsim.scenarios"}
 	for _, r := range rs {
-		c := junitCase{Name: r.Name, Classname: "exsim.scenarios." + strings.ReplaceAll(r.Table, "-", "_"), Time: secs(r.Duration)}
+		c := junit.Case{Name: r.Name, Classname: "exsim.scenarios." + strings.ReplaceAll(r.Table, "-", "_")}
 		if c.Classname == "exsim.scenarios." {
 			c.Classname = "exsim.scenarios"
 		}
@@ -173,21 +145,9 @@ func WriteJUnit(w io.Writer, rs []Result) error {
 			if len(r.Flows) > 0 {
 				text += "\ndepends on flows: " + strings.Join(r.Flows, ", ")
 			}
-			c.Failure = &junitFailure{Message: r.Error, Type: "scenario", Text: text}
-			suite.Failures++
+			c.Failure = &junit.Problem{Message: r.Error, Type: "scenario", Text: text}
 		}
-		suite.Tests++
-		total += r.Duration
-		suite.Cases = append(suite.Cases, c)
+		suite.Add(c, r.Duration)
 	}
-	suite.Time = secs(total)
-	doc := junitSuites{Name: "exsim", Tests: suite.Tests, Failures: suite.Failures, Time: suite.Time, Suites: []junitSuite{suite}}
-	io.WriteString(w, xml.Header)
-	enc := xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	if err := enc.Encode(doc); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, "\n")
-	return err
+	return suite
 }

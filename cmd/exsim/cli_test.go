@@ -126,8 +126,9 @@ func TestDemoExit(t *testing.T) {
 	}
 	var suites struct {
 		Suites []struct {
-			Tests    int `xml:"tests,attr"`
-			Failures int `xml:"failures,attr"`
+			Name     string `xml:"name,attr"`
+			Tests    int    `xml:"tests,attr"`
+			Failures int    `xml:"failures,attr"`
 		} `xml:"testsuite"`
 	}
 	if err := xml.Unmarshal(b, &suites); err != nil {
@@ -140,7 +141,10 @@ func TestDemoExit(t *testing.T) {
 			t.Errorf("JUnit suite with %d failures", s.Failures)
 		}
 	}
-	if tests < 80 {
+	if last := suites.Suites[len(suites.Suites)-1]; last.Name != "exsim scenarios" || last.Tests != 15 {
+		t.Errorf("last JUnit suite %+v, want the 15 scenarios", last)
+	}
+	if tests < 89+15 {
 		t.Errorf("JUnit holds %d test cases, want every flow and scenario", tests)
 	}
 }

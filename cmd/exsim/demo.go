@@ -174,23 +174,10 @@ func writeDemoJUnit(path string, results []probe.Result, sres []scenarios.Result
 	if err != nil {
 		return usageError("%v", err)
 	}
-	defer f.Close()
-	// Two documents would not be valid XML: the probe's suites first, the
-	// scenarios in a second file beside it.
-	if err := report.WriteJUnit(f, results); err != nil {
-		return err
-	}
-	sf, err := os.Create(scenarioJUnitPath(path))
-	if err != nil {
-		return err
-	}
-	defer sf.Close()
-	return scenarios.WriteJUnit(sf, sres)
-}
-
-func scenarioJUnitPath(path string) string {
-	ext := filepath.Ext(path)
-	return path[:len(path)-len(ext)] + "-scenarios" + ext
+	doc := report.JUnit(results)
+	doc.Name = "exsim demo"
+	doc.Add(scenarios.JUnitSuite(sres))
+	return errors.Join(doc.Write(f), f.Close())
 }
 
 // printHints tells how to connect real clients to the running lab.
