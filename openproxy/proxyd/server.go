@@ -25,6 +25,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/exsim/exsim/internal/accept"
 )
 
 // Protocol is what a Server speaks on its listeners.
@@ -182,27 +184,23 @@ func (s *Server) Serve(l net.Listener) error {
 	}()
 
 	log := s.log.With("listener", l.Addr().String())
-	var backoff time.Duration
+	var backoff accept.Backoff
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			if s.isClosing() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			if accept.Transient(err) {
 				log.Warn("accept failed, retrying", "err", err)
-				select {
-				case <-time.After(backoff):
-				case <-s.ctx.Done():
+				if !backoff.Wait(s.ctx.Done()) {
 					return ErrServerClosed
 				}
 				continue
 			}
 			return fmt.Errorf("proxyd: accept: %w", err)
 		}
-		backoff = 0
+		backoff.Reset()
 		select {
 		case s.slots <- struct{}{}:
 		default:

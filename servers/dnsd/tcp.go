@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"time"
+
+	"github.com/exsim/exsim/internal/accept"
 )
 
 // ServeTCP answers DNS queries over TCP connections accepted from l (two-byte
@@ -31,26 +33,20 @@ func (s *Server) ServeTCP(l net.Listener) error {
 		_ = l.Close()
 	}()
 
-	var backoff time.Duration
+	var backoff accept.Backoff
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			if s.shuttingDown() {
 				return ErrServerClosed
 			}
-			if isTemporary(err) {
-				// Out of file descriptors and the like: wait, as
-				// net/http does, instead of spinning.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				select {
-				case <-time.After(backoff):
-				case <-s.done:
-				}
-				continue
+			if accept.Transient(err) {
+				backoff.Wait(s.done)
+				continue // the next Accept sees the shutdown
 			}
 			return fmt.Errorf("dnsd: tcp: %w", err)
 		}
-		backoff = 0
+		backoff.Reset()
 		if !s.track(c) {
 			_ = c.Close() // over MaxTCPConns, or shutting down
 			continue

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/exsim/exsim/internal/accept"
 )
 
 // Defaults follow Exchange's Set-ImapSettings and receive connector
@@ -130,7 +132,7 @@ func (f *Frontend) Serve(ln net.Listener) error {
 		delete(f.listeners, ln)
 		f.mu.Unlock()
 	}()
-	var backoff time.Duration
+	var backoff accept.Backoff
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -140,18 +142,13 @@ func (f *Frontend) Serve(ln net.Listener) error {
 			if closed || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				select {
-				case <-time.After(backoff):
-				case <-f.ctx.Done():
-				}
-				continue
+			if accept.Transient(err) {
+				backoff.Wait(f.ctx.Done())
+				continue // the next Accept sees the close
 			}
 			return fmt.Errorf("imapd: frontend accept: %w", err)
 		}
-		backoff = 0
+		backoff.Reset()
 		c := f.newConn(nc)
 		if c == nil {
 			continue

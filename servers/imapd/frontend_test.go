@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/exsim/exsim/internal/accept/accepttest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden transcripts in testdata/")
@@ -394,5 +396,20 @@ func TestShutdown(t *testing.T) {
 	defer cancel2()
 	if err := l.backend.Shutdown(ctx2); err != nil {
 		t.Errorf("Backend.Shutdown = %v", err)
+	}
+}
+
+// TestFrontendSurvivesEMFILE: a process out of file descriptors makes
+// Accept fail; the frontend pauses and goes on serving.
+func TestFrontendSurvivesEMFILE(t *testing.T) {
+	l := newLab(t, labOptions{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go l.frontend.Serve(accepttest.EMFILE(ln, 3))
+	c := dialText(t, ln.Addr().String(), nil)
+	if g := c.recv(); !strings.HasPrefix(g, "* OK The Microsoft Exchange IMAP4 service is ready.") {
+		t.Errorf("greeting after EMFILE: %q", g)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/exsim/exsim/internal/accept"
 )
 
 // Server is the LDAP server. It serves any number of listeners: hand it a
@@ -95,24 +97,21 @@ func (s *Server) Serve(l net.Listener) error {
 	}()
 
 	log := s.log.With("listener", l.Addr().String())
-	var backoff time.Duration
+	var backoff accept.Backoff
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			if s.shutdown.Load() {
 				return ErrServerClosed
 			}
-			if errors.Is(err, net.ErrClosed) {
+			if !accept.Transient(err) {
 				return fmt.Errorf("ldapd: accept: %w", err)
 			}
-			// Anything else (EMFILE, ENFILE, a failed TLS accept) is
-			// transient: back off as net/http does and go on.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 			log.Warn("accept failed, retrying", "err", err)
-			time.Sleep(backoff)
+			backoff.Wait(nil)
 			continue
 		}
-		backoff = 0
+		backoff.Reset()
 		cid := strconv.FormatUint(s.nextCID.Add(1), 10)
 		f := &front{
 			s:   s,

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/exsim/exsim/internal/accept"
 )
 
 // Server is a POP3 server. It serves any number of listeners.
@@ -81,25 +83,21 @@ func (s *Server) Serve(l net.Listener) error {
 	}()
 
 	log := s.log.With("listener", l.Addr().String())
-	var backoff time.Duration
+	var backoff accept.Backoff
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			if s.shutdown.Load() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Resource exhaustion (EMFILE) shows as temporary; back off
-				// as net/http does.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			if accept.Transient(err) {
 				log.Warn("accept failed, retrying", "err", err)
-				time.Sleep(backoff)
-				continue
+				backoff.Wait(s.ctx.Done())
+				continue // the next Accept sees the shutdown
 			}
 			return fmt.Errorf("pop3d: accept: %w", err)
 		}
-		backoff = 0
+		backoff.Reset()
 		if !s.track(c) {
 			c.Close()
 			return ErrServerClosed

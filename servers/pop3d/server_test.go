@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/exsim/exsim/internal/accept/accepttest"
 )
 
 func TestShutdownIdleSession(t *testing.T) {
@@ -200,5 +202,25 @@ func BenchmarkSession(b *testing.B) {
 			b.Fatalf("session = %q, %v", all, err)
 		}
 		<-store.closed
+	}
+}
+
+// TestServeSurvivesEMFILE: a process out of file descriptors makes Accept
+// fail; the server pauses and goes on serving.
+func TestServeSurvivesEMFILE(t *testing.T) {
+	s := NewServer(testOptions(t, newMemStore()))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(accepttest.EMFILE(l, 3)) }()
+	c := dialPOP(t, l.Addr().String())
+	if g := c.line(); !strings.HasPrefix(g, "+OK The Microsoft Exchange POP3 service is ready.") {
+		t.Errorf("greeting after EMFILE: %q", g)
+	}
+	s.Close()
+	if err := <-served; !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve = %v, want ErrServerClosed", err)
 	}
 }

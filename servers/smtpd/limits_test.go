@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/exsim/exsim/internal/accept/accepttest"
 )
 
 const tooManyErrors = "421 4.7.0 Too many errors on this connection, closing transmission channel"
@@ -401,4 +403,16 @@ func TestRateLimiterForgetsIdleSources(t *testing.T) {
 	if newRateLimiter(0, time.Now) != nil || !(*rateLimiter)(nil).allow(netip.Addr{}) {
 		t.Fatal("MessageRateLimit 0 must be Unlimited")
 	}
+}
+
+// TestServeSurvivesEMFILE: a process out of file descriptors makes Accept
+// fail; the connector pauses and goes on serving.
+func TestServeSurvivesEMFILE(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveOn(t, &testBackend{}, Options{Hostname: "ex01.contoso.com"}, accepttest.EMFILE(l, 3))
+	c := dial(t, l.Addr().String())
+	c.greet()
 }

@@ -11,8 +11,9 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/exsim/exsim/internal/accept"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -100,26 +101,23 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 	}()
 
-	var backoff time.Duration
+	var backoff accept.Backoff
 	for {
 		nc, err := l.Accept()
 		if err != nil {
 			if s.closing.Load() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				select {
-				case <-time.After(backoff):
-					continue
-				case <-s.done:
+			if accept.Transient(err) {
+				s.logger.Warn("smtpd: accept failed, retrying", "err", err)
+				if !backoff.Wait(s.done) {
 					return ErrServerClosed
 				}
+				continue
 			}
 			return fmt.Errorf("smtpd: accept: %w", err)
 		}
-		backoff = 0
+		backoff.Reset()
 		s.admit(nc)
 	}
 }
