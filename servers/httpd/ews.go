@@ -203,6 +203,25 @@ var (
 )
 
 // resolveFolder maps a request's folder to a store folder of u's mailbox.
+// listFolder resolves a folder reference and lists its messages; a folder
+// not created yet is empty. fail is the response message for the
+// reference when that did not work.
+func (h *Handler) listFolder(r *http.Request, u *User, ref folderRef, log *slog.Logger) (store string, msgs []MessageInfo, fail *responseMessage) {
+	store, fail = resolveFolder(u, ref)
+	if fail != nil {
+		return "", nil, fail
+	}
+	msgs, err := h.b.ListFolder(r.Context(), u.Address, store)
+	if errors.Is(err, ErrNotFound) {
+		return store, nil, nil
+	}
+	if err != nil {
+		log.Error("ews: list folder", "err", err)
+		return "", nil, &ewsInternal
+	}
+	return store, msgs, nil
+}
+
 func resolveFolder(u *User, f folderRef) (store string, fail *responseMessage) {
 	if f.Mailbox != "" && !strings.EqualFold(f.Mailbox, u.Address) {
 		return "", &ewsAccessDenied
@@ -256,18 +275,9 @@ type getFolderResponse struct {
 func (h *Handler) ewsGetFolder(r *http.Request, u *User, req *ewsGetFolder, log *slog.Logger) getFolderResponse {
 	resp := getFolderResponse{XmlnsM: nsMessages, XmlnsT: nsTypes}
 	for _, ref := range req.Folders {
-		store, fail := resolveFolder(u, ref)
+		store, msgs, fail := h.listFolder(r, u, ref, log)
 		if fail != nil {
 			resp.Messages = append(resp.Messages, getFolderResponseMessage{responseMessage: *fail})
-			continue
-		}
-		msgs, err := h.b.ListFolder(r.Context(), u.Address, store)
-		if errors.Is(err, ErrNotFound) {
-			msgs, err = nil, nil
-		}
-		if err != nil {
-			log.Error("ews: list folder", "err", err)
-			resp.Messages = append(resp.Messages, getFolderResponseMessage{responseMessage: ewsInternal})
 			continue
 		}
 		name, _, _ := folderByID(folderIDOf(store))
@@ -341,18 +351,9 @@ type findItemResponse struct {
 func (h *Handler) ewsFindItem(r *http.Request, u *User, req *ewsFindItem, log *slog.Logger) findItemResponse {
 	resp := findItemResponse{XmlnsM: nsMessages, XmlnsT: nsTypes}
 	for _, ref := range req.Folders {
-		store, fail := resolveFolder(u, ref)
+		store, msgs, fail := h.listFolder(r, u, ref, log)
 		if fail != nil {
 			resp.Messages = append(resp.Messages, findItemResponseMessage{responseMessage: *fail})
-			continue
-		}
-		msgs, err := h.b.ListFolder(r.Context(), u.Address, store)
-		if errors.Is(err, ErrNotFound) {
-			msgs, err = nil, nil
-		}
-		if err != nil {
-			log.Error("ews: list folder", "err", err)
-			resp.Messages = append(resp.Messages, findItemResponseMessage{responseMessage: ewsInternal})
 			continue
 		}
 		slices.SortStableFunc(msgs, func(a, b MessageInfo) int { return b.Date.Compare(a.Date) })
