@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/admin"
+	"github.com/exsim/exsim/control"
 	"github.com/exsim/exsim/probe"
 	"github.com/exsim/exsim/topology"
 )
@@ -253,9 +253,9 @@ func TestComposeUp(t *testing.T) {
 	if out, err := dc(5*time.Minute, "up", "-d", "--build"); err != nil {
 		t.Fatalf("docker-compose up: %v\n%s", err, out)
 	}
-	clients := map[string]*admin.Client{}
+	clients := map[string]*control.Client{}
 	for i, s := range nt.Servers {
-		clients[s.Name] = &admin.Client{BaseURL: fmt.Sprintf("http://127.0.0.1:%d", base+i), Token: token}
+		clients[s.Name] = &control.Client{BaseURL: fmt.Sprintf("http://127.0.0.1:%d", base+i), Token: token}
 	}
 	deadline := time.Now().Add(90 * time.Second)
 	for name, c := range clients {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/vishvananda/netns"
 
-	"github.com/exsim/exsim/netx"
+	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/probe"
 )
 
@@ -43,7 +43,7 @@ type NamespaceDialer struct {
 	Netns string
 	// Dialer supplies the source address, the topology guard and the
 	// timeout.
-	Dialer netx.Dialer
+	Dialer labnet.Dialer
 }
 
 var _ probe.Dialer = (*NamespaceDialer)(nil)
@@ -60,8 +60,8 @@ func (d *NamespaceDialer) DialContext(ctx context.Context, network, addr string)
 }
 
 // newNamespaceDialer is the probe's dialer for server src at addr in ns.
-func newNamespaceDialer(ns, server string, src netip.Addr, guard netx.Guard, timeout time.Duration) *NamespaceDialer {
-	return &NamespaceDialer{Netns: ns, Dialer: netx.Dialer{Server: server, Source: src, Guard: guard, Timeout: timeout}}
+func newNamespaceDialer(ns, server string, src netip.Addr, guard labnet.Guard, timeout time.Duration) *NamespaceDialer {
+	return &NamespaceDialer{Netns: ns, Dialer: labnet.Dialer{Server: server, Source: src, Guard: guard, Timeout: timeout}}
 }
 
 // openNetns opens a namespace by name (/run/netns) or path.

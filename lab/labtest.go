@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/exsim/exsim/admin"
+	"github.com/exsim/exsim/control"
 	"github.com/exsim/exsim/probe"
 	"github.com/exsim/exsim/topology"
 )
@@ -17,7 +17,7 @@ type ScenarioEnv struct {
 	Topology   *topology.Topology
 	DataDir    string
 	PortOffset int
-	Admin      map[string]*admin.Client
+	Admin      map[string]*control.Client
 }
 
 // ScenarioResult is the outcome of one mail-flow scenario.

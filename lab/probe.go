@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/exsim/exsim/admin"
 	"github.com/exsim/exsim/certs"
+	"github.com/exsim/exsim/control"
 	"github.com/exsim/exsim/probe"
 	"github.com/exsim/exsim/roles"
 	"github.com/exsim/exsim/topology"
@@ -102,7 +102,7 @@ func ProbeInNamespaces(ctx context.Context, t *topology.Topology, ca *certs.CA, 
 // ProbeThroughAdmin asks the process running each flow's source server to
 // check it (POST /v1/probe), all sources at once, and returns the results
 // in the order of flows.
-func ProbeThroughAdmin(ctx context.Context, clients map[string]*admin.Client, flows []probe.Flow, timeout time.Duration, onResult func(probe.Result)) ([]probe.Result, error) {
+func ProbeThroughAdmin(ctx context.Context, clients map[string]*control.Client, flows []probe.Flow, timeout time.Duration, onResult func(probe.Result)) ([]probe.Result, error) {
 	bySource := map[string][]probe.Flow{}
 	var sources []string
 	for _, f := range flows {
@@ -134,7 +134,7 @@ func ProbeThroughAdmin(ctx context.Context, clients map[string]*admin.Client, fl
 
 // probeSource runs one source's flows through its admin API; a flow the
 // API did not answer gets an error result.
-func probeSource(ctx context.Context, c *admin.Client, src string, flows []probe.Flow, timeout time.Duration) []probe.Result {
+func probeSource(ctx context.Context, c *control.Client, src string, flows []probe.Flow, timeout time.Duration) []probe.Result {
 	fail := func(msg string) []probe.Result {
 		out := make([]probe.Result, len(flows))
 		for i, f := range flows {
@@ -149,7 +149,7 @@ func probeSource(ctx context.Context, c *admin.Client, src string, flows []probe
 	for i, f := range flows {
 		ids[i] = f.ID
 	}
-	raw, err := c.Probe(ctx, admin.ProbeRequest{Flows: ids, Timeout: timeout})
+	raw, err := c.Probe(ctx, control.ProbeRequest{Flows: ids, Timeout: timeout})
 	if err != nil {
 		return fail(fmt.Sprintf("probe from %s: %v", src, err))
 	}

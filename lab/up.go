@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/exsim/exsim/admin"
 	"github.com/exsim/exsim/certs"
+	"github.com/exsim/exsim/control"
 	"github.com/exsim/exsim/topology"
 )
 
@@ -199,7 +199,7 @@ func prepareData(o Options, t *topology.Topology, topoPath string) error {
 	if _, err := certs.LoadOrCreate(filepath.Join(o.DataDir, "certs"), t.Organization); err != nil {
 		return err
 	}
-	_, err = admin.LoadOrCreateToken(o.DataDir)
+	_, err = control.LoadOrCreateToken(o.DataDir)
 	return err
 }
 
@@ -315,7 +315,7 @@ func NftFile(ns, file string, check bool) error {
 
 // Clients returns an admin API client per server, dialling inside the
 // server's namespace.
-func (l *Lab) Clients() (map[string]*admin.Client, error) {
+func (l *Lab) Clients() (map[string]*control.Client, error) {
 	netnsOf := map[string]string{}
 	for _, p := range l.Servers {
 		netnsOf[p.Server] = p.Netns
@@ -323,15 +323,15 @@ func (l *Lab) Clients() (map[string]*admin.Client, error) {
 	return l.clients(func(server string) string { return netnsOf[server] })
 }
 
-func (l *Lab) clients(netnsOf func(server string) string) (map[string]*admin.Client, error) {
-	token, err := admin.LoadOrCreateToken(l.DataDir)
+func (l *Lab) clients(netnsOf func(server string) string) (map[string]*control.Client, error) {
+	token, err := control.LoadOrCreateToken(l.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]*admin.Client{}
+	out := map[string]*control.Client{}
 	for _, s := range l.t.Servers {
 		if ns := netnsOf(s.Name); ns != "" {
-			out[s.Name] = &admin.Client{BaseURL: "http://" + adminAddr, Token: token,
+			out[s.Name] = &control.Client{BaseURL: "http://" + adminAddr, Token: token,
 				HTTP: &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{DialContext: DialIn(ns)}}}
 		}
 	}
@@ -340,7 +340,7 @@ func (l *Lab) clients(netnsOf func(server string) string) (map[string]*admin.Cli
 
 // waitServer polls a server's admin API until it reports its listeners,
 // the process exits, or ctx ends.
-func (l *Lab) waitServer(ctx context.Context, p Process, c *admin.Client) error {
+func (l *Lab) waitServer(ctx context.Context, p Process, c *control.Client) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var last error
@@ -369,7 +369,7 @@ func (l *Lab) waitServer(ctx context.Context, p Process, c *admin.Client) error 
 }
 
 // checkListeners fails when a listener of the server could not bind.
-func checkListeners(p Process, health []admin.ServerHealth) error {
+func checkListeners(p Process, health []control.ServerHealth) error {
 	for _, h := range health {
 		if !strings.EqualFold(h.Name, p.Server) {
 			continue

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/netx"
+	"github.com/exsim/exsim/internal/labnet"
 )
 
 // BenchmarkCheckSMTPStartTLS is one full smtp-starttls check against an
@@ -29,7 +29,7 @@ func BenchmarkCheckSMTPStartTLS(b *testing.B) {
 // every flow refused by the fault table: the probe's own cost per run.
 func BenchmarkRunContosoMatrix(b *testing.B) {
 	e := newEnv(b)
-	if _, err := e.faults.Add(netx.Fault{Action: netx.ActionReset}); err != nil {
+	if _, err := e.faults.Add(labnet.Fault{Action: labnet.ActionReset}); err != nil {
 		b.Fatal(err)
 	}
 	p := e.prober(time.Second)

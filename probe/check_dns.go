@@ -12,7 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/exsim/exsim/netx"
+	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/topology"
 )
 
@@ -45,7 +45,7 @@ func (s *session) checkDNS(ctx context.Context) verdict {
 			switch {
 			case s.parent.Err() != nil:
 				return failed(fmt.Errorf("probe cancelled: %w", s.parent.Err()))
-			case netx.IsTimeout(err):
+			case labnet.IsTimeout(err):
 				return verdict{outcome: OutcomeFiltered, detail: "no DNS answer within " + s.p.timeout().String()}
 			case errors.Is(err, syscall.ECONNREFUSED):
 				return verdict{outcome: OutcomeRefused, detail: "port unreachable (ICMP)"}
@@ -55,7 +55,7 @@ func (s *session) checkDNS(ctx context.Context) verdict {
 	} else {
 		r, err = exchangeTCP(conn, wire, q.Id)
 		if err != nil {
-			if netx.IsTimeout(err) || isEOF(err) || errors.Is(err, syscall.ECONNRESET) {
+			if labnet.IsTimeout(err) || isEOF(err) || errors.Is(err, syscall.ECONNRESET) {
 				return s.broken(err, "DNS answer")
 			}
 			return verdict{outcome: OutcomeWrongPeer, detail: "not a DNS answer: " + clip(err.Error())}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/exsim/exsim/netx"
+	"github.com/exsim/exsim/internal/labnet"
 )
 
 // checkHTTP sends GET / (over TLS with a verified lab certificate for
@@ -51,7 +51,7 @@ func (s *session) checkHTTP(ctx context.Context) verdict {
 		return verdict{outcome: OutcomeOpen, detail: "requires an Exchange server certificate (none presented)" + certDesc}
 	}
 	if err != nil {
-		if netx.IsTimeout(err) || isEOF(err) || errors.Is(err, syscall.ECONNRESET) {
+		if labnet.IsTimeout(err) || isEOF(err) || errors.Is(err, syscall.ECONNRESET) {
 			return s.broken(err, "HTTP response")
 		}
 		return verdict{outcome: OutcomeWrongPeer, detail: "not an HTTP answer: " + clip(err.Error())}

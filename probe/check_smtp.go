@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/exsim/exsim/smtpc"
+	"github.com/exsim/exsim/transport/smtpclient"
 )
 
 // exchangeBanner is the text of Exchange's SMTP greeting after the FQDN
@@ -24,12 +24,12 @@ func (s *session) checkSMTP(ctx context.Context) verdict {
 	}
 	defer conn.Close()
 	deadline, _ := ctx.Deadline()
-	mode := smtpc.TLSNone
+	mode := smtpclient.TLSNone
 	if s.f.Check == CheckSMTPStartTLS {
-		mode = smtpc.TLSOpportunistic
+		mode = smtpclient.TLSOpportunistic
 	}
 	var heard []string // single goroutine: smtpc traces from the caller's
-	c, sess, err := smtpc.Dial(ctx, conn, smtpc.Options{
+	c, sess, err := smtpclient.Dial(ctx, conn, smtpclient.Options{
 		Helo:      s.src.FQDN,
 		TLS:       mode,
 		TLSConfig: s.tlsConfig(),
@@ -47,7 +47,7 @@ func (s *session) checkSMTP(ctx context.Context) verdict {
 			c.Close()
 		}()
 	}
-	var se *smtpc.Error
+	var se *smtpclient.Error
 	errors.As(err, &se)
 	if sess == nil || sess.Greeting == "" {
 		switch {
@@ -71,7 +71,7 @@ func (s *session) checkSMTP(ctx context.Context) verdict {
 		}
 		switch step {
 		case "starttls":
-			return verdict{outcome: OutcomeStartTLSStripped, detail: clip(banner) + "; STARTTLS refused: " + clip(smtpc.ReplyText(err))}
+			return verdict{outcome: OutcomeStartTLSStripped, detail: clip(banner) + "; STARTTLS refused: " + clip(smtpclient.ReplyText(err))}
 		case "tls":
 			return s.broken(se.Err, "TLS handshake after STARTTLS")
 		case "ehlo":

@@ -1,7 +1,7 @@
 package probe
 
 import (
-	"github.com/exsim/exsim/netx"
+	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/topology"
 )
 
@@ -10,9 +10,9 @@ import (
 // seed asks for, as far as the catalogue can tell: every closed flow is
 // dropped (or reset) at its source. Without it every closed flow of a
 // loopback lab is open and fails, because nothing stands between the
-// servers. Add the faults to the process's netx.Faults before probing.
-func SimulatedFirewall(t *topology.Topology, flows []Flow, action netx.Action) []netx.Fault {
-	var out []netx.Fault
+// servers. Add the faults to the process's labnet.Faults before probing.
+func SimulatedFirewall(t *topology.Topology, flows []Flow, action labnet.Action) []labnet.Fault {
+	var out []labnet.Fault
 	for _, f := range flows {
 		if f.Expect != ExpectClosed {
 			continue
@@ -21,7 +21,7 @@ func SimulatedFirewall(t *topology.Topology, flows []Flow, action netx.Action) [
 		if dst == nil {
 			continue
 		}
-		out = append(out, netx.Fault{
+		out = append(out, labnet.Fault{
 			From: f.Source, To: dst.Address, Port: f.Port, Transport: f.Transport,
 			Action: action, Note: "simulated firewall: " + f.ID,
 		})

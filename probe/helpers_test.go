@@ -19,7 +19,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/exsim/exsim/certs"
-	"github.com/exsim/exsim/netx"
+	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/topology"
 )
 
@@ -31,7 +31,7 @@ type env struct {
 	topo   *topology.Topology
 	ca     *certs.CA
 	certs  map[string]tls.Certificate
-	faults *netx.Faults
+	faults *labnet.Faults
 }
 
 func newEnv(t testing.TB) *env {
@@ -44,7 +44,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, topo: topo, ca: ca, certs: map[string]tls.Certificate{}, faults: &netx.Faults{}}
+	e := &env{t: t, topo: topo, ca: ca, certs: map[string]tls.Certificate{}, faults: &labnet.Faults{}}
 	for _, s := range topo.Servers {
 		c, err := ca.Issue(certs.Identity{Name: s.Name, FQDN: s.FQDN, Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
 		if err != nil {
@@ -73,7 +73,7 @@ func (e *env) prober(timeout time.Duration) *Prober {
 	return &Prober{
 		Topology: e.topo, CA: e.ca, Timeout: timeout,
 		DialerFor: func(source string) Dialer {
-			return &netx.Dialer{Server: source, Source: netip.MustParseAddr("127.0.0.1"), Faults: e.faults}
+			return &labnet.Dialer{Server: source, Source: netip.MustParseAddr("127.0.0.1"), Faults: e.faults}
 		},
 	}
 }

@@ -20,7 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/exsim/exsim/certs"
-	"github.com/exsim/exsim/netx"
+	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/topology"
 )
 
@@ -29,7 +29,7 @@ type Dialer interface {
 	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-var _ Dialer = (*netx.Dialer)(nil)
+var _ Dialer = (*labnet.Dialer)(nil)
 
 const (
 	// DefaultTimeout bounds one flow's check.
@@ -49,7 +49,7 @@ type Prober struct {
 	CA *certs.CA
 	// DialerFor returns the dialer of a source server: bound to its
 	// address, inside its namespace, or with the process's fault table.
-	// Nil uses a netx.Dialer bound to the source's address that refuses
+	// Nil uses a labnet.Dialer bound to the source's address that refuses
 	// destinations outside the topology.
 	DialerFor func(source string) Dialer
 	// ClientCert, when set, returns the certificate a source server
@@ -182,11 +182,11 @@ func (p *Prober) dialerFor(src *topology.Server) Dialer {
 	if p.DialerFor != nil {
 		return p.DialerFor(src.Name)
 	}
-	guard := &netx.AllowList{Addrs: map[netip.Addr]bool{}}
+	guard := &labnet.AllowList{Addrs: map[netip.Addr]bool{}}
 	for i := range p.Topology.Servers {
 		guard.Addrs[p.Topology.Servers[i].Addr()] = true
 	}
-	return &netx.Dialer{Server: src.Name, Source: src.Addr(), Guard: guard, Timeout: p.timeout()}
+	return &labnet.Dialer{Server: src.Name, Source: src.Addr(), Guard: guard, Timeout: p.timeout()}
 }
 
 // dial connects to the flow's destination; a nil conn comes with the
@@ -210,13 +210,13 @@ func (s *session) dialFailed(err error) verdict {
 	switch {
 	case s.parent.Err() != nil:
 		return failed(fmt.Errorf("probe cancelled: %w", s.parent.Err()))
-	case errors.Is(err, netx.ErrOutsideTopology):
+	case errors.Is(err, labnet.ErrOutsideTopology):
 		return failed(err)
-	case netx.IsRefused(err):
+	case labnet.IsRefused(err):
 		return verdict{outcome: OutcomeRefused, detail: "connection refused"}
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return verdict{outcome: OutcomeRefused, detail: "unreachable: " + errText(err)}
-	case netx.IsTimeout(err):
+	case labnet.IsTimeout(err):
 		return verdict{outcome: OutcomeFiltered, detail: "no answer within " + s.p.timeout().String()}
 	}
 	return failed(fmt.Errorf("probe: %s: %w", s.f.ID, err))
@@ -229,7 +229,7 @@ func (s *session) broken(err error, what string) verdict {
 	switch {
 	case s.parent.Err() != nil:
 		return failed(fmt.Errorf("probe cancelled: %w", s.parent.Err()))
-	case netx.IsTimeout(err):
+	case labnet.IsTimeout(err):
 		return verdict{outcome: OutcomeWrongPeer, detail: "connected, but no " + what + " within " + s.p.timeout().String()}
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), isEOF(err):
 		return verdict{outcome: OutcomeWrongPeer, detail: "connection accepted, then closed before the " + what}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/exsim/exsim/certs"
-	"github.com/exsim/exsim/netx"
+	"github.com/exsim/exsim/internal/labnet"
 )
 
 type outcomeCase struct {
@@ -101,10 +101,10 @@ func TestOutcomesFaults(t *testing.T) {
 	port := serve(t, smtpFake{banner: exchangeGreeting("ex01.contoso.com"), host: "ex01.contoso.com", offerTLS: true, cert: &ex01}.handle)
 	// A fault on a port of its own for each action, from EDGE01 only.
 	dropPort, resetPort := port, port
-	if _, err := e.faults.Add(netx.Fault{From: "EDGE01", Port: dropPort, Action: netx.ActionDrop}); err != nil {
+	if _, err := e.faults.Add(labnet.Fault{From: "EDGE01", Port: dropPort, Action: labnet.ActionDrop}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.faults.Add(netx.Fault{From: "INET01", Port: resetPort, Action: netx.ActionReset}); err != nil {
+	if _, err := e.faults.Add(labnet.Fault{From: "INET01", Port: resetPort, Action: labnet.ActionReset}); err != nil {
 		t.Fatal(err)
 	}
 	p := e.prober(300 * time.Millisecond)
@@ -274,7 +274,7 @@ func TestCheckErrors(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := e.faults.Add(netx.Fault{Action: netx.ActionDrop}); err != nil {
+	if _, err := e.faults.Add(labnet.Fault{Action: labnet.ActionDrop}); err != nil {
 		t.Fatal(err)
 	}
 	r := p.Check(ctx, flowTo(CheckTCP, "EX02", "EX01", 25, "tcp", ExpectClosed))
@@ -302,7 +302,7 @@ func TestDefaultDialerBindsSource(t *testing.T) {
 
 func TestRunParallelAndOrdered(t *testing.T) {
 	e := newEnv(t)
-	if _, err := e.faults.Add(netx.Fault{Action: netx.ActionDrop}); err != nil {
+	if _, err := e.faults.Add(labnet.Fault{Action: labnet.ActionDrop}); err != nil {
 		t.Fatal(err)
 	}
 	var asked sync.Map
@@ -364,7 +364,7 @@ func TestRunDefaultsToCatalogue(t *testing.T) {
 	e := newEnv(t)
 	// Every flow is dropped: the run shows the whole catalogue, closed flows
 	// pass, open ones fail.
-	if _, err := e.faults.Add(netx.Fault{Action: netx.ActionReset}); err != nil {
+	if _, err := e.faults.Add(labnet.Fault{Action: labnet.ActionReset}); err != nil {
 		t.Fatal(err)
 	}
 	p := e.prober(time.Second)
@@ -395,7 +395,7 @@ func TestOutsideTopologyIsAnError(t *testing.T) {
 	// an error (the flow fails), never a "refused" pass.
 	p := e.prober(time.Second)
 	p.DialerFor = func(source string) Dialer {
-		return &netx.Dialer{Server: source, Source: netip.MustParseAddr("127.0.0.1"), Guard: &netx.AllowList{}}
+		return &labnet.Dialer{Server: source, Source: netip.MustParseAddr("127.0.0.1"), Guard: &labnet.AllowList{}}
 	}
 	r := p.Check(context.Background(), flowTo(CheckTCP, "EX02", "EX01", port, "tcp", ExpectClosed))
 	if r.Error == "" || r.Pass {

@@ -10,14 +10,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/exsim/exsim/admin"
-	"github.com/exsim/exsim/send"
-	"github.com/exsim/exsim/smtpc"
+	"github.com/exsim/exsim/control"
 	"github.com/exsim/exsim/store"
 	"github.com/exsim/exsim/transport"
+	"github.com/exsim/exsim/transport/smtpclient"
 )
 
-var _ admin.Lab = (*Runtime)(nil)
+var _ control.Lab = (*Runtime)(nil)
 
 // Running names the servers of this process.
 func (rt *Runtime) Running() []string {
@@ -29,12 +28,12 @@ func (rt *Runtime) Running() []string {
 }
 
 // Health reports every listener of every server.
-func (rt *Runtime) Health() []admin.ServerHealth {
-	var out []admin.ServerHealth
+func (rt *Runtime) Health() []control.ServerHealth {
+	var out []control.ServerHealth
 	for _, s := range rt.servers {
-		h := admin.ServerHealth{Name: s.Config.Name, Role: s.Config.Role, Address: s.Config.Address}
+		h := control.ServerHealth{Name: s.Config.Name, Role: s.Config.Role, Address: s.Config.Address}
 		for _, b := range s.Listeners() {
-			lh := admin.ListenerHealth{Listener: b.Listener, Address: b.AddrPort().String(), State: "listening"}
+			lh := control.ListenerHealth{Listener: b.Listener, Address: b.AddrPort().String(), State: "listening"}
 			switch {
 			case b.Err != nil:
 				lh.State, lh.Error = "failed", b.Err.Error()
@@ -51,7 +50,7 @@ func (rt *Runtime) Health() []admin.ServerHealth {
 func (rt *Runtime) serverOf(name string) (*Server, error) {
 	s := rt.Server(name)
 	if s == nil {
-		return nil, &admin.NotFoundError{What: fmt.Sprintf("server %q (this process runs %s)", name, strings.Join(rt.Running(), ", "))}
+		return nil, &control.NotFoundError{What: fmt.Sprintf("server %q (this process runs %s)", name, strings.Join(rt.Running(), ", "))}
 	}
 	return s, nil
 }
@@ -62,7 +61,7 @@ func (rt *Runtime) transportOf(name string) (*transport.Transport, error) {
 		return nil, err
 	}
 	if s.transport == nil {
-		return nil, &admin.BadInputError{Msg: fmt.Sprintf("%s is a %s server: it has no transport queues", s.Config.Name, s.Config.Role)}
+		return nil, &control.BadInputError{Msg: fmt.Sprintf("%s is a %s server: it has no transport queues", s.Config.Name, s.Config.Role)}
 	}
 	return s.transport, nil
 }
@@ -92,7 +91,7 @@ func (rt *Runtime) QueueAction(server, queue, action string) error {
 		return err
 	}
 	if queue == "" {
-		return &admin.BadInputError{Msg: "which queue? give its identity, e.g. " + server + `\1`}
+		return &control.BadInputError{Msg: "which queue? give its identity, e.g. " + server + `\1`}
 	}
 	switch action {
 	case "retry":
@@ -102,10 +101,10 @@ func (rt *Runtime) QueueAction(server, queue, action string) error {
 	case "resume":
 		err = tr.ResumeQueue(queue)
 	default:
-		return &admin.BadInputError{Msg: fmt.Sprintf("queue action %q: use retry, suspend or resume", action)}
+		return &control.BadInputError{Msg: fmt.Sprintf("queue action %q: use retry, suspend or resume", action)}
 	}
 	if err != nil {
-		return &admin.NotFoundError{What: err.Error()}
+		return &control.NotFoundError{What: err.Error()}
 	}
 	return nil
 }
@@ -126,10 +125,10 @@ func (rt *Runtime) MessageAction(server string, id int64, action string) error {
 	case "remove-ndr":
 		err = tr.RemoveMessage(id, true)
 	default:
-		return &admin.BadInputError{Msg: fmt.Sprintf("message action %q: use suspend, resume or remove", action)}
+		return &control.BadInputError{Msg: fmt.Sprintf("message action %q: use suspend, resume or remove", action)}
 	}
 	if err != nil {
-		return &admin.NotFoundError{What: err.Error()}
+		return &control.NotFoundError{What: err.Error()}
 	}
 	return nil
 }
@@ -153,13 +152,13 @@ func (rt *Runtime) storeOf(name string) (*store.Store, error) {
 		return nil, err
 	}
 	if s.store == nil {
-		return nil, &admin.BadInputError{Msg: fmt.Sprintf("%s is a %s server: it hosts no mailboxes", s.Config.Name, s.Config.Role)}
+		return nil, &control.BadInputError{Msg: fmt.Sprintf("%s is a %s server: it hosts no mailboxes", s.Config.Name, s.Config.Role)}
 	}
 	return s.store, nil
 }
 
 // Mailboxes lists a server's mailboxes.
-func (rt *Runtime) Mailboxes(server string) ([]admin.MailboxSummary, error) {
+func (rt *Runtime) Mailboxes(server string) ([]control.MailboxSummary, error) {
 	st, err := rt.storeOf(server)
 	if err != nil {
 		return nil, err
@@ -168,9 +167,9 @@ func (rt *Runtime) Mailboxes(server string) ([]admin.MailboxSummary, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]admin.MailboxSummary, 0, len(mbs))
+	out := make([]control.MailboxSummary, 0, len(mbs))
 	for _, m := range mbs {
-		out = append(out, admin.MailboxSummary{Address: m.Address, Messages: int(m.Messages), Unseen: int(m.Unseen)})
+		out = append(out, control.MailboxSummary{Address: m.Address, Messages: int(m.Messages), Unseen: int(m.Unseen)})
 	}
 	return out, nil
 }
@@ -182,17 +181,17 @@ func (rt *Runtime) folderOf(server, address, folder string) (*store.Folder, erro
 	}
 	mb, err := st.Mailbox(address)
 	if err != nil {
-		return nil, &admin.NotFoundError{What: fmt.Sprintf("mailbox %s on %s", address, server)}
+		return nil, &control.NotFoundError{What: fmt.Sprintf("mailbox %s on %s", address, server)}
 	}
 	f, err := mb.Folder(folder)
 	if err != nil {
-		return nil, &admin.NotFoundError{What: fmt.Sprintf("folder %q of %s", folder, address)}
+		return nil, &control.NotFoundError{What: fmt.Sprintf("folder %q of %s", folder, address)}
 	}
 	return f, nil
 }
 
 // MailboxMessages lists a folder, with each message's Received chain.
-func (rt *Runtime) MailboxMessages(server, address, folder string) ([]admin.MailboxMessage, error) {
+func (rt *Runtime) MailboxMessages(server, address, folder string) ([]control.MailboxMessage, error) {
 	f, err := rt.folderOf(server, address, folder)
 	if err != nil {
 		return nil, err
@@ -201,9 +200,9 @@ func (rt *Runtime) MailboxMessages(server, address, folder string) ([]admin.Mail
 	if err != nil {
 		return nil, err
 	}
-	out := make([]admin.MailboxMessage, 0, len(msgs))
+	out := make([]control.MailboxMessage, 0, len(msgs))
 	for _, m := range msgs {
-		mm := admin.MailboxMessage{UID: m.UID, MessageID: m.MessageID, From: m.From, To: m.To, Subject: m.Subject, Date: m.InternalDate, Size: m.Size, Seen: m.Seen()}
+		mm := control.MailboxMessage{UID: m.UID, MessageID: m.MessageID, From: m.From, To: m.To, Subject: m.Subject, Date: m.InternalDate, Size: m.Size, Seen: m.Seen()}
 		if body, err := f.Body(m.UID); err == nil {
 			for _, fl := range splitMessage(body).fields() {
 				if strings.EqualFold(fl.name, "Received") {
@@ -225,30 +224,30 @@ func (rt *Runtime) MailboxMessage(server, address, folder string, uid uint32) ([
 	}
 	b, err := f.Body(uid)
 	if err != nil {
-		return nil, &admin.NotFoundError{What: fmt.Sprintf("message %d in %s/%s", uid, address, folder)}
+		return nil, &control.NotFoundError{What: fmt.Sprintf("message %d in %s/%s", uid, address, folder)}
 	}
 	return b, nil
 }
 
 // Send sends one message from a server's position (MX through the lab
 // DNS, or to an explicit SMTP endpoint), or queues it on the server.
-func (rt *Runtime) Send(ctx context.Context, req admin.SendRequest) (admin.SendResponse, error) {
+func (rt *Runtime) Send(ctx context.Context, req control.SendRequest) (control.SendResponse, error) {
 	name := req.FromServer
 	if name == "" {
-		return admin.SendResponse{}, &admin.BadInputError{Msg: "from_server is required: the server whose position sends"}
+		return control.SendResponse{}, &control.BadInputError{Msg: "from_server is required: the server whose position sends"}
 	}
 	s, err := rt.serverOf(name)
 	if err != nil {
-		return admin.SendResponse{}, err
+		return control.SendResponse{}, err
 	}
 	if len(req.Recipients) == 0 {
-		return admin.SendResponse{}, &admin.BadInputError{Msg: "at least one recipient"}
+		return control.SendResponse{}, &control.BadInputError{Msg: "at least one recipient"}
 	}
-	m := &send.Message{From: req.Sender, To: req.Recipients, Subject: req.Subject, Body: req.Body, Headers: req.Headers}
-	body := send.Build(m, rt.o.Now(), s.Config.FQDN)
+	m := &smtpclient.Message{From: req.Sender, To: req.Recipients, Subject: req.Subject, Body: req.Body, Headers: req.Headers}
+	body := smtpclient.Build(m, rt.o.Now(), s.Config.FQDN)
 	if req.Queue {
 		if s.transport == nil {
-			return admin.SendResponse{}, &admin.BadInputError{Msg: s.Config.Name + " has no queue"}
+			return control.SendResponse{}, &control.BadInputError{Msg: s.Config.Name + " has no queue"}
 		}
 		tm := &transport.Message{MessageID: m.MessageID, NetworkID: newNetworkID(), From: m.From, Subject: m.Subject,
 			Source: transport.Source{ClientIP: s.Config.Address, ServerIP: s.Config.Address, Connector: s.Config.Name + `\admin`, AuthAs: "Internal"}}
@@ -256,39 +255,39 @@ func (rt *Runtime) Send(ctx context.Context, req admin.SendRequest) (admin.SendR
 			tm.Recipients = append(tm.Recipients, transport.Recipient{Address: r})
 		}
 		if err := s.transport.Submit(ctx, tm, body); err != nil {
-			return admin.SendResponse{}, err
+			return control.SendResponse{}, err
 		}
-		return admin.SendResponse{MessageID: m.MessageID, Accepted: true, Reply: fmt.Sprintf("queued on %s as InternalId=%d", s.Config.Name, tm.ID)}, nil
+		return control.SendResponse{MessageID: m.MessageID, Accepted: true, Reply: fmt.Sprintf("queued on %s as InternalId=%d", s.Config.Name, tm.ID)}, nil
 	}
 	tgt, err := rt.sendTarget(s, req)
 	if err != nil {
-		return admin.SendResponse{}, err
+		return control.SendResponse{}, err
 	}
-	snd := &send.Sender{Helo: s.Config.FQDN, Dial: s.dialer.DialContext, Resolver: mxResolver{s.resolver()}, Timeout: 30 * time.Second}
+	snd := &smtpclient.Sender{Helo: s.Config.FQDN, Dial: s.dialer.DialContext, Resolver: mxResolver{s.resolver()}, Timeout: 30 * time.Second}
 	res := snd.Send(ctx, tgt, m, body)
-	return admin.SendResponse{MessageID: m.MessageID, Accepted: res.Accepted, Reply: res.Reply, Rcpts: res.Rcpts, Endpoint: res.Endpoint}, nil
+	return control.SendResponse{MessageID: m.MessageID, Accepted: res.Accepted, Reply: res.Reply, Rcpts: res.Rcpts, Endpoint: res.Endpoint}, nil
 }
 
-// sendTarget turns a request into a send.Target for server s.
-func (rt *Runtime) sendTarget(s *Server, req admin.SendRequest) (send.Target, error) {
-	tgt := send.Target{SMTP: req.SMTP, Port: 25 + rt.o.PortOffset, User: req.User, Password: req.Password,
+// sendTarget turns a request into a smtpclient.Target for server s.
+func (rt *Runtime) sendTarget(s *Server, req control.SendRequest) (smtpclient.Target, error) {
+	tgt := smtpclient.Target{SMTP: req.SMTP, Port: 25 + rt.o.PortOffset, User: req.User, Password: req.Password,
 		TLSConfig: func(name string) *tls.Config { return rt.ca.ClientTLS(name, &s.cert) }}
 	switch req.TLS {
 	case "", "opportunistic":
-		tgt.TLS = smtpc.TLSOpportunistic
+		tgt.TLS = smtpclient.TLSOpportunistic
 	case "none":
-		tgt.TLS = smtpc.TLSNone
+		tgt.TLS = smtpclient.TLSNone
 	case "starttls":
-		tgt.TLS = smtpc.TLSRequired
+		tgt.TLS = smtpclient.TLSRequired
 	case "implicit":
-		tgt.TLS = smtpc.TLSImplicit
+		tgt.TLS = smtpclient.TLSImplicit
 	default:
-		return tgt, &admin.BadInputError{Msg: fmt.Sprintf("tls %q: use none, opportunistic, starttls or implicit", req.TLS)}
+		return tgt, &control.BadInputError{Msg: fmt.Sprintf("tls %q: use none, opportunistic, starttls or implicit", req.TLS)}
 	}
 	if tgt.SMTP != "" {
 		host, port, err := net.SplitHostPort(tgt.SMTP)
 		if err != nil {
-			return tgt, &admin.BadInputError{Msg: "smtp must be host:port"}
+			return tgt, &control.BadInputError{Msg: "smtp must be host:port"}
 		}
 		if _, err := netip.ParseAddr(host); err != nil {
 			if srv := rt.o.Topology.ServerByFQDN(host); srv != nil {
@@ -298,7 +297,7 @@ func (rt *Runtime) sendTarget(s *Server, req admin.SendRequest) (send.Target, er
 			}
 		}
 		if _, err := strconv.Atoi(port); err != nil {
-			return tgt, &admin.BadInputError{Msg: "smtp port must be a number"}
+			return tgt, &control.BadInputError{Msg: "smtp port must be a number"}
 		}
 	}
 	return tgt, nil

@@ -16,8 +16,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/exsim/exsim/internal/labtest"
-	"github.com/exsim/exsim/smtpc"
 	"github.com/exsim/exsim/store"
+	"github.com/exsim/exsim/transport/smtpclient"
 )
 
 // The relay benchmarks send 4 KB messages from 20 concurrent clients
@@ -50,7 +50,7 @@ func load(b *testing.B, addr, from, rcpt string, n int, reuse bool, dial func(ct
 			b.Error(err)
 			return nil
 		}
-		c, _, err := smtpc.Dial(context.Background(), conn, smtpc.Options{Helo: "mx.fabrikam.com", TLS: smtpc.TLSNone})
+		c, _, err := smtpclient.Dial(context.Background(), conn, smtpclient.Options{Helo: "mx.fabrikam.com", TLS: smtpclient.TLSNone})
 		if err != nil {
 			b.Error(err)
 			return nil

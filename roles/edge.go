@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/exsim/exsim/edgesync"
-	"github.com/exsim/exsim/openproxy"
+	"github.com/exsim/exsim/roles/edgesync"
+	"github.com/exsim/exsim/roles/senderrep"
 	"github.com/exsim/exsim/servers/smtpd"
 	"github.com/exsim/exsim/topology"
 	"github.com/exsim/exsim/transport"
@@ -48,8 +48,8 @@ type edgeRole struct {
 	dir    edgeDirectory
 	edge   *edgesync.Edge
 
-	proxyTest  *openproxy.Cache
-	reputation *openproxy.Reputation
+	proxyTest  *senderrep.Cache
+	reputation *senderrep.Reputation
 }
 
 // replyNotSynchronized answers recipients while the Edge has no EdgeSync
@@ -129,7 +129,7 @@ func (r *edgeRole) startOpenProxyDetection() error {
 	if eo.OpenProxyDetection != nil && !*eo.OpenProxyDetection {
 		return nil
 	}
-	rep, err := openproxy.NewReputation(openproxy.ReputationOptions{
+	rep, err := senderrep.NewReputation(senderrep.ReputationOptions{
 		Path: filepath.Join(r.s.dir, "SenderReputation.json"), Logger: r.s.log,
 	})
 	if err != nil {
@@ -137,12 +137,12 @@ func (r *edgeRole) startOpenProxyDetection() error {
 	}
 	r.reputation = rep
 	target := netip.AddrPortFrom(r.s.Config.Addr(), uint16(25+r.s.rt.o.PortOffset))
-	ports, err := openproxy.DefaultPorts().Offset(r.s.rt.o.PortOffset)
+	ports, err := senderrep.DefaultPorts().Offset(r.s.rt.o.PortOffset)
 	if err != nil {
 		return err
 	}
-	o := openproxy.Options{
-		Dial: r.s.dialer.DialContext, Target: target, ExpectBanner: openproxy.MatchBanner(r.s.Config.FQDN),
+	o := senderrep.Options{
+		Dial: r.s.dialer.DialContext, Target: target, ExpectBanner: senderrep.MatchBanner(r.s.Config.FQDN),
 		Ports: ports, Timeout: 3 * time.Second, Logger: r.s.log,
 	}
 	if via := eo.OpenProxyVia; via != "" {
@@ -152,32 +152,32 @@ func (r *edgeRole) startOpenProxyDetection() error {
 		}
 		o.OutboundProxy = pc
 	}
-	tester, err := openproxy.NewTester(o)
+	tester, err := senderrep.NewTester(o)
 	if err != nil {
 		return err
 	}
-	r.proxyTest = openproxy.NewCache(tester, openproxy.CacheOptions{})
+	r.proxyTest = senderrep.NewCache(tester, senderrep.CacheOptions{})
 	return nil
 }
 
 // proxyConfig parses open_proxy_via ("socks5://host:port", "http://host:port").
-func proxyConfig(via string) (*openproxy.ProxyConfig, error) {
+func proxyConfig(via string) (*senderrep.ProxyConfig, error) {
 	scheme, hostport, _ := strings.Cut(via, "://")
 	ap, err := netip.ParseAddrPort(hostport)
 	if err != nil {
 		return nil, err
 	}
-	var t openproxy.ProxyType
+	var t senderrep.ProxyType
 	switch scheme {
 	case "socks5":
-		t, err = openproxy.ParseProxyType("Socks5")
+		t, err = senderrep.ParseProxyType("Socks5")
 	case "http":
-		t, err = openproxy.ParseProxyType("HttpConnect")
+		t, err = senderrep.ParseProxyType("HttpConnect")
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &openproxy.ProxyConfig{Type: t, Name: ap.Addr().String(), Port: ap.Port()}, nil
+	return &senderrep.ProxyConfig{Type: t, Name: ap.Addr().String(), Port: ap.Port()}, nil
 }
 
 // edgeSession is one session on the Default internal Receive connector.
@@ -244,7 +244,7 @@ func (r *edgeRole) testSender(addr netip.Addr, session string) {
 		for _, p := range res.Probes {
 			probes = append(probes, p.String())
 			switch p.Outcome {
-			case openproxy.OpenProxy, openproxy.NotProxy, openproxy.Closed:
+			case senderrep.OpenProxy, senderrep.NotProxy, senderrep.Closed:
 				reachable++ // an answer came back: the path to the internet is open
 			}
 		}

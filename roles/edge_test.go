@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/admin"
-	"github.com/exsim/exsim/edgesync"
+	"github.com/exsim/exsim/control"
+	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/internal/labtest"
-	"github.com/exsim/exsim/netx"
+	"github.com/exsim/exsim/roles/edgesync"
 	"github.com/exsim/exsim/topology"
 	"github.com/exsim/exsim/transport"
 )
@@ -24,7 +24,7 @@ func fastEdgeSync(top *topology.Topology) {
 	top.Timers.EdgeSyncRecipientInterval = &d
 }
 
-func waitSync(t *testing.T, rt *Runtime, server string) admin.EdgeSyncStatus {
+func waitSync(t *testing.T, rt *Runtime, server string) control.EdgeSyncStatus {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -90,8 +90,8 @@ func TestEdgeSyncOverLDAPS(t *testing.T) {
 func TestEdgeRejectsUnknownOnlyAfterEdgeSync(t *testing.T) {
 	top := labtest.Topology(t, "contoso", blocks.Next(t))
 	fastEdgeSync(top)
-	faults := &netx.Faults{}
-	f, _ := faults.Add(netx.Fault{From: "EX01", To: top.Server("EDGE01").Address, Port: 50636 + labtest.PortOffset, Action: netx.ActionReset})
+	faults := &labnet.Faults{}
+	f, _ := faults.Add(labnet.Fault{From: "EX01", To: top.Server("EDGE01").Address, Port: 50636 + labtest.PortOffset, Action: labnet.ActionReset})
 	rt, err := Start(context.Background(), Options{Topology: top, DataDir: t.TempDir(), PortOffset: labtest.PortOffset, Logger: testLogger(t), Faults: faults})
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func TestEdgeRejectsUnknownOnlyAfterEdgeSync(t *testing.T) {
 
 	// EdgeSync blocked again: the Edge keeps validating on its last data
 	// and says its data is stale.
-	faults.Add(netx.Fault{From: "EX01", To: top.Server("EDGE01").Address, Port: 50636 + labtest.PortOffset, Action: netx.ActionDrop})
+	faults.Add(labnet.Fault{From: "EX01", To: top.Server("EDGE01").Address, Port: 50636 + labtest.PortOffset, Action: labnet.ActionDrop})
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		es, _ := rt.EdgeSync("EDGE01")

@@ -16,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/exsim/exsim/admin"
-	"github.com/exsim/exsim/edgesync"
+	"github.com/exsim/exsim/control"
+	"github.com/exsim/exsim/roles/edgesync"
 	"github.com/exsim/exsim/servers/ldapd"
 	"github.com/exsim/exsim/topology"
 )
@@ -346,12 +346,12 @@ func (r *mailboxRole) edgeSyncCredentials(edge *topology.Server) (*edgesync.Cred
 }
 
 // EdgeSync reports a server's EdgeSync state (admin API).
-func (rt *Runtime) EdgeSync(server string) (admin.EdgeSyncStatus, error) {
+func (rt *Runtime) EdgeSync(server string) (control.EdgeSyncStatus, error) {
 	s, err := rt.serverOf(server)
 	if err != nil {
-		return admin.EdgeSyncStatus{}, err
+		return control.EdgeSyncStatus{}, err
 	}
-	out := admin.EdgeSyncStatus{Server: s.Config.Name, Role: string(s.Config.Role)}
+	out := control.EdgeSyncStatus{Server: s.Config.Name, Role: string(s.Config.Role)}
 	switch r := s.role.(type) {
 	case *edgeRole:
 		v := r.edge.View()
@@ -380,7 +380,7 @@ func (rt *Runtime) EdgeSync(server string) (admin.EdgeSyncStatus, error) {
 			st.mu.Unlock()
 		}
 	default:
-		return out, &admin.BadInputError{Msg: fmt.Sprintf("%s is a %s server: EdgeSync runs between Mailbox and Edge servers", s.Config.Name, s.Config.Role)}
+		return out, &control.BadInputError{Msg: fmt.Sprintf("%s is a %s server: EdgeSync runs between Mailbox and Edge servers", s.Config.Name, s.Config.Role)}
 	}
 	return out, nil
 }
@@ -395,7 +395,7 @@ func (rt *Runtime) RenewEdgeSubscription(server string, participants []string) e
 	}
 	r, ok := s.role.(*edgeRole)
 	if !ok {
-		return &admin.BadInputError{Msg: s.Config.Name + " is not an Edge Transport server"}
+		return &control.BadInputError{Msg: s.Config.Name + " is not an Edge Transport server"}
 	}
 	if len(participants) == 0 {
 		for _, m := range rt.o.Topology.ServersByRole(topology.RoleMailbox) {
@@ -404,7 +404,7 @@ func (rt *Runtime) RenewEdgeSubscription(server string, participants []string) e
 	}
 	for _, p := range participants {
 		if m := rt.o.Topology.Server(p); m == nil || m.Role != topology.RoleMailbox {
-			return &admin.BadInputError{Msg: fmt.Sprintf("%q is not a Mailbox server", p)}
+			return &control.BadInputError{Msg: fmt.Sprintf("%q is not a Mailbox server", p)}
 		}
 	}
 	return r.newSubscription(participants)

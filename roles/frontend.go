@@ -12,8 +12,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/exsim/exsim/servers/smtpd"
-	"github.com/exsim/exsim/smtpc"
 	"github.com/exsim/exsim/topology"
+	"github.com/exsim/exsim/transport/smtpclient"
 )
 
 type feKind int
@@ -120,8 +120,8 @@ func (f *feSession) connectUpstream() error {
 			f.c.Logger().Warn("Transport service unreachable", "hop", addr, "err", err)
 			continue
 		}
-		cli, _, err := smtpc.Dial(ctx, raw, smtpc.Options{
-			Helo: f.r.s.Config.FQDN, TLS: smtpc.TLSRequired,
+		cli, _, err := smtpclient.Dial(ctx, raw, smtpclient.Options{
+			Helo: f.r.s.Config.FQDN, TLS: smtpclient.TLSRequired,
 			TLSConfig: f.r.s.clientTLS(host.FQDN),
 		})
 		if err != nil {

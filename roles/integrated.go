@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/exsim/exsim/ntlm"
+	"github.com/exsim/exsim/internal/ntlm"
 	"github.com/exsim/exsim/servers/httpd"
 	"github.com/exsim/exsim/topology"
 )

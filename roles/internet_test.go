@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/internal/labtest"
-	"github.com/exsim/exsim/netx"
 	"github.com/exsim/exsim/store"
 	"github.com/exsim/exsim/transport"
 )
@@ -80,7 +80,7 @@ func TestInternetServerQueuesWhileNothingListens(t *testing.T) {
 	rt := startLab(t, "contoso", fastEdgeSync)
 	waitSync(t, rt, "EDGE01")
 	inet, edge := rt.Server("INET01").Config, rt.Server("EDGE01").Config
-	f, err := rt.Faults().Add(netx.Fault{From: "INET01", To: edge.Address, Port: 25 + labtest.PortOffset, Action: netx.ActionReset})
+	f, err := rt.Faults().Add(labnet.Fault{From: "INET01", To: edge.Address, Port: 25 + labtest.PortOffset, Action: labnet.ActionReset})
 	if err != nil {
 		t.Fatal(err)
 	}

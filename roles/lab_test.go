@@ -12,12 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/internal/labtest"
-	"github.com/exsim/exsim/netx"
-	"github.com/exsim/exsim/send"
-	"github.com/exsim/exsim/smtpc"
 	"github.com/exsim/exsim/topology"
 	"github.com/exsim/exsim/transport"
+	"github.com/exsim/exsim/transport/smtpclient"
 )
 
 var blocks = labtest.NewBlocks(101, 119)
@@ -50,25 +49,25 @@ func startLab(t *testing.T, name string, edit func(*topology.Topology)) *Runtime
 
 // sendFrom sends a message from a server's position: MX routing through
 // the lab DNS, the server's own address.
-func sendFrom(t *testing.T, rt *Runtime, server, from, subject string, to ...string) send.Result {
+func sendFrom(t *testing.T, rt *Runtime, server, from, subject string, to ...string) smtpclient.Result {
 	t.Helper()
 	s := rt.Server(server)
-	snd := &send.Sender{Helo: s.Config.FQDN, Dial: s.dialer.DialContext, Resolver: mxResolver{s.resolver()}, Timeout: 5 * time.Second}
-	m := &send.Message{From: from, To: to, Subject: subject, Body: "hello from " + server}
-	body := send.Build(m, time.Now(), s.Config.FQDN)
-	return snd.Send(context.Background(), send.Target{Port: 25 + labtest.PortOffset, TLS: smtpc.TLSOpportunistic,
+	snd := &smtpclient.Sender{Helo: s.Config.FQDN, Dial: s.dialer.DialContext, Resolver: mxResolver{s.resolver()}, Timeout: 5 * time.Second}
+	m := &smtpclient.Message{From: from, To: to, Subject: subject, Body: "hello from " + server}
+	body := smtpclient.Build(m, time.Now(), s.Config.FQDN)
+	return snd.Send(context.Background(), smtpclient.Target{Port: 25 + labtest.PortOffset, TLS: smtpclient.TLSOpportunistic,
 		TLSConfig: func(name string) *tls.Config { return rt.ca.ClientTLS(name, nil) }}, m, body)
 }
 
 // submit sends as an authenticated client to a server's Client Frontend.
-func submit(t *testing.T, rt *Runtime, server, user, from, subject string, to ...string) send.Result {
+func submit(t *testing.T, rt *Runtime, server, user, from, subject string, to ...string) smtpclient.Result {
 	t.Helper()
 	s := rt.Server(server)
-	snd := &send.Sender{Helo: "client.example", Dial: (&net.Dialer{}).DialContext, Timeout: 5 * time.Second}
-	m := &send.Message{From: from, To: to, Subject: subject, Body: "submitted by " + user}
-	body := send.Build(m, time.Now(), "client.example")
-	return snd.Send(context.Background(), send.Target{
-		SMTP: net.JoinHostPort(s.Config.Address, fmt.Sprint(587+labtest.PortOffset)), TLS: smtpc.TLSRequired,
+	snd := &smtpclient.Sender{Helo: "client.example", Dial: (&net.Dialer{}).DialContext, Timeout: 5 * time.Second}
+	m := &smtpclient.Message{From: from, To: to, Subject: subject, Body: "submitted by " + user}
+	body := smtpclient.Build(m, time.Now(), "client.example")
+	return snd.Send(context.Background(), smtpclient.Target{
+		SMTP: net.JoinHostPort(s.Config.Address, fmt.Sprint(587+labtest.PortOffset)), TLS: smtpclient.TLSRequired,
 		TLSConfig: func(string) *tls.Config { return rt.ca.ClientTLS(s.Config.FQDN, nil) },
 		User:      user, Password: "P@ssw0rd",
 	}, m, body)
@@ -201,7 +200,7 @@ func unfoldAll(s string) string {
 func TestBlockedHopRetriesThenDelivers(t *testing.T) {
 	rt := startLab(t, "contoso-noedge", nil)
 	inet := rt.Server("INET01").Config
-	f, err := rt.Faults().Add(netx.Fault{From: "EX01", To: inet.Address, Port: 25 + labtest.PortOffset, Action: netx.ActionDrop})
+	f, err := rt.Faults().Add(labnet.Fault{From: "EX01", To: inet.Address, Port: 25 + labtest.PortOffset, Action: labnet.ActionDrop})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +324,7 @@ func TestFrontendRules(t *testing.T) {
 func TestFrontendFailsOverToAnotherTransport(t *testing.T) {
 	rt := startLab(t, "contoso-noedge", nil)
 	ex01 := rt.Server("EX01").Config
-	if _, err := rt.Faults().Add(netx.Fault{From: "EX01", To: ex01.Address, Port: 2525 + labtest.PortOffset, Action: netx.ActionReset}); err != nil {
+	if _, err := rt.Faults().Add(labnet.Fault{From: "EX01", To: ex01.Address, Port: 2525 + labtest.PortOffset, Action: labnet.ActionReset}); err != nil {
 		t.Fatal(err)
 	}
 	res := sendFrom(t, rt, "INET01", "carol@fabrikam.com", "failover", "alice@contoso.com")
@@ -347,7 +346,7 @@ func TestFrontendFailsOverToAnotherTransport(t *testing.T) {
 	rt = startLab(t, "contoso-noedge", nil)
 	for _, name := range []string{"EX01", "EX02"} {
 		to := rt.Server(name).Config.Address
-		rt.Faults().Add(netx.Fault{From: "EX01", To: to, Port: 2525 + labtest.PortOffset, Action: netx.ActionReset})
+		rt.Faults().Add(labnet.Fault{From: "EX01", To: to, Port: 2525 + labtest.PortOffset, Action: labnet.ActionReset})
 	}
 	res = sendFrom(t, rt, "INET01", "carol@fabrikam.com", "nowhere", "alice@contoso.com")
 	if res.Accepted || !strings.HasPrefix(res.Reply, "4") {

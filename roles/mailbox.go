@@ -6,7 +6,7 @@ import (
 	"hash/fnv"
 	"path/filepath"
 
-	"github.com/exsim/exsim/ntlm"
+	"github.com/exsim/exsim/internal/ntlm"
 	"github.com/exsim/exsim/servers/smtpd"
 	"github.com/exsim/exsim/store"
 	"github.com/exsim/exsim/topology"

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"net/netip"
 
-	"github.com/exsim/exsim/openproxy/proxyd"
+	"github.com/exsim/exsim/servers/proxyd"
 	"github.com/exsim/exsim/topology"
 )
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/exsim/exsim/admin"
+	"github.com/exsim/exsim/control"
 	"github.com/exsim/exsim/probe"
 )
 
@@ -20,7 +20,7 @@ import (
 func (rt *Runtime) ProbeFlows(ctx context.Context, flows []probe.Flow, timeout time.Duration, onResult func(probe.Result)) ([]probe.Result, error) {
 	for _, f := range flows {
 		if rt.Server(f.Source) == nil {
-			return nil, &admin.BadInputError{Msg: fmt.Sprintf("flow %s starts at %s, which this process does not run (it runs %s)", f.ID, f.Source, strings.Join(rt.Running(), ", "))}
+			return nil, &control.BadInputError{Msg: fmt.Sprintf("flow %s starts at %s, which this process does not run (it runs %s)", f.ID, f.Source, strings.Join(rt.Running(), ", "))}
 		}
 	}
 	p := &probe.Prober{
@@ -39,7 +39,7 @@ func (rt *Runtime) ProbeFlows(ctx context.Context, flows []probe.Flow, timeout t
 
 // Probe implements the admin API: the requested flows (all flows that
 // start here when none are named).
-func (rt *Runtime) Probe(ctx context.Context, req admin.ProbeRequest) (admin.ProbeResponse, error) {
+func (rt *Runtime) Probe(ctx context.Context, req control.ProbeRequest) (control.ProbeResponse, error) {
 	all := probe.Flows(rt.o.Topology, rt.o.PortOffset)
 	var flows []probe.Flow
 	for _, f := range all {
@@ -54,14 +54,14 @@ func (rt *Runtime) Probe(ctx context.Context, req admin.ProbeRequest) (admin.Pro
 	if len(req.Flows) > 0 && len(flows) != len(req.Flows) {
 		for _, id := range req.Flows {
 			if !slices.ContainsFunc(flows, func(f probe.Flow) bool { return f.ID == id }) {
-				return admin.ProbeResponse{}, &admin.NotFoundError{What: "flow " + id}
+				return control.ProbeResponse{}, &control.NotFoundError{What: "flow " + id}
 			}
 		}
 	}
 	res, err := rt.ProbeFlows(ctx, flows, req.Timeout, nil)
 	if err != nil {
-		return admin.ProbeResponse{}, err
+		return control.ProbeResponse{}, err
 	}
 	b, err := json.Marshal(res)
-	return admin.ProbeResponse{Results: b}, err
+	return control.ProbeResponse{Results: b}, err
 }

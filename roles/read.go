@@ -17,21 +17,21 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"github.com/exsim/exsim/admin"
+	"github.com/exsim/exsim/control"
 	"github.com/exsim/exsim/topology"
 )
 
 // Read reads a mailbox as a client standing at a server's position: IMAP
 // (FETCH ENVELOPE), POP3 (TOP) or HTTPS (EWS FindItem, logged on with
 // NTLM as Outlook does), through the front end of req.Server.
-func (rt *Runtime) Read(ctx context.Context, req admin.ReadRequest) (admin.ReadResponse, error) {
+func (rt *Runtime) Read(ctx context.Context, req control.ReadRequest) (control.ReadResponse, error) {
 	src, err := rt.serverOf(req.FromServer)
 	if err != nil {
-		return admin.ReadResponse{}, err
+		return control.ReadResponse{}, err
 	}
 	dst := rt.o.Topology.Server(req.Server)
 	if dst == nil || dst.Role != topology.RoleMailbox && dst.Role != topology.RoleInternet {
-		return admin.ReadResponse{}, &admin.BadInputError{Msg: fmt.Sprintf("server %q has no mailboxes to read", req.Server)}
+		return control.ReadResponse{}, &control.BadInputError{Msg: fmt.Sprintf("server %q has no mailboxes to read", req.Server)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -55,15 +55,15 @@ func (rt *Runtime) Read(ctx context.Context, req admin.ReadRequest) (admin.ReadR
 	case "http":
 		return rt.readHTTP(ctx, src, dst, 80+rt.o.PortOffset, req)
 	}
-	return admin.ReadResponse{}, &admin.BadInputError{Msg: fmt.Sprintf("protocol %q: use imap, pop3 or https", req.Protocol)}
+	return control.ReadResponse{}, &control.BadInputError{Msg: fmt.Sprintf("protocol %q: use imap, pop3 or https", req.Protocol)}
 }
 
 func dialFrom(ctx context.Context, src *Server, dst *topology.Server, port int) (net.Conn, error) {
 	return src.dialer.DialContext(ctx, "tcp", net.JoinHostPort(dst.Address, strconv.Itoa(port)))
 }
 
-func readIMAP(ctx context.Context, src *Server, dst *topology.Server, port int, implicit bool, tlsConf *tls.Config, req admin.ReadRequest) (admin.ReadResponse, error) {
-	var res admin.ReadResponse
+func readIMAP(ctx context.Context, src *Server, dst *topology.Server, port int, implicit bool, tlsConf *tls.Config, req control.ReadRequest) (control.ReadResponse, error) {
+	var res control.ReadResponse
 	conn, err := dialFrom(ctx, src, dst, port)
 	if err != nil {
 		return res, err
@@ -119,8 +119,8 @@ func readIMAP(ctx context.Context, src *Server, dst *topology.Server, port int, 
 
 // readPOP3 is a minimal POP3 client (RFC 1939, 2595): STLS, USER/PASS,
 // STAT, TOP n 0 for each message's Subject.
-func readPOP3(ctx context.Context, src *Server, dst *topology.Server, port int, implicit bool, tlsConf *tls.Config, req admin.ReadRequest) (admin.ReadResponse, error) {
-	var res admin.ReadResponse
+func readPOP3(ctx context.Context, src *Server, dst *topology.Server, port int, implicit bool, tlsConf *tls.Config, req control.ReadRequest) (control.ReadResponse, error) {
+	var res control.ReadResponse
 	conn, err := dialFrom(ctx, src, dst, port)
 	if err != nil {
 		return res, err
@@ -212,8 +212,8 @@ const findItemRequest = `<?xml version="1.0" encoding="utf-8"?>
 </soap:Envelope>`
 
 // readEWS lists the inbox with EWS FindItem, logging on with NTLM.
-func readEWS(ctx context.Context, src *Server, dst *topology.Server, port int, tlsConf *tls.Config, req admin.ReadRequest) (admin.ReadResponse, error) {
-	var res admin.ReadResponse
+func readEWS(ctx context.Context, src *Server, dst *topology.Server, port int, tlsConf *tls.Config, req control.ReadRequest) (control.ReadResponse, error) {
+	var res control.ReadResponse
 	client := &http.Client{
 		Transport: ntlmssp.Negotiator{RoundTripper: &http.Transport{
 			TLSClientConfig: tlsConf,
@@ -259,8 +259,8 @@ func readEWS(ctx context.Context, src *Server, dst *topology.Server, port int, t
 
 // readHTTP checks port 80 as a browser meets it: /owa/ redirects to
 // HTTPS, and the user's published calendar is served.
-func (rt *Runtime) readHTTP(ctx context.Context, src *Server, dst *topology.Server, port int, req admin.ReadRequest) (admin.ReadResponse, error) {
-	res := admin.ReadResponse{Subjects: []string{}}
+func (rt *Runtime) readHTTP(ctx context.Context, src *Server, dst *topology.Server, port int, req control.ReadRequest) (control.ReadResponse, error) {
+	res := control.ReadResponse{Subjects: []string{}}
 	client := &http.Client{
 		Transport:     &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dialFrom(ctx, src, dst, port) }},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/exsim/exsim/certs"
-	"github.com/exsim/exsim/netx"
+	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/store"
 	"github.com/exsim/exsim/topology"
 	"github.com/exsim/exsim/transport"
@@ -36,7 +36,7 @@ type Options struct {
 	Servers []string
 	Logger  *slog.Logger
 	// Faults is the fault table of this process (nil: a new one).
-	Faults *netx.Faults
+	Faults *labnet.Faults
 	Now    func() time.Time
 }
 
@@ -44,10 +44,10 @@ type Options struct {
 type Runtime struct {
 	o       Options
 	ca      *certs.CA
-	faults  *netx.Faults
+	faults  *labnet.Faults
 	log     *slog.Logger
 	servers []*Server
-	guard   *netx.AllowList
+	guard   *labnet.AllowList
 }
 
 // Server is one running server.
@@ -59,7 +59,7 @@ type Server struct {
 	cert   tls.Certificate
 	// tlsCache resumes the server's TLS client sessions to other servers.
 	tlsCache tls.ClientSessionCache
-	dialer   *netx.Dialer
+	dialer   *labnet.Dialer
 	role     role
 
 	// transport and store are set by roles that have them.
@@ -94,7 +94,7 @@ func Start(ctx context.Context, o Options) (*Runtime, error) {
 		o.Now = time.Now
 	}
 	if o.Faults == nil {
-		o.Faults = &netx.Faults{}
+		o.Faults = &labnet.Faults{}
 	}
 	t := o.Topology
 	ca, err := certs.LoadOrCreate(filepath.Join(o.DataDir, "certs"), t.Organization)
@@ -134,8 +134,8 @@ func rolePriority(r topology.Role) int {
 
 // Guard allows exactly the topology's server addresses and the networks of
 // allow_outside.
-func Guard(t *topology.Topology) *netx.AllowList {
-	g := &netx.AllowList{Addrs: map[netip.Addr]bool{}}
+func Guard(t *topology.Topology) *labnet.AllowList {
+	g := &labnet.AllowList{Addrs: map[netip.Addr]bool{}}
 	for i := range t.Servers {
 		g.Addrs[t.Servers[i].Addr()] = true
 	}
@@ -155,7 +155,7 @@ func (rt *Runtime) newServer(sc *topology.Server) (*Server, error) {
 	s := &Server{
 		Config: sc, rt: rt, dir: dir, tlsCache: tls.NewLRUClientSessionCache(256),
 		log: rt.log.With("server", sc.Name),
-		dialer: &netx.Dialer{
+		dialer: &labnet.Dialer{
 			Server: sc.Name, Source: sc.Addr(), Guard: rt.guard, Faults: rt.faults,
 		},
 	}
@@ -222,7 +222,7 @@ func (rt *Runtime) DataDir() string { return rt.o.DataDir }
 func (rt *Runtime) CA() *certs.CA { return rt.ca }
 
 // Faults is the process's fault table.
-func (rt *Runtime) Faults() *netx.Faults { return rt.faults }
+func (rt *Runtime) Faults() *labnet.Faults { return rt.faults }
 
 // Topology is the topology being run.
 func (rt *Runtime) Topology() *topology.Topology { return rt.o.Topology }
@@ -258,7 +258,7 @@ func (s *Server) Listeners() []Bound {
 func (s *Server) Dir() string { return s.dir }
 
 // Dialer dials from the server's position.
-func (s *Server) Dialer() *netx.Dialer { return s.dialer }
+func (s *Server) Dialer() *labnet.Dialer { return s.dialer }
 
 func (s *Server) onClose(f func(context.Context) error) {
 	s.mu.Lock()

@@ -15,7 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/exsim/exsim/labdns"
+	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/servers/smtpd"
 	"github.com/exsim/exsim/topology"
 	"github.com/exsim/exsim/transport"
@@ -94,16 +94,16 @@ func limits(t topology.TimerValues, mut func(*smtpd.Limits)) smtpd.Limits {
 
 // resolver is the server's stub resolver: the lab DNS servers, reached
 // from the server's own address.
-func (s *Server) resolver() *labdns.Resolver {
+func (s *Server) resolver() *labnet.Resolver {
 	var servers []netip.AddrPort
 	for _, d := range s.rt.o.Topology.ServersByRole(topology.RoleDNS) {
 		servers = append(servers, netip.AddrPortFrom(d.Addr(), uint16(53+s.rt.o.PortOffset)))
 	}
-	return &labdns.Resolver{Servers: servers, Dial: s.dialer.DialContext, Timeout: 2 * time.Second}
+	return &labnet.Resolver{Servers: servers, Dial: s.dialer.DialContext, Timeout: 2 * time.Second}
 }
 
 // mxResolver adapts labdns to transport.Resolver.
-type mxResolver struct{ r *labdns.Resolver }
+type mxResolver struct{ r *labnet.Resolver }
 
 func (m mxResolver) LookupMX(ctx context.Context, domain string) ([]string, error) {
 	mx, err := m.r.LookupMX(ctx, domain)

@@ -5,7 +5,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 
-	"github.com/exsim/exsim/ntlm"
+	"github.com/exsim/exsim/internal/ntlm"
 	"github.com/exsim/exsim/servers/smtpd"
 	"github.com/exsim/exsim/topology"
 )

@@ -19,7 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/exsim/exsim/ntlm"
+	"github.com/exsim/exsim/internal/ntlm"
 	"github.com/exsim/exsim/servers/httpd"
 	"github.com/exsim/exsim/store"
 	"github.com/exsim/exsim/topology"

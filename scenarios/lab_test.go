@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/admin"
+	"github.com/exsim/exsim/control"
+	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/internal/labtest"
-	"github.com/exsim/exsim/netx"
 	"github.com/exsim/exsim/probe"
 	"github.com/exsim/exsim/roles"
 	"github.com/exsim/exsim/scenarios"
@@ -23,13 +23,13 @@ import (
 var blocks = labtest.NewBlocks(141, 159)
 
 type env struct {
-	c *admin.Client
+	c *control.Client
 	t *topology.Topology
 }
 
-func (e env) Client(string) (*admin.Client, error) { return e.c, nil }
-func (e env) Topology() *topology.Topology         { return e.t }
-func (e env) PortOffset() int                      { return labtest.PortOffset }
+func (e env) Client(string) (*control.Client, error) { return e.c, nil }
+func (e env) Topology() *topology.Topology           { return e.t }
+func (e env) PortOffset() int                        { return labtest.PortOffset }
 
 // startLab runs a built-in lab in-process behind the simulated firewall,
 // with its admin API, as exsim up does.
@@ -45,15 +45,15 @@ func startLab(t *testing.T, name string) (*roles.Runtime, env) {
 		defer cancel()
 		rt.Close(ctx)
 	})
-	for _, f := range probe.SimulatedFirewall(top, probe.Flows(top, labtest.PortOffset), netx.ActionDrop) {
+	for _, f := range probe.SimulatedFirewall(top, probe.Flows(top, labtest.PortOffset), labnet.ActionDrop) {
 		rt.Faults().Add(f)
 	}
-	api, err := admin.Listen("127.0.0.1:0", "test-token", rt, nil)
+	api, err := control.Listen("127.0.0.1:0", "test-token", rt, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { api.Shutdown(context.Background()) })
-	return rt, env{c: &admin.Client{BaseURL: api.URL(), Token: "test-token"}, t: top}
+	return rt, env{c: &control.Client{BaseURL: api.URL(), Token: "test-token"}, t: top}
 }
 
 func TestBuiltinScenariosAndProbe(t *testing.T) {

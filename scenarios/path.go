@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/exsim/exsim/admin"
+	"github.com/exsim/exsim/control"
 	"github.com/exsim/exsim/transport"
 )
 
@@ -66,7 +66,7 @@ func (st *run) wantHop(spec string) (hop, error) {
 }
 
 // lastDelivered finds the last sent message in a mailbox.
-func (st *run) lastDelivered(ctx context.Context, mailbox string) (*admin.MailboxMessage, error) {
+func (st *run) lastDelivered(ctx context.Context, mailbox string) (*control.MailboxMessage, error) {
 	if len(st.last) == 0 {
 		return nil, fmt.Errorf("nothing was sent")
 	}

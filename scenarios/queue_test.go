@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/admin"
+	"github.com/exsim/exsim/control"
 	"github.com/exsim/exsim/scenarios"
 	"github.com/exsim/exsim/topology"
 	"github.com/exsim/exsim/transport"
@@ -44,7 +44,7 @@ func TestQueueStepsSeeEveryMatchingQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &scenarios.Runner{Env: env{c: &admin.Client{BaseURL: ts.URL}, t: top}, Timeout: 300 * time.Millisecond}
+	r := &scenarios.Runner{Env: env{c: &control.Client{BaseURL: ts.URL}, t: top}, Timeout: 300 * time.Millisecond}
 
 	parse := func(steps string) *scenarios.Scenario {
 		sc, err := scenarios.Parse("q.yaml", []byte("name: q\ntopology: contoso\nsteps:\n"+steps))

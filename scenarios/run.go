@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/exsim/exsim/admin"
-	"github.com/exsim/exsim/netx"
+	"github.com/exsim/exsim/control"
+	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/topology"
 	"github.com/exsim/exsim/transport"
 )
@@ -20,7 +20,7 @@ import (
 // Env is the running lab a scenario acts on: the admin API of the process
 // that runs each server.
 type Env interface {
-	Client(server string) (*admin.Client, error)
+	Client(server string) (*control.Client, error)
 	Topology() *topology.Topology
 	PortOffset() int
 }
@@ -130,7 +130,7 @@ func (st *run) timeout(d *Duration) time.Duration {
 	return dur(d, def)
 }
 
-func (st *run) client(server string) (*admin.Client, string, error) {
+func (st *run) client(server string) (*control.Client, string, error) {
 	s := st.r.Env.Topology().Server(server)
 	if s == nil {
 		return nil, "", fmt.Errorf("no server %q in the topology", server)
@@ -206,7 +206,7 @@ func (st *run) send(ctx context.Context, s *SendStep) (string, error) {
 	var replies []string
 	for range n {
 		subj := st.subject(s.Subject)
-		r, err := c.Send(ctx, admin.SendRequest{FromServer: from, Sender: s.Sender, Recipients: s.To, Subject: subj, Body: "Sent by exsim scenario " + st.sc.Name, Queue: s.Queue})
+		r, err := c.Send(ctx, control.SendRequest{FromServer: from, Sender: s.Sender, Recipients: s.To, Subject: subj, Body: "Sent by exsim scenario " + st.sc.Name, Queue: s.Queue})
 		if err != nil {
 			return "", err
 		}
@@ -247,7 +247,7 @@ func (st *run) submit(ctx context.Context, s *SubmitStep) (string, error) {
 		}
 	}
 	subj := st.subject(s.Subject)
-	r, err := c.Send(ctx, admin.SendRequest{
+	r, err := c.Send(ctx, control.SendRequest{
 		FromServer: from, SMTP: net.JoinHostPort(dst.FQDN, strconv.Itoa(port+st.r.Env.PortOffset())), TLS: tls,
 		User: s.User, Password: s.Password, Sender: sender, Recipients: s.To, Subject: subj,
 		Body: "Submitted by exsim scenario " + st.sc.Name,
@@ -265,7 +265,7 @@ func (st *run) submit(ctx context.Context, s *SubmitStep) (string, error) {
 	return fmt.Sprintf("submitted to %s:%d as %s: %s", dst.Name, port, s.User, r.Reply), nil
 }
 
-func check(e Expect, r admin.SendResponse) error {
+func check(e Expect, r control.SendResponse) error {
 	want := e.Result
 	if want == "" {
 		want = "accepted"
@@ -305,7 +305,7 @@ func (st *run) home(mailbox, server string) (string, error) {
 	return m.Server, nil
 }
 
-func (st *run) inbox(ctx context.Context, server, mailbox string) ([]admin.MailboxMessage, error) {
+func (st *run) inbox(ctx context.Context, server, mailbox string) ([]control.MailboxMessage, error) {
 	c, name, err := st.client(server)
 	if err != nil {
 		return nil, err
@@ -375,7 +375,7 @@ func (st *run) fault(ctx context.Context, s *FaultStep) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	f := netx.Fault{From: from, To: s.To, Port: s.Port, Action: netx.Action(s.Action), Note: "scenario " + st.sc.Name}
+	f := labnet.Fault{From: from, To: s.To, Port: s.Port, Action: labnet.Action(s.Action), Note: "scenario " + st.sc.Name}
 	if s.Delay != nil {
 		f.Delay = time.Duration(*s.Delay)
 	}
@@ -496,7 +496,7 @@ func (st *run) read(ctx context.Context, s *ReadStep) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	r, err := c.Read(ctx, admin.ReadRequest{FromServer: from, Protocol: s.Protocol, Server: s.Server, User: s.User, Password: s.Password, TLS: s.TLS})
+	r, err := c.Read(ctx, control.ReadRequest{FromServer: from, Protocol: s.Protocol, Server: s.Server, User: s.User, Password: s.Password, TLS: s.TLS})
 	if err != nil {
 		return "", err
 	}

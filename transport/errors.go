@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/exsim/exsim/netx"
+	"github.com/exsim/exsim/internal/labnet"
 )
 
 // HopError is a failure to reach a next hop, worded as Exchange's queue
@@ -27,11 +27,11 @@ const failoverText = ` Attempted failover to alternate host, but that did not su
 // Exchange reports them (Winsock 10061 and 10060).
 func connectError(endpoint string, err error) *HopError {
 	switch {
-	case errors.Is(err, netx.ErrOutsideTopology):
+	case errors.Is(err, labnet.ErrOutsideTopology):
 		return &HopError{Err: err, Reply: fmt.Sprintf(`451 4.4.0 Primary target IP address responded with: "421 4.2.1 Unable to connect: exsim does not deliver outside the lab topology (allow_outside)."`+failoverText, endpoint)}
-	case netx.IsTimeout(err):
+	case labnet.IsTimeout(err):
 		return &HopError{Err: err, Reply: fmt.Sprintf(`441 4.4.1 Error encountered while communicating with primary target IP address: "Failed to connect. Winsock error code: 10060, Win32 error code: 10060."`+failoverText, endpoint)}
-	case netx.IsRefused(err):
+	case labnet.IsRefused(err):
 		return &HopError{Err: err, Reply: fmt.Sprintf(`451 4.4.0 Primary target IP address responded with: "421 4.2.1 Unable to connect."`+failoverText, endpoint)}
 	default:
 		return &HopError{Err: err, Reply: fmt.Sprintf(`451 4.4.0 Primary target IP address responded with: "421 4.4.2 Connection dropped due to SocketError."`+failoverText, endpoint)}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/exsim/exsim/smtpc"
+	"github.com/exsim/exsim/transport/smtpclient"
 )
 
 // Resolver is the lab DNS as the delivery agent needs it.
@@ -133,12 +133,12 @@ func (s *SMTPSender) open(ctx context.Context, hop NextHop, ep endpoint) (*smtpC
 		return nil, connectError(ep.addr.String(), err)
 	}
 	lg.local = raw.LocalAddr().String()
-	mode, cfg := smtpc.TLSOpportunistic, &tls.Config{InsecureSkipVerify: true, ServerName: ep.host, MinVersion: tls.VersionTLS12}
+	mode, cfg := smtpclient.TLSOpportunistic, &tls.Config{InsecureSkipVerify: true, ServerName: ep.host, MinVersion: tls.VersionTLS12}
 	if hop.ExchangeAuth && s.ExchangeTLS != nil {
 		// Exchange server authentication: mutual TLS with lab certificates.
-		mode, cfg = smtpc.TLSRequired, s.ExchangeTLS(ep.host)
+		mode, cfg = smtpclient.TLSRequired, s.ExchangeTLS(ep.host)
 	}
-	c, _, err := smtpc.Dial(ctx, raw, smtpc.Options{
+	c, _, err := smtpclient.Dial(ctx, raw, smtpclient.Options{
 		Helo: s.HeloName, TLS: mode, TLSConfig: cfg, Timeout: s.timeout(),
 		Trace: func(dir, line string) {
 			if dir == "*" {
@@ -150,7 +150,7 @@ func (s *SMTPSender) open(ctx context.Context, hop NextHop, ep endpoint) (*smtpC
 	})
 	if err != nil {
 		lg.write("-", "", "")
-		var se *smtpc.Error
+		var se *smtpclient.Error
 		if errors.As(err, &se) && se.Reply != "" {
 			return nil, replyError(ep.addr.String(), se.Reply)
 		}

@@ -17,7 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/exsim/exsim/certs"
-	"github.com/exsim/exsim/netx"
+	"github.com/exsim/exsim/internal/labnet"
 )
 
 // sink is a go-smtp server that records what it accepts and the client
@@ -98,7 +98,7 @@ func TestSMTPSenderMutualTLS(t *testing.T) {
 	plog, _ := NewProtocolLog(dir, ProtocolSend, nil)
 	s := &SMTPSender{
 		HeloName: "ex01.contoso.com",
-		Dial:     (&netx.Dialer{Source: netip.MustParseAddr("127.0.20.1")}).DialContext,
+		Dial:     (&labnet.Dialer{Source: netip.MustParseAddr("127.0.20.1")}).DialContext,
 		Resolver: staticResolver{"ex02.contoso.com": {netip.MustParseAddr("127.0.0.1")}},
 		ExchangeTLS: func(name string) *tls.Config {
 			return ca.ClientTLS(name, &cliCert)
@@ -152,7 +152,7 @@ func TestSMTPSenderErrors(t *testing.T) {
 	l.Close()
 	s := &SMTPSender{
 		HeloName:    "ex01.contoso.com",
-		Dial:        (&netx.Dialer{Timeout: time.Second}).DialContext,
+		Dial:        (&labnet.Dialer{Timeout: time.Second}).DialContext,
 		Resolver:    staticResolver{"mx.fabrikam.com": {netip.MustParseAddr("127.0.0.1")}},
 		ExchangeTLS: func(name string) *tls.Config { return ca.ClientTLS(name, &cliCert) },
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/exsim/exsim/admin"
+	"github.com/exsim/exsim/control"
 	"github.com/exsim/exsim/lab"
 )
 
@@ -27,16 +27,16 @@ type Endpoint struct {
 
 // adminClients returns the admin API clients by server name: from
 // DATA/admin-endpoints.json when a lab wrote one, else --admin for all.
-func (g *globals) adminClients() (map[string]*admin.Client, error) {
+func (g *globals) adminClients() (map[string]*control.Client, error) {
 	dir, err := g.dataDir()
 	if err != nil {
 		return nil, err
 	}
-	token, err := admin.LoadToken(dir)
+	token, err := control.LoadToken(dir)
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
-	out := map[string]*admin.Client{}
+	out := map[string]*control.Client{}
 	if g.adminURL == "" {
 		if b, err := os.ReadFile(filepath.Join(dir, endpointsFile)); err == nil {
 			var eps map[string]Endpoint
@@ -51,17 +51,17 @@ func (g *globals) adminClients() (map[string]*admin.Client, error) {
 	}
 	u := g.adminURL
 	if u == "" {
-		u = admin.DefaultAddr
+		u = control.DefaultAddr
 	}
 	if !strings.Contains(u, "://") {
 		u = "http://" + u
 	}
-	out["*"] = &admin.Client{BaseURL: u, Token: token}
+	out["*"] = &control.Client{BaseURL: u, Token: token}
 	return out, nil
 }
 
 // adminFor returns the client of the process running server.
-func (g *globals) adminFor(server string) (*admin.Client, error) {
+func (g *globals) adminFor(server string) (*control.Client, error) {
 	cs, err := g.adminClients()
 	if err != nil {
 		return nil, err
@@ -82,8 +82,8 @@ func (g *globals) adminFor(server string) (*admin.Client, error) {
 
 // clientFor builds the client of one endpoint; an API inside a network
 // namespace is reached by dialling from inside it.
-func (g *globals) clientFor(ep Endpoint, token string) *admin.Client {
-	c := &admin.Client{BaseURL: ep.URL, Token: token}
+func (g *globals) clientFor(ep Endpoint, token string) *control.Client {
+	c := &control.Client{BaseURL: ep.URL, Token: token}
 	if ep.Netns != "" {
 		c.HTTP = &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{DialContext: lab.DialIn(ep.Netns)}}
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/exsim/exsim/admin"
+	"github.com/exsim/exsim/control"
 	"github.com/exsim/exsim/probe"
 	"github.com/exsim/exsim/probe/report"
 	"github.com/exsim/exsim/roles"
@@ -102,8 +102,8 @@ func runDemo(ctx context.Context, g *globals, exit bool, junit string) error {
 
 	// The scenarios, through the admin API like any client.
 	fmt.Fprintln(g.stdout, "== Scenarios: mail flow along every row of the tables ==")
-	token, _ := admin.LoadOrCreateToken(rt.DataDir())
-	env := demoEnv{c: &admin.Client{BaseURL: api.URL(), Token: token}, t: t, offset: g.portOffset}
+	token, _ := control.LoadOrCreateToken(rt.DataDir())
+	env := demoEnv{c: &control.Client{BaseURL: api.URL(), Token: token}, t: t, offset: g.portOffset}
 	name := g.topology
 	if g.config != "" {
 		name = "file"
@@ -160,14 +160,14 @@ func waitEdgeSync(ctx context.Context, g *globals, rt *roles.Runtime) {
 }
 
 type demoEnv struct {
-	c      *admin.Client
+	c      *control.Client
 	t      *topology.Topology
 	offset int
 }
 
-func (e demoEnv) Client(string) (*admin.Client, error) { return e.c, nil }
-func (e demoEnv) Topology() *topology.Topology         { return e.t }
-func (e demoEnv) PortOffset() int                      { return e.offset }
+func (e demoEnv) Client(string) (*control.Client, error) { return e.c, nil }
+func (e demoEnv) Topology() *topology.Topology           { return e.t }
+func (e demoEnv) PortOffset() int                        { return e.offset }
 
 func writeDemoJUnit(path string, results []probe.Result, sres []scenarios.Result) error {
 	f, err := os.Create(path)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/exsim/exsim/netx"
+	"github.com/exsim/exsim/internal/labnet"
 )
 
 func newFaultCmd(g *globals) *cobra.Command {
@@ -25,7 +25,7 @@ Ports are the documented ones; the lab's --port-offset is added for you.`,
   exsim fault clear            # all
   exsim fault clear 3          # one`,
 	}
-	var f netx.Fault
+	var f labnet.Fault
 	var delay time.Duration
 	add := &cobra.Command{
 		Use:   "add",
@@ -36,7 +36,7 @@ Ports are the documented ones; the lab's --port-offset is added for you.`,
 				return usageError("--from is required: the source server (faults act where connections start)")
 			}
 			f.Delay = delay
-			if err := (&netx.Fault{Action: f.Action, Delay: f.Delay, Transport: f.Transport}).Validate(); err != nil {
+			if err := (&labnet.Fault{Action: f.Action, Delay: f.Delay, Transport: f.Transport}).Validate(); err != nil {
 				return usageError("%v", err)
 			}
 			c, err := g.adminFor(f.From)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/exsim/exsim/admin"
+	"github.com/exsim/exsim/control"
 	"github.com/exsim/exsim/lab"
 	"github.com/exsim/exsim/probe"
 	"github.com/exsim/exsim/scenarios"
@@ -62,7 +62,7 @@ type labEnv struct{ env lab.ScenarioEnv }
 
 var _ scenarios.Env = labEnv{}
 
-func (e labEnv) Client(server string) (*admin.Client, error) {
+func (e labEnv) Client(server string) (*control.Client, error) {
 	for name, c := range e.env.Admin {
 		if strings.EqualFold(name, server) {
 			return c, nil

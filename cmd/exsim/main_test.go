@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/admin"
+	"github.com/exsim/exsim/control"
 	"github.com/exsim/exsim/internal/labtest"
 	"github.com/exsim/exsim/topology"
 )
@@ -157,8 +157,8 @@ func TestKill9LosesNothing(t *testing.T) {
 	cmd.Wait()
 	runUp(t, bin, common...) // the fault table is gone with the process
 
-	token, _ := admin.LoadOrCreateToken(data)
-	c := &admin.Client{BaseURL: "http://" + api, Token: token}
+	token, _ := control.LoadOrCreateToken(data)
+	c := &control.Client{BaseURL: "http://" + api, Token: token}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		msgs, err := c.MailboxMessages(context.Background(), "INET01", "carol@fabrikam.com", "INBOX")

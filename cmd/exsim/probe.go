@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/exsim/exsim/admin"
+	"github.com/exsim/exsim/control"
 	"github.com/exsim/exsim/probe"
 	"github.com/exsim/exsim/probe/report"
 	"github.com/exsim/exsim/topology"
@@ -95,7 +95,7 @@ func runProbe(ctx context.Context, g *globals, f probeFlags) error {
 // about one timeout.
 func probeThroughAdmin(ctx context.Context, g *globals, flows []probe.Flow, timeout time.Duration) ([]probe.Result, error) {
 	byProcess := map[string][]string{}
-	clients := map[string]*admin.Client{}
+	clients := map[string]*control.Client{}
 	for _, fl := range flows {
 		c, err := g.adminFor(fl.Source)
 		if err != nil {
@@ -111,7 +111,7 @@ func probeThroughAdmin(ctx context.Context, g *globals, flows []probe.Flow, time
 	answers := make(chan answer, len(byProcess))
 	for url, ids := range byProcess {
 		go func() {
-			raw, err := clients[url].Probe(ctx, admin.ProbeRequest{Flows: ids, Timeout: timeout})
+			raw, err := clients[url].Probe(ctx, control.ProbeRequest{Flows: ids, Timeout: timeout})
 			if err != nil {
 				answers <- answer{err: usageError("probe through %s: %v", url, err)}
 				return

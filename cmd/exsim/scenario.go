@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/exsim/exsim/admin"
+	"github.com/exsim/exsim/control"
 	"github.com/exsim/exsim/scenarios"
 	"github.com/exsim/exsim/topology"
 )
@@ -21,9 +21,9 @@ type adminEnv struct {
 	t *topology.Topology
 }
 
-func (e adminEnv) Client(server string) (*admin.Client, error) { return e.g.adminFor(server) }
-func (e adminEnv) Topology() *topology.Topology                { return e.t }
-func (e adminEnv) PortOffset() int                             { return e.g.portOffset }
+func (e adminEnv) Client(server string) (*control.Client, error) { return e.g.adminFor(server) }
+func (e adminEnv) Topology() *topology.Topology                  { return e.t }
+func (e adminEnv) PortOffset() int                               { return e.g.portOffset }
 
 func newScenarioCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{

@@ -19,13 +19,11 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/exsim/exsim/admin"
-	"github.com/exsim/exsim/labdns"
-	"github.com/exsim/exsim/netx"
+	"github.com/exsim/exsim/control"
+	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/roles"
-	"github.com/exsim/exsim/send"
-	"github.com/exsim/exsim/smtpc"
 	"github.com/exsim/exsim/topology"
+	"github.com/exsim/exsim/transport/smtpclient"
 )
 
 type sendFlags struct {
@@ -74,7 +72,7 @@ msgs/s) ends every run and the exit code is 1 when any message was refused.`,
 }
 
 // sendJob sends one message and returns its result.
-type sendJob func(ctx context.Context, i int) send.Result
+type sendJob func(ctx context.Context, i int) smtpclient.Result
 
 func runSend(ctx context.Context, g *globals, f sendFlags) error {
 	if (f.from == "") == (f.smtp == "") {
@@ -127,13 +125,13 @@ func fromServerJob(g *globals, t *topology.Topology, dir string, f sendFlags) (s
 		if err != nil {
 			return nil, err
 		}
-		return func(ctx context.Context, i int) send.Result {
+		return func(ctx context.Context, i int) smtpclient.Result {
 			start := time.Now()
-			r, err := c.Send(ctx, admin.SendRequest{FromServer: s.Name, Sender: sender, Recipients: f.to, Subject: subjectN(f, i), Body: f.body, Queue: f.queue})
+			r, err := c.Send(ctx, control.SendRequest{FromServer: s.Name, Sender: sender, Recipients: f.to, Subject: subjectN(f, i), Body: f.body, Queue: f.queue})
 			if err != nil {
-				return send.Result{Reply: err.Error(), Err: err, Duration: time.Since(start)}
+				return smtpclient.Result{Reply: err.Error(), Err: err, Duration: time.Since(start)}
 			}
-			return send.Result{MessageID: r.MessageID, Accepted: r.Accepted, Reply: r.Reply, Rcpts: r.Rcpts, Endpoint: r.Endpoint, Duration: time.Since(start)}
+			return smtpclient.Result{MessageID: r.MessageID, Accepted: r.Accepted, Reply: r.Reply, Rcpts: r.Rcpts, Endpoint: r.Endpoint, Duration: time.Since(start)}
 		}, nil
 	}
 	pool, err := labPool(dir)
@@ -144,16 +142,16 @@ func fromServerJob(g *globals, t *topology.Topology, dir string, f sendFlags) (s
 	for _, d := range t.ServersByRole(topology.RoleDNS) {
 		dns = append(dns, netip.AddrPortFrom(d.Addr(), uint16(53+g.portOffset)))
 	}
-	d := &netx.Dialer{Server: s.Name, Source: s.Addr(), Guard: roles.Guard(t)}
-	res := &labdns.Resolver{Servers: dns, Dial: d.DialContext}
-	snd := &send.Sender{Helo: s.FQDN, Dial: d.DialContext, Resolver: mxLookup{res}, Timeout: f.timeout}
-	mode := parseTLS(f.tls, smtpc.TLSOpportunistic)
-	tgt := send.Target{Port: 25 + g.portOffset, TLS: mode, TLSConfig: func(name string) *tls.Config {
-		return &tls.Config{RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS12, InsecureSkipVerify: mode == smtpc.TLSOpportunistic}
+	d := &labnet.Dialer{Server: s.Name, Source: s.Addr(), Guard: roles.Guard(t)}
+	res := &labnet.Resolver{Servers: dns, Dial: d.DialContext}
+	snd := &smtpclient.Sender{Helo: s.FQDN, Dial: d.DialContext, Resolver: mxLookup{res}, Timeout: f.timeout}
+	mode := parseTLS(f.tls, smtpclient.TLSOpportunistic)
+	tgt := smtpclient.Target{Port: 25 + g.portOffset, TLS: mode, TLSConfig: func(name string) *tls.Config {
+		return &tls.Config{RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS12, InsecureSkipVerify: mode == smtpclient.TLSOpportunistic}
 	}}
-	return func(ctx context.Context, i int) send.Result {
-		m := &send.Message{From: sender, To: f.to, Subject: subjectN(f, i), Body: f.body, Size: f.size}
-		return snd.Send(ctx, tgt, m, send.Build(m, time.Now(), s.FQDN))
+	return func(ctx context.Context, i int) smtpclient.Result {
+		m := &smtpclient.Message{From: sender, To: f.to, Subject: subjectN(f, i), Body: f.body, Size: f.size}
+		return snd.Send(ctx, tgt, m, smtpclient.Build(m, time.Now(), s.FQDN))
 	}, nil
 }
 
@@ -190,19 +188,19 @@ func clientJob(g *globals, t *topology.Topology, dir string, f sendFlags) (sendJ
 			return nil, usageError("--sender is required (or --user naming a mailbox of the topology)")
 		}
 	}
-	def := smtpc.TLSOpportunistic
+	def := smtpclient.TLSOpportunistic
 	if f.user != "" {
-		def = smtpc.TLSRequired
+		def = smtpclient.TLSRequired
 	}
 	mode := parseTLS(f.tls, def)
-	snd := &send.Sender{Helo: "exsim-client.local", Dial: (&net.Dialer{}).DialContext, Timeout: f.timeout}
-	tgt := send.Target{SMTP: net.JoinHostPort(host, port), TLS: mode, User: f.user, Password: f.password, AuthMech: f.authMech,
+	snd := &smtpclient.Sender{Helo: "exsim-client.local", Dial: (&net.Dialer{}).DialContext, Timeout: f.timeout}
+	tgt := smtpclient.Target{SMTP: net.JoinHostPort(host, port), TLS: mode, User: f.user, Password: f.password, AuthMech: f.authMech,
 		TLSConfig: func(string) *tls.Config {
 			return &tls.Config{RootCAs: pool, ServerName: serverName, MinVersion: tls.VersionTLS12}
 		}}
-	return func(ctx context.Context, i int) send.Result {
-		m := &send.Message{From: sender, To: f.to, Subject: subjectN(f, i), Body: f.body, Size: f.size}
-		return snd.Send(ctx, tgt, m, send.Build(m, time.Now(), "exsim-client.local"))
+	return func(ctx context.Context, i int) smtpclient.Result {
+		m := &smtpclient.Message{From: sender, To: f.to, Subject: subjectN(f, i), Body: f.body, Size: f.size}
+		return snd.Send(ctx, tgt, m, smtpclient.Build(m, time.Now(), "exsim-client.local"))
 	}, nil
 }
 
@@ -213,16 +211,16 @@ func subjectN(f sendFlags, i int) string {
 	return fmt.Sprintf("%s #%d", f.subject, i+1)
 }
 
-func parseTLS(s string, def smtpc.TLSMode) smtpc.TLSMode {
+func parseTLS(s string, def smtpclient.TLSMode) smtpclient.TLSMode {
 	switch s {
 	case "none":
-		return smtpc.TLSNone
+		return smtpclient.TLSNone
 	case "starttls":
-		return smtpc.TLSRequired
+		return smtpclient.TLSRequired
 	case "implicit":
-		return smtpc.TLSImplicit
+		return smtpclient.TLSImplicit
 	case "opportunistic":
-		return smtpc.TLSOpportunistic
+		return smtpclient.TLSOpportunistic
 	}
 	return def
 }
@@ -253,7 +251,7 @@ func localAddress(addr netip.Addr) bool {
 	return false
 }
 
-type mxLookup struct{ r *labdns.Resolver }
+type mxLookup struct{ r *labnet.Resolver }
 
 func (m mxLookup) LookupMX(ctx context.Context, d string) ([]string, error) {
 	mx, err := m.r.LookupMX(ctx, d)
@@ -284,7 +282,7 @@ func runJobs(ctx context.Context, g *globals, f sendFlags, job sendJob) error {
 	var mu sync.Mutex
 	var sent, refused int
 	replies := map[string]int{}
-	var last send.Result
+	var last smtpclient.Result
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range min(f.concurrency, f.count) {
@@ -364,7 +362,7 @@ func runJobs(ctx context.Context, g *globals, f sendFlags, job sendJob) error {
 	return nil
 }
 
-func shortReply(r send.Result) string {
+func shortReply(r smtpclient.Result) string {
 	s := r.Reply
 	if s == "" && r.Err != nil {
 		s = r.Err.Error()

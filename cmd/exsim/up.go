@@ -12,9 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/exsim/exsim/admin"
+	"github.com/exsim/exsim/control"
+	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/lab"
-	"github.com/exsim/exsim/netx"
 	"github.com/exsim/exsim/probe"
 	"github.com/exsim/exsim/roles"
 	"github.com/exsim/exsim/topology"
@@ -123,17 +123,17 @@ func serveLab(ctx context.Context, g *globals, servers []string, firewall bool) 
 }
 
 // startAdmin serves the admin API of a running lab.
-func startAdmin(g *globals, rt *roles.Runtime) (*admin.Server, error) {
-	token, err := admin.LoadOrCreateToken(rt.DataDir())
+func startAdmin(g *globals, rt *roles.Runtime) (*control.Server, error) {
+	token, err := control.LoadOrCreateToken(rt.DataDir())
 	if err != nil {
 		return nil, err
 	}
 	addr := g.adminURL
 	if addr == "" {
-		addr = admin.DefaultAddr
+		addr = control.DefaultAddr
 	}
 	addr = strings.TrimPrefix(addr, "http://")
-	api, err := admin.Listen(addr, token, rt, g.logger())
+	api, err := control.Listen(addr, token, rt, g.logger())
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
@@ -164,7 +164,7 @@ func printListeners(w io.Writer, rt *roles.Runtime) {
 // its source (there is no firewall between 127.x addresses).
 func simulateFirewall(rt *roles.Runtime) {
 	t := rt.Topology()
-	for _, f := range probe.SimulatedFirewall(t, probe.Flows(t, rt.PortOffset()), netx.ActionDrop) {
+	for _, f := range probe.SimulatedFirewall(t, probe.Flows(t, rt.PortOffset()), labnet.ActionDrop) {
 		rt.Faults().Add(f)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"net"
 	"net/netip"
 
-	"github.com/exsim/exsim/labdns"
+	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/servers/dnsd"
 )
 
@@ -45,7 +45,7 @@ func Example() {
 	go srv.Serve(pc)
 	defer srv.Close()
 
-	r := &labdns.Resolver{Servers: []netip.AddrPort{netip.MustParseAddrPort(pc.LocalAddr().String())}}
+	r := &labnet.Resolver{Servers: []netip.AddrPort{netip.MustParseAddrPort(pc.LocalAddr().String())}}
 	mxs, err := r.LookupMX(context.Background(), "contoso.com")
 	fmt.Println(mxs, err)
 	names, err := r.LookupAddr(context.Background(), netip.MustParseAddr("127.0.30.1"))
