@@ -1,6 +1,7 @@
 package ldapd
 
 import (
+	"github.com/exsim/exsim/store/directory"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,7 +29,7 @@ func ldapsearch(t *testing.T, ts *testServer, url string, args ...string) (strin
 
 func TestLdapsearchOverLDAPS(t *testing.T) {
 	dir := seededTree(t)
-	dir.Apply(Change{Kind: ChangeAdd, Entry: entry("CN=alice,"+testData, "mail", "alice@contoso.com")})
+	dir.Apply(directory.Change{Kind: directory.ChangeAdd, Entry: entry("CN=alice,"+testData, "mail", "alice@contoso.com")})
 	ts := startServer(t, dir)
 	url := "ldaps://" + ts.ldaps
 

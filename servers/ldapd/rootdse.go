@@ -3,6 +3,8 @@ package ldapd
 import (
 	"slices"
 	"strconv"
+
+	"github.com/exsim/exsim/store/directory"
 )
 
 // Capabilities an AD LDS instance announces (MS-ADTS section 3.1.1.3.4.3):
@@ -23,10 +25,10 @@ var adlDSCapabilities = []string{
 // controls and LDAP version this server really supports, AD LDS's
 // capabilities and LDAP policy names, the naming contexts of the directory,
 // then Options.RootDSE on top.
-func (h *handlers) rootDSE() *Entry {
-	e := &Entry{}
-	e.Set("currentTime", h.s.opts.Now().UTC().Format(GeneralizedTimeLayout))
-	if nc, ok := h.s.dir.(interface{ NamingContexts() []string }); ok {
+func (s *Server) rootDSE() *directory.Entry {
+	e := &directory.Entry{}
+	e.Set("currentTime", s.opts.Now().UTC().Format(directory.GeneralizedTimeLayout))
+	if nc, ok := s.dir.(interface{ NamingContexts() []string }); ok {
 		e.Set("namingContexts", nc.NamingContexts()...)
 	}
 	e.Set("supportedControl", "1.2.840.113556.1.4.319") // paged results (RFC 2696)
@@ -35,19 +37,19 @@ func (h *handlers) rootDSE() *Entry {
 		"MaxPoolThreads", "MaxDatagramRecv", "MaxReceiveBuffer", "InitRecvTimeout", "MaxConnections",
 		"MaxConnIdleTime", "MaxPageSize", "MaxQueryDuration", "MaxTempTableSize", "MaxResultSetSize",
 		"MinResultSets", "MaxResultSetsPerConn", "MaxNotificationPerConn", "MaxValRange")
-	if u, ok := h.s.dir.(interface{ USN() int64 }); ok {
+	if u, ok := s.dir.(interface{ USN() int64 }); ok {
 		e.Set("highestCommittedUSN", strconv.FormatInt(u.USN(), 10))
 	}
 	e.Set("supportedCapabilities", adlDSCapabilities...)
 	e.Set("isSynchronized", "TRUE")
 	e.Set("objectClass", "top")
-	keys := make([]string, 0, len(h.s.opts.RootDSE))
-	for k := range h.s.opts.RootDSE {
+	keys := make([]string, 0, len(s.opts.RootDSE))
+	for k := range s.opts.RootDSE {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		e.Set(k, h.s.opts.RootDSE[k]...)
+		e.Set(k, s.opts.RootDSE[k]...)
 	}
 	return e
 }
