@@ -51,9 +51,10 @@ func TestLdapsearchOverLDAPS(t *testing.T) {
 		t.Errorf("ldapsearch with a wrong password = %v, want Invalid credentials (data 52e):\n%s", err, out)
 	}
 
-	out, err = ldapsearch(t, ts, url, "-x", "-s", "base", "-b", "", "namingContexts")
-	if err != nil || !strings.Contains(out, "namingContexts: "+testNC) {
-		t.Errorf("ldapsearch RootDSE = %v:\n%s", err, out)
+	out, err = ldapsearch(t, ts, url, "-x", "-s", "base", "-b", "", "namingContexts", "supportedControl", "supportedLDAPPolicies")
+	if err != nil || !strings.Contains(out, "namingContexts: "+testNC) ||
+		strings.Count(out, "supportedControl: ") != len(adLDSControls) || strings.Count(out, "supportedLDAPPolicies: ") != len(adLDSPolicies) {
+		t.Errorf("ldapsearch RootDSE = %v, want the naming context, %d controls and %d policies:\n%s", err, len(adLDSControls), len(adLDSPolicies), out)
 	}
 
 	// The clear-text listener (50389 on an Edge) serves the same directory.

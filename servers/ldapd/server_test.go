@@ -155,8 +155,14 @@ func TestAnonymousIsRefusedEverythingButTheRootDSE(t *testing.T) {
 	if got := root.Entries[0].GetAttributeValue("configurationNamingContext"); got != testNC {
 		t.Errorf("configurationNamingContext = %q, want %q", got, testNC)
 	}
-	if got := root.Entries[0].GetAttributeValues("supportedCapabilities"); !slices.Contains(got, "1.2.840.113556.1.4.1851") {
-		t.Errorf("supportedCapabilities = %q, want the AD LDS capability", got)
+	if got := root.Entries[0].GetAttributeValues("supportedCapabilities"); !slices.Contains(got, "1.2.840.113556.1.4.1851") || slices.Contains(got, "1.2.840.113556.1.4.800") {
+		t.Errorf("supportedCapabilities = %q, want the AD LDS capability and not AD DS's", got)
+	}
+	if got := root.Entries[0].GetAttributeValues("supportedControl"); !slices.Equal(got, adLDSControls) || !slices.Contains(got, ldap.ControlTypePaging) {
+		t.Errorf("supportedControl = %q, want AD LDS's list with paged results", got)
+	}
+	if got := root.Entries[0].GetAttributeValues("supportedLDAPPolicies"); !slices.Equal(got, adLDSPolicies) || !slices.Contains(got, "MaxReceiveBuffer") {
+		t.Errorf("supportedLDAPPolicies = %q, want AD LDS's list", got)
 	}
 
 	ops := map[string]func() error{
