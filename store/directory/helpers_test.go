@@ -1,7 +1,6 @@
 package directory
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -69,13 +68,4 @@ func mustTime(t testing.TB, s string) time.Time {
 func tempPath(t testing.TB) string {
 	t.Helper()
 	return filepath.Join(t.TempDir(), "adam", "directory.json")
-}
-
-func fileMode(t testing.TB, path string) os.FileMode {
-	t.Helper()
-	st, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Mode().Perm()
 }
