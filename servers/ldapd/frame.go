@@ -30,10 +30,8 @@ const (
 	opCompareRequest   = 14
 	opCompareResponse  = 15
 	opAbandonRequest   = 16
-	opSearchReference  = 19
 	opExtendedRequest  = 23
 	opExtendedResponse = 24
-	opIntermediate     = 25
 )
 
 // noticeOfDisconnection is the responseName of the unsolicited notification
@@ -100,7 +98,6 @@ func unexpected(err error) error {
 
 // message is a decoded request.
 type message struct {
-	raw []byte
 	id  int64
 	op  int
 	pkt *ber.Packet // the whole LDAPMessage
@@ -132,7 +129,7 @@ func parseMessage(raw []byte) (m *message, err error) {
 	if op.ClassType != ber.ClassApplication {
 		return nil, errNotLDAP
 	}
-	return &message{raw: raw, id: id, op: int(op.Tag), pkt: p}, nil
+	return &message{id: id, op: int(op.Tag), pkt: p}, nil
 }
 
 // maxNesting bounds how deeply the elements of a request may nest. The
