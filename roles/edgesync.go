@@ -19,6 +19,7 @@ import (
 	"github.com/exsim/exsim/control"
 	"github.com/exsim/exsim/roles/edgesync"
 	"github.com/exsim/exsim/servers/ldapd"
+	"github.com/exsim/exsim/store/directory"
 	"github.com/exsim/exsim/topology"
 )
 
@@ -31,14 +32,17 @@ const (
 	subscriptionValidity = 24 * time.Hour
 )
 
+// The Edge's directory is what its LDAP listeners serve.
+var _ ldapd.Backend = (*directory.Tree)(nil)
+
 // startDirectory starts the Edge's AD LDS: the directory EdgeSync writes,
 // LDAPS on 50636 and plain LDAP on 50389 (loopback only), and the Edge
 // Subscription when the topology says the Edge is subscribed.
 func (r *edgeRole) startDirectory(ctx context.Context) error {
 	s := r.s
-	tree, err := ldapd.OpenTree(filepath.Join(s.dir, "ADAM", "adamntds.json"))
+	tree, err := directory.OpenTree(filepath.Join(s.dir, "ADAM", "adamntds.json"))
 	if err != nil {
-		var de *ldapd.DamagedFileError
+		var de *directory.DamagedFileError
 		if !errors.As(err, &de) {
 			return err
 		}

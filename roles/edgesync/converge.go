@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/exsim/exsim/servers/ldapd"
+	"github.com/exsim/exsim/store/directory"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -231,7 +231,7 @@ func convergeConfig(l *ldap.Conn, layout Layout, cfg Config) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	current := make(map[string]*ldapd.Entry)
+	current := make(map[string]*directory.Entry)
 	for _, c := range []string{layout.AcceptedDomains(), layout.Servers(), layout.Connections()} {
 		got, err := children(l, c, "(objectClass=*)", []string{"*"})
 		if err != nil {
@@ -265,7 +265,7 @@ func convergeRecipients(l *ldap.Conn, layout Layout, r Recipients) (int, error) 
 	if err != nil {
 		return 0, err
 	}
-	if err := converge(l, []*ldapd.Entry{safe}, cur); err != nil {
+	if err := converge(l, []*directory.Entry{safe}, cur); err != nil {
 		return 0, err
 	}
 	return len(desired), nil
@@ -274,12 +274,12 @@ func convergeRecipients(l *ldap.Conn, layout Layout, r Recipients) (int, error) 
 // writeStatus records the sync on the Edge (EdgeView.LastSync and
 // Organization read it).
 func (s *Syncer) writeStatus(l *ldap.Conn, layout Layout, cfg Config, kinds int) error {
-	now := s.o.Now().UTC().Format(ldapd.GeneralizedTimeLayout)
+	now := s.o.Now().UTC().Format(directory.GeneralizedTimeLayout)
 	cur, err := base(l, layout.SyncStatus())
 	if err != nil {
 		return err
 	}
-	want := &ldapd.Entry{DN: layout.SyncStatus(), Attributes: []ldapd.Attribute{
+	want := &directory.Entry{DN: layout.SyncStatus(), Attributes: []directory.Attribute{
 		{Name: "objectClass", Values: []string{"top", "container"}},
 		{Name: "cn", Values: []string{"Sync Status"}},
 	}}
@@ -300,7 +300,7 @@ func (s *Syncer) writeStatus(l *ldap.Conn, layout Layout, cfg Config, kinds int)
 		want.Set(attrRecipientTime, now)
 	}
 	want.Set(attrSourceServer, s.o.Credentials.Server)
-	return converge(l, []*ldapd.Entry{want}, cur)
+	return converge(l, []*directory.Entry{want}, cur)
 }
 
 func nonEmpty(v string) []string {
@@ -316,7 +316,7 @@ func nonEmpty(v string) []string {
 // (Exchange serializes them with a lease; here they simply tolerate each
 // other): an add that finds the entry, or a modify or delete that does not,
 // is not an error.
-func converge(l *ldap.Conn, desired []*ldapd.Entry, current map[string]*ldapd.Entry) error {
+func converge(l *ldap.Conn, desired []*directory.Entry, current map[string]*directory.Entry) error {
 	for _, want := range desired {
 		k := strings.ToLower(want.DN)
 		have, ok := current[k]
@@ -358,20 +358,20 @@ func converge(l *ldap.Conn, desired []*ldapd.Entry, current map[string]*ldapd.En
 
 // diffAttributes returns the replacements that turn have's attributes into
 // want's. The directory's own attributes and passwords are left alone.
-func diffAttributes(have, want *ldapd.Entry) []ldapd.Modification {
-	var mods []ldapd.Modification
+func diffAttributes(have, want *directory.Entry) []directory.Modification {
+	var mods []directory.Modification
 	seen := make(map[string]bool)
 	for _, a := range want.Attributes {
 		seen[strings.ToLower(a.Name)] = true
 		if !sameValues(have.Get(a.Name), a.Values) {
-			mods = append(mods, ldapd.Modification{Op: ldapd.ModReplace, Attr: a.Name, Values: a.Values})
+			mods = append(mods, directory.Modification{Op: directory.ModReplace, Attr: a.Name, Values: a.Values})
 		}
 	}
 	for _, a := range have.Attributes {
-		if seen[strings.ToLower(a.Name)] || ldapd.IsSystemAttribute(a.Name) || ldapd.IsPasswordAttribute(a.Name) {
+		if seen[strings.ToLower(a.Name)] || directory.IsSystemAttribute(a.Name) || directory.IsPasswordAttribute(a.Name) {
 			continue
 		}
-		mods = append(mods, ldapd.Modification{Op: ldapd.ModReplace, Attr: a.Name})
+		mods = append(mods, directory.Modification{Op: directory.ModReplace, Attr: a.Name})
 	}
 	return mods
 }
@@ -387,7 +387,7 @@ func sameValues(a, b []string) bool {
 }
 
 // children reads the entries one level below dn, by pages.
-func children(l *ldap.Conn, dn, filter string, attrs []string) (map[string]*ldapd.Entry, error) {
+func children(l *ldap.Conn, dn, filter string, attrs []string) (map[string]*directory.Entry, error) {
 	res, err := l.SearchWithPaging(ldap.NewSearchRequest(dn, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false, filter, attrs, nil), pageSize)
 	if err != nil {
 		return nil, fmt.Errorf("edgesync: read %s: %w", dn, err)
@@ -396,10 +396,10 @@ func children(l *ldap.Conn, dn, filter string, attrs []string) (map[string]*ldap
 }
 
 // base reads the entry dn itself; an absent entry is an empty map.
-func base(l *ldap.Conn, dn string) (map[string]*ldapd.Entry, error) {
+func base(l *ldap.Conn, dn string) (map[string]*directory.Entry, error) {
 	res, err := l.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{"*"}, nil))
 	if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
-		return map[string]*ldapd.Entry{}, nil
+		return map[string]*directory.Entry{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("edgesync: read %s: %w", dn, err)
@@ -407,12 +407,12 @@ func base(l *ldap.Conn, dn string) (map[string]*ldapd.Entry, error) {
 	return toEntries(res.Entries), nil
 }
 
-func toEntries(in []*ldap.Entry) map[string]*ldapd.Entry {
-	out := make(map[string]*ldapd.Entry, len(in))
+func toEntries(in []*ldap.Entry) map[string]*directory.Entry {
+	out := make(map[string]*directory.Entry, len(in))
 	for _, e := range in {
-		d := &ldapd.Entry{DN: e.DN}
+		d := &directory.Entry{DN: e.DN}
 		for _, a := range e.Attributes {
-			d.Attributes = append(d.Attributes, ldapd.Attribute{Name: a.Name, Values: a.Values})
+			d.Attributes = append(d.Attributes, directory.Attribute{Name: a.Name, Values: a.Values})
 		}
 		out[strings.ToLower(e.DN)] = d
 	}

@@ -16,7 +16,7 @@
 //     24 hours) and its import on a Mailbox server (one EdgeSync replication
 //     account, ESRA, per Edge and Mailbox server pair).
 //   - edge.go and view.go: the Edge side. Edge owns the directory served by
-//     servers/ldapd (skeleton, accounts, ACL, RootDSE) and refuses local
+//     servers/ldapd (store/directory: skeleton, accounts, ACL, RootDSE) and refuses local
 //     changes to replicated objects while subscribed; EdgeView answers the
 //     Edge's questions (accepted domains, recipient validation, the smart
 //     hosts of "EdgeSync - Inbound to <site>", staleness).

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/exsim/exsim/servers/ldapd"
+	"github.com/exsim/exsim/store/directory"
 	"github.com/google/uuid"
 )
 
@@ -36,7 +37,7 @@ type EdgeOptions struct {
 // Edge is the Edge Transport server's side of EdgeSync: it owns the AD LDS
 // directory (the tree servers/ldapd serves), its accounts and its ACL.
 type Edge struct {
-	dir    ldapd.Directory
+	dir    directory.Directory
 	name   string
 	fqdn   string
 	layout Layout
@@ -48,7 +49,7 @@ type Edge struct {
 // NewEdge opens the Edge's directory, creating the AD LDS skeleton (a new
 // configuration naming context with a fresh GUID, OU=MSExchangeGateway and
 // their containers) the first time.
-func NewEdge(dir ldapd.Directory, o EdgeOptions) (*Edge, error) {
+func NewEdge(dir directory.Directory, o EdgeOptions) (*Edge, error) {
 	if o.Name == "" || o.FQDN == "" {
 		return nil, errors.New("edgesync: EdgeOptions need Name and FQDN")
 	}
@@ -61,13 +62,13 @@ func NewEdge(dir ldapd.Directory, o EdgeOptions) (*Edge, error) {
 		nc = "CN=Configuration,CN={" + strings.ToUpper(uuid.NewString()) + "}"
 	}
 	e.layout = Layout{ConfigNC: nc}
-	var changes []ldapd.Change
+	var changes []directory.Change
 	for _, s := range e.layout.skeleton() {
 		if _, err := dir.Get(s.dn); err == nil {
 			continue
 		}
-		changes = append(changes, ldapd.Change{Kind: ldapd.ChangeAdd, NamingContext: s.namingContext, Entry: &ldapd.Entry{
-			DN: s.dn, Attributes: []ldapd.Attribute{{Name: "objectClass", Values: s.classes}},
+		changes = append(changes, directory.Change{Kind: directory.ChangeAdd, NamingContext: s.namingContext, Entry: &directory.Entry{
+			DN: s.dn, Attributes: []directory.Attribute{{Name: "objectClass", Values: s.classes}},
 		}})
 	}
 	if err := dir.Apply(changes...); err != nil {
@@ -77,9 +78,9 @@ func NewEdge(dir ldapd.Directory, o EdgeOptions) (*Edge, error) {
 }
 
 // findConfigNC returns the configuration naming context already in dir.
-func findConfigNC(dir ldapd.Directory) string {
+func findConfigNC(dir directory.Directory) string {
 	nc := ""
-	dir.Search("", ldapd.ScopeSingleLevel, func(e *ldapd.Entry) bool {
+	dir.Search("", directory.ScopeSingleLevel, func(e *directory.Entry) bool {
 		for _, c := range e.Get("objectClass") {
 			if strings.EqualFold(c, "configuration") {
 				nc = e.DN
@@ -95,7 +96,7 @@ func findConfigNC(dir ldapd.Directory) string {
 func (e *Edge) Layout() Layout { return e.layout }
 
 // Directory returns the Edge's directory.
-func (e *Edge) Directory() ldapd.Directory { return e.dir }
+func (e *Edge) Directory() directory.Directory { return e.dir }
 
 // View returns the Edge's reader of replicated data.
 func (e *Edge) View() *EdgeView { return &EdgeView{dir: e.dir, layout: e.layout, now: e.now} }
@@ -105,14 +106,14 @@ func (e *Edge) View() *EdgeView { return &EdgeView{dir: e.dir, layout: e.layout,
 // everything and write the accounts, roles, Exchange configuration, EdgeSync
 // status and OU=MSExchangeGateway; members of the Readers role (AddReader)
 // may read everything.
-func (e *Edge) Authorizer() (*ldapd.ACL, error) {
+func (e *Edge) Authorizer() (*directory.ACL, error) {
 	l := e.layout
-	return ldapd.NewACL(e.dir,
-		ldapd.Grant{Principal: l.Administrators(), Base: "", Rights: ldapd.RightRead},
-		ldapd.Grant{Principal: l.Administrators(), Base: l.Services(), Rights: ldapd.RightWrite},
-		ldapd.Grant{Principal: l.Administrators(), Base: l.Roles(), Rights: ldapd.RightWrite},
-		ldapd.Grant{Principal: l.Administrators(), Base: GatewayNC, Rights: ldapd.RightWrite},
-		ldapd.Grant{Principal: l.Readers(), Base: "", Rights: ldapd.RightRead},
+	return directory.NewACL(e.dir,
+		directory.Grant{Principal: l.Administrators(), Base: "", Rights: directory.RightRead},
+		directory.Grant{Principal: l.Administrators(), Base: l.Services(), Rights: directory.RightWrite},
+		directory.Grant{Principal: l.Administrators(), Base: l.Roles(), Rights: directory.RightWrite},
+		directory.Grant{Principal: l.Administrators(), Base: GatewayNC, Rights: directory.RightWrite},
+		directory.Grant{Principal: l.Readers(), Base: "", Rights: directory.RightRead},
 	)
 }
 
@@ -141,7 +142,7 @@ func (e *Edge) ServerOptions() (ldapd.Options, error) {
 	}
 	return ldapd.Options{
 		ServerName:    e.name,
-		Authenticator: ldapd.NewDirectoryAuthenticator(e.dir, e.now),
+		Authenticator: directory.NewDirectoryAuthenticator(e.dir, e.now),
 		Authorizer:    acl,
 		RootDSE:       e.RootDSE(),
 	}, nil
@@ -172,17 +173,17 @@ func (e *Edge) Subscribe(acct *BootstrapAccount) error {
 	if !strings.HasSuffix(strings.ToLower(acct.DN), ","+strings.ToLower(l.Services())) {
 		return fmt.Errorf("edgesync: bootstrap account %s is not in %s", acct.DN, l.Services())
 	}
-	var changes []ldapd.Change
+	var changes []directory.Change
 	if _, err := e.dir.Get(acct.DN); err == nil {
-		changes = append(changes, ldapd.Change{Kind: ldapd.ChangeModify, DN: acct.DN, Mods: []ldapd.Modification{
-			{Op: ldapd.ModReplace, Attr: "userPassword", Values: []string{acct.PasswordHash}},
-			{Op: ldapd.ModReplace, Attr: "accountExpires", Values: []string{ldapd.FileTime(acct.Expires)}},
+		changes = append(changes, directory.Change{Kind: directory.ChangeModify, DN: acct.DN, Mods: []directory.Modification{
+			{Op: directory.ModReplace, Attr: "userPassword", Values: []string{acct.PasswordHash}},
+			{Op: directory.ModReplace, Attr: "accountExpires", Values: []string{directory.FileTime(acct.Expires)}},
 		}})
 	} else {
-		changes = append(changes, ldapd.Change{Kind: ldapd.ChangeAdd, Entry: &ldapd.Entry{DN: acct.DN, Attributes: []ldapd.Attribute{
+		changes = append(changes, directory.Change{Kind: directory.ChangeAdd, Entry: &directory.Entry{DN: acct.DN, Attributes: []directory.Attribute{
 			{Name: "objectClass", Values: []string{"top", "user"}},
 			{Name: "userPassword", Values: []string{acct.PasswordHash}},
-			{Name: "accountExpires", Values: []string{ldapd.FileTime(acct.Expires)}},
+			{Name: "accountExpires", Values: []string{directory.FileTime(acct.Expires)}},
 		}}})
 	}
 	if c, ok := e.addMember(l.Administrators(), acct.DN); ok {
@@ -192,9 +193,9 @@ func (e *Edge) Subscribe(acct *BootstrapAccount) error {
 		changes = append(changes, e.deleteChildren(l.AcceptedDomains())...)
 		changes = append(changes, e.deleteChildren(l.Connections())...)
 	}
-	changes = append(changes, ldapd.Change{Kind: ldapd.ChangeModify, DN: l.EdgeSync(), Mods: []ldapd.Modification{
-		{Op: ldapd.ModReplace, Attr: "msExchEdgeSyncSubscribed", Values: []string{"TRUE"}},
-		{Op: ldapd.ModReplace, Attr: "msExchEdgeSyncBootstrapExpires", Values: []string{acct.Expires.UTC().Format(ldapd.GeneralizedTimeLayout)}},
+	changes = append(changes, directory.Change{Kind: directory.ChangeModify, DN: l.EdgeSync(), Mods: []directory.Modification{
+		{Op: directory.ModReplace, Attr: "msExchEdgeSyncSubscribed", Values: []string{"TRUE"}},
+		{Op: directory.ModReplace, Attr: "msExchEdgeSyncBootstrapExpires", Values: []string{acct.Expires.UTC().Format(directory.GeneralizedTimeLayout)}},
 	}})
 	if err := e.dir.Apply(changes...); err != nil {
 		return fmt.Errorf("edgesync: subscribe: %w", err)
@@ -209,25 +210,25 @@ func (e *Edge) Unsubscribe() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	l := e.layout
-	var changes []ldapd.Change
-	e.dir.Search(l.Services(), ldapd.ScopeSingleLevel, func(en *ldapd.Entry) bool {
+	var changes []directory.Change
+	e.dir.Search(l.Services(), directory.ScopeSingleLevel, func(en *directory.Entry) bool {
 		if isESRA(en) {
-			changes = append(changes, ldapd.Change{Kind: ldapd.ChangeDelete, DN: en.DN})
+			changes = append(changes, directory.Change{Kind: directory.ChangeDelete, DN: en.DN})
 		}
 		return true
 	})
 	if admins, err := e.dir.Get(l.Administrators()); err == nil && len(admins.Get("member")) > 0 {
-		changes = append(changes, ldapd.Change{Kind: ldapd.ChangeModify, DN: l.Administrators(), Mods: []ldapd.Modification{{Op: ldapd.ModDelete, Attr: "member"}}})
+		changes = append(changes, directory.Change{Kind: directory.ChangeModify, DN: l.Administrators(), Mods: []directory.Modification{{Op: directory.ModDelete, Attr: "member"}}})
 	}
 	for _, c := range []string{l.AcceptedDomains(), l.Servers(), l.Connections(), l.Recipients(), l.EdgeSync()} {
 		changes = append(changes, e.deleteChildren(c)...)
 	}
 	if _, err := e.dir.Get(l.Safelist()); err == nil {
-		changes = append(changes, ldapd.Change{Kind: ldapd.ChangeDelete, DN: l.Safelist()})
+		changes = append(changes, directory.Change{Kind: directory.ChangeDelete, DN: l.Safelist()})
 	}
-	changes = append(changes, ldapd.Change{Kind: ldapd.ChangeModify, DN: l.EdgeSync(), Mods: []ldapd.Modification{
-		{Op: ldapd.ModReplace, Attr: "msExchEdgeSyncSubscribed"},
-		{Op: ldapd.ModReplace, Attr: "msExchEdgeSyncBootstrapExpires"},
+	changes = append(changes, directory.Change{Kind: directory.ChangeModify, DN: l.EdgeSync(), Mods: []directory.Modification{
+		{Op: directory.ModReplace, Attr: "msExchEdgeSyncSubscribed"},
+		{Op: directory.ModReplace, Attr: "msExchEdgeSyncBootstrapExpires"},
 	}})
 	if err := e.dir.Apply(changes...); err != nil {
 		return fmt.Errorf("edgesync: remove subscription: %w", err)
@@ -235,7 +236,7 @@ func (e *Edge) Unsubscribe() error {
 	return nil
 }
 
-func isESRA(en *ldapd.Entry) bool {
+func isESRA(en *directory.Entry) bool {
 	return strings.HasPrefix(strings.ToUpper(en.First("cn")), "ESRA.")
 }
 
@@ -257,13 +258,13 @@ func (e *Edge) AddReader(name, password string) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	dn := e.layout.Account(name)
-	changes := []ldapd.Change{{Kind: ldapd.ChangeAdd, Entry: &ldapd.Entry{DN: dn, Attributes: []ldapd.Attribute{
+	changes := []directory.Change{{Kind: directory.ChangeAdd, Entry: &directory.Entry{DN: dn, Attributes: []directory.Attribute{
 		{Name: "objectClass", Values: []string{"top", "user"}},
-		{Name: "userPassword", Values: []string{ldapd.HashPassword(password)}},
+		{Name: "userPassword", Values: []string{directory.HashPassword(password)}},
 	}}}}
 	if _, err := e.dir.Get(dn); err == nil {
-		changes = []ldapd.Change{{Kind: ldapd.ChangeModify, DN: dn, Mods: []ldapd.Modification{
-			{Op: ldapd.ModReplace, Attr: "userPassword", Values: []string{ldapd.HashPassword(password)}},
+		changes = []directory.Change{{Kind: directory.ChangeModify, DN: dn, Mods: []directory.Modification{
+			{Op: directory.ModReplace, Attr: "userPassword", Values: []string{directory.HashPassword(password)}},
 		}}}
 	}
 	if c, ok := e.addMember(e.layout.Readers(), dn); ok {
@@ -276,25 +277,25 @@ func (e *Edge) AddReader(name, password string) (string, error) {
 }
 
 // addMember returns the change adding dn to group, unless it is a member.
-func (e *Edge) addMember(group, dn string) (ldapd.Change, bool) {
+func (e *Edge) addMember(group, dn string) (directory.Change, bool) {
 	g, err := e.dir.Get(group)
 	if err != nil {
-		return ldapd.Change{}, false
+		return directory.Change{}, false
 	}
 	for _, m := range g.Get("member") {
 		if strings.EqualFold(m, dn) {
-			return ldapd.Change{}, false
+			return directory.Change{}, false
 		}
 	}
-	return ldapd.Change{Kind: ldapd.ChangeModify, DN: group, Mods: []ldapd.Modification{{Op: ldapd.ModAdd, Attr: "member", Values: []string{dn}}}}, true
+	return directory.Change{Kind: directory.ChangeModify, DN: group, Mods: []directory.Modification{{Op: directory.ModAdd, Attr: "member", Values: []string{dn}}}}, true
 }
 
 // deleteChildren returns the deletes of every child of dn (leaves only,
 // as the containers replicated data lives in are flat).
-func (e *Edge) deleteChildren(dn string) []ldapd.Change {
-	var out []ldapd.Change
-	e.dir.Search(dn, ldapd.ScopeSingleLevel, func(en *ldapd.Entry) bool {
-		out = append(out, ldapd.Change{Kind: ldapd.ChangeDelete, DN: en.DN})
+func (e *Edge) deleteChildren(dn string) []directory.Change {
+	var out []directory.Change
+	e.dir.Search(dn, directory.ScopeSingleLevel, func(en *directory.Entry) bool {
+		out = append(out, directory.Change{Kind: directory.ChangeDelete, DN: en.DN})
 		return true
 	})
 	return out
@@ -321,17 +322,17 @@ func (e *Edge) RemoveSendConnector(name string) error {
 	return e.localRemove("Remove-SendConnector", e.layout.connector(name))
 }
 
-func (e *Edge) localSet(cmdlet string, want *ldapd.Entry) error {
+func (e *Edge) localSet(cmdlet string, want *directory.Entry) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.subscribed() {
 		return &SubscribedError{Cmdlet: cmdlet}
 	}
-	var change ldapd.Change
+	var change directory.Change
 	if cur, err := e.dir.Get(want.DN); err == nil {
-		change = ldapd.Change{Kind: ldapd.ChangeModify, DN: want.DN, Mods: diffAttributes(cur, want)}
+		change = directory.Change{Kind: directory.ChangeModify, DN: want.DN, Mods: diffAttributes(cur, want)}
 	} else {
-		change = ldapd.Change{Kind: ldapd.ChangeAdd, Entry: want}
+		change = directory.Change{Kind: directory.ChangeAdd, Entry: want}
 	}
 	if err := e.dir.Apply(change); err != nil {
 		return fmt.Errorf("edgesync: %s: %w", cmdlet, err)
@@ -345,7 +346,7 @@ func (e *Edge) localRemove(cmdlet, dn string) error {
 	if e.subscribed() {
 		return &SubscribedError{Cmdlet: cmdlet}
 	}
-	if err := e.dir.Apply(ldapd.Change{Kind: ldapd.ChangeDelete, DN: dn}); err != nil {
+	if err := e.dir.Apply(directory.Change{Kind: directory.ChangeDelete, DN: dn}); err != nil {
 		return fmt.Errorf("edgesync: %s: %w", cmdlet, err)
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/exsim/exsim/certs"
 	"github.com/exsim/exsim/servers/ldapd"
+	"github.com/exsim/exsim/store/directory"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -26,7 +27,7 @@ var (
 // testEdge is an Edge serving its directory over LDAPS on 127.0.0.1:0.
 type testEdge struct {
 	edge    *Edge
-	tree    *ldapd.Tree
+	tree    *directory.Tree
 	path    string
 	srv     *ldapd.Server
 	ca      *certs.CA
@@ -45,7 +46,7 @@ func startEdge(t testing.TB) *testEdge {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "EDGE01", "adam", "directory.json")
-	tree, err := ldapd.OpenTree(path)
+	tree, err := directory.OpenTree(path)
 	if err != nil {
 		t.Fatal(err)
 	}

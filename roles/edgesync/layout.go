@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/exsim/exsim/servers/ldapd"
+	"github.com/exsim/exsim/store/directory"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -119,13 +119,13 @@ func (l Layout) skeleton() []skeletonEntry {
 // default domain.
 const defaultDomainFlag = 4
 
-func acceptedDomainEntry(l Layout, d AcceptedDomain) *ldapd.Entry {
+func acceptedDomainEntry(l Layout, d AcceptedDomain) *directory.Entry {
 	name := strings.ToLower(d.Name)
 	flags := int(d.Type)
 	if d.Default {
 		flags |= defaultDomainFlag
 	}
-	return &ldapd.Entry{DN: l.acceptedDomain(name), Attributes: []ldapd.Attribute{
+	return &directory.Entry{DN: l.acceptedDomain(name), Attributes: []directory.Attribute{
 		{Name: "objectClass", Values: []string{"top", "msExchAcceptedDomain"}},
 		{Name: "cn", Values: []string{name}},
 		{Name: "msExchAcceptedDomainName", Values: []string{name}},
@@ -133,7 +133,7 @@ func acceptedDomainEntry(l Layout, d AcceptedDomain) *ldapd.Entry {
 	}}
 }
 
-func parseAcceptedDomain(e *ldapd.Entry) (AcceptedDomain, bool) {
+func parseAcceptedDomain(e *directory.Entry) (AcceptedDomain, bool) {
 	name := e.First("msExchAcceptedDomainName")
 	flags, err := strconv.Atoi(e.First("msExchAcceptedDomainFlags"))
 	if name == "" || err != nil {
@@ -142,8 +142,8 @@ func parseAcceptedDomain(e *ldapd.Entry) (AcceptedDomain, bool) {
 	return AcceptedDomain{Name: name, Type: DomainType(flags &^ defaultDomainFlag), Default: flags&defaultDomainFlag != 0}, true
 }
 
-func serverEntry(l Layout, s Server) *ldapd.Entry {
-	e := &ldapd.Entry{DN: l.server(s.Name), Attributes: []ldapd.Attribute{
+func serverEntry(l Layout, s Server) *directory.Entry {
+	e := &directory.Entry{DN: l.server(s.Name), Attributes: []directory.Attribute{
 		{Name: "objectClass", Values: []string{"top", "server", "msExchExchangeServer"}},
 		{Name: "cn", Values: []string{s.Name}},
 	}}
@@ -158,13 +158,13 @@ func serverEntry(l Layout, s Server) *ldapd.Entry {
 	return e
 }
 
-func parseServer(e *ldapd.Entry) Server {
+func parseServer(e *directory.Entry) Server {
 	return Server{Name: e.First("cn"), FQDN: e.First("dNSHostName"), Address: e.First("ipHostNumber"),
 		Participant: !strings.EqualFold(e.First("msExchEdgeSyncParticipant"), "FALSE")}
 }
 
-func connectorEntry(l Layout, c Connector) *ldapd.Entry {
-	e := &ldapd.Entry{DN: l.connector(c.Name), Attributes: []ldapd.Attribute{
+func connectorEntry(l Layout, c Connector) *directory.Entry {
+	e := &directory.Entry{DN: l.connector(c.Name), Attributes: []directory.Attribute{
 		{Name: "objectClass", Values: []string{"top", "mailGateway", "msExchRoutingSMTPConnector"}},
 		{Name: "cn", Values: []string{c.Name}},
 		{Name: "msExchEdgeSyncDNSRouting", Values: []string{strings.ToUpper(strconv.FormatBool(c.DNSRouting))}},
@@ -177,7 +177,7 @@ func connectorEntry(l Layout, c Connector) *ldapd.Entry {
 	return e
 }
 
-func parseConnector(e *ldapd.Entry) Connector {
+func parseConnector(e *directory.Entry) Connector {
 	port, _ := strconv.Atoi(e.First("msExchEdgeSyncPort"))
 	return Connector{
 		Name:          e.First("cn"),
@@ -188,8 +188,8 @@ func parseConnector(e *ldapd.Entry) Connector {
 	}
 }
 
-func recipientEntry(l Layout, hash string) *ldapd.Entry {
-	return &ldapd.Entry{DN: l.recipient(hash), Attributes: []ldapd.Attribute{
+func recipientEntry(l Layout, hash string) *directory.Entry {
+	return &directory.Entry{DN: l.recipient(hash), Attributes: []directory.Attribute{
 		{Name: "objectClass", Values: []string{"top", "msExchEdgeSyncRecipient"}},
 		{Name: "cn", Values: []string{hash}},
 	}}
@@ -197,8 +197,8 @@ func recipientEntry(l Layout, hash string) *ldapd.Entry {
 
 // safelistEntry holds the hashed safe and blocked senders, as safelist
 // aggregation stores them (msExchSafeSendersHash, msExchBlockedSendersHash).
-func safelistEntry(l Layout, r Recipients) *ldapd.Entry {
-	e := &ldapd.Entry{DN: l.Safelist(), Attributes: []ldapd.Attribute{
+func safelistEntry(l Layout, r Recipients) *directory.Entry {
+	e := &directory.Entry{DN: l.Safelist(), Attributes: []directory.Attribute{
 		{Name: "objectClass", Values: []string{"top", "container"}},
 		{Name: "cn", Values: []string{"Safelist"}},
 	}}
@@ -225,10 +225,10 @@ func validHash(h string) bool {
 }
 
 // configEntries is the desired content of the configuration containers.
-func configEntries(l Layout, c Config) ([]*ldapd.Entry, error) {
-	var out []*ldapd.Entry
+func configEntries(l Layout, c Config) ([]*directory.Entry, error) {
+	var out []*directory.Entry
 	seen := map[string]bool{}
-	add := func(e *ldapd.Entry) error {
+	add := func(e *directory.Entry) error {
 		k := strings.ToLower(e.DN)
 		if seen[k] {
 			return fmt.Errorf("edgesync: %s appears twice in the configuration", e.DN)
@@ -265,8 +265,8 @@ func configEntries(l Layout, c Config) ([]*ldapd.Entry, error) {
 }
 
 // recipientEntries is the desired content of CN=Recipients.
-func recipientEntries(l Layout, r Recipients) ([]*ldapd.Entry, error) {
-	var out []*ldapd.Entry
+func recipientEntries(l Layout, r Recipients) ([]*directory.Entry, error) {
+	var out []*directory.Entry
 	seen := map[string]bool{}
 	for _, h := range r.Hashes {
 		h = strings.ToLower(h)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/servers/ldapd"
+	"github.com/exsim/exsim/store/directory"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -287,7 +287,7 @@ func TestEdgeDirectorySurvivesRestart(t *testing.T) {
 	if err := te.syncer(t, creds["EX01"], newOrg(ex01), &dialer{}).SyncNow(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	tree, err := ldapd.OpenTree(te.path)
+	tree, err := directory.OpenTree(te.path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +302,7 @@ func TestEdgeDirectorySurvivesRestart(t *testing.T) {
 	if known, have := edge.View().KnownRecipient("alice@contoso.com"); !known || !have || !edge.Subscribed() {
 		t.Errorf("after restart: KnownRecipient = %v, %v; Subscribed = %v", known, have, edge.Subscribed())
 	}
-	auth := ldapd.NewDirectoryAuthenticator(tree, nil)
+	auth := directory.NewDirectoryAuthenticator(tree, nil)
 	if err := auth.Bind(creds["EX01"].Username, creds["EX01"].Password); err != nil {
 		t.Errorf("ESRA lost across restart: %v", err)
 	}

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/exsim/exsim/servers/ldapd"
+	"github.com/exsim/exsim/store/directory"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -167,7 +167,7 @@ func NewSubscription(edge EdgeInfo, now time.Time, validity time.Duration) (*Sub
 		VersionNumber:       major<<22 | minor<<16 | bld&0x7fff,
 		SerialNumber:        fmt.Sprintf("Version %d.%d (Build %d.%d)", major, minor, bld, rev),
 	}
-	acct := &BootstrapAccount{DN: f.ESRAUsername, PasswordHash: ldapd.HashPassword(password), Expires: now.Add(validity)}
+	acct := &BootstrapAccount{DN: f.ESRAUsername, PasswordHash: directory.HashPassword(password), Expires: now.Add(validity)}
 	return f, acct, nil
 }
 
@@ -259,7 +259,7 @@ func Import(file *SubscriptionFile, participants []Server, now time.Time) (map[s
 		accounts = append(accounts, Account{
 			Server:       p.Name,
 			Username:     "CN=" + ldap.EscapeDN(ReplicationAccountName(file.EdgeServerName, p.Name, 0)) + "," + services,
-			PasswordHash: ldapd.HashPassword(pw),
+			PasswordHash: directory.HashPassword(pw),
 		})
 	}
 	out := make(map[string]*Credentials, len(participants))

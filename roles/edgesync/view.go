@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/exsim/exsim/servers/ldapd"
+	"github.com/exsim/exsim/store/directory"
 )
 
 // Attributes of the sync status entry (Layout.SyncStatus), written by the
@@ -25,13 +25,13 @@ const (
 // the last sync, and goes on answering from the last data when the Mailbox
 // servers stop syncing.
 type EdgeView struct {
-	dir    ldapd.Directory
+	dir    directory.Directory
 	layout Layout
 	now    func() time.Time
 }
 
-func (v *EdgeView) children(dn string, fn func(*ldapd.Entry)) {
-	v.dir.Search(dn, ldapd.ScopeSingleLevel, func(e *ldapd.Entry) bool {
+func (v *EdgeView) children(dn string, fn func(*directory.Entry)) {
+	v.dir.Search(dn, directory.ScopeSingleLevel, func(e *directory.Entry) bool {
 		fn(e)
 		return true
 	})
@@ -40,7 +40,7 @@ func (v *EdgeView) children(dn string, fn func(*ldapd.Entry)) {
 // AcceptedDomains returns the accepted domains, sorted by name.
 func (v *EdgeView) AcceptedDomains() []AcceptedDomain {
 	var out []AcceptedDomain
-	v.children(v.layout.AcceptedDomains(), func(e *ldapd.Entry) {
+	v.children(v.layout.AcceptedDomains(), func(e *directory.Entry) {
 		if d, ok := parseAcceptedDomain(e); ok {
 			out = append(out, d)
 		}
@@ -85,7 +85,7 @@ func (v *EdgeView) KnownRecipient(addr string) (known, haveData bool) {
 	if v.LastRecipientSync().IsZero() {
 		return false, false
 	}
-	err := v.dir.Search(v.layout.recipient(HashAddress(addr)), ldapd.ScopeBaseObject, func(*ldapd.Entry) bool {
+	err := v.dir.Search(v.layout.recipient(HashAddress(addr)), directory.ScopeBaseObject, func(*directory.Entry) bool {
 		known = true
 		return false
 	})
@@ -108,7 +108,7 @@ func (v *EdgeView) RecipientUnknown(addr string) bool {
 // RecipientCount returns the number of replicated recipient hashes.
 func (v *EdgeView) RecipientCount() int {
 	n := 0
-	v.children(v.layout.Recipients(), func(*ldapd.Entry) { n++ })
+	v.children(v.layout.Recipients(), func(*directory.Entry) { n++ })
 	return n
 }
 
@@ -117,7 +117,7 @@ func (v *EdgeView) RecipientCount() int {
 func (v *EdgeView) ConfigCount() int {
 	n := 0
 	for _, c := range []string{v.layout.AcceptedDomains(), v.layout.Servers(), v.layout.Connections()} {
-		v.children(c, func(*ldapd.Entry) { n++ })
+		v.children(c, func(*directory.Entry) { n++ })
 	}
 	return n
 }
@@ -161,7 +161,7 @@ func (v *EdgeView) MailboxServers() []Server {
 // EdgeSync named, participants or not, sorted by name.
 func (v *EdgeView) SiteServers() []Server {
 	var out []Server
-	v.children(v.layout.Servers(), func(e *ldapd.Entry) { out = append(out, parseServer(e)) })
+	v.children(v.layout.Servers(), func(e *directory.Entry) { out = append(out, parseServer(e)) })
 	slices.SortFunc(out, func(a, b Server) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
@@ -169,7 +169,7 @@ func (v *EdgeView) SiteServers() []Server {
 // SendConnectors returns the replicated Send connectors, sorted by name.
 func (v *EdgeView) SendConnectors() []Connector {
 	var out []Connector
-	v.children(v.layout.Connections(), func(e *ldapd.Entry) { out = append(out, parseConnector(e)) })
+	v.children(v.layout.Connections(), func(e *directory.Entry) { out = append(out, parseConnector(e)) })
 	slices.SortFunc(out, func(a, b Connector) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
@@ -198,7 +198,7 @@ func (v *EdgeView) statusTime(attr string) time.Time {
 	if err != nil {
 		return time.Time{}
 	}
-	t, err := time.Parse(ldapd.GeneralizedTimeLayout, e.First(attr))
+	t, err := time.Parse(directory.GeneralizedTimeLayout, e.First(attr))
 	if err != nil {
 		return time.Time{}
 	}

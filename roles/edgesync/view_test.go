@@ -4,11 +4,11 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/exsim/exsim/servers/ldapd"
+	"github.com/exsim/exsim/store/directory"
 )
 
 func TestViewOfLocalConfiguration(t *testing.T) {
-	tree := ldapd.NewTree()
+	tree := directory.NewTree()
 	edge, err := NewEdge(tree, EdgeOptions{Name: "EDGE01", FQDN: "edge01.contoso.com"})
 	if err != nil {
 		t.Fatal(err)
@@ -70,11 +70,11 @@ func TestViewOfLocalConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ldapd.NewDirectoryAuthenticator(tree, nil).Bind(dn, "pw"); err != nil {
+	if err := directory.NewDirectoryAuthenticator(tree, nil).Bind(dn, "pw"); err != nil {
 		t.Errorf("reader bind = %v", err)
 	}
 	acl, _ := edge.Authorizer()
-	if !acl.Allowed(dn, edge.Layout().AcceptedDomains(), ldapd.RightRead) || acl.Allowed(dn, edge.Layout().AcceptedDomains(), ldapd.RightWrite) {
+	if !acl.Allowed(dn, edge.Layout().AcceptedDomains(), directory.RightRead) || acl.Allowed(dn, edge.Layout().AcceptedDomains(), directory.RightWrite) {
 		t.Errorf("reader rights wrong")
 	}
 	if got := edge.RootDSE()["configurationNamingContext"]; !slices.Equal(got, []string{edge.Layout().ConfigNC}) {
@@ -83,7 +83,7 @@ func TestViewOfLocalConfiguration(t *testing.T) {
 }
 
 func TestDiffAttributes(t *testing.T) {
-	have := &ldapd.Entry{DN: "CN=x", Attributes: []ldapd.Attribute{
+	have := &directory.Entry{DN: "CN=x", Attributes: []directory.Attribute{
 		{Name: "objectClass", Values: []string{"top", "a"}},
 		{Name: "cn", Values: []string{"x"}},
 		{Name: "old", Values: []string{"1"}},
@@ -91,7 +91,7 @@ func TestDiffAttributes(t *testing.T) {
 		{Name: "whenChanged", Values: []string{"20240101000000.0Z"}},
 		{Name: "userPassword", Values: []string{"{SSHA256}x"}},
 	}}
-	want := &ldapd.Entry{DN: "CN=x", Attributes: []ldapd.Attribute{
+	want := &directory.Entry{DN: "CN=x", Attributes: []directory.Attribute{
 		{Name: "objectClass", Values: []string{"a", "top"}},
 		{Name: "cn", Values: []string{"x"}},
 		{Name: "same", Values: []string{"a", "b"}},

@@ -2,51 +2,15 @@ package ldapd
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/exsim/exsim/store/directory"
 )
 
-// LDAP result codes used by the server (RFC 4511 section 4.1.9 and
-// appendix A).
-const (
-	ResultSuccess                = 0
-	ResultOperationsError        = 1
-	ResultProtocolError          = 2
-	ResultSizeLimitExceeded      = 4
-	ResultAuthMethodNotSupported = 7
-	ResultNoSuchAttribute        = 16
-	ResultConstraintViolation    = 19
-	ResultAttributeOrValueExists = 20
-	ResultNoSuchObject           = 32
-	ResultInvalidDNSyntax        = 34
-	ResultInvalidCredentials     = 49
-	ResultInsufficientAccess     = 50
-	ResultUnavailable            = 52
-	ResultUnwillingToPerform     = 53
-	ResultObjectClassViolation   = 65
-	ResultNotAllowedOnNonLeaf    = 66
-	ResultNotAllowedOnRDN        = 67
-	ResultEntryAlreadyExists     = 68
-	ResultOther                  = 80
-)
-
-// Error is an LDAP result other than success: the code, Active Directory's
-// diagnostic text and the matched DN the client sees. A Directory or an
-// Authenticator may return one (wrapped or not) to choose the reply; any
-// other error becomes ResultOther with AD's DIR_ERROR text.
-type Error struct {
-	Code       int
-	Diagnostic string
-	MatchedDN  string
-}
-
-func (e *Error) Error() string {
-	return fmt.Sprintf("ldap result %d: %s", e.Code, e.Diagnostic)
-}
-
-// The texts below follow the format of Active Directory's diagnostic
-// messages (hex error, component, DSID, problem, data, build). The bind and
-// operations texts are those of Windows Server 2019 (v4563) captures; DSIDs of
-// the others are representative, as they vary from build to build.
+// The LDAP layer's diagnostic texts, in the format of Active Directory's
+// (hex error, component, DSID, comment, data, build): those of Windows
+// Server 2019 (v4563) captures for bind and operations, representative DSIDs
+// for the others, as they vary from build to build. The directory's own
+// refusals (NameErr, UpdErr, ...) come from store/directory.
 const (
 	textBindRequired = "000004DC: LdapErr: DSID-0C090A5C, comment: In order to perform this operation a successful bind must be completed on the connection., data 0, v4563"
 	textInvalidCreds = "80090308: LdapErr: DSID-0C09042A, comment: AcceptSecurityContext error, data 52e, v4563"
@@ -58,79 +22,32 @@ const (
 	textUnknownExtOp = "0000203D: LdapErr: DSID-0C091031, comment: Unknown extended request OID, data 0, v4563"
 	textTooLarge     = "00000057: LdapErr: DSID-0C090A1E, comment: The size of the request exceeds MaxReceiveBuffer, data 0, v4563"
 	textUnavailable  = "00000005: SvcErr: DSID-03200DFD, problem 5001 (BUSY), data 0, v4563"
-	textNoObject     = "0000208D: NameErr: DSID-03100238, problem 2001 (NO_OBJECT), data 0, best match of:\n\t'%s'\n"
-	textBadName      = "0000208F: NameErr: DSID-031001F8, problem 2006 (BAD_NAME_SYNTAX), data 8350, best match of:\n\t'%s'\n"
-	textExists       = "00000524: UpdErr: DSID-031A11D8, problem 6005 (ENTRY_EXISTS), data 0\n"
-	textNonLeaf      = "00002015: UpdErr: DSID-031A1236, problem 6003 (CANT_ON_NON_LEAF), data 0\n"
-	textOnRDN        = "00002016: UpdErr: DSID-030F0DD0, problem 6004 (CANT_ON_RDN), data 0\n"
-	textObjClass     = "00002014: UpdErr: DSID-030F0D1D, problem 6002 (OBJ_CLASS_VIOLATION), data 0\n"
-	textAccess       = "00000005: SecErr: DSID-03152E29, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0\n"
-	textNoAttr       = "00002077: AtrErr: DSID-03151E6D, #1:\n\t0: 00002077: DSID-03151E6D, problem 1001 (NO_ATTRIBUTE_OR_VAL), data 0, Att 0 (%s)\n"
-	textAttrExists   = "00002083: AtrErr: DSID-03151F16, #1:\n\t0: 00002083: DSID-03151F16, problem 1006 (ATT_OR_VALUE_EXISTS), data 0, Att 0 (%s)\n"
-	textWillNotPerf  = "0000209A: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0\n"
-	textDirError     = "000020EF: SvcErr: DSID-03200E7B, problem 5012 (DIR_ERROR), data 0\n"
 )
 
-var (
-	// ErrAccountExpired is returned by an Authenticator for an account whose
-	// accountExpires has passed; the client gets AD's "data 701" text.
-	ErrAccountExpired = errors.New("ldapd: account expired")
-	// ErrInvalidCredentials is returned by an Authenticator for an unknown
-	// account or a wrong password; the client gets AD's "data 52e" text.
-	ErrInvalidCredentials = errors.New("ldapd: invalid credentials")
-	// ErrServerClosed is returned by Serve after Shutdown or Close.
-	ErrServerClosed = errors.New("ldapd: server closed")
-)
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("ldapd: server closed")
 
-func errNoSuchObject(matched string) *Error {
-	return &Error{Code: ResultNoSuchObject, Diagnostic: fmt.Sprintf(textNoObject, matched), MatchedDN: matched}
+// errDecoding is the answer to a request whose content cannot be used.
+func errDecoding() *directory.Error {
+	return &directory.Error{Code: directory.ResultProtocolError, Diagnostic: textDecoding}
 }
 
-func errInvalidDN(dn string) *Error {
-	return &Error{Code: ResultInvalidDNSyntax, Diagnostic: fmt.Sprintf(textBadName, dn)}
+func errBindRequired() *directory.Error {
+	return &directory.Error{Code: directory.ResultOperationsError, Diagnostic: textBindRequired}
 }
 
-func errEntryExists() *Error {
-	return &Error{Code: ResultEntryAlreadyExists, Diagnostic: textExists}
-}
-
-func errNonLeaf() *Error {
-	return &Error{Code: ResultNotAllowedOnNonLeaf, Diagnostic: textNonLeaf}
-}
-
-func errOnRDN() *Error {
-	return &Error{Code: ResultNotAllowedOnRDN, Diagnostic: textOnRDN}
-}
-
-func errObjectClass() *Error {
-	return &Error{Code: ResultObjectClassViolation, Diagnostic: textObjClass}
-}
-
-func errNoSuchAttribute(attr string) *Error {
-	return &Error{Code: ResultNoSuchAttribute, Diagnostic: fmt.Sprintf(textNoAttr, attr)}
-}
-
-func errAttributeExists(attr string) *Error {
-	return &Error{Code: ResultAttributeOrValueExists, Diagnostic: fmt.Sprintf(textAttrExists, attr)}
-}
-
-func errSystemAttribute() *Error {
-	return &Error{Code: ResultUnwillingToPerform, Diagnostic: textWillNotPerf}
-}
-
-func errAccess() *Error {
-	return &Error{Code: ResultInsufficientAccess, Diagnostic: textAccess}
-}
-
-func errBindRequired() *Error {
-	return &Error{Code: ResultOperationsError, Diagnostic: textBindRequired}
-}
-
-// asResult maps any error to the LDAP result the client sees.
-func asResult(err error) *Error {
-	var le *Error
-	if errors.As(err, &le) {
-		return le
+// bindError maps an Authenticator's refusal to AD's reply.
+func bindError(err error) *directory.Error {
+	if errors.Is(err, directory.ErrAccountExpired) {
+		return &directory.Error{Code: directory.ResultInvalidCredentials, Diagnostic: textExpired}
 	}
-	return &Error{Code: ResultOther, Diagnostic: textDirError}
+	return &directory.Error{Code: directory.ResultInvalidCredentials, Diagnostic: textInvalidCreds}
+}
+
+// codeOf is the result code err answers with (success for nil).
+func codeOf(err error) int {
+	if err == nil {
+		return directory.ResultSuccess
+	}
+	return directory.AsResult(err).Code
 }

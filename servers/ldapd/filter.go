@@ -6,6 +6,8 @@ import (
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/exsim/exsim/store/directory"
 )
 
 // Bounds on a filter the server evaluates; deeper or longer filters are
@@ -18,15 +20,14 @@ const (
 // filter is a compiled search filter (RFC 4511 section 4.5.1.7).
 type filter struct{ root *ber.Packet }
 
-// compileFilter parses the string form of a filter (RFC 4515), as gldap hands
-// it over.
+// compileFilter parses the string form of a filter (RFC 4515).
 func compileFilter(s string) (filter, error) {
 	if len(s) > maxFilterLen || nesting(s) > maxFilterDepth {
-		return filter{}, &Error{Code: ResultProtocolError, Diagnostic: textFilter}
+		return filter{}, &directory.Error{Code: directory.ResultProtocolError, Diagnostic: textFilter}
 	}
 	p, err := ldap.CompileFilter(s)
 	if err != nil {
-		return filter{}, &Error{Code: ResultProtocolError, Diagnostic: textFilter}
+		return filter{}, &directory.Error{Code: directory.ResultProtocolError, Diagnostic: textFilter}
 	}
 	return filter{root: p}, nil
 }
@@ -57,11 +58,11 @@ const (
 )
 
 // Matches reports whether e satisfies the filter.
-func (f filter) Matches(e *Entry) bool {
+func (f filter) Matches(e *directory.Entry) bool {
 	return f.root != nil && eval(f.root, e) == triTrue
 }
 
-func eval(p *ber.Packet, e *Entry) tri {
+func eval(p *ber.Packet, e *directory.Entry) tri {
 	if p.ClassType != ber.ClassContext {
 		return triUndefined
 	}
@@ -153,8 +154,8 @@ func valueEqual(attr, have, want string) bool {
 	}
 	for _, a := range dnValued {
 		if strings.EqualFold(a, attr) {
-			h, err1 := normalizeDN(have)
-			w, err2 := normalizeDN(want)
+			h, err1 := directory.NormalizeDN(have)
+			w, err2 := directory.NormalizeDN(want)
 			return err1 == nil && err2 == nil && h == w
 		}
 	}
@@ -178,7 +179,7 @@ func compareValues(a, b string) int {
 	return strings.Compare(strings.ToLower(a), strings.ToLower(b))
 }
 
-func evalSubstrings(p *ber.Packet, e *Entry) tri {
+func evalSubstrings(p *ber.Packet, e *directory.Entry) tri {
 	if len(p.Children) != 2 {
 		return triUndefined
 	}

@@ -1,6 +1,7 @@
 package ldapd
 
 import (
+	"github.com/exsim/exsim/store/directory"
 	"strings"
 	"testing"
 )
@@ -58,7 +59,7 @@ func TestFilterMatches(t *testing.T) {
 
 func TestFilterRefused(t *testing.T) {
 	for _, s := range []string{"", "mail=x", "(mail=x", "(mail=x))", "((mail=x)", strings.Repeat("(!", 300) + "(a=b)" + strings.Repeat(")", 300)} {
-		if _, err := compileFilter(s); code(err) != ResultProtocolError {
+		if _, err := compileFilter(s); codeOf(err) != directory.ResultProtocolError {
 			t.Errorf("compileFilter(%.30q) = %v, want protocolError", s, err)
 		}
 	}

@@ -26,12 +26,12 @@ const (
 	opDelRequest       = 10
 	opDelResponse      = 11
 	opModDNRequest     = 12
+	opModDNResponse    = 13
 	opCompareRequest   = 14
+	opCompareResponse  = 15
 	opAbandonRequest   = 16
-	opSearchReference  = 19
 	opExtendedRequest  = 23
 	opExtendedResponse = 24
-	opIntermediate     = 25
 )
 
 // noticeOfDisconnection is the responseName of the unsolicited notification
@@ -98,7 +98,6 @@ func unexpected(err error) error {
 
 // message is a decoded request.
 type message struct {
-	raw []byte
 	id  int64
 	op  int
 	pkt *ber.Packet // the whole LDAPMessage
@@ -112,6 +111,9 @@ func parseMessage(raw []byte) (m *message, err error) {
 			m, err = nil, fmt.Errorf("ldapd: decode: %v", r)
 		}
 	}()
+	if err := checkNesting(raw, maxNesting); err != nil {
+		return nil, err
+	}
 	p, err := ber.DecodePacketErr(raw)
 	if err != nil {
 		return nil, err
@@ -127,96 +129,63 @@ func parseMessage(raw []byte) (m *message, err error) {
 	if op.ClassType != ber.ClassApplication {
 		return nil, errNotLDAP
 	}
-	return &message{raw: raw, id: id, op: int(op.Tag), pkt: p}, nil
+	return &message{id: id, op: int(op.Tag), pkt: p}, nil
+}
+
+// maxNesting bounds how deeply the elements of a request may nest. The
+// deepest request LDAP needs is a search with a filter of maxFilterDepth
+// levels; asn1-ber decodes recursively, so a deeper message is refused
+// before it is decoded rather than costing stack in proportion to its size.
+const maxNesting = maxFilterDepth + 16
+
+// checkNesting walks the TLVs of raw without recursion and refuses
+// constructed elements nested deeper than limit, indefinite lengths and
+// lengths that overrun their container (X.690 section 8.1).
+func checkNesting(raw []byte, limit int) error {
+	ends := []int{len(raw)} // end offsets of the open constructed elements
+	for i := 0; i < len(raw); {
+		for len(ends) > 1 && i >= ends[len(ends)-1] {
+			ends = ends[:len(ends)-1]
+		}
+		constructed := raw[i]&0x20 != 0
+		if raw[i]&0x1f == 0x1f { // high tag number form
+			for i++; i < len(raw) && raw[i]&0x80 != 0; i++ {
+			}
+		}
+		i++
+		if i >= len(raw) {
+			return errNotLDAP
+		}
+		n, lb := 0, int(raw[i])
+		i++
+		switch {
+		case lb < 0x80:
+			n = lb
+		case lb == 0x80 || lb&0x7f > 4:
+			return errNotLDAP
+		default:
+			for range lb & 0x7f {
+				if i >= len(raw) {
+					return errNotLDAP
+				}
+				n = n<<8 | int(raw[i])
+				i++
+			}
+		}
+		if n > ends[len(ends)-1]-i {
+			return errNotLDAP
+		}
+		if constructed {
+			if len(ends) > limit {
+				return errNotLDAP
+			}
+			ends = append(ends, i+n)
+			continue
+		}
+		i += n
+	}
+	return nil
 }
 
 // request returns the protocolOp element.
 func (m *message) request() *ber.Packet { return m.pkt.Children[1] }
-
-// peekResponse returns the messageID and protocolOp tag of an encoded
-// LDAPMessage without decoding the rest.
-func peekResponse(raw []byte) (id int64, op int, err error) {
-	bad := errors.New("ldapd: malformed response")
-	if len(raw) < 2 || raw[0] != 0x30 {
-		return 0, 0, bad
-	}
-	_, i, ok := berLength(raw, 1)
-	if !ok || i >= len(raw) || raw[i] != 0x02 {
-		return 0, 0, bad
-	}
-	n, j, ok := berLength(raw, i+1)
-	if !ok || n < 1 || n > 8 || j+n >= len(raw) {
-		return 0, 0, bad
-	}
-	for _, b := range raw[j : j+n] {
-		id = id<<8 | int64(b)
-	}
-	tag := raw[j+n]
-	if tag&0xc0 != 0x40 || tag&0x1f == 0x1f {
-		return 0, 0, bad
-	}
-	return id, int(tag & 0x1f), nil
-}
-
-// berLength decodes the definite length at raw[i]; next is the first content
-// octet.
-func berLength(raw []byte, i int) (length, next int, ok bool) {
-	if i >= len(raw) {
-		return 0, 0, false
-	}
-	b := raw[i]
-	if b < 0x80 {
-		return int(b), i + 1, true
-	}
-	n := int(b & 0x7f)
-	if n == 0 || n > 4 || i+1+n > len(raw) {
-		return 0, 0, false
-	}
-	for _, c := range raw[i+1 : i+1+n] {
-		length = length<<8 | int(c)
-	}
-	return length, i + 1 + n, true
-}
-
-// finalResponse reports whether a response ends its request: everything but
-// search entries, references and intermediate responses does.
-func finalResponse(op int) bool {
-	return op != opSearchEntry && op != opSearchReference && op != opIntermediate
-}
-
-// encodeResult encodes an LDAPResult of the given application tag (RFC 4511
-// section 4.1.9).
-func encodeResult(id int64, app int, code int, matched, diag string) []byte {
-	return envelope(id, result(app, code, matched, diag))
-}
-
-func result(app int, code int, matched, diag string) *ber.Packet {
-	r := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ber.Tag(app), nil, "")
-	r.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, int64(code), ""))
-	r.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, matched, ""))
-	r.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, diag, ""))
-	return r
-}
-
-func envelope(id int64, op *ber.Packet) []byte {
-	p := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
-	p.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, id, ""))
-	p.AppendChild(op)
-	return p.Bytes()
-}
-
-// encodeNotice encodes a Notice of Disconnection (RFC 4511 section 4.4.1).
-func encodeNotice(code int, diag string) []byte {
-	r := result(opExtendedResponse, code, "", diag)
-	r.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 10, noticeOfDisconnection, ""))
-	return envelope(0, r)
-}
-
-// encodeSimpleBind encodes a version 3 simple BindRequest.
-func encodeSimpleBind(id int64, dn, password string) []byte {
-	r := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opBindRequest, nil, "")
-	r.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 3, ""))
-	r.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, dn, ""))
-	r.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, password, ""))
-	return envelope(id, r)
-}

@@ -2,11 +2,9 @@ package ldapd
 
 import (
 	"errors"
+	"github.com/exsim/exsim/store/directory"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -117,18 +115,32 @@ func isReset(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe"))
 }
 
-// FuzzParseMessage attacks the front end's own decoding of requests and of
-// gldap's responses.
+// FuzzParseMessage attacks the server's own decoding of requests: framing,
+// envelope, controls and every request body.
 func FuzzParseMessage(f *testing.F) {
 	for _, s := range fuzzSeeds() {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		if m, err := parseMessage(raw); err == nil && m.op == opBindRequest {
-			checkBind(m.request())
+		m, err := parseMessage(raw)
+		if err != nil {
+			return
 		}
-		peekResponse(raw)
-		modValues([]string{string(raw)})
+		m.controls()
+		switch req := m.request(); m.op {
+		case opBindRequest:
+			checkBind(req)
+		case opSearchRequest:
+			if r, err := decodeSearch(req); err == nil {
+				ldap.DecompileFilter(r.filter)
+			}
+		case opAddRequest, opModifyRequest:
+			if len(req.Children) == 2 {
+				for _, p := range req.Children[1].Children {
+					attribute(p)
+				}
+			}
+		}
 	})
 }
 
@@ -142,67 +154,12 @@ func FuzzFilter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		flt, err := compileFilter(s)
 		if err != nil {
-			var le *Error
-			if !errors.As(err, &le) || le.Code != ResultProtocolError {
+			var le *directory.Error
+			if !errors.As(err, &le) || le.Code != directory.ResultProtocolError {
 				t.Fatalf("compileFilter(%q) = %v, want protocolError", s, err)
 			}
 			return
 		}
 		flt.Matches(e)
 	})
-}
-
-// FuzzParseName checks that the canonical form of a DN is stable: parsing
-// it again gives the same canonical form.
-func FuzzParseName(f *testing.F) {
-	for _, s := range []string{testWriter, `CN=a\,b+OU=c,DC=x`, `cn=#0403616263`, ` CN = a , OU=b `, `CN=\ lead\ `} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, dn string) {
-		n, err := parseName(dn)
-		if err != nil {
-			return
-		}
-		again, err := parseName(n.key())
-		if err != nil {
-			t.Fatalf("parseName(key %q of %q) = %v", n.key(), dn, err)
-		}
-		if again.key() != n.key() {
-			t.Fatalf("canonical form unstable: %q -> %q -> %q", dn, n.key(), again.key())
-		}
-	})
-}
-
-// FuzzOpenTree loads arbitrary directory files: OpenTree must load them or
-// report them damaged, never crash, and the tree must stay usable.
-func FuzzOpenTree(f *testing.F) {
-	good := NewTree()
-	seed(f, good)
-	f.Add([]byte(`{"format":"exsim-ldapd/1","usn":1,"entries":[{"dn":"CN=a","naming_context":true,"attributes":[{"name":"objectClass","values":["top"]}]}]}`),
-		[]byte(`{"usn":2,"ops":[{"put":{"dn":"CN=b,CN=a","attributes":[]}},{"del":"CN=b,CN=a"}]}`+"\n"))
-	f.Add([]byte(""), []byte(`{"usn":1,"ops":[{"put":{"dn":"CN=x","naming_context":true,"attributes":[]}}]}`+"\n"+`{"usn":2,"ops":[{"del":"CN=x"}]}`+"\n{\"usn\":3"))
-	f.Add([]byte("{"), []byte("\n\n"))
-	f.Fuzz(func(t *testing.T, snapshot, journal []byte) {
-		dir := t.TempDir()
-		path := filepath.Join(dir, "directory.json")
-		if len(snapshot) > 0 {
-			os.WriteFile(path, snapshot, 0o600)
-		}
-		os.WriteFile(path+".journal", journal, 0o600)
-		tree, err := OpenTree(path)
-		var de *DamagedFileError
-		if err != nil && !errors.As(err, &de) {
-			t.Fatalf("OpenTree() = %v, want nil or *DamagedFileError", err)
-		}
-		defer tree.Close()
-		seed(t, &prefixed{tree}) // usable: writes work on top of whatever loaded
-	})
-}
-
-// prefixed seeds under a naming context of its own, so that seeding works
-// whatever the fuzzed files contained.
-type prefixed struct{ *Tree }
-
-func (p *prefixed) Apply(changes ...Change) error {
-	return p.Tree.Apply(Change{Kind: ChangeAdd, NamingContext: true, Entry: entry("DC=fuzz" + strconv.Itoa(int(p.USN())))})
 }

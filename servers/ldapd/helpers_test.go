@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"github.com/exsim/exsim/store/directory"
 	"net"
 	"net/netip"
 	"os"
@@ -29,38 +30,48 @@ const (
 
 // seed fills dir with the test layout and two accounts: Writer (a member of
 // Administrators, which may write under Data) and Reader (read-only).
-func seed(t testing.TB, dir Directory) {
+func seed(t testing.TB, dir directory.Directory) {
 	t.Helper()
-	user := func(dn string) *Entry {
-		return &Entry{DN: dn, Attributes: []Attribute{
+	user := func(dn string) *directory.Entry {
+		return &directory.Entry{DN: dn, Attributes: []directory.Attribute{
 			{Name: "objectClass", Values: []string{"top", "user"}},
-			{Name: "userPassword", Values: []string{HashPassword(testPassword)}},
+			{Name: "userPassword", Values: []string{directory.HashPassword(testPassword)}},
 		}}
 	}
-	container := func(dn string) *Entry {
-		return &Entry{DN: dn, Attributes: []Attribute{{Name: "objectClass", Values: []string{"top", "container"}}}}
+	container := func(dn string) *directory.Entry {
+		return &directory.Entry{DN: dn, Attributes: []directory.Attribute{{Name: "objectClass", Values: []string{"top", "container"}}}}
 	}
 	err := dir.Apply(
-		Change{Kind: ChangeAdd, Entry: container(testNC), NamingContext: true},
-		Change{Kind: ChangeAdd, Entry: container(testAccounts)},
-		Change{Kind: ChangeAdd, Entry: container(testData)},
-		Change{Kind: ChangeAdd, Entry: container("CN=Roles," + testNC)},
-		Change{Kind: ChangeAdd, Entry: &Entry{DN: testAdmins, Attributes: []Attribute{
+		directory.Change{Kind: directory.ChangeAdd, Entry: container(testNC), NamingContext: true},
+		directory.Change{Kind: directory.ChangeAdd, Entry: container(testAccounts)},
+		directory.Change{Kind: directory.ChangeAdd, Entry: container(testData)},
+		directory.Change{Kind: directory.ChangeAdd, Entry: container("CN=Roles," + testNC)},
+		directory.Change{Kind: directory.ChangeAdd, Entry: &directory.Entry{DN: testAdmins, Attributes: []directory.Attribute{
 			{Name: "objectClass", Values: []string{"top", "group"}},
 			{Name: "member", Values: []string{testWriter}},
 		}}},
-		Change{Kind: ChangeAdd, Entry: user(testWriter)},
-		Change{Kind: ChangeAdd, Entry: user(testReader)},
+		directory.Change{Kind: directory.ChangeAdd, Entry: user(testWriter)},
+		directory.Change{Kind: directory.ChangeAdd, Entry: user(testReader)},
 	)
 	if err != nil {
 		t.Fatalf("seed: %v", err)
 	}
 }
 
+// entry returns an entry of objectClass top with the given attribute
+// name/value pairs.
+func entry(dn string, attrs ...string) *directory.Entry {
+	e := &directory.Entry{DN: dn, Attributes: []directory.Attribute{{Name: "objectClass", Values: []string{"top"}}}}
+	for i := 0; i+1 < len(attrs); i += 2 {
+		e.Set(attrs[i], append(e.Get(attrs[i]), attrs[i+1])...)
+	}
+	return e
+}
+
 // seededTree returns an in-memory tree holding the test layout.
-func seededTree(t testing.TB) *Tree {
+func seededTree(t testing.TB) *directory.Tree {
 	t.Helper()
-	dir := NewTree()
+	dir := directory.NewTree()
 	seed(t, dir)
 	return dir
 }
@@ -76,7 +87,7 @@ func mustTime(t testing.TB, s string) time.Time {
 
 type testServer struct {
 	srv    *Server
-	dir    Directory
+	dir    directory.Directory
 	ca     *certs.CA
 	tlsCfg *tls.Config // client side, server name edge01.contoso.com
 	ldaps  string      // 127.0.0.1:port of the TLS listener
@@ -87,7 +98,7 @@ type testServer struct {
 type serverOption func(*Options)
 
 // startServer serves dir (seeded) on a TLS and a clear-text listener.
-func startServer(t testing.TB, dir Directory, opts ...serverOption) *testServer {
+func startServer(t testing.TB, dir directory.Directory, opts ...serverOption) *testServer {
 	t.Helper()
 	ca, err := certs.NewEphemeral("Contoso")
 	if err != nil {
@@ -97,17 +108,17 @@ func startServer(t testing.TB, dir Directory, opts ...serverOption) *testServer 
 	if err != nil {
 		t.Fatal(err)
 	}
-	acl, err := NewACL(dir,
-		Grant{Principal: testAdmins, Base: testData, Rights: RightRead | RightWrite},
-		Grant{Principal: testAdmins, Base: testNC, Rights: RightRead},
-		Grant{Principal: testReader, Base: "", Rights: RightRead},
+	acl, err := directory.NewACL(dir,
+		directory.Grant{Principal: testAdmins, Base: testData, Rights: directory.RightRead | directory.RightWrite},
+		directory.Grant{Principal: testAdmins, Base: testNC, Rights: directory.RightRead},
+		directory.Grant{Principal: testReader, Base: "", Rights: directory.RightRead},
 	)
 	if err != nil {
 		t.Fatal(err)
 	}
 	o := Options{
 		ServerName:    "EDGE01",
-		Authenticator: NewDirectoryAuthenticator(dir, nil),
+		Authenticator: directory.NewDirectoryAuthenticator(dir, nil),
 		Authorizer:    acl,
 		RootDSE: map[string][]string{
 			"configurationNamingContext": {testNC},

@@ -1,6 +1,7 @@
 package ldapd
 
 import (
+	"github.com/exsim/exsim/store/directory"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,7 +29,7 @@ func ldapsearch(t *testing.T, ts *testServer, url string, args ...string) (strin
 
 func TestLdapsearchOverLDAPS(t *testing.T) {
 	dir := seededTree(t)
-	dir.Apply(Change{Kind: ChangeAdd, Entry: entry("CN=alice,"+testData, "mail", "alice@contoso.com")})
+	dir.Apply(directory.Change{Kind: directory.ChangeAdd, Entry: entry("CN=alice,"+testData, "mail", "alice@contoso.com")})
 	ts := startServer(t, dir)
 	url := "ldaps://" + ts.ldaps
 
@@ -50,9 +51,10 @@ func TestLdapsearchOverLDAPS(t *testing.T) {
 		t.Errorf("ldapsearch with a wrong password = %v, want Invalid credentials (data 52e):\n%s", err, out)
 	}
 
-	out, err = ldapsearch(t, ts, url, "-x", "-s", "base", "-b", "", "namingContexts")
-	if err != nil || !strings.Contains(out, "namingContexts: "+testNC) {
-		t.Errorf("ldapsearch RootDSE = %v:\n%s", err, out)
+	out, err = ldapsearch(t, ts, url, "-x", "-s", "base", "-b", "", "namingContexts", "supportedControl", "supportedLDAPPolicies")
+	if err != nil || !strings.Contains(out, "namingContexts: "+testNC) ||
+		strings.Count(out, "supportedControl: ") != len(adLDSControls) || strings.Count(out, "supportedLDAPPolicies: ") != len(adLDSPolicies) {
+		t.Errorf("ldapsearch RootDSE = %v, want the naming context, %d controls and %d policies:\n%s", err, len(adLDSControls), len(adLDSPolicies), out)
 	}
 
 	// The clear-text listener (50389 on an Edge) serves the same directory.

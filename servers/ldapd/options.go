@@ -55,8 +55,9 @@ type Options struct {
 	// WriteTimeout bounds each write to a client that does not read
 	// (default 60 s).
 	WriteTimeout time.Duration
-	// OperationTimeout bounds the processing of one request (default 120 s,
-	// AD's MaxQueryDuration).
+	// OperationTimeout bounds the answer to one request: every response to
+	// it must be written within this time of its arrival, or the
+	// connection ends (default 120 s, AD's MaxQueryDuration).
 	OperationTimeout time.Duration
 }
 

@@ -5,89 +5,139 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jimlambrt/gldap"
+	ber "github.com/go-asn1-ber/asn1-ber"
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/exsim/exsim/store/directory"
 )
 
-func (h *handlers) search(w *gldap.ResponseWriter, r *gldap.Request) {
-	m, err := r.GetSearchMessage()
+// searchRequest is a decoded SearchRequest (RFC 4511 section 4.5.1).
+type searchRequest struct {
+	base      string
+	scope     directory.Scope
+	sizeLimit int64
+	typesOnly bool
+	filter    *ber.Packet
+	attrs     []string
+}
+
+func decodeSearch(req *ber.Packet) (*searchRequest, error) {
+	if err := application(req, 8, "search"); err != nil {
+		return nil, err
+	}
+	var r searchRequest
+	var err error
+	if r.base, err = octetString(req.Children[0], "base object"); err != nil {
+		return nil, err
+	}
+	scope, err := integer(req.Children[1], ber.TagEnumerated, "scope")
+	if err != nil || scope < int64(directory.ScopeBaseObject) || scope > int64(directory.ScopeWholeSubtree) {
+		return nil, malformed("scope")
+	}
+	r.scope = directory.Scope(scope)
+	if _, err := integer(req.Children[2], ber.TagEnumerated, "derefAliases"); err != nil {
+		return nil, err
+	}
+	if r.sizeLimit, err = integer(req.Children[3], ber.TagInteger, "sizeLimit"); err != nil {
+		return nil, err
+	}
+	if _, err := integer(req.Children[4], ber.TagInteger, "timeLimit"); err != nil {
+		return nil, err
+	}
+	to, ok := req.Children[5].Value.(bool)
+	if !ok || req.Children[5].Tag != ber.TagBoolean {
+		return nil, malformed("typesOnly")
+	}
+	r.typesOnly = to
+	r.filter = req.Children[6]
+	attrs := req.Children[7]
+	if err := sequence(attrs, ber.TagSequence, 0, "attributes"); err != nil {
+		return nil, err
+	}
+	for _, a := range attrs.Children {
+		s, err := octetString(a, "attribute selector")
+		if err != nil {
+			return nil, err
+		}
+		r.attrs = append(r.attrs, s)
+	}
+	return &r, nil
+}
+
+// search answers a SearchRequest (RFC 4511 section 4.5).
+func (c *conn) search(m *message) bool {
+	r, err := decodeSearch(m.request())
 	if err != nil {
-		h.result(w, r, nil, opSearchDone, &Error{Code: ResultProtocolError, Diagnostic: textDecoding})
-		return
+		return c.refuse("search", err)
 	}
-	sess := h.b.session(r.ConnectionID())
-	if sess == nil {
-		h.result(w, r, nil, opSearchDone, errBindRequired())
-		return
+	controls, err := m.controls()
+	if err != nil {
+		return c.refuse("search", err)
 	}
-	f, ferr := compileFilter(m.Filter)
-	sel := newSelector(m.Attributes, m.TypesOnly)
+	var f filter
+	s, ferr := ldap.DecompileFilter(r.filter)
+	if ferr == nil {
+		f, ferr = compileFilter(s)
+	} else {
+		ferr = &directory.Error{Code: directory.ResultProtocolError, Diagnostic: textFilter}
+	}
+	sel := newSelector(r.attrs, r.typesOnly)
 
 	// The RootDSE is readable before any bind (RFC 4512 section 5.1), as on
 	// AD, so that clients can discover the naming contexts.
-	if trimmed(m.BaseDN) == "" && m.Scope == gldap.BaseObject {
+	if strings.TrimSpace(r.base) == "" && r.scope == directory.ScopeBaseObject {
 		if ferr != nil {
-			h.result(w, r, sess, opSearchDone, ferr)
-			return
+			return c.reply(m, opSearchDone, ferr)
 		}
-		if e := h.rootDSE(); f.Matches(e) {
-			h.sendEntry(w, r, sess, e, sel)
+		if e := c.s.rootDSE(); f.Matches(e) && !c.send(encodeEntry(m.id, e.DN, sel.project(e)), false) {
+			return false
 		}
-		h.result(w, r, sess, opSearchDone, nil)
-		return
+		return c.reply(m, opSearchDone, nil)
 	}
-	acct := sess.bound()
-	if acct == "" {
-		h.result(w, r, sess, opSearchDone, errBindRequired())
-		return
+	if c.account == "" {
+		return c.reply(m, opSearchDone, errBindRequired())
 	}
 	if ferr != nil {
-		h.result(w, r, sess, opSearchDone, ferr)
-		return
+		return c.reply(m, opSearchDone, ferr)
 	}
 
-	limit := h.s.opts.MaxEntries
-	if m.SizeLimit > 0 && m.SizeLimit < int64(limit) {
-		limit = int(m.SizeLimit)
+	limit := c.s.opts.MaxEntries
+	if r.sizeLimit > 0 && r.sizeLimit < int64(limit) {
+		limit = int(r.sizeLimit)
 	}
-	paging, offset, perr := pagingRequest(m.Controls)
+	paging, offset, perr := pagingRequest(controls)
 	if perr != nil {
-		h.result(w, r, sess, opSearchDone, perr)
-		return
+		return c.reply(m, opSearchDone, perr)
 	}
 	if paging != nil {
 		if paging.PagingSize == 0 { // the client abandons the paged search (RFC 2696 section 3)
-			done := r.NewSearchDoneResponse(gldap.WithResponseCode(ResultSuccess))
-			done.SetControls(&gldap.ControlPaging{})
-			h.reply(w, done, sess.log)
-			return
+			return c.send(envelope(m.id, result(opSearchDone, directory.ResultSuccess, "", ""), ldap.NewControlPaging(0).Encode()), true)
 		}
-		limit = min(int(paging.PagingSize), h.s.opts.MaxEntries)
+		limit = min(int(paging.PagingSize), c.s.opts.MaxEntries)
 	}
 
 	// An entry the account may not read does not exist for it, as on AD.
-	if !h.s.opts.Authorizer.Allowed(acct, m.BaseDN, RightRead) {
-		h.result(w, r, sess, opSearchDone, errNoSuchObject(""))
-		return
+	if !c.s.opts.Authorizer.Allowed(c.account, r.base, directory.RightRead) {
+		return c.reply(m, opSearchDone, directory.NoSuchObject(""))
 	}
 	// Collect the matches first; authorization (which reads group
 	// membership from the directory) and the answer come after the tree's
 	// read lock is released: a Search callback must not call back into the
 	// directory, and a slow client must not hold the lock.
-	var matched []*Entry
-	err = h.s.dir.Search(m.BaseDN, Scope(m.Scope), func(e *Entry) bool {
+	var matched []*directory.Entry
+	err = c.s.dir.Search(r.base, r.scope, func(e *directory.Entry) bool {
 		if f.Matches(e) {
 			matched = append(matched, e)
 		}
 		return true
 	})
 	if err != nil {
-		h.result(w, r, sess, opSearchDone, err)
-		return
+		return c.reply(m, opSearchDone, err)
 	}
-	var hits []*Entry
+	var hits []*directory.Entry
 	more, seen := false, 0
 	for _, e := range matched {
-		if !h.isAllowedToRead(acct, e) {
+		if !c.s.opts.Authorizer.Allowed(c.account, e.DN, directory.RightRead) {
 			continue
 		}
 		seen++
@@ -101,29 +151,30 @@ func (h *handlers) search(w *gldap.ResponseWriter, r *gldap.Request) {
 		hits = append(hits, e)
 	}
 	for _, e := range hits {
-		h.sendEntry(w, r, sess, e, sel)
+		if !c.send(encodeEntry(m.id, e.DN, sel.project(e)), false) {
+			return false
+		}
 	}
-	done := r.NewSearchDoneResponse(gldap.WithResponseCode(ResultSuccess))
+	c.log.Debug("search "+r.base, "code", directory.ResultSuccess)
 	switch {
 	case paging != nil:
-		c := &gldap.ControlPaging{}
+		pc := ldap.NewControlPaging(0)
 		if more {
-			c.Cookie = []byte(strconv.Itoa(offset + len(hits)))
+			pc.SetCookie([]byte(strconv.Itoa(offset + len(hits))))
 		}
-		done.SetControls(c)
+		return c.send(envelope(m.id, result(opSearchDone, directory.ResultSuccess, "", ""), pc.Encode()), true)
 	case more:
-		done.SetResultCode(ResultSizeLimitExceeded)
+		return c.reply(m, opSearchDone, &directory.Error{Code: directory.ResultSizeLimitExceeded})
 	}
-	sess.log.Debug("search "+m.BaseDN, "code", ResultSuccess)
-	h.reply(w, done, sess.log)
+	return c.reply(m, opSearchDone, nil)
 }
 
 // pagingRequest finds the simple paged results control (RFC 2696) and the
 // offset its cookie carries (the cookie is the number of entries already
 // returned).
-func pagingRequest(controls []gldap.Control) (*gldap.ControlPaging, int, error) {
+func pagingRequest(controls []ldap.Control) (*ldap.ControlPaging, int, error) {
 	for _, c := range controls {
-		p, ok := c.(*gldap.ControlPaging)
+		p, ok := c.(*ldap.ControlPaging)
 		if !ok {
 			continue
 		}
@@ -132,19 +183,11 @@ func pagingRequest(controls []gldap.Control) (*gldap.ControlPaging, int, error) 
 		}
 		off, err := strconv.Atoi(string(p.Cookie))
 		if err != nil || off < 0 {
-			return nil, 0, &Error{Code: ResultProtocolError, Diagnostic: textDecoding}
+			return nil, 0, errDecoding()
 		}
 		return p, off, nil
 	}
 	return nil, 0, nil
-}
-
-func (h *handlers) sendEntry(w *gldap.ResponseWriter, r *gldap.Request, sess *session, e *Entry, sel selector) {
-	resp := r.NewSearchResponseEntry(e.DN)
-	for _, a := range sel.project(e) {
-		resp.AddAttribute(a.Name, a.Values)
-	}
-	h.reply(w, resp, sess.log)
 }
 
 // selector is the attribute selection of a search (RFC 4511 section
@@ -171,10 +214,10 @@ func newSelector(attrs []string, typesOnly bool) selector {
 
 // project returns the attributes of e the client asked for. Password
 // attributes are never returned.
-func (s selector) project(e *Entry) []Attribute {
-	var out []Attribute
+func (s selector) project(e *directory.Entry) []directory.Attribute {
+	var out []directory.Attribute
 	for _, a := range e.Attributes {
-		if IsPasswordAttribute(a.Name) {
+		if directory.IsPasswordAttribute(a.Name) {
 			continue
 		}
 		if !s.all && !slices.ContainsFunc(s.names, func(n string) bool { return strings.EqualFold(n, a.Name) }) {
@@ -184,7 +227,7 @@ func (s selector) project(e *Entry) []Attribute {
 		if s.typesOnly {
 			vals = nil
 		}
-		out = append(out, Attribute{Name: a.Name, Values: vals})
+		out = append(out, directory.Attribute{Name: a.Name, Values: vals})
 	}
 	return out
 }

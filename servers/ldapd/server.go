@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/exsim/exsim/internal/accept"
 )
@@ -18,24 +17,25 @@ import (
 // Server is the LDAP server. It serves any number of listeners: hand it a
 // TLS listener for secure LDAP (50636) and a plain loopback one for 50389.
 type Server struct {
-	dir  Directory
+	dir  Backend
 	opts Options
 	log  *slog.Logger
-	h    *handlers
+
+	ctx    context.Context // canceled by Close: wakes a backed-off Serve
+	cancel context.CancelFunc
 
 	nextCID  atomic.Uint64
 	shutdown atomic.Bool
 
 	mu        sync.Mutex
-	backend   *backend // started by the first Serve
 	listeners map[net.Listener]struct{}
-	conns     map[*front]struct{}
+	conns     map[*conn]struct{}
 	sessions  sync.WaitGroup
 }
 
 // NewServer returns a server for dir configured by o (zero fields take
 // defaults). It starts nothing until Serve.
-func NewServer(dir Directory, o Options) (*Server, error) {
+func NewServer(dir Backend, o Options) (*Server, error) {
 	if dir == nil {
 		return nil, errors.New("ldapd: no directory")
 	}
@@ -47,42 +47,22 @@ func NewServer(dir Directory, o Options) (*Server, error) {
 	if o.ServerName != "" {
 		log = log.With("server", o.ServerName)
 	}
-	s := &Server{
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
 		dir:       dir,
 		opts:      o,
 		log:       log,
+		ctx:       ctx,
+		cancel:    cancel,
 		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[*front]struct{}),
-	}
-	s.h = &handlers{s: s}
-	return s, nil
-}
-
-// ensureBackend starts the private gldap server once.
-func (s *Server) ensureBackend() (*backend, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.shutdown.Load() {
-		return nil, ErrServerClosed
-	}
-	if s.backend == nil {
-		b, err := startBackend(s.h)
-		if err != nil {
-			return nil, err
-		}
-		s.backend = b
-	}
-	return s.backend, nil
+		conns:     make(map[*conn]struct{}),
+	}, nil
 }
 
 // Serve accepts connections on l until Shutdown or Close, and then returns
 // ErrServerClosed. A listener yielding *tls.Conn is served as implicit TLS
 // (LDAPS).
 func (s *Server) Serve(l net.Listener) error {
-	b, err := s.ensureBackend()
-	if err != nil {
-		return err
-	}
 	s.mu.Lock()
 	if s.shutdown.Load() {
 		s.mu.Unlock()
@@ -108,51 +88,45 @@ func (s *Server) Serve(l net.Listener) error {
 				return fmt.Errorf("ldapd: accept: %w", err)
 			}
 			log.Warn("accept failed, retrying", "err", err)
-			backoff.Wait(nil)
-			continue
+			backoff.Wait(s.ctx.Done())
+			continue // the next Accept sees the shutdown
 		}
 		backoff.Reset()
 		cid := strconv.FormatUint(s.nextCID.Add(1), 10)
-		f := &front{
-			s:   s,
-			b:   b,
-			c:   c,
-			log: log.With("cid", cid, "remote", c.RemoteAddr().String()),
-		}
-		f.sess = &session{cid: cid, log: f.log}
-		if !s.track(f) {
+		cn := &conn{s: s, c: c, log: log.With("cid", cid, "remote", c.RemoteAddr().String())}
+		if !s.track(cn) {
 			c.Close()
 			if s.shutdown.Load() {
 				return ErrServerClosed
 			}
-			f.log.Warn("connection refused: too many connections")
+			cn.log.Warn("connection refused: too many connections")
 			continue
 		}
 		go func() {
 			defer s.sessions.Done()
-			defer s.untrack(f)
-			f.serve()
+			defer s.untrack(cn)
+			cn.serve()
 		}()
 	}
 }
 
 // track registers a connection; false when closing or at MaxConnections.
-func (s *Server) track(f *front) bool {
+func (s *Server) track(c *conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shutdown.Load() || len(s.conns) >= s.opts.MaxConnections {
 		return false
 	}
-	s.conns[f] = struct{}{}
+	s.conns[c] = struct{}{}
 	s.sessions.Add(1)
 	return true
 }
 
-func (s *Server) untrack(f *front) {
+func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
-	delete(s.conns, f)
+	delete(s.conns, c)
 	s.mu.Unlock()
-	f.close()
+	c.close()
 }
 
 func (s *Server) closeListeners() error {
@@ -175,8 +149,8 @@ func (s *Server) closeListeners() error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.closeListeners()
 	s.mu.Lock()
-	for f := range s.conns {
-		f.interrupt()
+	for c := range s.conns {
+		c.interrupt()
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})
@@ -186,7 +160,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
-		return errors.Join(err, s.stopBackend())
+		s.cancel()
+		return err
 	case <-ctx.Done():
 		return errors.Join(err, s.Close(), ctx.Err())
 	}
@@ -196,24 +171,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // their goroutines to end.
 func (s *Server) Close() error {
 	err := s.closeListeners()
+	s.cancel()
 	s.mu.Lock()
-	for f := range s.conns {
-		f.close()
+	for c := range s.conns {
+		c.close()
 	}
 	s.mu.Unlock()
 	s.sessions.Wait()
-	return errors.Join(err, s.stopBackend())
-}
-
-func (s *Server) stopBackend() error {
-	s.mu.Lock()
-	b := s.backend
-	s.backend = nil
-	s.mu.Unlock()
-	if b == nil {
-		return nil
-	}
-	return b.stop(2 * time.Second)
+	return err
 }
 
 // peerName is the subject of a verified client certificate, for the log.

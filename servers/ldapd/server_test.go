@@ -2,6 +2,7 @@ package ldapd
 
 import (
 	"fmt"
+	"github.com/exsim/exsim/store/directory"
 	"runtime"
 	"slices"
 	"testing"
@@ -124,10 +125,10 @@ func TestWrongPasswordGetsADText(t *testing.T) {
 func TestExpiredAccountGetsData701(t *testing.T) {
 	dir := seededTree(t)
 	expired := "CN=Expired," + testAccounts
-	if err := dir.Apply(Change{Kind: ChangeAdd, Entry: &Entry{DN: expired, Attributes: []Attribute{
+	if err := dir.Apply(directory.Change{Kind: directory.ChangeAdd, Entry: &directory.Entry{DN: expired, Attributes: []directory.Attribute{
 		{Name: "objectClass", Values: []string{"user"}},
-		{Name: "userPassword", Values: []string{HashPassword(testPassword)}},
-		{Name: "accountExpires", Values: []string{FileTime(mustTime(t, "2001-01-01T00:00:00Z"))}},
+		{Name: "userPassword", Values: []string{directory.HashPassword(testPassword)}},
+		{Name: "accountExpires", Values: []string{directory.FileTime(mustTime(t, "2001-01-01T00:00:00Z"))}},
 	}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -154,8 +155,14 @@ func TestAnonymousIsRefusedEverythingButTheRootDSE(t *testing.T) {
 	if got := root.Entries[0].GetAttributeValue("configurationNamingContext"); got != testNC {
 		t.Errorf("configurationNamingContext = %q, want %q", got, testNC)
 	}
-	if got := root.Entries[0].GetAttributeValues("supportedCapabilities"); !slices.Contains(got, "1.2.840.113556.1.4.1851") {
-		t.Errorf("supportedCapabilities = %q, want the AD LDS capability", got)
+	if got := root.Entries[0].GetAttributeValues("supportedCapabilities"); !slices.Contains(got, "1.2.840.113556.1.4.1851") || slices.Contains(got, "1.2.840.113556.1.4.800") {
+		t.Errorf("supportedCapabilities = %q, want the AD LDS capability and not AD DS's", got)
+	}
+	if got := root.Entries[0].GetAttributeValues("supportedControl"); !slices.Equal(got, adLDSControls) || !slices.Contains(got, ldap.ControlTypePaging) {
+		t.Errorf("supportedControl = %q, want AD LDS's list with paged results", got)
+	}
+	if got := root.Entries[0].GetAttributeValues("supportedLDAPPolicies"); !slices.Equal(got, adLDSPolicies) || !slices.Contains(got, "MaxReceiveBuffer") {
+		t.Errorf("supportedLDAPPolicies = %q, want AD LDS's list", got)
 	}
 
 	ops := map[string]func() error{
@@ -226,11 +233,11 @@ func TestAuthorization(t *testing.T) {
 
 func TestSearchFiltersScopesAndSelection(t *testing.T) {
 	dir := seededTree(t)
-	var changes []Change
+	var changes []directory.Change
 	for i := range 12 {
-		changes = append(changes, Change{Kind: ChangeAdd, Entry: &Entry{
+		changes = append(changes, directory.Change{Kind: directory.ChangeAdd, Entry: &directory.Entry{
 			DN: fmt.Sprintf("CN=user%02d,%s", i, testData),
-			Attributes: []Attribute{
+			Attributes: []directory.Attribute{
 				{Name: "objectClass", Values: []string{"top", "contact"}},
 				{Name: "mail", Values: []string{fmt.Sprintf("user%02d@contoso.com", i)}},
 				{Name: "uSNRank", Values: []string{fmt.Sprint(i)}},
@@ -285,7 +292,7 @@ func TestSearchFiltersScopesAndSelection(t *testing.T) {
 	if err != nil || len(res.Entries) != 12 {
 		t.Fatalf("SearchWithPaging = %d entries, %v; want 12", len(res.Entries), err)
 	}
-	// Attribute selection.
+	// directory.Attribute selection.
 	e := res.Entries[0]
 	if len(e.Attributes) != 1 || e.Attributes[0].Name != "mail" {
 		t.Errorf("selected attributes = %v, want only mail", e.Attributes)
@@ -298,7 +305,7 @@ func TestSearchFiltersScopesAndSelection(t *testing.T) {
 
 func TestPersistsAcrossRestart(t *testing.T) {
 	path := tempPath(t)
-	dir, err := OpenTree(path)
+	dir, err := directory.OpenTree(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,16 +327,16 @@ func TestPersistsAcrossRestart(t *testing.T) {
 		t.Fatalf("Shutdown() = %v", err)
 	}
 
-	again, err := OpenTree(path)
+	again, err := directory.OpenTree(path)
 	if err != nil {
-		t.Fatalf("OpenTree(%s) = %v", path, err)
+		t.Fatalf("directory.OpenTree(%s) = %v", path, err)
 	}
 	t.Cleanup(func() { again.Close() })
 	e, err := again.Get("cn=KEPT,cn=data," + testNC)
 	if err != nil {
 		t.Fatalf("entry lost across restart: %v", err)
 	}
-	if v := e.First("userPassword"); v == "pw-kept" || !CheckPassword(v, "pw-kept") {
+	if v := e.First("userPassword"); v == "pw-kept" || !directory.CheckPassword(v, "pw-kept") {
 		t.Errorf("userPassword stored as %q, want a hash of the password", v)
 	}
 	if m := fileMode(t, path); m != 0o600 {
@@ -379,7 +386,7 @@ func TestConcurrentReadersAndWriters(t *testing.T) {
 		}
 	}
 	n := 0
-	ts.dir.Search(testData, ScopeSingleLevel, func(*Entry) bool { n++; return true })
+	ts.dir.Search(testData, directory.ScopeSingleLevel, func(*directory.Entry) bool { n++; return true })
 	if n != 80 {
 		t.Errorf("%d entries under Data, want 80", n)
 	}
@@ -391,7 +398,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	for range 5 {
 		r := dialRaw(t, ts.plain) // idle, bound: Close must end it
 		r.send(encodeSimpleBind(1, testReader, testPassword))
-		if _, _, code, _, ok := r.read(); !ok || code != ResultSuccess {
+		if _, _, code, _, ok := r.read(); !ok || code != directory.ResultSuccess {
 			t.Fatalf("bind: code=%d ok=%v", code, ok)
 		}
 	}
@@ -399,7 +406,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		t.Fatalf("Close() = %v", err)
 	}
 	// Goroutines end asynchronously after Close returns (the Serve
-	// goroutines, gldap's); poll for a bounded time.
+	// goroutines); poll for a bounded time.
 	deadline := time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > before {
 		if time.Now().After(deadline) {

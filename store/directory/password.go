@@ -1,22 +1,14 @@
-package ldapd
+package directory
 
 import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"errors"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// Authenticator checks the credentials of a simple bind (RFC 4513 section
-// 5.1.3). It returns nil to accept, ErrAccountExpired, or any other error
-// (ErrInvalidCredentials) to refuse.
-type Authenticator interface {
-	Bind(dn, password string) error
-}
 
 // Password attributes are write-only, as in AD LDS: a value written by a
 // client is stored hashed and no search ever returns it.
@@ -101,8 +93,6 @@ type DirectoryAuthenticator struct {
 	now func() time.Time
 }
 
-var _ Authenticator = (*DirectoryAuthenticator)(nil)
-
 // NewDirectoryAuthenticator returns an Authenticator reading dir; now is the
 // clock (nil: time.Now).
 func NewDirectoryAuthenticator(dir Directory, now func() time.Time) *DirectoryAuthenticator {
@@ -112,7 +102,8 @@ func NewDirectoryAuthenticator(dir Directory, now func() time.Time) *DirectoryAu
 	return &DirectoryAuthenticator{dir: dir, now: now}
 }
 
-// Bind implements Authenticator.
+// Bind checks a simple bind (RFC 4513 section 5.1.3): nil accepts,
+// ErrAccountExpired or ErrInvalidCredentials refuse.
 func (a *DirectoryAuthenticator) Bind(dn, password string) error {
 	e, err := a.dir.Get(dn)
 	if err != nil || !containsFold(e.Get("objectClass"), "user") {
@@ -131,12 +122,4 @@ func (a *DirectoryAuthenticator) Bind(dn, password string) error {
 		return ErrAccountExpired
 	}
 	return nil
-}
-
-// bindError maps an Authenticator's refusal to AD's reply.
-func bindError(err error) *Error {
-	if errors.Is(err, ErrAccountExpired) {
-		return &Error{Code: ResultInvalidCredentials, Diagnostic: textExpired}
-	}
-	return &Error{Code: ResultInvalidCredentials, Diagnostic: textInvalidCreds}
 }

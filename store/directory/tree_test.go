@@ -1,4 +1,4 @@
-package ldapd
+package directory
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package ldapd
+package directory
 
 import (
 	"fmt"
@@ -65,9 +65,9 @@ func (n name) under(base name) bool {
 	return true
 }
 
-// normalizeDN returns the canonical, case-folded form of dn, for callers that
+// NormalizeDN returns the canonical, case-folded form of dn, for callers that
 // compare DNs (an ACL's principals and members).
-func normalizeDN(dn string) (string, error) {
+func NormalizeDN(dn string) (string, error) {
 	n, err := parseName(dn)
 	if err != nil {
 		return "", err

@@ -1,4 +1,4 @@
-package ldapd
+package directory
 
 import (
 	"slices"
@@ -113,8 +113,10 @@ type Change struct {
 	NamingContext bool
 }
 
-// Directory is the tree the server serves. Names compare case-insensitively.
-// Errors that are *Error reach the client as they are.
+// Directory is what the ACL, the DirectoryAuthenticator and EdgeSync read
+// and write; Tree is the implementation. Names compare case-insensitively.
+// Refusals are *Error values, which an LDAP server hands its client as they
+// are.
 type Directory interface {
 	// Get returns a copy of the entry named dn.
 	Get(dn string) (*Entry, error)

@@ -1,8 +1,7 @@
-package ldapd
+package directory
 
 import (
 	"fmt"
-	"strings"
 )
 
 // Rights are what an account may do on an entry.
@@ -15,13 +14,6 @@ const (
 	RightWrite
 )
 
-// Authorizer decides what a bound account may do. account is the DN the
-// connection bound as; dn is the entry read or written (for an add, the new
-// entry).
-type Authorizer interface {
-	Allowed(account, dn string, want Rights) bool
-}
-
 // Grant gives Rights on the subtree Base ("" for every naming context) to a
 // principal: an account DN, or a group DN whose member attribute lists
 // accounts, as AD LDS roles (CN=Administrators,CN=Roles,...) do.
@@ -31,7 +23,7 @@ type Grant struct {
 	Rights    Rights
 }
 
-// ACL is an Authorizer made of grants. A group's membership is read from the
+// ACL says what a bound account may do, from a list of grants. A group's membership is read from the
 // directory on every check, so adding an account to a role takes effect at
 // once.
 type ACL struct {
@@ -46,28 +38,28 @@ type grant struct {
 	rights        Rights
 }
 
-var _ Authorizer = (*ACL)(nil)
-
 // NewACL returns the ACL made of grants; dir resolves group membership.
 func NewACL(dir Directory, grants ...Grant) (*ACL, error) {
 	a := &ACL{dir: dir}
 	for _, g := range grants {
-		p, err := normalizeDN(g.Principal)
+		p, err := NormalizeDN(g.Principal)
 		if err != nil || p == "" {
-			return nil, fmt.Errorf("ldapd: acl principal %q: bad DN", g.Principal)
+			return nil, fmt.Errorf("directory: acl principal %q: bad DN", g.Principal)
 		}
 		b, err := parseName(g.Base)
 		if err != nil {
-			return nil, fmt.Errorf("ldapd: acl base %q: bad DN", g.Base)
+			return nil, fmt.Errorf("directory: acl base %q: bad DN", g.Base)
 		}
 		a.grants = append(a.grants, grant{principal: p, principalName: g.Principal, base: b, rights: g.Rights})
 	}
 	return a, nil
 }
 
-// Allowed implements Authorizer.
+// Allowed reports whether account holds every right in want on dn. account
+// is the DN a connection bound as; dn is the entry read or written (for an
+// add, the new entry).
 func (a *ACL) Allowed(account, dn string, want Rights) bool {
-	acct, err := normalizeDN(account)
+	acct, err := NormalizeDN(account)
 	if err != nil || acct == "" {
 		return false
 	}
@@ -96,7 +88,7 @@ func (a *ACL) isMember(group, acct string) bool {
 	found := false
 	_ = a.dir.Search(group, ScopeBaseObject, func(e *Entry) bool {
 		for _, m := range e.Get("member") {
-			if k, err := normalizeDN(m); err == nil && k == acct {
+			if k, err := NormalizeDN(m); err == nil && k == acct {
 				found = true
 				return false
 			}
@@ -104,12 +96,4 @@ func (a *ACL) isMember(group, acct string) bool {
 		return false
 	})
 	return found
-}
-
-// readOnly is the Authorizer used when Options.Authorizer is nil: every bound
-// account may read everything and write nothing.
-type readOnly struct{}
-
-func (readOnly) Allowed(account, _ string, want Rights) bool {
-	return strings.TrimSpace(account) != "" && want == RightRead
 }

@@ -1,4 +1,4 @@
-package ldapd
+package directory
 
 import (
 	"bufio"
@@ -25,7 +25,7 @@ import (
 // appended line and one fsync rather than a rewrite of the whole tree.
 
 const (
-	fileFormat   = "exsim-ldapd/1"
+	fileFormat   = "exsim-ldapd/1" // the name of the files' first writer, kept so that existing files load
 	compactAfter = 1024
 )
 
@@ -101,7 +101,7 @@ type DamagedFileError struct {
 }
 
 func (e *DamagedFileError) Error() string {
-	return fmt.Sprintf("ldapd: directory file %s is damaged (moved to %s, starting empty): %v", e.Path, e.MovedTo, e.Err)
+	return fmt.Sprintf("directory: directory file %s is damaged (moved to %s, starting empty): %v", e.Path, e.MovedTo, e.Err)
 }
 
 func (e *DamagedFileError) Unwrap() error { return e.Err }
@@ -113,7 +113,7 @@ func (e *DamagedFileError) Unwrap() error { return e.Err }
 // logs it. Other errors (an unwritable directory) return a nil Tree.
 func OpenTree(path string) (*Tree, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("ldapd: %w", err)
+		return nil, fmt.Errorf("directory: %w", err)
 	}
 	t := NewTree()
 	t.path = path
@@ -128,7 +128,7 @@ func OpenTree(path string) (*Tree, error) {
 	}
 	j, err := os.OpenFile(t.journalPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("ldapd: open %s: %w", t.journalPath(), err)
+		return nil, fmt.Errorf("directory: open %s: %w", t.journalPath(), err)
 	}
 	t.disk.journal = j
 	t.disk.written = t.usn
@@ -155,7 +155,7 @@ func (t *Tree) loadFiles() (bool, error) {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return false, fmt.Errorf("ldapd: read %s: %w", t.path, err)
+		return false, fmt.Errorf("directory: read %s: %w", t.path, err)
 	default:
 		if err := t.loadSnapshot(data); err != nil {
 			return false, t.moveAside(t.path, err)
@@ -166,7 +166,7 @@ func (t *Tree) loadFiles() (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("ldapd: read %s: %w", t.journalPath(), err)
+		return false, fmt.Errorf("directory: read %s: %w", t.journalPath(), err)
 	}
 	if err := t.replay(bytes.NewReader(j)); err != nil {
 		return false, t.moveAside(t.journalPath(), err)
@@ -183,7 +183,7 @@ func (t *Tree) moveAside(bad string, cause error) error {
 			continue
 		}
 		if err := os.Rename(p, p+suffix); err != nil {
-			return fmt.Errorf("ldapd: directory file %s is damaged (%v) and cannot be moved aside: %w", bad, cause, err)
+			return fmt.Errorf("directory: directory file %s is damaged (%v) and cannot be moved aside: %w", bad, cause, err)
 		}
 		if p == bad {
 			moved = p + suffix
@@ -312,18 +312,18 @@ func (t *Tree) persist(usn int64) error {
 		b, err := json.Marshal(&recs[i])
 		if err != nil {
 			d.needSnapshot = true
-			return fmt.Errorf("ldapd: save %s: %w", t.journalPath(), err)
+			return fmt.Errorf("directory: save %s: %w", t.journalPath(), err)
 		}
 		buf.Write(b)
 		buf.WriteByte('\n')
 	}
 	if _, err := d.journal.Write(buf.Bytes()); err != nil {
 		d.needSnapshot = true
-		return fmt.Errorf("ldapd: save %s: %w", t.journalPath(), err)
+		return fmt.Errorf("directory: save %s: %w", t.journalPath(), err)
 	}
 	if err := d.journal.Sync(); err != nil {
 		d.needSnapshot = true
-		return fmt.Errorf("ldapd: save %s: %w", t.journalPath(), err)
+		return fmt.Errorf("directory: save %s: %w", t.journalPath(), err)
 	}
 	d.written = recs[len(recs)-1].USN
 	d.records += len(recs)
@@ -360,16 +360,16 @@ func (t *Tree) snapshotLocked() error {
 	data, err := json.Marshal(img)
 	if err != nil {
 		d.needSnapshot = true
-		return fmt.Errorf("ldapd: save %s: %w", t.path, err)
+		return fmt.Errorf("directory: save %s: %w", t.path, err)
 	}
 	if err := writeFileAtomic(t.path, append(data, '\n'), 0o600); err != nil {
 		d.needSnapshot = true
-		return fmt.Errorf("ldapd: save %s: %w", t.path, err)
+		return fmt.Errorf("directory: save %s: %w", t.path, err)
 	}
 	if d.journal != nil {
 		if err := d.journal.Truncate(0); err != nil {
 			d.needSnapshot = true
-			return fmt.Errorf("ldapd: save %s: %w", t.journalPath(), err)
+			return fmt.Errorf("directory: save %s: %w", t.journalPath(), err)
 		}
 		d.journal.Sync()
 	}

@@ -1,4 +1,4 @@
-package ldapd
+package directory
 
 import (
 	"cmp"
@@ -53,7 +53,7 @@ func (t *Tree) Get(dn string) (*Entry, error) {
 	defer t.mu.RUnlock()
 	nd, ok := t.nodes[n.key()]
 	if !ok {
-		return nil, errNoSuchObject(t.matchedLocked(n))
+		return nil, NoSuchObject(t.matchedLocked(n))
 	}
 	return nd.entry.Clone(), nil
 }
@@ -80,7 +80,7 @@ func (t *Tree) Search(base string, scope Scope, fn func(*Entry) bool) error {
 	}
 	nd, ok := t.nodes[n.key()]
 	if !ok {
-		return errNoSuchObject(t.matchedLocked(n))
+		return NoSuchObject(t.matchedLocked(n))
 	}
 	switch scope {
 	case ScopeBaseObject:
@@ -206,7 +206,7 @@ func (t *Tree) addLocked(in *Entry, namingContext bool, now time.Time, usn int64
 	}
 	parent, ok := t.nodes[n.parent().key()]
 	if !ok && !namingContext {
-		return nil, errNoSuchObject(t.matchedLocked(n))
+		return nil, NoSuchObject(t.matchedLocked(n))
 	}
 	e := &Entry{DN: strings.TrimSpace(in.DN)}
 	for _, a := range in.Attributes {
@@ -288,12 +288,12 @@ func (t *Tree) modifyLocked(dn string, mods []Modification, now time.Time, usn i
 	}
 	nd, ok := t.nodes[n.key()]
 	if !ok {
-		return nil, errNoSuchObject(t.matchedLocked(n))
+		return nil, NoSuchObject(t.matchedLocked(n))
 	}
 	e := nd.entry.Clone()
 	for _, m := range mods {
 		if IsSystemAttribute(m.Attr) {
-			return nil, errSystemAttribute()
+			return nil, UnwillingToPerform()
 		}
 		if err := applyMod(e, m); err != nil {
 			return nil, err
@@ -332,7 +332,7 @@ func applyMod(e *Entry, m Modification) error {
 		e.Set(m.Attr, next...)
 	case ModDelete:
 		if len(cur) == 0 {
-			return errNoSuchAttribute(m.Attr)
+			return NoSuchAttribute(m.Attr)
 		}
 		if len(m.Values) == 0 {
 			e.Set(m.Attr)
@@ -342,7 +342,7 @@ func applyMod(e *Entry, m Modification) error {
 		for _, v := range m.Values {
 			i := slices.IndexFunc(next, func(x string) bool { return strings.EqualFold(x, v) })
 			if i < 0 {
-				return errNoSuchAttribute(m.Attr)
+				return NoSuchAttribute(m.Attr)
 			}
 			next = slices.Delete(next, i, i+1)
 		}
@@ -365,7 +365,7 @@ func (t *Tree) deleteLocked(dn string) (func(), error) {
 	}
 	nd, ok := t.nodes[n.key()]
 	if !ok {
-		return nil, errNoSuchObject(t.matchedLocked(n))
+		return nil, NoSuchObject(t.matchedLocked(n))
 	}
 	if len(nd.children) > 0 {
 		return nil, errNonLeaf()

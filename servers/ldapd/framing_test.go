@@ -1,0 +1,275 @@
+package ldapd
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	ber "github.com/go-asn1-ber/asn1-ber"
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/exsim/exsim/store/directory"
+)
+
+// nested returns depth SEQUENCEs, each holding the next, around an INTEGER.
+func nested(depth int) []byte {
+	p := ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 1, "")
+	for range depth {
+		s := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
+		s.AppendChild(p)
+		p = s
+	}
+	return p.Bytes()
+}
+
+func TestReadMessage(t *testing.T) {
+	bind := encodeSimpleBind(1, testReader, testPassword)
+	for _, tc := range []struct {
+		name  string
+		in    []byte
+		limit int
+		want  []byte
+		err   error
+	}{
+		{"bind", bind, 1024, bind, nil},
+		{"two messages, first one read", append(append([]byte{}, bind...), bind...), 1024, bind, nil},
+		{"short form at the limit", []byte{0x30, 0x02, 0x05, 0x00}, 2, []byte{0x30, 0x02, 0x05, 0x00}, nil},
+		{"over the limit", []byte{0x30, 0x03, 0x05, 0x00}, 2, nil, errTooLarge},
+		// 2 GiB announced, nothing sent: refused from the header alone.
+		{"huge long form", []byte{0x30, 0x84, 0x7f, 0xff, 0xff, 0xff}, DefaultMaxMessageBytes, nil, errTooLarge},
+		{"five length octets", []byte{0x30, 0x85, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00}, 1024, nil, errNotLDAP},
+		{"indefinite length", []byte{0x30, 0x80, 0x00, 0x00}, 1024, nil, errNotLDAP},
+		{"not a SEQUENCE", []byte("GET / HTTP/1.1\r\n"), 1024, nil, errNotLDAP},
+		{"truncated content", []byte{0x30, 0x05, 0x02, 0x01}, 1024, nil, io.ErrUnexpectedEOF},
+		{"empty", nil, 1024, nil, io.EOF},
+	} {
+		got, err := readMessage(bufio.NewReader(bytes.NewReader(tc.in)), tc.limit)
+		if !errors.Is(err, tc.err) || !bytes.Equal(got, tc.want) {
+			t.Errorf("%s: readMessage(% x) = % x, %v; want % x, %v", tc.name, tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestCheckNesting(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		ok   bool
+	}{
+		{"bind", encodeSimpleBind(1, "CN=x", "pw"), true},
+		{"at the limit", nested(maxNesting), true},
+		{"too deep", nested(maxNesting + 1), false},
+		{"inner length overruns", []byte{0x30, 0x05, 0x30, 0x09, 0x02, 0x01, 0x01}, false},
+		{"inner indefinite length", []byte{0x30, 0x04, 0x30, 0x80, 0x00, 0x00}, false},
+		{"tag without length", []byte{0x30, 0x01, 0x04}, false},
+		{"high tag number", []byte{0x30, 0x05, 0x1f, 0x81, 0x01, 0x01, 0x00}, true},
+	} {
+		if err := checkNesting(tc.in, maxNesting); (err == nil) != tc.ok {
+			t.Errorf("%s: checkNesting(% x) = %v, want ok %v", tc.name, tc.in, err, tc.ok)
+		}
+	}
+}
+
+// TestMalformedRequestsOnTheWire sends what the framing or the decoders
+// refuse: each gets a protocolError notice and the connection ends.
+func TestMalformedRequestsOnTheWire(t *testing.T) {
+	ts := startServer(t, seededTree(t))
+	searchMissingFields := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opSearchRequest, nil, "")
+	searchMissingFields.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, testData, ""))
+	badScope := searchRequestPacket(testData, 7, "(objectClass=*)")
+	addNotASet := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opAddRequest, nil, "")
+	addNotASet.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "CN=x,"+testData, ""))
+	attrs := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
+	attr := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
+	attr.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "cn", ""))
+	attr.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "x", ""))
+	attrs.AppendChild(attr)
+	addNotASet.AppendChild(attrs)
+	for _, tc := range []struct {
+		name string
+		data []byte
+		diag string
+	}{
+		{"inner length overruns", []byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x63, 0x10, 0x00}, textDecoding},
+		{"oversized length", []byte{0x30, 0x84, 0x7f, 0xff, 0xff, 0xff}, textTooLarge},
+		{"search missing fields", envelope(1, searchMissingFields), textDecoding},
+		{"search scope 7", envelope(1, badScope), textDecoding},
+		{"add values not a SET", envelope(1, addNotASet), textDecoding},
+		{"unknown operation after bind", append(encodeSimpleBind(1, testReader, testPassword),
+			envelope(2, ber.Encode(ber.ClassApplication, ber.TypeConstructed, 21, nil, ""))...), textDecoding},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := dialRaw(t, ts.plain)
+			r.send(tc.data)
+			id, op, code, diag, ok := r.read()
+			if ok && op == opBindResponse {
+				id, op, code, diag, ok = r.read()
+			}
+			if !ok || id != 0 || op != opExtendedResponse || code != directory.ResultProtocolError || diag != tc.diag {
+				t.Errorf("got id=%d op=%d code=%d diag=%q ok=%v; want a protocolError notice %q", id, op, code, diag, ok, tc.diag)
+			}
+			r.expectClosed()
+		})
+	}
+}
+
+// searchRequestPacket is a SearchRequest with a raw scope value.
+func searchRequestPacket(base string, scope int64, filter string) *ber.Packet {
+	p := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opSearchRequest, nil, "")
+	p.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, base, ""))
+	p.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, scope, ""))
+	p.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, 0, ""))
+	p.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 0, ""))
+	p.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 0, ""))
+	p.AppendChild(ber.NewBoolean(ber.ClassUniversal, ber.TypePrimitive, ber.TagBoolean, false, ""))
+	fp, err := ldap.CompileFilter(filter)
+	if err != nil {
+		panic(err)
+	}
+	p.AppendChild(fp)
+	p.AppendChild(ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, ""))
+	return p
+}
+
+// TestPipelinedRequestsAndAbandon sends several requests without waiting:
+// the answers come in order, abandon gets none, and an abandon of an
+// unknown or finished request changes nothing (RFC 4511 section 4.11).
+func TestPipelinedRequestsAndAbandon(t *testing.T) {
+	ts := startServer(t, seededTree(t))
+	r := dialRaw(t, ts.plain)
+	abandon := func(id int64) *ber.Packet {
+		return ber.NewInteger(ber.ClassApplication, ber.TypePrimitive, opAbandonRequest, id, "")
+	}
+	var stream []byte
+	stream = append(stream, encodeSimpleBind(1, testReader, testPassword)...)
+	stream = append(stream, request(2, abandon(1))...)
+	stream = append(stream, request(3, searchRequestPacket(testData, int64(ldap.ScopeBaseObject), "(objectClass=*)"))...)
+	stream = append(stream, request(4, abandon(99))...)
+	stream = append(stream, request(5, searchRequestPacket("CN=nowhere,"+testNC, int64(ldap.ScopeBaseObject), "(objectClass=*)"))...)
+	r.send(stream)
+	for _, want := range []struct {
+		id   int64
+		op   int
+		code int64
+	}{
+		{1, opBindResponse, directory.ResultSuccess},
+		{3, opSearchEntry, 0},
+		{3, opSearchDone, directory.ResultSuccess},
+		{5, opSearchDone, directory.ResultNoSuchObject},
+	} {
+		id, op, code, _, ok := r.read()
+		if !ok || id != want.id || op != want.op || code != want.code {
+			t.Fatalf("got id=%d op=%d code=%d ok=%v; want id=%d op=%d code=%d", id, op, code, ok, want.id, want.op, want.code)
+		}
+	}
+	r.send(request(6, ber.Encode(ber.ClassApplication, ber.TypePrimitive, opUnbindRequest, nil, "")))
+	r.expectClosed()
+}
+
+// panicking is a Backend whose searches panic.
+type panicking struct{ *directory.Tree }
+
+func (panicking) Search(string, directory.Scope, func(*directory.Entry) bool) error {
+	panic("boom")
+}
+
+// TestHandlerPanicIsAnsweredAndContained: a request whose handler panics
+// gets AD's DIR_ERROR, and the connection and the server go on.
+func TestHandlerPanicIsAnsweredAndContained(t *testing.T) {
+	tree := seededTree(t)
+	ts := startServer(t, panicking{tree}, func(o *Options) {
+		o.Authorizer = nil // read-only for every bound account: no ACL lookups
+		o.Authenticator = directory.NewDirectoryAuthenticator(tree, nil)
+	})
+	c := ts.dialPlain(t)
+	if err := c.Bind(testReader, testPassword); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Search(ldap.NewSearchRequest(testData, ldap.ScopeBaseObject, 0, 0, 0, false, "(objectClass=*)", nil, nil))
+	if resultCode(err) != ldap.LDAPResultOther || !strings.Contains(diagnostic(err), "DIR_ERROR") {
+		t.Errorf("Search on a panicking backend = %v, want other/DIR_ERROR", err)
+	}
+	if err := c.Bind(testReader, testPassword); err != nil {
+		t.Errorf("Bind after the panic = %v", err)
+	}
+}
+
+// TestServesTheListenerItIsHanded checks that Serve uses the listener it is
+// given and opens none of its own: the process listens on exactly one more
+// TCP socket while the server runs.
+func TestServesTheListenerItIsHanded(t *testing.T) {
+	if _, err := os.Stat("/proc/self/net/tcp"); err != nil {
+		t.Skip("no /proc/self/net/tcp")
+	}
+	before := listeningSockets(t)
+	tree := seededTree(t)
+	srv, err := NewServer(tree, Options{Authenticator: directory.NewDirectoryAuthenticator(tree, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	c, err := ldap.DialURL("ldap://" + l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Bind(testReader, testPassword); err != nil {
+		t.Fatalf("Bind = %v", err)
+	}
+	if _, err := c.Search(ldap.NewSearchRequest(testData, ldap.ScopeBaseObject, 0, 0, 0, false, "(objectClass=*)", nil, nil)); err != nil {
+		t.Fatalf("Search = %v", err)
+	}
+	if got := listeningSockets(t); got != before+1 {
+		t.Errorf("listening sockets: %d before Serve, %d while serving; want exactly one more (the handed listener)", before, got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown() = %v", err)
+	}
+	if err := <-served; !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve() = %v, want ErrServerClosed", err)
+	}
+}
+
+// listeningSockets counts the TCP sockets in LISTEN state that this process
+// holds open.
+func listeningSockets(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip(err)
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		if target, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && strings.HasPrefix(target, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(target, "socket:["), "]")] = true
+		}
+	}
+	n := 0
+	for _, f := range []string{"/proc/self/net/tcp", "/proc/self/net/tcp6"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			fields := strings.Fields(line)
+			if len(fields) > 9 && fields[3] == "0A" && inodes[fields[9]] {
+				n++
+			}
+		}
+	}
+	return n
+}
