@@ -53,9 +53,21 @@ func fuzzBody(t *testing.T, data []byte) {
 		if err := top.Validate(); err != nil {
 			t.Fatalf("Parse accepted a topology that Validate rejects: %v", err)
 		}
-		_ = top.View(0)
+		for _, off := range []int{0, 10000, 30000, -1} {
+			if top.SetPortOffset(off) == nil {
+				for _, l := range top.View().Servers {
+					for _, ln := range l.Listeners {
+						if ln.Port < 1 || ln.Port > MaxPort {
+							t.Fatalf("offset %d accepted but %s is on port %d", off, ln.Name, ln.Port)
+						}
+					}
+				}
+			}
+		}
 		_ = top.DNSZones()
-		_, _ = top.ForNetwork()
+		if nt, err := top.ForNetwork(); err == nil && nt.PortOffset() != top.PortOffset() {
+			t.Fatalf("ForNetwork lost the port offset: %d, want %d", nt.PortOffset(), top.PortOffset())
+		}
 		b, err := top.Marshal()
 		if err != nil {
 			t.Fatalf("Marshal: %v", err)

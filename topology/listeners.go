@@ -132,27 +132,32 @@ var internetListeners = []listenerSpec{
 	{ProxyHTTP, "Open proxy HTTP", "http-proxy", "tcp", 80, TLSNone, false},
 }
 
-// Listeners returns every listener of a server with ports shifted by
-// portOffset, disabled ones included (with Why set).
-func (t *Topology) Listeners(s *Server, portOffset int) []Listener {
-	var specs []listenerSpec
-	switch s.Role {
+// listenerSpecs is the listener catalogue of a role.
+func listenerSpecs(r Role) []listenerSpec {
+	switch r {
 	case RoleMailbox:
-		specs = mailboxListeners
+		return mailboxListeners
 	case RoleEdge:
-		specs = edgeListeners
+		return edgeListeners
 	case RoleDNS:
-		specs = dnsListeners
+		return dnsListeners
 	case RoleInternet:
-		specs = internetListeners
+		return internetListeners
 	}
+	return nil
+}
+
+// Listeners returns every listener of a server, its port after the
+// topology's port offset, disabled ones included (with Why set).
+func (t *Topology) Listeners(s *Server) []Listener {
+	specs := listenerSpecs(s.Role)
 	out := make([]Listener, 0, len(specs))
 	for _, sp := range specs {
 		l := Listener{
 			Name:      expandName(sp.name, s.Name),
 			Protocol:  sp.protocol,
 			Transport: sp.transport,
-			Port:      sp.port + portOffset,
+			Port:      t.Port(sp.port),
 			BasePort:  sp.port,
 			TLS:       sp.tls,
 			Enabled:   true,
@@ -198,8 +203,8 @@ func expandName(pattern, server string) string {
 }
 
 // Listener returns the first listener of kind k of server s.
-func (t *Topology) Listener(s *Server, k ListenerKind, portOffset int) (Listener, bool) {
-	for _, l := range t.Listeners(s, portOffset) {
+func (t *Topology) Listener(s *Server, k ListenerKind) (Listener, bool) {
+	for _, l := range t.Listeners(s) {
 		if l.Kind == k {
 			return l, true
 		}

@@ -80,5 +80,10 @@ func (t *Topology) clone() (*Topology, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Parse("topology copy", b)
+	c, err := Parse("topology copy", b)
+	if err != nil {
+		return nil, err
+	}
+	c.portOffset = t.portOffset
+	return c, nil
 }

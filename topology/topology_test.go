@@ -119,7 +119,7 @@ func TestDNSZones(t *testing.T) {
 
 func TestListenersJSON(t *testing.T) {
 	top, _ := Builtin("contoso")
-	b, err := json.Marshal(top.View(0))
+	b, err := json.Marshal(top.View())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,10 @@ func TestListenersJSON(t *testing.T) {
 			t.Errorf("listener %q has keys %v, want exactly the six of SPEC section 2", tc.name, l)
 		}
 	}
-	off := top.View(10000)
+	if err := top.SetPortOffset(10000); err != nil {
+		t.Fatal(err)
+	}
+	off := top.View()
 	if off.Servers[1].Listeners[0].Port != 10025 {
 		t.Errorf("port offset: %d, want 10025", off.Servers[1].Listeners[0].Port)
 	}
