@@ -83,10 +83,9 @@ var rpcEndpointMapper = portSpec{port: 135, check: CheckTCP, listener: "RPC Endp
 // server (444), when the listener catalogue has no name for it.
 const backEndSite = "Exchange Back End"
 
-// Seed, "Open proxy server detection in sender reputation": SOCKS4 and
-// SOCKS5 on 1081 and 1080, Wingate/Telnet/Cisco on 23, HTTP CONNECT and
-// HTTP POST on 6588, 3128 and 80.
-var openProxyPorts = connectOnly(1081, 1080, 23, 6588, 3128, 80)
+// Seed, "Open proxy server detection in sender reputation": every port of
+// the topology's open proxy table, connect only.
+var openProxyPorts = connectOnly(topology.OpenProxyPorts()...)
 
 var catalogue = []rule{
 	// ---- Network ports required for clients and services. The seed has no

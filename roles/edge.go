@@ -135,14 +135,9 @@ func (r *edgeRole) startOpenProxyDetection() error {
 		return err
 	}
 	r.reputation = rep
-	// The topology has checked that its offset keeps every port in range.
-	ports, err := senderrep.DefaultPorts().Offset(r.t.PortOffset())
-	if err != nil {
-		return err
-	}
 	o := senderrep.Options{
 		Dial: r.s.dialer.DialContext, Target: r.t.Endpoint(r.s.Config, 25), ExpectBanner: senderrep.MatchBanner(r.s.Config.FQDN),
-		Ports: ports, Timeout: 3 * time.Second, Logger: r.s.log,
+		Ports: senderrep.LabPorts(r.t), Timeout: 3 * time.Second, Logger: r.s.log,
 	}
 	if via := eo.OpenProxyVia; via != "" {
 		pc, err := proxyConfig(via)

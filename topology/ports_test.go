@@ -2,6 +2,7 @@ package topology
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -69,5 +70,25 @@ func TestPortOffset(t *testing.T) {
 	noedge.SendConnectors[0].Port = 60000
 	if err := noedge.CheckPortOffset(6000); err == nil || !strings.Contains(err.Error(), `Send connector "To Internet" port 60000`) {
 		t.Errorf("CheckPortOffset(6000) with a connector on 60000 = %v, want the connector named", err)
+	}
+}
+
+func TestOpenProxyListenersFollowTheTable(t *testing.T) {
+	top, _ := Builtin("contoso")
+	var got []int
+	for _, l := range top.Listeners(top.Server("INET01")) {
+		switch l.Kind {
+		case ProxySOCKS, ProxyWingate, ProxyHTTP:
+			got = append(got, l.BasePort)
+		}
+	}
+	want := []int{1081, 1080, 23, 6588, 3128, 80}
+	if !slices.Equal(got, want) || !slices.Equal(OpenProxyPorts(), want) {
+		t.Errorf("open proxy listeners on %v, table ports %v; want %v", got, OpenProxyPorts(), want)
+	}
+	tests := OpenProxyTests()
+	tests[0].Ports[0] = 1
+	if OpenProxyTests()[0].Ports[0] != 1081 {
+		t.Error("OpenProxyTests returns the table itself; a caller changed it")
 	}
 }
