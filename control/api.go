@@ -18,8 +18,8 @@ import (
 
 // Lab is what one exsim process offers the API. roles.Runtime implements it.
 type Lab interface {
+	// Topology is the lab's topology; it carries the port offset.
 	Topology() *topology.Topology
-	PortOffset() int
 	// Running names the servers this process runs.
 	Running() []string
 	Health() []ServerHealth

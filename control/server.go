@@ -193,7 +193,7 @@ func (h *handler) topology(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, struct {
 		View    any      `json:"topology"`
 		Running []string `json:"running"`
-	}{h.lab.Topology().View(h.lab.PortOffset()), h.lab.Running()})
+	}{h.lab.Topology().View(), h.lab.Running()})
 }
 
 func (h *handler) health(w http.ResponseWriter, r *http.Request) {
@@ -338,7 +338,7 @@ func (h *handler) faults(w http.ResponseWriter, r *http.Request) {
 }
 
 // addFault injects a fault. "from" and "to" may name servers; "port" is
-// the documented port: the lab's port offset is added here.
+// the documented port: the topology moves it by the lab's port offset.
 func (h *handler) addFault(w http.ResponseWriter, r *http.Request) {
 	var f labnet.Fault
 	if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
@@ -360,7 +360,7 @@ func (h *handler) addFault(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if f.Port != 0 {
-		f.Port += h.lab.PortOffset()
+		f.Port = t.Port(f.Port)
 	}
 	added, err := h.lab.Faults().Add(f)
 	if err != nil {

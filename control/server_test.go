@@ -28,7 +28,6 @@ type fakeLab struct {
 }
 
 func (l *fakeLab) Topology() *topology.Topology { return l.top }
-func (l *fakeLab) PortOffset() int              { return 10000 }
 func (l *fakeLab) Running() []string            { return []string{"EX01"} }
 func (l *fakeLab) Faults() *labnet.Faults       { return &l.faults }
 
@@ -77,6 +76,9 @@ func startAPI(t *testing.T) (*fakeLab, *Client, *httptest.Server) {
 	t.Helper()
 	top, err := topology.Builtin("contoso")
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := top.SetPortOffset(10000); err != nil {
 		t.Fatal(err)
 	}
 	lab := &fakeLab{top: top}

@@ -35,8 +35,6 @@ type ComposeOptions struct {
 	// DefaultToken is the admin token when $EXSIM_ADMIN_TOKEN is unset
 	// (default "exsim-compose").
 	DefaultToken string
-	// PortOffset is the lab's port offset.
-	PortOffset int
 }
 
 func (o *ComposeOptions) defaults() {
@@ -131,7 +129,7 @@ func Compose(t *topology.Topology, o ComposeOptions) (ComposeFiles, error) {
 	p("  firewall:")
 	p("    <<: *exsim-image")
 	p("    hostname: firewall")
-	p("    command: %s", flowSeq("lab", "firewall", "--config", imageTopology, "--port-offset", strconv.Itoa(o.PortOffset)))
+	p("    command: %s", flowSeq("lab", "firewall", "--config", imageTopology, "--port-offset", strconv.Itoa(t.PortOffset())))
 	p("    cap_add: [NET_ADMIN]")
 	p("    sysctls:")
 	p("      net.ipv4.ip_forward: \"1\"")
@@ -162,7 +160,7 @@ func Compose(t *topology.Topology, o ComposeOptions) (ComposeFiles, error) {
 		p("    <<: *exsim-image")
 		p("    hostname: %s", s.ShortName())
 		p("    command: %s", flowSeq("serve", "--server", s.Name, "--config", imageTopology, "--data", imageData,
-			"--admin", "0.0.0.0:9925", "--port-offset", strconv.Itoa(o.PortOffset), "--route-via", topology.RouterAddr(pfx).String()))
+			"--admin", "0.0.0.0:9925", "--port-offset", strconv.Itoa(t.PortOffset()), "--route-via", topology.RouterAddr(pfx).String()))
 		p("    cap_add: [NET_ADMIN]")
 		p("    environment:")
 		p("      EXSIM_ADMIN_TOKEN: ${EXSIM_ADMIN_TOKEN:-%s}", o.DefaultToken)

@@ -274,7 +274,7 @@ func TestComposeUp(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := ProbeThroughAdmin(ctx, clients, probe.Flows(nt, 0), 0, nil)
+	res, err := ProbeThroughAdmin(ctx, clients, probe.Flows(nt), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

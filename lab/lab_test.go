@@ -102,8 +102,8 @@ func probeLab(t *testing.T, l *Lab, mode string) []probe.Result {
 	if err != nil {
 		t.Fatalf("Probe(%s): %v", mode, err)
 	}
-	if len(rs) != len(probe.Flows(l.t, l.PortOffset)) {
-		t.Fatalf("Probe(%s) returned %d results, want one per flow (%d)", mode, len(rs), len(probe.Flows(l.t, 0)))
+	if len(rs) != len(probe.Flows(l.t)) {
+		t.Fatalf("Probe(%s) returned %d results, want one per flow (%d)", mode, len(rs), len(probe.Flows(l.t)))
 	}
 	return rs
 }
@@ -129,7 +129,7 @@ func loadText(t *testing.T, l *Lab, text string) {
 func TestLabFirewalls(t *testing.T) {
 	o := testOptions(t, "")
 	l := startTestLab(t, o)
-	rs, err := MinimalRuleset(l.t, 0)
+	rs, err := MinimalRuleset(l.t)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,10 +14,9 @@ import (
 // ScenarioEnv is what a scenario runner gets of a running lab: each
 // server's admin API (reached inside its namespace) and the topology.
 type ScenarioEnv struct {
-	Topology   *topology.Topology
-	DataDir    string
-	PortOffset int
-	Admin      map[string]*control.Client
+	Topology *topology.Topology
+	DataDir  string
+	Admin    map[string]*control.Client
 }
 
 // ScenarioResult is the outcome of one mail-flow scenario.
@@ -149,7 +148,7 @@ func Test(ctx context.Context, o TestOptions) (rep *TestReport, err error) {
 	if err != nil {
 		return rep, err
 	}
-	rep.Scenarios, err = o.RunScenarios(ctx, ScenarioEnv{Topology: l.t, DataDir: l.DataDir, PortOffset: l.PortOffset, Admin: clients})
+	rep.Scenarios, err = o.RunScenarios(ctx, ScenarioEnv{Topology: l.t, DataDir: l.DataDir, Admin: clients})
 	if err != nil {
 		rep.ScenarioError = err.Error()
 	}

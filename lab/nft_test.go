@@ -26,7 +26,7 @@ func TestExportPassesNftCheck(t *testing.T) {
 	requireNft(t)
 	for _, name := range topology.BuiltinNames() {
 		for _, offset := range []int{0, 10000} {
-			rs, err := MinimalRuleset(netTopology(t, name), offset)
+			rs, err := MinimalRuleset(netTopologyAt(t, name, offset))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -52,7 +52,7 @@ func TestApplyMatchesText(t *testing.T) {
 		name string
 		rs   func(*topology.Topology) (*Ruleset, error)
 	}{
-		{"minimal", func(t *topology.Topology) (*Ruleset, error) { return MinimalRuleset(t, 0) }},
+		{"minimal", func(t *topology.Topology) (*Ruleset, error) { return MinimalRuleset(t) }},
 		{"open", func(t *topology.Topology) (*Ruleset, error) { return OpenRuleset(t), nil }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

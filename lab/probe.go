@@ -42,7 +42,7 @@ type ProbeOptions struct {
 func (l *Lab) Probe(ctx context.Context, o ProbeOptions) ([]probe.Result, error) {
 	flows := o.Flows
 	if flows == nil {
-		flows = probe.Flows(l.t, l.PortOffset)
+		flows = probe.Flows(l.t)
 	}
 	netnsOf := map[string]string{}
 	for _, p := range l.Servers {

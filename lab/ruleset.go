@@ -39,7 +39,8 @@ type Ruleset struct {
 	// Zones and Servers are listed in the text's header.
 	Zones   []topology.Zone
 	Servers []topology.Server
-	// PortOffset is the offset the flows' ports include.
+	// PortOffset is the topology's port offset, which the flows' ports
+	// include (said in the text's header).
 	PortOffset int
 	Rules      []Rule
 }
@@ -95,12 +96,12 @@ func OpenRuleset(t *topology.Topology) *Ruleset {
 // becomes one rule per pair of servers, on every port, as Microsoft asks
 // (the probe samples its ports; a firewall allowing only the samples would
 // break RPC). The output is deterministic: catalogue order.
-func MinimalRuleset(t *topology.Topology, portOffset int) (*Ruleset, error) {
+func MinimalRuleset(t *topology.Topology) (*Ruleset, error) {
 	rs := &Ruleset{
 		Title:      fmt.Sprintf("the minimal firewall between the zones of the %s lab", t.Organization),
 		Zones:      t.Zones,
 		Servers:    t.Servers,
-		PortOffset: portOffset,
+		PortOffset: t.PortOffset(),
 	}
 	type key struct {
 		src, dst  netip.Addr
@@ -108,7 +109,7 @@ func MinimalRuleset(t *topology.Topology, portOffset int) (*Ruleset, error) {
 		port      int
 	}
 	index := map[key]int{}
-	for _, f := range probe.Flows(t, portOffset) {
+	for _, f := range probe.Flows(t) {
 		if f.Expect == probe.ExpectClosed {
 			continue
 		}

@@ -28,6 +28,16 @@ func netTopology(t testing.TB, name string) *topology.Topology {
 	return nt
 }
 
+// netTopologyAt is netTopology with its ports moved by a port offset.
+func netTopologyAt(t testing.TB, name string, offset int) *topology.Topology {
+	t.Helper()
+	nt := netTopology(t, name)
+	if err := nt.SetPortOffset(offset); err != nil {
+		t.Fatal(err)
+	}
+	return nt
+}
+
 func nftText(t testing.TB, rs *Ruleset) string {
 	t.Helper()
 	var b bytes.Buffer
@@ -49,7 +59,7 @@ func TestRulesetGolden(t *testing.T) {
 			name += "-offset"
 		}
 		t.Run(name, func(t *testing.T) {
-			rs, err := MinimalRuleset(netTopology(t, tc.topology), tc.offset)
+			rs, err := MinimalRuleset(netTopologyAt(t, tc.topology, tc.offset))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -81,7 +91,7 @@ func TestRulesetAllowsExactlyDocumentedFlows(t *testing.T) {
 	for _, name := range topology.BuiltinNames() {
 		t.Run(name, func(t *testing.T) {
 			nt := netTopology(t, name)
-			rs, err := MinimalRuleset(nt, 0)
+			rs, err := MinimalRuleset(nt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -104,7 +114,7 @@ func TestRulesetAllowsExactlyDocumentedFlows(t *testing.T) {
 					t.Errorf("comment %q is not a valid nft comment", c)
 				}
 			}
-			for _, f := range probe.Flows(nt, 0) {
+			for _, f := range probe.Flows(nt) {
 				crosses := nt.Server(f.Source).Zone != nt.Server(f.Dest).Zone
 				_, has := ruleFor[f.ID]
 				want := crosses && f.Expect != probe.ExpectClosed
@@ -136,7 +146,7 @@ func TestRulesetUnrestrictedAcrossZones(t *testing.T) {
 	if err := nt.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	rs, err := MinimalRuleset(nt, 0)
+	rs, err := MinimalRuleset(nt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +176,7 @@ func TestRulesetUnrestrictedAcrossZones(t *testing.T) {
 }
 
 func TestRulesetWithout(t *testing.T) {
-	rs, err := MinimalRuleset(netTopology(t, "contoso"), 0)
+	rs, err := MinimalRuleset(netTopology(t, "contoso"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,13 +36,13 @@ const DefaultWait = 90 * time.Second
 // Options describe a lab to bring up.
 type Options struct {
 	// Topology is the lab on real networks: every server has an address
-	// in its zone's subnet (topology.ForNetwork).
+	// in its zone's subnet (topology.ForNetwork); it carries the port
+	// offset the servers are started with.
 	Topology *topology.Topology
 	// DataDir is the data directory the servers share (absolute).
 	DataDir string
 	// Prefix names the namespaces (default DefaultPrefix).
-	Prefix     string
-	PortOffset int
+	Prefix string
 	// Firewall is FirewallMinimal (or ""), FirewallOpen, or the path of
 	// an nft ruleset loaded with `nft -f` in the router namespace.
 	Firewall string
@@ -133,7 +133,7 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 
 	st := State{
 		Prefix: o.Prefix, DataDir: o.DataDir, Topology: filepath.Join(o.DataDir, "lab.yaml"),
-		PortOffset: o.PortOffset, Firewall: o.Firewall, Created: time.Now().UTC(),
+		PortOffset: t.PortOffset(), Firewall: o.Firewall, Created: time.Now().UTC(),
 		Router: nsName(o.Prefix, "router"),
 	}
 	if st.Firewall == "" {
@@ -168,7 +168,7 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 func firewallFor(o Options, t *topology.Topology) (*Ruleset, error) {
 	switch o.Firewall {
 	case "", FirewallMinimal:
-		return MinimalRuleset(t, o.PortOffset)
+		return MinimalRuleset(t)
 	case FirewallOpen:
 		return OpenRuleset(t), nil
 	}
@@ -413,6 +413,9 @@ func Open(dataDir string) (*Lab, error) {
 	t, err := topology.Load(st.Topology)
 	if err != nil {
 		return nil, err
+	}
+	if err := t.SetPortOffset(st.PortOffset); err != nil {
+		return nil, fmt.Errorf("lab in %s: %w", dataDir, err)
 	}
 	return &Lab{State: *st, t: t}, nil
 }

@@ -33,7 +33,7 @@ func BenchmarkRunContosoMatrix(b *testing.B) {
 		b.Fatal(err)
 	}
 	p := e.prober(time.Second)
-	flows := Flows(e.topo, 0)
+	flows := Flows(e.topo)
 	b.ResetTimer()
 	for b.Loop() {
 		if rs := p.Run(context.Background(), flows); len(rs) != len(flows) {

@@ -83,10 +83,9 @@ var rpcEndpointMapper = portSpec{port: 135, check: CheckTCP, listener: "RPC Endp
 // server (444), when the listener catalogue has no name for it.
 const backEndSite = "Exchange Back End"
 
-// Seed, "Open proxy server detection in sender reputation": SOCKS4 and
-// SOCKS5 on 1081 and 1080, Wingate/Telnet/Cisco on 23, HTTP CONNECT and
-// HTTP POST on 6588, 3128 and 80.
-var openProxyPorts = connectOnly(1081, 1080, 23, 6588, 3128, 80)
+// Seed, "Open proxy server detection in sender reputation": every port of
+// the topology's open proxy table, connect only.
+var openProxyPorts = connectOnly(topology.OpenProxyPorts()...)
 
 var catalogue = []rule{
 	// ---- Network ports required for clients and services. The seed has no
@@ -253,11 +252,11 @@ var catalogue = []rule{
 	},
 }
 
-// Flows derives every flow of the catalogue for topology t, with ports
-// shifted by portOffset, in catalogue order. Where a documented open flow
+// Flows derives every flow of the catalogue for topology t, with its ports
+// after the topology's port offset, in catalogue order. Where a documented open flow
 // and a ground rule's closed flow name the same source, destination and
 // port, the documented flow wins.
-func Flows(t *topology.Topology, portOffset int) []Flow {
+func Flows(t *topology.Topology) []Flow {
 	var out []Flow
 	seen := map[string]bool{}
 	for _, r := range catalogue {
@@ -270,7 +269,7 @@ func Flows(t *topology.Topology, portOffset int) []Flow {
 				ports = tcp(h.port)
 			}
 			for _, ps := range ports {
-				f, ok := derive(t, r, h, ps, portOffset)
+				f, ok := derive(t, r, h, ps)
 				if !ok || seen[f.ID] {
 					continue
 				}
@@ -282,7 +281,7 @@ func Flows(t *topology.Topology, portOffset int) []Flow {
 	return dropContradictions(out)
 }
 
-func derive(t *topology.Topology, r rule, h hop, ps portSpec, offset int) (Flow, bool) {
+func derive(t *topology.Topology, r rule, h hop, ps portSpec) (Flow, bool) {
 	transport := ps.transport
 	if transport == "" {
 		transport = "tcp"
@@ -294,7 +293,7 @@ func derive(t *topology.Topology, r rule, h hop, ps portSpec, offset int) (Flow,
 	f := Flow{
 		ID: id, Table: r.table, Purpose: r.purpose, Feature: r.feature,
 		Source: h.src.Name, Dest: h.dst.Name,
-		Port: ps.port + offset, BasePort: ps.port, Transport: transport,
+		Port: t.Port(ps.port), BasePort: ps.port, Transport: transport,
 		Expect: r.expect, Check: ps.check, Listener: ps.listener, WantName: h.dst.FQDN,
 	}
 	if ps.noOffset {
@@ -351,7 +350,7 @@ func dropContradictions(flows []Flow) []Flow {
 func listenerOn(t *topology.Topology, s *topology.Server, port int, transport string) (topology.Listener, bool) {
 	var found topology.Listener
 	ok := false
-	for _, l := range t.Listeners(s, 0) {
+	for _, l := range t.Listeners(s) {
 		if l.BasePort != port || l.Transport != transport {
 			continue
 		}

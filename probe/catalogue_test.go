@@ -71,7 +71,7 @@ func checkFlows(t *testing.T, flows []Flow, want []wantFlow) {
 }
 
 func TestFlowsContoso(t *testing.T) {
-	flows := Flows(builtin(t, "contoso"), 0)
+	flows := Flows(builtin(t, "contoso"))
 	checkFlows(t, flows, []wantFlow{
 		// Clients: every internet server to every Mailbox server.
 		{"INET01", "EX01", 443, "tcp", ExpectOpen, CheckHTTPS, TableClients, "client-https-"},
@@ -129,7 +129,7 @@ func TestFlowsContoso(t *testing.T) {
 
 func TestFlowsContosoNoEdge(t *testing.T) {
 	topo := builtin(t, "contoso-noedge")
-	flows := Flows(topo, 0)
+	flows := Flows(topo)
 	checkFlows(t, flows, []wantFlow{
 		{"INET01", "EX01", 25, "tcp", ExpectOpen, CheckSMTPStartTLS, TableMailFlowNoEdge, "inbound-INET01-EX01-25"},
 		{"INET01", "EX02", 25, "tcp", "", "", "", ""}, // MX is only EX01
@@ -165,7 +165,10 @@ func TestFlowsInvariants(t *testing.T) {
 	for _, name := range topology.BuiltinNames() {
 		topo := builtin(t, name)
 		for _, offset := range []int{0, 10000} {
-			flows := Flows(topo, offset)
+			if err := topo.SetPortOffset(offset); err != nil {
+				t.Fatal(err)
+			}
+			flows := Flows(topo)
 			if len(flows) == 0 {
 				t.Fatalf("Flows(%s, %d) is empty", name, offset)
 			}
@@ -201,7 +204,7 @@ func TestFlowsInvariants(t *testing.T) {
 				}
 			}
 			// Flows are stable: derived twice, they are the same.
-			again := Flows(topo, offset)
+			again := Flows(topo)
 			for i := range flows {
 				if flows[i] != again[i] {
 					t.Fatalf("Flows(%s) is not stable at %d: %+v vs %+v", name, i, flows[i], again[i])
@@ -220,7 +223,7 @@ func TestFlowsSmartHostAndDocumentedWins(t *testing.T) {
 		SmartHosts: []string{"mx.fabrikam.com"}, Port: 587,
 	})
 	topo.MXServers = []string{"EX01", "EX02"}
-	flows := Flows(topo, 0)
+	flows := Flows(topo)
 	checkFlows(t, flows, []wantFlow{
 		{"EX02", "INET01", 587, "tcp", ExpectOpen, CheckSMTPStartTLS, TableMailFlowNoEdge, "outbound-EX02-INET01-587"},
 		{"INET01", "EX02", 25, "tcp", ExpectOpen, "", TableMailFlowNoEdge, "inbound-"},
@@ -233,7 +236,7 @@ func TestFlowsDocumentedFlowBeatsGroundRule(t *testing.T) {
 	// the inbound row does not apply (there is a subscribed Edge), so the
 	// ground rule's closed flow stays.
 	topo.MXServers = []string{"EDGE01", "EX01"}
-	flows := Flows(topo, 0)
+	flows := Flows(topo)
 	checkFlows(t, flows, []wantFlow{{"INET01", "EX01", 25, "tcp", ExpectClosed, "", TableGroundRules, ""}})
 
 	// dropContradictions: an open flow removes the closed one with the same 5-tuple.
@@ -274,7 +277,7 @@ func TestExpectPasses(t *testing.T) {
 
 func TestSimulatedFirewall(t *testing.T) {
 	topo := builtin(t, "contoso")
-	flows := Flows(topo, 0)
+	flows := Flows(topo)
 	faults := SimulatedFirewall(topo, flows, "drop")
 	closed := 0
 	for _, f := range flows {

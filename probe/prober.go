@@ -41,9 +41,8 @@ const (
 
 // Prober checks flows.
 type Prober struct {
+	// Topology is the lab, with its port offset.
 	Topology *topology.Topology
-	// PortOffset shifts the ports of the flows Run derives itself.
-	PortOffset int
 	// CA is the lab CA certificates must chain to. Nil checks names only
 	// (the detail says so); give it whenever you have it.
 	CA *certs.CA
@@ -78,7 +77,7 @@ func (p *Prober) timeout() time.Duration {
 // flows. Nil flows means every flow of the topology (Flows).
 func (p *Prober) Run(ctx context.Context, flows []Flow) []Result {
 	if flows == nil {
-		flows = Flows(p.Topology, p.PortOffset)
+		flows = Flows(p.Topology)
 	}
 	results := make([]Result, len(flows))
 	workers := p.Concurrency

@@ -369,7 +369,7 @@ func TestRunDefaultsToCatalogue(t *testing.T) {
 	}
 	p := e.prober(time.Second)
 	results := p.Run(context.Background(), nil)
-	flows := Flows(e.topo, 0)
+	flows := Flows(e.topo)
 	if len(results) != len(flows) {
 		t.Fatalf("Run(nil) = %d results, want %d", len(results), len(flows))
 	}

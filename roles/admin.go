@@ -270,7 +270,7 @@ func (rt *Runtime) Send(ctx context.Context, req control.SendRequest) (control.S
 
 // sendTarget turns a request into a smtpclient.Target for server s.
 func (rt *Runtime) sendTarget(s *Server, req control.SendRequest) (smtpclient.Target, error) {
-	tgt := smtpclient.Target{SMTP: req.SMTP, Port: 25 + rt.o.PortOffset, User: req.User, Password: req.Password,
+	tgt := smtpclient.Target{SMTP: req.SMTP, Port: rt.o.Topology.Port(25), User: req.User, Password: req.Password,
 		TLSConfig: func(name string) *tls.Config { return rt.ca.ClientTLS(name, &s.cert) }}
 	switch req.TLS {
 	case "", "opportunistic":

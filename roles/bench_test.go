@@ -162,7 +162,7 @@ func startBenchLab(b *testing.B) *Runtime { return startBenchLabNamed(b, "contos
 
 func startBenchLabNamed(b *testing.B, name string) *Runtime {
 	top := labtest.Topology(b, name, blocks.Next(b))
-	rt, err := Start(context.Background(), Options{Topology: top, DataDir: b.TempDir(), PortOffset: labtest.PortOffset})
+	rt, err := Start(context.Background(), Options{Topology: top, DataDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}

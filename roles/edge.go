@@ -105,7 +105,6 @@ func (r *edgeRole) start(ctx context.Context, s *Server) error {
 // Frontend), everything else to the internet by MX (EdgeSync - <site> to
 // Internet). Before EdgeSync arrived nothing is routable.
 func (r *edgeRole) route(ctx context.Context, m *transport.Message, rcpt string) transport.NextHop {
-	off := r.s.rt.o.PortOffset
 	if !r.dir.Synchronized() {
 		return transport.NextHop{Type: transport.DeliveryUnreachable, Unreachable: "EdgeSync has not synchronized the organization's configuration yet"}
 	}
@@ -117,10 +116,10 @@ func (r *edgeRole) route(ctx context.Context, m *transport.Message, rcpt string)
 		}
 		return transport.NextHop{
 			Type: transport.DeliveryToServers, Domain: edgeInbound(r.t.Site), Connector: edgeInbound(r.t.Site),
-			Hosts: hosts, Port: 25 + off, ExchangeAuth: true, LoadBalance: true,
+			Hosts: hosts, Port: r.t.Port(25), ExchangeAuth: true, LoadBalance: true,
 		}
 	}
-	return transport.NextHop{Type: transport.DeliveryDNS, Domain: domain, Connector: edgeToInternet(r.t.Site), MX: true, Port: 25 + off}
+	return transport.NextHop{Type: transport.DeliveryDNS, Domain: domain, Connector: edgeToInternet(r.t.Site), MX: true, Port: r.t.Port(25)}
 }
 
 // startOpenProxyDetection sets up sender reputation's open proxy test.
@@ -136,14 +135,9 @@ func (r *edgeRole) startOpenProxyDetection() error {
 		return err
 	}
 	r.reputation = rep
-	target := netip.AddrPortFrom(r.s.Config.Addr(), uint16(25+r.s.rt.o.PortOffset))
-	ports, err := senderrep.DefaultPorts().Offset(r.s.rt.o.PortOffset)
-	if err != nil {
-		return err
-	}
 	o := senderrep.Options{
-		Dial: r.s.dialer.DialContext, Target: target, ExpectBanner: senderrep.MatchBanner(r.s.Config.FQDN),
-		Ports: ports, Timeout: 3 * time.Second, Logger: r.s.log,
+		Dial: r.s.dialer.DialContext, Target: r.t.Endpoint(r.s.Config, 25), ExpectBanner: senderrep.MatchBanner(r.s.Config.FQDN),
+		Ports: senderrep.LabPorts(r.t), Timeout: 3 * time.Second, Logger: r.s.log,
 	}
 	if via := eo.OpenProxyVia; via != "" {
 		pc, err := proxyConfig(via)

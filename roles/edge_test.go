@@ -92,7 +92,7 @@ func TestEdgeRejectsUnknownOnlyAfterEdgeSync(t *testing.T) {
 	fastEdgeSync(top)
 	faults := &labnet.Faults{}
 	f, _ := faults.Add(labnet.Fault{From: "EX01", To: top.Server("EDGE01").Address, Port: 50636 + labtest.PortOffset, Action: labnet.ActionReset})
-	rt, err := Start(context.Background(), Options{Topology: top, DataDir: t.TempDir(), PortOffset: labtest.PortOffset, Logger: testLogger(t), Faults: faults})
+	rt, err := Start(context.Background(), Options{Topology: top, DataDir: t.TempDir(), Logger: testLogger(t), Faults: faults})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -227,7 +227,7 @@ func (r *mailboxRole) runEdgeSync(ctx context.Context, st *edgeSyncState) {
 			continue
 		}
 		syncer, err := edgesync.NewSyncer(edgesync.Options{
-			EdgeAddress:       net.JoinHostPort(st.edge.Address, strconv.Itoa(50636+r.s.rt.o.PortOffset)),
+			EdgeAddress:       net.JoinHostPort(st.edge.Address, strconv.Itoa(r.t.Port(50636))),
 			TLSConfig:         r.s.clientTLS(st.edge.FQDN),
 			Dial:              r.s.dialer.DialContext,
 			Credentials:       creds,

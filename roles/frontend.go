@@ -110,11 +110,10 @@ func (f *feSession) connectUpstream() error {
 		f.up, f.upHost, f.upRemote, f.upPort = u.c, u.host, u.remote, port
 		return nil
 	}
-	off := f.r.s.rt.o.PortOffset
 	ctx, cancel := context.WithTimeout(context.Background(), 30e9)
 	defer cancel()
 	for _, host := range f.r.mailboxServersLocalFirst() {
-		addr := fmt.Sprintf("%s:%d", host.Addr(), port+off)
+		addr := fmt.Sprintf("%s:%d", host.Addr(), f.r.t.Port(port))
 		raw, err := f.r.s.dialer.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			f.c.Logger().Warn("Transport service unreachable", "hop", addr, "err", err)

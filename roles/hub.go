@@ -132,7 +132,7 @@ func connectorName(s *Server, c *smtpd.Conn) string {
 			port = port*10 + int(ch-'0')
 		}
 	}
-	for _, l := range s.rt.o.Topology.Listeners(s.Config, s.rt.o.PortOffset) {
+	for _, l := range s.rt.o.Topology.Listeners(s.Config) {
 		if l.Port == port && l.Protocol == "smtp" {
 			return l.Name
 		}

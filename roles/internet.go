@@ -103,7 +103,7 @@ func (r *internetRole) start(ctx context.Context, s *Server) error {
 // route sends everything by MX lookup through the lab DNS.
 func (r *internetRole) route(ctx context.Context, m *transport.Message, rcpt string) transport.NextHop {
 	domain := topology.Domain(rcpt)
-	return transport.NextHop{Type: transport.DeliveryDNS, Domain: domain, Connector: "smtp", MX: true, Port: 25 + r.s.rt.o.PortOffset}
+	return transport.NextHop{Type: transport.DeliveryDNS, Domain: domain, Connector: "smtp", MX: true, Port: r.t.Port(25)}
 }
 
 func (r *internetRole) hosts(domain string) bool {

@@ -35,7 +35,7 @@ func startLab(t *testing.T, name string, edit func(*topology.Topology)) *Runtime
 	if edit != nil {
 		edit(top)
 	}
-	rt, err := Start(context.Background(), Options{Topology: top, DataDir: t.TempDir(), PortOffset: labtest.PortOffset, Logger: testLogger(t)})
+	rt, err := Start(context.Background(), Options{Topology: top, DataDir: t.TempDir(), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

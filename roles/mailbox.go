@@ -126,7 +126,6 @@ func edgeInbound(site string) string    { return "EdgeSync - Inbound to " + site
 
 // route is the Mailbox server's categorizer and router.
 func (r *mailboxRole) route(ctx context.Context, m *transport.Message, rcpt string) transport.NextHop {
-	off := r.s.rt.o.PortOffset
 	domain := topology.Domain(rcpt)
 	if r.t.IsAcceptedDomain(domain) {
 		mb := r.t.Mailbox(rcpt)
@@ -136,7 +135,7 @@ func (r *mailboxRole) route(ctx context.Context, m *transport.Message, rcpt stri
 		home := r.t.Server(mb.Server)
 		return transport.NextHop{
 			Type: transport.DeliveryToMailbox, Domain: databaseName(home.Name), Connector: intraOrgConnector,
-			Hosts: []string{home.FQDN}, Port: 475 + off, ExchangeAuth: true,
+			Hosts: []string{home.FQDN}, Port: r.t.Port(475), ExchangeAuth: true,
 		}
 	}
 	return r.routeExternal(domain)
@@ -147,7 +146,6 @@ func (r *mailboxRole) route(ctx context.Context, m *transport.Message, rcpt stri
 // The Edge Subscription's "to Internet" connector (address space *, cost
 // 100) is reached through the Edge on the intra-organization connector.
 func (r *mailboxRole) routeExternal(domain string) transport.NextHop {
-	off := r.s.rt.o.PortOffset
 	type candidate struct {
 		spec int
 		cost int
@@ -168,7 +166,7 @@ func (r *mailboxRole) routeExternal(domain string) transport.NextHop {
 		if spec < 0 {
 			continue
 		}
-		hop := transport.NextHop{Connector: c.Name, Port: c.Port + off}
+		hop := transport.NextHop{Connector: c.Name, Port: r.t.Port(c.Port)}
 		if c.DNSRouting() {
 			hop.Type, hop.Domain, hop.MX = transport.DeliveryDNS, domain, true
 		} else {
@@ -177,7 +175,7 @@ func (r *mailboxRole) routeExternal(domain string) transport.NextHop {
 		if c.FrontEndProxyEnabled {
 			// Proxy through the Front End Transport service of a Mailbox
 			// server of the site (Outbound Proxy Frontend, 717), local first.
-			hop.Hosts, hop.MX, hop.Port, hop.ExchangeAuth = r.frontEndServers(), false, 717+off, true
+			hop.Hosts, hop.MX, hop.Port, hop.ExchangeAuth = r.frontEndServers(), false, r.t.Port(717), true
 		}
 		consider(candidate{spec, c.Cost, hop})
 	}
@@ -188,7 +186,7 @@ func (r *mailboxRole) routeExternal(domain string) transport.NextHop {
 		}
 		consider(candidate{0, 100, transport.NextHop{
 			Type: transport.DeliveryRelayToEdge, Domain: edgeToInternet(r.t.Site), Connector: edgeToInternet(r.t.Site),
-			Hosts: hosts, Port: 25 + off, ExchangeAuth: true, LoadBalance: true,
+			Hosts: hosts, Port: r.t.Port(25), ExchangeAuth: true, LoadBalance: true,
 		}})
 	}
 	if best == nil {

@@ -15,8 +15,7 @@ import (
 func (r *internetRole) startOpenProxy(ctx context.Context) error {
 	s := r.s
 	kinds := map[topology.ListenerKind]proxyd.Protocol{
-		topology.ProxySOCKS4:  proxyd.SOCKS,
-		topology.ProxySOCKS5:  proxyd.SOCKS,
+		topology.ProxySOCKS:   proxyd.SOCKS,
 		topology.ProxyWingate: proxyd.Wingate,
 		topology.ProxyHTTP:    proxyd.HTTP,
 	}

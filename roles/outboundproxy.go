@@ -73,7 +73,7 @@ func (p *proxySession) Rcpt(to string, o *smtpd.RcptOptions) error {
 		if c == nil {
 			return &smtpd.Reply{Code: 550, Enhanced: "5.4.4", Text: transport.ErrNoConnector}
 		}
-		hop := transport.NextHop{Connector: c.Name, Port: c.Port + p.r.s.rt.o.PortOffset}
+		hop := transport.NextHop{Connector: c.Name, Port: p.r.t.Port(c.Port)}
 		if c.DNSRouting() {
 			hop.Domain, hop.MX = domain, true
 		} else {

@@ -130,7 +130,7 @@ func (d backendDialer) DialBackend(ctx context.Context, account string) (net.Con
 		return nil, fmt.Errorf("no mailbox %s", account)
 	}
 	home := t.Server(mb.Server)
-	addr := net.JoinHostPort(home.Address, strconv.Itoa(d.port+d.s.rt.o.PortOffset))
+	addr := net.JoinHostPort(home.Address, strconv.Itoa(t.Port(d.port)))
 	raw, err := d.s.dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("backend %s (%s): %w", home.Name, addr, err)

@@ -24,7 +24,7 @@ func (rt *Runtime) ProbeFlows(ctx context.Context, flows []probe.Flow, timeout t
 		}
 	}
 	p := &probe.Prober{
-		Topology: rt.o.Topology, PortOffset: rt.o.PortOffset, CA: rt.ca, Timeout: timeout, OnResult: onResult,
+		Topology: rt.o.Topology, CA: rt.ca, Timeout: timeout, OnResult: onResult,
 		DialerFor: func(source string) probe.Dialer { return rt.Server(source).dialer },
 		ClientCert: func(source string) *tls.Certificate {
 			s := rt.Server(source)
@@ -40,7 +40,7 @@ func (rt *Runtime) ProbeFlows(ctx context.Context, flows []probe.Flow, timeout t
 // Probe implements the admin API: the requested flows (all flows that
 // start here when none are named).
 func (rt *Runtime) Probe(ctx context.Context, req control.ProbeRequest) (control.ProbeResponse, error) {
-	all := probe.Flows(rt.o.Topology, rt.o.PortOffset)
+	all := probe.Flows(rt.o.Topology)
 	var flows []probe.Flow
 	for _, f := range all {
 		here := rt.Server(f.Source) != nil

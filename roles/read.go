@@ -43,17 +43,17 @@ func (rt *Runtime) Read(ctx context.Context, req control.ReadRequest) (control.R
 		if !implicit {
 			port = 143
 		}
-		return readIMAP(ctx, src, dst, port+rt.o.PortOffset, implicit, tlsConf, req)
+		return readIMAP(ctx, src, dst, rt.o.Topology.Port(port), implicit, tlsConf, req)
 	case "pop3":
 		port := 995
 		if !implicit {
 			port = 110
 		}
-		return readPOP3(ctx, src, dst, port+rt.o.PortOffset, implicit, tlsConf, req)
+		return readPOP3(ctx, src, dst, rt.o.Topology.Port(port), implicit, tlsConf, req)
 	case "https", "ews":
-		return readEWS(ctx, src, dst, 443+rt.o.PortOffset, tlsConf, req)
+		return readEWS(ctx, src, dst, rt.o.Topology.Port(443), tlsConf, req)
 	case "http":
-		return rt.readHTTP(ctx, src, dst, 80+rt.o.PortOffset, req)
+		return rt.readHTTP(ctx, src, dst, rt.o.Topology.Port(80), req)
 	}
 	return control.ReadResponse{}, &control.BadInputError{Msg: fmt.Sprintf("protocol %q: use imap, pop3 or https", req.Protocol)}
 }

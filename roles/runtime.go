@@ -28,10 +28,10 @@ import (
 
 // Options describe what to run.
 type Options struct {
+	// Topology is the lab; it carries the port offset (SetPortOffset).
 	Topology *topology.Topology
 	// DataDir holds certs/ and one directory per server.
-	DataDir    string
-	PortOffset int
+	DataDir string
 	// Servers lists the servers to run; empty means all.
 	Servers []string
 	Logger  *slog.Logger
@@ -227,9 +227,6 @@ func (rt *Runtime) Faults() *labnet.Faults { return rt.faults }
 // Topology is the topology being run.
 func (rt *Runtime) Topology() *topology.Topology { return rt.o.Topology }
 
-// PortOffset is the offset added to every port.
-func (rt *Runtime) PortOffset() int { return rt.o.PortOffset }
-
 // clientTLS is the server's TLS client configuration to another lab server:
 // the lab CA as root, our certificate presented, sessions resumed.
 func (s *Server) clientTLS(serverName string) *tls.Config {
@@ -283,7 +280,7 @@ func (s *Server) close(ctx context.Context) error {
 // listenerOf returns the topology listener of kind k for this server.
 func (s *Server) listenerOf(k topology.ListenerKind) []topology.Listener {
 	var out []topology.Listener
-	for _, l := range s.rt.o.Topology.Listeners(s.Config, s.rt.o.PortOffset) {
+	for _, l := range s.rt.o.Topology.Listeners(s.Config) {
 		if l.Kind == k {
 			out = append(out, l)
 		}
@@ -339,7 +336,7 @@ func (e *BindError) Error() string {
 	msg := fmt.Sprintf("cannot bind %s's %s on %s/%s: %v", e.Server, e.Listener.Name, e.Listener.AddrPort(), e.Listener.Transport, e.Err)
 	switch {
 	case errors.Is(e.Err, syscall.EACCES):
-		msg += fmt.Sprintf("; ports below 1024 need root (or CAP_NET_BIND_SERVICE): run as root or add --port-offset 10000 (then this listener is on port %d)", e.Listener.Port+10000)
+		msg += fmt.Sprintf("; ports below 1024 need root (or CAP_NET_BIND_SERVICE): run as root or add --port-offset 10000 (then this listener is on port %d)", e.Listener.BasePort+10000)
 	case errors.Is(e.Err, syscall.EADDRINUSE):
 		msg += "; another program (another exsim?) holds this port: stop it or choose --port-offset"
 	case errors.Is(e.Err, syscall.EADDRNOTAVAIL):

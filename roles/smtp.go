@@ -97,7 +97,7 @@ func limits(t topology.TimerValues, mut func(*smtpd.Limits)) smtpd.Limits {
 func (s *Server) resolver() *labnet.Resolver {
 	var servers []netip.AddrPort
 	for _, d := range s.rt.o.Topology.ServersByRole(topology.RoleDNS) {
-		servers = append(servers, netip.AddrPortFrom(d.Addr(), uint16(53+s.rt.o.PortOffset)))
+		servers = append(servers, s.rt.o.Topology.Endpoint(d, 53))
 	}
 	return &labnet.Resolver{Servers: servers, Dial: s.dialer.DialContext, Timeout: 2 * time.Second}
 }

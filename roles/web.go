@@ -221,7 +221,7 @@ func (r *mailboxRole) startHTTP() error {
 	}
 	o := httpd.Options{
 		ServerName: s.Config.Name, FQDN: s.Config.FQDN, Domain: r.t.DefaultDomain(), Organization: r.t.Organization,
-		HTTPSPort: 443 + s.rt.o.PortOffset, Version: r.t.BuildNumber(), BasicAuth: &basic, Logger: s.log, Now: s.rt.o.Now,
+		HTTPSPort: r.t.Port(443), Version: r.t.BuildNumber(), BasicAuth: &basic, Logger: s.log, Now: s.rt.o.Now,
 	}
 	backend := webBackend{r}
 	https := httpd.NewHandler(backend, o)
@@ -379,7 +379,7 @@ func (r *mailboxRole) homeOfLogin(user string) *topology.Server {
 // proxyTo reverse-proxies to home's Exchange Back End site (444) with
 // mutual TLS from this server's position.
 func (r *mailboxRole) proxyTo(home *topology.Server) http.Handler {
-	target := &url.URL{Scheme: "https", Host: net.JoinHostPort(home.Address, strconv.Itoa(444+r.s.rt.o.PortOffset))}
+	target := &url.URL{Scheme: "https", Host: net.JoinHostPort(home.Address, strconv.Itoa(r.t.Port(444)))}
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)

@@ -29,14 +29,13 @@ type env struct {
 
 func (e env) Client(string) (*control.Client, error) { return e.c, nil }
 func (e env) Topology() *topology.Topology           { return e.t }
-func (e env) PortOffset() int                        { return labtest.PortOffset }
 
 // startLab runs a built-in lab in-process behind the simulated firewall,
 // with its admin API, as exsim up does.
 func startLab(t *testing.T, name string) (*roles.Runtime, env) {
 	t.Helper()
 	top := labtest.Topology(t, name, blocks.Next(t))
-	rt, err := roles.Start(context.Background(), roles.Options{Topology: top, DataDir: t.TempDir(), PortOffset: labtest.PortOffset})
+	rt, err := roles.Start(context.Background(), roles.Options{Topology: top, DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +44,7 @@ func startLab(t *testing.T, name string) (*roles.Runtime, env) {
 		defer cancel()
 		rt.Close(ctx)
 	})
-	for _, f := range probe.SimulatedFirewall(top, probe.Flows(top, labtest.PortOffset), labnet.ActionDrop) {
+	for _, f := range probe.SimulatedFirewall(top, probe.Flows(top), labnet.ActionDrop) {
 		rt.Faults().Add(f)
 	}
 	api, err := control.Listen("127.0.0.1:0", "test-token", rt, nil)
@@ -66,7 +65,7 @@ func TestBuiltinScenariosAndProbe(t *testing.T) {
 			rt, e := startLab(t, name)
 			ctx := context.Background()
 
-			results, err := rt.ProbeFlows(ctx, probe.Flows(e.t, labtest.PortOffset), 2*time.Second, nil)
+			results, err := rt.ProbeFlows(ctx, probe.Flows(e.t), 2*time.Second, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,8 +21,8 @@ import (
 // that runs each server.
 type Env interface {
 	Client(server string) (*control.Client, error)
+	// Topology is the lab's topology; it carries the port offset.
 	Topology() *topology.Topology
-	PortOffset() int
 }
 
 // StepResult is the outcome of one step.
@@ -248,7 +248,7 @@ func (st *run) submit(ctx context.Context, s *SubmitStep) (string, error) {
 	}
 	subj := st.subject(s.Subject)
 	r, err := c.Send(ctx, control.SendRequest{
-		FromServer: from, SMTP: net.JoinHostPort(dst.FQDN, strconv.Itoa(port+st.r.Env.PortOffset())), TLS: tls,
+		FromServer: from, SMTP: net.JoinHostPort(dst.FQDN, strconv.Itoa(st.r.Env.Topology().Port(port))), TLS: tls,
 		User: s.User, Password: s.Password, Sender: sender, Recipients: s.To, Subject: subj,
 		Body: "Submitted by exsim scenario " + st.sc.Name,
 	})

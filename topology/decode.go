@@ -72,8 +72,11 @@ func Parse(name string, data []byte) (*Topology, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, Errors{{File: name, Msg: "file is empty; run `exsim init` for a starting point"}}
 	}
+	if e := rejectTags(name, data); e != nil {
+		return nil, Errors{e}
+	}
 	var t Topology
-	if err := yaml.UnmarshalWithOptions(data, &t, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
+	if err := unmarshal(data, &t); err != nil {
 		return nil, Errors{decodeError(name, err)}
 	}
 	t.applyDefaults()
@@ -82,6 +85,53 @@ func Parse(name string, data []byte) (*Topology, error) {
 		return nil, errs
 	}
 	return &t, nil
+}
+
+// unmarshal decodes strictly. go-yaml (v1.19.2) panics on some malformed
+// documents; such a panic is an error of the file like any other.
+func unmarshal(data []byte, t *Topology) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cannot decode the file: %v", r)
+		}
+	}()
+	return yaml.UnmarshalWithOptions(data, t, yaml.Strict(), yaml.DisallowUnknownField())
+}
+
+// rejectTags refuses YAML tags (!x): a topology has no use for them, and
+// go-yaml mis-decodes some (a tag on a list is a nil dereference).
+func rejectTags(name string, data []byte) *Error {
+	file, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil // the decoder reports it with its position
+	}
+	var found *ast.TagNode
+	for _, doc := range file.Docs {
+		if found == nil && doc != nil {
+			ast.Walk(tagFinder{&found}, doc)
+		}
+	}
+	if found == nil {
+		return nil
+	}
+	e := &Error{File: name, Msg: "YAML tags (" + found.Start.Value + ") are not part of a topology; write the plain value"}
+	if found.Start.Position != nil {
+		e.Line, e.Column = found.Start.Position.Line, found.Start.Position.Column
+	}
+	return e
+}
+
+type tagFinder struct{ found **ast.TagNode }
+
+func (f tagFinder) Visit(n ast.Node) ast.Visitor {
+	if tn, ok := n.(*ast.TagNode); ok && *f.found == nil && tn.Start != nil {
+		*f.found = tn
+		return nil
+	}
+	if *f.found != nil {
+		return nil
+	}
+	return f
 }
 
 // decodeError turns go-yaml's error into one that names file, line and key.

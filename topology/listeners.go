@@ -36,10 +36,9 @@ const (
 	InternetIMAPS       ListenerKind = "imaps/internet"           // 993
 	InternetPOP3        ListenerKind = "pop3/internet"            // 110
 	InternetPOP3S       ListenerKind = "pop3s/internet"           // 995
-	ProxySOCKS4         ListenerKind = "proxy/socks4"             // 1081
-	ProxySOCKS5         ListenerKind = "proxy/socks5"             // 1080
-	ProxyWingate        ListenerKind = "proxy/wingate"            // 23
-	ProxyHTTP           ListenerKind = "proxy/http"               // 6588, 3128, 80
+	ProxySOCKS          ListenerKind = "proxy/socks"              // 1081, 1080: SOCKS4 and SOCKS5
+	ProxyWingate        ListenerKind = "proxy/wingate"            // 23: Wingate, Telnet, Cisco
+	ProxyHTTP           ListenerKind = "proxy/http"               // 6588, 3128, 80: CONNECT and POST
 	TLSNone                          = "none"
 	TLSStartTLS                      = "starttls"
 	TLSImplicit                      = "implicit"
@@ -49,7 +48,7 @@ const (
 type Listener struct {
 	// Name is the Exchange connector or service name, e.g. "Default Frontend EX01".
 	Name      string `json:"name" yaml:"name"`
-	Protocol  string `json:"protocol" yaml:"protocol"`   // smtp, imap, pop3, http, https, ldap, ldaps, dns, socks4, socks5, telnet, http-proxy
+	Protocol  string `json:"protocol" yaml:"protocol"`   // smtp, imap, pop3, http, https, ldap, ldaps, dns, socks, telnet, http-proxy
 	Transport string `json:"transport" yaml:"transport"` // tcp or udp
 	Port      int    `json:"port" yaml:"port"`           // after any --port-offset
 	TLS       string `json:"tls" yaml:"tls"`             // none, starttls, implicit
@@ -116,43 +115,44 @@ var dnsListeners = []listenerSpec{
 	{DNSTCP, "DNS Server", "dns", "tcp", 53, TLSNone, false},
 }
 
-var internetListeners = []listenerSpec{
+var internetListeners = append([]listenerSpec{
 	{SMTPInternet, "SMTP", "smtp", "tcp", 25, TLSStartTLS, false},
 	{SMTPInternetSubmit, "Submission", "smtp", "tcp", 587, TLSStartTLS, false},
 	{InternetIMAP, "IMAP", "imap", "tcp", 143, TLSStartTLS, false},
 	{InternetIMAPS, "IMAP", "imap", "tcp", 993, TLSImplicit, false},
 	{InternetPOP3, "POP3", "pop3", "tcp", 110, TLSStartTLS, false},
 	{InternetPOP3S, "POP3", "pop3", "tcp", 995, TLSImplicit, false},
-	// Open proxy impersonation: the ports sender reputation tests (EXCHANGE.md section 8).
-	{ProxySOCKS5, "Open proxy SOCKS", "socks5", "tcp", 1080, TLSNone, false},
-	{ProxySOCKS4, "Open proxy SOCKS", "socks4", "tcp", 1081, TLSNone, false},
-	{ProxyWingate, "Open proxy Wingate", "telnet", "tcp", 23, TLSNone, false},
-	{ProxyHTTP, "Open proxy HTTP", "http-proxy", "tcp", 6588, TLSNone, false},
-	{ProxyHTTP, "Open proxy HTTP", "http-proxy", "tcp", 3128, TLSNone, false},
-	{ProxyHTTP, "Open proxy HTTP", "http-proxy", "tcp", 80, TLSNone, false},
+},
+	// Open proxy impersonation: the ports sender reputation tests
+	// (EXCHANGE.md section 8), from the one table in openproxy.go.
+	openProxyListeners()...)
+
+// listenerSpecs is the listener catalogue of a role.
+func listenerSpecs(r Role) []listenerSpec {
+	switch r {
+	case RoleMailbox:
+		return mailboxListeners
+	case RoleEdge:
+		return edgeListeners
+	case RoleDNS:
+		return dnsListeners
+	case RoleInternet:
+		return internetListeners
+	}
+	return nil
 }
 
-// Listeners returns every listener of a server with ports shifted by
-// portOffset, disabled ones included (with Why set).
-func (t *Topology) Listeners(s *Server, portOffset int) []Listener {
-	var specs []listenerSpec
-	switch s.Role {
-	case RoleMailbox:
-		specs = mailboxListeners
-	case RoleEdge:
-		specs = edgeListeners
-	case RoleDNS:
-		specs = dnsListeners
-	case RoleInternet:
-		specs = internetListeners
-	}
+// Listeners returns every listener of a server, its port after the
+// topology's port offset, disabled ones included (with Why set).
+func (t *Topology) Listeners(s *Server) []Listener {
+	specs := listenerSpecs(s.Role)
 	out := make([]Listener, 0, len(specs))
 	for _, sp := range specs {
 		l := Listener{
 			Name:      expandName(sp.name, s.Name),
 			Protocol:  sp.protocol,
 			Transport: sp.transport,
-			Port:      sp.port + portOffset,
+			Port:      t.Port(sp.port),
 			BasePort:  sp.port,
 			TLS:       sp.tls,
 			Enabled:   true,
@@ -182,7 +182,7 @@ func enabled(s *Server, k ListenerKind) (bool, string) {
 		if s.Mailbox == nil || !s.Mailbox.POP3 {
 			return false, "the POP3 services are stopped (Exchange's default); set mailbox.pop3: true"
 		}
-	case ProxySOCKS4, ProxySOCKS5, ProxyWingate, ProxyHTTP:
+	case ProxySOCKS, ProxyWingate, ProxyHTTP:
 		if s.Internet == nil || !s.Internet.OpenProxy {
 			return false, "not impersonating an open proxy; set internet.open_proxy: true"
 		}
@@ -198,8 +198,8 @@ func expandName(pattern, server string) string {
 }
 
 // Listener returns the first listener of kind k of server s.
-func (t *Topology) Listener(s *Server, k ListenerKind, portOffset int) (Listener, bool) {
-	for _, l := range t.Listeners(s, portOffset) {
+func (t *Topology) Listener(s *Server, k ListenerKind) (Listener, bool) {
+	for _, l := range t.Listeners(s) {
 		if l.Kind == k {
 			return l, true
 		}

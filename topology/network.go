@@ -22,7 +22,10 @@ func (t *Topology) ForNetwork() (*Topology, error) {
 		if z == nil || z.Subnet == "" {
 			return nil, fmt.Errorf("zone %q of %s has no subnet; real networks need one (zones[].subnet, e.g. 192.0.2.0/24)", s.Zone, s.Name)
 		}
-		p := netip.MustParsePrefix(z.Subnet)
+		p, ok := zoneSubnet(z)
+		if !ok {
+			return nil, fmt.Errorf("zone %s: %q is not a network in CIDR form (e.g. 192.0.2.0/24)", z.Name, z.Subnet)
+		}
 		a := s.Addr()
 		if !a.IsLoopback() {
 			if !p.Contains(a) {
@@ -77,5 +80,10 @@ func (t *Topology) clone() (*Topology, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Parse("topology copy", b)
+	c, err := Parse("topology copy", b)
+	if err != nil {
+		return nil, err
+	}
+	c.portOffset = t.portOffset
+	return c, nil
 }

@@ -56,6 +56,10 @@ type Topology struct {
 	// may deliver to or resolve through. Empty (the default) means none:
 	// exsim never dials an address that is not a server of the topology.
 	AllowOutside []string `yaml:"allow_outside,omitempty" json:"allow_outside,omitempty"`
+
+	// portOffset is not part of the file: SetPortOffset sets it when the
+	// lab is loaded (--port-offset), and ports.go applies it.
+	portOffset int
 }
 
 // Zone is a network segment, such as internet, perimeter or internal.

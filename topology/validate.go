@@ -148,6 +148,7 @@ func (t *Topology) validateZones(v *validator) {
 		v.errf("zones", "required: at least one zone, e.g. internet, perimeter, internal")
 	}
 	seen := map[string]bool{}
+	subnets := map[int]netip.Prefix{} // the zones whose subnet is valid
 	for i, z := range t.Zones {
 		key := fmt.Sprintf("zones[%d]", i)
 		switch {
@@ -157,12 +158,33 @@ func (t *Topology) validateZones(v *validator) {
 			v.errf(key+".name", "zone %q is defined twice", z.Name)
 		}
 		seen[z.Name] = true
-		if z.Subnet != "" {
-			if p, err := netip.ParsePrefix(z.Subnet); err != nil || p.Masked() != p {
-				v.errf(key+".subnet", "%q is not a network in CIDR form (e.g. 192.0.2.0/24)", z.Subnet)
+		if z.Subnet == "" {
+			continue
+		}
+		p, ok := zoneSubnet(&z)
+		if !ok {
+			v.errf(key+".subnet", "%q is not a network in CIDR form (e.g. 192.0.2.0/24)", z.Subnet)
+			continue
+		}
+		// A router between zones cannot route an address two zones claim.
+		for j := range i {
+			if q, ok := subnets[j]; ok && q.Overlaps(p) {
+				v.errf(key+".subnet", "%s overlaps zone %s's subnet %s; zones are separate networks", p, t.Zones[j].Name, q)
+				break
 			}
 		}
+		subnets[i] = p
 	}
+}
+
+// zoneSubnet parses a zone's subnet; ok is false when it is absent or not
+// a network in CIDR form (Validate reports that).
+func zoneSubnet(z *Zone) (netip.Prefix, bool) {
+	p, err := netip.ParsePrefix(z.Subnet)
+	if err != nil || p.Masked() != p {
+		return netip.Prefix{}, false
+	}
+	return p, true
 }
 
 func (t *Topology) validateServers(v *validator) {
@@ -203,8 +225,8 @@ func (t *Topology) validateServers(v *validator) {
 		}
 		if z := t.zone(s.Zone); z == nil {
 			v.errf(key+".zone", "%q is not a zone of this topology (zones: %s)", s.Zone, t.zoneNames())
-		} else if z.Subnet != "" && err == nil && !a.IsLoopback() {
-			if p := netip.MustParsePrefix(z.Subnet); !p.Contains(a) {
+		} else if p, ok := zoneSubnet(z); ok && err == nil && !a.IsLoopback() {
+			if !p.Contains(a) {
 				v.errf(key+".address", "%s is not inside zone %s's subnet %s", a, z.Name, z.Subnet)
 			}
 		}

@@ -29,7 +29,7 @@ type MailboxView struct {
 }
 
 // View resolves the topology for display.
-func (t *Topology) View(portOffset int) View {
+func (t *Topology) View() View {
 	v := View{
 		Organization:    t.Organization,
 		Site:            t.Site,
@@ -42,7 +42,7 @@ func (t *Topology) View(portOffset int) View {
 		s := &t.Servers[i]
 		v.Servers = append(v.Servers, ServerView{
 			Name: s.Name, Role: s.Role, FQDN: s.FQDN, Address: s.Address, Zone: s.Zone,
-			Listeners: t.Listeners(s, portOffset),
+			Listeners: t.Listeners(s),
 		})
 	}
 	for _, m := range t.Mailboxes {

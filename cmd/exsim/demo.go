@@ -59,9 +59,11 @@ func runDemo(ctx context.Context, g *globals, exit bool, junit string) error {
 	start := time.Now()
 	rt, err := startLab(ctx, g, t, nil)
 	var be *roles.BindError
-	if err != nil && errors.As(err, &be) && errors.Is(be.Err, syscall.EACCES) && g.portOffset == 0 {
+	if err != nil && errors.As(err, &be) && errors.Is(be.Err, syscall.EACCES) && t.PortOffset() == 0 {
 		fmt.Fprintln(g.stderr, "exsim: ports below 1024 need root; moving every port up by 10000 (--port-offset 10000)")
-		g.portOffset = 10000
+		if err := t.SetPortOffset(10000); err != nil {
+			return usageError("%v", err)
+		}
 		rt, err = startLab(ctx, g, t, nil)
 	}
 	if err != nil {
@@ -84,7 +86,7 @@ func runDemo(ctx context.Context, g *globals, exit bool, junit string) error {
 
 	// The probe, in this process: every flow from its source's position.
 	fmt.Fprintln(g.stdout, "== Probe: every documented flow, from its source server ==")
-	flows := probe.Flows(t, g.portOffset)
+	flows := probe.Flows(t)
 	t0 := time.Now()
 	results, err := rt.ProbeFlows(ctx, flows, probe.DefaultTimeout, nil)
 	if err != nil {
@@ -103,7 +105,7 @@ func runDemo(ctx context.Context, g *globals, exit bool, junit string) error {
 	// The scenarios, through the admin API like any client.
 	fmt.Fprintln(g.stdout, "== Scenarios: mail flow along every row of the tables ==")
 	token, _ := control.LoadOrCreateToken(rt.DataDir())
-	env := demoEnv{c: &control.Client{BaseURL: api.URL(), Token: token}, t: t, offset: g.portOffset}
+	env := demoEnv{c: &control.Client{BaseURL: api.URL(), Token: token}, t: t}
 	name := g.topology
 	if g.config != "" {
 		name = "file"
@@ -160,14 +162,12 @@ func waitEdgeSync(ctx context.Context, g *globals, rt *roles.Runtime) {
 }
 
 type demoEnv struct {
-	c      *control.Client
-	t      *topology.Topology
-	offset int
+	c *control.Client
+	t *topology.Topology
 }
 
 func (e demoEnv) Client(string) (*control.Client, error) { return e.c, nil }
 func (e demoEnv) Topology() *topology.Topology           { return e.t }
-func (e demoEnv) PortOffset() int                        { return e.offset }
 
 func writeDemoJUnit(path string, results []probe.Result, sres []scenarios.Result) error {
 	f, err := os.Create(path)
@@ -182,8 +182,7 @@ func writeDemoJUnit(path string, results []probe.Result, sres []scenarios.Result
 
 // printHints tells how to connect real clients to the running lab.
 func printHints(w io.Writer, t *topology.Topology, rt *roles.Runtime) {
-	off := rt.PortOffset()
-	p := func(n int) int { return n + off }
+	off, p := t.PortOffset(), t.Port
 	ca := rt.CA().CertPath()
 	var mbx, edge *topology.Server
 	for i := range t.Servers {

@@ -61,7 +61,7 @@ Load it with nft -f, or test a changed copy with exsim lab test --firewall.`,
 			if err != nil {
 				return err
 			}
-			rs, err := lab.MinimalRuleset(t, g.portOffset)
+			rs, err := lab.MinimalRuleset(t)
 			if err != nil {
 				return usageError("%v", err)
 			}
@@ -97,7 +97,7 @@ The repository's docker-compose.yml is this command's output for the default top
 			if err != nil {
 				return err
 			}
-			files, err := lab.Compose(t, lab.ComposeOptions{Image: image, AdminPortBase: adminPort, PortOffset: g.portOffset})
+			files, err := lab.Compose(t, lab.ComposeOptions{Image: image, AdminPortBase: adminPort})
 			if err != nil {
 				return usageError("%v", err)
 			}

@@ -35,7 +35,7 @@ func labScenarioRunner(g *globals) lab.ScenarioRunner {
 		}
 		scs := scenarios.For(all, name)
 		features := map[string]string{}
-		for _, f := range probe.Flows(env.Topology, env.PortOffset) {
+		for _, f := range probe.Flows(env.Topology) {
 			features[f.ID] = f.Feature
 		}
 		var out []lab.ScenarioResult
@@ -71,7 +71,6 @@ func (e labEnv) Client(server string) (*control.Client, error) {
 	return nil, usageError("no server %s in the lab", server)
 }
 func (e labEnv) Topology() *topology.Topology { return e.env.Topology }
-func (e labEnv) PortOffset() int              { return e.env.PortOffset }
 
 func newLabCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
@@ -127,7 +126,7 @@ func (g *globals) labOptions(f *labFlags, dataDir string) (lab.Options, error) {
 		}
 	}
 	return lab.Options{
-		Topology: t, DataDir: dataDir, Prefix: f.prefix, PortOffset: g.portOffset,
+		Topology: t, DataDir: dataDir, Prefix: f.prefix,
 		Firewall: fw, LogLevel: g.logLevel, Wait: f.wait, Logger: g.logger(),
 	}, nil
 }
@@ -392,7 +391,7 @@ and IPv4 forwarding on (compose: sysctls). Used by docker-compose.yml.`,
 			}
 			rs := lab.OpenRuleset(t)
 			if !open {
-				if rs, err = lab.MinimalRuleset(t, g.portOffset); err != nil {
+				if rs, err = lab.MinimalRuleset(t); err != nil {
 					return usageError("%v", err)
 				}
 			}

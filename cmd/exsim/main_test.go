@@ -219,3 +219,47 @@ func TestBindErrorSuggestsOffset(t *testing.T) {
 		t.Errorf("exsim up with port 25 taken = %d\n%s", code, out)
 	}
 }
+
+// TestPortOffsetOutOfRange: every command that takes the topology checks
+// --port-offset through it, and refuses one that moves a port past 65535
+// (or below its documented value) before it binds, dials or writes.
+func TestPortOffsetOutOfRange(t *testing.T) {
+	bin := exsimBin(t)
+	data := t.TempDir()
+	const want = "--port-offset 30000 moves LDAPS 50636 on EDGE01 past 65535"
+	cmds := [][]string{
+		{"topology"},
+		{"up"},
+		{"serve", "--server", "EX01"},
+		{"demo", "--exit"},
+		{"probe"},
+		{"send", "--from", "INET01", "--to", "alice@contoso.com"},
+		{"scenario", "run"},
+		{"queue"},
+		{"edgesync", "status"},
+		{"export", "nftables"},
+		{"export", "compose"},
+	}
+	if os.Geteuid() == 0 {
+		cmds = append(cmds, []string{"lab", "up", "--prefix", "xoff"}, []string{"lab", "test", "--prefix", "xoff"})
+	}
+	for _, args := range cmds {
+		full := append(args, "--port-offset", "30000", "--data", data, "--admin", "127.0.0.1:1")
+		out, code := exsim(t, bin, full...)
+		if code != 2 || !strings.Contains(out, want) {
+			t.Errorf("exsim %s = %d %q, want 2 and %q", strings.Join(full, " "), code, out, want)
+		}
+	}
+	if out, code := exsim(t, bin, "topology", "--port-offset", "-5"); code != 2 || !strings.Contains(out, "--port-offset -5") {
+		t.Errorf("exsim topology --port-offset -5 = %d %q, want 2 naming the offset", code, out)
+	}
+	// The highest offset that fits puts LDAPS on 65535; without an Edge,
+	// 30000 fits.
+	out, code := exsim(t, bin, "topology", "--format", "json", "--port-offset", "14899")
+	if code != 0 || !strings.Contains(out, `"port": 65535`) {
+		t.Errorf("exsim topology --port-offset 14899 = %d, want 0 and LDAPS on 65535\n%s", code, out)
+	}
+	if out, code := exsim(t, bin, "topology", "--topology", "contoso-noedge", "--port-offset", "30000"); code != 0 {
+		t.Errorf("exsim topology --topology contoso-noedge --port-offset 30000 = %d, want 0\n%s", code, out)
+	}
+}

@@ -56,9 +56,9 @@ Exit code 1 when any flow fails.`,
 }
 
 // selectFlows filters the catalogue by the command's flags.
-func selectFlows(t *topology.Topology, offset int, f probeFlags) ([]probe.Flow, error) {
+func selectFlows(t *topology.Topology, f probeFlags) ([]probe.Flow, error) {
 	var out []probe.Flow
-	for _, fl := range probe.Flows(t, offset) {
+	for _, fl := range probe.Flows(t) {
 		if f.from != "" && !strings.EqualFold(fl.Source, f.from) || f.to != "" && !strings.EqualFold(fl.Dest, f.to) ||
 			f.table != "" && string(fl.Table) != f.table || len(f.flows) > 0 && !slices.Contains(f.flows, fl.ID) {
 			continue
@@ -79,7 +79,7 @@ func runProbe(ctx context.Context, g *globals, f probeFlags) error {
 	if err != nil {
 		return err
 	}
-	flows, err := selectFlows(t, g.portOffset, f)
+	flows, err := selectFlows(t, f)
 	if err != nil {
 		return err
 	}

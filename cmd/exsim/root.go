@@ -65,7 +65,10 @@ func (g *globals) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: lvl}))
 }
 
-// loadTopology reads --config or the built-in --topology.
+// loadTopology reads --config or the built-in --topology and gives it the
+// --port-offset, which the topology checks against its ports. Every
+// command that takes a topology comes through here, so every one rejects
+// an offset that moves a port past 65535.
 func (g *globals) loadTopology() (*topology.Topology, error) {
 	var t *topology.Topology
 	var err error
@@ -73,6 +76,9 @@ func (g *globals) loadTopology() (*topology.Topology, error) {
 		t, err = topology.Load(g.config)
 	} else {
 		t, err = topology.Builtin(g.topology)
+	}
+	if err == nil {
+		err = t.SetPortOffset(g.portOffset)
 	}
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}

@@ -23,7 +23,6 @@ type adminEnv struct {
 
 func (e adminEnv) Client(server string) (*control.Client, error) { return e.g.adminFor(server) }
 func (e adminEnv) Topology() *topology.Topology                  { return e.t }
-func (e adminEnv) PortOffset() int                               { return e.g.portOffset }
 
 func newScenarioCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{

@@ -140,13 +140,13 @@ func fromServerJob(g *globals, t *topology.Topology, dir string, f sendFlags) (s
 	}
 	var dns []netip.AddrPort
 	for _, d := range t.ServersByRole(topology.RoleDNS) {
-		dns = append(dns, netip.AddrPortFrom(d.Addr(), uint16(53+g.portOffset)))
+		dns = append(dns, t.Endpoint(d, 53))
 	}
 	d := &labnet.Dialer{Server: s.Name, Source: s.Addr(), Guard: roles.Guard(t)}
 	res := &labnet.Resolver{Servers: dns, Dial: d.DialContext}
 	snd := &smtpclient.Sender{Helo: s.FQDN, Dial: d.DialContext, Resolver: mxLookup{res}, Timeout: f.timeout}
 	mode := parseTLS(f.tls, smtpclient.TLSOpportunistic)
-	tgt := smtpclient.Target{Port: 25 + g.portOffset, TLS: mode, TLSConfig: func(name string) *tls.Config {
+	tgt := smtpclient.Target{Port: t.Port(25), TLS: mode, TLSConfig: func(name string) *tls.Config {
 		return &tls.Config{RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS12, InsecureSkipVerify: mode == smtpclient.TLSOpportunistic}
 	}}
 	return func(ctx context.Context, i int) smtpclient.Result {

@@ -27,7 +27,7 @@ func newTopologyCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := t.View(g.portOffset)
+			v := t.View()
 			switch format {
 			case "json":
 				enc := json.NewEncoder(g.stdout)

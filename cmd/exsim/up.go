@@ -83,7 +83,7 @@ func startLab(ctx context.Context, g *globals, t *topology.Topology, servers []s
 		return nil, err
 	}
 	rt, err := roles.Start(ctx, roles.Options{
-		Topology: t, DataDir: dir, PortOffset: g.portOffset, Servers: servers, Logger: g.logger(),
+		Topology: t, DataDir: dir, Servers: servers, Logger: g.logger(),
 	})
 	if err != nil {
 		var be *roles.BindError
@@ -164,7 +164,7 @@ func printListeners(w io.Writer, rt *roles.Runtime) {
 // its source (there is no firewall between 127.x addresses).
 func simulateFirewall(rt *roles.Runtime) {
 	t := rt.Topology()
-	for _, f := range probe.SimulatedFirewall(t, probe.Flows(t, rt.PortOffset()), labnet.ActionDrop) {
+	for _, f := range probe.SimulatedFirewall(t, probe.Flows(t), labnet.ActionDrop) {
 		rt.Faults().Add(f)
 	}
 }

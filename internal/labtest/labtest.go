@@ -21,7 +21,7 @@ import (
 const PortOffset = 10000
 
 // Topology returns the built-in topology name with its loopback addresses
-// moved into block (127.block.x.y).
+// moved into block (127.block.x.y) and its port offset set to PortOffset.
 func Topology(t testing.TB, name string, block byte) *topology.Topology {
 	t.Helper()
 	src, err := topology.BuiltinSource(name)
@@ -31,6 +31,9 @@ func Topology(t testing.TB, name string, block byte) *topology.Topology {
 	s := strings.ReplaceAll(string(src), "address: 127.0.", fmt.Sprintf("address: 127.%d.", block))
 	top, err := topology.Parse("test topology "+name, []byte(s))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := top.SetPortOffset(PortOffset); err != nil {
 		t.Fatal(err)
 	}
 	for _, sv := range top.Servers {

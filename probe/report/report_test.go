@@ -32,7 +32,7 @@ func builtin(t *testing.T, name string) *topology.Topology {
 // except the flows broken names, which get the outcome given.
 func sample(topo *topology.Topology, broken map[string]probe.Outcome) []probe.Result {
 	var out []probe.Result
-	for i, f := range probe.Flows(topo, 0) {
+	for i, f := range probe.Flows(topo) {
 		o := probe.OutcomeOpen
 		detail := "220 " + f.WantName + " Microsoft ESMTP MAIL Service ready"
 		switch f.Expect {

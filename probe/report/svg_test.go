@@ -172,7 +172,7 @@ func TestWriteSVGRender(t *testing.T) {
 // allOpen is a lab without a firewall: every closed flow answers.
 func allOpen(topo *topology.Topology) map[string]probe.Outcome {
 	m := map[string]probe.Outcome{}
-	for _, f := range probe.Flows(topo, 0) {
+	for _, f := range probe.Flows(topo) {
 		if f.Expect == probe.ExpectClosed {
 			m[f.ID] = probe.OutcomeOpen
 		}

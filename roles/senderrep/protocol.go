@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/exsim/exsim/topology"
 )
 
 // Protocol is one kind of open proxy test.
@@ -38,34 +40,23 @@ type PortTable map[Protocol][]uint16
 
 // DefaultPorts is Exchange's table (sender-reputation-procedures.md, "configure
 // open proxy server detection"; the seed's "Open proxy server detection in
-// sender reputation" row): SOCKS4, SOCKS5 on 1081 and 1080; Wingate, Telnet,
-// Cisco on 23; HTTP CONNECT, HTTP POST on 6588, 3128 and 80.
-func DefaultPorts() PortTable {
-	return PortTable{
-		SOCKS4:      {1081, 1080},
-		SOCKS5:      {1081, 1080},
-		Wingate:     {23},
-		Telnet:      {23},
-		Cisco:       {23},
-		HTTPConnect: {6588, 3128, 80},
-		HTTPPost:    {6588, 3128, 80},
-	}
-}
+// sender reputation" row), as the topology's one table of open proxy ports
+// holds it: SOCKS4, SOCKS5 on 1081 and 1080; Wingate, Telnet, Cisco on 23;
+// HTTP CONNECT, HTTP POST on 6588, 3128 and 80.
+func DefaultPorts() PortTable { return portTable(func(p int) int { return p }) }
 
-// Offset returns a copy of t with n added to every port (exsim's
-// --port-offset). Ports that would leave 1-65535 are an error.
-func (t PortTable) Offset(n int) (PortTable, error) {
-	out := make(PortTable, len(t))
-	for p, ports := range t {
-		for _, port := range ports {
-			q := int(port) + n
-			if q < 1 || q > 65535 {
-				return nil, fmt.Errorf("openproxy: %s port %d%+d out of range", p, port, n)
-			}
-			out[p] = append(out[p], uint16(q))
+// LabPorts is the table an Edge of lab t tests: Exchange's ports where t
+// binds them, after its port offset (which t has range-checked).
+func LabPorts(t *topology.Topology) PortTable { return portTable(t.Port) }
+
+func portTable(port func(documented int) int) PortTable {
+	out := PortTable{}
+	for _, row := range topology.OpenProxyTests() {
+		for _, p := range row.Ports {
+			out[Protocol(row.Protocol)] = append(out[Protocol(row.Protocol)], uint16(port(p)))
 		}
 	}
-	return out, nil
+	return out
 }
 
 // Validate rejects unknown protocols and port 0.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/exsim/exsim/roles/senderrep"
+	"github.com/exsim/exsim/topology"
 )
 
 func TestDefaultPortsAreExchanges(t *testing.T) {
@@ -26,19 +27,28 @@ func TestDefaultPortsAreExchanges(t *testing.T) {
 	}
 }
 
-func TestPortOffset(t *testing.T) {
-	got, err := senderrep.DefaultPorts().Offset(10000)
+func TestLabPorts(t *testing.T) {
+	top, err := topology.Builtin("contoso")
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := top.SetPortOffset(10000); err != nil {
+		t.Fatal(err)
+	}
+	got := senderrep.LabPorts(top)
 	if p := got[senderrep.HTTPPost]; !reflect.DeepEqual(p, []uint16{16588, 13128, 10080}) {
-		t.Errorf("Offset(10000)[http-post] = %v, want [16588 13128 10080]", p)
+		t.Errorf("LabPorts(offset 10000)[http-post] = %v, want [16588 13128 10080]", p)
 	}
 	if def := senderrep.DefaultPorts()[senderrep.Wingate][0]; def != 23 {
-		t.Errorf("Offset changed the defaults: wingate %d", def)
+		t.Errorf("LabPorts changed the defaults: wingate %d", def)
 	}
-	if _, err := senderrep.DefaultPorts().Offset(60000); err == nil {
-		t.Error("Offset(60000) = nil error, want out of range")
+	// An offset that moves a port past 65535 never reaches the table: the
+	// topology refuses it.
+	if err := top.SetPortOffset(60000); err == nil {
+		t.Error("SetPortOffset(60000) = nil error, want out of range")
+	}
+	if p := senderrep.LabPorts(top)[senderrep.SOCKS5]; !reflect.DeepEqual(p, []uint16{11081, 11080}) {
+		t.Errorf("after a refused offset LabPorts[socks5] = %v, want [11081 11080]", p)
 	}
 }
 
