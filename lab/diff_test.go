@@ -242,3 +242,38 @@ func TestDiffBadRulesets(t *testing.T) {
 		})
 	}
 }
+
+// TestLabTestNamesTheRule: lab test with a ruleset file names, on every
+// failing flow, the rule of the file that dropped or accepted it.
+func TestLabTestNamesTheRule(t *testing.T) {
+	o := testOptions(t, "")
+	rs, err := MinimalRuleset(o.Topology)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, line := nftChange(t, rs)
+	o.Firewall = filepath.Join(t.TempDir(), "exchange.nft")
+	writeFile(t, o.Firewall, after)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := Test(ctx, TestOptions{Options: o})
+	if err != nil {
+		t.Fatalf("Test: %v", err)
+	}
+	fails := rep.Failures()
+	if len(fails) != 4 {
+		t.Fatalf("failures = %d, want 4 (two 587 flows, two 2525 flows):\n%s", len(fails), strings.Join(fails, "\n"))
+	}
+	for _, f := range fails {
+		var want string
+		switch {
+		case strings.Contains(f, ":587/tcp"):
+			want = "; dropped by the default policy of chain inet exsim forward (exchange.nft:25: type filter hook forward priority filter; policy drop;); breaks: "
+		case strings.Contains(f, ":2525/tcp"):
+			want = fmt.Sprintf("; accepted by exchange.nft:%d: %s; breaks: ", line, relayNft)
+		}
+		if want == "" || !strings.Contains(f, want) {
+			t.Errorf("failure %q\nwant it to contain %q", f, want)
+		}
+	}
+}

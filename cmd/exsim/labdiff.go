@@ -84,12 +84,12 @@ iptables-save files.`,
 			rep, err := lab.Diff(cmd.Context(), do)
 			var bad *lab.BadRulesetError
 			if errors.As(err, &bad) {
-				left := "the lab was taken down"
+				left := "no namespace"
 				if temp {
 					os.RemoveAll(dir)
-					left += " and its temporary directory removed"
+					left += ", no temporary directory"
 				}
-				return usageError("%v\n(%s: nothing is left behind)", bad, left)
+				return usageError("%v (nothing is left behind: %s)", bad, left)
 			}
 			if temp {
 				if err != nil {
