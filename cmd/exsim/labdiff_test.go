@@ -90,7 +90,7 @@ func TestLabDiffCommand(t *testing.T) {
 		Fixed          []map[string]any
 		Unchanged      int
 	}
-	js := out[strings.Index(out, "{"):strings.LastIndex(out, "}")+1]
+	js := out[strings.Index(out, "{") : strings.LastIndex(out, "}")+1]
 	if err := json.Unmarshal([]byte(js), &doc); err != nil {
 		t.Fatalf("json: %v\n%s", err, out)
 	}
