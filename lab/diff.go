@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -88,10 +89,8 @@ type BadRulesetError struct{ Err error }
 func (e *BadRulesetError) Error() string { return e.Err.Error() }
 func (e *BadRulesetError) Unwrap() error { return e.Err }
 
-// CheckRulesets reads both files and loads each in a scratch namespace
-// of the prefix, which it removes again: a bad file is reported before
-// any lab is built.
-func CheckRulesets(prefix, format string, files ...string) ([]*RulesetFile, error) {
+// ReadRulesets reads ruleset files and settles their formats.
+func ReadRulesets(format string, files ...string) ([]*RulesetFile, error) {
 	var out []*RulesetFile
 	for _, f := range files {
 		rf, err := ReadRulesetFile(f, format)
@@ -100,17 +99,23 @@ func CheckRulesets(prefix, format string, files ...string) ([]*RulesetFile, erro
 		}
 		out = append(out, rf)
 	}
-	ns := nsName(prefix, "fwcheck")
+	return out, nil
+}
+
+// CheckRuleset loads a ruleset in a scratch namespace, which it removes
+// again: a file that does not load is found without a lab. The
+// namespace's name matches no lab prefix ("PREFIX-..."), so a lab of the
+// prefix can come up meanwhile.
+func CheckRuleset(prefix string, rf *RulesetFile) error {
+	ns := fmt.Sprintf("fwcheck-%s-%d", prefix, os.Getpid())
 	if err := createNetns(ns); err != nil {
-		return nil, err
+		return err
 	}
 	defer deleteNetns(ns)
-	for _, rf := range out {
-		if _, err := rf.Load(ns); err != nil {
-			return nil, &BadRulesetError{fmt.Errorf("%s does not load: %w", rf.Path, err)}
-		}
+	if _, err := rf.Load(ns); err != nil {
+		return &BadRulesetError{fmt.Errorf("%s does not load: %w", rf.Path, err)}
 	}
-	return out, nil
+	return nil
 }
 
 // Diff brings the lab up with the "before" ruleset, probes every flow
@@ -129,14 +134,24 @@ func Diff(ctx context.Context, o DiffOptions) (rep *DiffReport, err error) {
 	if err := CheckHost(); err != nil {
 		return nil, err
 	}
-	phase("check rulesets")
-	files, err := CheckRulesets(o.Prefix, o.Format, o.Before, o.After)
+	files, err := ReadRulesets(o.Format, o.Before, o.After)
 	if err != nil {
 		return nil, err
 	}
+	// The after file is tried in a scratch namespace while the lab comes
+	// up with the before file: a bad file of either is bad input.
+	checked := make(chan error, 1)
+	go func() { checked <- CheckRuleset(o.Prefix, files[1]) }()
 	o.Firewall, o.FirewallFormat = o.Before, files[0].Format.Name()
 	phase("lab up")
 	l, err := Up(ctx, o.Options)
+	if cerr := <-checked; cerr != nil {
+		if l != nil {
+			_, derr := l.Down(context.Background())
+			return nil, errors.Join(cerr, derr)
+		}
+		return nil, cerr
+	}
 	if err != nil {
 		return nil, err
 	}
