@@ -110,9 +110,28 @@ func TestDiff(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			rep, err := Diff(ctx, DiffOptions{Options: o, Before: bf, After: af})
+			// The scenario runner stands in for the mail-flow scenarios: it
+			// passes while the router holds a 587 rule, so its result
+			// changes exactly when it runs under each ruleset.
+			router, runs := nsName(o.Prefix, "router"), 0
+			scenarios := func(ctx context.Context, env ScenarioEnv) ([]ScenarioResult, error) {
+				runs++
+				out, err := nftRun(router, nil, "list", "ruleset")
+				if err != nil || env.Admin["EX01"] == nil {
+					return nil, fmt.Errorf("router ruleset: %v; admin clients %v", err, env.Admin)
+				}
+				return []ScenarioResult{
+					{Name: "client submission", Pass: strings.Contains(string(out), "dport 587"), Feature: "SMTP submission"},
+					{Name: "steady", Pass: true},
+				}, nil
+			}
+			rep, err := Diff(ctx, DiffOptions{Options: o, Before: bf, After: af, RunScenarios: scenarios})
 			if err != nil {
 				t.Fatalf("Diff: %v", err)
+			}
+			if runs != 2 || !rep.ScenariosRun || len(rep.Scenarios) != 1 || rep.Scenarios[0].Name != "client submission" ||
+				!rep.Scenarios[0].Before.Pass || rep.Scenarios[0].After.Pass {
+				t.Errorf("scenarios ran %d times, changed %+v; want twice, and only \"client submission\" from pass to fail", runs, rep.Scenarios)
 			}
 			assertNothingLeft(t, o.Prefix, nil)
 			if rep.Passed() {
@@ -168,7 +187,7 @@ func checkDiffFormats(t *testing.T, rep *DiffReport) {
 		out := b.String()
 		switch f {
 		case "table":
-			if !strings.HasPrefix(out, "FAIL: 2 documented Exchange flows broken, 2 flows that must stay closed opened") ||
+			if !strings.HasPrefix(out, "FAIL: 2 documented Exchange flows broken, 2 flows that must stay closed opened, 1 scenario failing") ||
 				!strings.Contains(out, "dropped by the default policy of chain") {
 				t.Errorf("table:\n%s", out)
 			}
@@ -202,8 +221,8 @@ func checkDiffFormats(t *testing.T, rep *DiffReport) {
 			if err := xml.Unmarshal(b.Bytes(), &doc); err != nil {
 				t.Fatalf("junit: %v\n%s", err, out)
 			}
-			if doc.Failures != 4 || doc.Tests != len(probe.Flows(rep.Topology)) {
-				t.Errorf("junit: %d tests, %d failures; want %d tests, 4 failures", doc.Tests, doc.Failures, len(probe.Flows(rep.Topology)))
+			if doc.Failures != 5 || doc.Tests != len(probe.Flows(rep.Topology))+1 {
+				t.Errorf("junit: %d tests, %d failures; want %d tests (every flow, the changed scenario), 5 failures", doc.Tests, doc.Failures, len(probe.Flows(rep.Topology))+1)
 			}
 		}
 	}
@@ -259,6 +278,13 @@ func TestLabTestNamesTheRule(t *testing.T) {
 	rep, err := Test(ctx, TestOptions{Options: o})
 	if err != nil {
 		t.Fatalf("Test: %v", err)
+	}
+	var jb bytes.Buffer
+	if err := WriteTestJUnit(&jb, rep); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("accepted by exchange.nft:%d: ", line); !strings.Contains(jb.String(), want) {
+		t.Errorf("JUnit report lacks %q", want)
 	}
 	fails := rep.Failures()
 	if len(fails) != 4 {
