@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -55,12 +54,9 @@ iptables-save files.`,
 			if f.format != "" && !slices.Contains(lab.FirewallFormats, f.format) {
 				return usageError("--firewall-format %q: use %s", f.format, strings.Join(lab.FirewallFormats, ", "))
 			}
-			var err error
-			for _, p := range []*string{&before, &after} {
-				if *p, err = filepath.Abs(*p); err != nil {
-					return usageError("%v", err)
-				}
-				if _, err := os.Stat(*p); err != nil {
+			// The paths stay as given: the report names the user's files.
+			for _, p := range []string{before, after} {
+				if _, err := os.Stat(p); err != nil {
 					return usageError("%v", err)
 				}
 			}
