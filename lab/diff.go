@@ -90,10 +90,10 @@ func (e *BadRulesetError) Error() string { return e.Err.Error() }
 func (e *BadRulesetError) Unwrap() error { return e.Err }
 
 // ReadRulesets reads ruleset files and settles their formats.
-func ReadRulesets(format string, files ...string) ([]*RulesetFile, error) {
+func ReadRulesets(t *topology.Topology, format string, files ...string) ([]*RulesetFile, error) {
 	var out []*RulesetFile
 	for _, f := range files {
-		rf, err := ReadRulesetFile(f, format)
+		rf, err := ReadRulesetFile(f, format, t)
 		if err != nil {
 			return nil, &BadRulesetError{err}
 		}
@@ -134,7 +134,7 @@ func Diff(ctx context.Context, o DiffOptions) (rep *DiffReport, err error) {
 	if err := CheckHost(); err != nil {
 		return nil, err
 	}
-	files, err := ReadRulesets(o.Format, o.Before, o.After)
+	files, err := ReadRulesets(o.Topology, o.Format, o.Before, o.After)
 	if err != nil {
 		return nil, err
 	}

@@ -131,7 +131,7 @@ func TestFirewallFormatDetection(t *testing.T) {
 	} {
 		p := t.TempDir() + "/fw"
 		writeFile(t, p, tc.text)
-		_, err := ReadRulesetFile(p, tc.format)
+		_, err := ReadRulesetFile(p, tc.format, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Count(err.Error(), "\n") > 0 {
 			t.Errorf("ReadRulesetFile(%q, %q) = %v, want one line containing %q", tc.text, tc.format, err, tc.want)
 		}
@@ -139,7 +139,7 @@ func TestFirewallFormatDetection(t *testing.T) {
 	for _, tc := range []struct{ text, want string }{{ipt, FormatIptables}, {nft, FormatNftables}} {
 		p := t.TempDir() + "/fw"
 		writeFile(t, p, tc.text)
-		rf, err := ReadRulesetFile(p, "")
+		rf, err := ReadRulesetFile(p, "", nil)
 		if err != nil || rf.Format.Name() != tc.want {
 			t.Errorf("ReadRulesetFile(%q) = %v, %v; want format %s", tc.text, rf, err, tc.want)
 		}

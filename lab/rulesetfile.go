@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+
+	"github.com/exsim/exsim/topology"
 )
 
 // Ruleset file formats (exsim lab diff/test --firewall-format).
@@ -25,8 +27,12 @@ var FirewallFormats = []string{FormatNftables, FormatIptables, FormatNetworkPoli
 // A format loads the file into the router's namespace by the means its
 // users have (nft -f, iptables-nft-restore, a translation to nft) and says
 // where each rule the kernel then holds came from, so that a verdict seen
-// in an nftables trace names a line of the user's file. lab/networkpolicy
-// can implement it with its translation's per-rule origins.
+// in an nftables trace names a line of the user's file. A format that
+// needs the lab (Kubernetes NetworkPolicy: lab/networkpolicy translates
+// policies for a topology into nft text whose rule comments carry each
+// rule's origin) gets the topology when it is made (firewallFormat), loads
+// its translation with `nft -f -`, and fills RuleOrigins from the comments
+// that listKernel's JSON listing returns.
 type FirewallFormat interface {
 	// Name is the --firewall-format name.
 	Name() string
@@ -39,8 +45,10 @@ type FirewallFormat interface {
 	Load(ns, file string, text []byte) (*RuleOrigins, error)
 }
 
-// firewallFormat returns the format of a name.
-func firewallFormat(name string) (FirewallFormat, error) {
+// firewallFormat returns the format of a name for the lab of topology t
+// (nftables and iptables files do not depend on it; a NetworkPolicy
+// translation does).
+func firewallFormat(name string, t *topology.Topology) (FirewallFormat, error) {
 	switch name {
 	case FormatNftables:
 		return nftFormat{}, nil
@@ -122,7 +130,7 @@ type RulesetFile struct {
 // ReadRulesetFile reads a ruleset file and settles its format: the one
 // named (format), or the one the text looks like. A file that looks like
 // another format than the one named gets one line saying which.
-func ReadRulesetFile(path, format string) (*RulesetFile, error) {
+func ReadRulesetFile(path, format string, t *topology.Topology) (*RulesetFile, error) {
 	text, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -134,7 +142,7 @@ func ReadRulesetFile(path, format string) (*RulesetFile, error) {
 		}
 		format = looks
 	}
-	f, err := firewallFormat(format)
+	f, err := firewallFormat(format, t)
 	if err != nil {
 		return nil, err
 	}

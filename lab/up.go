@@ -297,7 +297,7 @@ func (l *Lab) loadFirewall(file, format string, rs *Ruleset) error {
 		defer fd.Close()
 		return rs.Apply(int(fd))
 	}
-	rf, err := ReadRulesetFile(file, format)
+	rf, err := ReadRulesetFile(file, format, l.t)
 	if err != nil {
 		return &BadRulesetError{err}
 	}
