@@ -286,6 +286,11 @@ func (fv *FlowVerdicts) For(id string, reached bool) *Verdict {
 func (tr *tracer) finish(t *topology.Topology, flows []probe.Flow, o *RuleOrigins) (*FlowVerdicts, error) {
 	berr := tr.barrier()
 	tr.stop()
+	return tr.verdicts(t, flows, o), berr
+}
+
+// verdicts decides each flow's verdicts from its packets' events.
+func (tr *tracer) verdicts(t *topology.Topology, flows []probe.Flow, o *RuleOrigins) *FlowVerdicts {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	byKey := map[flowKey][]*traceRecord{}
@@ -311,7 +316,7 @@ func (tr *tracer) finish(t *topology.Topology, flows []probe.Flow, o *RuleOrigin
 			}
 		}
 	}
-	return fv, berr
+	return fv
 }
 
 // decide reads one packet's events: the drop that ended it, or the last
