@@ -49,7 +49,7 @@ func (c *fakeConn) Send(ctx context.Context, m *Message, rcpts []string, body []
 	for _, r := range rcpts {
 		rep, ok := c.f.rcptReply[r]
 		if !ok {
-			rep = Reply{250, "2.6.0 Queued mail for delivery"}
+			rep = Reply{Code: 250, Text: "2.6.0 Queued mail for delivery"}
 		}
 		out[r] = rep
 		if rep.OK() {
@@ -201,7 +201,7 @@ func TestRetryThenDeliver(t *testing.T) {
 
 func TestPermanentFailureSendsNDR(t *testing.T) {
 	net := newFakeNet()
-	net.rcptReply["nobody@fabrikam.com"] = Reply{550, "5.1.1 User unknown"}
+	net.rcptReply["nobody@fabrikam.com"] = Reply{Code: 550, Text: "5.1.1 User unknown"}
 	tr := newTransport(t, t.TempDir(), net, &byDomain{}, labTimers())
 	defer tr.Close()
 	m, body := msg("alice@contoso.com", "nobody@fabrikam.com", "carol@fabrikam.com")
@@ -230,7 +230,7 @@ func TestPermanentFailureSendsNDR(t *testing.T) {
 
 func TestNoNDRForNullSenderOrNotifyNever(t *testing.T) {
 	net := newFakeNet()
-	net.rcptReply["nobody@fabrikam.com"] = Reply{550, "5.1.1 User unknown"}
+	net.rcptReply["nobody@fabrikam.com"] = Reply{Code: 550, Text: "5.1.1 User unknown"}
 	tr := newTransport(t, t.TempDir(), net, &byDomain{}, labTimers())
 	defer tr.Close()
 	m, body := msg("", "nobody@fabrikam.com")
