@@ -214,7 +214,10 @@ func TestPermanentFailureSendsNDR(t *testing.T) {
 		t.Fatalf("deliveries = %v, want carol and an NDR to alice", got)
 	}
 	ndr := net.bodies("alice@contoso.com")[0]
-	for _, want := range []string{"Subject: Undeliverable: hello", "multipart/report; report-type=delivery-status", "Final-Recipient: rfc822;nobody@fabrikam.com", "Action: failed", "Status: 5.1.1", "Diagnostic-Code: smtp;550 5.1.1 User unknown", "Reporting-MTA: dns;ex01.contoso.com", "Message-ID: " + m.MessageID} {
+	if mt, params := reportType(t, ndr); mt != "multipart/report" || params["report-type"] != "delivery-status" {
+		t.Errorf("NDR Content-Type = %s %v, want multipart/report; report-type=delivery-status", mt, params)
+	}
+	for _, want := range []string{"Subject: Undeliverable: hello", "Final-Recipient: rfc822;nobody@fabrikam.com", "Action: failed", "Status: 5.1.1", "Diagnostic-Code: smtp;550 5.1.1 User unknown", "Reporting-MTA: dns;ex01.contoso.com", "Message-ID: " + m.MessageID} {
 		if !strings.Contains(ndr, want) {
 			t.Errorf("NDR lacks %q:\n%s", want, ndr)
 		}
