@@ -28,7 +28,7 @@ func (s *session) checkSMTP(ctx context.Context) verdict {
 	if s.f.Check == CheckSMTPStartTLS {
 		mode = smtpclient.TLSOpportunistic
 	}
-	var heard []string // single goroutine: smtpc traces from the caller's
+	var heard []string // single goroutine: smtpclient traces from the caller's
 	c, sess, err := smtpclient.Dial(ctx, conn, smtpclient.Options{
 		Helo:      s.src.FQDN,
 		TLS:       mode,
