@@ -126,7 +126,7 @@ func (s *SMTPSender) open(ctx context.Context, hop NextHop, ep smtpclient.Endpoi
 		if errors.As(err, &se) && se.Reply != "" {
 			return nil, replyError(addr, se.Reply)
 		}
-		if errors.As(err, &se) && se.Step == "tls" {
+		if errors.As(err, &se) && se.Step == smtpclient.StepTLS {
 			return nil, replyError(addr, "454 4.7.0 TLS negotiation failed: "+err.Error())
 		}
 		return nil, connectError(addr, err)

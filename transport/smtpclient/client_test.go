@@ -160,7 +160,7 @@ func TestReplyOf(t *testing.T) {
 			t.Errorf("ReplyOf(%v) = %v, %v; want %v, connection error %v", tt.err, got, err, tt.want, tt.connErr)
 		}
 	}
-	if got := ReplyText(&Error{Step: "ehlo", Err: errors.New("EOF")}); got != "ehlo: EOF" {
+	if got := ReplyText(&Error{Step: StepEHLO, Err: errors.New("EOF")}); got != "ehlo: EOF" {
 		t.Errorf("ReplyText(ehlo error) = %q", got)
 	}
 }

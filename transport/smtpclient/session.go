@@ -58,9 +58,20 @@ type Session struct {
 	OfferedSTARTTLS bool
 }
 
+// Step names the part of session set-up that failed.
+type Step string
+
+const (
+	StepGreeting Step = "greeting" // reading the 220 greeting
+	StepEHLO     Step = "ehlo"     // EHLO, before or after TLS
+	StepSTARTTLS Step = "starttls" // not offered when required, or refused
+	StepTLS      Step = "tls"      // the handshake (STARTTLS or implicit)
+	StepWrite    Step = "write"    // sending a command
+)
+
 // Error is a failure during set-up with the server's reply when there was one.
 type Error struct {
-	Step  string // connect, greeting, ehlo, starttls, tls
+	Step  Step
 	Reply string // e.g. "421 4.3.2 Service not available"
 	Err   error
 }
@@ -93,7 +104,7 @@ func Dial(ctx context.Context, conn net.Conn, o Options) (*smtp.Client, *Session
 		conn.SetDeadline(time.Now().Add(o.Timeout))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
-			return nil, s, &Error{Step: "tls", Err: err}
+			return nil, s, &Error{Step: StepTLS, Err: err}
 		}
 		cs := tc.ConnectionState()
 		s.TLS = &cs
@@ -106,7 +117,7 @@ func Dial(ctx context.Context, conn net.Conn, o Options) (*smtp.Client, *Session
 			o.Trace(dir, line)
 		}
 	}
-	read := func(step string, want int) ([]string, error) {
+	read := func(step Step, want int) ([]string, error) {
 		lines, code, err := readReply(tp.Reader.R)
 		for _, l := range lines {
 			trace("<", l)
@@ -122,7 +133,7 @@ func Dial(ctx context.Context, conn net.Conn, o Options) (*smtp.Client, *Session
 	send := func(line string) error {
 		trace(">", line)
 		if err := tp.PrintfLine("%s", line); err != nil {
-			return &Error{Step: "write", Err: err}
+			return &Error{Step: StepWrite, Err: err}
 		}
 		return nil
 	}
@@ -130,7 +141,7 @@ func Dial(ctx context.Context, conn net.Conn, o Options) (*smtp.Client, *Session
 		conn.Close()
 		return nil, s, err
 	}
-	greet, err := read("greeting", 220)
+	greet, err := read(StepGreeting, 220)
 	if err != nil {
 		return fail(err)
 	}
@@ -141,7 +152,7 @@ func Dial(ctx context.Context, conn net.Conn, o Options) (*smtp.Client, *Session
 	if err := send("EHLO " + o.Helo); err != nil {
 		return fail(err)
 	}
-	ehlo, err := read("ehlo", 250)
+	ehlo, err := read(StepEHLO, 250)
 	if err != nil {
 		return fail(err)
 	}
@@ -153,19 +164,19 @@ func Dial(ctx context.Context, conn net.Conn, o Options) (*smtp.Client, *Session
 	}
 	if o.TLS == TLSNone || !s.OfferedSTARTTLS {
 		if o.TLS == TLSRequired {
-			return fail(&Error{Step: "starttls", Reply: "the server did not offer STARTTLS"})
+			return fail(&Error{Step: StepSTARTTLS, Reply: "the server did not offer STARTTLS"})
 		}
 		return handOver(conn, s, o)
 	}
 	if err := send("STARTTLS"); err != nil {
 		return fail(err)
 	}
-	if _, err := read("starttls", 220); err != nil {
+	if _, err := read(StepSTARTTLS, 220); err != nil {
 		return fail(err)
 	}
 	tc := tls.Client(conn, o.TLSConfig)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return fail(&Error{Step: "tls", Err: err})
+		return fail(&Error{Step: StepTLS, Err: err})
 	}
 	cs := tc.ConnectionState()
 	s.TLS = &cs
@@ -187,7 +198,7 @@ func handOver(conn net.Conn, s *Session, o Options) (*smtp.Client, *Session, err
 	}
 	if err := c.Hello(o.Helo); err != nil {
 		c.Close()
-		return nil, s, &Error{Step: "ehlo", Err: err}
+		return nil, s, &Error{Step: StepEHLO, Err: err}
 	}
 	if s.TLS != nil {
 		// The EHLO after TLS is go-smtp's; ask it for the extension list.

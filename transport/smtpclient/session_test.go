@@ -18,10 +18,10 @@ func TestDialTLSModes(t *testing.T) {
 		mode        TLSMode
 		wantTLS     bool
 		wantOffered bool
-		wantStep    string // a set-up failure
+		wantStep    Step // a set-up failure
 	}{
 		{name: "required, offered", srv: serverOptions{starttls: true}, mode: TLSRequired, wantTLS: true, wantOffered: true},
-		{name: "required, not offered", srv: serverOptions{}, mode: TLSRequired, wantStep: "starttls"},
+		{name: "required, not offered", srv: serverOptions{}, mode: TLSRequired, wantStep: StepSTARTTLS},
 		{name: "opportunistic, offered", srv: serverOptions{starttls: true}, mode: TLSOpportunistic, wantTLS: true, wantOffered: true},
 		{name: "opportunistic, not offered", srv: serverOptions{}, mode: TLSOpportunistic},
 		{name: "off, offered", srv: serverOptions{starttls: true}, mode: TLSNone, wantOffered: true},
@@ -77,7 +77,7 @@ func TestDialTLSVerifies(t *testing.T) {
 	cfg := l.ca.ClientTLS("ex03.contoso.com", nil) // not the server's name
 	_, err := NewClient(context.Background(), dial(t, ts), Options{Helo: "ex01.contoso.com", TLS: TLSRequired, TLSConfig: cfg, Timeout: 5 * time.Second})
 	var e *Error
-	if !errors.As(err, &e) || e.Step != "tls" {
+	if !errors.As(err, &e) || e.Step != StepTLS {
 		t.Fatalf("NewClient with the wrong server name = %v, want a tls error", err)
 	}
 }
@@ -103,7 +103,7 @@ func TestDialGreetingRefused(t *testing.T) {
 	}
 	_, err = NewClient(context.Background(), conn, Options{Helo: "ex01.contoso.com", Timeout: 5 * time.Second})
 	var e *Error
-	if !errors.As(err, &e) || e.Step != "greeting" || e.Reply != "554 5.7.1 Client host rejected" {
+	if !errors.As(err, &e) || e.Step != StepGreeting || e.Reply != "554 5.7.1 Client host rejected" {
 		t.Fatalf("NewClient = %#v, want the greeting's reply", err)
 	}
 	if got := ReplyText(err); got != "554 5.7.1 Client host rejected" {
