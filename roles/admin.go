@@ -244,7 +244,10 @@ func (rt *Runtime) Send(ctx context.Context, req control.SendRequest) (control.S
 		return control.SendResponse{}, &control.BadInputError{Msg: "at least one recipient"}
 	}
 	m := &smtpclient.Message{From: req.Sender, To: req.Recipients, Subject: req.Subject, Body: req.Body, Headers: req.Headers}
-	body := smtpclient.Build(m, rt.o.Now(), s.Config.FQDN)
+	body, err := smtpclient.Build(m, rt.o.Now(), s.Config.FQDN)
+	if err != nil {
+		return control.SendResponse{}, &control.BadInputError{Msg: err.Error()}
+	}
 	if req.Queue {
 		if s.transport == nil {
 			return control.SendResponse{}, &control.BadInputError{Msg: s.Config.Name + " has no queue"}
@@ -263,7 +266,7 @@ func (rt *Runtime) Send(ctx context.Context, req control.SendRequest) (control.S
 	if err != nil {
 		return control.SendResponse{}, err
 	}
-	snd := &smtpclient.Sender{Helo: s.Config.FQDN, Dial: s.dialer.DialContext, Resolver: mxResolver{s.resolver()}, Timeout: 30 * time.Second}
+	snd := &smtpclient.Sender{Helo: s.Config.FQDN, Dial: s.dialer.DialContext, Resolver: s.resolver(), Timeout: 30 * time.Second}
 	res := snd.Send(ctx, tgt, m, body)
 	return control.SendResponse{MessageID: m.MessageID, Accepted: res.Accepted, Reply: res.Reply, Rcpts: res.Rcpts, Endpoint: res.Endpoint}, nil
 }

@@ -52,9 +52,12 @@ func startLab(t *testing.T, name string, edit func(*topology.Topology)) *Runtime
 func sendFrom(t *testing.T, rt *Runtime, server, from, subject string, to ...string) smtpclient.Result {
 	t.Helper()
 	s := rt.Server(server)
-	snd := &smtpclient.Sender{Helo: s.Config.FQDN, Dial: s.dialer.DialContext, Resolver: mxResolver{s.resolver()}, Timeout: 5 * time.Second}
+	snd := &smtpclient.Sender{Helo: s.Config.FQDN, Dial: s.dialer.DialContext, Resolver: s.resolver(), Timeout: 5 * time.Second}
 	m := &smtpclient.Message{From: from, To: to, Subject: subject, Body: "hello from " + server}
-	body := smtpclient.Build(m, time.Now(), s.Config.FQDN)
+	body, err := smtpclient.Build(m, time.Now(), s.Config.FQDN)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return snd.Send(context.Background(), smtpclient.Target{Port: 25 + labtest.PortOffset, TLS: smtpclient.TLSOpportunistic,
 		TLSConfig: func(name string) *tls.Config { return rt.ca.ClientTLS(name, nil) }}, m, body)
 }
@@ -65,7 +68,10 @@ func submit(t *testing.T, rt *Runtime, server, user, from, subject string, to ..
 	s := rt.Server(server)
 	snd := &smtpclient.Sender{Helo: "client.example", Dial: (&net.Dialer{}).DialContext, Timeout: 5 * time.Second}
 	m := &smtpclient.Message{From: from, To: to, Subject: subject, Body: "submitted by " + user}
-	body := smtpclient.Build(m, time.Now(), "client.example")
+	body, err := smtpclient.Build(m, time.Now(), "client.example")
+	if err != nil {
+		t.Fatal(err)
+	}
 	return snd.Send(context.Background(), smtpclient.Target{
 		SMTP: net.JoinHostPort(s.Config.Address, fmt.Sprint(587+labtest.PortOffset)), TLS: smtpclient.TLSRequired,
 		TLSConfig: func(string) *tls.Config { return rt.ca.ClientTLS(s.Config.FQDN, nil) },

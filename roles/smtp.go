@@ -102,31 +102,12 @@ func (s *Server) resolver() *labnet.Resolver {
 	return &labnet.Resolver{Servers: servers, Dial: s.dialer.DialContext, Timeout: 2 * time.Second}
 }
 
-// mxResolver adapts labdns to transport.Resolver.
-type mxResolver struct{ r *labnet.Resolver }
-
-func (m mxResolver) LookupMX(ctx context.Context, domain string) ([]string, error) {
-	mx, err := m.r.LookupMX(ctx, domain)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, len(mx))
-	for i, x := range mx {
-		out[i] = x.Host
-	}
-	return out, nil
-}
-
-func (m mxResolver) LookupHost(ctx context.Context, name string) ([]netip.Addr, error) {
-	return m.r.LookupHost(ctx, name)
-}
-
 // smtpSender is the server's SMTP delivery agent.
 func (s *Server) smtpSender(sendLog *transport.ProtocolLog) *transport.SMTPSender {
 	return &transport.SMTPSender{
 		HeloName: s.Config.FQDN,
 		Dial:     s.dialer.DialContext,
-		Resolver: mxResolver{s.resolver()},
+		Resolver: s.resolver(),
 		ExchangeTLS: func(serverName string) *tls.Config {
 			return s.clientTLS(serverName)
 		},
