@@ -314,7 +314,7 @@ func TestFrontendRules(t *testing.T) {
 	c.cmd("MAIL FROM:<x@example.org>", "250")
 	c.cmd("RCPT TO:<alice@contoso.com>", "250")
 	c.cmd("DATA", "354")
-	c.send(strings.Repeat("Received: from a by b; Fri, 5 Aug 2016 16:24:41 -0700\r\n", maxHopCount) + "Subject: loop\r\n\r\nx\r\n.")
+	c.send(strings.Repeat("Received: from a by b; Fri, 5 Aug 2016 16:24:41 -0700\r\n", transport.MaxHopCount) + "Subject: loop\r\n\r\nx\r\n.")
 	c.expect("554 5.4.6 Hop count exceeded - possible mail loop")
 }
 

@@ -79,7 +79,7 @@ func (p *proxySession) Rcpt(to string, o *smtpd.RcptOptions) error {
 		} else {
 			hop.Domain, hop.Hosts = c.Name, c.SmartHosts
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(p.c.Context(), time.Minute)
 		defer cancel()
 		up, dest, err := p.r.feSender.OpenClient(ctx, hop)
 		if err != nil {
@@ -106,19 +106,19 @@ func (p *proxySession) Rcpt(to string, o *smtpd.RcptOptions) error {
 }
 
 func (p *proxySession) Data(rd io.Reader) (*smtpd.Reply, error) {
-	data, err := readMessage(rd)
+	data, err := io.ReadAll(rd)
 	if err != nil {
 		return nil, err
 	}
 	if p.up == nil {
 		return nil, smtpd.ReplyBadSequence
 	}
-	m := splitMessage(data)
+	m := transport.SplitMessage(data)
 	now := p.r.s.rt.o.Now()
-	out := m.bytes([]string{received(receivedHop{
-		heloName: p.c.HeloName(), clientIP: ipOf(p.c.RemoteAddr()), byFQDN: p.r.s.Config.FQDN, byIP: ipOf(p.c.LocalAddr()),
-		tls: smtpd.TLSDescription(p.c.TLS()), build: p.r.t.BuildNumber(), via: "Frontend Transport", when: now,
-	})}, nil)
+	out := m.Bytes([]string{transport.ReceivedHop{
+		HeloName: p.c.HeloName(), ClientIP: ipOf(p.c.RemoteAddr()), ByFQDN: p.r.s.Config.FQDN, ByIP: ipOf(p.c.LocalAddr()),
+		TLS: smtpd.TLSDescription(p.c.TLS()), Build: p.r.t.BuildNumber(), Via: "Frontend Transport", When: now,
+	}.String()}, nil)
 	w, err := p.up.Data()
 	if err != nil {
 		return nil, proxyReply(err)
