@@ -218,7 +218,7 @@ func (e *edgeSession) Mail(from string, o *smtpd.MailOptions) error {
 			if rej := e.r.reputation.Reject(addr, time.Now()); rej != nil {
 				return replyFromLastError(rej.Error())
 			}
-			e.r.testSender(addr, e.c.SessionID())
+			e.r.testSender(addr, e.c.SessionID(), e.in.Connector)
 		}
 	}
 	e.env = transport.Envelope{From: from, Mail: o}
@@ -228,11 +228,10 @@ func (e *edgeSession) Mail(from string, o *smtpd.MailOptions) error {
 // testSender runs the open proxy test of an external sender in the
 // background (as Exchange does: the test connects back to this very
 // connector, so it must not hold the session) and records the result.
-func (r *edgeRole) testSender(addr netip.Addr, session string) {
+func (r *edgeRole) testSender(addr netip.Addr, session, connector string) {
 	if _, ok := r.proxyTest.Cached(addr); ok {
 		return
 	}
-	connector := r.s.Config.Name + `\Default internal Receive connector ` + r.s.Config.Name
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
