@@ -93,5 +93,12 @@ func FuzzHeaders(f *testing.F) {
 		if !bytes.HasSuffix(out, m.Body) {
 			t.Fatal("body changed")
 		}
+		// Assembled in place, in front of the body, it is the same message.
+		buf := append(make([]byte, headroom, headroom+len(data)), data...)
+		in := SplitMessage(buf[headroom:])
+		want := in.Without(OrgPrefix).Bytes([]string{"Received: test"}, []string{HeaderAuthAs + ": Anonymous"})
+		if got := in.Without(OrgPrefix).BytesInPlace(buf, []string{"Received: test"}, []string{HeaderAuthAs + ": Anonymous"}); !bytes.Equal(got, want) {
+			t.Fatalf("BytesInPlace = %q, want %q", got, want)
+		}
 	})
 }
