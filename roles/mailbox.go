@@ -81,7 +81,7 @@ func (r *mailboxRole) start(ctx context.Context, s *Server) error {
 	}{
 		{topology.SMTPDefaultFrontend, viaFE, frontend(feDefault), smtpd.PersonaFrontend, fe, nil},
 		{topology.SMTPClientFrontend, viaFE, frontend(feClient), smtpd.PersonaFrontend, fe, nil},
-		{topology.SMTPOutboundProxy, viaFE, func(*transport.Ingress) smtpd.Backend { return r.outboundProxy() }, smtpd.PersonaFrontend, fe, nil},
+		{topology.SMTPOutboundProxy, viaFE, r.outboundProxy, smtpd.PersonaFrontend, fe, nil},
 		{topology.SMTPDefault, "", r.hub, smtpd.PersonaTransport, hub, func(l *smtpd.Limits) {
 			// "Default <SERVER>": 5000 recipients, no per-source limit.
 			l.MaxRecipientsPerMessage = 5000

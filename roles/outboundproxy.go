@@ -19,9 +19,10 @@ import (
 // relays it, command by command, to the connector's destination (DNS MX or
 // smart hosts). It answers the Transport service with the destination's
 // own replies, so nothing is acknowledged that the next hop did not take.
-func (r *mailboxRole) outboundProxy() smtpd.Backend {
+// It only stamps its Received header (in's), as a relay.
+func (r *mailboxRole) outboundProxy(in *transport.Ingress) smtpd.Backend {
 	return smtpd.BackendFunc(func(c *smtpd.Conn) (smtpd.Session, error) {
-		return &proxySession{smtpAuth: smtpAuth{r: r, c: c}, r: r, c: c}, nil
+		return &proxySession{smtpAuth: smtpAuth{r: r, c: c}, r: r, c: c, in: in}, nil
 	})
 }
 
@@ -29,6 +30,7 @@ type proxySession struct {
 	smtpAuth
 	r    *mailboxRole
 	c    *smtpd.Conn
+	in   *transport.Ingress
 	peer *topology.Server
 	from string
 	mail *smtpd.MailOptions
@@ -115,10 +117,7 @@ func (p *proxySession) Data(rd io.Reader) (*smtpd.Reply, error) {
 	}
 	m := transport.SplitMessage(data)
 	now := p.r.s.rt.o.Now()
-	out := m.Bytes([]string{transport.ReceivedHop{
-		HeloName: p.c.HeloName(), ClientIP: ipOf(p.c.RemoteAddr()), ByFQDN: p.r.s.Config.FQDN, ByIP: ipOf(p.c.LocalAddr()),
-		TLS: smtpd.TLSDescription(p.c.TLS()), Build: p.r.t.BuildNumber(), Via: "Frontend Transport", When: now,
-	}.String()}, nil)
+	out := m.Bytes([]string{p.in.Received(p.c, now)}, nil)
 	w, err := p.up.Data()
 	if err != nil {
 		return nil, proxyReply(err)

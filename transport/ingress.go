@@ -168,10 +168,7 @@ func (in *Ingress) accept(c ReceiveConn, env *Envelope, st Stamp, r io.Reader, t
 	now := in.Now()
 	clientIP, serverIP := ipOf(c.RemoteAddr()), ipOf(c.LocalAddr())
 	tlsDesc := smtpd.TLSDescription(c.TLS())
-	prepend := append([]string{ReceivedHop{
-		HeloName: c.HeloName(), ClientIP: clientIP, ByFQDN: in.FQDN, ByIP: serverIP,
-		TLS: tlsDesc, Build: in.Build, Via: in.Via, When: now,
-	}.String()}, st.Prepend...)
+	prepend := append([]string{in.Received(c, now)}, st.Prepend...)
 	m := &Message{
 		From: env.From, Arrived: now,
 		Source: Source{
@@ -224,6 +221,15 @@ func (in *Ingress) accept(c ReceiveConn, env *Envelope, st Stamp, r io.Reader, t
 	a.Message = m
 	a.Data = raw.BytesInPlace(data, prepend, add)
 	return a, nil
+}
+
+// Received is this hop's Received header for a message that arrived on c
+// (EXCHANGE.md section 3).
+func (in *Ingress) Received(c ReceiveConn, now time.Time) string {
+	return ReceivedHop{
+		HeloName: c.HeloName(), ClientIP: ipOf(c.RemoteAddr()), ByFQDN: in.FQDN, ByIP: ipOf(c.LocalAddr()),
+		TLS: smtpd.TLSDescription(c.TLS()), Build: in.Build, Via: in.Via, When: now,
+	}.String()
 }
 
 // fillOrgHeaders reads the organization headers a trusted peer sent into m
