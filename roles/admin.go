@@ -204,9 +204,9 @@ func (rt *Runtime) MailboxMessages(server, address, folder string) ([]control.Ma
 	for _, m := range msgs {
 		mm := control.MailboxMessage{UID: m.UID, MessageID: m.MessageID, From: m.From, To: m.To, Subject: m.Subject, Date: m.InternalDate, Size: m.Size, Seen: m.Seen()}
 		if body, err := f.Body(m.UID); err == nil {
-			for _, fl := range splitMessage(body).fields() {
-				if strings.EqualFold(fl.name, "Received") {
-					_, v, _ := strings.Cut(unfold(string(fl.raw)), ":")
+			for _, fl := range transport.SplitMessage(body).Fields() {
+				if strings.EqualFold(fl.Name, "Received") {
+					_, v, _ := strings.Cut(string(fl.Raw), ":")
 					mm.Received = append(mm.Received, strings.Join(strings.Fields(v), " "))
 				}
 			}
@@ -252,7 +252,7 @@ func (rt *Runtime) Send(ctx context.Context, req control.SendRequest) (control.S
 		if s.transport == nil {
 			return control.SendResponse{}, &control.BadInputError{Msg: s.Config.Name + " has no queue"}
 		}
-		tm := &transport.Message{MessageID: m.MessageID, NetworkID: newNetworkID(), From: m.From, Subject: m.Subject,
+		tm := &transport.Message{MessageID: m.MessageID, NetworkID: transport.NewNetworkID(), From: m.From, Subject: m.Subject,
 			Source: transport.Source{ClientIP: s.Config.Address, ServerIP: s.Config.Address, Connector: s.Config.Name + `\admin`, AuthAs: "Internal"}}
 		for _, r := range m.To {
 			tm.Recipients = append(tm.Recipients, transport.Recipient{Address: r})

@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -70,6 +71,9 @@ type Conn struct {
 	logOnce sync.Once
 	logger  *slog.Logger
 	verb    [16]byte
+
+	ctx    context.Context // ends when the connection does
+	cancel context.CancelFunc
 }
 
 func (s *Server) newConn(nc net.Conn) *Conn {
@@ -82,6 +86,7 @@ func (s *Server) newConn(nc net.Conn) *Conn {
 		deadline:  time.Now().Add(s.lim.ConnectionTimeout),
 		closedBy:  "Local",
 	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if s.opts.ProtocolLog != nil {
 		c.localStr = nc.LocalAddr().String()
 		c.remoteStr = nc.RemoteAddr().String()
@@ -139,6 +144,11 @@ func (c *Conn) SetAuthIdentity(id string) {
 
 // SessionID is the Exchange protocol-log session id: 16 upper-case hex digits.
 func (c *Conn) SessionID() string { return c.sessionID }
+
+// Context is the connection's context: it is cancelled when the
+// connection ends (QUIT, a dropped client, a timeout or Close), so work a
+// Session starts for the connection stops with it.
+func (c *Conn) Context() context.Context { return c.ctx }
 
 // Server is the server that accepted the connection.
 func (c *Conn) Server() *Server { return c.srv }
@@ -279,6 +289,7 @@ func (c *Conn) finish() {
 	}
 	c.raw.SetDeadline(time.Now().Add(time.Second)) // bounds a TLS close_notify
 	c.nc.Close()
+	c.cancel()
 }
 
 // done logs the disconnect and recycles the buffers; it runs after the
