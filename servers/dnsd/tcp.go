@@ -8,7 +8,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/exsim/exsim/internal/accept"
+	accept "github.com/exsim/exsim/servers/internal/serve"
 )
 
 // ServeTCP answers DNS queries over TCP connections accepted from l (two-byte

@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/exsim/exsim/internal/accept"
+	accept "github.com/exsim/exsim/servers/internal/serve"
 )
 
 // Defaults follow Exchange's Set-ImapSettings and receive connector

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/internal/accept/accepttest"
+	"github.com/exsim/exsim/servers/internal/serve/servetest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden transcripts in testdata/")
@@ -407,7 +407,7 @@ func TestFrontendSurvivesEMFILE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go l.frontend.Serve(accepttest.EMFILE(ln, 3))
+	go l.frontend.Serve(servetest.EMFILE(ln, 3))
 	c := dialText(t, ln.Addr().String(), nil)
 	if g := c.recv(); !strings.HasPrefix(g, "* OK The Microsoft Exchange IMAP4 service is ready.") {
 		t.Errorf("greeting after EMFILE: %q", g)

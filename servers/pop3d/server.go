@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/exsim/exsim/internal/accept"
+	accept "github.com/exsim/exsim/servers/internal/serve"
 )
 
 // Server is a POP3 server. It serves any number of listeners.

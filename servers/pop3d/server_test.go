@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/internal/accept/accepttest"
+	"github.com/exsim/exsim/servers/internal/serve/servetest"
 )
 
 func TestShutdownIdleSession(t *testing.T) {
@@ -214,7 +214,7 @@ func TestServeSurvivesEMFILE(t *testing.T) {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
-	go func() { served <- s.Serve(accepttest.EMFILE(l, 3)) }()
+	go func() { served <- s.Serve(servetest.EMFILE(l, 3)) }()
 	c := dialPOP(t, l.Addr().String())
 	if g := c.line(); !strings.HasPrefix(g, "+OK The Microsoft Exchange POP3 service is ready.") {
 		t.Errorf("greeting after EMFILE: %q", g)

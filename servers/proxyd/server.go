@@ -26,7 +26,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/exsim/exsim/internal/accept"
+	accept "github.com/exsim/exsim/servers/internal/serve"
 )
 
 // Protocol is what a Server speaks on its listeners.

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/internal/accept/accepttest"
+	"github.com/exsim/exsim/servers/internal/serve/servetest"
 )
 
 const tooManyErrors = "421 4.7.0 Too many errors on this connection, closing transmission channel"
@@ -412,7 +412,7 @@ func TestServeSurvivesEMFILE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveOn(t, &testBackend{}, Options{Hostname: "ex01.contoso.com"}, accepttest.EMFILE(l, 3))
+	serveOn(t, &testBackend{}, Options{Hostname: "ex01.contoso.com"}, servetest.EMFILE(l, 3))
 	c := dial(t, l.Addr().String())
 	c.greet()
 }
