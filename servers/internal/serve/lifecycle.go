@@ -315,6 +315,9 @@ func (lc *Lifecycle) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			lc.abort()
 			<-finished
+			if err == nil {
+				return ctx.Err()
+			}
 			return errors.Join(err, ctx.Err())
 		case <-tick:
 			lc.o.Wake()
