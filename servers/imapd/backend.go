@@ -121,19 +121,23 @@ func backendCaps(f Flavor) imap.CapSet {
 	return caps
 }
 
-// Serve accepts connections on ln until Close or Shutdown. Pass a
-// tls.Listener for port 1993 / 993.
+// Serve accepts connections on ln until Close or Shutdown, and then returns
+// net.ErrClosed. Pass a tls.Listener for port 1993 / 993.
 func (b *Backend) Serve(ln net.Listener) error {
 	release, ok := b.lc.Listen(ln)
 	if !ok {
 		return net.ErrClosed
 	}
 	defer release()
-	var l net.Listener = deadlineListener{ln}
+	var l net.Listener = deadlineListener{b.lc.Accepting(ln)}
 	if b.opts.Flavor == FlavorExchange {
 		l = exchangeListener{l, b.log}
 	}
-	if err := b.srv.Serve(l); err != nil {
+	err := b.srv.Serve(l) // nil once the listener reports net.ErrClosed
+	switch {
+	case b.lc.Stopped():
+		return net.ErrClosed
+	case err != nil:
 		return fmt.Errorf("imapd: backend: %w", err)
 	}
 	return nil

@@ -2,20 +2,25 @@ package imapd
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"flag"
 	"io"
+	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/certs"
 	"github.com/exsim/exsim/servers/internal/serve/servetest"
 )
 
@@ -412,4 +417,51 @@ func TestFrontendSurvivesEMFILE(t *testing.T) {
 	if g := c.recv(); !strings.HasPrefix(g, "* OK The Microsoft Exchange IMAP4 service is ready.") {
 		t.Errorf("greeting after EMFILE: %q", g)
 	}
+}
+
+// TestBackendSurvivesEMFILE: go-imap's accept loop gets the Lifecycle's
+// accept policy (the warning is the Lifecycle's), so the Backend too pauses
+// and goes on serving.
+func TestBackendSurvivesEMFILE(t *testing.T) {
+	l := newLab(t, labOptions{})
+	ex01, err := l.ca.Issue(certs.Identity{Name: "EX01", FQDN: "ex01.contoso.com", Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged syncBuffer
+	b, err := NewBackend(BackendOptions{Store: l.st, Auth: testAuth{}, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go b.Serve(tls.NewListener(servetest.EMFILE(ln, 3), l.ca.ServerTLS(ex01)))
+	c := dialText(t, ln.Addr().String(), l.ca.ClientTLS("ex01.contoso.com", nil))
+	if g := c.recv(); !strings.HasPrefix(g, "* OK The Microsoft Exchange IMAP4 service is ready.") {
+		t.Errorf("greeting after EMFILE: %q", g)
+	}
+	if n := strings.Count(logged.String(), "imapd: backend: accept failed, retrying"); n != 3 {
+		t.Errorf("logged %d accept retries, want 3:\n%s", n, logged.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer for a logger written from several goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

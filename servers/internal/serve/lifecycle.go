@@ -100,25 +100,51 @@ func (lc *Lifecycle) Serve(l net.Listener, handle func(net.Conn)) error {
 	defer lc.wg.Done()
 	defer lc.forgetListener(l)
 
-	var backoff Backoff
+	pl := lc.Accepting(l)
 	for {
-		c, err := l.Accept()
+		c, err := pl.Accept()
 		if err != nil {
 			if lc.Stopped() {
 				return lc.o.Closed
 			}
-			if !Transient(err) {
-				return fmt.Errorf("%s: accept: %w", lc.o.Name, err)
-			}
-			lc.log.Warn(lc.o.Name+": accept failed, retrying", "err", err)
-			if !backoff.Wait(lc.stopping) {
-				return lc.o.Closed
-			}
-			continue
+			return fmt.Errorf("%s: accept: %w", lc.o.Name, err)
 		}
-		backoff.Reset()
 		if !lc.start(c, handle) {
 			return lc.o.Closed
+		}
+	}
+}
+
+// Accepting wraps l so that its Accept applies the accept-error policy:
+// transient errors are logged and waited out (Backoff), and once Shutdown
+// or Close has begun Accept returns Options.Closed. Serve uses it; a
+// library's own accept loop (go-imap's) is handed it so the policy stays
+// one. Accept must not be called concurrently.
+func (lc *Lifecycle) Accepting(l net.Listener) net.Listener {
+	return &acceptingListener{Listener: l, lc: lc}
+}
+
+type acceptingListener struct {
+	net.Listener
+	lc      *Lifecycle
+	backoff Backoff
+}
+
+func (a *acceptingListener) Accept() (net.Conn, error) {
+	for {
+		c, err := a.Listener.Accept()
+		switch {
+		case err == nil:
+			a.backoff.Reset()
+			return c, nil
+		case a.lc.Stopped():
+			return nil, a.lc.o.Closed
+		case !Transient(err):
+			return nil, err
+		}
+		a.lc.log.Warn(a.lc.o.Name+": accept failed, retrying", "err", err)
+		if !a.backoff.Wait(a.lc.stopping) {
+			return nil, a.lc.o.Closed
 		}
 	}
 }
