@@ -7,12 +7,10 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -22,9 +20,8 @@ import (
 
 	"github.com/exsim/exsim/certs"
 	"github.com/exsim/exsim/servers/internal/serve/servetest"
+	"github.com/exsim/exsim/servers/internal/servertest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden transcripts in testdata/")
 
 // conversation drives a raw IMAP connection and records it as S:/C: lines.
 type conversation struct {
@@ -129,21 +126,7 @@ func plain(user, pass string) string {
 
 func golden(t *testing.T, name string, got []string) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	text := strings.Join(got, "\n") + "\n"
-	if *update {
-		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if string(want) != text {
-		t.Errorf("transcript %s differs from %s:\n--- got\n%s--- want\n%s", name, path, text, want)
-	}
+	servertest.Golden(t, filepath.Join("testdata", name+".golden"), strings.Join(got, "\n")+"\n")
 }
 
 // The pre-logon persona of Exchange's IMAP4 service, byte for byte.

@@ -11,26 +11,16 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
 // startServer runs a Server on a fresh 127.0.0.1:0 listener and returns it
 // and its address; cleanup closes it and checks that Serve ended properly.
 func startServer(t testing.TB, o Options) (*Server, string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := NewServer(o)
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(l) }()
-	t.Cleanup(func() {
-		s.Close()
-		if err := <-done; !errors.Is(err, ErrServerClosed) {
-			t.Errorf("Serve() = %v, want ErrServerClosed", err)
-		}
-	})
-	return s, l.Addr().String()
+	return s, servertest.Start(t, s, nil, ErrServerClosed)
 }
 
 // upstream is a destination for the proxy: it greets with a line and echoes

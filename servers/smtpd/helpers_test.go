@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/exsim/exsim/certs"
+	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
 const testHost = "ex01.contoso.com"
@@ -193,24 +194,14 @@ func startServer(t testing.TB, b Backend, o Options) (*Server, string) {
 	if o.Now == nil {
 		o.Now = func() time.Time { return testNow }
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return serveOn(t, b, o, l), l.Addr().String()
+	s := NewServer(b, o)
+	return s, servertest.Start(t, s, nil, ErrServerClosed)
 }
 
 func serveOn(t testing.TB, b Backend, o Options, l net.Listener) *Server {
 	t.Helper()
 	s := NewServer(b, o)
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(l) }()
-	t.Cleanup(func() {
-		s.Close()
-		if err := <-served; !errors.Is(err, ErrServerClosed) {
-			t.Errorf("Serve() = %v, want ErrServerClosed", err)
-		}
-	})
+	servertest.Serve(t, s, l, ErrServerClosed)
 	return s
 }
 
