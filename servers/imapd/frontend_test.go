@@ -33,18 +33,7 @@ type conversation struct {
 
 func dialText(t *testing.T, addr string, cfg *tls.Config) *conversation {
 	t.Helper()
-	var conn net.Conn
-	var err error
-	if cfg != nil {
-		conn, err = tls.Dial("tcp", addr, cfg)
-	} else {
-		conn, err = net.Dial("tcp", addr)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	conn := servertest.Dial(t, addr, cfg)
 	return &conversation{t: t, conn: conn, r: bufio.NewReader(conn)}
 }
 

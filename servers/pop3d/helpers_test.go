@@ -94,22 +94,14 @@ type popClient struct {
 
 func dialPOP(t *testing.T, addr string) *popClient {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := servertest.Dial(t, addr, nil)
 	return &popClient{t: t, conn: conn, r: bufio.NewReader(conn)}
 }
 
 func dialPOPS(t *testing.T, addr string) *popClient {
 	t.Helper()
 	ca, _, _ := lab(t)
-	conn, err := tls.Dial("tcp", addr, ca.ClientTLS("127.0.0.1", nil)) // both lab certificates name 127.0.0.1
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := servertest.Dial(t, addr, ca.ClientTLS("127.0.0.1", nil)) // both lab certificates name 127.0.0.1
 	return &popClient{t: t, conn: conn, r: bufio.NewReader(conn)}
 }
 

@@ -105,12 +105,7 @@ func allowOnly(allowed ...netip.AddrPort) func(netip.AddrPort) bool {
 
 func dial(t testing.TB, addr string) (net.Conn, *bufio.Reader) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	t.Cleanup(func() { c.Close() })
+	c := servertest.Dial(t, addr, nil)
 	return c, bufio.NewReader(c)
 }
 

@@ -214,22 +214,20 @@ type client struct {
 
 func dial(t testing.TB, addr string) *client {
 	t.Helper()
-	return dialFrom(t, "", addr)
+	conn := servertest.Dial(t, addr, nil)
+	return &client{t: t, conn: conn, r: bufio.NewReader(conn)}
 }
 
-// dialFrom dials from a given loopback source address ("" for any).
+// dialFrom dials from a given loopback source address.
 func dialFrom(t testing.TB, src, addr string) *client {
 	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second}
-	if src != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
-	}
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 	conn, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	conn.SetDeadline(time.Now().Add(servertest.ConnDeadline))
 	return &client{t: t, conn: conn, r: bufio.NewReader(conn)}
 }
 

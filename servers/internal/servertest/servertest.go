@@ -67,6 +67,31 @@ func Start(t testing.TB, s Server, cfg *tls.Config, closed error) string {
 	return addr
 }
 
+// ConnDeadline bounds a whole test connection made by Dial, so that a server
+// that stops answering fails the test instead of hanging it.
+const ConnDeadline = 20 * time.Second
+
+// Dial connects to addr, with TLS when cfg is set (the handshake is done on
+// return). The connection has a deadline of ConnDeadline and is closed when
+// the test ends.
+func Dial(t testing.TB, addr string, cfg *tls.Config) net.Conn {
+	t.Helper()
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	var c net.Conn
+	var err error
+	if cfg != nil {
+		c, err = tls.DialWithDialer(d, "tcp", addr, cfg)
+	} else {
+		c, err = d.Dial("tcp", addr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(ConnDeadline))
+	return c
+}
+
 // Golden fails the test unless got is the content of the file at path;
 // with -update it writes got there instead.
 func Golden(t testing.TB, path, got string) {
