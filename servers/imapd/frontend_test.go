@@ -244,10 +244,7 @@ func TestFrontendLogonThrottling(t *testing.T) {
 }
 
 func TestFrontendBackendUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := servertest.Listen(t)
 	dead := ln.Addr().String()
 	ln.Close()
 	l := newLab(t, labOptions{upstream: tlsUpstream{addr: dead, cfg: &tls.Config{}}})
@@ -380,10 +377,7 @@ func TestShutdown(t *testing.T) {
 // Accept fail; the frontend pauses and goes on serving.
 func TestFrontendSurvivesEMFILE(t *testing.T) {
 	l := newLab(t, labOptions{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := servertest.Listen(t)
 	go l.frontend.Serve(servetest.EMFILE(ln, 3))
 	c := dialText(t, ln.Addr().String(), nil)
 	if g := c.recv(); !strings.HasPrefix(g, "* OK The Microsoft Exchange IMAP4 service is ready.") {
@@ -406,10 +400,7 @@ func TestBackendSurvivesEMFILE(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := servertest.Listen(t)
 	go b.Serve(tls.NewListener(servetest.EMFILE(ln, 3), l.ca.ServerTLS(ex01)))
 	c := dialText(t, ln.Addr().String(), l.ca.ClientTLS("ex01.contoso.com", nil))
 	if g := c.recv(); !strings.HasPrefix(g, "* OK The Microsoft Exchange IMAP4 service is ready.") {

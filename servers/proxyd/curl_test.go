@@ -52,10 +52,7 @@ func startWeb(t *testing.T) (*httptest.Server, netip.AddrPort, *atomic.Int32) {
 		}
 		io.WriteString(w, curlPage)
 	}))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := servertest.Listen(t)
 	srv.Listener = l
 	srv.Start()
 	t.Cleanup(srv.Close)

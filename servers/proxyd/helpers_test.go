@@ -41,10 +41,7 @@ const upstreamGreeting = "220 upstream ready\r\n"
 
 func startUpstream(t testing.TB) *upstream {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := servertest.Listen(t)
 	u := &upstream{addr: l.Addr().(*net.TCPAddr).AddrPort()}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -83,10 +80,7 @@ func startUpstream(t testing.TB) *upstream {
 // closedPort returns a loopback port nothing listens on.
 func closedPort(t testing.TB) netip.AddrPort {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := servertest.Listen(t)
 	ap := l.Addr().(*net.TCPAddr).AddrPort()
 	l.Close()
 	return ap

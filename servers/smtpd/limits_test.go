@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/exsim/exsim/servers/internal/serve/servetest"
+	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
 const tooManyErrors = "421 4.7.0 Too many errors on this connection, closing transmission channel"
@@ -408,10 +409,7 @@ func TestRateLimiterForgetsIdleSources(t *testing.T) {
 // TestServeSurvivesEMFILE: a process out of file descriptors makes Accept
 // fail; the connector pauses and goes on serving.
 func TestServeSurvivesEMFILE(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := servertest.Listen(t)
 	serveOn(t, &testBackend{}, Options{Hostname: "ex01.contoso.com"}, servetest.EMFILE(l, 3))
 	c := dial(t, l.Addr().String())
 	c.greet()

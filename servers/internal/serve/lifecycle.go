@@ -89,16 +89,11 @@ func New(o Options) *Lifecycle {
 // The accepted connection is closed after handle returns.
 func (lc *Lifecycle) Serve(l net.Listener, handle func(net.Conn)) error {
 	defer l.Close()
-	lc.mu.Lock()
-	if lc.closing {
-		lc.mu.Unlock()
+	if !lc.enter(func() { lc.listeners[l] = struct{}{} }) {
 		return lc.o.Closed
 	}
-	lc.listeners[l] = struct{}{}
-	lc.wg.Add(1)
-	lc.mu.Unlock()
 	defer lc.wg.Done()
-	defer lc.forgetListener(l)
+	defer lc.locked(func() { delete(lc.listeners, l) })
 
 	pl := lc.Accepting(l)
 	for {
@@ -168,21 +163,31 @@ func (lc *Lifecycle) start(c net.Conn, handle func(net.Conn)) bool {
 	lc.mu.Unlock()
 	go func() {
 		defer lc.wg.Done()
-		defer func() {
-			lc.mu.Lock()
-			delete(lc.conns, c)
-			lc.mu.Unlock()
-			c.Close()
-		}()
+		defer c.Close()
+		defer lc.locked(func() { delete(lc.conns, c) })
 		handle(c)
 	}()
 	return true
 }
 
-func (lc *Lifecycle) forgetListener(l net.Listener) {
+// enter runs add and counts one goroutine for Shutdown to wait for, both
+// under the lock, unless closing has begun; it reports which.
+func (lc *Lifecycle) enter(add func()) bool {
 	lc.mu.Lock()
-	delete(lc.listeners, l)
-	lc.mu.Unlock()
+	defer lc.mu.Unlock()
+	if lc.closing {
+		return false
+	}
+	add()
+	lc.wg.Add(1)
+	return true
+}
+
+// locked runs f under the lock.
+func (lc *Lifecycle) locked(f func()) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	f()
 }
 
 // ServePacket runs serve, which reads pc until it fails, as one tracked
@@ -191,20 +196,11 @@ func (lc *Lifecycle) forgetListener(l net.Listener) {
 // otherwise. pc is closed on return.
 func (lc *Lifecycle) ServePacket(pc net.PacketConn, serve func() error) error {
 	defer pc.Close()
-	lc.mu.Lock()
-	if lc.closing {
-		lc.mu.Unlock()
+	if !lc.enter(func() { lc.packets[pc] = struct{}{} }) {
 		return lc.o.Closed
 	}
-	lc.packets[pc] = struct{}{}
-	lc.wg.Add(1)
-	lc.mu.Unlock()
 	defer lc.wg.Done()
-	defer func() {
-		lc.mu.Lock()
-		delete(lc.packets, pc)
-		lc.mu.Unlock()
-	}()
+	defer lc.locked(func() { delete(lc.packets, pc) })
 	err := serve()
 	if lc.Stopped() {
 		return lc.o.Closed
@@ -222,21 +218,13 @@ func (lc *Lifecycle) Listen(l net.Listener) (release func(), ok bool) {
 		return nil, false
 	}
 	lc.listeners[l] = struct{}{}
-	return func() { lc.forgetListener(l) }, true
+	return func() { lc.locked(func() { delete(lc.listeners, l) }) }, true
 }
 
 // Begin counts one piece of work (a session a library runs) that Shutdown
 // waits for; End ends it. Begin reports false once closing, and then counts
 // nothing.
-func (lc *Lifecycle) Begin() bool {
-	lc.mu.Lock()
-	defer lc.mu.Unlock()
-	if lc.closing {
-		return false
-	}
-	lc.wg.Add(1)
-	return true
-}
+func (lc *Lifecycle) Begin() bool { return lc.enter(func() {}) }
 
 // End ends a piece of work counted by Begin.
 func (lc *Lifecycle) End() { lc.wg.Done() }

@@ -11,19 +11,10 @@ import (
 	"time"
 
 	"github.com/exsim/exsim/servers/internal/serve/servetest"
+	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
 var errTestClosed = errors.New("test: server closed")
-
-func listen(t *testing.T) net.Listener {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
 
 // start serves l with handle in the background; the returned channel
 // receives Serve's result.
@@ -35,13 +26,7 @@ func start(lc *Lifecycle, l net.Listener, handle func(net.Conn)) <-chan error {
 
 func dial(t *testing.T, l net.Listener) net.Conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", l.Addr().String(), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	return c
+	return servertest.Dial(t, l.Addr().String(), nil)
 }
 
 func wantServed(t *testing.T, served <-chan error, want error) {
@@ -68,7 +53,7 @@ func blocking(started chan<- net.Conn, release <-chan struct{}) func(net.Conn) {
 
 func TestShutdownWaitsForActiveConnection(t *testing.T) {
 	lc := New(Options{Name: "test", Closed: errTestClosed})
-	l := listen(t)
+	l := servertest.Listen(t)
 	started := make(chan net.Conn, 1)
 	release := make(chan struct{})
 	served := start(lc, l, blocking(started, release))
@@ -110,7 +95,7 @@ func TestShutdownWaitsForActiveConnection(t *testing.T) {
 func TestCloseForceClosesConnections(t *testing.T) {
 	aborted := make(chan struct{})
 	lc := New(Options{Name: "test", Closed: errTestClosed, Abort: func() { close(aborted) }})
-	l := listen(t)
+	l := servertest.Listen(t)
 	readErr := make(chan error, 1)
 	served := start(lc, l, func(c net.Conn) {
 		c.Write([]byte("hello\n"))
@@ -149,7 +134,7 @@ func TestCloseForceClosesConnections(t *testing.T) {
 
 func TestShutdownContextExpires(t *testing.T) {
 	lc := New(Options{Name: "test", Closed: errTestClosed})
-	l := listen(t)
+	l := servertest.Listen(t)
 	ended := make(chan struct{})
 	start(lc, l, func(c net.Conn) {
 		defer close(ended)
@@ -189,7 +174,7 @@ func TestServeAfterShutdown(t *testing.T) {
 			if err := stop.f(lc); err != nil {
 				t.Fatalf("%s() = %v", stop.name, err)
 			}
-			l := listen(t)
+			l := servertest.Listen(t)
 			called := false
 			if err := lc.Serve(l, func(net.Conn) { called = true }); !errors.Is(err, errTestClosed) {
 				t.Errorf("Serve() after %s = %v, want %v", stop.name, err, errTestClosed)
@@ -225,7 +210,7 @@ func TestServeAfterShutdown(t *testing.T) {
 func TestAcceptErrorPolicy(t *testing.T) {
 	lc := New(Options{Name: "test", Closed: errTestClosed})
 	t.Cleanup(func() { lc.Close() })
-	l := listen(t)
+	l := servertest.Listen(t)
 	served := start(lc, servetest.EMFILE(l, 3), func(c net.Conn) { c.Write([]byte("hello\n")) })
 	c := dial(t, l)
 	if b, err := io.ReadAll(c); string(b) != "hello\n" {
@@ -247,7 +232,7 @@ func TestAcceptErrorPolicy(t *testing.T) {
 // returns at once on Shutdown.
 func TestShutdownEndsAcceptBackoff(t *testing.T) {
 	lc := New(Options{Name: "test", Closed: errTestClosed})
-	l := listen(t)
+	l := servertest.Listen(t)
 	served := start(lc, servetest.EMFILE(l, 1<<30), func(net.Conn) {})
 	time.Sleep(100 * time.Millisecond) // into the back-off
 	if err := lc.Shutdown(context.Background()); err != nil {
@@ -259,7 +244,7 @@ func TestShutdownEndsAcceptBackoff(t *testing.T) {
 func TestMaxConns(t *testing.T) {
 	lc := New(Options{Name: "test", Closed: errTestClosed, MaxConns: 1})
 	t.Cleanup(func() { lc.Close() })
-	l := listen(t)
+	l := servertest.Listen(t)
 	started := make(chan net.Conn, 2)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
@@ -285,7 +270,7 @@ func TestWakeReaders(t *testing.T) {
 			lc.WakeReaders()
 		}
 	}})
-	l := listen(t)
+	l := servertest.Listen(t)
 	reading := make(chan struct{})
 	readErr := make(chan error, 1)
 	start(lc, l, func(c net.Conn) {
@@ -319,7 +304,7 @@ func TestBeginHoldsShutdown(t *testing.T) {
 	if !lc.Begin() {
 		t.Fatal("Begin() = false on a new Lifecycle")
 	}
-	l := listen(t)
+	l := servertest.Listen(t)
 	release, ok := lc.Listen(l)
 	if !ok {
 		t.Fatal("Listen() = false on a new Lifecycle")
