@@ -174,7 +174,7 @@ func (r connReader) Read(p []byte) (int, error) {
 		d = c.deadline
 	}
 	c.mu.Lock()
-	if c.idle && c.srv.closing.Load() {
+	if c.idle && c.srv.lc.Stopped() {
 		c.mu.Unlock()
 		return 0, errShuttingDown
 	}
@@ -248,7 +248,7 @@ func (c *Conn) serve() {
 		if !c.handle(line) {
 			return
 		}
-		if s.closing.Load() && c.bdat == nil {
+		if s.lc.Stopped() && c.bdat == nil {
 			c.farewell(ReplyServiceNotAvailable)
 			return
 		}
@@ -308,7 +308,7 @@ func (c *Conn) readFailed(err error) {
 	var ne net.Error
 	timeout := errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)
 	switch {
-	case errors.Is(err, errShuttingDown), timeout && c.srv.closing.Load():
+	case errors.Is(err, errShuttingDown), timeout && c.srv.lc.Stopped():
 		c.farewell(ReplyServiceNotAvailable)
 	case timeout && !time.Now().Before(c.deadline):
 		c.farewell(ReplyConnectionTimedOut)
@@ -439,6 +439,6 @@ func (c *Conn) tarpit(r *Reply) {
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-c.srv.done:
+	case <-c.srv.lc.Stopping():
 	}
 }
