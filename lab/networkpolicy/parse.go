@@ -285,7 +285,7 @@ var indexRE = regexp.MustCompile(`\[\d+\]`)
 func (p *Policy) looseLine(path string) (string, int) {
 	best, line := path, 0
 	for k, l := range p.lines {
-		if indexRE.ReplaceAllString(k, "") == path && (line == 0 || l < line) {
+		if indexRE.ReplaceAllString(k, "") == path && (line == 0 || l < line || (l == line && len(k) < len(best))) {
 			best, line = k, l
 		}
 	}
