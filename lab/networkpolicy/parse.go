@@ -171,7 +171,7 @@ var (
 func parseDocument(file string, doc []byte) (*Policy, string, error) {
 	var root yamlv3.Node
 	if err := yamlv3.Unmarshal(doc, &root); err != nil {
-		return nil, "", yamlError(file, err)
+		return nil, "", yamlError(file, firstLine(doc), err)
 	}
 	if root.Kind == 0 || len(root.Content) == 0 || root.Content[0].Tag == "!!null" {
 		return nil, "", nil
@@ -192,7 +192,7 @@ func parseDocument(file string, doc []byte) (*Policy, string, error) {
 	// Strict: a key given twice is an error.
 	j, err := yaml.YAMLToJSONStrict(doc)
 	if err != nil {
-		return nil, "", yamlError(file, err)
+		return nil, "", yamlError(file, p.Line, err)
 	}
 	// Errors here are type errors the strict decode below reports with a path.
 	_ = kjson.UnmarshalCaseSensitivePreserveInts(j, &head)
@@ -235,13 +235,25 @@ func parseDocument(file string, doc []byte) (*Policy, string, error) {
 	return p, "", nil
 }
 
-// yamlError places a YAML parser's error ("yaml: line 8: ...") at its line.
-func yamlError(file string, err error) error {
+// yamlError places a YAML parser's error ("yaml: line 8: ...") at its
+// line, or, when it names none, at line (the document's).
+func yamlError(file string, line int, err error) error {
 	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
 		n, _ := strconv.Atoi(m[1])
 		return &Error{File: file, Line: n, Msg: m[2]}
 	}
-	return fmt.Errorf("%s: %w", file, err)
+	return &Error{File: file, Line: line, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+}
+
+// firstLine is the line of the first non-blank line of a document (1 if
+// it has none).
+func firstLine(doc []byte) int {
+	for i, l := range bytes.Split(doc, []byte("\n")) {
+		if len(bytes.TrimSpace(l)) > 0 {
+			return i + 1
+		}
+	}
+	return 1
 }
 
 func orNone(s string) string {
@@ -270,11 +282,10 @@ func indexLines(n *yamlv3.Node, path string, lines map[string]int) {
 			lines[p] = c.Line
 			indexLines(c, p, lines)
 		}
-	case yamlv3.AliasNode:
-		if n.Alias != nil {
-			indexLines(n.Alias, path, lines)
-		}
 	}
+	// An alias is not followed: what it names has the lines of its anchor,
+	// keys under it report the alias's line, and a document of nested
+	// aliases ("billion laughs") cannot make this walk explode.
 }
 
 var indexRE = regexp.MustCompile(`\[\d+\]`)

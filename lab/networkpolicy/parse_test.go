@@ -3,6 +3,7 @@ package networkpolicy
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // policy is a small valid NetworkPolicy document; %s is spliced into spec.
@@ -109,4 +110,49 @@ func TestParseReportsEveryUnknownKeyInLineOrder(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Errorf("Parse = %v, want\n%s", err, want)
 	}
+}
+
+func TestParseCRLFAndFile(t *testing.T) {
+	src := strings.ReplaceAll(policyHead+"  podSelector: {}\n---\n"+policyHead+"  podSelector: {}\n  ingres: []\n", "\n", "\r\n")
+	if _, _, err := Parse("crlf.yaml", []byte(src)); err == nil || err.Error() != "crlf.yaml:16: spec.ingres: unknown field" {
+		t.Errorf("Parse(CRLF) = %v, want crlf.yaml:16: spec.ingres: unknown field", err)
+	}
+	if _, _, err := ParseFile("testdata/nonexistent.yaml"); err == nil || !strings.Contains(err.Error(), "testdata/nonexistent.yaml") {
+		t.Errorf("ParseFile(missing) = %v, want an error naming the file", err)
+	}
+}
+
+// TestParseAliases: aliases work as in Kubernetes, and nested aliases
+// that would expand a billion times are refused instead of eaten.
+func TestParseAliases(t *testing.T) {
+	src := policyHead + "  podSelector: &sel\n    matchLabels: {exsim.io/role: mailbox}\n  ingress:\n    - from:\n        - podSelector: *sel\n"
+	pols, _, err := Parse("a.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pols[0].Object.Spec.Ingress[0].From[0].PodSelector.MatchLabels["exsim.io/role"]; got != "mailbox" {
+		t.Errorf("aliased selector = %q, want mailbox", got)
+	}
+	laughs := "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+	for i := 'b'; i <= 'j'; i++ {
+		prev := string(i - 1)
+		laughs += string(i) + ": &" + string(i) + " [*" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + "]\n"
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := Parse("laughs.yaml", []byte(policyHead+"  podSelector: {}\nx:\n"+indent(laughs)))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || err.Error() != "laughs.yaml:1: document contains excessive aliasing" {
+			t.Errorf("Parse(billion laughs) = %v, want laughs.yaml:1: document contains excessive aliasing", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Parse(billion laughs) still running after 20s")
+	}
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n  ") + "\n"
 }

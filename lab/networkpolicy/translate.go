@@ -134,7 +134,7 @@ func Translate(t *topology.Topology, pols []Policy) (*Ruleset, error) {
 			tr.note(&pols[i], "spec.podSelector", "policy %s selects no pod: it changes nothing", pols[i].Name())
 		}
 	}
-	var jumps = map[Direction][]Rule{}
+	jumps := map[Direction][]Rule{}
 	for _, pod := range tr.pods {
 		for _, d := range []Direction{Egress, Ingress} {
 			isolating := tr.isolating(pod, d)

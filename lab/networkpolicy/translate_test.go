@@ -261,3 +261,46 @@ func TestTranslateNotes(t *testing.T) {
 		}
 	}
 }
+
+// TestTranslateIPv6: pods with IPv6 addresses get ip6 matches; a peer of
+// the other family cannot match them and is noted, not emitted.
+func TestTranslateIPv6(t *testing.T) {
+	topo := contoso(t)
+	v6 := map[string]string{"EX01": "fd00:20::1", "EX02": "fd00:20::2", "INET01": "fd00:30::1"}
+	for i := range topo.Servers {
+		if a, ok := v6[topo.Servers[i].Name]; ok {
+			topo.Servers[i].Address = a
+		}
+	}
+	pols := parsePolicies(t, doc("mbx", "internal", "  podSelector:\n    matchLabels: {exsim.io/role: mailbox}\n  ingress:\n"+
+		"    - from:\n        - namespaceSelector: {}\n      ports:\n        - port: 443\n"+
+		"    - from:\n        - ipBlock: {cidr: 'fd00:30::/64', except: ['fd00:30::1/128']}\n        - ipBlock: {cidr: 127.0.0.0/8}\n      ports:\n        - port: 25\n"))
+	rs, err := Translate(topo, pols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := rs.Text()
+	for _, want := range []string{
+		"ip6 daddr fd00:20::1 goto ingress-ex01",
+		"ip6 saddr { fd00:20::1, fd00:20::2, fd00:30::1 } tcp dport 443 accept",
+		"ip6 saddr fd00:30::/64 ip6 saddr != fd00:30::1 tcp dport 25 accept",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+	if !slices.Contains(rs.Notes, "policies.yaml:16: ipBlock 127.0.0.0/8 cannot match EX01's address fd00:20::1 (another address family)") {
+		t.Errorf("notes = %q, want the IPv4 ipBlock noted", rs.Notes)
+	}
+	prog := ParseNft(t, text)
+	a := netip.MustParseAddr
+	for _, c := range []check{
+		{tcp(a("fd00:30::1"), a("fd00:20::1"), 443), true}, {tcp(a("fd00:30::1"), a("fd00:20::1"), 25), false},
+		{tcp(a("fd00:30::7"), a("fd00:20::2"), 25), true}, {tcp(a("fd00:30::7"), a("fd00:20::2"), 80), false},
+		{tcp(edge01, dns01, 25), true},
+	} {
+		if got, trail := prog.Eval(t, c.p); got != c.want || Allowed(rs.Pods, pols, c.p) != c.want {
+			t.Errorf("Eval(%v) = %v (semantics %v), want %v; rules %v", c.p, got, Allowed(rs.Pods, pols, c.p), c.want, trail)
+		}
+	}
+}
