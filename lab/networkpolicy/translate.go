@@ -137,29 +137,9 @@ func Translate(t *topology.Topology, pols []Policy) (*Ruleset, error) {
 	jumps := map[Direction][]Rule{}
 	for _, pod := range tr.pods {
 		for _, d := range []Direction{Egress, Ingress} {
-			isolating := tr.isolating(pod, d)
-			if len(isolating) == 0 {
-				continue
+			if jump, ok := tr.podChain(pod, d); ok {
+				jumps[d] = append(jumps[d], jump)
 			}
-			refs := make([]PolicyRef, len(isolating))
-			for i, pi := range isolating {
-				refs[i] = ref(&pols[pi])
-			}
-			iso := Origin{Direction: d, Server: pod.Server, Policies: refs, File: refs[0].File, Line: refs[0].Line}
-			chain := string(d) + "-" + pod.Labels[LabelServer]
-			for _, pi := range isolating {
-				tr.allows(chain, pod, d, pi)
-			}
-			deny := iso
-			deny.Kind = KindDefaultDeny
-			tr.add(chain, Rule{Verdict: "drop", Origin: deny})
-			side := "daddr"
-			if d == Egress {
-				side = "saddr"
-			}
-			jump := iso
-			jump.Kind = KindIsolated
-			jumps[d] = append(jumps[d], Rule{Match: addrMatch(pod.IP, side, []netip.Prefix{netip.PrefixFrom(pod.IP, pod.IP.BitLen())}), Verdict: "goto " + chain, Origin: jump})
 		}
 	}
 	for _, r := range jumps[Egress] {
@@ -191,6 +171,36 @@ func Translate(t *topology.Topology, pols []Policy) (*Ruleset, error) {
 	}
 	tr.rs.chains = order
 	return tr.rs, nil
+}
+
+// podChain writes the chain of pod for direction d when policies isolate
+// it: their allows, then the drop that is the isolation's default deny.
+// It returns the rule that sends the pod's traffic there.
+func (tr *translator) podChain(pod Pod, d Direction) (Rule, bool) {
+	isolating := tr.isolating(pod, d)
+	if len(isolating) == 0 {
+		return Rule{}, false
+	}
+	refs := make([]PolicyRef, len(isolating))
+	for i, pi := range isolating {
+		refs[i] = ref(&tr.pols[pi])
+	}
+	iso := Origin{Direction: d, Server: pod.Server, Policies: refs, File: refs[0].File, Line: refs[0].Line}
+	chain := string(d) + "-" + pod.Labels[LabelServer]
+	for _, pi := range isolating {
+		tr.allows(chain, pod, d, pi)
+	}
+	deny := iso
+	deny.Kind = KindDefaultDeny
+	tr.add(chain, Rule{Verdict: "drop", Origin: deny})
+	side := "daddr"
+	if d == Egress {
+		side = "saddr"
+	}
+	jump := iso
+	jump.Kind = KindIsolated
+	self := []netip.Prefix{netip.PrefixFrom(pod.IP, pod.IP.BitLen())}
+	return Rule{Match: addrMatch(pod.IP, side, self), Verdict: "goto " + chain, Origin: jump}, true
 }
 
 func (tr *translator) add(chain string, r Rule) { tr.chains[chain] = append(tr.chains[chain], r) }
