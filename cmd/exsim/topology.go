@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -30,9 +29,7 @@ func newTopologyCmd(g *globals) *cobra.Command {
 			v := t.View()
 			switch format {
 			case "json":
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(v)
+				return writeJSON(g, v)
 			case "yaml":
 				b, err := yaml.MarshalWithOptions(v, yaml.Indent(2), yaml.IndentSequence(true))
 				if err != nil {

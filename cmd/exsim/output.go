@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/exsim/exsim/control"
+)
+
+// writeListing prints items as a JSON array (format "json"; [] when there
+// are none, never null) or as a table: header holds the tab-separated
+// column names, row gives one item's cells.
+func writeListing[T any](g *globals, format string, items []T, header string, row func(T) []any) error {
+	if format == "json" {
+		if items == nil {
+			items = []T{}
+		}
+		return writeJSON(g, items)
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, it := range items {
+		cells := row(it)
+		for i, c := range cells {
+			if i > 0 {
+				io.WriteString(tw, "\t")
+			}
+			fmt.Fprint(tw, c)
+		}
+		io.WriteString(tw, "\n")
+	}
+	return tw.Flush()
+}
+
+func writeJSON(g *globals, v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// openReport is where a report goes: the file output, or standard output
+// when output is "". Color is for tables on a terminal only; done closes
+// the file.
+func openReport(g *globals, format, output string) (w io.Writer, color bool, done func(), err error) {
+	if output == "" {
+		return g.stdout, format == "table" && isTerminal(g.stdout), func() {}, nil
+	}
+	f, err := os.Create(output)
+	if err != nil {
+		return nil, false, nil, usageError("%v", err)
+	}
+	return f, false, func() { f.Close() }, nil
+}
+
+// askEach asks the admin API of each server for its part of a listing.
+// A server whose process does not answer is a problem ("SERVER: error")
+// to report with the rest, not the end of the listing; a server with no
+// admin API at all is an error.
+func askEach[T any](ctx context.Context, g *globals, servers []string, ask func(context.Context, *control.Client, string) ([]T, error)) (all []T, problems []string, err error) {
+	for _, name := range servers {
+		c, err := g.adminFor(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		part, err := ask(ctx, c, name)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", name, err))
+			continue
+		}
+		all = append(all, part...)
+	}
+	return all, problems, nil
+}
+
+// askServer runs one request against the admin API of the process running
+// server; the API's refusal is a usage error (exit code 2), as every
+// command that changes a running lab reports it.
+func (g *globals) askServer(server string, do func(*control.Client) error) error {
+	c, err := g.adminFor(server)
+	if err != nil {
+		return err
+	}
+	if err := do(c); err != nil {
+		return usageError("%v", err)
+	}
+	return nil
+}
+
+// adminProcesses returns one client per process of the running lab (a
+// process may run several servers), in a stable order.
+func (g *globals) adminProcesses() ([]*control.Client, error) {
+	cs, err := g.adminClients()
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []*control.Client
+	for _, c := range cs {
+		if !seen[c.BaseURL] {
+			seen[c.BaseURL] = true
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *control.Client) int { return strings.Compare(a.BaseURL, b.BaseURL) })
+	return out, nil
+}
+
+// reportProblems prints servers that could not be asked; with nothing to
+// show it is an error.
+func reportProblems(g *globals, problems []string, empty bool) error {
+	for _, p := range problems {
+		fmt.Fprintln(g.stderr, "exsim:", p)
+	}
+	if len(problems) > 0 && empty {
+		return usageError("no running server answered (start the lab with exsim up, or point --admin at it)")
+	}
+	return nil
+}
