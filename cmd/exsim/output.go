@@ -58,24 +58,36 @@ func openReport(g *globals, format, output string) (w io.Writer, color bool, don
 	return f, false, func() { f.Close() }, nil
 }
 
-// askEach asks the admin API of each server for its part of a listing.
-// A server whose process does not answer is a problem ("SERVER: error")
-// to report with the rest, not the end of the listing; a server with no
-// admin API at all is an error.
-func askEach[T any](ctx context.Context, g *globals, servers []string, ask func(context.Context, *control.Client, string) ([]T, error)) (all []T, problems []string, err error) {
+// answers is one listing gathered from the admin APIs of several servers.
+type answers[T any] struct {
+	items    []T
+	problems []string // "SERVER: error", one per server that did not answer
+	asked    int
+}
+
+// askTransportServers asks the admin API of every server with queues (or
+// of server alone) for its part of a listing. A server whose process does
+// not answer is a problem to report with the rest, not the end of the
+// listing; a server with no admin API at all is an error.
+func askTransportServers[T any](ctx context.Context, g *globals, server string, ask func(context.Context, *control.Client, string) ([]T, error)) (answers[T], error) {
+	servers, err := g.transportServers(server)
+	if err != nil {
+		return answers[T]{}, err
+	}
+	a := answers[T]{asked: len(servers)}
 	for _, name := range servers {
 		c, err := g.adminFor(name)
 		if err != nil {
-			return nil, nil, err
+			return answers[T]{}, err
 		}
 		part, err := ask(ctx, c, name)
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", name, err))
+			a.problems = append(a.problems, fmt.Sprintf("%s: %v", name, err))
 			continue
 		}
-		all = append(all, part...)
+		a.items = append(a.items, part...)
 	}
-	return all, problems, nil
+	return a, nil
 }
 
 // askServer runs one request against the admin API of the process running

@@ -50,23 +50,19 @@ retry, suspend or resume a queue, or suspend, resume or remove a message.`,
   exsim queue message remove 12 --server EX01 --ndr`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			servers, err := g.transportServers(server)
-			if err != nil {
-				return err
-			}
-			all, problems, err := askEach(cmd.Context(), g, servers, func(ctx context.Context, c *control.Client, name string) ([]transport.QueueInfo, error) {
+			a, err := askTransportServers(cmd.Context(), g, server, func(ctx context.Context, c *control.Client, name string) ([]transport.QueueInfo, error) {
 				return c.Queues(ctx, name)
 			})
 			if err != nil {
 				return err
 			}
-			err = writeListing(g, format, all, "IDENTITY\tDELIVERYTYPE\tSTATUS\tMESSAGECOUNT\tNEXTHOPDOMAIN\tNEXTHOPCONNECTOR\tLASTERROR", func(q transport.QueueInfo) []any {
+			err = writeListing(g, format, a.items, "IDENTITY\tDELIVERYTYPE\tSTATUS\tMESSAGECOUNT\tNEXTHOPDOMAIN\tNEXTHOPCONNECTOR\tLASTERROR", func(q transport.QueueInfo) []any {
 				return []any{q.Identity, q.DeliveryType, q.Status, q.MessageCount, q.NextHopDomain, q.NextHopConnector, q.LastError}
 			})
 			if format == "json" || err != nil {
 				return err
 			}
-			return reportProblems(g, problems, len(all) == 0)
+			return reportProblems(g, a.problems, len(a.items) == 0)
 		},
 	}
 	cmd.Flags().StringVar(&server, "server", "", "one server (default: every server with queues)")
@@ -105,23 +101,19 @@ func newQueueMessagesCmd(g *globals) *cobra.Command {
 			if server == "" && queue != "" {
 				server, _, _ = strings.Cut(queue, `\`)
 			}
-			servers, err := g.transportServers(server)
-			if err != nil {
-				return err
-			}
-			all, problems, err := askEach(cmd.Context(), g, servers, func(ctx context.Context, c *control.Client, name string) ([]transport.MessageInfo, error) {
+			a, err := askTransportServers(cmd.Context(), g, server, func(ctx context.Context, c *control.Client, name string) ([]transport.MessageInfo, error) {
 				return c.Messages(ctx, name, queue)
 			})
 			if err != nil {
 				return err
 			}
-			err = writeListing(g, format, all, "IDENTITY\tFROMADDRESS\tSTATUS\tSIZE\tSUBJECT\tRECIPIENTS\tLASTERROR", func(m transport.MessageInfo) []any {
+			err = writeListing(g, format, a.items, "IDENTITY\tFROMADDRESS\tSTATUS\tSIZE\tSUBJECT\tRECIPIENTS\tLASTERROR", func(m transport.MessageInfo) []any {
 				return []any{m.Identity, m.FromAddress, m.Status, m.Size, m.Subject, strings.Join(m.Recipients, ";"), m.LastError}
 			})
 			if format == "json" || err != nil {
 				return err
 			}
-			return reportProblems(g, problems, false)
+			return reportProblems(g, a.problems, false)
 		},
 	}
 	cmd.Flags().StringVar(&server, "server", "", "one server (default: every server with queues)")

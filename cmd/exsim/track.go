@@ -38,16 +38,13 @@ reads top to bottom.`,
 					return usageError("%v", err)
 				}
 			}
-			servers, err := g.transportServers(server)
-			if err != nil {
-				return err
-			}
-			all, problems, err := askEach(cmd.Context(), g, servers, func(ctx context.Context, c *control.Client, name string) ([]transport.TrackingEvent, error) {
+			a, err := askTransportServers(cmd.Context(), g, server, func(ctx context.Context, c *control.Client, name string) ([]transport.TrackingEvent, error) {
 				return c.Track(ctx, name, q)
 			})
 			if err != nil {
 				return err
 			}
+			all := a.items
 			sort.SliceStable(all, func(i, j int) bool { return all[i].Timestamp.Before(all[j].Timestamp) })
 			switch format {
 			case "csv":
@@ -65,7 +62,7 @@ reads top to bottom.`,
 				if format == "json" || err != nil {
 					return err
 				}
-				return reportProblems(g, problems, len(all) == 0 && len(problems) == len(servers))
+				return reportProblems(g, a.problems, len(all) == 0 && len(a.problems) == a.asked)
 			}
 			return usageError("--format %q: use table, json or csv", format)
 		},
