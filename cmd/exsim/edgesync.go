@@ -45,7 +45,7 @@ func newEdgeSyncCmd(g *globals) *cobra.Command {
 				}
 				rows = append(rows, []any{s.Name, s.Role, st.Participates, last, st.ConfigEntries, st.RecipientEntries, st.Stale, st.LastError})
 			}
-			return writeListing(g, "table", rows, "SERVER\tROLE\tPARTICIPATES\tLAST SUCCESS\tCONFIG\tRECIPIENTS\tSTALE\tLAST ERROR", func(r []any) []any { return r })
+			return writeTable(g.stdout, "SERVER\tROLE\tPARTICIPATES\tLAST SUCCESS\tCONFIG\tRECIPIENTS\tSTALE\tLAST ERROR", rows)
 		},
 	}
 	var participants []string

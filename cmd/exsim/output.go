@@ -23,10 +23,19 @@ func writeListing[T any](g *globals, format string, items []T, header string, ro
 		}
 		return writeJSON(g, items)
 	}
-	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, header)
+	rows := make([][]any, 0, len(items))
 	for _, it := range items {
-		cells := row(it)
+		rows = append(rows, row(it))
+	}
+	return writeTable(g.stdout, header, rows)
+}
+
+// writeTable prints the header (tab-separated column names) and a line per
+// row in aligned columns, two spaces apart; a cell prints as %v does.
+func writeTable(w io.Writer, header string, rows [][]any) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, cells := range rows {
 		for i, c := range cells {
 			if i > 0 {
 				io.WriteString(tw, "\t")
