@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -149,16 +147,11 @@ func probeThroughAdmin(ctx context.Context, g *globals, flows []probe.Flow, time
 
 // writeProbeReport writes the report and sets the exit code.
 func writeProbeReport(g *globals, t *topology.Topology, format, output string, results []probe.Result) error {
-	var w io.Writer = g.stdout
-	color := format == "table" && isTerminal(g.stdout)
-	if output != "" {
-		f, err := os.Create(output)
-		if err != nil {
-			return usageError("%v", err)
-		}
-		defer f.Close()
-		w, color = f, false
+	w, color, done, err := openReport(g, format, output)
+	if err != nil {
+		return err
 	}
+	defer done()
 	if err := report.Write(w, format, t, results, color); err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strings"
@@ -138,16 +137,11 @@ func writeScenarioReport(g *globals, format, output string, results []scenarios.
 	if !slices.Contains(scenarios.Formats, format) {
 		return usageError("--format %q: use %s", format, strings.Join(scenarios.Formats, ", "))
 	}
-	var w io.Writer = g.stdout
-	color := format == "table" && isTerminal(g.stdout)
-	if output != "" {
-		f, err := os.Create(output)
-		if err != nil {
-			return usageError("%v", err)
-		}
-		defer f.Close()
-		w, color = f, false
+	w, color, done, err := openReport(g, format, output)
+	if err != nil {
+		return err
 	}
+	defer done()
 	if err := scenarios.Write(w, format, results, color); err != nil {
 		return err
 	}

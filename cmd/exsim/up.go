@@ -7,7 +7,6 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -142,8 +141,7 @@ func startAdmin(g *globals, rt *roles.Runtime) (*control.Server, error) {
 
 // printListeners prints every server's listeners and their state.
 func printListeners(w io.Writer, rt *roles.Runtime) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVER\tROLE\tLISTENER\tADDRESS\tTLS\tSTATE")
+	var rows [][]any
 	for _, s := range rt.Servers() {
 		for _, b := range s.Listeners() {
 			state := "listening"
@@ -153,10 +151,10 @@ func printListeners(w io.Writer, rt *roles.Runtime) {
 			case !b.Enabled:
 				state = "closed (" + b.Why + ")"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%s\t%s\n", s.Config.Name, s.Config.Role, b.Name, b.AddrPort(), b.Transport, b.TLS, state)
+			rows = append(rows, []any{s.Config.Name, s.Config.Role, b.Name, fmt.Sprintf("%s/%s", b.AddrPort(), b.Transport), b.TLS, state})
 		}
 	}
-	tw.Flush()
+	writeTable(w, "SERVER\tROLE\tLISTENER\tADDRESS\tTLS\tSTATE", rows)
 }
 
 // simulateFirewall makes a loopback lab behave like the firewall Microsoft's
