@@ -75,7 +75,7 @@ func runProbe(ctx context.Context, g *globals, f probeFlags) error {
 	if !slices.Contains(report.Formats, f.format) {
 		return usageError("--format %q: use %s", f.format, strings.Join(report.Formats, ", "))
 	}
-	t, err := g.loadTopology()
+	t, err := g.labTopology()
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ unknown recipient rejected at the Edge. Exit code 1 when any scenario fails.`,
   exsim scenario run 24-edgesync 30         # built-in scenarios by id or number
   exsim scenario run my-scenario.yaml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := g.loadTopology()
+			t, err := g.labTopology()
 			if err != nil {
 				return err
 			}
