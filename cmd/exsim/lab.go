@@ -20,20 +20,19 @@ import (
 	"github.com/exsim/exsim/topology"
 )
 
-// labScenarioRunner runs the built-in scenarios that fit the topology
-// against a lab's servers, through their admin APIs (reached inside their
-// namespaces), with progress on standard error.
+// labScenarioRunner runs the built-in scenarios that fit the lab's
+// topology (scenarios.Select: by its shape and the servers and mailboxes
+// it has, not by its name, so a --config lab.yaml runs them too) against
+// a lab's servers, through their admin APIs (reached inside their
+// namespaces), with progress on standard error. The ones it skips are in
+// the results with the reason.
 func labScenarioRunner(g *globals) lab.ScenarioRunner {
 	return func(ctx context.Context, env lab.ScenarioEnv) ([]lab.ScenarioResult, error) {
 		all, err := scenarios.Builtin()
 		if err != nil {
 			return nil, err
 		}
-		name := g.topology
-		if g.config != "" {
-			name = "file"
-		}
-		scs := scenarios.For(all, name)
+		scs, skipped := scenarios.Select(all, env.Topology)
 		features := map[string]string{}
 		for _, f := range probe.Flows(env.Topology) {
 			features[f.ID] = f.Feature
@@ -52,6 +51,10 @@ func labScenarioRunner(g *globals) lab.ScenarioRunner {
 			}
 			res.Feature = strings.Join(fs, "; ")
 			out = append(out, res)
+		}
+		for _, sk := range skipped {
+			fmt.Fprintf(g.stderr, "skipped: %s: %s\n", sk.Scenario.Name, sk.Reason)
+			out = append(out, lab.ScenarioResult{Name: sk.Scenario.Name, Skipped: sk.Reason})
 		}
 		return out, nil
 	}

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/exsim/exsim/topology"
 )
 
 // These tests build real namespace labs (exsim lab up/test) and drive
@@ -123,5 +126,73 @@ func TestCLIAgainstNamespaceLab(t *testing.T) {
 	_, errOut = run(0, "queue", "--topology", "contoso-noedge")
 	if !strings.Contains(errOut, "holds the namespace lab") || strings.Contains(errOut, using) {
 		t.Errorf("queue --topology against a namespace lab's data:\n%s", errOut)
+	}
+}
+
+// customSubnets is the built-in contoso as a user writes it for a test of
+// production rules: other subnets, addresses in them.
+func customSubnets(t *testing.T) string {
+	t.Helper()
+	src, err := topology.BuiltinSource("contoso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(src)
+	for _, r := range [][2]string{
+		{"203.0.113.0/24", "10.91.3.0/24"}, {"198.51.100.0/24", "10.91.2.0/24"}, {"192.0.2.0/24", "10.91.1.0/24"},
+		{"127.0.10.", "10.91.2."}, {"127.0.20.", "10.91.1."}, {"127.0.30.", "10.91.3."},
+	} {
+		if !strings.Contains(s, r[0]) {
+			t.Fatalf("built-in contoso lacks %q", r[0])
+		}
+		s = strings.ReplaceAll(s, r[0], r[1])
+	}
+	p := filepath.Join(t.TempDir(), "lab.yaml")
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestLabTestCustomTopology: lab test --config with a contoso-shaped
+// topology on other subnets runs every scenario the built-in contoso
+// runs (15), the ten Edge ones included, and they pass; none is skipped.
+func TestLabTestCustomTopology(t *testing.T) {
+	requireLabHost(t)
+	bin := exsimBin(t)
+	cfg := customSubnets(t)
+	data, prefix := t.TempDir(), labPrefix()
+	t.Cleanup(func() { exsim(t, bin, "lab", "down", "--data", data, "--prefix", prefix) })
+	cmd := exec.Command(bin, "lab", "test", "--config", cfg, "--data", data, "--prefix", prefix, "--format", "json")
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var doc struct {
+		Passed    bool
+		Failures  []string
+		Scenarios []struct {
+			Name, Skipped string
+			Pass          bool
+		}
+		Summary struct{ Scenarios, Passed, Failed, Skipped int } `json:"scenario_summary"`
+	}
+	if jerr := json.Unmarshal([]byte(o.String()), &doc); jerr != nil {
+		t.Fatalf("lab test: %v; json: %v\nstdout:\n%s\nstderr:\n%s", err, jerr, o.String(), e.String())
+	}
+	if err != nil || !doc.Passed {
+		t.Errorf("lab test --config %s: %v, passed=%v, failures:\n  %s\nstderr:\n%s", cfg, err, doc.Passed, strings.Join(doc.Failures, "\n  "), e.String())
+	}
+	edge := 0
+	for _, s := range doc.Scenarios {
+		if strings.HasPrefix(s.Name, "Edge:") {
+			edge++
+		}
+	}
+	if doc.Summary.Scenarios != 15 || doc.Summary.Passed != 15 || doc.Summary.Skipped != 0 || edge != 8 {
+		t.Errorf("scenarios: %+v, %d of them Edge rows; want 15 run and passed (8 Edge rows), none skipped", doc.Summary, edge)
+	}
+	b, err := os.ReadFile(filepath.Join(data, "lab.yaml"))
+	if err != nil || !strings.Contains(string(b), "10.91.2.1") {
+		t.Errorf("the lab did not run on the custom subnets: %v\n%s", err, b)
 	}
 }
