@@ -326,7 +326,18 @@ kept (with the servers' logs) only when the test fails.`,
 				Options: o, ProbeMode: probeVia, ProbeTimeout: timeout, RunScenarios: scenarioRunner, NoScenariosWhy: "--no-scenarios",
 				OnPhase: func(p string) { fmt.Fprintf(g.stderr, "exsim lab test: %s\n", p) },
 			})
-			if rep == nil {
+			if rep == nil { // the lab did not come up
+				if temp {
+					// A ruleset that did not load (*lab.FirewallError)
+					// stops the lab before any server runs: no log to keep.
+					var fe *lab.FirewallError
+					if logs, _ := filepath.Glob(filepath.Join(dir, "*", "exsim.log")); errors.As(err, &fe) || len(logs) == 0 {
+						os.RemoveAll(dir)
+						fmt.Fprintf(g.stderr, "exsim lab test: no server ran; removed the temporary data directory %s\n", dir)
+					} else {
+						fmt.Fprintf(g.stderr, "exsim lab test: kept %s (servers' logs in %s/<SERVER>/exsim.log)\n", dir, dir)
+					}
+				}
 				return err
 			}
 			if junit != "" {

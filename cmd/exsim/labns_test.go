@@ -196,3 +196,47 @@ func TestLabTestCustomTopology(t *testing.T) {
 		t.Errorf("the lab did not run on the custom subnets: %v\n%s", err, b)
 	}
 }
+
+// TestLabTestRulesetErrors: a ruleset lab test cannot use fails with a
+// clear error before any server runs, not with a report of failing
+// flows, and leaves neither its temporary data directory nor a namespace
+// behind, saying so.
+func TestLabTestRulesetErrors(t *testing.T) {
+	requireLabHost(t)
+	bin := exsimBin(t)
+	for _, tc := range []struct{ name, ruleset, want string }{
+		{"no forward hook", "table inet host {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t\ttcp dport 22 accept\n\t}\n}\n",
+			"has no chain on the forward hook"},
+		{"does not load", "table inet exsim {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\ttcp dport 25 acept\n\t}\n}\n",
+			"acept"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp, prefix := t.TempDir(), labPrefix()
+			fw := filepath.Join(t.TempDir(), "rules.nft")
+			if err := os.WriteFile(fw, []byte(tc.ruleset), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(bin, "lab", "test", "--no-scenarios", "--firewall", fw, "--prefix", prefix)
+			cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+			out, err := cmd.CombinedOutput()
+			ee, ok := err.(*exec.ExitError)
+			if !ok || ee.ExitCode() != 2 {
+				t.Fatalf("exsim lab test = %v, want exit code 2\n%s", err, out)
+			}
+			for _, w := range []string{tc.want, fw, "no server ran; removed the temporary data directory " + tmp} {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(string(out), "FAILED") || strings.Contains(string(out), "expected closed") {
+				t.Errorf("a ruleset that cannot be used is reported as failing flows:\n%s", out)
+			}
+			if left, _ := os.ReadDir(tmp); len(left) > 0 {
+				t.Errorf("left in TMPDIR: %v", left)
+			}
+			if ns, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(ns), prefix+"-") {
+				t.Errorf("namespaces left behind:\n%s", ns)
+			}
+		})
+	}
+}
