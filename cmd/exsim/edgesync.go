@@ -21,7 +21,7 @@ func newEdgeSyncCmd(g *globals) *cobra.Command {
 		Short: "Test-EdgeSynchronization: what each Mailbox server pushed and what each Edge holds",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := g.loadTopology()
+			t, err := g.labTopology()
 			if err != nil {
 				return err
 			}

@@ -15,7 +15,7 @@ import (
 
 // transportServers lists the servers that have queues, or just server.
 func (g *globals) transportServers(server string) ([]string, error) {
-	t, err := g.loadTopology()
+	t, err := g.labTopology()
 	if err != nil {
 		return nil, err
 	}
