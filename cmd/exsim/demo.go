@@ -80,6 +80,11 @@ func runDemo(ctx context.Context, g *globals, exit bool, junit string) error {
 		return err
 	}
 	defer api.Shutdown(context.Background())
+	done, err := recordRunning(g, rt, t, api)
+	if err != nil {
+		return err
+	}
+	defer done()
 	fmt.Fprintf(g.stdout, "exsim demo: %s lab (%d servers) started in %s; admin API %s\n\n", t.Organization, len(t.Servers), time.Since(start).Round(time.Millisecond), api.URL())
 
 	waitEdgeSync(ctx, g, rt)

@@ -107,7 +107,7 @@ func (g *globals) labTopology() (*topology.Topology, error) {
 		return nil, usageError("%v", err)
 	}
 	if st == nil {
-		return g.loadTopology()
+		return g.loopbackTopology(dir)
 	}
 	if g.config != "" || g.flagChanged("topology") {
 		what := "--topology " + g.topology
@@ -126,6 +126,31 @@ func (g *globals) labTopology() (*topology.Topology, error) {
 	}
 	fmt.Fprintf(g.stderr, "exsim: using the namespace lab %q in %s (%s)\n", st.Prefix, dir, filepath.Base(st.Topology))
 	return l.Topology(), nil
+}
+
+// loopbackTopology is the topology of the loopback lab that `exsim up` or
+// `demo` runs from dir (DATA/running.json), else loadTopology's. An
+// explicit --config or --topology still wins, with a note when it differs
+// from the running lab's.
+func (g *globals) loopbackTopology(dir string) (*topology.Topology, error) {
+	t, r, err := g.runningTopologyOf(dir)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	if t == nil {
+		return g.loadTopology()
+	}
+	if g.config != "" || g.flagChanged("topology") {
+		fmt.Fprintf(g.stderr, "exsim: %s holds the lab exsim runs as pid %d (%s); using the topology given instead\n", dir, r.PID, r.Name)
+		return g.loadTopology()
+	}
+	if g.flagChanged("port-offset") && g.portOffset != r.PortOffset {
+		return nil, usageError("--port-offset %d: the lab running from %s (pid %d) runs with port offset %d", g.portOffset, dir, r.PID, r.PortOffset)
+	}
+	if r.Name != topology.DefaultName || r.PortOffset != g.portOffset {
+		fmt.Fprintf(g.stderr, "exsim: using the lab exsim runs from %s (pid %d, %s, port offset %d)\n", dir, r.PID, r.Name, r.PortOffset)
+	}
+	return t, nil
 }
 
 // flagChanged reports whether a global flag was given on the command line.

@@ -111,6 +111,15 @@ func serveLab(ctx context.Context, g *globals, servers []string, firewall bool) 
 		rt.Close(context.Background())
 		return err
 	}
+	if len(servers) == 0 {
+		done, err := recordRunning(g, rt, t, api)
+		if err != nil {
+			api.Shutdown(context.Background())
+			rt.Close(context.Background())
+			return err
+		}
+		defer done()
+	}
 	printListeners(g.stdout, rt)
 	fmt.Fprintf(g.stdout, "\nLab CA: %s (trust it in clients)\nAdmin API: %s (token in %s)\nCtrl-C stops.\n", rt.CA().CertPath(), api.URL(), filepath.Join(rt.DataDir(), "admin.token"))
 	<-ctx.Done()
