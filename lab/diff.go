@@ -7,8 +7,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/exsim/exsim/probe"
 	"github.com/exsim/exsim/topology"
 )
@@ -81,21 +79,13 @@ func (r *DiffReport) Passed() bool {
 	return true
 }
 
-// BadRulesetError is a ruleset file that cannot be used: unreadable, in
-// another format than named, without a forward chain, or refused by the
-// kernel. The command exits 2 for it.
-type BadRulesetError struct{ Err error }
-
-func (e *BadRulesetError) Error() string { return e.Err.Error() }
-func (e *BadRulesetError) Unwrap() error { return e.Err }
-
 // ReadRulesets reads ruleset files and settles their formats.
 func ReadRulesets(t *topology.Topology, format string, files ...string) ([]*RulesetFile, error) {
 	var out []*RulesetFile
 	for _, f := range files {
 		rf, err := ReadRulesetFile(f, format, t)
 		if err != nil {
-			return nil, &BadRulesetError{err}
+			return nil, &FirewallError{File: f, Err: err}
 		}
 		out = append(out, rf)
 	}
@@ -113,7 +103,7 @@ func CheckRuleset(prefix string, rf *RulesetFile) error {
 	}
 	defer deleteNetns(ns)
 	if _, err := rf.Load(ns); err != nil {
-		return &BadRulesetError{fmt.Errorf("%s does not load: %w", rf.Path, err)}
+		return err
 	}
 	return nil
 }
@@ -189,7 +179,7 @@ func Diff(ctx context.Context, o DiffOptions) (rep *DiffReport, err error) {
 	phase("load " + o.After)
 	after, err := l.swapRuleset(files[1])
 	if err != nil {
-		return nil, &BadRulesetError{fmt.Errorf("%s does not load in the lab's router: %w", o.After, err)}
+		return nil, err
 	}
 	resAfter, fv, scAfter, err := run("after", after)
 	if err != nil {
@@ -214,13 +204,8 @@ func (l *Lab) swapRuleset(rf *RulesetFile) (*RuleOrigins, error) {
 		return nil, err
 	}
 	l.Origins = o
-	h, done, err := nsHandle(l.Router)
-	if err != nil {
+	if err := flushConntrack(l.Router); err != nil {
 		return nil, err
-	}
-	defer done()
-	if err := h.ConntrackTableFlush(netlink.ConntrackTable); err != nil {
-		return nil, fmt.Errorf("router: flush conntrack: %w", err)
 	}
 	return o, nil
 }

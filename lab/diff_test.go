@@ -253,9 +253,9 @@ func TestDiffBadRulesets(t *testing.T) {
 				format = FormatNftables
 			}
 			_, err := Diff(context.Background(), DiffOptions{Options: o, Before: good, After: bad, Format: format})
-			var bre *BadRulesetError
+			var bre *FirewallError
 			if !errors.As(err, &bre) || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("Diff = %v, want a BadRulesetError containing %q", err, tc.want)
+				t.Errorf("Diff = %v, want a FirewallError containing %q", err, tc.want)
 			}
 			assertNothingLeft(t, o.Prefix, nil)
 		})

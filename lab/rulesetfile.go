@@ -108,23 +108,15 @@ type RuleOrigins struct {
 	Chains map[ChainRef]KernelChain
 }
 
-// ForwardChains lists the base chains on the forward hook.
-func (o *RuleOrigins) ForwardChains() []ChainRef {
-	var out []ChainRef
-	for ref, c := range o.Chains {
-		if c.Hook == "forward" {
-			out = append(out, ref)
-		}
-	}
-	return out
-}
-
 // RulesetFile is a ruleset file as the user gave it: its path, its
 // format (named or detected) and its text.
 type RulesetFile struct {
 	Path   string
 	Format FirewallFormat
 	Text   []byte
+	// topology is the lab the file is for: which address families its
+	// forward chain must filter.
+	topology *topology.Topology
 }
 
 // ReadRulesetFile reads a ruleset file and settles its format: the one
@@ -149,22 +141,23 @@ func ReadRulesetFile(path, format string, t *topology.Topology) (*RulesetFile, e
 	if looks != "" && looks != format {
 		return nil, fmt.Errorf("%s: this looks like %s; use --firewall-format %s", path, formatDescriptions[looks], looks)
 	}
-	return &RulesetFile{Path: path, Format: f, Text: text}, nil
+	return &RulesetFile{Path: path, Format: f, Text: text, topology: t}, nil
 }
 
 // Load flushes namespace ns's ruleset and loads the file in its place. A
-// ruleset without a chain on the forward hook is an error: nothing of it
-// would filter the lab's zones.
+// ruleset without a chain on the forward hook (of a family the lab's
+// addresses use) is an error: nothing of it would filter the lab's zones.
+// Every failure is a *FirewallError.
 func (f *RulesetFile) Load(ns string) (*RuleOrigins, error) {
 	if _, err := nftRun(ns, nil, "flush", "ruleset"); err != nil {
 		return nil, err
 	}
 	o, err := f.Format.Load(ns, f.Path, f.Text)
 	if err != nil {
-		return nil, err
+		return nil, &FirewallError{File: f.Path, Err: err}
 	}
-	if len(o.ForwardChains()) == 0 {
-		return nil, fmt.Errorf("%s: no chain on the forward hook: the lab's router forwards between the zones, so a ruleset must filter in a chain with \"type filter hook forward\" (iptables: the FORWARD chain of *filter)", f.Path)
+	if err := checkForwardChain(ns, f.Path, f.topology); err != nil {
+		return nil, err
 	}
 	return o, nil
 }

@@ -299,14 +299,24 @@ func (l *Lab) loadFirewall(file, format string, rs *Ruleset) error {
 	}
 	rf, err := ReadRulesetFile(file, format, l.t)
 	if err != nil {
-		return &BadRulesetError{err}
+		return &FirewallError{File: file, Err: err}
 	}
 	l.Origins, err = rf.Load(l.Router)
-	if err != nil {
-		return &BadRulesetError{err}
-	}
-	return nil
+	return err
 }
+
+// FirewallError is a ruleset file that the lab could not use: it is in
+// no format exsim reads (or another than named), nft or iptables-restore
+// rejected it, or it has no chain that filters the router's forwarded
+// traffic. Err's message names the file. exsim lab test and diff exit 2
+// for it.
+type FirewallError struct {
+	File string
+	Err  error
+}
+
+func (e *FirewallError) Error() string { return e.Err.Error() }
+func (e *FirewallError) Unwrap() error { return e.Err }
 
 // NftFile runs `nft -f file` (check only: `nft -c -f`) inside namespace
 // ns, and returns nft's own message on failure.

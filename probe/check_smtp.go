@@ -28,7 +28,7 @@ func (s *session) checkSMTP(ctx context.Context) verdict {
 	if s.f.Check == CheckSMTPStartTLS {
 		mode = smtpclient.TLSOpportunistic
 	}
-	var heard []string // single goroutine: smtpc traces from the caller's
+	var heard []string // single goroutine: smtpclient traces from the caller's
 	c, sess, err := smtpclient.Dial(ctx, conn, smtpclient.Options{
 		Helo:      s.src.FQDN,
 		TLS:       mode,
@@ -65,16 +65,16 @@ func (s *session) checkSMTP(ctx context.Context) verdict {
 		return verdict{outcome: OutcomeWrongPeer, detail: clip(banner) + ": " + why}
 	}
 	if err != nil {
-		step := ""
+		var step smtpclient.Step
 		if se != nil {
 			step = se.Step
 		}
 		switch step {
-		case "starttls":
+		case smtpclient.StepSTARTTLS:
 			return verdict{outcome: OutcomeStartTLSStripped, detail: clip(banner) + "; STARTTLS refused: " + clip(smtpclient.ReplyText(err))}
-		case "tls":
+		case smtpclient.StepTLS:
 			return s.broken(se.Err, "TLS handshake after STARTTLS")
-		case "ehlo":
+		case smtpclient.StepEHLO:
 			if se.Reply != "" {
 				return verdict{outcome: OutcomeWrongPeer, detail: clip(banner) + "; EHLO: " + clip(se.Reply)}
 			}

@@ -204,9 +204,9 @@ func (rt *Runtime) MailboxMessages(server, address, folder string) ([]control.Ma
 	for _, m := range msgs {
 		mm := control.MailboxMessage{UID: m.UID, MessageID: m.MessageID, From: m.From, To: m.To, Subject: m.Subject, Date: m.InternalDate, Size: m.Size, Seen: m.Seen()}
 		if body, err := f.Body(m.UID); err == nil {
-			for _, fl := range splitMessage(body).fields() {
-				if strings.EqualFold(fl.name, "Received") {
-					_, v, _ := strings.Cut(unfold(string(fl.raw)), ":")
+			for _, fl := range transport.SplitMessage(body).Fields() {
+				if strings.EqualFold(fl.Name, "Received") {
+					_, v, _ := strings.Cut(string(fl.Raw), ":")
 					mm.Received = append(mm.Received, strings.Join(strings.Fields(v), " "))
 				}
 			}
@@ -244,12 +244,15 @@ func (rt *Runtime) Send(ctx context.Context, req control.SendRequest) (control.S
 		return control.SendResponse{}, &control.BadInputError{Msg: "at least one recipient"}
 	}
 	m := &smtpclient.Message{From: req.Sender, To: req.Recipients, Subject: req.Subject, Body: req.Body, Headers: req.Headers}
-	body := smtpclient.Build(m, rt.o.Now(), s.Config.FQDN)
+	body, err := smtpclient.Build(m, rt.o.Now(), s.Config.FQDN)
+	if err != nil {
+		return control.SendResponse{}, &control.BadInputError{Msg: err.Error()}
+	}
 	if req.Queue {
 		if s.transport == nil {
 			return control.SendResponse{}, &control.BadInputError{Msg: s.Config.Name + " has no queue"}
 		}
-		tm := &transport.Message{MessageID: m.MessageID, NetworkID: newNetworkID(), From: m.From, Subject: m.Subject,
+		tm := &transport.Message{MessageID: m.MessageID, NetworkID: transport.NewNetworkID(), From: m.From, Subject: m.Subject,
 			Source: transport.Source{ClientIP: s.Config.Address, ServerIP: s.Config.Address, Connector: s.Config.Name + `\admin`, AuthAs: "Internal"}}
 		for _, r := range m.To {
 			tm.Recipients = append(tm.Recipients, transport.Recipient{Address: r})
@@ -263,7 +266,7 @@ func (rt *Runtime) Send(ctx context.Context, req control.SendRequest) (control.S
 	if err != nil {
 		return control.SendResponse{}, err
 	}
-	snd := &smtpclient.Sender{Helo: s.Config.FQDN, Dial: s.dialer.DialContext, Resolver: mxResolver{s.resolver()}, Timeout: 30 * time.Second}
+	snd := &smtpclient.Sender{Helo: s.Config.FQDN, Dial: s.dialer.DialContext, Resolver: s.resolver(), Timeout: 30 * time.Second}
 	res := snd.Send(ctx, tgt, m, body)
 	return control.SendResponse{MessageID: m.MessageID, Accepted: res.Accepted, Reply: res.Reply, Rcpts: res.Rcpts, Endpoint: res.Endpoint}, nil
 }

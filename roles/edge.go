@@ -90,10 +90,12 @@ func (r *edgeRole) start(ctx context.Context, s *Server) error {
 			}),
 			ProtocolLog: protoLog{r.logs.recv["Edge"]},
 		}
-		backend := smtpd.BackendFunc(func(c *smtpd.Conn) (smtpd.Session, error) {
-			return &edgeSession{r: r, c: c}, nil
-		})
-		if err := s.receiveConnector(l, backend, o); err != nil {
+		backend := func(in *transport.Ingress) smtpd.Backend {
+			return smtpd.BackendFunc(func(c *smtpd.Conn) (smtpd.Session, error) {
+				return &edgeSession{r: r, c: c, in: in}, nil
+			})
+		}
+		if err := s.receiveConnector(l, "", backend, o); err != nil {
 			return err
 		}
 	}
@@ -178,8 +180,9 @@ func proxyConfig(via string) (*senderrep.ProxyConfig, error) {
 type edgeSession struct {
 	r        *edgeRole
 	c        *smtpd.Conn
+	in       *transport.Ingress
 	exchange *topology.Server // a Mailbox server authenticated by mutual TLS
-	env      envelope
+	env      transport.Envelope
 }
 
 var _ smtpd.TLSSession = (*edgeSession)(nil)
@@ -209,22 +212,20 @@ func (e *edgeSession) Mail(from string, o *smtpd.MailOptions) error {
 			if rej := e.r.reputation.Reject(addr, time.Now()); rej != nil {
 				return replyFromLastError(rej.Error())
 			}
-			e.r.testSender(addr, e.c.SessionID())
+			e.r.testSender(addr, e.c.SessionID(), e.in.Connector)
 		}
 	}
-	e.env.reset()
-	e.env.from, e.env.mail = from, o
+	e.env = transport.Envelope{From: from, Mail: o}
 	return nil
 }
 
 // testSender runs the open proxy test of an external sender in the
 // background (as Exchange does: the test connects back to this very
 // connector, so it must not hold the session) and records the result.
-func (r *edgeRole) testSender(addr netip.Addr, session string) {
+func (r *edgeRole) testSender(addr netip.Addr, session, connector string) {
 	if _, ok := r.proxyTest.Cached(addr); ok {
 		return
 	}
-	connector := r.s.Config.Name + `\Default internal Receive connector ` + r.s.Config.Name
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -260,7 +261,7 @@ func (r *edgeRole) testSender(addr netip.Addr, session string) {
 func (e *edgeSession) Rcpt(to string, o *smtpd.RcptOptions) error {
 	if e.exchange != nil {
 		// Outbound from the organization: anything goes.
-		e.env.addRcpt(to, o)
+		e.env.AddRcpt(to, o)
 		return nil
 	}
 	if !e.r.dir.Synchronized() {
@@ -275,42 +276,20 @@ func (e *edgeSession) Rcpt(to string, o *smtpd.RcptOptions) error {
 			return smtpd.ReplyUserUnknown
 		}
 	}
-	e.env.addRcpt(to, o)
+	e.env.AddRcpt(to, o)
 	return nil
 }
 
+// Data queues the message. The header firewall removes the organization
+// headers of anonymous senders and this first Exchange hop stamps its own;
+// Mailbox servers of the site keep theirs.
 func (e *edgeSession) Data(rd io.Reader) (*smtpd.Reply, error) {
-	start := time.Now()
-	data, err := readMessage(rd)
-	if err != nil {
-		return nil, err
-	}
-	m := splitMessage(data)
-	if hopCount(m) >= maxHopCount {
-		return nil, smtpd.ReplyHopCount
-	}
-	var add []string
+	st := transport.Stamp{Org: transport.OrgFill}
 	if e.exchange == nil {
-		// The header firewall, then this hop stamps the organization's own.
-		m = m.without(orgPrefix)
-		now := e.r.s.rt.o.Now()
-		add = append(add,
-			hdrNetworkMessageID+": "+newNetworkID(),
-			hdrOriginalArrival+": "+arrivalTime(now),
-			hdrAuthSource+": "+e.r.s.Config.FQDN,
-			hdrAuthAs+": Anonymous",
-			hdrOrigClientIP+": "+ipOf(e.c.RemoteAddr()),
-			hdrOrigServerIP+": "+ipOf(e.c.LocalAddr()),
-		)
-		m = splitMessage(m.bytes(nil, add))
+		st = transport.Stamp{Org: transport.OrgStamp, AuthAs: "Anonymous"}
 	}
-	msg, body := e.r.s.accept(e.c, e.env, m, "", e.r.t)
-	if err := e.r.tr.Submit(context.Background(), msg, body); err != nil {
-		e.c.Logger().Error("cannot queue message", "msg_id", msg.MessageID, "err", err)
-		return nil, smtpd.ReplyInsufficientResources
-	}
-	return smtpd.Queued(msg.MessageID, msg.ID, e.r.s.Config.FQDN, int64(len(data)), time.Since(start)), nil
+	return e.in.Receive(e.c, &e.env, st, rd, e.r.tr)
 }
 
-func (e *edgeSession) Reset()  { e.env.reset() }
+func (e *edgeSession) Reset()  { e.env.Reset() }
 func (e *edgeSession) Logout() {}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/exsim/exsim/servers/smtpd"
 	"github.com/exsim/exsim/topology"
+	"github.com/exsim/exsim/transport"
 	"github.com/exsim/exsim/transport/smtpclient"
 )
 
@@ -38,9 +39,9 @@ var (
 // service (Default 2525, or Client Proxy 465 for client submissions) of a
 // Mailbox server of the site, this one first, and answers 250 to the
 // client only after Transport has accepted the message.
-func (r *mailboxRole) frontend(kind feKind) smtpd.Backend {
+func (r *mailboxRole) frontend(kind feKind, in *transport.Ingress) smtpd.Backend {
 	return smtpd.BackendFunc(func(c *smtpd.Conn) (smtpd.Session, error) {
-		return &feSession{smtpAuth: smtpAuth{r: r, c: c}, r: r, c: c, kind: kind}, nil
+		return &feSession{smtpAuth: smtpAuth{r: r, c: c}, r: r, c: c, kind: kind, in: in}, nil
 	})
 }
 
@@ -49,8 +50,9 @@ type feSession struct {
 	r    *mailboxRole
 	c    *smtpd.Conn
 	kind feKind
+	in   *transport.Ingress
 
-	env      envelope
+	env      transport.Envelope
 	up       *smtp.Client
 	upHost   *topology.Server
 	upPort   int
@@ -83,8 +85,7 @@ func (f *feSession) Mail(from string, o *smtpd.MailOptions) error {
 			return replySendAs
 		}
 	}
-	f.env.reset()
-	f.env.from, f.env.mail = from, o
+	f.env = transport.Envelope{From: from, Mail: o}
 	if err := f.connectUpstream(); err != nil {
 		return err
 	}
@@ -110,7 +111,7 @@ func (f *feSession) connectUpstream() error {
 		f.up, f.upHost, f.upRemote, f.upPort = u.c, u.host, u.remote, port
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30e9)
+	ctx, cancel := context.WithTimeout(f.c.Context(), 30e9)
 	defer cancel()
 	for _, host := range f.r.mailboxServersLocalFirst() {
 		addr := fmt.Sprintf("%s:%d", host.Addr(), f.r.t.Port(port))
@@ -240,63 +241,35 @@ func (f *feSession) Rcpt(to string, o *smtpd.RcptOptions) error {
 	if err := f.up.Rcpt(to, ro); err != nil {
 		return f.upstreamReply(err)
 	}
-	f.env.addRcpt(to, o)
+	f.env.AddRcpt(to, o)
 	return nil
 }
 
 func (f *feSession) Data(rd io.Reader) (*smtpd.Reply, error) {
-	data, err := readMessage(rd)
+	if f.up == nil {
+		io.Copy(io.Discard, rd)
+		return nil, smtpd.ReplyBadSequence
+	}
+	// The header firewall: anonymous senders cannot bring organization
+	// headers; the first Exchange hop stamps its own.
+	st := transport.Stamp{Org: transport.OrgStamp, AuthAs: "Anonymous", Date: true}
+	if f.trusted() {
+		st.Org = transport.OrgStampIfNew
+	}
+	if f.user != nil {
+		st.AuthAs, st.AuthMechanism = "Internal", "06"
+	}
+	if f.kind == feClient {
+		clientIP, serverIP := ipOf(f.c.RemoteAddr()), ipOf(f.c.LocalAddr())
+		st.Prepend = []string{fmt.Sprintf("X-ClientProxiedBy: %s (%s) To %s (%s)", f.r.s.Config.FQDN, serverIP, f.upHost.FQDN, hostOnly(f.upRemote))}
+		st.Append = []string{"X-Originating-IP: [" + clientIP + "]"}
+	}
+	a, err := f.in.Prepare(f.c, &f.env, st, rd)
 	if err != nil {
 		return nil, err
 	}
-	if f.up == nil {
-		return nil, smtpd.ReplyBadSequence
-	}
-	m := splitMessage(data)
-	if hopCount(m) >= maxHopCount {
-		return nil, smtpd.ReplyHopCount
-	}
-	now := f.r.s.rt.o.Now()
-	clientIP := ipOf(f.c.RemoteAddr())
-	serverIP := ipOf(f.c.LocalAddr())
-	var prepend, add []string
-	prepend = append(prepend, received(receivedHop{
-		heloName: f.c.HeloName(), clientIP: clientIP, byFQDN: f.r.s.Config.FQDN, byIP: serverIP,
-		tls: smtpd.TLSDescription(f.c.TLS()), build: f.r.t.BuildNumber(), via: "Frontend Transport", when: now,
-	}))
-	if !f.trusted() || m.get(hdrNetworkMessageID) == "" {
-		// The header firewall: anonymous senders cannot bring organization
-		// headers; the first Exchange hop stamps its own.
-		if !f.trusted() {
-			m = m.without(orgPrefix)
-		}
-		authAs := "Anonymous"
-		if f.user != nil {
-			authAs = "Internal"
-		}
-		add = append(add,
-			hdrNetworkMessageID+": "+newNetworkID(),
-			hdrOriginalArrival+": "+arrivalTime(now),
-			hdrAuthSource+": "+f.r.s.Config.FQDN,
-			hdrAuthAs+": "+authAs,
-			hdrOrigClientIP+": "+clientIP,
-			hdrOrigServerIP+": "+serverIP,
-		)
-		if f.user != nil {
-			add = append(add, hdrAuthMechanism+": 06")
-		}
-	}
-	if f.kind == feClient {
-		prepend = append(prepend, fmt.Sprintf("X-ClientProxiedBy: %s (%s) To %s (%s)", f.r.s.Config.FQDN, serverIP, f.upHost.FQDN, hostOnly(f.upRemote)))
-		add = append(add, "X-Originating-IP: ["+clientIP+"]")
-	}
-	if m.get("Message-ID") == "" {
-		add = append(add, "Message-ID: "+newMessageID(f.r.s.Config.FQDN))
-	}
-	if m.get("Date") == "" {
-		add = append(add, "Date: "+now.Format("Mon, 2 Jan 2006 15:04:05 -0700"))
-	}
-	out := m.bytes(prepend, add)
+	defer a.Release()
+	out := a.Data
 	w, err := f.up.Data()
 	if err != nil {
 		return nil, f.upstreamReply(err)
@@ -319,7 +292,7 @@ func (f *feSession) Data(rd io.Reader) (*smtpd.Reply, error) {
 }
 
 func (f *feSession) Reset() {
-	f.env.reset()
+	f.env.Reset()
 	if f.up != nil {
 		if err := f.up.Reset(); err != nil {
 			f.closeUpstream()
@@ -329,7 +302,7 @@ func (f *feSession) Reset() {
 
 // Logout hands a clean upstream session back to the pool.
 func (f *feSession) Logout() {
-	if f.up != nil && f.env.from == "" && f.up.Reset() == nil {
+	if f.up != nil && f.env.From == "" && f.up.Reset() == nil {
 		f.r.upstreams.put(f.upPort, &pooledUpstream{c: f.up, host: f.upHost, remote: f.upRemote})
 		f.up = nil
 		return

@@ -182,7 +182,7 @@ func (s *internetSession) Rcpt(to string, o *smtp.RcptOptions) error {
 }
 
 func (s *internetSession) Data(rd io.Reader) error {
-	data, err := readMessage(rd)
+	data, err := io.ReadAll(rd)
 	if err != nil {
 		return err
 	}
@@ -195,17 +195,17 @@ func (s *internetSession) Data(rd io.Reader) error {
 	if s.user != nil {
 		proto += "A"
 	}
-	m := splitMessage(data)
-	id := strings.ToUpper(newNetworkID()[:12])
+	m := transport.SplitMessage(data)
+	id := strings.ToUpper(transport.NewNetworkID()[:12])
 	recv := fmt.Sprintf("Received: from %s (%s [%s]) by %s with %s id %s; %s", s.c.Hostname(), clientIP, clientIP, s.r.s.Config.FQDN, proto, id, now.Format("Mon, 2 Jan 2006 15:04:05 -0700"))
 	var add []string
-	if m.get("Message-ID") == "" {
+	if m.Get("Message-ID") == "" {
 		add = append(add, fmt.Sprintf("Message-ID: <%s@%s>", id, s.r.s.Config.FQDN))
 	}
-	if m.get("Date") == "" {
+	if m.Get("Date") == "" {
 		add = append(add, "Date: "+now.Format("Mon, 2 Jan 2006 15:04:05 -0700"))
 	}
-	body := m.bytes([]string{recv}, add)
+	body := m.Bytes([]string{recv}, add)
 	var local []string
 	var remote []transport.Recipient
 	for _, rc := range s.rcpts {
@@ -215,7 +215,7 @@ func (s *internetSession) Data(rd io.Reader) error {
 			remote = append(remote, rc)
 		}
 	}
-	msgID := m.get("Message-ID")
+	msgID := m.Get("Message-ID")
 	if msgID == "" {
 		msgID = fmt.Sprintf("<%s@%s>", id, s.r.s.Config.FQDN)
 	}
@@ -228,12 +228,12 @@ func (s *internetSession) Data(rd io.Reader) error {
 			ClientIP: clientIP, ClientHostname: s.c.Hostname(), ServerHostname: s.r.s.Config.FQDN,
 			Source: transport.SourceStoreDriver, EventID: transport.EventDeliver, MessageID: msgID,
 			Recipients: local, RecipientCount: len(local), TotalBytes: int64(len(body)),
-			MessageSubject: m.get("Subject"), Sender: s.from, ReturnPath: s.from,
+			MessageSubject: m.Get("Subject"), Sender: s.from, ReturnPath: s.from,
 		})
 	}
 	if len(remote) > 0 {
 		msg := &transport.Message{
-			MessageID: msgID, NetworkID: newNetworkID(), From: s.from, Subject: m.get("Subject"),
+			MessageID: msgID, NetworkID: transport.NewNetworkID(), From: s.from, Subject: m.Get("Subject"),
 			Source:     transport.Source{ClientIP: clientIP, ClientHostname: s.c.Hostname(), ServerIP: ipOf(s.c.Conn().LocalAddr()), Connector: s.r.s.Config.Name + `\Submission`, AuthAs: "Internal"},
 			Recipients: remote,
 		}

@@ -67,23 +67,28 @@ func (r *mailboxRole) start(ctx context.Context, s *Server) error {
 	fe := r.logs.recv["FrontEnd"]
 	hub := r.logs.recv["Hub"]
 	mbx := r.logs.recv["Mailbox"]
+	const viaFE, viaMailbox = "Frontend Transport", "Mailbox Transport"
+	frontend := func(kind feKind) func(*transport.Ingress) smtpd.Backend {
+		return func(in *transport.Ingress) smtpd.Backend { return r.frontend(kind, in) }
+	}
 	connectors := []struct {
 		kind    topology.ListenerKind
-		backend smtpd.Backend
+		via     string // ends the connector's Received headers
+		backend func(*transport.Ingress) smtpd.Backend
 		persona smtpd.Persona
 		log     *transport.ProtocolLog
 		limits  func(*smtpd.Limits)
 	}{
-		{topology.SMTPDefaultFrontend, r.frontend(feDefault), smtpd.PersonaFrontend, fe, nil},
-		{topology.SMTPClientFrontend, r.frontend(feClient), smtpd.PersonaFrontend, fe, nil},
-		{topology.SMTPOutboundProxy, r.outboundProxy(), smtpd.PersonaFrontend, fe, nil},
-		{topology.SMTPDefault, r.hub(false), smtpd.PersonaTransport, hub, func(l *smtpd.Limits) {
+		{topology.SMTPDefaultFrontend, viaFE, frontend(feDefault), smtpd.PersonaFrontend, fe, nil},
+		{topology.SMTPClientFrontend, viaFE, frontend(feClient), smtpd.PersonaFrontend, fe, nil},
+		{topology.SMTPOutboundProxy, viaFE, r.outboundProxy, smtpd.PersonaFrontend, fe, nil},
+		{topology.SMTPDefault, "", r.hub, smtpd.PersonaTransport, hub, func(l *smtpd.Limits) {
 			// "Default <SERVER>": 5000 recipients, no per-source limit.
 			l.MaxRecipientsPerMessage = 5000
 			l.MaxInboundConnectionPerSource = 0
 		}},
-		{topology.SMTPClientProxy, r.hub(true), smtpd.PersonaTransport, hub, nil},
-		{topology.SMTPMailboxDelivery, r.delivery(), smtpd.PersonaTransport, mbx, func(l *smtpd.Limits) {
+		{topology.SMTPClientProxy, "", r.hub, smtpd.PersonaTransport, hub, nil},
+		{topology.SMTPMailboxDelivery, viaMailbox, r.delivery, smtpd.PersonaTransport, mbx, func(l *smtpd.Limits) {
 			l.MaxInboundConnectionPerSource = 0
 		}},
 	}
@@ -95,7 +100,7 @@ func (r *mailboxRole) start(ctx context.Context, s *Server) error {
 				Limits:            limits(r.timers, c.limits),
 				ProtocolLog:       protoLog{c.log},
 			}
-			if err := s.receiveConnector(l, c.backend, o); err != nil {
+			if err := s.receiveConnector(l, c.via, c.backend, o); err != nil {
 				return err
 			}
 		}

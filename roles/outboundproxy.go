@@ -19,9 +19,10 @@ import (
 // relays it, command by command, to the connector's destination (DNS MX or
 // smart hosts). It answers the Transport service with the destination's
 // own replies, so nothing is acknowledged that the next hop did not take.
-func (r *mailboxRole) outboundProxy() smtpd.Backend {
+// It only stamps its Received header (in's), as a relay.
+func (r *mailboxRole) outboundProxy(in *transport.Ingress) smtpd.Backend {
 	return smtpd.BackendFunc(func(c *smtpd.Conn) (smtpd.Session, error) {
-		return &proxySession{smtpAuth: smtpAuth{r: r, c: c}, r: r, c: c}, nil
+		return &proxySession{smtpAuth: smtpAuth{r: r, c: c}, r: r, c: c, in: in}, nil
 	})
 }
 
@@ -29,6 +30,7 @@ type proxySession struct {
 	smtpAuth
 	r    *mailboxRole
 	c    *smtpd.Conn
+	in   *transport.Ingress
 	peer *topology.Server
 	from string
 	mail *smtpd.MailOptions
@@ -79,7 +81,7 @@ func (p *proxySession) Rcpt(to string, o *smtpd.RcptOptions) error {
 		} else {
 			hop.Domain, hop.Hosts = c.Name, c.SmartHosts
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(p.c.Context(), time.Minute)
 		defer cancel()
 		up, dest, err := p.r.feSender.OpenClient(ctx, hop)
 		if err != nil {
@@ -106,19 +108,16 @@ func (p *proxySession) Rcpt(to string, o *smtpd.RcptOptions) error {
 }
 
 func (p *proxySession) Data(rd io.Reader) (*smtpd.Reply, error) {
-	data, err := readMessage(rd)
+	data, err := io.ReadAll(rd)
 	if err != nil {
 		return nil, err
 	}
 	if p.up == nil {
 		return nil, smtpd.ReplyBadSequence
 	}
-	m := splitMessage(data)
+	m := transport.SplitMessage(data)
 	now := p.r.s.rt.o.Now()
-	out := m.bytes([]string{received(receivedHop{
-		heloName: p.c.HeloName(), clientIP: ipOf(p.c.RemoteAddr()), byFQDN: p.r.s.Config.FQDN, byIP: ipOf(p.c.LocalAddr()),
-		tls: smtpd.TLSDescription(p.c.TLS()), build: p.r.t.BuildNumber(), via: "Frontend Transport", when: now,
-	})}, nil)
+	out := m.Bytes([]string{p.in.Received(p.c, now)}, nil)
 	w, err := p.up.Data()
 	if err != nil {
 		return nil, proxyReply(err)

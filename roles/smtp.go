@@ -4,16 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"path/filepath"
-	"strings"
-	"sync"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/servers/smtpd"
@@ -57,8 +51,11 @@ func openTransportLogs(s *Server, services ...string) (*transportLogs, error) {
 	return logs, nil
 }
 
-// receiveConnector starts one smtpd Receive connector on listener l.
-func (s *Server) receiveConnector(l topology.Listener, b smtpd.Backend, o smtpd.Options) error {
+// receiveConnector starts one smtpd Receive connector on listener l. The
+// connector's name travels with its ingress path (tracking connector-id);
+// via ends its Received headers ("Frontend Transport", "Mailbox
+// Transport" or "").
+func (s *Server) receiveConnector(l topology.Listener, via string, newBackend func(*transport.Ingress) smtpd.Backend, o smtpd.Options) error {
 	ln, err := s.listen(l)
 	if err != nil || ln == nil {
 		return err
@@ -68,7 +65,11 @@ func (s *Server) receiveConnector(l topology.Listener, b smtpd.Backend, o smtpd.
 	o.ConnectorName = s.Config.Name + `\` + l.Name
 	o.Logger = s.log.With("listener", l.Name)
 	o.Now = s.rt.o.Now
-	srv := smtpd.NewServer(b, o)
+	in := &transport.Ingress{
+		Connector: o.ConnectorName, FQDN: s.Config.FQDN, Build: s.rt.o.Topology.BuildNumber(),
+		Via: via, Now: s.rt.o.Now,
+	}
+	srv := smtpd.NewServer(newBackend(in), o)
 	s.onClose(srv.Shutdown)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, smtpd.ErrServerClosed) {
@@ -102,31 +103,12 @@ func (s *Server) resolver() *labnet.Resolver {
 	return &labnet.Resolver{Servers: servers, Dial: s.dialer.DialContext, Timeout: 2 * time.Second}
 }
 
-// mxResolver adapts labdns to transport.Resolver.
-type mxResolver struct{ r *labnet.Resolver }
-
-func (m mxResolver) LookupMX(ctx context.Context, domain string) ([]string, error) {
-	mx, err := m.r.LookupMX(ctx, domain)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, len(mx))
-	for i, x := range mx {
-		out[i] = x.Host
-	}
-	return out, nil
-}
-
-func (m mxResolver) LookupHost(ctx context.Context, name string) ([]netip.Addr, error) {
-	return m.r.LookupHost(ctx, name)
-}
-
 // smtpSender is the server's SMTP delivery agent.
 func (s *Server) smtpSender(sendLog *transport.ProtocolLog) *transport.SMTPSender {
 	return &transport.SMTPSender{
 		HeloName: s.Config.FQDN,
 		Dial:     s.dialer.DialContext,
-		Resolver: mxResolver{s.resolver()},
+		Resolver: s.resolver(),
 		ExchangeTLS: func(serverName string) *tls.Config {
 			return s.clientTLS(serverName)
 		},
@@ -157,63 +139,7 @@ func exchangePostmaster(t *topology.Topology) string {
 	return "MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@" + t.DefaultDomain()
 }
 
-// envelope collects a transaction's sender and recipients.
-type envelope struct {
-	from  string
-	mail  *smtpd.MailOptions
-	rcpts []transport.Recipient
-}
-
-func (e *envelope) reset() { *e = envelope{} }
-
-func (e *envelope) addRcpt(to string, o *smtpd.RcptOptions) {
-	r := transport.Recipient{Address: to}
-	if o != nil {
-		if n := o.Notify.String(); n != "" {
-			r.Notify = strings.Split(n, ",")
-		}
-		if o.ORCPT != "" {
-			r.ORCPT = o.ORCPTType + ";" + o.ORCPT
-		}
-	}
-	e.rcpts = append(e.rcpts, r)
-}
-
-func (e *envelope) addresses() []string {
-	out := make([]string, len(e.rcpts))
-	for i, r := range e.rcpts {
-		out[i] = r.Address
-	}
-	return out
-}
-
-// readMessage reads the DATA stream; a size-limit error from smtpd is
-// returned as is, so the connector answers with Exchange's reply.
-func readMessage(r io.Reader) ([]byte, error) {
-	buf := bufPool.Get().(*[]byte)
-	b := (*buf)[:0]
-	defer func() {
-		*buf = b[:0]
-		bufPool.Put(buf)
-	}()
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return append([]byte(nil), b...), nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-}
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
-
-// hostPort splits a net.Addr into its IP string.
+// ipOf is a net.Addr's IP, without the port.
 func ipOf(a net.Addr) string {
 	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
 		return ap.Addr().Unmap().String()
@@ -221,19 +147,3 @@ func ipOf(a net.Addr) string {
 	h, _, _ := net.SplitHostPort(a.String())
 	return h
 }
-
-// newNetworkID returns a Network-Message-Id.
-func newNetworkID() string { return uuid.NewString() }
-
-// newMessageID makes a Message-Id for a message that arrived without one,
-// as Exchange does (<guid>@<server fqdn>).
-func newMessageID(fqdn string) string {
-	return fmt.Sprintf("<%s@%s>", strings.ToUpper(uuid.NewString()), fqdn)
-}
-
-// hopCount counts the Received fields, Exchange's loop detector.
-func hopCount(m message) int { return m.count("Received") }
-
-// maxHopCount is Set-TransportConfig's MaxHopCount (a real server's
-// Get-ReceiveConnector reports 60; EXCHANGE.md section 2).
-const maxHopCount = 60

@@ -140,24 +140,24 @@ func (b webBackend) MarkRead(ctx context.Context, address, folder, id string) er
 func (b webBackend) Submit(ctx context.Context, from *httpd.User, rcpts []string, msg []byte) error {
 	s := b.r.s
 	now := s.rt.o.Now()
-	m := splitMessage(msg)
-	msgID := m.get("Message-ID")
+	m := transport.SplitMessage(msg)
+	msgID := m.Get("Message-ID")
 	if msgID == "" {
-		msgID = newMessageID(s.Config.FQDN)
+		msgID = transport.NewMessageID(s.Config.FQDN)
 	}
-	netID := newNetworkID()
-	body := m.bytes([]string{received(receivedHop{
-		heloName: s.Config.FQDN, clientIP: s.Config.Address, byFQDN: s.Config.FQDN, byIP: s.Config.Address,
-		build: b.r.t.BuildNumber(), via: "Mailbox Transport", when: now,
-	})}, []string{
-		hdrNetworkMessageID + ": " + netID,
-		hdrOriginalArrival + ": " + arrivalTime(now),
-		hdrAuthSource + ": " + s.Config.FQDN,
-		hdrAuthAs + ": Internal",
-		hdrAuthMechanism + ": 04",
+	netID := transport.NewNetworkID()
+	body := m.Bytes([]string{transport.ReceivedHop{
+		HeloName: s.Config.FQDN, ClientIP: s.Config.Address, ByFQDN: s.Config.FQDN, ByIP: s.Config.Address,
+		Build: b.r.t.BuildNumber(), Via: "Mailbox Transport", When: now,
+	}.String()}, []string{
+		transport.HeaderNetworkMessageID + ": " + netID,
+		transport.HeaderOriginalArrival + ": " + transport.ArrivalTime(now),
+		transport.HeaderAuthSource + ": " + s.Config.FQDN,
+		transport.HeaderAuthAs + ": Internal",
+		transport.HeaderAuthMechanism + ": 04",
 	})
 	tm := &transport.Message{
-		MessageID: msgID, NetworkID: netID, From: from.Address, Subject: m.get("Subject"),
+		MessageID: msgID, NetworkID: netID, From: from.Address, Subject: m.Get("Subject"),
 		Source: transport.Source{
 			ClientIP: s.Config.Address, ClientHostname: s.Config.FQDN, ServerIP: s.Config.Address,
 			Connector: s.Config.Name + `\Mailbox Transport Submission`, AuthAs: "Internal",

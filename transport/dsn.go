@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
 	"github.com/google/uuid"
 )
 
@@ -72,7 +74,11 @@ func (t *Transport) NotifyDelivered(m *Message, rcpts []Recipient, body []byte) 
 
 func (t *Transport) sendDSN(m *Message, rcpts []Recipient, body []byte, kind dsnKind) {
 	now := t.now()
-	report, subject := t.buildDSN(m, rcpts, body, kind, now)
+	report, subject, err := t.buildDSN(m, rcpts, body, kind, now)
+	if err != nil {
+		t.log.Error("cannot write a DSN", "msg_id", m.MessageID, "err", err)
+		return
+	}
 	dsn := &Message{
 		MessageID: fmt.Sprintf("<%s@%s>", uuid.NewString(), t.o.FQDN),
 		NetworkID: uuid.NewString(),
@@ -91,91 +97,140 @@ func (t *Transport) sendDSN(m *Message, rcpts []Recipient, body []byte, kind dsn
 	t.log.Info("DSN queued", "msg_id", m.MessageID, "rcpt", m.From, "code", subject)
 }
 
-func (t *Transport) buildDSN(m *Message, rcpts []Recipient, body []byte, kind dsnKind, now time.Time) ([]byte, string) {
-	boundary := uuid.NewString()
-	var subject, intro, action, status string
+// buildDSN writes the report (RFC 3464, RFC 6522) with go-message: a
+// multipart/report of the human-readable text in Exchange's words, the
+// message/delivery-status fields and the original message or its header
+// (RFC 3461 section 4.3, RET). It returns the report and its subject.
+func (t *Transport) buildDSN(m *Message, rcpts []Recipient, body []byte, kind dsnKind, now time.Time) ([]byte, string, error) {
+	var prefix, intro, action string
 	switch kind {
 	case dsnFailed:
-		subject, intro, action = "Undeliverable: "+m.Subject, "Delivery has failed to these recipients or groups:", "failed"
+		prefix, intro, action = "Undeliverable: ", "Delivery has failed to these recipients or groups:", "failed"
 	case dsnDelayed:
-		subject, intro, action = "Delivery delayed:"+m.Subject, "Delivery is delayed to these recipients or groups:", "delayed"
+		prefix, intro, action = "Delivery delayed:", "Delivery is delayed to these recipients or groups:", "delayed"
 	case dsnDelivered:
-		subject, intro, action = "Delivered: "+m.Subject, "Your message has been delivered to the following recipients:", "delivered"
+		prefix, intro, action = "Delivered: ", "Your message has been delivered to the following recipients:", "delivered"
 	}
-	var b bytes.Buffer
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\r\n", args...) }
-	w("From: Microsoft Outlook <%s>", t.o.Postmaster)
-	w("To: <%s>", m.From)
-	w("Date: %s", now.Format(time.RFC1123Z))
-	w("Subject: %s", headerSafe(subject))
-	w("Message-ID: <%s@%s>", uuid.NewString(), t.o.FQDN)
-	w("MIME-Version: 1.0")
-	w(`Content-Type: multipart/report; report-type=delivery-status; boundary="%s"`, boundary)
-	w("Auto-Submitted: auto-replied")
+	subject := prefix + decodeHeader(m.Subject)
+
+	// go-message writes header fields last added first, so they are added
+	// bottom up.
+	var h mail.Header
 	if kind == dsnFailed {
-		w("X-MS-Exchange-Message-Is-Ndr: ")
+		h.AddRaw([]byte("X-MS-Exchange-Message-Is-Ndr: \r\n"))
 	}
-	w("")
-	w("--%s", boundary)
-	w(`Content-Type: text/plain; charset="us-ascii"`)
-	w("")
-	w("%s", intro)
-	w("")
-	for _, r := range rcpts {
-		w("%s", r.Address)
+	h.Add("Auto-Submitted", "auto-replied")
+	h.SetContentType("multipart/report", map[string]string{"report-type": "delivery-status", "boundary": uuid.NewString()})
+	h.AddRaw([]byte("MIME-Version: 1.0\r\n"))
+	h.AddRaw([]byte("Message-ID: <" + uuid.NewString() + "@" + t.o.FQDN + ">\r\n"))
+	h.SetSubject(headerSafe(subject))
+	h.SetDate(now)
+	h.SetAddressList("To", []*mail.Address{{Address: m.From}})
+	h.SetAddressList("From", []*mail.Address{{Name: "Microsoft Outlook", Address: t.o.Postmaster}})
+
+	var b bytes.Buffer
+	w, err := message.CreateWriter(&b, h.Header)
+	if err != nil {
+		return nil, "", err
 	}
-	w("")
-	w("Diagnostic information for administrators:")
-	w("")
-	w("Generating server: %s", t.o.FQDN)
-	w("")
+
+	var text bytes.Buffer
+	line := func(format string, args ...any) { fmt.Fprintf(&text, format+"\r\n", args...) }
+	line("%s", intro)
+	line("")
 	for _, r := range rcpts {
-		w("%s", r.Address)
+		line("%s", r.Address)
+	}
+	line("")
+	line("Diagnostic information for administrators:")
+	line("")
+	line("Generating server: %s", t.o.FQDN)
+	line("")
+	for _, r := range rcpts {
+		line("%s", r.Address)
 		if r.LastError != "" {
-			w("Remote Server returned '%s'", headerSafe(r.LastError))
+			line("Remote Server returned '%s'", headerSafe(r.LastError))
 		}
-		w("")
+		line("")
 	}
-	w("--%s", boundary)
-	w("Content-Type: message/delivery-status")
-	w("")
-	w("Reporting-MTA: dns;%s", t.o.FQDN)
+	charset := "us-ascii"
+	if !isASCII(text.String()) {
+		charset = "utf-8"
+	}
+	if err := writePart(w, "text/plain", map[string]string{"charset": charset}, text.Bytes()); err != nil {
+		return nil, "", err
+	}
+
+	text.Reset()
+	line("Reporting-MTA: dns;%s", t.o.FQDN)
 	if m.DSN.EnvID != "" {
-		w("Original-Envelope-Id: %s", m.DSN.EnvID)
+		line("Original-Envelope-Id: %s", m.DSN.EnvID)
 	}
-	w("Arrival-Date: %s", m.Arrived.Format(time.RFC1123Z))
+	line("Arrival-Date: %s", m.Arrived.Format(time.RFC1123Z))
 	for _, r := range rcpts {
-		w("")
+		line("")
 		if r.ORCPT != "" {
-			w("Original-Recipient: %s", r.ORCPT)
+			line("Original-Recipient: %s", r.ORCPT)
 		}
-		w("Final-Recipient: rfc822;%s", r.Address)
-		w("Action: %s", action)
-		status = statusOf(r.LastError, kind)
-		w("Status: %s", status)
+		line("Final-Recipient: rfc822;%s", r.Address)
+		line("Action: %s", action)
+		line("Status: %s", statusOf(r.LastError, kind))
 		if r.LastError != "" && kind != dsnDelivered {
-			w("Diagnostic-Code: smtp;%s", headerSafe(r.LastError))
+			line("Diagnostic-Code: smtp;%s", headerSafe(r.LastError))
 		}
 		if kind == dsnDelayed {
-			w("Will-Retry-Until: %s", m.Arrived.Add(t.o.Timers.MessageExpirationTimeout).Format(time.RFC1123Z))
+			line("Will-Retry-Until: %s", m.Arrived.Add(t.o.Timers.MessageExpirationTimeout).Format(time.RFC1123Z))
 		}
 	}
-	w("")
-	w("--%s", boundary)
+	line("")
+	if err := writePart(w, "message/delivery-status", nil, text.Bytes()); err != nil {
+		return nil, "", err
+	}
+
 	if m.DSN.Ret == "FULL" && kind == dsnFailed && len(body) > 0 {
-		w("Content-Type: message/rfc822")
-		w("")
-		b.Write(body)
 		if !bytes.HasSuffix(body, []byte("\r\n")) {
-			w("")
+			body = append(body[:len(body):len(body)], '\r', '\n')
 		}
+		err = writePart(w, "message/rfc822", nil, body)
 	} else {
-		w("Content-Type: text/rfc822-headers")
-		w("")
-		b.Write(headerSection(body))
+		err = writePart(w, "text/rfc822-headers", nil, headerSection(body))
 	}
-	w("--%s--", boundary)
-	return b.Bytes(), subject
+	if err != nil {
+		return nil, "", err
+	}
+	if err := w.Close(); err != nil {
+		return nil, "", err
+	}
+	return b.Bytes(), subject, nil
+}
+
+// writePart writes one part of the report.
+func writePart(w *message.Writer, mediaType string, params map[string]string, content []byte) error {
+	var ph message.Header
+	ph.SetContentType(mediaType, params)
+	pw, err := w.CreatePart(ph)
+	if err != nil {
+		return err
+	}
+	if _, err := pw.Write(content); err != nil {
+		return err
+	}
+	return pw.Close()
+}
+
+// decodeHeader decodes RFC 2047 encoded words, so that a subject is
+// encoded once when the report's Subject is written.
+func decodeHeader(s string) string {
+	if !strings.Contains(s, "=?") {
+		return s
+	}
+	var h mail.Header
+	h.Set("Subject", s)
+	d, err := h.Subject()
+	if err != nil {
+		return s
+	}
+	return d
 }
 
 // statusOf takes the enhanced status code from a reply such as

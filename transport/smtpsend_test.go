@@ -63,11 +63,11 @@ func (ss *sinkSession) Logout() error { return nil }
 
 type staticResolver map[string][]netip.Addr
 
-func (r staticResolver) LookupMX(ctx context.Context, d string) ([]string, error) {
+func (r staticResolver) LookupMX(ctx context.Context, d string) ([]labnet.MX, error) {
 	if d == "nxdomain.test" {
 		return nil, permErr{}
 	}
-	return []string{"mx." + d}, nil
+	return []labnet.MX{{Host: "mx." + d, Pref: 10}}, nil
 }
 func (r staticResolver) LookupHost(ctx context.Context, h string) ([]netip.Addr, error) {
 	if a, ok := r[h]; ok {

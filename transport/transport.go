@@ -7,27 +7,16 @@ import (
 	"log/slog"
 	"net/netip"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/exsim/exsim/topology"
+	"github.com/exsim/exsim/transport/smtpclient"
 )
 
 // Reply is an SMTP reply as the next hop gave it (or as exsim words a
 // failure that had no reply).
-type Reply struct {
-	Code int    `json:"code"`
-	Text string `json:"text"` // enhanced code and text, e.g. "2.1.5 Recipient OK"
-}
-
-func (r Reply) String() string { return strconv.Itoa(r.Code) + " " + r.Text }
-
-// Permanent reports a 5xx reply.
-func (r Reply) Permanent() bool { return r.Code >= 500 }
-
-// OK reports a 2xx reply.
-func (r Reply) OK() bool { return r.Code >= 200 && r.Code < 300 }
+type Reply = smtpclient.Reply
 
 // Sender is the delivery agent: it opens a connection to a next hop.
 type Sender interface {

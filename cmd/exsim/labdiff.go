@@ -78,7 +78,7 @@ iptables-save files.`,
 				do.RunScenarios = labScenarioRunner(g)
 			}
 			rep, err := lab.Diff(cmd.Context(), do)
-			var bad *lab.BadRulesetError
+			var bad *lab.FirewallError
 			if errors.As(err, &bad) {
 				left := "no namespace"
 				if temp {

@@ -84,7 +84,7 @@ func runSend(ctx context.Context, g *globals, f sendFlags) error {
 	if f.count < 1 || f.concurrency < 1 || f.size < 0 {
 		return usageError("--count and --concurrency must be at least 1, --size not negative")
 	}
-	t, err := g.loadTopology()
+	t, err := g.labTopology()
 	if err != nil {
 		return err
 	}
@@ -144,14 +144,18 @@ func fromServerJob(g *globals, t *topology.Topology, dir string, f sendFlags) (s
 	}
 	d := &labnet.Dialer{Server: s.Name, Source: s.Addr(), Guard: roles.Guard(t)}
 	res := &labnet.Resolver{Servers: dns, Dial: d.DialContext}
-	snd := &smtpclient.Sender{Helo: s.FQDN, Dial: d.DialContext, Resolver: mxLookup{res}, Timeout: f.timeout}
+	snd := &smtpclient.Sender{Helo: s.FQDN, Dial: d.DialContext, Resolver: res, Timeout: f.timeout}
 	mode := parseTLS(f.tls, smtpclient.TLSOpportunistic)
 	tgt := smtpclient.Target{Port: t.Port(25), TLS: mode, TLSConfig: func(name string) *tls.Config {
 		return &tls.Config{RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS12, InsecureSkipVerify: mode == smtpclient.TLSOpportunistic}
 	}}
 	return func(ctx context.Context, i int) smtpclient.Result {
 		m := &smtpclient.Message{From: sender, To: f.to, Subject: subjectN(f, i), Body: f.body, Size: f.size}
-		return snd.Send(ctx, tgt, m, smtpclient.Build(m, time.Now(), s.FQDN))
+		body, err := smtpclient.Build(m, time.Now(), s.FQDN)
+		if err != nil {
+			return smtpclient.Result{Reply: err.Error(), Err: err}
+		}
+		return snd.Send(ctx, tgt, m, body)
 	}, nil
 }
 
@@ -200,7 +204,11 @@ func clientJob(g *globals, t *topology.Topology, dir string, f sendFlags) (sendJ
 		}}
 	return func(ctx context.Context, i int) smtpclient.Result {
 		m := &smtpclient.Message{From: sender, To: f.to, Subject: subjectN(f, i), Body: f.body, Size: f.size}
-		return snd.Send(ctx, tgt, m, smtpclient.Build(m, time.Now(), "exsim-client.local"))
+		body, err := smtpclient.Build(m, time.Now(), "exsim-client.local")
+		if err != nil {
+			return smtpclient.Result{Reply: err.Error(), Err: err}
+		}
+		return snd.Send(ctx, tgt, m, body)
 	}, nil
 }
 
@@ -249,24 +257,6 @@ func localAddress(addr netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-type mxLookup struct{ r *labnet.Resolver }
-
-func (m mxLookup) LookupMX(ctx context.Context, d string) ([]string, error) {
-	mx, err := m.r.LookupMX(ctx, d)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, len(mx))
-	for i, x := range mx {
-		out[i] = x.Host
-	}
-	return out, nil
-}
-
-func (m mxLookup) LookupHost(ctx context.Context, n string) ([]netip.Addr, error) {
-	return m.r.LookupHost(ctx, n)
 }
 
 // runJobs runs count jobs on concurrency workers with a progress bar and

@@ -2,7 +2,6 @@ package labnet
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -121,15 +120,11 @@ func (r *Resolver) exchangeOver(ctx context.Context, network string, srv netip.A
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	wire, err := q.Pack()
-	if err != nil {
-		return nil, err
-	}
 	var resp *dns.Msg
 	if network == "udp" {
-		resp, err = udpRoundTrip(conn, wire, q)
+		resp, err = udpRoundTrip(conn, q)
 	} else {
-		resp, err = tcpRoundTrip(conn, wire, q)
+		resp, err = tcpRoundTrip(conn, q)
 	}
 	if err != nil && ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -140,7 +135,11 @@ func (r *Resolver) exchangeOver(ctx context.Context, network string, srv netip.A
 // udpRoundTrip writes one datagram and reads datagrams until one answers q;
 // others (late answers to earlier queries, forgeries) are skipped
 // (RFC 5452 section 9.1).
-func udpRoundTrip(conn net.Conn, wire []byte, q *dns.Msg) (*dns.Msg, error) {
+func udpRoundTrip(conn net.Conn, q *dns.Msg) (*dns.Msg, error) {
+	wire, err := q.Pack()
+	if err != nil {
+		return nil, err
+	}
 	if _, err := conn.Write(wire); err != nil {
 		return nil, err
 	}
@@ -158,23 +157,22 @@ func udpRoundTrip(conn net.Conn, wire []byte, q *dns.Msg) (*dns.Msg, error) {
 	}
 }
 
-// tcpRoundTrip writes one length-prefixed query and reads one answer
-// (RFC 1035 section 4.2.2).
-func tcpRoundTrip(conn net.Conn, wire []byte, q *dns.Msg) (*dns.Msg, error) {
-	out := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(wire)), uint16(len(wire)))
-	if _, err := conn.Write(append(out, wire...)); err != nil {
+// tcpRoundTrip writes one query and reads one answer; dns.Conn does the
+// two-byte length framing of RFC 1035 section 4.2.2.
+func tcpRoundTrip(conn net.Conn, q *dns.Msg) (*dns.Msg, error) {
+	dc := &dns.Conn{Conn: conn}
+	if err := dc.WriteMsg(q); err != nil {
 		return nil, err
 	}
-	var l [2]byte
-	if _, err := io.ReadFull(conn, l[:]); err != nil {
-		return nil, err
+	resp, err := dc.ReadMsg()
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, err
+		}
+		return nil, errBadReply
 	}
-	buf := make([]byte, binary.BigEndian.Uint16(l[:]))
-	if _, err := io.ReadFull(conn, buf); err != nil {
-		return nil, err
-	}
-	resp := new(dns.Msg)
-	if err := resp.Unpack(buf); err != nil || !answers1(resp, q) {
+	if !answers1(resp, q) {
 		return nil, errBadReply
 	}
 	return resp, nil

@@ -484,3 +484,84 @@ func TestBadAnswers(t *testing.T) {
 		t.Errorf("LookupMX(SERVFAIL) = %v, want ServerFailure", err)
 	}
 }
+
+// truncatingServer answers every UDP query with an empty truncated reply
+// (RFC 7766 section 5) and hands each TCP query to tcp.
+func truncatingServer(t *testing.T, tcp func(c net.Conn, q *dns.Msg)) netip.AddrPort {
+	t.Helper()
+	udp := fakeServer(t, func(q *dns.Msg) []*dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.Truncated = true
+		return []*dns.Msg{m}
+	})
+	l, err := net.Listen("tcp", udp.String())
+	if err != nil {
+		t.Skipf("the UDP port is taken over TCP: %v", err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		l.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				q, err := (&dns.Conn{Conn: c}).ReadMsg()
+				if err == nil {
+					tcp(c, q)
+				}
+			})
+		}
+	})
+	return udp
+}
+
+// TestTCPAnswers: the answer over TCP after a truncated one over UDP is
+// framed by dns.Conn; a malformed, mismatched or cut answer is a failure
+// of that server.
+func TestTCPAnswers(t *testing.T) {
+	answer := func(q *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.Answer = []dns.RR{&dns.MX{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeMX, Class: dns.ClassINET, Ttl: 60},
+			Preference: 5, Mx: "tcp.contoso.com."}}
+		return m
+	}
+	tests := []struct {
+		name     string
+		tcp      func(c net.Conn, q *dns.Msg)
+		wantKind Kind // 0: success
+	}{
+		{"answer", func(c net.Conn, q *dns.Msg) { (&dns.Conn{Conn: c}).WriteMsg(answer(q)) }, 0},
+		{"malformed", func(c net.Conn, q *dns.Msg) { c.Write([]byte{0, 5, 1, 2, 3, 4, 5}) }, ServerFailure},
+		{"wrong id", func(c net.Conn, q *dns.Msg) {
+			m := answer(q)
+			m.Id++
+			(&dns.Conn{Conn: c}).WriteMsg(m)
+		}, ServerFailure},
+		{"cut", func(c net.Conn, q *dns.Msg) { c.Write([]byte{0, 100, 1, 2, 3}) }, Unreachable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := truncatingServer(t, tt.tcp)
+			r := &Resolver{Servers: []netip.AddrPort{srv}, Attempts: 1, Timeout: 2 * time.Second}
+			got, err := r.LookupMX(context.Background(), "contoso.com")
+			if tt.wantKind == 0 {
+				if err != nil || !slices.Equal(got, []MX{{"tcp.contoso.com", 5}}) {
+					t.Errorf("LookupMX = %v, %v; want the TCP answer", got, err)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Kind != tt.wantKind {
+				t.Errorf("LookupMX = %v, %v; want kind %v", got, err, tt.wantKind)
+			}
+		})
+	}
+}

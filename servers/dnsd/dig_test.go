@@ -10,14 +10,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
 // TestDig queries the server with BIND's dig, the client engineers use.
 func TestDig(t *testing.T) {
-	dig, err := exec.LookPath("dig")
-	if err != nil {
-		t.Skip("dig not installed")
-	}
+	dig := servertest.NeedTool(t, "dig")
 	_, addr := startServer(t, testZones(t), Options{Name: "DNS01"})
 	host, port, _ := net.SplitHostPort(addr)
 	tests := []struct {

@@ -8,11 +8,12 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/exsim/exsim/servers/internal/serve"
 )
 
 // ErrServerClosed is returned by Serve and ServeTCP after Shutdown or Close.
@@ -48,13 +49,9 @@ type Server struct {
 	log   *slog.Logger
 	zones atomic.Pointer[ZoneSet]
 
-	mu        sync.Mutex
-	closed    bool
-	packets   map[net.PacketConn]struct{}
-	listeners map[net.Listener]struct{}
-	conns     map[net.Conn]struct{}
-	wg        sync.WaitGroup // every goroutine the server started
-	done      chan struct{}  // closed by Shutdown and Close
+	// lc tracks sockets, connections and goroutines. Shutdown wakes
+	// readers waiting for a query; they check lc.Stopped before each read.
+	lc *serve.Lifecycle
 }
 
 // New returns a server answering from zones (nil: no zones, every query is
@@ -76,14 +73,14 @@ func New(zones *ZoneSet, opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{
-		opts:      opts,
-		log:       log.With("server", opts.Name),
-		packets:   make(map[net.PacketConn]struct{}),
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[net.Conn]struct{}),
-		done:      make(chan struct{}),
-	}
+	s := &Server{opts: opts, log: log.With("server", opts.Name)}
+	s.lc = serve.New(serve.Options{
+		Name:     "dnsd: tcp",
+		Closed:   ErrServerClosed,
+		Logger:   s.log,
+		MaxConns: opts.MaxTCPConns,
+		Wake:     func() { s.lc.WakeReaders() },
+	})
 	s.SetZones(zones)
 	return s
 }
@@ -104,77 +101,11 @@ func (s *Server) Zones() *ZoneSet { return s.zones.Load() }
 // Shutdown stops accepting queries, lets the ones being answered finish,
 // closes idle TCP connections and waits for every goroutine, or until ctx
 // ends, when it closes everything at once and returns ctx's error.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.stopLocked()
-	past := time.Unix(1, 0)
-	for pc := range s.packets {
-		_ = pc.SetReadDeadline(past) // wakes the readers
-	}
-	for l := range s.listeners {
-		_ = l.Close()
-	}
-	for c := range s.conns {
-		_ = c.SetReadDeadline(past) // wakes connections waiting for a query
-	}
-	s.mu.Unlock()
-
-	finished := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(finished)
-	}()
-	select {
-	case <-finished:
-		s.closeAll()
-		return nil
-	case <-ctx.Done():
-		s.closeAll()
-		<-finished
-		return ctx.Err()
-	}
-}
+func (s *Server) Shutdown(ctx context.Context) error { return s.lc.Shutdown(ctx) }
 
 // Close closes every socket at once and waits for the server's goroutines
 // to return.
-func (s *Server) Close() error {
-	s.mu.Lock()
-	s.stopLocked()
-	s.mu.Unlock()
-	s.closeAll()
-	s.wg.Wait()
-	return nil
-}
-
-func (s *Server) stopLocked() {
-	if !s.closed {
-		s.closed = true
-		close(s.done)
-	}
-}
-
-func (s *Server) closeAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for pc := range s.packets {
-		_ = pc.Close()
-	}
-	for l := range s.listeners {
-		_ = l.Close()
-	}
-	for c := range s.conns {
-		_ = c.Close()
-	}
-}
-
-func (s *Server) shuttingDown() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
-	}
-}
+func (s *Server) Close() error { return s.lc.Close() }
 
 // logQuery writes the one debug record of a query to log, which carries
 // the server, proto and (over TCP) remote keys; remote is added when given.

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
 // askA checks that the server at addr still answers over network.
@@ -245,10 +247,7 @@ func TestMaxTCPConns(t *testing.T) {
 
 func TestShutdownClosesIdleConnections(t *testing.T) {
 	srv := New(testZones(t), Options{IdleTimeout: time.Hour, ReadTimeout: time.Hour})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := servertest.Listen(t)
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -13,39 +13,21 @@ import (
 // returns ErrServerClosed; pc is closed on return. Responses fit the
 // client's EDNS buffer (512 bytes without EDNS) and set TC=1 otherwise.
 func (s *Server) Serve(pc net.PacketConn) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		_ = pc.Close()
-		return ErrServerClosed
-	}
-	s.packets[pc] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
-	defer func() {
-		s.mu.Lock()
-		delete(s.packets, pc)
-		s.mu.Unlock()
-		_ = pc.Close()
-	}()
-
 	log := s.log.With("proto", "udp")
-	errc := make(chan error, udpReaders)
-	for range udpReaders {
-		go func() { errc <- s.readPackets(pc, log) }()
-	}
-	var first error
-	for range udpReaders {
-		if err := <-errc; first == nil {
-			first = err
-			_ = pc.SetReadDeadline(time.Unix(1, 0)) // stop the other readers
+	return s.lc.ServePacket(pc, func() error {
+		errc := make(chan error, udpReaders)
+		for range udpReaders {
+			go func() { errc <- s.readPackets(pc, log) }()
 		}
-	}
-	if s.shuttingDown() {
-		return ErrServerClosed
-	}
-	return fmt.Errorf("dnsd: udp: %w", first)
+		var first error
+		for range udpReaders {
+			if err := <-errc; first == nil {
+				first = err
+				_ = pc.SetReadDeadline(time.Unix(1, 0)) // stop the other readers
+			}
+		}
+		return fmt.Errorf("dnsd: udp: %w", first)
+	})
 }
 
 // readPackets reads and answers packets until the socket fails or the
@@ -55,7 +37,7 @@ func (s *Server) readPackets(pc net.PacketConn, log *slog.Logger) error {
 	for {
 		n, from, err := pc.ReadFrom(buf)
 		if err != nil {
-			if s.shuttingDown() {
+			if s.lc.Stopped() {
 				return ErrServerClosed
 			}
 			var ne net.Error

@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/exsim/exsim/servers/internal/serve"
 	"github.com/exsim/exsim/store"
 )
 
@@ -58,12 +59,9 @@ type Backend struct {
 	log  *slog.Logger
 	srv  *imapserver.Server
 	cid  atomic.Uint64
-
-	mu        sync.Mutex
-	closed    bool
-	listeners map[net.Listener]struct{}
-	sessions  sync.WaitGroup
-	closeOnce sync.Once
+	// lc closes the listeners and counts go-imap's sessions; go-imap's
+	// server closes the connections.
+	lc *serve.Lifecycle
 }
 
 // NewBackend returns a Backend; it serves nothing until Serve is called.
@@ -81,10 +79,16 @@ func NewBackend(opts BackendOptions) (*Backend, error) {
 		opts.Listener = "IMAP4 Backend"
 	}
 	b := &Backend{
-		opts:      opts,
-		log:       opts.Logger.With("server", opts.Server, "listener", opts.Listener, "proto", "imap"),
-		listeners: make(map[net.Listener]struct{}),
+		opts: opts,
+		log:  opts.Logger.With("server", opts.Server, "listener", opts.Listener, "proto", "imap"),
 	}
+	var closeSrv sync.Once
+	b.lc = serve.New(serve.Options{
+		Name:   "imapd: backend",
+		Closed: net.ErrClosed,
+		Logger: b.log,
+		Abort:  func() { closeSrv.Do(func() { _ = b.srv.Close() }) },
+	})
 	b.srv = imapserver.New(&imapserver.Options{
 		NewSession: b.newSession,
 		Caps:       backendCaps(opts.Flavor),
@@ -117,26 +121,23 @@ func backendCaps(f Flavor) imap.CapSet {
 	return caps
 }
 
-// Serve accepts connections on ln until Close or Shutdown. Pass a
-// tls.Listener for port 1993 / 993.
+// Serve accepts connections on ln until Close or Shutdown, and then returns
+// net.ErrClosed. Pass a tls.Listener for port 1993 / 993.
 func (b *Backend) Serve(ln net.Listener) error {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
+	release, ok := b.lc.Listen(ln)
+	if !ok {
 		return net.ErrClosed
 	}
-	b.listeners[ln] = struct{}{}
-	b.mu.Unlock()
-	defer func() {
-		b.mu.Lock()
-		delete(b.listeners, ln)
-		b.mu.Unlock()
-	}()
-	var l net.Listener = deadlineListener{ln}
+	defer release()
+	var l net.Listener = deadlineListener{b.lc.Accepting(ln)}
 	if b.opts.Flavor == FlavorExchange {
 		l = exchangeListener{l, b.log}
 	}
-	if err := b.srv.Serve(l); err != nil {
+	err := b.srv.Serve(l) // nil once the listener reports net.ErrClosed
+	switch {
+	case b.lc.Stopped():
+		return net.ErrClosed
+	case err != nil:
 		return fmt.Errorf("imapd: backend: %w", err)
 	}
 	return nil
@@ -144,49 +145,16 @@ func (b *Backend) Serve(ln net.Listener) error {
 
 // Close closes the listeners and every connection and waits for the
 // sessions to end.
-func (b *Backend) Close() error {
-	b.stop()
-	b.closeOnce.Do(func() { _ = b.srv.Close() })
-	b.sessions.Wait()
-	return nil
-}
+func (b *Backend) Close() error { return b.lc.Close() }
 
 // Shutdown stops accepting connections and waits for the sessions to end
 // until ctx is done, then closes the rest.
-func (b *Backend) Shutdown(ctx context.Context) error {
-	b.stop()
-	done := make(chan struct{})
-	go func() {
-		b.sessions.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		b.closeOnce.Do(func() { _ = b.srv.Close() })
-		return nil
-	case <-ctx.Done():
-		b.closeOnce.Do(func() { _ = b.srv.Close() })
-		<-done
-		return ctx.Err()
-	}
-}
-
-func (b *Backend) stop() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.closed = true
-	for ln := range b.listeners {
-		_ = ln.Close()
-	}
-}
+func (b *Backend) Shutdown(ctx context.Context) error { return b.lc.Shutdown(ctx) }
 
 func (b *Backend) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
+	if !b.lc.Begin() { // ended by session.Close
 		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeBye, Text: "Server Unavailable. 15"}
 	}
-	b.sessions.Add(1)
 	cid := strconv.FormatUint(b.cid.Add(1), 16)
 	return &session{
 		b:   b,

@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/exsim/exsim/certs"
+	"github.com/exsim/exsim/servers/internal/servertest"
 	"github.com/exsim/exsim/store"
 )
 
@@ -345,9 +346,8 @@ func TestPlainFlavorDirect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { b.Close() })
-	addr143 := serveOn(t, b.Serve, nil)
-	addr993 := serveOn(t, b.Serve, ca.ServerTLS(cert))
+	addr143 := servertest.Start(t, b, nil, net.ErrClosed)
+	addr993 := servertest.Start(t, b, ca.ServerTLS(cert), net.ErrClosed)
 	cfg := ca.ClientTLS("mx.fabrikam.com", nil)
 
 	raw := dialText(t, addr143, nil)

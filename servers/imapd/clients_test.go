@@ -9,20 +9,13 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
+	"github.com/exsim/exsim/servers/internal/servertest"
+)
 
 // Python's imaplib against EX02's frontend relaying to EX01's backend.
 func TestPythonImaplib(t *testing.T) {
-	py := needTool(t, "python3")
+	py := servertest.NeedTool(t, "python3")
 	l := newLab(t, labOptions{})
 	for _, s := range []string{"one", "two", "three"} {
 		l.deliver(t, "alice@contoso.com", "message "+s)
@@ -122,7 +115,7 @@ func itoa(v uint32) string {
 // announces (as Exchange does) but does not implement: AUTH=PLAIN is asked
 // for explicitly.
 func TestCurl(t *testing.T) {
-	curl := needTool(t, "curl")
+	curl := servertest.NeedTool(t, "curl")
 	l := newLab(t, labOptions{})
 	l.deliver(t, "alice@contoso.com", "for curl")
 	run := func(url string, extra ...string) string {
@@ -158,7 +151,7 @@ func TestCurl(t *testing.T) {
 // openssl s_client negotiates STARTTLS on 143 and sees Exchange's post-TLS
 // capabilities.
 func TestOpenSSLStartTLS(t *testing.T) {
-	openssl := needTool(t, "openssl")
+	openssl := servertest.NeedTool(t, "openssl")
 	l := newLab(t, labOptions{})
 	cmd := exec.Command(openssl, "s_client", "-starttls", "imap", "-connect", l.fe143, "-CAfile", l.caFile,
 		"-verify_return_error", "-servername", "ex02.contoso.com", "-ign_eof")

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -14,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/exsim/exsim/internal/accept"
+	"github.com/exsim/exsim/servers/internal/serve"
 )
 
 // Defaults follow Exchange's Set-ImapSettings and receive connector
@@ -64,15 +63,9 @@ type Frontend struct {
 	opts FrontendOptions
 	log  *slog.Logger
 	cid  atomic.Uint64
-	// ctx is canceled by Close: it aborts logon delays and backend logons.
-	ctx    context.Context
-	cancel context.CancelFunc
-
-	mu        sync.Mutex
-	closed    bool
-	listeners map[net.Listener]struct{}
-	conns     map[*fconn]struct{}
-	wg        sync.WaitGroup
+	// lc serves the listeners; its Context, canceled by Close, aborts logon
+	// delays, backend logons and relays.
+	lc *serve.Lifecycle
 }
 
 // NewFrontend returns a Frontend; it serves nothing until Serve is called.
@@ -106,64 +99,19 @@ func NewFrontend(opts FrontendOptions) (*Frontend, error) {
 	if opts.BackendTimeout <= 0 {
 		opts.BackendTimeout = defaultBackendTimeout
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	log := opts.Logger.With("server", opts.Server, "listener", opts.Listener, "proto", "imap")
 	return &Frontend{
-		opts:      opts,
-		log:       opts.Logger.With("server", opts.Server, "listener", opts.Listener, "proto", "imap"),
-		ctx:       ctx,
-		cancel:    cancel,
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[*fconn]struct{}),
+		opts: opts,
+		log:  log,
+		lc:   serve.New(serve.Options{Name: "imapd: frontend", Closed: net.ErrClosed, Logger: log}),
 	}, nil
 }
 
-// Serve accepts connections on ln until Close or Shutdown. A tls.Listener
-// makes it the implicit-TLS service (993).
-func (f *Frontend) Serve(ln net.Listener) error {
-	f.mu.Lock()
-	if f.closed {
-		f.mu.Unlock()
-		return net.ErrClosed
-	}
-	f.listeners[ln] = struct{}{}
-	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		delete(f.listeners, ln)
-		f.mu.Unlock()
-	}()
-	var backoff accept.Backoff
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			f.mu.Lock()
-			closed := f.closed
-			f.mu.Unlock()
-			if closed || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			if accept.Transient(err) {
-				backoff.Wait(f.ctx.Done())
-				continue // the next Accept sees the close
-			}
-			return fmt.Errorf("imapd: frontend accept: %w", err)
-		}
-		backoff.Reset()
-		c := f.newConn(nc)
-		if c == nil {
-			continue
-		}
-		go c.serve()
-	}
-}
+// Serve accepts connections on ln until Close or Shutdown, and then returns
+// net.ErrClosed. A tls.Listener makes it the implicit-TLS service (993).
+func (f *Frontend) Serve(ln net.Listener) error { return f.lc.Serve(ln, f.serveConn) }
 
-func (f *Frontend) newConn(nc net.Conn) *fconn {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		nc.Close()
-		return nil
-	}
+func (f *Frontend) serveConn(nc net.Conn) {
 	_, isTLS := nc.(*tls.Conn)
 	c := &fconn{
 		f:     f,
@@ -172,58 +120,20 @@ func (f *Frontend) newConn(nc net.Conn) *fconn {
 		log:   f.log.With("cid", strconv.FormatUint(f.cid.Add(1), 16), "remote", nc.RemoteAddr().String()),
 	}
 	c.setIO()
-	f.conns[c] = struct{}{}
-	f.wg.Add(1)
-	return c
-}
-
-func (f *Frontend) forget(c *fconn) {
-	f.mu.Lock()
-	delete(f.conns, c)
-	f.mu.Unlock()
-	f.wg.Done()
+	// Close ends relayed sessions too: the Lifecycle closes only the
+	// client's connection.
+	stop := context.AfterFunc(f.lc.Context(), c.abort)
+	defer stop()
+	c.serve()
 }
 
 // Close closes the listeners and every connection (relayed ones included)
 // and waits for their goroutines.
-func (f *Frontend) Close() error {
-	f.mu.Lock()
-	f.closed = true
-	f.cancel()
-	for ln := range f.listeners {
-		_ = ln.Close()
-	}
-	for c := range f.conns {
-		c.abort()
-	}
-	f.mu.Unlock()
-	f.wg.Wait()
-	return nil
-}
+func (f *Frontend) Close() error { return f.lc.Close() }
 
-// Shutdown stops accepting and waits for connections to end until ctx is
-// done, then closes them.
-func (f *Frontend) Shutdown(ctx context.Context) error {
-	f.mu.Lock()
-	f.closed = true // no new connections; logons in progress may finish
-	for ln := range f.listeners {
-		_ = ln.Close()
-	}
-	f.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		f.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		f.Close()
-		return nil
-	case <-ctx.Done():
-		f.Close()
-		return ctx.Err()
-	}
-}
+// Shutdown stops accepting and waits for connections to end (logons in
+// progress may finish) until ctx is done, then closes them.
+func (f *Frontend) Shutdown(ctx context.Context) error { return f.lc.Shutdown(ctx) }
 
 // fconn is one client connection.
 type fconn struct {
@@ -272,7 +182,6 @@ func (c *fconn) send(lines ...string) error {
 }
 
 func (c *fconn) serve() {
-	defer c.f.forget(c)
 	defer func() { c.nc.Close() }() // the TLS conn after STARTTLS: close_notify
 
 	c.log.Debug("imapd: connection opened")

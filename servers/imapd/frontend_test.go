@@ -2,24 +2,26 @@ package imapd
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"io"
+	"log/slog"
 	"net"
-	"os"
+	"net/netip"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/internal/accept/accepttest"
+	"github.com/exsim/exsim/certs"
+	"github.com/exsim/exsim/servers/internal/serve/servetest"
+	"github.com/exsim/exsim/servers/internal/servertest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden transcripts in testdata/")
 
 // conversation drives a raw IMAP connection and records it as S:/C: lines.
 type conversation struct {
@@ -31,18 +33,7 @@ type conversation struct {
 
 func dialText(t *testing.T, addr string, cfg *tls.Config) *conversation {
 	t.Helper()
-	var conn net.Conn
-	var err error
-	if cfg != nil {
-		conn, err = tls.Dial("tcp", addr, cfg)
-	} else {
-		conn, err = net.Dial("tcp", addr)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	conn := servertest.Dial(t, addr, cfg)
 	return &conversation{t: t, conn: conn, r: bufio.NewReader(conn)}
 }
 
@@ -124,21 +115,7 @@ func plain(user, pass string) string {
 
 func golden(t *testing.T, name string, got []string) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	text := strings.Join(got, "\n") + "\n"
-	if *update {
-		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if string(want) != text {
-		t.Errorf("transcript %s differs from %s:\n--- got\n%s--- want\n%s", name, path, text, want)
-	}
+	servertest.Golden(t, filepath.Join("testdata", name+".golden"), strings.Join(got, "\n")+"\n")
 }
 
 // The pre-logon persona of Exchange's IMAP4 service, byte for byte.
@@ -267,10 +244,7 @@ func TestFrontendLogonThrottling(t *testing.T) {
 }
 
 func TestFrontendBackendUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := servertest.Listen(t)
 	dead := ln.Addr().String()
 	ln.Close()
 	l := newLab(t, labOptions{upstream: tlsUpstream{addr: dead, cfg: &tls.Config{}}})
@@ -403,13 +377,54 @@ func TestShutdown(t *testing.T) {
 // Accept fail; the frontend pauses and goes on serving.
 func TestFrontendSurvivesEMFILE(t *testing.T) {
 	l := newLab(t, labOptions{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go l.frontend.Serve(accepttest.EMFILE(ln, 3))
+	ln := servertest.Listen(t)
+	go l.frontend.Serve(servetest.EMFILE(ln, 3))
 	c := dialText(t, ln.Addr().String(), nil)
 	if g := c.recv(); !strings.HasPrefix(g, "* OK The Microsoft Exchange IMAP4 service is ready.") {
 		t.Errorf("greeting after EMFILE: %q", g)
 	}
+}
+
+// TestBackendSurvivesEMFILE: go-imap's accept loop gets the Lifecycle's
+// accept policy (the warning is the Lifecycle's), so the Backend too pauses
+// and goes on serving.
+func TestBackendSurvivesEMFILE(t *testing.T) {
+	l := newLab(t, labOptions{})
+	ex01, err := l.ca.Issue(certs.Identity{Name: "EX01", FQDN: "ex01.contoso.com", Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged syncBuffer
+	b, err := NewBackend(BackendOptions{Store: l.st, Auth: testAuth{}, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	ln := servertest.Listen(t)
+	go b.Serve(tls.NewListener(servetest.EMFILE(ln, 3), l.ca.ServerTLS(ex01)))
+	c := dialText(t, ln.Addr().String(), l.ca.ClientTLS("ex01.contoso.com", nil))
+	if g := c.recv(); !strings.HasPrefix(g, "* OK The Microsoft Exchange IMAP4 service is ready.") {
+		t.Errorf("greeting after EMFILE: %q", g)
+	}
+	if n := strings.Count(logged.String(), "imapd: backend: accept failed, retrying"); n != 3 {
+		t.Errorf("logged %d accept retries, want 3:\n%s", n, logged.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer for a logger written from several goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

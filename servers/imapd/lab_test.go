@@ -3,7 +3,6 @@ package imapd
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/exsim/exsim/certs"
+	"github.com/exsim/exsim/servers/internal/servertest"
 	"github.com/exsim/exsim/store"
 )
 
@@ -114,9 +114,8 @@ func newLab(t testing.TB, o labOptions) *lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.fe143 = serveOn(t, l.frontend.Serve, nil)
-	l.fe993 = serveOn(t, l.frontend.Serve, fo.TLSConfig)
-	t.Cleanup(func() { l.frontend.Close() })
+	l.fe143 = servertest.Start(t, l.frontend, nil, net.ErrClosed)
+	l.fe993 = servertest.Start(t, l.frontend, fo.TLSConfig, net.ErrClosed)
 	l.clientTLS = ca.ClientTLS("ex02.contoso.com", nil)
 	return l
 }
@@ -138,8 +137,7 @@ func (l *lab) startBackend(t testing.TB, cfg *tls.Config) {
 		t.Fatal(err)
 	}
 	l.backend = b
-	l.beAddr = serveOn(t, b.Serve, cfg)
-	t.Cleanup(func() { b.Close() })
+	l.beAddr = servertest.Start(t, b, cfg, net.ErrClosed)
 }
 
 // restartStoreAndBackend closes EX01's backend and store and brings both
@@ -154,28 +152,6 @@ func (l *lab) restartStoreAndBackend(t *testing.T) {
 	l.openStore(t)
 	ex01, _ := l.ca.Issue(certs.Identity{Name: "EX01", FQDN: "ex01.contoso.com", Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
 	l.startBackend(t, l.ca.ServerTLS(ex01))
-}
-
-// serveOn starts serve on a fresh 127.0.0.1 listener (TLS when cfg is set)
-// and returns its address; the server's Close ends it.
-func serveOn(t testing.TB, serve func(net.Listener) error, cfg *tls.Config) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg != nil {
-		ln = tls.NewListener(ln, cfg)
-	}
-	done := make(chan error, 1)
-	go func() { done <- serve(ln) }()
-	t.Cleanup(func() {
-		ln.Close()
-		if err := <-done; err != nil && !errors.Is(err, net.ErrClosed) {
-			t.Errorf("Serve() = %v", err)
-		}
-	})
-	return ln.Addr().String()
 }
 
 func (l *lab) deliver(t testing.TB, rcpt, subject string) {

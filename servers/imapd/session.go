@@ -42,7 +42,7 @@ func (s *session) Close() error {
 	if s.watch != nil {
 		s.watch.Close()
 	}
-	s.b.sessions.Done()
+	s.b.lc.End()
 	return nil
 }
 

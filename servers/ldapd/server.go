@@ -11,7 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/exsim/exsim/internal/accept"
+	accept "github.com/exsim/exsim/servers/internal/serve"
 )
 
 // Server is the LDAP server. It serves any number of listeners: hand it a

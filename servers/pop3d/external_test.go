@@ -1,44 +1,18 @@
 package pop3d
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"net"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
-func need(t *testing.T, tool string) string {
-	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		t.Skipf("%s not installed", tool)
-	}
-	return p
-}
-
-// runTool runs an external client with a deadline and returns its stdout.
-func runTool(t *testing.T, stdin string, name string, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %v: %v\nstdout:\n%s\nstderr:\n%s", name, args, err, stdout.String(), stderr.String())
-	}
-	return stdout.String()
-}
-
 func TestPythonPoplib(t *testing.T) {
-	py := need(t, "python3")
+	py := servertest.NeedTool(t, "python3")
 	ca := caFile(t)
 	script, _ := filepath.Abs(filepath.Join("testdata", "poplib_client.py"))
 	tests := []struct {
@@ -61,7 +35,7 @@ func TestPythonPoplib(t *testing.T) {
 			o.Persona, o.LoginType = tt.persona, tt.login
 			addr, _ := startServer(t, o, tt.implicit)
 			host, port, _ := net.SplitHostPort(addr)
-			out := runTool(t, "", py, script, tt.mode, host, port, ca, "alice", "P@ssw0rd")
+			out := servertest.Output(t, "", py, script, tt.mode, host, port, ca, "alice", "P@ssw0rd")
 			var got struct {
 				Welcome    string   `json:"welcome"`
 				CapaBefore []string `json:"capa_before"`
@@ -109,7 +83,7 @@ func TestPythonPoplib(t *testing.T) {
 }
 
 func TestCurl(t *testing.T) {
-	curl := need(t, "curl")
+	curl := servertest.NeedTool(t, "curl")
 	ca := caFile(t)
 	store := aliceStore()
 	addr, _ := startServer(t, testOptions(t, store), true)
@@ -118,26 +92,26 @@ func TestCurl(t *testing.T) {
 	// unless told: Exchange would do NTLM, exsim does PLAIN only.
 	args := []string{"-sS", "--max-time", "20", "--cacert", ca, "-u", "alice:P@ssw0rd", "--login-options", "AUTH=PLAIN"}
 
-	list := runTool(t, "", curl, append(args, base+"/")...)
+	list := servertest.Output(t, "", curl, append(args, base+"/")...)
 	want := "1 " + itoa(size1) + "\r\n2 " + itoa(size2) + "\r\n3 " + itoa(size3) + "\r\n"
 	if list != want {
 		t.Errorf("curl LIST = %q, want %q", list, want)
 	}
 	waitClosed(t, store, "alice")
-	retr := runTool(t, "", curl, append(args, base+"/2")...)
+	retr := servertest.Output(t, "", curl, append(args, base+"/2")...)
 	if want := strings.ReplaceAll(msg2, "\n", "\r\n"); retr != want {
 		t.Errorf("curl RETR 2 = %q, want %q", retr, want)
 	}
 }
 
 func TestOpenSSLStartTLS(t *testing.T) {
-	openssl := need(t, "openssl")
+	openssl := servertest.NeedTool(t, "openssl")
 	ca := caFile(t)
 	store := aliceStore()
 	addr, _ := startServer(t, testOptions(t, store), false)
 	// s_client reads the greeting, sends STLS, and then relays stdin; QUIT
 	// makes the server close, which ends s_client.
-	out := runTool(t, "CAPA\nUSER alice\nPASS P@ssw0rd\nSTAT\nQUIT\n", openssl,
+	out := servertest.Output(t, "CAPA\nUSER alice\nPASS P@ssw0rd\nSTAT\nQUIT\n", openssl,
 		"s_client", "-connect", addr, "-starttls", "pop3", "-CAfile", ca, "-verify_return_error",
 		"-servername", "ex01.contoso.com", "-crlf", "-ign_eof")
 	for _, want := range []string{

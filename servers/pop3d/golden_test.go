@@ -1,14 +1,12 @@
 package pop3d
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden transcripts in testdata/")
+	"github.com/exsim/exsim/servers/internal/servertest"
+)
 
 // transcript runs script (one command a line) and records every line both
 // ways; multi-line replies are read to their ".", and a positive STLS is
@@ -66,21 +64,7 @@ func TestGolden(t *testing.T) {
 			} else {
 				c = dialPOP(t, addr)
 			}
-			got := transcript(t, c, tt.script)
-			path := filepath.Join("testdata", tt.file)
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("transcript differs from %s (run with -update after checking):\n--- got\n%s--- want\n%s", path, got, want)
-			}
+			servertest.Golden(t, filepath.Join("testdata", tt.file), transcript(t, c, tt.script))
 		})
 	}
 }

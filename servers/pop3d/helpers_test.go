@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/exsim/exsim/certs"
+	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
 // The lab CA and two Mailbox servers' certificates, made once per test binary.
@@ -74,26 +75,13 @@ func testOptions(t testing.TB, store *memStore) Options {
 // and closes the server at the end of the test. It returns the address.
 func startServer(t testing.TB, o Options, implicit bool) (string, *Server) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	var cfg *tls.Config
 	if implicit {
 		ca, cert, _ := lab(t)
-		l = tls.NewListener(l, ca.ServerTLS(cert))
+		cfg = ca.ServerTLS(cert)
 	}
 	s := NewServer(o)
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(l) }()
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("Close() = %v", err)
-		}
-		if err := <-served; !errors.Is(err, ErrServerClosed) {
-			t.Errorf("Serve() = %v, want ErrServerClosed", err)
-		}
-	})
-	return l.Addr().String(), s
+	return servertest.Start(t, s, cfg, ErrServerClosed), s
 }
 
 // popClient is a line-level POP3 client that records a transcript.
@@ -106,22 +94,14 @@ type popClient struct {
 
 func dialPOP(t *testing.T, addr string) *popClient {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := servertest.Dial(t, addr, nil)
 	return &popClient{t: t, conn: conn, r: bufio.NewReader(conn)}
 }
 
 func dialPOPS(t *testing.T, addr string) *popClient {
 	t.Helper()
 	ca, _, _ := lab(t)
-	conn, err := tls.Dial("tcp", addr, ca.ClientTLS("127.0.0.1", nil)) // both lab certificates name 127.0.0.1
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := servertest.Dial(t, addr, ca.ClientTLS("127.0.0.1", nil)) // both lab certificates name 127.0.0.1
 	return &popClient{t: t, conn: conn, r: bufio.NewReader(conn)}
 }
 

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
 // accountOf maps the three login forms Exchange accepts to an account.
@@ -183,10 +185,7 @@ func TestProxyBackendLogonForms(t *testing.T) {
 func TestProxyBackendUnavailable(t *testing.T) {
 	noLeak(t)
 	store := aliceStore()
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dead := servertest.Listen(t)
 	deadAddr := dead.Addr().String()
 	dead.Close() // nothing listens there any more
 	fo := testOptions(t, nil)
@@ -263,12 +262,7 @@ func TestOptionsValidation(t *testing.T) {
 		{"both modes", Options{Backend: store, Authenticator: contosoAuth{store}, Upstream: &labUpstream{}}},
 		{"authenticator alone", Options{Authenticator: contosoAuth{store}}},
 	} {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = NewServer(tt.o).Serve(l)
-		l.Close()
+		err := NewServer(tt.o).Serve(servertest.Listen(t))
 		if err == nil || errors.Is(err, ErrServerClosed) {
 			t.Errorf("Serve(%s) = %v, want a configuration error", tt.name, err)
 		}

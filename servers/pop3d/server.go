@@ -4,15 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
-	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/exsim/exsim/internal/accept"
+	"github.com/exsim/exsim/servers/internal/serve"
 )
 
 // Server is a POP3 server. It serves any number of listeners.
@@ -20,34 +17,23 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	ctx    context.Context // canceled by Close: aborts backend calls and delays
-	cancel context.CancelFunc
-
-	nextCID  atomic.Uint64
-	shutdown atomic.Bool // Shutdown or Close was called
-
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[net.Conn]struct{} // raw connections, for deadlines and Close
-	sessions  sync.WaitGroup
+	// lc serves the listeners. Its Context, canceled by Close, aborts
+	// backend calls and delays; Shutdown wakes sessions blocked in a read,
+	// and a session checks lc.Stopped before every read.
+	lc      *serve.Lifecycle
+	nextCID atomic.Uint64
 }
 
 // NewServer returns a server configured by o (zero fields take defaults).
 func NewServer(o Options) *Server {
 	o = o.withDefaults()
-	ctx, cancel := context.WithCancel(context.Background())
 	log := o.Logger.With("proto", "pop3")
 	if o.ServerName != "" {
 		log = log.With("server", o.ServerName)
 	}
-	return &Server{
-		opts:      o,
-		log:       log,
-		ctx:       ctx,
-		cancel:    cancel,
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[net.Conn]struct{}),
-	}
+	s := &Server{opts: o, log: log}
+	s.lc = serve.New(serve.Options{Name: "pop3d", Closed: ErrServerClosed, Logger: log, Wake: func() { s.lc.WakeReaders() }})
+	return s
 }
 
 func (s *Server) validate() error {
@@ -69,65 +55,11 @@ func (s *Server) Serve(l net.Listener) error {
 	if err := s.validate(); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	if s.shutdown.Load() {
-		s.mu.Unlock()
-		return ErrServerClosed
-	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
-	}()
-
 	log := s.log.With("listener", l.Addr().String())
-	var backoff accept.Backoff
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			if s.shutdown.Load() {
-				return ErrServerClosed
-			}
-			if accept.Transient(err) {
-				log.Warn("accept failed, retrying", "err", err)
-				backoff.Wait(s.ctx.Done())
-				continue // the next Accept sees the shutdown
-			}
-			return fmt.Errorf("pop3d: accept: %w", err)
-		}
-		backoff.Reset()
-		if !s.track(c) {
-			c.Close()
-			return ErrServerClosed
-		}
+	return s.lc.Serve(l, func(c net.Conn) {
 		cid := strconv.FormatUint(s.nextCID.Add(1), 10)
-		go func() {
-			defer s.sessions.Done()
-			defer s.untrack(c)
-			s.serveConn(c, log.With("cid", cid, "remote", c.RemoteAddr().String()))
-		}()
-	}
-}
-
-// track registers a new connection; false once the server is closing.
-func (s *Server) track(c net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.shutdown.Load() {
-		return false
-	}
-	s.conns[rawConn(c)] = struct{}{}
-	s.sessions.Add(1)
-	return true
-}
-
-func (s *Server) untrack(c net.Conn) {
-	s.mu.Lock()
-	delete(s.conns, rawConn(c))
-	s.mu.Unlock()
-	c.Close()
+		s.serveConn(c, log.With("cid", cid, "remote", c.RemoteAddr().String()))
+	})
 }
 
 // rawConn is the TCP connection under an implicit TLS one.
@@ -138,64 +70,13 @@ func rawConn(c net.Conn) net.Conn {
 	return c
 }
 
-// closeListeners stops accepting; the caller holds no lock.
-func (s *Server) closeListeners() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.shutdown.Store(true)
-	var errs []error
-	for l := range s.listeners {
-		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // Shutdown stops accepting, lets every session finish the command it is
 // executing, and ends each session at its next read (with the persona's
 // ShuttingDown text; a session without QUIT commits no deletion). It waits
 // for all sessions or ctx, whichever comes first; on ctx it closes what is
 // left and returns ctx's error.
-func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.closeListeners()
-	done := make(chan struct{})
-	go func() {
-		s.sessions.Wait()
-		close(done)
-	}()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		// Interrupt sessions blocked in a read. Repeated on every tick: a
-		// session may set its own deadline between two ticks, and it checks
-		// the shutdown flag before every read.
-		s.mu.Lock()
-		for c := range s.conns {
-			c.SetReadDeadline(time.Now())
-		}
-		s.mu.Unlock()
-		select {
-		case <-done:
-			s.cancel()
-			return err
-		case <-ctx.Done():
-			return errors.Join(err, s.Close(), ctx.Err())
-		case <-tick.C:
-		}
-	}
-}
+func (s *Server) Shutdown(ctx context.Context) error { return s.lc.Shutdown(ctx) }
 
 // Close stops accepting, closes every connection at once (no deletion is
 // committed) and waits for the sessions' goroutines to end.
-func (s *Server) Close() error {
-	err := s.closeListeners()
-	s.cancel()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.sessions.Wait()
-	return err
-}
+func (s *Server) Close() error { return s.lc.Close() }

@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/internal/accept/accepttest"
+	"github.com/exsim/exsim/servers/internal/serve/servetest"
+	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
 func TestShutdownIdleSession(t *testing.T) {
@@ -69,9 +70,11 @@ func (d blockingDrop) Open(ctx context.Context, uid string) (io.ReadCloser, erro
 	return d.memDrop.Open(ctx, uid)
 }
 
-// TestShutdownFinishesCommand: a RETR in flight completes before the
-// session is told the server is going away.
-func TestShutdownFinishesCommand(t *testing.T) {
+// retrInFlight logs alice on to a server whose messages open only when
+// bs.release closes and sends retr; it returns once the server is opening
+// the message.
+func retrInFlight(t *testing.T, retr string) (*popClient, *Server, blockingStore) {
+	t.Helper()
 	bs := blockingStore{aliceStore(), make(chan struct{}), make(chan struct{})}
 	o := testOptions(t, nil)
 	o.Backend = bs
@@ -79,8 +82,15 @@ func TestShutdownFinishesCommand(t *testing.T) {
 	c := dialPOPS(t, addr)
 	c.line()
 	run(t, c, []step{{"AUTH PLAIN AGFsaWNlAFBAc3N3MHJk", l(okLogon)}})
-	c.send("RETR 3")
+	c.send(retr)
 	<-bs.opened
+	return c, srv, bs
+}
+
+// TestShutdownFinishesCommand: a RETR in flight completes before the
+// session is told the server is going away.
+func TestShutdownFinishesCommand(t *testing.T) {
+	c, srv, bs := retrInFlight(t, "RETR 3")
 	shut := make(chan error, 1)
 	go func() { shut <- srv.Shutdown(context.Background()) }()
 	close(bs.release)
@@ -97,15 +107,7 @@ func TestShutdownFinishesCommand(t *testing.T) {
 
 // TestShutdownDeadline: a session that does not finish in time is closed.
 func TestShutdownDeadline(t *testing.T) {
-	bs := blockingStore{aliceStore(), make(chan struct{}), make(chan struct{})}
-	o := testOptions(t, nil)
-	o.Backend = bs
-	addr, srv := startServer(t, o, true)
-	c := dialPOPS(t, addr)
-	c.line()
-	run(t, c, []step{{"AUTH PLAIN AGFsaWNlAFBAc3N3MHJk", l(okLogon)}})
-	c.send("RETR 1")
-	<-bs.opened // never released
+	c, srv, _ := retrInFlight(t, "RETR 1") // never released
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -121,10 +123,7 @@ func TestServeAfterClose(t *testing.T) {
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := servertest.Listen(t)
 	defer l.Close()
 	if err := srv.Serve(l); !errors.Is(err, ErrServerClosed) {
 		t.Errorf("Serve after Close = %v, want ErrServerClosed", err)
@@ -209,12 +208,9 @@ func BenchmarkSession(b *testing.B) {
 // fail; the server pauses and goes on serving.
 func TestServeSurvivesEMFILE(t *testing.T) {
 	s := NewServer(testOptions(t, newMemStore()))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := servertest.Listen(t)
 	served := make(chan error, 1)
-	go func() { served <- s.Serve(accepttest.EMFILE(l, 3)) }()
+	go func() { served <- s.Serve(servetest.EMFILE(l, 3)) }()
 	c := dialPOP(t, l.Addr().String())
 	if g := c.line(); !strings.HasPrefix(g, "+OK The Microsoft Exchange POP3 service is ready.") {
 		t.Errorf("greeting after EMFILE: %q", g)

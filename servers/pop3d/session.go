@@ -65,7 +65,7 @@ const (
 var errClose = errors.New("pop3d: closing connection")
 
 func (s *Server) serveConn(c net.Conn, log *slog.Logger) {
-	ctx, cancel := context.WithCancel(s.ctx)
+	ctx, cancel := context.WithCancel(s.lc.Context())
 	defer cancel()
 	ss := &session{
 		srv:  s,
@@ -156,7 +156,7 @@ func (ss *session) linger() {
 // nothing.
 func (ss *session) readFailed(err error) {
 	switch {
-	case ss.srv.shutdown.Load():
+	case ss.srv.lc.Stopped():
 		ss.reply(ss.p.ShuttingDown)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		ss.log.Debug("idle timeout")
@@ -186,7 +186,7 @@ var errLineTooLong = errors.New("pop3d: line too long")
 // timeout. A longer line is discarded up to its end and reported as
 // errLineTooLong, so memory stays bounded whatever the client sends.
 func (ss *session) readLine(limit int) (string, error) {
-	if ss.srv.shutdown.Load() {
+	if ss.srv.lc.Stopped() {
 		return "", net.ErrClosed
 	}
 	ss.raw.SetReadDeadline(time.Now().Add(ss.idleTimeout()))

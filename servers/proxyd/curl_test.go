@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
 // Real clients through proxyd: curl as a SOCKS4, SOCKS5 and HTTP proxy user,
@@ -21,10 +23,7 @@ import (
 
 func curl(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	path, err := exec.LookPath("curl")
-	if err != nil {
-		t.Skip("curl not installed")
-	}
+	path := servertest.NeedTool(t, "curl")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, append([]string{"-sS", "--max-time", "10"}, args...)...)
@@ -53,10 +52,7 @@ func startWeb(t *testing.T) (*httptest.Server, netip.AddrPort, *atomic.Int32) {
 		}
 		io.WriteString(w, curlPage)
 	}))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := servertest.Listen(t)
 	srv.Listener = l
 	srv.Start()
 	t.Cleanup(srv.Close)

@@ -11,26 +11,16 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
 // startServer runs a Server on a fresh 127.0.0.1:0 listener and returns it
 // and its address; cleanup closes it and checks that Serve ended properly.
 func startServer(t testing.TB, o Options) (*Server, string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := NewServer(o)
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(l) }()
-	t.Cleanup(func() {
-		s.Close()
-		if err := <-done; !errors.Is(err, ErrServerClosed) {
-			t.Errorf("Serve() = %v, want ErrServerClosed", err)
-		}
-	})
-	return s, l.Addr().String()
+	return s, servertest.Start(t, s, nil, ErrServerClosed)
 }
 
 // upstream is a destination for the proxy: it greets with a line and echoes
@@ -51,10 +41,7 @@ const upstreamGreeting = "220 upstream ready\r\n"
 
 func startUpstream(t testing.TB) *upstream {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := servertest.Listen(t)
 	u := &upstream{addr: l.Addr().(*net.TCPAddr).AddrPort()}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -93,10 +80,7 @@ func startUpstream(t testing.TB) *upstream {
 // closedPort returns a loopback port nothing listens on.
 func closedPort(t testing.TB) netip.AddrPort {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := servertest.Listen(t)
 	ap := l.Addr().(*net.TCPAddr).AddrPort()
 	l.Close()
 	return ap
@@ -115,12 +99,7 @@ func allowOnly(allowed ...netip.AddrPort) func(netip.AddrPort) bool {
 
 func dial(t testing.TB, addr string) (net.Conn, *bufio.Reader) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	t.Cleanup(func() { c.Close() })
+	c := servertest.Dial(t, addr, nil)
 	return c, bufio.NewReader(c)
 }
 

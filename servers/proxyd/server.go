@@ -26,7 +26,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/exsim/exsim/internal/accept"
+	"github.com/exsim/exsim/servers/internal/serve"
 )
 
 // Protocol is what a Server speaks on its listeners.
@@ -98,16 +98,10 @@ type Server struct {
 	o   Options
 	log *slog.Logger
 
-	ctx    context.Context // cancelled by Close (or Shutdown's deadline): ends every connection
-	cancel context.CancelFunc
-	slots  chan struct{}
-	cid    atomic.Uint64
-
-	mu        sync.Mutex
-	closing   bool
-	listeners map[net.Listener]struct{}
-	conns     sync.WaitGroup // one per accepted connection
-	serving   sync.WaitGroup // one per Serve call
+	// lc serves the listeners; its Context, canceled by Close (or
+	// Shutdown's deadline), ends every connection with its upstream.
+	lc  *serve.Lifecycle
+	cid atomic.Uint64
 }
 
 // NewServer returns a Server for o.
@@ -133,14 +127,10 @@ func NewServer(o Options) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("server", o.Name, "proto", string(o.Protocol))
-	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		o:         o,
-		log:       log,
-		ctx:       ctx,
-		cancel:    cancel,
-		slots:     make(chan struct{}, o.MaxConns),
-		listeners: make(map[net.Listener]struct{}),
+		o:   o,
+		log: log,
+		lc:  serve.New(serve.Options{Name: "proxyd", Closed: ErrServerClosed, Logger: log, MaxConns: o.MaxConns}),
 	}
 }
 
@@ -167,106 +157,17 @@ func (s *Server) Serve(l net.Listener) error {
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		return ErrServerClosed
-	}
-	s.listeners[l] = struct{}{}
-	s.serving.Add(1)
-	s.mu.Unlock()
-	defer s.serving.Done()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
-		l.Close()
-	}()
-
 	log := s.log.With("listener", l.Addr().String())
-	var backoff accept.Backoff
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			if s.isClosing() {
-				return ErrServerClosed
-			}
-			if accept.Transient(err) {
-				log.Warn("accept failed, retrying", "err", err)
-				if !backoff.Wait(s.ctx.Done()) {
-					return ErrServerClosed
-				}
-				continue
-			}
-			return fmt.Errorf("proxyd: accept: %w", err)
-		}
-		backoff.Reset()
-		select {
-		case s.slots <- struct{}{}:
-		default:
-			log.Warn("connection limit reached, closing", "remote", c.RemoteAddr().String())
-			c.Close()
-			continue
-		}
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			<-s.slots
-			c.Close()
-			return ErrServerClosed
-		}
-		s.conns.Add(1)
-		s.mu.Unlock()
-		go s.serveConn(c, h, log)
-	}
-}
-
-func (s *Server) isClosing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
-}
-
-// stopListening marks the server closing and closes its listeners.
-func (s *Server) stopListening() {
-	s.mu.Lock()
-	s.closing = true
-	for l := range s.listeners {
-		l.Close()
-	}
-	s.mu.Unlock()
+	return s.lc.Serve(l, func(c net.Conn) { s.serveConn(c, h, log) })
 }
 
 // Shutdown stops accepting and waits for open connections to end. When ctx
 // ends first, the remaining connections are closed and ctx's error returned.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.stopListening()
-	done := make(chan struct{})
-	go func() {
-		s.conns.Wait()
-		s.serving.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		s.cancel()
-		return nil
-	case <-ctx.Done():
-		s.cancel()
-		<-done
-		return ctx.Err()
-	}
-}
+func (s *Server) Shutdown(ctx context.Context) error { return s.lc.Shutdown(ctx) }
 
 // Close stops accepting, closes every connection and waits for their
 // goroutines to end.
-func (s *Server) Close() error {
-	s.stopListening()
-	s.cancel()
-	s.conns.Wait()
-	s.serving.Wait()
-	return nil
-}
+func (s *Server) Close() error { return s.lc.Close() }
 
 // session is one client connection.
 type session struct {
@@ -300,9 +201,7 @@ func (ss *session) close() {
 }
 
 func (s *Server) serveConn(c net.Conn, h func(*session) error, log *slog.Logger) {
-	defer s.conns.Done()
-	defer func() { <-s.slots }()
-	ctx, cancel := context.WithCancel(s.ctx)
+	ctx, cancel := context.WithCancel(s.lc.Context())
 	defer cancel()
 	ss := &session{
 		ctx:  ctx,

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
 func socks4Req(dst netip.AddrPort) []byte {
@@ -296,10 +298,7 @@ func TestMaxConns(t *testing.T) {
 func TestShutdownAndClose(t *testing.T) {
 	before := runtime.NumGoroutine()
 	up := startUpstream(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := servertest.Listen(t)
 	s := NewServer(Options{Protocol: SOCKS5, Allow: allowOnly(up.addr)})
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(l) }()
@@ -326,10 +325,7 @@ func TestShutdownAndClose(t *testing.T) {
 }
 
 func TestUnknownProtocol(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := servertest.Listen(t)
 	defer l.Close()
 	if err := NewServer(Options{Protocol: "gopher"}).Serve(l); err == nil {
 		t.Fatal("Serve() with an unknown protocol = nil, want an error")

@@ -2,18 +2,17 @@ package smtpd
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
 // realClientServer is a Client Frontend-like connector for real clients.
@@ -40,31 +39,8 @@ func clientServer(t *testing.T) realClientServer {
 	return realClientServer{b, addr, port, caFile, clientTLS}
 }
 
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
-
-func run(t *testing.T, stdin string, name string, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out.String())
-	}
-	return out.String()
-}
-
 func TestSwaks(t *testing.T) {
-	swaks := needTool(t, "swaks")
+	swaks := servertest.NeedTool(t, "swaks")
 	tests := []struct {
 		name string
 		args []string
@@ -86,7 +62,7 @@ func TestSwaks(t *testing.T) {
 			b, port := srv.b, srv.port
 			args := append([]string{"--server", "127.0.0.1", "--port", port, "--from", "sender@fabrikam.com", "--to", "alice@contoso.com",
 				"--helo", "client.example.com", "--timeout", "20"}, tt.args...)
-			out := run(t, "", swaks, args...)
+			out := servertest.CombinedOutput(t, "", swaks, args...)
 			want := append([]string{"<-  220 ex01.contoso.com Microsoft ESMTP MAIL Service ready at ", "Queued mail for delivery"}, tt.want...)
 			for _, w := range want {
 				if !strings.Contains(out, w) {
@@ -120,10 +96,10 @@ with smtplib.SMTP("127.0.0.1", port, local_hostname="client.example.com", timeou
 `
 
 func TestPythonSmtplib(t *testing.T) {
-	python := needTool(t, "python3")
+	python := servertest.NeedTool(t, "python3")
 	srv := clientServer(t)
 	b := srv.b
-	out := run(t, "", python, "-c", pythonClient, srv.port, srv.caFile)
+	out := servertest.CombinedOutput(t, "", python, "-c", pythonClient, srv.port, srv.caFile)
 	if !strings.Contains(out, "sent") {
 		t.Fatalf("python: %s", out)
 	}
@@ -140,9 +116,9 @@ func TestPythonSmtplib(t *testing.T) {
 }
 
 func TestOpenSSLStartTLS(t *testing.T) {
-	openssl := needTool(t, "openssl")
+	openssl := servertest.NeedTool(t, "openssl")
 	srv := clientServer(t)
-	out := run(t, "EHLO client.example.com\nQUIT\n", openssl, "s_client", "-starttls", "smtp", "-connect", srv.addr,
+	out := servertest.CombinedOutput(t, "EHLO client.example.com\nQUIT\n", openssl, "s_client", "-starttls", "smtp", "-connect", srv.addr,
 		"-CAfile", srv.caFile, "-verify_return_error", "-servername", testHost, "-crlf", "-ign_eof")
 	for _, w := range []string{"Verify return code: 0 (ok)", "250-AUTH NTLM LOGIN PLAIN", "250 XRDST", "221 2.0.0 Service closing transmission channel"} {
 		if !strings.Contains(out, w) {

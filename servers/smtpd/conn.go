@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -70,6 +71,9 @@ type Conn struct {
 	logOnce sync.Once
 	logger  *slog.Logger
 	verb    [16]byte
+
+	ctx    context.Context // ends when the connection does
+	cancel context.CancelFunc
 }
 
 func (s *Server) newConn(nc net.Conn) *Conn {
@@ -82,6 +86,7 @@ func (s *Server) newConn(nc net.Conn) *Conn {
 		deadline:  time.Now().Add(s.lim.ConnectionTimeout),
 		closedBy:  "Local",
 	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if s.opts.ProtocolLog != nil {
 		c.localStr = nc.LocalAddr().String()
 		c.remoteStr = nc.RemoteAddr().String()
@@ -140,6 +145,11 @@ func (c *Conn) SetAuthIdentity(id string) {
 // SessionID is the Exchange protocol-log session id: 16 upper-case hex digits.
 func (c *Conn) SessionID() string { return c.sessionID }
 
+// Context is the connection's context: it is cancelled when the
+// connection ends (QUIT, a dropped client, a timeout or Close), so work a
+// Session starts for the connection stops with it.
+func (c *Conn) Context() context.Context { return c.ctx }
+
 // Server is the server that accepted the connection.
 func (c *Conn) Server() *Server { return c.srv }
 
@@ -164,7 +174,7 @@ func (r connReader) Read(p []byte) (int, error) {
 		d = c.deadline
 	}
 	c.mu.Lock()
-	if c.idle && c.srv.closing.Load() {
+	if c.idle && c.srv.lc.Stopped() {
 		c.mu.Unlock()
 		return 0, errShuttingDown
 	}
@@ -238,7 +248,7 @@ func (c *Conn) serve() {
 		if !c.handle(line) {
 			return
 		}
-		if s.closing.Load() && c.bdat == nil {
+		if s.lc.Stopped() && c.bdat == nil {
 			c.farewell(ReplyServiceNotAvailable)
 			return
 		}
@@ -279,6 +289,7 @@ func (c *Conn) finish() {
 	}
 	c.raw.SetDeadline(time.Now().Add(time.Second)) // bounds a TLS close_notify
 	c.nc.Close()
+	c.cancel()
 }
 
 // done logs the disconnect and recycles the buffers; it runs after the
@@ -297,7 +308,7 @@ func (c *Conn) readFailed(err error) {
 	var ne net.Error
 	timeout := errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)
 	switch {
-	case errors.Is(err, errShuttingDown), timeout && c.srv.closing.Load():
+	case errors.Is(err, errShuttingDown), timeout && c.srv.lc.Stopped():
 		c.farewell(ReplyServiceNotAvailable)
 	case timeout && !time.Now().Before(c.deadline):
 		c.farewell(ReplyConnectionTimedOut)
@@ -428,6 +439,6 @@ func (c *Conn) tarpit(r *Reply) {
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-c.srv.done:
+	case <-c.srv.lc.Stopping():
 	}
 }

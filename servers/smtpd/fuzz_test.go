@@ -131,7 +131,11 @@ func FuzzSession(f *testing.F) {
 		lim.MaxProtocolErrors = 20
 		s := NewServer(be, Options{Hostname: testHost, Limits: lim})
 		cli, srv := net.Pipe()
-		s.admit(srv)
+		finished := make(chan struct{})
+		go func() {
+			s.admit(srv) // runs the session to its end
+			close(finished)
+		}()
 		drained := make(chan struct{})
 		go func() {
 			io.Copy(io.Discard, cli)
@@ -141,11 +145,6 @@ func FuzzSession(f *testing.F) {
 		cli.Write(data)
 		cli.Close()
 
-		finished := make(chan struct{})
-		go func() {
-			s.wg.Wait()
-			close(finished)
-		}()
 		select {
 		case <-finished:
 		case <-time.After(10 * time.Second):

@@ -1,14 +1,12 @@
 package smtpd
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden transcripts in testdata/")
+	"github.com/exsim/exsim/servers/internal/servertest"
+)
 
 // TestGoldenTranscripts replays client scripts and compares the whole
 // conversation with testdata/<name>.txt (S:/C: lines). STARTTLS in a
@@ -89,24 +87,7 @@ func TestGoldenTranscripts(t *testing.T) {
 				}
 			}
 			c.expectEOF()
-			compareGolden(t, filepath.Join("testdata", tt.name+".txt"), out.String())
+			servertest.Golden(t, filepath.Join("testdata", tt.name+".txt"), out.String())
 		})
-	}
-}
-
-func compareGolden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("transcript %s differs:\n--- got\n%s--- want\n%s", path, got, want)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/exsim/exsim/certs"
+	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
 const testHost = "ex01.contoso.com"
@@ -193,24 +194,14 @@ func startServer(t testing.TB, b Backend, o Options) (*Server, string) {
 	if o.Now == nil {
 		o.Now = func() time.Time { return testNow }
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return serveOn(t, b, o, l), l.Addr().String()
+	s := NewServer(b, o)
+	return s, servertest.Start(t, s, nil, ErrServerClosed)
 }
 
 func serveOn(t testing.TB, b Backend, o Options, l net.Listener) *Server {
 	t.Helper()
 	s := NewServer(b, o)
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(l) }()
-	t.Cleanup(func() {
-		s.Close()
-		if err := <-served; !errors.Is(err, ErrServerClosed) {
-			t.Errorf("Serve() = %v, want ErrServerClosed", err)
-		}
-	})
+	servertest.Serve(t, s, l, ErrServerClosed)
 	return s
 }
 
@@ -223,22 +214,20 @@ type client struct {
 
 func dial(t testing.TB, addr string) *client {
 	t.Helper()
-	return dialFrom(t, "", addr)
+	conn := servertest.Dial(t, addr, nil)
+	return &client{t: t, conn: conn, r: bufio.NewReader(conn)}
 }
 
-// dialFrom dials from a given loopback source address ("" for any).
+// dialFrom dials from a given loopback source address.
 func dialFrom(t testing.TB, src, addr string) *client {
 	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second}
-	if src != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
-	}
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 	conn, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	conn.SetDeadline(time.Now().Add(servertest.ConnDeadline))
 	return &client{t: t, conn: conn, r: bufio.NewReader(conn)}
 }
 

@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/internal/accept/accepttest"
+	"github.com/exsim/exsim/servers/internal/serve/servetest"
+	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
 const tooManyErrors = "421 4.7.0 Too many errors on this connection, closing transmission channel"
@@ -408,11 +409,8 @@ func TestRateLimiterForgetsIdleSources(t *testing.T) {
 // TestServeSurvivesEMFILE: a process out of file descriptors makes Accept
 // fail; the connector pauses and goes on serving.
 func TestServeSurvivesEMFILE(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	serveOn(t, &testBackend{}, Options{Hostname: "ex01.contoso.com"}, accepttest.EMFILE(l, 3))
+	l := servertest.Listen(t)
+	serveOn(t, &testBackend{}, Options{Hostname: "ex01.contoso.com"}, servetest.EMFILE(l, 3))
 	c := dial(t, l.Addr().String())
 	c.greet()
 }

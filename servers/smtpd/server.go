@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -13,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/exsim/exsim/internal/accept"
+	"github.com/exsim/exsim/servers/internal/serve"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -36,15 +35,12 @@ type Server struct {
 	sessionBase uint64        // .NET ticks at start, as Exchange session ids
 	sessionSeq  atomic.Uint64 // added to sessionBase per connection
 
-	closing atomic.Bool
-	done    chan struct{} // closed by Shutdown/Close: ends tarpits and accept back-off
+	lc *serve.Lifecycle // listeners, connection goroutines, Shutdown and Close
 
 	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[*Conn]struct{}
+	conns     map[*Conn]struct{} // counted against the connection limits
 	perSource map[netip.Addr]int
-	rate      *rateLimiter   // nil: MessageRateLimit Unlimited
-	wg        sync.WaitGroup // connection goroutines
+	rate      *rateLimiter // nil: MessageRateLimit Unlimited
 
 	readers sync.Pool // *bufio.Reader
 	writers sync.Pool // *bufio.Writer
@@ -59,8 +55,6 @@ func NewServer(b Backend, o Options) *Server {
 		hostname:  o.Hostname,
 		logger:    o.Logger,
 		now:       o.Now,
-		done:      make(chan struct{}),
-		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*Conn]struct{}),
 		perSource: make(map[netip.Addr]int),
 	}
@@ -82,56 +76,19 @@ func NewServer(b Backend, o Options) *Server {
 	// .NET ticks (100 ns since 0001-01-01), e.g. 08D3BD8F2C2B1A3C.
 	s.sessionBase = uint64(time.Now().UnixNano()/100) + 621355968000000000
 	s.logger = s.logger.With("server", s.hostname, "listener", o.ConnectorName, "proto", "smtp")
+	s.lc = serve.New(serve.Options{Name: "smtpd", Closed: ErrServerClosed, Logger: s.logger, Wake: s.interruptIdle})
 	return s
 }
 
 // Serve accepts connections on l until Shutdown or Close. A listener that
 // returns *tls.Conn (tls.NewListener) serves implicit TLS.
-func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	if s.closing.Load() {
-		s.mu.Unlock()
-		return ErrServerClosed
-	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
-	}()
-
-	var backoff accept.Backoff
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			if s.closing.Load() {
-				return ErrServerClosed
-			}
-			if accept.Transient(err) {
-				s.logger.Warn("smtpd: accept failed, retrying", "err", err)
-				if !backoff.Wait(s.done) {
-					return ErrServerClosed
-				}
-				continue
-			}
-			return fmt.Errorf("smtpd: accept: %w", err)
-		}
-		backoff.Reset()
-		s.admit(nc)
-	}
-}
+func (s *Server) Serve(l net.Listener) error { return s.lc.Serve(l, s.admit) }
 
 // admit counts nc against MaxInboundConnection and
-// MaxInboundConnectionPerSource and starts its goroutine.
+// MaxInboundConnectionPerSource and serves it, or refuses it with a reply.
 func (s *Server) admit(nc net.Conn) {
 	src := sourceAddr(nc.RemoteAddr())
 	s.mu.Lock()
-	if s.closing.Load() {
-		s.mu.Unlock()
-		nc.Close()
-		return
-	}
 	var refuse *Reply
 	switch {
 	case len(s.conns) >= s.lim.MaxInboundConnection:
@@ -145,18 +102,14 @@ func (s *Server) admit(nc net.Conn) {
 		s.perSource[src]++
 		c.src, c.counted = src, true
 	}
-	s.wg.Add(1)
 	s.mu.Unlock()
 
-	go func() {
-		defer s.wg.Done()
-		if refuse != nil {
-			c.refuse(refuse)
-			return
-		}
-		c.serve()
-		c.done()
-	}()
+	if refuse != nil {
+		c.refuse(refuse)
+		return
+	}
+	c.serve()
+	c.done()
 }
 
 // release takes c out of the connection counts. It runs before the last
@@ -190,55 +143,19 @@ func sourceAddr(a net.Addr) netip.Addr {
 // Shutdown stops accepting, answers idle sessions with
 // "421 4.3.2 Service not available", lets messages in flight finish and
 // returns when every session has ended, or closes what is left when ctx ends.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.beginClose()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.interruptIfIdle()
-	}
-	s.mu.Unlock()
-
-	finished := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(finished)
-	}()
-	select {
-	case <-finished:
-		return nil
-	case <-ctx.Done():
-		s.closeConns()
-		<-finished
-		return ctx.Err()
-	}
-}
+func (s *Server) Shutdown(ctx context.Context) error { return s.lc.Shutdown(ctx) }
 
 // Close stops accepting, closes every connection at once and waits for the
 // connection goroutines to return.
-func (s *Server) Close() error {
-	s.beginClose()
-	s.closeConns()
-	s.wg.Wait()
-	return nil
-}
+func (s *Server) Close() error { return s.lc.Close() }
 
-func (s *Server) beginClose() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing.Swap(true) {
-		return
-	}
-	close(s.done)
-	for l := range s.listeners {
-		l.Close()
-	}
-}
-
-func (s *Server) closeConns() {
+// interruptIdle makes the sessions waiting for a command see the shutdown;
+// Shutdown calls it until every session has ended.
+func (s *Server) interruptIdle() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
-		c.raw.Close()
+		c.interruptIfIdle()
 	}
 }
 

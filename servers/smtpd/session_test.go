@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
 func TestSTARTTLSResetsState(t *testing.T) {
@@ -136,13 +138,8 @@ func TestTarpit(t *testing.T) {
 
 func TestShutdown(t *testing.T) {
 	b := &testBackend{}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := NewServer(b, Options{Hostname: testHost})
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(l) }()
+	l := servertest.Listen(t)
+	s := serveOn(t, b, Options{Hostname: testHost}, l) // checks Serve's ErrServerClosed
 	addr := l.Addr().String()
 
 	idle := dial(t, addr)
@@ -162,9 +159,6 @@ func TestShutdown(t *testing.T) {
 	if err := <-shut; err != nil {
 		t.Errorf("Shutdown() = %v, want nil", err)
 	}
-	if err := <-served; !errors.Is(err, ErrServerClosed) {
-		t.Errorf("Serve() = %v, want ErrServerClosed", err)
-	}
 	if m := b.messages(); len(m) != 1 || !strings.Contains(string(m[0].Body), "in flight") {
 		t.Errorf("in-flight message lost: %+v", m)
 	}
@@ -174,13 +168,8 @@ func TestShutdown(t *testing.T) {
 }
 
 func TestShutdownContextExpires(t *testing.T) {
-	b := &testBackend{}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := NewServer(b, Options{Hostname: testHost})
-	go s.Serve(l)
+	l := servertest.Listen(t)
+	s := serveOn(t, &testBackend{}, Options{Hostname: testHost}, l)
 	c := dial(t, l.Addr().String())
 	c.greet()
 	runSteps(t, c, []step{{"MAIL FROM:<>", sender}, {"RCPT TO:<a@contoso.com>", rcptOK}, {"DATA", start}})
@@ -230,18 +219,11 @@ func TestTLSSession(t *testing.T) {
 
 func TestImplicitTLS(t *testing.T) {
 	serverTLS, clientTLS := testTLS(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := servertest.Listen(t)
 	b := &testBackend{mechs: []string{"LOGIN", "PLAIN"}}
 	serveOn(t, b, Options{Hostname: testHost, TLSConfig: serverTLS, RequireTLSForAuth: true}, tls.NewListener(l, serverTLS))
-	conn, err := tls.Dial("tcp", l.Addr().String(), clientTLS)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := servertest.Dial(t, l.Addr().String(), clientTLS)
 	c := &client{t: t, conn: conn, r: newReader(conn)}
-	t.Cleanup(func() { conn.Close() })
 	if got := c.reply(); !strings.HasPrefix(got, "220 ex01.contoso.com Microsoft ESMTP MAIL Service ready at ") {
 		t.Errorf("banner = %q", got)
 	}

@@ -1,17 +1,14 @@
-// Package smtpclient is exsim's SMTP client side: it sets up go-smtp client sessions the way exsim's senders
-// need them: EHLO with the sending server's FQDN, STARTTLS that is
-// required, opportunistic or off, implicit TLS, and a record of what the
-// server said (greeting, EHLO lines, TLS) for the probe and the logs.
+// Session set-up: greeting, EHLO with the sending server's FQDN, STARTTLS
+// or implicit TLS, before go-smtp takes the connection for the transaction.
 //
 // go-smtp's client sends EHLO "localhost" before STARTTLS and exports no
 // way to start TLS after a custom EHLO, so the plain-text phase is done
-// here; go-smtp then takes the (possibly encrypted) connection for the
-// transaction.
+// here; go-smtp then takes the (possibly encrypted) connection.
+
 package smtpclient
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -42,6 +39,9 @@ type Options struct {
 	TLSConfig *tls.Config
 	// Timeout bounds each step (default 30 s).
 	Timeout time.Duration
+	// DataTimeout bounds the wait for the reply to the end of DATA
+	// (default go-smtp's, 12 minutes).
+	DataTimeout time.Duration
 	// Trace, when set, receives every line: ("<", line) from the server,
 	// (">", line) from the client, ("*", note).
 	Trace func(dir, line string)
@@ -58,9 +58,20 @@ type Session struct {
 	OfferedSTARTTLS bool
 }
 
+// Step names the part of session set-up that failed.
+type Step string
+
+const (
+	StepGreeting Step = "greeting" // reading the 220 greeting
+	StepEHLO     Step = "ehlo"     // EHLO, before or after TLS
+	StepSTARTTLS Step = "starttls" // not offered when required, or refused
+	StepTLS      Step = "tls"      // the handshake (STARTTLS or implicit)
+	StepWrite    Step = "write"    // sending a command
+)
+
 // Error is a failure during set-up with the server's reply when there was one.
 type Error struct {
-	Step  string // connect, greeting, ehlo, starttls, tls
+	Step  Step
 	Reply string // e.g. "421 4.3.2 Service not available"
 	Err   error
 }
@@ -75,7 +86,9 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Dial sets up a session on conn (already connected) and returns a go-smtp
-// client ready for MAIL FROM. On error conn is closed.
+// client ready for MAIL FROM: for a proxy that relays a session command by
+// command. Senders use NewClient and Client.Deliver. On error conn is
+// closed.
 func Dial(ctx context.Context, conn net.Conn, o Options) (*smtp.Client, *Session, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
@@ -91,7 +104,7 @@ func Dial(ctx context.Context, conn net.Conn, o Options) (*smtp.Client, *Session
 		conn.SetDeadline(time.Now().Add(o.Timeout))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
-			return nil, s, &Error{Step: "tls", Err: err}
+			return nil, s, &Error{Step: StepTLS, Err: err}
 		}
 		cs := tc.ConnectionState()
 		s.TLS = &cs
@@ -104,7 +117,7 @@ func Dial(ctx context.Context, conn net.Conn, o Options) (*smtp.Client, *Session
 			o.Trace(dir, line)
 		}
 	}
-	read := func(step string, want int) ([]string, error) {
+	read := func(step Step, want int) ([]string, error) {
 		lines, code, err := readReply(tp.Reader.R)
 		for _, l := range lines {
 			trace("<", l)
@@ -120,7 +133,7 @@ func Dial(ctx context.Context, conn net.Conn, o Options) (*smtp.Client, *Session
 	send := func(line string) error {
 		trace(">", line)
 		if err := tp.PrintfLine("%s", line); err != nil {
-			return &Error{Step: "write", Err: err}
+			return &Error{Step: StepWrite, Err: err}
 		}
 		return nil
 	}
@@ -128,7 +141,7 @@ func Dial(ctx context.Context, conn net.Conn, o Options) (*smtp.Client, *Session
 		conn.Close()
 		return nil, s, err
 	}
-	greet, err := read("greeting", 220)
+	greet, err := read(StepGreeting, 220)
 	if err != nil {
 		return fail(err)
 	}
@@ -139,7 +152,7 @@ func Dial(ctx context.Context, conn net.Conn, o Options) (*smtp.Client, *Session
 	if err := send("EHLO " + o.Helo); err != nil {
 		return fail(err)
 	}
-	ehlo, err := read("ehlo", 250)
+	ehlo, err := read(StepEHLO, 250)
 	if err != nil {
 		return fail(err)
 	}
@@ -151,19 +164,19 @@ func Dial(ctx context.Context, conn net.Conn, o Options) (*smtp.Client, *Session
 	}
 	if o.TLS == TLSNone || !s.OfferedSTARTTLS {
 		if o.TLS == TLSRequired {
-			return fail(&Error{Step: "starttls", Reply: "the server did not offer STARTTLS"})
+			return fail(&Error{Step: StepSTARTTLS, Reply: "the server did not offer STARTTLS"})
 		}
 		return handOver(conn, s, o)
 	}
 	if err := send("STARTTLS"); err != nil {
 		return fail(err)
 	}
-	if _, err := read("starttls", 220); err != nil {
+	if _, err := read(StepSTARTTLS, 220); err != nil {
 		return fail(err)
 	}
 	tc := tls.Client(conn, o.TLSConfig)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return fail(&Error{Step: "tls", Err: err})
+		return fail(&Error{Step: StepTLS, Err: err})
 	}
 	cs := tc.ConnectionState()
 	s.TLS = &cs
@@ -177,12 +190,15 @@ func handOver(conn net.Conn, s *Session, o Options) (*smtp.Client, *Session, err
 	conn.SetDeadline(time.Time{})
 	c := smtp.NewClient(&greetConn{Conn: conn, pending: []byte("220 " + firstText(s.Greeting) + "\r\n")})
 	c.CommandTimeout = o.Timeout
+	if o.DataTimeout > 0 {
+		c.SubmissionTimeout = o.DataTimeout
+	}
 	if o.Trace != nil {
 		c.DebugWriter = &traceWriter{trace: o.Trace}
 	}
 	if err := c.Hello(o.Helo); err != nil {
 		c.Close()
-		return nil, s, &Error{Step: "ehlo", Err: err}
+		return nil, s, &Error{Step: StepEHLO, Err: err}
 	}
 	if s.TLS != nil {
 		// The EHLO after TLS is go-smtp's; ask it for the extension list.
@@ -260,64 +276,4 @@ func stripCodes(lines []string) []string {
 		}
 	}
 	return out
-}
-
-// ReplyText formats a go-smtp error as the reply line it carried
-// ("550 5.1.1 User unknown"), or the error text.
-func ReplyText(err error) string {
-	var se *smtp.SMTPError
-	if errors.As(err, &se) {
-		text := se.Message
-		if se.EnhancedCode != smtp.NoEnhancedCode && se.EnhancedCode != (smtp.EnhancedCode{}) {
-			text = fmt.Sprintf("%d.%d.%d %s", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2], se.Message)
-		}
-		return fmt.Sprintf("%d %s", se.Code, text)
-	}
-	var e *Error
-	if errors.As(err, &e) && e.Reply != "" {
-		return e.Reply
-	}
-	return err.Error()
-}
-
-// traceWriter turns go-smtp's debug stream (both directions, unlabelled)
-// into trace lines: a line that starts with a reply code is the server's
-// ("<"), anything else the client's (">"). The message body, from a 354
-// reply to the "." line, is not traced.
-type traceWriter struct {
-	trace    func(dir, line string)
-	buf      []byte
-	skipping bool
-}
-
-func (w *traceWriter) Write(b []byte) (int, error) {
-	w.buf = append(w.buf, b...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			if len(w.buf) > 4096 {
-				w.buf = w.buf[:0]
-			}
-			return len(b), nil
-		}
-		line := strings.TrimRight(string(w.buf[:i]), "\r")
-		w.buf = w.buf[i+1:]
-		if w.skipping {
-			if line == "." {
-				w.skipping = false
-				w.trace(">", ".")
-			}
-			continue
-		}
-		if isReplyLine(line) {
-			w.trace("<", line)
-			w.skipping = strings.HasPrefix(line, "354")
-		} else {
-			w.trace(">", line)
-		}
-	}
-}
-
-func isReplyLine(l string) bool {
-	return len(l) >= 3 && l[0] >= '2' && l[0] <= '5' && l[1] >= '0' && l[1] <= '9' && l[2] >= '0' && l[2] <= '9' && (len(l) == 3 || l[3] == ' ' || l[3] == '-')
 }

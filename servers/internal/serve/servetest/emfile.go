@@ -1,6 +1,6 @@
-// Package accepttest gives servers' tests a listener that fails as a
+// Package servetest gives servers' tests a listener that fails as a
 // process out of file descriptors does.
-package accepttest
+package servetest
 
 import (
 	"net"

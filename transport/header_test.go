@@ -1,4 +1,4 @@
-package roles
+package transport
 
 import (
 	"bytes"
@@ -9,22 +9,22 @@ import (
 
 func TestSplitAndStrip(t *testing.T) {
 	raw := "Received: from a\r\n by b; date\r\nX-MS-Exchange-Organization-AuthAs: Internal\r\nSubject: hi\r\n\tthere\r\nx-ms-exchange-organization-scl: -1\r\n\r\nbody\r\n"
-	m := splitMessage([]byte(raw))
-	if got := m.get("subject"); got != "hi\tthere" {
+	m := SplitMessage([]byte(raw))
+	if got := m.Get("subject"); got != "hi\tthere" {
 		t.Errorf("get(Subject) = %q", got)
 	}
-	if n := m.count("Received"); n != 1 {
+	if n := m.Count("Received"); n != 1 {
 		t.Errorf("count(Received) = %d", n)
 	}
-	s := m.without(orgPrefix)
-	out := string(s.bytes([]string{"Received: from x (1.2.3.4) by y (5.6.7.8) with Microsoft SMTP Server id 15.2.1258.12; Fri, 5 Aug 2016 16:24:41 -0700"}, []string{hdrAuthAs + ": Anonymous"}))
+	s := m.Without(OrgPrefix)
+	out := string(s.Bytes([]string{"Received: from x (1.2.3.4) by y (5.6.7.8) with Microsoft SMTP Server id 15.2.1258.12; Fri, 5 Aug 2016 16:24:41 -0700"}, []string{HeaderAuthAs + ": Anonymous"}))
 	if strings.Contains(out, "AuthAs: Internal") || strings.Contains(strings.ToLower(out), "organization-scl") {
 		t.Errorf("org headers not stripped:\n%s", out)
 	}
 	if !strings.HasPrefix(out, "Received: from x (1.2.3.4) by y (5.6.7.8) with Microsoft SMTP Server id\r\n 15.2.1258.12; Fri, 5 Aug 2016 16:24:41 -0700\r\nReceived: from a\r\n by b; date\r\n") {
 		t.Errorf("prepend/fold wrong:\n%q", out)
 	}
-	if !strings.HasSuffix(out, hdrAuthAs+": Anonymous\r\n\r\nbody\r\n") {
+	if !strings.HasSuffix(out, HeaderAuthAs+": Anonymous\r\n\r\nbody\r\n") {
 		t.Errorf("append wrong:\n%q", out)
 	}
 }
@@ -37,15 +37,15 @@ func TestSplitOddMessages(t *testing.T) {
 		{"Subject: x\r\nnot a header line\r\nmore\r\n", "Subject: x\r\n", "not a header line\r\nmore\r\n"},
 		{"", "", ""},
 	} {
-		m := splitMessage([]byte(tc.in))
-		if string(m.header) != tc.wantHdr || string(m.body) != tc.wantBody {
-			t.Errorf("splitMessage(%q) = %q / %q, want %q / %q", tc.in, m.header, m.body, tc.wantHdr, tc.wantBody)
+		m := SplitMessage([]byte(tc.in))
+		if string(m.Header) != tc.wantHdr || string(m.Body) != tc.wantBody {
+			t.Errorf("SplitMessage(%q) = %q / %q, want %q / %q", tc.in, m.Header, m.Body, tc.wantHdr, tc.wantBody)
 		}
 	}
 	// The input must not be modified.
 	in := []byte("Subject: x\nbad line\nrest")
 	cp := append([]byte(nil), in...)
-	splitMessage(in)
+	SplitMessage(in)
 	if !bytes.Equal(in, cp) {
 		t.Errorf("splitMessage modified its input: %q", in)
 	}
@@ -53,21 +53,21 @@ func TestSplitOddMessages(t *testing.T) {
 
 func TestReceivedFormat(t *testing.T) {
 	when := time.Date(2024, 3, 29, 23, 50, 41, 0, time.FixedZone("", 3600))
-	got := received(receivedHop{heloName: "edge01.contoso.com", clientIP: "192.0.2.25", byFQDN: "ex01.contoso.com", byIP: "192.0.2.31", tls: "version=TLS1_2, cipher=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", build: "15.2.1258.12", via: "Frontend Transport", when: when})
+	got := ReceivedHop{HeloName: "edge01.contoso.com", ClientIP: "192.0.2.25", ByFQDN: "ex01.contoso.com", ByIP: "192.0.2.31", TLS: "version=TLS1_2, cipher=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", Build: "15.2.1258.12", Via: "Frontend Transport", When: when}.String()
 	want := "Received: from edge01.contoso.com (192.0.2.25) by ex01.contoso.com (192.0.2.31) with Microsoft SMTP Server (version=TLS1_2, cipher=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256) id 15.2.1258.12 via Frontend Transport; Fri, 29 Mar 2024 23:50:41 +0100"
 	if got != want {
-		t.Errorf("received() =\n%s\nwant\n%s", got, want)
+		t.Errorf("ReceivedHop.String() =\n%s\nwant\n%s", got, want)
 	}
-	plain := received(receivedHop{heloName: "ex01.contoso.com", clientIP: "192.0.2.31", byFQDN: "ex01.contoso.com", byIP: "192.0.2.31", build: "15.2.1258.12", when: when})
+	plain := ReceivedHop{HeloName: "ex01.contoso.com", ClientIP: "192.0.2.31", ByFQDN: "ex01.contoso.com", ByIP: "192.0.2.31", Build: "15.2.1258.12", When: when}.String()
 	if !strings.Contains(plain, "with Microsoft SMTP Server id 15.2.1258.12;") {
 		t.Errorf("no-TLS form: %s", plain)
 	}
-	at := arrivalTime(time.Date(2024, 3, 29, 22, 50, 41, 911200000, time.UTC))
+	at := ArrivalTime(time.Date(2024, 3, 29, 22, 50, 41, 911200000, time.UTC))
 	if at != "29 Mar 2024 22:50:41.9112 (UTC)" {
 		t.Errorf("arrivalTime = %q", at)
 	}
-	if back, ok := parseArrivalTime(at); !ok || back.Second() != 41 {
-		t.Errorf("parseArrivalTime(%q) = %v %v", at, back, ok)
+	if back, ok := ParseArrivalTime(at); !ok || back.Second() != 41 {
+		t.Errorf("ParseArrivalTime(%q) = %v %v", at, back, ok)
 	}
 }
 
@@ -78,20 +78,27 @@ func FuzzHeaders(f *testing.F) {
 	f.Add([]byte("\n\n\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cp := append([]byte(nil), data...)
-		m := splitMessage(data)
+		m := SplitMessage(data)
 		if !bytes.Equal(cp, data) {
 			t.Fatal("input modified")
 		}
-		out := m.without(orgPrefix).bytes([]string{"Received: test"}, []string{hdrAuthAs + ": Anonymous"})
-		again := splitMessage(out)
-		if again.get("Received") != "test" {
+		out := m.Without(OrgPrefix).Bytes([]string{"Received: test"}, []string{HeaderAuthAs + ": Anonymous"})
+		again := SplitMessage(out)
+		if again.Get("Received") != "test" {
 			t.Fatalf("prepended Received lost: %q", out)
 		}
-		if again.count(hdrAuthAs) != 1 {
-			t.Fatalf("header firewall left %d AuthAs fields in %q", again.count(hdrAuthAs), out)
+		if again.Count(HeaderAuthAs) != 1 {
+			t.Fatalf("header firewall left %d AuthAs fields in %q", again.Count(HeaderAuthAs), out)
 		}
-		if !bytes.HasSuffix(out, m.body) {
+		if !bytes.HasSuffix(out, m.Body) {
 			t.Fatal("body changed")
+		}
+		// Assembled in place, in front of the body, it is the same message.
+		buf := append(make([]byte, headroom, headroom+len(data)), data...)
+		in := SplitMessage(buf[headroom:])
+		want := in.Without(OrgPrefix).Bytes([]string{"Received: test"}, []string{HeaderAuthAs + ": Anonymous"})
+		if got := in.Without(OrgPrefix).BytesInPlace(buf, []string{"Received: test"}, []string{HeaderAuthAs + ": Anonymous"}); !bytes.Equal(got, want) {
+			t.Fatalf("BytesInPlace = %q, want %q", got, want)
 		}
 	})
 }

@@ -1,9 +1,4 @@
-// Package accept is the one place exsim's servers decide what an Accept
-// error means. Running out of file descriptors or kernel memory, a
-// connection aborted before it was accepted, or a deadline are transient:
-// the server waits, doubling from 5 ms to 1 s as net/http does, and goes on
-// serving. Anything else ends the listener.
-package accept
+package serve
 
 import (
 	"errors"
@@ -13,7 +8,11 @@ import (
 )
 
 // Transient reports whether an Accept error is worth accepting again after
-// a pause.
+// a pause. This is the one place exsim's servers decide what an Accept error
+// means. Running out of file descriptors or kernel memory, a connection
+// aborted before it was accepted, or a deadline are transient: the server
+// waits (Backoff), doubling from 5 ms to 1 s as net/http does, and goes on
+// serving. Anything else ends the listener.
 func Transient(err error) bool {
 	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.EPROTO} {
 		if errors.Is(err, e) {

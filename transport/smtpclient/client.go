@@ -1,0 +1,157 @@
+package smtpclient
+
+import (
+	"context"
+	"net"
+	"strings"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// Client is a set-up SMTP session that runs transactions.
+type Client struct {
+	c *smtp.Client
+	// Session is what the server showed before the first transaction.
+	Session *Session
+}
+
+// NewClient sets up a session on conn (already connected) like Dial. On
+// error conn is closed.
+func NewClient(ctx context.Context, conn net.Conn, o Options) (*Client, error) {
+	c, s, err := Dial(ctx, conn, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{c: c, Session: s}, nil
+}
+
+// SMTP hands over the go-smtp client, for a proxy that relays a session
+// command by command.
+func (c *Client) SMTP() *smtp.Client { return c.c }
+
+// Auth authenticates with mech PLAIN (the default for "") or LOGIN
+// (RFC 4954).
+func (c *Client) Auth(mech, user, password string) error {
+	var a sasl.Client
+	if strings.EqualFold(mech, "LOGIN") {
+		a = sasl.NewLoginClient(user, password)
+	} else {
+		a = sasl.NewPlainClient("", user, password)
+	}
+	return c.c.Auth(a)
+}
+
+// Close ends the session with QUIT, or drops the connection when QUIT
+// fails.
+func (c *Client) Close() error {
+	if err := c.c.Quit(); err != nil {
+		return c.c.Close()
+	}
+	return nil
+}
+
+// Envelope is the SMTP envelope of one transaction.
+type Envelope struct {
+	From string
+	To   []Rcpt
+	// UTF8 asks for SMTPUTF8 (RFC 6531): only when an address needs it.
+	UTF8 bool
+	// EnvID and Ret are the DSN parameters of MAIL FROM (RFC 3461 4.3, 4.4):
+	// Ret is "FULL", "HDRS" or "".
+	EnvID string
+	Ret   string
+}
+
+// Rcpt is one recipient with its DSN parameters (RFC 3461 4.1, 4.2).
+type Rcpt struct {
+	Address string
+	// Notify are NEVER, SUCCESS, FAILURE, DELAY; empty sends none.
+	Notify []string
+	// ORCPT is "type;address", e.g. "rfc822;alice@contoso.com".
+	ORCPT string
+}
+
+// Deliver runs one transaction: MAIL FROM, RCPT TO for every recipient,
+// DATA with body unless no recipient was accepted. Every recipient gets
+// its reply: the RCPT reply of a refused one, the final DATA reply of an
+// accepted one. A non-nil error means the connection failed (see ReplyOf)
+// and the session must be dropped; the replies are then nil. After a
+// transaction that did not reach the end of DATA the session is reset
+// and can take the next one.
+func (c *Client) Deliver(env *Envelope, body []byte) (map[string]Reply, error) {
+	out := make(map[string]Reply, len(env.To))
+	all := func(to []Rcpt, err error) (map[string]Reply, error) {
+		r, connErr := ReplyOf(err)
+		if connErr != nil {
+			return nil, connErr
+		}
+		for _, rc := range to {
+			out[rc.Address] = r
+		}
+		c.c.Reset()
+		return out, nil
+	}
+	mo := &smtp.MailOptions{Size: int64(len(body)), UTF8: env.UTF8, EnvelopeID: env.EnvID}
+	switch env.Ret {
+	case "FULL":
+		mo.Return = smtp.DSNReturnFull
+	case "HDRS":
+		mo.Return = smtp.DSNReturnHeaders
+	}
+	if err := c.c.Mail(env.From, mo); err != nil {
+		return all(env.To, err)
+	}
+	accepted := make([]Rcpt, 0, len(env.To))
+	for _, rc := range env.To {
+		if err := c.c.Rcpt(rc.Address, rcptOptions(rc)); err != nil {
+			r, connErr := ReplyOf(err)
+			if connErr != nil {
+				return nil, connErr
+			}
+			out[rc.Address] = r
+			continue
+		}
+		accepted = append(accepted, rc)
+	}
+	if len(accepted) == 0 {
+		c.c.Reset()
+		return out, nil
+	}
+	w, err := c.c.Data()
+	if err != nil {
+		return all(accepted, err)
+	}
+	if _, err := w.Write(body); err != nil {
+		return nil, err
+	}
+	resp, err := w.CloseWithResponse()
+	var r Reply
+	if err != nil {
+		var connErr error
+		if r, connErr = ReplyOf(err); connErr != nil {
+			return nil, connErr
+		}
+	} else {
+		r = Reply{Code: 250, Text: strings.TrimSpace(resp.StatusText)}
+		if !strings.HasPrefix(r.Text, "2.") {
+			r.Text = "2.0.0 " + r.Text
+		}
+	}
+	for _, rc := range accepted {
+		out[rc.Address] = r
+	}
+	return out, nil
+}
+
+func rcptOptions(rc Rcpt) *smtp.RcptOptions {
+	ro := &smtp.RcptOptions{}
+	for _, n := range rc.Notify {
+		ro.Notify = append(ro.Notify, smtp.DSNNotify(strings.ToUpper(n)))
+	}
+	if t, addr, ok := strings.Cut(rc.ORCPT, ";"); ok {
+		ro.OriginalRecipientType = smtp.DSNAddressType(strings.ToUpper(t))
+		ro.OriginalRecipient = addr
+	}
+	return ro
+}

@@ -1,0 +1,177 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"time"
+
+	"github.com/exsim/exsim/servers/smtpd"
+)
+
+// Target is where an accepted message goes, in maddy's delivery
+// semantics: StartDelivery, AddRcpt for each recipient, Body, then Commit
+// or Abort. The queue (Transport) is a target; so is mailbox delivery.
+type Target interface {
+	StartDelivery(ctx context.Context, m *Message) (Delivery, error)
+}
+
+// Delivery is one message on its way into a Target.
+type Delivery interface {
+	AddRcpt(ctx context.Context, r Recipient) error
+	// Body hands over the whole message; the bytes stay valid until
+	// Commit or Abort returns, and not after.
+	Body(ctx context.Context, body []byte) error
+	// Commit makes the delivery durable and sets the Message's ID (the
+	// InternalId of the 250 reply).
+	Commit(ctx context.Context) error
+	Abort(ctx context.Context) error
+}
+
+// Stamper is a Target that adds header fields of its own at the end of the
+// header section (mailbox delivery's MessageLatency). Ingress asks it
+// before it assembles the message, so the body is not copied again.
+type Stamper interface {
+	Stamp(m *Message, now time.Time) []string
+}
+
+var _ Target = (*Transport)(nil)
+
+// StartDelivery makes the queue a Target: Commit is Submit.
+func (t *Transport) StartDelivery(ctx context.Context, m *Message) (Delivery, error) {
+	return &queueDelivery{t: t, m: m}, nil
+}
+
+type queueDelivery struct {
+	t    *Transport
+	m    *Message
+	body []byte
+}
+
+func (d *queueDelivery) AddRcpt(_ context.Context, r Recipient) error {
+	d.m.Recipients = append(d.m.Recipients, r)
+	return nil
+}
+
+func (d *queueDelivery) Body(_ context.Context, body []byte) error {
+	d.body = body
+	return nil
+}
+
+func (d *queueDelivery) Commit(ctx context.Context) error {
+	return d.t.Submit(ctx, d.m, d.body)
+}
+
+func (d *queueDelivery) Abort(context.Context) error { return nil }
+
+// MailboxStore is the mailbox store as mailbox delivery needs it.
+type MailboxStore interface {
+	// StoreMessage puts msg into the inbox of each mailbox in one durable
+	// transaction and returns one result per mailbox. A non-nil error
+	// means nothing was stored; one wrapping ErrMessageTooLarge is over
+	// the store's size limit. msg is not kept after the call.
+	StoreMessage(ctx context.Context, msg []byte, mailboxes []string) ([]StoreResult, error)
+}
+
+// StoreResult is the outcome for one mailbox.
+type StoreResult struct {
+	UID uint32
+	Err error
+}
+
+// ErrMessageTooLarge is a message over the mailbox store's size limit.
+var ErrMessageTooLarge = errors.New("message too large for the mailbox store")
+
+// MailboxDelivery is the Mailbox Transport Delivery service as a Target:
+// it stores the message and logs the DELIVER tracking event (source
+// STOREDRIVER), then asks the Transport for success DSNs.
+type MailboxDelivery struct {
+	Store     MailboxStore
+	Transport *Transport // tracking log, FQDN, success DSNs
+	// Database names the mailbox database (tracking source-context
+	// "MDB:<database>").
+	Database string
+}
+
+var (
+	_ Target  = (*MailboxDelivery)(nil)
+	_ Stamper = (*MailboxDelivery)(nil)
+)
+
+// Stamp adds MessageLatency: the time since the organization first
+// received the message.
+func (md *MailboxDelivery) Stamp(m *Message, now time.Time) []string {
+	return []string{HeaderMessageLatency + ": " + MessageLatency(md.Transport.FQDN(), now.Sub(m.OriginalArrival))}
+}
+
+func (md *MailboxDelivery) StartDelivery(ctx context.Context, m *Message) (Delivery, error) {
+	return &mailboxDelivery{md: md, m: m}, nil
+}
+
+type mailboxDelivery struct {
+	md   *MailboxDelivery
+	m    *Message
+	body []byte
+}
+
+func (d *mailboxDelivery) AddRcpt(_ context.Context, r Recipient) error {
+	d.m.Recipients = append(d.m.Recipients, r)
+	return nil
+}
+
+func (d *mailboxDelivery) Body(_ context.Context, body []byte) error {
+	d.body = body
+	return nil
+}
+
+func (d *mailboxDelivery) Abort(context.Context) error { return nil }
+
+// Commit stores the message. Recipients the store refused are left out;
+// when none was stored the delivery fails with Exchange's
+// RecipientNotFound.
+func (d *mailboxDelivery) Commit(ctx context.Context) error {
+	m, t := d.m, d.md.Transport
+	res, err := d.md.Store.StoreMessage(ctx, d.body, m.RecipientAddresses())
+	if err != nil {
+		if errors.Is(err, ErrMessageTooLarge) {
+			return errors.Join(smtpd.ReplyMessageTooLarge, err)
+		}
+		return err
+	}
+	var delivered []Recipient
+	for i, r := range res {
+		if i >= len(m.Recipients) {
+			break
+		}
+		if r.Err != nil {
+			t.log.Error("mailbox delivery failed", "msg_id", m.MessageID, "rcpt", m.Recipients[i].Address, "err", r.Err)
+			continue
+		}
+		delivered = append(delivered, m.Recipients[i])
+		m.ID = int64(r.UID)
+	}
+	if len(delivered) == 0 {
+		return smtpd.ReplyRecipientNotFound
+	}
+	addrs := make([]string, len(delivered))
+	for i, r := range delivered {
+		addrs[i] = r.Address
+	}
+	t.track(LogDelivery, &TrackingEvent{
+		ClientIP: m.Source.ClientIP, ClientHostname: m.Source.ClientHostname, ServerIP: m.Source.ServerIP,
+		ServerHostname: t.FQDN(), ConnectorID: m.Source.Connector, Source: SourceStoreDriver,
+		EventID: EventDeliver, InternalMessageID: m.ID, MessageID: m.MessageID, NetworkMessageID: m.NetworkID,
+		Recipients: addrs, RecipientStatus: []string{"250 2.1.5 Recipient OK"}, TotalBytes: int64(len(d.body)),
+		RecipientCount: len(addrs), MessageSubject: m.Subject, Sender: m.From, ReturnPath: m.From,
+		Directionality: directionality(m), OriginalClientIP: m.Source.OriginalClientIP,
+		SourceContext: "MDB:" + d.md.Database,
+	})
+	for _, r := range delivered {
+		if r.Notifies("SUCCESS") && len(r.Notify) > 0 {
+			// The DSN is built after Commit returns: it gets its own copy.
+			t.NotifyDelivered(m, delivered, bytes.Clone(d.body))
+			break
+		}
+	}
+	return nil
+}
