@@ -303,3 +303,31 @@ func TestLabTestNamesTheRule(t *testing.T) {
 		}
 	}
 }
+
+// TestDiffNetworkPolicy reviews a NetworkPolicy change (lab/networkpolicy's
+// test policies: the documented minimum, then without the Edge's ingress
+// rule for EdgeSync): EdgeSync is broken, and the drop names the policy
+// line of the after file that isolates the Edge.
+func TestDiffNetworkPolicy(t *testing.T) {
+	o := testOptions(t, "")
+	bf, af := "networkpolicy/testdata/contoso-minimum.yaml", "networkpolicy/testdata/contoso-no-edgesync.yaml"
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := Diff(ctx, DiffOptions{Options: o, Before: bf, After: af})
+	if err != nil {
+		t.Fatalf("Diff: %v", err)
+	}
+	var broken []string
+	for _, c := range rep.Broken {
+		broken = append(broken, c.Flow.ID)
+		if v := c.Verdict; v == nil || v.Action != "drop" || v.Rule.File != af || v.Rule.Line == 0 || !strings.Contains(v.Rule.Text, "EDGE01 ingress denied") {
+			t.Errorf("broken %s: verdict %+v, want a drop naming a line of %s and the Edge's ingress", c.Flow.ID, v, af)
+		}
+	}
+	if want := []string{"edgesync-EX01-EDGE01-50636"}; !slices.Equal(broken, want) {
+		t.Errorf("broken = %v, want %v", broken, want)
+	}
+	if len(rep.Opened) != 0 || len(rep.Fixed) != 0 || rep.Passed() {
+		t.Errorf("opened %d, fixed %d, passed %v; want 0, 0, false", len(rep.Opened), len(rep.Fixed), rep.Passed())
+	}
+}

@@ -135,7 +135,8 @@ func TestFirewallFormatDetection(t *testing.T) {
 	for _, tc := range []struct{ text, format, want string }{
 		{ipt, "nftables", "this looks like iptables-save output; use --firewall-format iptables"},
 		{nft, "iptables", "this looks like an nft ruleset; use --firewall-format nftables"},
-		{"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n", "", "networkpolicy is not yet supported in lab diff"},
+		{"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n", "", "the policies are translated for a topology"},
+		{"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n", "iptables", "this looks like Kubernetes NetworkPolicy; use --firewall-format networkpolicy"},
 		{"hello\n", "", "not a ruleset exsim can read"},
 		{nft, "pf", `--firewall-format "pf"`},
 	} {

@@ -28,11 +28,8 @@ var FirewallFormats = []string{FormatNftables, FormatIptables, FormatNetworkPoli
 // users have (nft -f, iptables-nft-restore, a translation to nft) and says
 // where each rule the kernel then holds came from, so that a verdict seen
 // in an nftables trace names a line of the user's file. A format that
-// needs the lab (Kubernetes NetworkPolicy: lab/networkpolicy translates
-// policies for a topology into nft text whose rule comments carry each
-// rule's origin) gets the topology when it is made (firewallFormat), loads
-// its translation with `nft -f -`, and fills RuleOrigins from the comments
-// that listKernel's JSON listing returns.
+// needs the lab (Kubernetes NetworkPolicy, netpolformat.go) gets the
+// topology when it is made (firewallFormat).
 type FirewallFormat interface {
 	// Name is the --firewall-format name.
 	Name() string
@@ -46,7 +43,7 @@ type FirewallFormat interface {
 }
 
 // firewallFormat returns the format of a name for the lab of topology t
-// (nftables and iptables files do not depend on it; a NetworkPolicy
+// (nftables and iptables files do not depend on it; the NetworkPolicy
 // translation does).
 func firewallFormat(name string, t *topology.Topology) (FirewallFormat, error) {
 	switch name {
@@ -55,7 +52,10 @@ func firewallFormat(name string, t *topology.Topology) (FirewallFormat, error) {
 	case FormatIptables:
 		return iptablesFormat{}, nil
 	case FormatNetworkPolicy:
-		return nil, errors.New("--firewall-format networkpolicy is not yet supported in lab diff (the NetworkPolicy translation, lab/networkpolicy, is not in this build): translate your policies to nftables or iptables-save")
+		if t == nil {
+			return nil, errors.New("--firewall-format networkpolicy: the policies are translated for a topology, and none was given")
+		}
+		return netpolFormat{t}, nil
 	}
 	return nil, fmt.Errorf("--firewall-format %q: use %s", name, strings.Join(FirewallFormats, ", "))
 }
@@ -208,6 +208,8 @@ func (nftFormat) Load(ns, file string, text []byte) (*RuleOrigins, error) {
 type kernelRuleset struct {
 	chains []kernelChain
 	rules  map[ChainRef][]int // handles in order
+	// comments are the rules' nft comments.
+	comments map[RuleRef]string
 }
 
 type kernelChain struct {
@@ -226,15 +228,16 @@ func listKernel(ns string) (*kernelRuleset, error) {
 	if err := json.Unmarshal(out, &doc); err != nil {
 		return nil, fmt.Errorf("nft -j list ruleset: %w", err)
 	}
-	k := &kernelRuleset{rules: map[ChainRef][]int{}}
+	k := &kernelRuleset{rules: map[ChainRef][]int{}, comments: map[RuleRef]string{}}
 	type obj struct {
 		Family string `json:"family"`
 		Table  string `json:"table"`
 		Name   string `json:"name"`
 		Chain  string `json:"chain"`
 		Handle int    `json:"handle"`
-		Hook   string `json:"hook"`
-		Policy string `json:"policy"`
+		Hook    string `json:"hook"`
+		Policy  string `json:"policy"`
+		Comment string `json:"comment"`
 	}
 	for _, item := range doc.Nftables {
 		for kind, raw := range item {
@@ -251,6 +254,9 @@ func listKernel(ns string) (*kernelRuleset, error) {
 				}
 				ref := ChainRef{o.Family, o.Table, o.Chain}
 				k.rules[ref] = append(k.rules[ref], o.Handle)
+				if o.Comment != "" {
+					k.comments[RuleRef{ref, o.Handle}] = o.Comment
+				}
 			}
 		}
 	}

@@ -34,8 +34,8 @@ into the same router, through the ruleset after it, and reports per flow:
 Each changed flow names the Exchange feature it affects and the rule of the after file
 that dropped (broken) or accepted (opened) it, file:line and text, or the chain whose
 default policy decided. The rule comes from the kernel: nftables tracing in the router.
-Rulesets are nft files or iptables-save/ip6tables-save output (--firewall-format, or
-detected). Exits 0 when nothing documented broke and nothing that must stay closed
+Rulesets are nft files, iptables-save/ip6tables-save output, or Kubernetes NetworkPolicy
+YAML translated for the lab (--firewall-format, or detected). Exits 0 when nothing documented broke and nothing that must stay closed
 opened, 1 otherwise, 2 for bad input (a file that does not load, has no forward chain,
 or is in another format than named). Needs root, nft, and iptables-nft-restore for
 iptables-save files.`,
@@ -111,7 +111,7 @@ iptables-save files.`,
 	}
 	f.add(cmd, lab.DefaultPrefix+"diff")
 	cmd.Flags().MarkHidden("firewall") // the rulesets are --before and --after
-	cmd.Flags().StringVar(&before, "before", "", "the ruleset before the change (nft file or iptables-save output)")
+	cmd.Flags().StringVar(&before, "before", "", "the ruleset before the change (nft file, iptables-save output or NetworkPolicy YAML)")
 	cmd.Flags().StringVar(&after, "after", "", "the ruleset after the change")
 	cmd.Flags().StringVarP(&format, "format", "f", "table", "output format: "+strings.Join(lab.DiffFormats, ", ")+" (markdown is shaped for a pull-request comment)")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write the report to FILE instead of standard output")
