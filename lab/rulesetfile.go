@@ -230,11 +230,11 @@ func listKernel(ns string) (*kernelRuleset, error) {
 	}
 	k := &kernelRuleset{rules: map[ChainRef][]int{}, comments: map[RuleRef]string{}}
 	type obj struct {
-		Family string `json:"family"`
-		Table  string `json:"table"`
-		Name   string `json:"name"`
-		Chain  string `json:"chain"`
-		Handle int    `json:"handle"`
+		Family  string `json:"family"`
+		Table   string `json:"table"`
+		Name    string `json:"name"`
+		Chain   string `json:"chain"`
+		Handle  int    `json:"handle"`
 		Hook    string `json:"hook"`
 		Policy  string `json:"policy"`
 		Comment string `json:"comment"`
