@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/exsim/exsim/store/directory"
@@ -26,9 +25,6 @@ type conn struct {
 
 	account  string    // DN of the last successful bind; "" is anonymous
 	deadline time.Time // end of the OperationTimeout of the request being answered
-
-	mu     sync.Mutex
-	closed bool
 }
 
 func (c *conn) serve() {
@@ -53,9 +49,9 @@ func (c *conn) serve() {
 	c.bw = bufio.NewWriterSize(c.c, 16<<10)
 	for {
 		c.c.SetReadDeadline(time.Now().Add(c.s.opts.IdleTimeout))
-		// Checked after setting the deadline: Shutdown sets the flag before
-		// it interrupts reads, so one of the two is always seen.
-		if c.s.shutdown.Load() {
+		// Checked after setting the deadline: Shutdown marks the server
+		// stopped before it wakes readers, so one of the two is always seen.
+		if c.s.lc.Stopped() {
 			c.notice(directory.ResultUnavailable, textUnavailable)
 			return
 		}
@@ -83,7 +79,7 @@ func (c *conn) readFailed(err error) {
 	case errors.Is(err, io.EOF):
 		c.log.Debug("client closed the connection")
 	case errors.As(err, &ne) && ne.Timeout():
-		if c.s.shutdown.Load() {
+		if c.s.lc.Stopped() {
 			c.notice(directory.ResultUnavailable, textUnavailable)
 			return
 		}
@@ -205,21 +201,4 @@ func (c *conn) notice(code int, diag string) {
 		c.bw.Flush()
 	}
 	c.c.Write(encodeNotice(code, diag))
-}
-
-// interrupt wakes a connection blocked reading the client (Shutdown).
-func (c *conn) interrupt() {
-	c.c.SetReadDeadline(time.Now())
-}
-
-// close closes the connection; safe to call more than once and from other
-// goroutines (Close).
-func (c *conn) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return
-	}
-	c.closed = true
-	c.c.Close()
 }
