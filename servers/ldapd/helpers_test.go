@@ -4,86 +4,18 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"github.com/exsim/exsim/store/directory"
-	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/certs"
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/exsim/exsim/certs"
+	"github.com/exsim/exsim/servers/internal/servertest"
+	"github.com/exsim/exsim/store/directory"
+	"github.com/exsim/exsim/store/directory/directorytest"
 )
-
-// Test directory layout: a configuration naming context with an accounts
-// container and a data container, in the style of an Edge's AD LDS.
-const (
-	testNC       = "CN=Configuration,CN={4D9F3A0B-1C2D-4E5F-8A9B-0C1D2E3F4A5B}"
-	testAccounts = "CN=Services," + testNC
-	testData     = "CN=Data," + testNC
-	testWriter   = "CN=Writer," + testAccounts
-	testReader   = "CN=Reader," + testAccounts
-	testAdmins   = "CN=Administrators,CN=Roles," + testNC
-	testPassword = "Secret-1"
-)
-
-// seed fills dir with the test layout and two accounts: Writer (a member of
-// Administrators, which may write under Data) and Reader (read-only).
-func seed(t testing.TB, dir directory.Directory) {
-	t.Helper()
-	user := func(dn string) *directory.Entry {
-		return &directory.Entry{DN: dn, Attributes: []directory.Attribute{
-			{Name: "objectClass", Values: []string{"top", "user"}},
-			{Name: "userPassword", Values: []string{directory.HashPassword(testPassword)}},
-		}}
-	}
-	container := func(dn string) *directory.Entry {
-		return &directory.Entry{DN: dn, Attributes: []directory.Attribute{{Name: "objectClass", Values: []string{"top", "container"}}}}
-	}
-	err := dir.Apply(
-		directory.Change{Kind: directory.ChangeAdd, Entry: container(testNC), NamingContext: true},
-		directory.Change{Kind: directory.ChangeAdd, Entry: container(testAccounts)},
-		directory.Change{Kind: directory.ChangeAdd, Entry: container(testData)},
-		directory.Change{Kind: directory.ChangeAdd, Entry: container("CN=Roles," + testNC)},
-		directory.Change{Kind: directory.ChangeAdd, Entry: &directory.Entry{DN: testAdmins, Attributes: []directory.Attribute{
-			{Name: "objectClass", Values: []string{"top", "group"}},
-			{Name: "member", Values: []string{testWriter}},
-		}}},
-		directory.Change{Kind: directory.ChangeAdd, Entry: user(testWriter)},
-		directory.Change{Kind: directory.ChangeAdd, Entry: user(testReader)},
-	)
-	if err != nil {
-		t.Fatalf("seed: %v", err)
-	}
-}
-
-// entry returns an entry of objectClass top with the given attribute
-// name/value pairs.
-func entry(dn string, attrs ...string) *directory.Entry {
-	e := &directory.Entry{DN: dn, Attributes: []directory.Attribute{{Name: "objectClass", Values: []string{"top"}}}}
-	for i := 0; i+1 < len(attrs); i += 2 {
-		e.Set(attrs[i], append(e.Get(attrs[i]), attrs[i+1])...)
-	}
-	return e
-}
-
-// seededTree returns an in-memory tree holding the test layout.
-func seededTree(t testing.TB) *directory.Tree {
-	t.Helper()
-	dir := directory.NewTree()
-	seed(t, dir)
-	return dir
-}
-
-func mustTime(t testing.TB, s string) time.Time {
-	t.Helper()
-	v, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
 
 type testServer struct {
 	srv    *Server
@@ -92,7 +24,6 @@ type testServer struct {
 	tlsCfg *tls.Config // client side, server name edge01.contoso.com
 	ldaps  string      // 127.0.0.1:port of the TLS listener
 	plain  string      // 127.0.0.1:port of the clear-text listener
-	serveC chan error
 }
 
 type serverOption func(*Options)
@@ -109,9 +40,9 @@ func startServer(t testing.TB, dir directory.Directory, opts ...serverOption) *t
 		t.Fatal(err)
 	}
 	acl, err := directory.NewACL(dir,
-		directory.Grant{Principal: testAdmins, Base: testData, Rights: directory.RightRead | directory.RightWrite},
-		directory.Grant{Principal: testAdmins, Base: testNC, Rights: directory.RightRead},
-		directory.Grant{Principal: testReader, Base: "", Rights: directory.RightRead},
+		directory.Grant{Principal: directorytest.Admins, Base: directorytest.Data, Rights: directory.RightRead | directory.RightWrite},
+		directory.Grant{Principal: directorytest.Admins, Base: directorytest.NC, Rights: directory.RightRead},
+		directory.Grant{Principal: directorytest.Reader, Base: "", Rights: directory.RightRead},
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +52,7 @@ func startServer(t testing.TB, dir directory.Directory, opts ...serverOption) *t
 		Authenticator: directory.NewDirectoryAuthenticator(dir, nil),
 		Authorizer:    acl,
 		RootDSE: map[string][]string{
-			"configurationNamingContext": {testNC},
+			"configurationNamingContext": {directorytest.NC},
 			"dnsHostName":                {"edge01.contoso.com"},
 		},
 	}
@@ -132,33 +63,9 @@ func startServer(t testing.TB, dir directory.Directory, opts ...serverOption) *t
 	if err != nil {
 		t.Fatal(err)
 	}
-	tl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &testServer{
-		srv: srv, dir: dir, ca: ca,
-		tlsCfg: ca.ClientTLS("edge01.contoso.com", nil),
-		ldaps:  tl.Addr().String(),
-		plain:  pl.Addr().String(),
-		serveC: make(chan error, 2),
-	}
-	go func() { ts.serveC <- srv.Serve(tls.NewListener(tl, ca.ServerTLS(cert))) }()
-	go func() { ts.serveC <- srv.Serve(pl) }()
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("Close() = %v", err)
-		}
-		for range 2 {
-			if err := <-ts.serveC; !errors.Is(err, ErrServerClosed) {
-				t.Errorf("Serve() = %v, want ErrServerClosed", err)
-			}
-		}
-	})
+	ts := &testServer{srv: srv, dir: dir, ca: ca, tlsCfg: ca.ClientTLS("edge01.contoso.com", nil)}
+	ts.ldaps = servertest.Start(t, srv, ca.ServerTLS(cert), ErrServerClosed)
+	ts.plain = servertest.Start(t, srv, nil, ErrServerClosed)
 	return ts
 }
 
@@ -204,11 +111,6 @@ func diagnostic(err error) string {
 		return le.Err.Error()
 	}
 	return ""
-}
-
-func tempPath(t testing.TB) string {
-	t.Helper()
-	return filepath.Join(t.TempDir(), "adam", "directory.json")
 }
 
 func shutdownCtx(t testing.TB) context.Context {
