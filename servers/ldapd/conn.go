@@ -52,7 +52,7 @@ func (c *conn) serve() {
 		// Checked after setting the deadline: Shutdown marks the server
 		// stopped before it wakes readers, so one of the two is always seen.
 		if c.s.lc.Stopped() {
-			c.notice(directory.ResultUnavailable, textUnavailable)
+			c.notice(errUnavailable())
 			return
 		}
 		raw, err := readMessage(br, c.s.opts.MaxMessageBytes)
@@ -63,7 +63,7 @@ func (c *conn) serve() {
 		m, err := parseMessage(raw)
 		if err != nil {
 			c.log.Info("malformed request", "code", directory.ResultProtocolError, "err", err)
-			c.notice(directory.ResultProtocolError, textDecoding)
+			c.notice(directory.DecodingError())
 			return
 		}
 		if !c.handle(m) {
@@ -80,16 +80,16 @@ func (c *conn) readFailed(err error) {
 		c.log.Debug("client closed the connection")
 	case errors.As(err, &ne) && ne.Timeout():
 		if c.s.lc.Stopped() {
-			c.notice(directory.ResultUnavailable, textUnavailable)
+			c.notice(errUnavailable())
 			return
 		}
 		c.log.Debug("idle timeout")
 	case errors.Is(err, errTooLarge):
 		c.log.Info("request too large", "code", directory.ResultProtocolError)
-		c.notice(directory.ResultProtocolError, textTooLarge)
+		c.notice(errRequestTooLarge())
 	case errors.Is(err, errNotLDAP):
 		c.log.Info("not an LDAP message", "code", directory.ResultProtocolError)
-		c.notice(directory.ResultProtocolError, textDecoding)
+		c.notice(directory.DecodingError())
 	default:
 		c.log.Debug("read failed", "err", err)
 	}
@@ -135,7 +135,7 @@ func (c *conn) handle(m *message) (keep bool) {
 		return c.reply(m, responseTag[m.op], directory.UnwillingToPerform())
 	}
 	c.log.Info("unknown operation", "code", directory.ResultProtocolError)
-	c.notice(directory.ResultProtocolError, textDecoding)
+	c.notice(directory.DecodingError())
 	return false
 }
 
@@ -169,7 +169,7 @@ func (c *conn) reply(m *message, app int, err error) bool {
 // refuse ends the connection over a request it cannot decode, as AD does.
 func (c *conn) refuse(what string, err error) bool {
 	c.log.Info("undecodable "+what, "code", directory.ResultProtocolError, "err", err)
-	c.notice(directory.ResultProtocolError, textDecoding)
+	c.notice(directory.DecodingError())
 	return false
 }
 
@@ -195,10 +195,10 @@ func (c *conn) send(raw []byte, flush bool) bool {
 
 // notice tells the client why the server ends the connection (RFC 4511
 // section 4.4.1).
-func (c *conn) notice(code int, diag string) {
+func (c *conn) notice(e *directory.Error) {
 	c.c.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
 	if c.bw != nil {
 		c.bw.Flush()
 	}
-	c.c.Write(encodeNotice(code, diag))
+	c.c.Write(encodeNotice(e.Code, e.Diagnostic))
 }

@@ -107,33 +107,33 @@ func eval(p *ber.Packet, e *directory.Entry) tri {
 		}
 		return triFalse
 	case ldap.FilterEqualityMatch, ldap.FilterApproxMatch:
-		attr, val, ok := assertion(p)
-		if !ok {
-			return triUndefined
-		}
-		for _, v := range e.Get(attr) {
-			if valueEqual(attr, v, val) {
-				return triTrue
-			}
-		}
-		return triFalse
+		return anyValue(p, e, valueEqual)
 	case ldap.FilterGreaterOrEqual, ldap.FilterLessOrEqual:
-		attr, val, ok := assertion(p)
-		if !ok {
-			return triUndefined
-		}
-		for _, v := range e.Get(attr) {
-			c := compareValues(v, val)
-			if (p.Tag == ldap.FilterGreaterOrEqual && c >= 0) || (p.Tag == ldap.FilterLessOrEqual && c <= 0) {
-				return triTrue
-			}
-		}
-		return triFalse
+		return anyValue(p, e, func(_, have, want string) bool {
+			c := compareValues(have, want)
+			return (p.Tag == ldap.FilterGreaterOrEqual && c >= 0) || (p.Tag == ldap.FilterLessOrEqual && c <= 0)
+		})
 	case ldap.FilterSubstrings:
 		return evalSubstrings(p, e)
 	}
 	// Extensible match and unknown choices: no matching rules here.
 	return triUndefined
+}
+
+// anyValue evaluates an AttributeValueAssertion: true when match(attr,
+// value, asserted) holds for one of e's values of the attribute, undefined
+// when the assertion cannot be decoded.
+func anyValue(p *ber.Packet, e *directory.Entry, match func(attr, have, want string) bool) tri {
+	attr, val, ok := assertion(p)
+	if !ok {
+		return triUndefined
+	}
+	for _, v := range e.Get(attr) {
+		if match(attr, v, val) {
+			return triTrue
+		}
+	}
+	return triFalse
 }
 
 // assertion returns the attribute and value of an AttributeValueAssertion.

@@ -17,6 +17,10 @@ import (
 	"github.com/exsim/exsim/store/directory/directorytest"
 )
 
+// textDecoding is AD's "Error decoding ldap message", which the directory
+// and the server answer with.
+var textDecoding = directory.DecodingError().Diagnostic
+
 type testServer struct {
 	srv    *Server
 	dir    directory.Directory

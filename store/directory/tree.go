@@ -185,7 +185,7 @@ func (t *Tree) applyLocked(c Change, now time.Time, usn int64) (undo func(), err
 	switch c.Kind {
 	case ChangeAdd:
 		if c.Entry == nil {
-			return nil, &Error{Code: ResultProtocolError, Diagnostic: textDecoding}
+			return nil, DecodingError()
 		}
 		return t.addLocked(c.Entry, c.NamingContext, now, usn)
 	case ChangeModify:
@@ -193,7 +193,7 @@ func (t *Tree) applyLocked(c Change, now time.Time, usn int64) (undo func(), err
 	case ChangeDelete:
 		return t.deleteLocked(c.DN)
 	}
-	return nil, &Error{Code: ResultProtocolError, Diagnostic: textDecoding}
+	return nil, DecodingError()
 }
 
 func (t *Tree) addLocked(in *Entry, namingContext bool, now time.Time, usn int64) (func(), error) {
@@ -214,7 +214,7 @@ func (t *Tree) addLocked(in *Entry, namingContext bool, now time.Time, usn int64
 			continue
 		}
 		if len(a.Values) == 0 {
-			return nil, &Error{Code: ResultProtocolError, Diagnostic: textDecoding}
+			return nil, DecodingError()
 		}
 		if e.index(a.Name) >= 0 || hasDuplicate(a.Values) {
 			return nil, errAttributeExists(a.Name)
@@ -353,7 +353,7 @@ func applyMod(e *Entry, m Modification) error {
 		}
 		e.Set(m.Attr, m.Values...)
 	default:
-		return &Error{Code: ResultProtocolError, Diagnostic: textDecoding}
+		return DecodingError()
 	}
 	return nil
 }
