@@ -20,9 +20,9 @@ func copyData(c store.Copied) *imap.CopyData {
 }
 
 func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
-	v := s.sel
-	if v.gone {
-		return nil, errFolderGone
+	v, err := s.selected(false)
+	if err != nil {
+		return nil, err
 	}
 	targets := v.resolve(numSet)
 	if len(targets) == 0 {
@@ -38,12 +38,9 @@ func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 // Move is COPY + STORE \Deleted + EXPUNGE in one step (RFC 6851): the
 // untagged COPYUID, then an EXPUNGE per moved message.
 func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
-	v := s.sel
-	if v.readOnly {
-		return errReadOnly
-	}
-	if v.gone {
-		return errFolderGone
+	v, err := s.selected(true)
+	if err != nil {
+		return err
 	}
 	targets := v.resolve(numSet)
 	if len(targets) == 0 {

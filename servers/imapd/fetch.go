@@ -13,9 +13,9 @@ import (
 )
 
 func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
-	v := s.sel
-	if v.gone {
-		return errFolderGone
+	v, err := s.selected(false)
+	if err != nil {
+		return err
 	}
 	targets := v.resolve(numSet)
 	if len(targets) == 0 {
@@ -152,12 +152,9 @@ func hasFlag(flags []string, flag string) bool {
 }
 
 func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, _ *imap.StoreOptions) error {
-	v := s.sel
-	if v.readOnly {
-		return errReadOnly
-	}
-	if v.gone {
-		return errFolderGone
+	v, err := s.selected(true)
+	if err != nil {
+		return err
 	}
 	targets := v.resolve(numSet)
 	if len(targets) == 0 {
