@@ -306,11 +306,7 @@ func TestFrontendBadInput(t *testing.T) {
 		})
 	}
 	t.Run("silence on 993", func(t *testing.T) {
-		conn, err := net.Dial("tcp", l.fe993)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
+		conn := servertest.Dial(t, l.fe993, nil)
 		conn.SetDeadline(time.Now().Add(10 * time.Second))
 		if n, err := io.Copy(io.Discard, conn); err != nil {
 			t.Errorf("silent TLS client: read %d bytes, %v; want the server to close", n, err)

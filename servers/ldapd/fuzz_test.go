@@ -11,6 +11,7 @@ import (
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/exsim/exsim/servers/internal/servertest"
 	"github.com/exsim/exsim/store/directory"
 	"github.com/exsim/exsim/store/directory/directorytest"
 )
@@ -91,11 +92,7 @@ func FuzzHandler(f *testing.F) {
 		}
 	})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := net.Dial("tcp", ts.plain)
-		if err != nil {
-			t.Fatalf("dial: %v", err)
-		}
-		defer c.Close()
+		c := servertest.Dial(t, ts.plain, nil)
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		if _, err := c.Write(data); err != nil && !isReset(err) {
 			t.Fatalf("write: %v", err)
