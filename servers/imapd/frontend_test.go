@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -18,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/certs"
 	"github.com/exsim/exsim/servers/internal/serve/servetest"
 	"github.com/exsim/exsim/servers/internal/servertest"
 )
@@ -386,10 +384,7 @@ func TestFrontendSurvivesEMFILE(t *testing.T) {
 // and goes on serving.
 func TestBackendSurvivesEMFILE(t *testing.T) {
 	l := newLab(t, labOptions{})
-	ex01, err := l.ca.Issue(certs.Identity{Name: "EX01", FQDN: "ex01.contoso.com", Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ex01 := servertest.Issue(t, l.ca, "EX01", "ex01.contoso.com")
 	var logged syncBuffer
 	b, err := NewBackend(BackendOptions{Store: l.st, Auth: testAuth{}, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -35,14 +34,8 @@ type serverOption func(*Options)
 // startServer serves dir (seeded) on a TLS and a clear-text listener.
 func startServer(t testing.TB, dir directory.Directory, opts ...serverOption) *testServer {
 	t.Helper()
-	ca, err := certs.NewEphemeral("Contoso")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue(certs.Identity{Name: "EDGE01", FQDN: "edge01.contoso.com", Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := servertest.CA(t)
+	cert := servertest.Issue(t, ca, "EDGE01", "edge01.contoso.com")
 	acl, err := directory.NewACL(dir,
 		directory.Grant{Principal: directorytest.Admins, Base: directorytest.Data, Rights: directory.RightRead | directory.RightWrite},
 		directory.Grant{Principal: directorytest.Admins, Base: directorytest.NC, Rights: directory.RightRead},
