@@ -250,6 +250,16 @@ func (s *session) selected(write bool) (*view, error) {
 	return v, nil
 }
 
+// targets is the selected folder and the messages of numSet in it, for a
+// command on them (see selected).
+func (s *session) targets(numSet imap.NumSet, write bool) (*view, []target, error) {
+	v, err := s.selected(write)
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, v.resolve(numSet), nil
+}
+
 func seqSetContains(set imap.SeqSet, seq, max uint32) bool {
 	for _, r := range set {
 		if inRange(r.Start, r.Stop, max, seq) {

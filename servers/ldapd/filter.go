@@ -68,27 +68,9 @@ func eval(p *ber.Packet, e *directory.Entry) tri {
 	}
 	switch p.Tag {
 	case ldap.FilterAnd:
-		out := triTrue
-		for _, c := range p.Children {
-			switch eval(c, e) {
-			case triFalse:
-				return triFalse
-			case triUndefined:
-				out = triUndefined
-			}
-		}
-		return out
+		return junction(p, e, triFalse)
 	case ldap.FilterOr:
-		out := triFalse
-		for _, c := range p.Children {
-			switch eval(c, e) {
-			case triTrue:
-				return triTrue
-			case triUndefined:
-				out = triUndefined
-			}
-		}
-		return out
+		return junction(p, e, triTrue)
 	case ldap.FilterNot:
 		if len(p.Children) != 1 {
 			return triUndefined
@@ -118,6 +100,26 @@ func eval(p *ber.Packet, e *directory.Entry) tri {
 	}
 	// Extensible match and unknown choices: no matching rules here.
 	return triUndefined
+}
+
+// junction evaluates an and (decisive false) or an or (decisive true) in
+// three-valued logic (RFC 4511 section 4.5.1.7): the first child that
+// evaluates to decisive decides, else any undefined child makes it
+// undefined; an empty and is true, an empty or false.
+func junction(p *ber.Packet, e *directory.Entry, decisive tri) tri {
+	out := triTrue
+	if decisive == triTrue {
+		out = triFalse
+	}
+	for _, c := range p.Children {
+		switch eval(c, e) {
+		case decisive:
+			return decisive
+		case triUndefined:
+			out = triUndefined
+		}
+	}
+	return out
 }
 
 // anyValue evaluates an AttributeValueAssertion: true when match(attr,
