@@ -1,7 +1,8 @@
-// Package directorytest gives the tests of store/directory, servers/ldapd
-// and roles/edgesync one small directory to work on: a configuration naming
+// Package directorytest gives the tests of store/directory and
+// servers/ldapd one small directory to work on: a configuration naming
 // context with an accounts container and a data container, in the style of
-// an Edge's AD LDS, and two accounts.
+// an Edge's AD LDS, and two accounts. (roles/edgesync's tests work on the
+// layout an Edge writes itself.)
 package directorytest
 
 import (
