@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -86,15 +87,9 @@ func closedPort(t testing.TB) netip.AddrPort {
 	return ap
 }
 
+// allowOnly is a destination policy that lets through allowed only.
 func allowOnly(allowed ...netip.AddrPort) func(netip.AddrPort) bool {
-	return func(ap netip.AddrPort) bool {
-		for _, a := range allowed {
-			if a == ap {
-				return true
-			}
-		}
-		return false
-	}
+	return func(ap netip.AddrPort) bool { return slices.Contains(allowed, ap) }
 }
 
 func dial(t testing.TB, addr string) (net.Conn, *bufio.Reader) {
