@@ -217,11 +217,7 @@ func TestServesTheListenerItIsHanded(t *testing.T) {
 	}
 	l := servertest.Listen(t)
 	servertest.Serve(t, srv, l, ErrServerClosed)
-	c, err := ldap.DialURL("ldap://" + l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialURL(t, "ldap://"+l.Addr().String())
 	if err := c.Bind(directorytest.Reader, directorytest.Password); err != nil {
 		t.Fatalf("Bind = %v", err)
 	}

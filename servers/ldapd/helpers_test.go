@@ -69,21 +69,22 @@ func startServer(t testing.TB, dir directory.Directory, opts ...serverOption) *t
 // dialLDAPS connects go-ldap's client over LDAPS.
 func (ts *testServer) dialLDAPS(t testing.TB) *ldap.Conn {
 	t.Helper()
-	c, err := ldap.DialURL("ldaps://"+ts.ldaps, ldap.DialWithTLSConfig(ts.tlsCfg))
-	if err != nil {
-		t.Fatalf("dial ldaps: %v", err)
-	}
-	c.SetTimeout(10 * time.Second)
-	t.Cleanup(func() { c.Close() })
-	return c
+	return dialURL(t, "ldaps://"+ts.ldaps, ldap.DialWithTLSConfig(ts.tlsCfg))
 }
 
 // dialPlain connects go-ldap's client over clear-text LDAP.
 func (ts *testServer) dialPlain(t testing.TB) *ldap.Conn {
 	t.Helper()
-	c, err := ldap.DialURL("ldap://" + ts.plain)
+	return dialURL(t, "ldap://"+ts.plain)
+}
+
+// dialURL connects go-ldap's client to url, with a 10 s timeout per
+// request; the connection is closed when the test ends.
+func dialURL(t testing.TB, url string, opts ...ldap.DialOpt) *ldap.Conn {
+	t.Helper()
+	c, err := ldap.DialURL(url, opts...)
 	if err != nil {
-		t.Fatalf("dial ldap: %v", err)
+		t.Fatalf("dial %s: %v", url, err)
 	}
 	c.SetTimeout(10 * time.Second)
 	t.Cleanup(func() { c.Close() })
