@@ -13,10 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
+
 	"github.com/exsim/exsim/certs"
 	"github.com/exsim/exsim/servers/ldapd"
 	"github.com/exsim/exsim/store/directory"
-	"github.com/go-ldap/ldap/v3"
+	"github.com/exsim/exsim/store/directory/directorytest"
 )
 
 var (
@@ -80,11 +82,7 @@ func startEdge(t testing.TB) *testEdge {
 // ends, and the Edge over it.
 func openEdge(t testing.TB, path string) (*directory.Tree, *Edge) {
 	t.Helper()
-	tree, err := directory.OpenTree(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tree.Close() })
+	tree := directorytest.Open(t, path)
 	edge, err := NewEdge(tree, EdgeOptions{Name: "EDGE01", FQDN: "edge01.contoso.com"})
 	if err != nil {
 		t.Fatal(err)

@@ -307,11 +307,7 @@ func TestSearchFiltersScopesAndSelection(t *testing.T) {
 
 func TestPersistsAcrossRestart(t *testing.T) {
 	path := directorytest.Path(t)
-	dir, err := directory.OpenTree(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dir.Close() })
+	dir := directorytest.Open(t, path)
 	directorytest.Seed(t, dir)
 	ts := startServer(t, dir)
 	c := ts.dialLDAPS(t)
@@ -329,11 +325,7 @@ func TestPersistsAcrossRestart(t *testing.T) {
 		t.Fatalf("Shutdown() = %v", err)
 	}
 
-	again, err := directory.OpenTree(path)
-	if err != nil {
-		t.Fatalf("directory.OpenTree(%s) = %v", path, err)
-	}
-	t.Cleanup(func() { again.Close() })
+	again := directorytest.Open(t, path)
 	e, err := again.Get("cn=KEPT,cn=data," + directorytest.NC)
 	if err != nil {
 		t.Fatalf("entry lost across restart: %v", err)

@@ -203,10 +203,7 @@ func sameTrees(t *testing.T, got, want directory.Directory) {
 
 func TestJournalSurvivesACrash(t *testing.T) {
 	path := directorytest.Path(t)
-	live, err := directory.OpenTree(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	live := directorytest.Open(t, path)
 	directorytest.Seed(t, live)
 	live.Apply(directory.Change{Kind: directory.ChangeAdd, Entry: directorytest.Entry("CN=a,"+directorytest.Data, "mail", "a@x")})
 	live.Apply(
@@ -223,11 +220,7 @@ func TestJournalSurvivesACrash(t *testing.T) {
 	f.WriteString(`{"usn":999,"ops":[{"put":{"dn":"CN=torn`)
 	f.Close()
 
-	again, err := directory.OpenTree(path)
-	if err != nil {
-		t.Fatalf("OpenTree after a crash = %v", err)
-	}
-	t.Cleanup(func() { again.Close() })
+	again := directorytest.Open(t, path)
 	sameTrees(t, again, live)
 	if again.USN() != live.USN() {
 		t.Errorf("USN() = %d, want %d", again.USN(), live.USN())
@@ -236,21 +229,14 @@ func TestJournalSurvivesACrash(t *testing.T) {
 	if err := again.Apply(directory.Change{Kind: directory.ChangeAdd, Entry: directorytest.Entry("CN=c," + directorytest.Data)}); err != nil {
 		t.Fatal(err)
 	}
-	third, err := directory.OpenTree(path)
-	if err != nil {
-		t.Fatalf("third OpenTree = %v", err)
-	}
-	t.Cleanup(func() { third.Close() })
+	third := directorytest.Open(t, path)
 	sameTrees(t, third, again)
 	live.Close()
 }
 
 func TestJournalDamagedInTheMiddle(t *testing.T) {
 	path := directorytest.Path(t)
-	live, err := directory.OpenTree(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	live := directorytest.Open(t, path)
 	directorytest.Seed(t, live)
 	live.Apply(directory.Change{Kind: directory.ChangeAdd, Entry: directorytest.Entry("CN=a," + directorytest.Data)})
 	b, _ := os.ReadFile(path + ".journal")
@@ -271,11 +257,7 @@ func TestJournalDamagedInTheMiddle(t *testing.T) {
 
 func TestJournalCompacts(t *testing.T) {
 	path := directorytest.Path(t)
-	live, err := directory.OpenTree(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { live.Close() })
+	live := directorytest.Open(t, path)
 	directorytest.Seed(t, live)
 	for i := range directory.CompactAfter + 10 {
 		if err := live.Apply(directory.Change{Kind: directory.ChangeModify, DN: directorytest.Data, Mods: []directory.Modification{{Op: directory.ModReplace, Attr: "description", Values: []string{strconv.Itoa(i)}}}}); err != nil {
@@ -289,10 +271,6 @@ func TestJournalCompacts(t *testing.T) {
 	if directory.JournalRecords(live) >= directory.CompactAfter || st.Size() > 64<<10 {
 		t.Errorf("journal not compacted: %d records, %d bytes", directory.JournalRecords(live), st.Size())
 	}
-	again, err := directory.OpenTree(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { again.Close() })
+	again := directorytest.Open(t, path)
 	sameTrees(t, again, live)
 }

@@ -1,8 +1,8 @@
-// Package directorytest gives the tests of store/directory and
-// servers/ldapd one small directory to work on: a configuration naming
-// context with an accounts container and a data container, in the style of
-// an Edge's AD LDS, and two accounts. (roles/edgesync's tests work on the
-// layout an Edge writes itself.)
+// Package directorytest gives the tests of store/directory, servers/ldapd
+// and roles/edgesync their directories: a tree opened from a file for the
+// length of a test (Open), and a small seeded layout in the style of an
+// Edge's AD LDS, a configuration naming context with an accounts container,
+// a data container and two accounts (Seed, Tree).
 package directorytest
 
 import (
@@ -59,6 +59,18 @@ func Tree(t testing.TB) *directory.Tree {
 	t.Helper()
 	dir := directory.NewTree()
 	Seed(t, dir)
+	return dir
+}
+
+// Open opens the directory file at path, or fails the test; the tree is
+// closed when the test ends.
+func Open(t testing.TB, path string) *directory.Tree {
+	t.Helper()
+	dir, err := directory.OpenTree(path)
+	if err != nil {
+		t.Fatalf("OpenTree(%s) = %v", path, err)
+	}
+	t.Cleanup(func() { dir.Close() })
 	return dir
 }
 
