@@ -56,10 +56,7 @@ func TestMarshalDecodes(t *testing.T) {
 // need each long form, with go-ldap's client.
 func TestLargeValuesReachClients(t *testing.T) {
 	ts := startServer(t, directorytest.Tree(t))
-	c := ts.dialPlain(t)
-	if err := c.Bind(directorytest.Writer, directorytest.Password); err != nil {
-		t.Fatal(err)
-	}
+	c := bound(t, ts.dialPlain(t), directorytest.Writer)
 	vals := []string{strings.Repeat("a", 200), strings.Repeat("b", 70000)}
 	dn := "CN=large," + directorytest.Data
 	add := ldap.NewAddRequest(dn, nil)

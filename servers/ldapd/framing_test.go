@@ -189,10 +189,7 @@ func TestHandlerPanicIsAnsweredAndContained(t *testing.T) {
 		o.Authorizer = nil // read-only for every bound account: no ACL lookups
 		o.Authenticator = directory.NewDirectoryAuthenticator(tree, nil)
 	})
-	c := ts.dialPlain(t)
-	if err := c.Bind(directorytest.Reader, directorytest.Password); err != nil {
-		t.Fatal(err)
-	}
+	c := bound(t, ts.dialPlain(t), directorytest.Reader)
 	_, err := c.Search(ldap.NewSearchRequest(directorytest.Data, ldap.ScopeBaseObject, 0, 0, 0, false, "(objectClass=*)", nil, nil))
 	if resultCode(err) != ldap.LDAPResultOther || !strings.Contains(diagnostic(err), "DIR_ERROR") {
 		t.Errorf("Search on a panicking backend = %v, want other/DIR_ERROR", err)
@@ -217,10 +214,7 @@ func TestServesTheListenerItIsHanded(t *testing.T) {
 	}
 	l := servertest.Listen(t)
 	servertest.Serve(t, srv, l, ErrServerClosed)
-	c := dialURL(t, "ldap://"+l.Addr().String())
-	if err := c.Bind(directorytest.Reader, directorytest.Password); err != nil {
-		t.Fatalf("Bind = %v", err)
-	}
+	c := bound(t, dialURL(t, "ldap://"+l.Addr().String()), directorytest.Reader)
 	if _, err := c.Search(ldap.NewSearchRequest(directorytest.Data, ldap.ScopeBaseObject, 0, 0, 0, false, "(objectClass=*)", nil, nil)); err != nil {
 		t.Fatalf("Search = %v", err)
 	}

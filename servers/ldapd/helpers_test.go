@@ -91,6 +91,15 @@ func dialURL(t testing.TB, url string, opts ...ldap.DialOpt) *ldap.Conn {
 	return c
 }
 
+// bound binds c as dn with the test accounts' password, or fails the test.
+func bound(t testing.TB, c *ldap.Conn, dn string) *ldap.Conn {
+	t.Helper()
+	if err := c.Bind(dn, directorytest.Password); err != nil {
+		t.Fatalf("Bind(%s) = %v", dn, err)
+	}
+	return c
+}
+
 // resultCode returns the LDAP result code of err (0 for nil).
 func resultCode(err error) uint16 {
 	if err == nil {

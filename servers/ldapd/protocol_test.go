@@ -193,10 +193,7 @@ func TestShutdownSendsNoticeToIdleClients(t *testing.T) {
 
 func TestMaxConnections(t *testing.T) {
 	ts := startServer(t, directorytest.Tree(t), func(o *Options) { o.MaxConnections = 1 })
-	first := ts.dialPlain(t)
-	if err := first.Bind(directorytest.Reader, directorytest.Password); err != nil {
-		t.Fatal(err)
-	}
+	first := bound(t, ts.dialPlain(t), directorytest.Reader)
 	second := dialRaw(t, ts.plain)
 	second.expectClosed()
 	if _, err := first.Search(ldap.NewSearchRequest(directorytest.Data, ldap.ScopeBaseObject, 0, 0, 0, false, "(objectClass=*)", nil, nil)); err != nil {

@@ -15,10 +15,7 @@ import (
 
 func TestLDAPSBindAddSearchModifyDelete(t *testing.T) {
 	ts := startServer(t, directorytest.Tree(t))
-	c := ts.dialLDAPS(t)
-	if err := c.Bind(directorytest.Writer, directorytest.Password); err != nil {
-		t.Fatalf("Bind(writer) = %v", err)
-	}
+	c := bound(t, ts.dialLDAPS(t), directorytest.Writer)
 
 	dn := "CN=alice,CN=Data," + directorytest.NC
 	add := ldap.NewAddRequest(dn, nil)
@@ -199,10 +196,7 @@ func TestAnonymousIsRefusedEverythingButTheRootDSE(t *testing.T) {
 
 func TestAuthorization(t *testing.T) {
 	ts := startServer(t, directorytest.Tree(t))
-	reader := ts.dialLDAPS(t)
-	if err := reader.Bind(directorytest.Reader, directorytest.Password); err != nil {
-		t.Fatal(err)
-	}
+	reader := bound(t, ts.dialLDAPS(t), directorytest.Reader)
 	a := ldap.NewAddRequest("CN=x,"+directorytest.Data, nil)
 	a.Attribute("objectClass", []string{"top"})
 	if err := reader.Add(a); resultCode(err) != ldap.LDAPResultInsufficientAccessRights {
@@ -218,10 +212,7 @@ func TestAuthorization(t *testing.T) {
 		}
 	}
 
-	writer := ts.dialLDAPS(t)
-	if err := writer.Bind(directorytest.Writer, directorytest.Password); err != nil {
-		t.Fatal(err)
-	}
+	writer := bound(t, ts.dialLDAPS(t), directorytest.Writer)
 	// Writer may write under Data only.
 	b := ldap.NewAddRequest("CN=x,"+directorytest.Accounts, nil)
 	b.Attribute("objectClass", []string{"top"})
@@ -250,10 +241,7 @@ func TestSearchFiltersScopesAndSelection(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := startServer(t, dir, func(o *Options) { o.MaxEntries = 5 })
-	c := ts.dialLDAPS(t)
-	if err := c.Bind(directorytest.Reader, directorytest.Password); err != nil {
-		t.Fatal(err)
-	}
+	c := bound(t, ts.dialLDAPS(t), directorytest.Reader)
 	for _, tc := range []struct {
 		base   string
 		scope  int
@@ -310,10 +298,7 @@ func TestPersistsAcrossRestart(t *testing.T) {
 	dir := directorytest.Open(t, path)
 	directorytest.Seed(t, dir)
 	ts := startServer(t, dir)
-	c := ts.dialLDAPS(t)
-	if err := c.Bind(directorytest.Writer, directorytest.Password); err != nil {
-		t.Fatal(err)
-	}
+	c := bound(t, ts.dialLDAPS(t), directorytest.Writer)
 	a := ldap.NewAddRequest("CN=kept,"+directorytest.Data, nil)
 	a.Attribute("objectClass", []string{"top"})
 	a.Attribute("userPassword", []string{"pw-kept"})
