@@ -311,7 +311,7 @@ func TestFrontendBadInput(t *testing.T) {
 		}
 	})
 	l.frontend.Close()
-	waitGoroutines(t, base+8, runtime.NumGoroutine) // the backend and store remain
+	servertest.WaitGoroutines(t, base+8) // the backend and store remain
 }
 
 func repeat(s string, n int) []string {
@@ -338,7 +338,7 @@ func TestFrontendCloseEndsRelays(t *testing.T) {
 	}
 	l.backend.Close()
 	l.st.Close()
-	waitGoroutines(t, base, runtime.NumGoroutine)
+	servertest.WaitGoroutines(t, base)
 }
 
 func TestShutdown(t *testing.T) {

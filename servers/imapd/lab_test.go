@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/exsim/exsim/certs"
 	"github.com/exsim/exsim/servers/internal/servertest"
@@ -152,18 +151,5 @@ func (l *lab) deliver(t testing.TB, rcpt, subject string) {
 	ds, err := l.st.Deliver(context.Background(), []byte(msg), rcpt)
 	if err != nil || ds[0].Err != nil {
 		t.Fatalf("Deliver(%s) = %v %v", rcpt, ds, err)
-	}
-}
-
-// waitGoroutines polls until the goroutine count drops to at most n.
-func waitGoroutines(t *testing.T, n int, count func() int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for count() > n {
-		if time.Now().After(deadline) {
-			t.Errorf("goroutines = %d, want <= %d (leak)", count(), n)
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

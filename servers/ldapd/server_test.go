@@ -5,10 +5,10 @@ import (
 	"runtime"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/exsim/exsim/servers/internal/servertest"
 	"github.com/exsim/exsim/store/directory"
 	"github.com/exsim/exsim/store/directory/directorytest"
 )
@@ -384,14 +384,5 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	if err := ts.srv.Close(); err != nil {
 		t.Fatalf("Close() = %v", err)
 	}
-	// Goroutines end asynchronously after Close returns (the Serve
-	// goroutines); poll for a bounded time.
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("goroutines: %d before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	servertest.WaitGoroutines(t, before)
 }

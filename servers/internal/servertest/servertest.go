@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,22 @@ func Issue(t testing.TB, ca *certs.CA, name, fqdn string) tls.Certificate {
 		t.Fatal(err)
 	}
 	return cert
+}
+
+// WaitGoroutines waits up to 5 s for the number of goroutines to drop to at
+// most n (goroutines end asynchronously after a server's Close returns), and
+// fails the test with every goroutine's stack if it does not.
+func WaitGoroutines(t testing.TB, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > n {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Errorf("goroutines = %d, want <= %d (a leak):\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // polling: there is no event to wait on
+	}
 }
 
 // Golden fails the test unless got is the content of the file at path;
