@@ -1,0 +1,253 @@
+package httpd
+
+import (
+	"cmp"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FindItem: a folder's messages filtered by a Restriction, in a
+// SortOrder, one IndexedPageItemView page at a time.
+
+var ewsUnsupportedPath = errMessage("ErrorUnsupportedPathForQuery", "The property path isn't supported for the query.")
+
+// errUnsupportedQuery is a restriction or sort exsim cannot evaluate.
+var errUnsupportedQuery = errors.New("unsupported query")
+
+// fieldValue is a message's value for a restriction or sort field: a
+// string, a time, a number or a bool.
+func fieldValue(mi *MessageInfo, uri string) (any, error) {
+	switch strings.ToLower(uri) {
+	case "item:subject", "message:conversationtopic":
+		return mi.Subject, nil
+	case "item:datetimereceived", "item:datetimesent", "item:datetimecreated", "item:lastmodifiedtime":
+		return mi.Date, nil
+	case "item:size":
+		return mi.Size, nil
+	case "message:isread":
+		return mi.Read, nil
+	case "message:from", "message:sender":
+		return mi.From, nil
+	case "item:displayto":
+		return displayName(mi.To), nil
+	case "item:itemclass":
+		return "IPM.Note", nil
+	}
+	return nil, errUnsupportedQuery
+}
+
+// constant converts a restriction's Constant Value to the field's type.
+func constant(field any, v string) (any, error) {
+	switch field.(type) {
+	case time.Time:
+		return time.Parse(time.RFC3339, v)
+	case int64:
+		return strconv.ParseInt(v, 10, 64)
+	case bool:
+		return strconv.ParseBool(v)
+	}
+	return v, nil
+}
+
+func compareValues(a, b any) int {
+	switch x := a.(type) {
+	case time.Time:
+		return x.Compare(b.(time.Time))
+	case int64:
+		return cmp.Compare(x, b.(int64))
+	case bool:
+		y := b.(bool)
+		if x == y {
+			return 0
+		}
+		if !x {
+			return -1
+		}
+		return 1
+	case string:
+		return strings.Compare(strings.ToLower(x), strings.ToLower(b.(string)))
+	}
+	return 0
+}
+
+// match evaluates a SearchExpression (types.xsd) against a message.
+func match(mi *MessageInfo, n *xnode) (bool, error) {
+	switch n.Name.Local {
+	case "And", "Or":
+		if len(n.Kids) == 0 {
+			return false, errUnsupportedQuery
+		}
+		for _, k := range n.Kids {
+			ok, err := match(mi, k)
+			if err != nil {
+				return false, err
+			}
+			if ok == (n.Name.Local == "Or") {
+				return ok, nil
+			}
+		}
+		return n.Name.Local == "And", nil
+	case "Not":
+		if len(n.Kids) != 1 {
+			return false, errUnsupportedQuery
+		}
+		ok, err := match(mi, n.Kids[0])
+		return !ok, err
+	case "Exists":
+		_, err := fieldValue(mi, n.child("FieldURI").attr("FieldURI"))
+		return err == nil, nil
+	case "Contains":
+		v, err := fieldValue(mi, n.child("FieldURI").attr("FieldURI"))
+		if err != nil {
+			return false, err
+		}
+		s, ok := v.(string)
+		if !ok {
+			return false, errUnsupportedQuery
+		}
+		want := n.child("Constant").attr("Value")
+		if !strings.HasPrefix(n.attr("ContainmentComparison"), "Exact") {
+			s, want = strings.ToLower(s), strings.ToLower(want)
+		}
+		switch n.attr("ContainmentMode") {
+		case "FullString":
+			return s == want, nil
+		case "Prefixed":
+			return strings.HasPrefix(s, want), nil
+		default: // Substring, PrefixOnWords, ExactPhrase
+			return strings.Contains(s, want), nil
+		}
+	case "IsEqualTo", "IsNotEqualTo", "IsGreaterThan", "IsGreaterThanOrEqualTo", "IsLessThan", "IsLessThanOrEqualTo":
+		v, err := fieldValue(mi, n.child("FieldURI").attr("FieldURI"))
+		if err != nil {
+			return false, err
+		}
+		cn := n.path("FieldURIOrConstant", "Constant")
+		if cn == nil {
+			return false, errUnsupportedQuery
+		}
+		want, err := constant(v, cn.attr("Value"))
+		if err != nil {
+			return false, errUnsupportedQuery
+		}
+		c := compareValues(v, want)
+		switch n.Name.Local {
+		case "IsEqualTo":
+			return c == 0, nil
+		case "IsNotEqualTo":
+			return c != 0, nil
+		case "IsGreaterThan":
+			return c > 0, nil
+		case "IsGreaterThanOrEqualTo":
+			return c >= 0, nil
+		case "IsLessThan":
+			return c < 0, nil
+		default:
+			return c <= 0, nil
+		}
+	}
+	return false, errUnsupportedQuery
+}
+
+// filterSort applies the request's Restriction and SortOrder in place.
+// Without a SortOrder the newest message comes first, as in Exchange's
+// default view.
+func filterSort(msgs []MessageInfo, restriction, sortOrder *xnode) ([]MessageInfo, error) {
+	if restriction != nil && len(restriction.Kids) == 1 {
+		out := msgs[:0]
+		for i := range msgs {
+			ok, err := match(&msgs[i], restriction.Kids[0])
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				out = append(out, msgs[i])
+			}
+		}
+		msgs = out
+	}
+	type key struct {
+		uri  string
+		desc bool
+	}
+	keys := []key{{"item:DateTimeReceived", true}}
+	if sortOrder != nil {
+		keys = keys[:0]
+		for _, fo := range sortOrder.all("FieldOrder") {
+			uri := fo.child("FieldURI").attr("FieldURI")
+			if _, err := fieldValue(&MessageInfo{}, uri); err != nil {
+				return nil, err
+			}
+			keys = append(keys, key{uri, fo.attr("Order") == "Descending"})
+		}
+	}
+	slices.SortStableFunc(msgs, func(a, b MessageInfo) int {
+		for _, k := range keys {
+			va, _ := fieldValue(&a, k.uri)
+			vb, _ := fieldValue(&b, k.uri)
+			if c := compareValues(va, vb); c != 0 {
+				if k.desc {
+					return -c
+				}
+				return c
+			}
+		}
+		return 0
+	})
+	return msgs, nil
+}
+
+func (c *ewsCall) findItem() *el {
+	shape := shapeOf(c.op.child("ItemShape"))
+	view, _ := pageView(c.op.child("IndexedPageItemView")) // validated
+	t := c.h.treeOrFail(c.r, c.u, c.log)
+	var msgs []*el
+	for _, ref := range folderRefs(c.op.child("ParentFolderIds")) {
+		if t == nil {
+			msgs = append(msgs, respMsg("FindItem", ewsInternal))
+			continue
+		}
+		n, fail := t.resolve(c.u, ref)
+		if fail != nil {
+			msgs = append(msgs, respMsg("FindItem", *fail))
+			continue
+		}
+		var list []MessageInfo
+		if !n.virtual() {
+			var err error
+			list, err = c.h.b.ListFolder(c.r.Context(), c.u.Address, n.Key)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				c.log.Error("ews: list folder", "err", err)
+				msgs = append(msgs, respMsg("FindItem", ewsInternal))
+				continue
+			}
+		}
+		list, err := filterSort(list, c.op.child("Restriction"), c.op.child("SortOrder"))
+		if err != nil {
+			msgs = append(msgs, respMsg("FindItem", ewsUnsupportedPath))
+			continue
+		}
+		start, end := view.window(len(list))
+		items := E("t:Items")
+		raw := needsRaw(shape, false)
+		for _, mi := range list[start:end] {
+			it := &ewsItem{folder: n.Key, mi: mi}
+			if raw {
+				if err := c.loadRaw(it); err != nil {
+					c.log.Warn("ews: read message", "err", err)
+				}
+			}
+			items.add(itemXML(it, shape, false))
+		}
+		root := E("m:RootFolder")
+		if view.paged {
+			root.A("IndexedPagingOffset", strconv.Itoa(end))
+		}
+		root.A("TotalItemsInView", strconv.Itoa(len(list))).A("IncludesLastItemInRange", strconv.FormatBool(end == len(list)))
+		msgs = append(msgs, respMsg("FindItem", okMessage(), root.add(items)))
+	}
+	return opResponse("FindItem", msgs)
+}
