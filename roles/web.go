@@ -91,7 +91,7 @@ func (b webBackend) ListFolder(ctx context.Context, address, folder string) ([]h
 		}
 		out = append(out, httpd.MessageInfo{
 			ID: strconv.FormatUint(uint64(m.UID), 10), From: m.From, To: m.To, Subject: m.Subject,
-			Date: date, Size: m.Size, Read: m.Seen(),
+			Date: date, Size: m.Size, Read: m.Seen(), Flagged: m.HasFlag(store.FlagFlagged),
 		})
 	}
 	return out, nil
@@ -138,6 +138,12 @@ func (b webBackend) MarkRead(ctx context.Context, address, folder, id string) er
 // server's Transport service (a SUBMIT event in MSGTRKMS, then the
 // Transport's RECEIVE) and a copy into the user's Sent Items.
 func (b webBackend) Submit(ctx context.Context, from *httpd.User, rcpts []string, msg []byte) error {
+	return b.Send(ctx, from, rcpts, msg, httpd.FolderSentItems)
+}
+
+// Send is Submit with the copy saved in saveIn ("" for none: EWS
+// SendOnly).
+func (b webBackend) Send(ctx context.Context, from *httpd.User, rcpts []string, msg []byte, saveIn string) error {
 	s := b.r.s
 	now := s.rt.o.Now()
 	m := transport.SplitMessage(msg)
@@ -175,7 +181,10 @@ func (b webBackend) Submit(ctx context.Context, from *httpd.User, rcpts []string
 	if err := b.r.tr.Submit(ctx, tm, body); err != nil {
 		return err
 	}
-	sent, err := b.folder(from.Address, httpd.FolderSentItems)
+	if saveIn == "" {
+		return nil
+	}
+	sent, err := b.folder(from.Address, saveIn)
 	if err != nil {
 		return err
 	}
