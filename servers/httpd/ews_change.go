@@ -18,7 +18,7 @@ import (
 // MailStore.Send, the path Outlook on the web submits through.
 
 var (
-	ewsInvalidRecipients = errMessage("ErrorInvalidRecipients", "At least one recipient isn't valid.")
+	ewsInvalidRecipients  = errMessage("ErrorInvalidRecipients", "At least one recipient isn't valid.")
 	ewsInvalidPropertySet = errMessage("ErrorInvalidPropertySet", "The property can't be set.")
 	ewsMoveCopyFailed     = errMessage("ErrorMoveCopyFailed", "An error occurred during move or copy.")
 )

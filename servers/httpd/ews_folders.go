@@ -404,9 +404,9 @@ func folderRefs(n *xnode) []folderRef {
 
 // indexedView is an IndexedPageItemView or IndexedPageFolderView.
 type indexedView struct {
-	paged         bool
-	max, offset   int
-	fromEnd       bool
+	paged       bool
+	max, offset int
+	fromEnd     bool
 }
 
 func pageView(n *xnode) (indexedView, error) {

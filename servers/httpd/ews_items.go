@@ -73,7 +73,9 @@ var itemProps = []itemProp{
 	{"item:Size", true, false, func(it *ewsItem, s ewsShape) *el { return tInt("t:Size", it.mi.Size) }},
 	{"item:Importance", true, true, func(it *ewsItem, s ewsShape) *el { return T("t:Importance", importance(it.hdr)) }},
 	{"item:IsSubmitted", false, false, func(it *ewsItem, s ewsShape) *el { return tBool("t:IsSubmitted", false) }},
-	{"item:IsDraft", true, false, func(it *ewsItem, s ewsShape) *el { return tBool("t:IsDraft", strings.EqualFold(it.folder, FolderDrafts)) }},
+	{"item:IsDraft", true, false, func(it *ewsItem, s ewsShape) *el {
+		return tBool("t:IsDraft", strings.EqualFold(it.folder, FolderDrafts))
+	}},
 	{"item:DateTimeSent", true, true, func(it *ewsItem, s ewsShape) *el {
 		if d, err := it.hdr.Date(); err == nil {
 			return T("t:DateTimeSent", ewsTime(d))

@@ -9,10 +9,10 @@ import (
 // mostly optional; a small tree queried by local name reads them more
 // plainly than a struct per operation.
 type xnode struct {
-	Name  xml.Name
-	Attr  []xml.Attr
-	Kids  []*xnode
-	Text  string
+	Name xml.Name
+	Attr []xml.Attr
+	Kids []*xnode
+	Text string
 }
 
 // maxXMLDepth bounds the nesting a request may have (restrictions nest).
