@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"html"
+	"mime"
 	"net/mail"
 	"regexp"
 	"slices"
@@ -71,6 +72,19 @@ var itemProps = []itemProp{
 	}},
 	{"item:DateTimeReceived", true, false, func(it *ewsItem, s ewsShape) *el { return T("t:DateTimeReceived", ewsTime(it.mi.Date)) }},
 	{"item:Size", true, false, func(it *ewsItem, s ewsShape) *el { return tInt("t:Size", it.mi.Size) }},
+	{"item:Categories", false, true, func(it *ewsItem, s ewsShape) *el {
+		// Exchange carries categories in MIME as the Keywords header.
+		var cats []*el
+		for _, c := range strings.Split(decodeHeader(it.hdr.Get("Keywords")), ",") {
+			if c = strings.TrimSpace(c); c != "" {
+				cats = append(cats, T("t:String", c))
+			}
+		}
+		if len(cats) == 0 {
+			return nil
+		}
+		return E("t:Categories", cats...)
+	}},
 	{"item:Importance", true, true, func(it *ewsItem, s ewsShape) *el { return T("t:Importance", importance(it.hdr)) }},
 	{"item:IsSubmitted", false, false, func(it *ewsItem, s ewsShape) *el { return tBool("t:IsSubmitted", false) }},
 	{"item:IsDraft", true, false, func(it *ewsItem, s ewsShape) *el {
@@ -178,6 +192,13 @@ func (c *ewsCall) loadRaw(it *ewsItem) error {
 		it.hdr = m.Header
 	}
 	return nil
+}
+
+func decodeHeader(v string) string {
+	if d, err := (&mime.WordDecoder{}).DecodeHeader(v); err == nil {
+		return d
+	}
+	return v
 }
 
 func importance(h mail.Header) string {
