@@ -232,6 +232,12 @@ func (r *mailboxRole) startHTTP() error {
 		ServerName: s.Config.Name, FQDN: s.Config.FQDN, Domain: r.t.DefaultDomain(), Organization: r.t.Organization,
 		HTTPSPort: r.t.Port(443), Version: r.t.BuildNumber(), BasicAuth: &basic, Logger: s.log, Now: s.rt.o.Now,
 	}
+	for name, vd := range s.Config.Mailbox.VirtualDirectories {
+		if o.VirtualDirectories == nil {
+			o.VirtualDirectories = map[string]httpd.VirtualDirectory{}
+		}
+		o.VirtualDirectories[name] = httpd.VirtualDirectory{InternalURL: vd.InternalURL, ExternalURL: vd.ExternalURL}
+	}
 	backend := webBackend{r}
 	https := httpd.NewHandler(backend, o)
 	r.ntlmHTTP = ntlm.NewHTTPAuth(s.newNTLM(), ntlm.HTTPOptions{})

@@ -34,8 +34,8 @@ func FuzzAutodiscoverRequest(f *testing.F) {
 		}
 		h := &Handler{cfg: c}
 		w := newDiscardWriter()
-		h.writeAutodiscover(w, adOutlookResponse(c, u, "mail.contoso.com"))
-		h.writeAutodiscover(w, adMobileResponse(u, "mail.contoso.com"))
+		h.writeAutodiscover(w, adOutlookResponse(c, u))
+		h.writeAutodiscover(w, adMobileResponse(u, c.vdirURL("activesync", true)))
 		if w.status != 200 {
 			t.Fatalf("response for %+v did not render: %d", req, w.status)
 		}
