@@ -27,7 +27,10 @@ import (
 )
 
 // webBackend is Client Access's view of the mailboxes this server hosts.
-type webBackend struct{ r *mailboxRole }
+type webBackend struct {
+	r     *mailboxRole
+	lists *listCache // nil: no caching
+}
 
 var _ httpd.Backend = webBackend{}
 
@@ -78,6 +81,13 @@ func (b webBackend) ListFolder(ctx context.Context, address, folder string) ([]h
 	if err != nil {
 		return nil, err
 	}
+	st, err := f.Status()
+	if err != nil {
+		return nil, err
+	}
+	if out, ok := b.lists.get(address, st); ok {
+		return out, nil
+	}
 	msgs, err := f.Messages()
 	if err != nil {
 		return nil, err
@@ -94,6 +104,7 @@ func (b webBackend) ListFolder(ctx context.Context, address, folder string) ([]h
 			Date: date, Size: m.Size, Read: m.Seen(), Flagged: m.HasFlag(store.FlagFlagged),
 		})
 	}
+	b.lists.put(address, st, out)
 	return out, nil
 }
 
@@ -238,7 +249,7 @@ func (r *mailboxRole) startHTTP() error {
 		}
 		o.VirtualDirectories[name] = httpd.VirtualDirectory{InternalURL: vd.InternalURL, ExternalURL: vd.ExternalURL}
 	}
-	backend := webBackend{r}
+	backend := webBackend{r: r, lists: newListCache()}
 	https := httpd.NewHandler(backend, o)
 	r.ntlmHTTP = ntlm.NewHTTPAuth(s.newNTLM(), ntlm.HTTPOptions{})
 	serve := func(kind topology.ListenerKind, h http.Handler, tlsConf *tls.Config) error {

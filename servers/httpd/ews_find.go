@@ -176,22 +176,22 @@ func match(mi *MessageInfo, n *xnode) (bool, error) {
 	return false, errUnsupportedQuery
 }
 
-// filterSort applies the request's Restriction and SortOrder in place.
-// Without a SortOrder the newest message comes first, as in Exchange's
-// default view.
-func filterSort(msgs []MessageInfo, restriction, sortOrder *xnode) ([]MessageInfo, error) {
-	if restriction != nil && len(restriction.Kids) == 1 {
-		out := msgs[:0]
-		for i := range msgs {
-			ok, err := match(&msgs[i], restriction.Kids[0])
+// filterSort applies the request's Restriction and SortOrder. Without a
+// SortOrder the newest message comes first, as in Exchange's default
+// view. It sorts pointers: a 10,000-item folder is sorted for every page.
+func filterSort(list []MessageInfo, restriction, sortOrder *xnode) ([]*MessageInfo, error) {
+	msgs := make([]*MessageInfo, 0, len(list))
+	for i := range list {
+		if restriction != nil && len(restriction.Kids) == 1 {
+			ok, err := match(&list[i], restriction.Kids[0])
 			if err != nil {
 				return nil, err
 			}
-			if ok {
-				out = append(out, msgs[i])
+			if !ok {
+				continue
 			}
 		}
-		msgs = out
+		msgs = append(msgs, &list[i])
 	}
 	cmps := []func(a, b *MessageInfo) int{byDate}
 	desc := []bool{true}
@@ -205,9 +205,9 @@ func filterSort(msgs []MessageInfo, restriction, sortOrder *xnode) ([]MessageInf
 			cmps, desc = append(cmps, f), append(desc, fo.attr("Order") == "Descending")
 		}
 	}
-	order := func(a, b MessageInfo) int {
+	order := func(a, b *MessageInfo) int {
 		for i, f := range cmps {
-			if c := f(&a, &b); c != 0 {
+			if c := f(a, b); c != 0 {
 				if desc[i] {
 					return -c
 				}
@@ -248,16 +248,16 @@ func (c *ewsCall) findItem() *el {
 				continue
 			}
 		}
-		list, err := filterSort(list, c.op.child("Restriction"), c.op.child("SortOrder"))
+		found, err := filterSort(list, c.op.child("Restriction"), c.op.child("SortOrder"))
 		if err != nil {
 			msgs = append(msgs, respMsg("FindItem", ewsUnsupportedPath))
 			continue
 		}
-		start, end := view.window(len(list))
+		start, end := view.window(len(found))
 		items := E("t:Items")
 		raw := needsRaw(shape, false)
-		for _, mi := range list[start:end] {
-			it := &ewsItem{folder: n.Key, mi: mi}
+		for _, mi := range found[start:end] {
+			it := &ewsItem{folder: n.Key, mi: *mi}
 			if raw {
 				if err := c.loadRaw(it); err != nil {
 					c.log.Warn("ews: read message", "err", err)
@@ -269,7 +269,7 @@ func (c *ewsCall) findItem() *el {
 		if view.paged {
 			root.A("IndexedPagingOffset", strconv.Itoa(end))
 		}
-		root.A("TotalItemsInView", strconv.Itoa(len(list))).A("IncludesLastItemInRange", strconv.FormatBool(end == len(list)))
+		root.A("TotalItemsInView", strconv.Itoa(len(found))).A("IncludesLastItemInRange", strconv.FormatBool(end == len(found)))
 		msgs = append(msgs, respMsg("FindItem", okMessage(), root.add(items)))
 	}
 	return opResponse("FindItem", msgs)
