@@ -37,6 +37,12 @@ type exchangelibResult struct {
 	SyncFirst       []string `json:"sync_first"`
 	SyncFirstCount  int      `json:"sync_first_count"`
 	SyncSecondCount int      `json:"sync_second_count"`
+	SyncThird       []string `json:"sync_third"`
+	ReadAfterUpdate bool     `json:"read_after_update"`
+	Folders         []string `json:"folders"`
+	Moved           []string `json:"moved"`
+	Resolved        []string `json:"resolved"`
+	FoldersAfter    []string `json:"folders_after_delete"`
 }
 
 // TestEWSWithExchangelib drives EX01's EWS with python3-exchangelib (the
@@ -99,6 +105,17 @@ func TestEWSWithExchangelib(t *testing.T) {
 			}
 			if got.SyncFirstCount == 0 || got.SyncFirstCount != len(got.SyncFirst) || got.SyncSecondCount != 0 {
 				t.Errorf("sync_items: first %d (%v), second %d; want the inbox, then nothing", got.SyncFirstCount, got.SyncFirst, got.SyncSecondCount)
+			}
+			project := "Projects " + pin
+			if !got.ReadAfterUpdate || !slices.Contains(got.Folders, project) || slices.Contains(got.FoldersAfter, project) ||
+				!slices.Equal(got.Moved, []string{readSubject}) || !slices.Equal(got.Resolved, []string{"bob@contoso.com"}) {
+				t.Errorf("changes: read %v, folders %q then %q, moved %q, resolved %q", got.ReadAfterUpdate, got.Folders, got.FoldersAfter, got.Moved, got.Resolved)
+			}
+			// After the read flag and the move out of the Inbox, sync says
+			// the item is gone (a read flag change on an item that left is
+			// folded into its deletion).
+			if !slices.Equal(got.SyncThird, []string{"delete"}) {
+				t.Errorf("sync_items after the changes = %q, want [delete]", got.SyncThird)
 			}
 			// The message went through transport to bob on EX02.
 			waitMail(t, rt, "EX02", "bob@contoso.com", sendSubject)

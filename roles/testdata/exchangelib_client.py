@@ -62,4 +62,24 @@ second = list(inbox.sync_items())
 out["sync_first"] = [c[0] for c in first]
 out["sync_first_count"] = len(first)
 out["sync_second_count"] = len(second)
+
+# Changes a client makes: read flag, a new folder, move, resolve names.
+msg.is_read = True
+msg.save(update_fields=["is_read"])
+out["read_after_update"] = inbox.get(subject=os.environ["EWS_READ_SUBJECT"]).is_read
+from exchangelib import Folder  # noqa: E402
+
+projects = Folder(parent=inbox, name="Projects " + os.environ["EWS_PIN"])
+projects.save()
+out["folders"] = sorted(f.name for f in account.msg_folder_root.walk())
+msg.move(projects)
+out["moved"] = [i.subject for i in projects.all()]
+out["resolved"] = [m.email_address for m in account.protocol.resolve_names(["bob"])]
+
+# The sync after the changes: the read flag, then the move out.
+out["sync_third"] = sorted(c[0] for c in inbox.sync_items())
+for i in projects.all():
+    i.delete()
+projects.delete()
+out["folders_after_delete"] = sorted(f.name for f in account.msg_folder_root.walk())
 json.dump(out, sys.stdout)

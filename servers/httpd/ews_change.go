@@ -61,7 +61,7 @@ func readDraft(n *xnode) (*ewsDraft, error) {
 		if ct == "" {
 			ct = mime.TypeByExtension(strings.ToLower(a.text("Name")[strings.LastIndex(a.text("Name"), ".")+1:]))
 		}
-		d.attachments = append(d.attachments, shownAttachment{Name: a.text("Name"), ContentType: ct, Data: data, Inline: a.text("IsInline") == "true"})
+		d.attachments = append(d.attachments, shownAttachment{Name: a.text("Name"), ContentType: ct, Data: data, Inline: xsBool(a.text("IsInline"))})
 	}
 	if mc := n.text("MimeContent"); mc != "" {
 		b, err := base64.StdEncoding.DecodeString(mc)
@@ -212,7 +212,7 @@ func (c *ewsCall) createItem() *el {
 			if save == FolderDrafts {
 				flags = append(flags, FlagDraft)
 			}
-			if n.text("IsRead") == "false" {
+			if r := n.text("IsRead"); r != "" && !xsBool(r) {
 				flags = flags[1:]
 			}
 			id, err := c.ms.Append(c.r.Context(), c.u.Address, save, raw, flags)
@@ -254,7 +254,7 @@ func (c *ewsCall) send(rcpts []string, raw []byte, saveIn string) responseMessag
 func (c *ewsCall) sendItem() *el {
 	var msgs []*el
 	saveIn := ""
-	if c.op.attr("SaveItemToFolder") != "false" {
+	if s := c.op.attr("SaveItemToFolder"); s == "" || xsBool(s) {
 		var fail *responseMessage
 		if saveIn, fail = c.targetFolder(c.op.child("SavedItemFolderId"), FolderSentItems); fail != nil {
 			return opResponse("SendItem", []*el{respMsg("SendItem", *fail)})

@@ -95,7 +95,7 @@ func TestEWSGolden(t *testing.T) {
 			{"", `<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape><t:IncludeMimeContent>true</t:IncludeMimeContent></m:ItemShape><m:ItemIds><t:ItemId Id="{{item "INBOX" "3"}}"/></m:ItemIds></m:GetItem>`},
 			{"", `<m:GetAttachment><m:AttachmentIds><t:AttachmentId Id="{{att "INBOX" "4" 0}}"/><t:AttachmentId Id="{{att "INBOX" "4" 5}}"/></m:AttachmentIds></m:GetAttachment>`},
 			{"", `<m:UpdateItem ConflictResolution="AutoResolve" MessageDisposition="SaveOnly"><m:ItemChanges><t:ItemChange><t:ItemId Id="{{item "INBOX" "1"}}"/><t:Updates>
-				<t:SetItemField><t:FieldURI FieldURI="message:IsRead"/><t:Message><t:IsRead>true</t:IsRead></t:Message></t:SetItemField>
+				<t:SetItemField><t:FieldURI FieldURI="message:IsRead"/><t:Message><t:IsRead>1</t:IsRead></t:Message></t:SetItemField>
 				<t:SetItemField><t:FieldURI FieldURI="item:Flag"/><t:Message><t:Flag><t:FlagStatus>Flagged</t:FlagStatus></t:Flag></t:Message></t:SetItemField>
 				</t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>`},
 			{"", `<m:UpdateItem ConflictResolution="AutoResolve" MessageDisposition="SaveOnly"><m:ItemChanges><t:ItemChange><t:ItemId Id="{{item "INBOX" "1"}}"/><t:Updates>

@@ -45,7 +45,7 @@ func (c *ewsCall) resolveNames() *el {
 	case len(found) > 1:
 		rm = ewsMultipleResults
 	}
-	full := c.op.attr("ReturnFullContactData") == "true"
+	full := xsBool(c.op.attr("ReturnFullContactData"))
 	set := E("m:ResolutionSet").A("TotalItemsInView", strconv.Itoa(len(found))).A("IncludesLastItemInRange", "true")
 	for _, u := range found {
 		r := E("t:Resolution", E("t:Mailbox", T("t:Name", u.DisplayName), T("t:EmailAddress", u.Address),

@@ -51,7 +51,7 @@ type ewsShape struct {
 
 func shapeOf(n *xnode) ewsShape {
 	s := ewsShape{BaseShape: n.text("BaseShape"), BodyType: n.text("BodyType")}
-	s.IncludeMime = n.text("IncludeMimeContent") == "true"
+	s.IncludeMime = xsBool(n.text("IncludeMimeContent"))
 	for _, f := range n.child("AdditionalProperties").all("FieldURI") {
 		s.Fields = append(s.Fields, f.attr("FieldURI"))
 	}

@@ -28,7 +28,7 @@ func (c *ewsCall) updateItem() *el {
 			val := u.child("Message")
 			switch strings.ToLower(uri) {
 			case "message:isread":
-				if set && val.text("IsRead") == "true" {
+				if set && xsBool(val.text("IsRead")) {
 					add = append(add, FlagSeen)
 				} else {
 					remove = append(remove, FlagSeen)

@@ -100,6 +100,12 @@ func (n *xnode) attr(local string) string {
 	return ""
 }
 
+// xsBool reads an xs:boolean: "true" or "1" (exchangelib sends 1).
+func xsBool(s string) bool {
+	s = strings.TrimSpace(s)
+	return s == "true" || s == "1"
+}
+
 // text is the trimmed character data of the child named local.
 func (n *xnode) text(local string) string {
 	c := n.child(local)
