@@ -40,28 +40,28 @@ type ewsCall struct {
 	ms  MailStore // nil when the backend is read-only
 }
 
-// ewsOps are the operations exsim runs; write marks those that need a
-// MailStore.
+// ewsOps are the operations exsim runs; store marks those that need a
+// MailStore (changes, sending, the directory).
 var ewsOps = map[string]struct {
 	run   func(c *ewsCall) *el
-	write bool
+	store bool
 }{
 	"GetFolder":           {run: func(c *ewsCall) *el { return c.h.ewsGetFolder(c.r, c.u, c.op, c.log) }},
 	"FindFolder":          {run: func(c *ewsCall) *el { return c.h.ewsFindFolder(c.r, c.u, c.op, c.log) }},
-	"CreateFolder":        {run: func(c *ewsCall) *el { return c.h.ewsCreateFolder(c.r, c.u, c.ms, c.op, c.log) }, write: true},
-	"DeleteFolder":        {run: func(c *ewsCall) *el { return c.h.ewsDeleteFolder(c.r, c.u, c.ms, c.op, c.log) }, write: true},
+	"CreateFolder":        {run: func(c *ewsCall) *el { return c.h.ewsCreateFolder(c.r, c.u, c.ms, c.op, c.log) }, store: true},
+	"DeleteFolder":        {run: func(c *ewsCall) *el { return c.h.ewsDeleteFolder(c.r, c.u, c.ms, c.op, c.log) }, store: true},
 	"SyncFolderHierarchy": {run: (*ewsCall).syncFolderHierarchy},
 	"FindItem":            {run: (*ewsCall).findItem},
 	"GetItem":             {run: (*ewsCall).getItem},
 	"GetAttachment":       {run: (*ewsCall).getAttachment},
-	"CreateItem":          {run: (*ewsCall).createItem, write: true},
-	"SendItem":            {run: (*ewsCall).sendItem, write: true},
-	"UpdateItem":          {run: (*ewsCall).updateItem, write: true},
-	"DeleteItem":          {run: (*ewsCall).deleteItem, write: true},
-	"MoveItem":            {run: func(c *ewsCall) *el { return c.transferItems(true) }, write: true},
-	"CopyItem":            {run: func(c *ewsCall) *el { return c.transferItems(false) }, write: true},
+	"CreateItem":          {run: (*ewsCall).createItem, store: true},
+	"SendItem":            {run: (*ewsCall).sendItem, store: true},
+	"UpdateItem":          {run: (*ewsCall).updateItem, store: true},
+	"DeleteItem":          {run: (*ewsCall).deleteItem, store: true},
+	"MoveItem":            {run: func(c *ewsCall) *el { return c.transferItems(true) }, store: true},
+	"CopyItem":            {run: func(c *ewsCall) *el { return c.transferItems(false) }, store: true},
 	"SyncFolderItems":     {run: (*ewsCall).syncFolderItems},
-	"ResolveNames":        {run: (*ewsCall).resolveNames, write: true},
+	"ResolveNames":        {run: (*ewsCall).resolveNames, store: true},
 	"ConvertId":           {run: (*ewsCall).convertID},
 }
 
@@ -101,7 +101,7 @@ func (h *Handler) serveEWS(w http.ResponseWriter, r *http.Request, rest string, 
 	}
 	op, ok := ewsOps[req.Operation]
 	ms, isStore := h.b.(MailStore)
-	if ok && (!op.write || isStore) {
+	if ok && (!op.store || isStore) {
 		h.ewsReply(w, op.run(&ewsCall{h: h, r: r, u: u, op: req.Op, log: log, ms: ms}))
 		return
 	}

@@ -84,8 +84,9 @@ func (d *ewsDraft) rcpts() []string {
 }
 
 // build is the RFC 5322 message of d, as Exchange converts an item to
-// MIME: categories become the Keywords header, Bcc is left out.
-func (c *ewsCall) build(d *ewsDraft) ([]byte, error) {
+// MIME: categories become the Keywords header. Bcc is kept only in a
+// saved draft (SendItem reads it back and strips it before sending).
+func (c *ewsCall) build(d *ewsDraft, keepBcc bool) ([]byte, error) {
 	if d.mimeContent != nil {
 		return d.mimeContent, nil
 	}
@@ -98,6 +99,9 @@ func (c *ewsCall) build(d *ewsDraft) ([]byte, error) {
 	}
 	if len(d.cc) > 0 {
 		h.SetAddressList("Cc", d.cc)
+	}
+	if keepBcc && len(d.bcc) > 0 {
+		h.SetAddressList("Bcc", d.bcc)
 	}
 	h.SetSubject(d.subject)
 	var id [16]byte
@@ -192,7 +196,7 @@ func (c *ewsCall) createItem() *el {
 			msgs = append(msgs, respMsg("CreateItem", ewsInvalidRecipients))
 			continue
 		}
-		raw, err := c.build(d)
+		raw, err := c.build(d, disp == "SaveOnly")
 		if err != nil {
 			c.log.Error("ews: build message", "err", err)
 			msgs = append(msgs, respMsg("CreateItem", ewsInternal))
@@ -276,7 +280,8 @@ func (c *ewsCall) sendItem() *el {
 				rcpts = append(rcpts, a.Address)
 			}
 		}
-		rm := c.send(rcpts, it.raw, saveIn)
+		empty := ""
+		rm := c.send(rcpts, setHeaders(it.raw, map[string]*string{"Bcc": &empty}), saveIn)
 		if rm.Class == "Success" {
 			if err := c.ms.Remove(c.r.Context(), c.u.Address, it.folder, []string{it.mi.ID}); err != nil {
 				c.log.Error("ews: remove sent draft", "err", err)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"text/template"
@@ -114,6 +115,7 @@ func TestEWSGolden(t *testing.T) {
 		{"send", []ewsStep{
 			{"", `<m:CreateItem MessageDisposition="SaveOnly"><m:SavedItemFolderId><t:DistinguishedFolderId Id="drafts"/></m:SavedItemFolderId><m:Items><t:Message>
 				<t:Subject>Draft for Bob</t:Subject><t:Body BodyType="Text">Hello Bob</t:Body><t:ToRecipients><t:Mailbox><t:EmailAddress>bob@contoso.com</t:EmailAddress></t:Mailbox></t:ToRecipients>
+				<t:BccRecipients><t:Mailbox><t:EmailAddress>carol@fabrikam.com</t:EmailAddress></t:Mailbox></t:BccRecipients>
 				</t:Message></m:Items></m:CreateItem>`},
 			{"", `<m:SendItem SaveItemToFolder="true"><m:ItemIds><t:ItemId Id="{{item "Drafts" "5"}}"/></m:ItemIds><m:SavedItemFolderId><t:DistinguishedFolderId Id="sentitems"/></m:SavedItemFolderId></m:SendItem>`},
 			{"", `<m:CreateItem MessageDisposition="SendAndSaveCopy"><m:SavedItemFolderId><t:DistinguishedFolderId Id="sentitems"/></m:SavedItemFolderId><m:Items><t:Message>
@@ -134,7 +136,11 @@ func TestEWSGolden(t *testing.T) {
 			}
 			for i, want := range []string{"Subject: Draft for Bob", "Subject: Lunch?"} {
 				s := fs.sent[i]
-				if s.from != "alice@contoso.com" || len(s.rcpts) != 1 || s.rcpts[0] != "bob@contoso.com" || !strings.Contains(string(s.msg), want) {
+				wantRcpts := []string{"bob@contoso.com"}
+				if i == 0 {
+					wantRcpts = append(wantRcpts, "carol@fabrikam.com") // the draft's Bcc
+				}
+				if s.from != "alice@contoso.com" || !slices.Equal(s.rcpts, wantRcpts) || !strings.Contains(string(s.msg), want) || strings.Contains(string(s.msg), "Bcc:") {
 					t.Errorf("submission %d = %s to %v:\n%s", i, s.from, s.rcpts, s.msg)
 				}
 			}
