@@ -123,8 +123,12 @@ func TestEWSWithExchangelib(t *testing.T) {
 			if !slices.Equal(got.SyncThird, []string{"delete"}) {
 				t.Errorf("sync_items after the changes = %q, want [delete]", got.SyncThird)
 			}
-			// The message went through transport to bob on EX02.
-			waitMail(t, rt, "EX02", "bob@contoso.com", sendSubject)
+			// The message went through transport to bob on EX02, with its
+			// attachment.
+			got2 := waitMail(t, rt, "EX02", "bob@contoso.com", sendSubject)
+			if !strings.Contains(got2, "notes.txt") || !strings.Contains(got2, "c2VlIHlvdSBhdCBub29u") {
+				t.Errorf("bob's copy lacks the attachment:\n%s", got2)
+			}
 		})
 	}
 }

@@ -22,7 +22,7 @@ def getaddrinfo(host, *args, **kwargs):
 
 socket.getaddrinfo = getaddrinfo
 
-from exchangelib import DELEGATE, NTLM, Account, Configuration, Credentials, Message  # noqa: E402
+from exchangelib import DELEGATE, NTLM, Account, Configuration, Credentials, FileAttachment, Message  # noqa: E402
 from exchangelib.version import EXCHANGE_2016, Version  # noqa: E402
 
 kwargs = dict(
@@ -54,6 +54,7 @@ m = Message(
     body="sent with exchangelib",
     to_recipients=[os.environ["EWS_SEND_TO"]],
 )
+m.attach(FileAttachment(name="notes.txt", content=b"see you at noon"))
 m.send_and_save()
 out["sent_items"] = [i.subject for i in account.sent.all()]
 
