@@ -39,6 +39,7 @@ type exchangelibResult struct {
 	SyncSecondCount int      `json:"sync_second_count"`
 	SyncThird       []string `json:"sync_third"`
 	ReadAfterUpdate bool     `json:"read_after_update"`
+	Categories      []string `json:"categories"`
 	Folders         []string `json:"folders"`
 	Moved           []string `json:"moved"`
 	Resolved        []string `json:"resolved"`
@@ -111,6 +112,9 @@ func TestEWSWithExchangelib(t *testing.T) {
 			}
 			if got.SyncFirstCount == 0 || got.SyncFirstCount != len(got.SyncFirst) || got.SyncSecondCount != 0 {
 				t.Errorf("sync_items: first %d (%v), second %d; want the inbox, then nothing", got.SyncFirstCount, got.SyncFirst, got.SyncSecondCount)
+			}
+			if !slices.Equal(got.Categories, []string{"Red category"}) {
+				t.Errorf("categories after update = %q", got.Categories)
 			}
 			project := "Projects " + pin
 			if !got.ReadAfterUpdate || !slices.Contains(got.Folders, project) || slices.Contains(got.FoldersAfter, project) ||

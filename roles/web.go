@@ -99,10 +99,16 @@ func (b webBackend) ListFolder(ctx context.Context, address, folder string) ([]h
 		if date.IsZero() {
 			date = m.Date
 		}
-		out = append(out, httpd.MessageInfo{
+		mi := httpd.MessageInfo{
 			ID: strconv.FormatUint(uint64(m.UID), 10), From: m.From, To: m.To, Subject: m.Subject,
 			Date: date, Size: m.Size, Read: m.Seen(), Flagged: m.HasFlag(store.FlagFlagged),
-		})
+		}
+		for _, f := range m.Flags {
+			if a, ok := strings.CutPrefix(f, httpd.ItemAliasKeyword); ok {
+				mi.Alias = a
+			}
+		}
+		out = append(out, mi)
 	}
 	b.lists.put(address, st, out)
 	return out, nil

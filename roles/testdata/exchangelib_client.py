@@ -68,6 +68,9 @@ out["sync_second_count"] = len(second)
 msg.is_read = True
 msg.save(update_fields=["is_read"])
 out["read_after_update"] = inbox.get(subject=os.environ["EWS_READ_SUBJECT"]).is_read
+msg.categories = ["Red category"]
+msg.save(update_fields=["categories"])  # rewrites the message; the ItemId must not change
+out["categories"] = inbox.get(id=msg.id).categories
 from exchangelib import Folder  # noqa: E402
 
 projects = Folder(parent=inbox, name="Projects " + os.environ["EWS_PIN"])

@@ -104,7 +104,7 @@ func TestEWSGolden(t *testing.T) {
 				<t:SetItemField><t:FieldURI FieldURI="item:Categories"/><t:Message><t:Categories><t:String>Red category</t:String></t:Categories></t:Message></t:SetItemField>
 				</t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>`},
 			{"", `<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties><t:FieldURI FieldURI="item:Subject"/><t:FieldURI FieldURI="item:Categories"/>
-				<t:FieldURI FieldURI="item:Flag"/><t:FieldURI FieldURI="message:IsRead"/></t:AdditionalProperties></m:ItemShape><m:ItemIds><t:ItemId Id="{{item "INBOX" "5"}}"/></m:ItemIds></m:GetItem>`},
+				<t:FieldURI FieldURI="item:Flag"/><t:FieldURI FieldURI="message:IsRead"/></t:AdditionalProperties></m:ItemShape><m:ItemIds><t:ItemId Id="{{item "INBOX" "1"}}"/></m:ItemIds></m:GetItem>`},
 			{"", `<m:MoveItem><m:ToFolderId><t:DistinguishedFolderId Id="junkemail"/></m:ToFolderId><m:ItemIds><t:ItemId Id="{{item "INBOX" "3"}}"/></m:ItemIds></m:MoveItem>`},
 			{"", `<m:CopyItem><m:ToFolderId><t:DistinguishedFolderId Id="drafts"/></m:ToFolderId><m:ItemIds><t:ItemId Id="{{item "INBOX" "2"}}"/></m:ItemIds></m:CopyItem>`},
 			{"", `<m:DeleteItem DeleteType="MoveToDeletedItems"><m:ItemIds><t:ItemId Id="{{item "INBOX" "2"}}"/></m:ItemIds></m:DeleteItem>`},
@@ -168,6 +168,10 @@ func TestEWSGolden(t *testing.T) {
 			{"", `<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>
 				<m:SyncFolderId><t:DistinguishedFolderId Id="inbox"/></m:SyncFolderId><m:SyncState>{{state}}</m:SyncState><m:MaxChangesReturned>100</m:MaxChangesReturned></m:SyncFolderItems>`},
 			{"", `<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>
+				<m:SyncFolderId><t:DistinguishedFolderId Id="inbox"/></m:SyncFolderId><m:SyncState>{{state}}</m:SyncState></m:SyncFolderItems>`},
+			{"", `<m:UpdateItem ConflictResolution="AutoResolve" MessageDisposition="SaveOnly"><m:ItemChanges><t:ItemChange><t:ItemId Id="{{item "INBOX" "1"}}"/><t:Updates>
+				<t:SetItemField><t:FieldURI FieldURI="item:Subject"/><t:Message><t:Subject>Renamed</t:Subject></t:Message></t:SetItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>`},
+			{"", `<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties><t:FieldURI FieldURI="item:Subject"/></t:AdditionalProperties></m:ItemShape>
 				<m:SyncFolderId><t:DistinguishedFolderId Id="inbox"/></m:SyncFolderId><m:SyncState>{{state}}</m:SyncState></m:SyncFolderItems>`},
 			{"", `<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>
 				<m:SyncFolderId><t:DistinguishedFolderId Id="sentitems"/></m:SyncFolderId><m:SyncState>{{state}}</m:SyncState></m:SyncFolderItems>`},

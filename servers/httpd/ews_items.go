@@ -155,7 +155,7 @@ func itemXML(it *ewsItem, s ewsShape, getItem bool) *el {
 	if it.raw != nil && getItem && (s.IncludeMime || s.only("item:MimeContent")) {
 		m.add(T("t:MimeContent", base64.StdEncoding.EncodeToString(it.raw)).A("CharacterSet", "UTF-8"))
 	}
-	m.add(T("t:ItemId", "").A("Id", encodeItemID(it.folder, it.mi.ID)).A("ChangeKey", itemChangeKey(it.mi)))
+	m.add(T("t:ItemId", "").A("Id", encodeItemID(it.folder, itemNum(it.mi))).A("ChangeKey", itemChangeKey(it.mi)))
 	for _, p := range itemProps {
 		if !getItem && noFindProp(p.uri) {
 			continue
@@ -174,6 +174,15 @@ func itemXML(it *ewsItem, s ewsShape, getItem bool) *el {
 
 func itemChangeKey(mi MessageInfo) string {
 	return changeKey(9, mi.ID, strconv.FormatBool(mi.Read), strconv.FormatBool(mi.Flagged), mi.Subject)
+}
+
+// itemNum is the id an ItemId carries for a message: its alias when EWS
+// rewrote it, so the ItemId a client holds keeps working.
+func itemNum(mi MessageInfo) string {
+	if mi.Alias != "" {
+		return mi.Alias
+	}
+	return mi.ID
 }
 
 // loadRaw reads and parses the message behind it.
@@ -268,7 +277,7 @@ func bodyXML(elem string, m *shownMessage, want string) *el {
 
 // attachmentXML is a FileAttachment; content is for GetAttachment.
 func attachmentXML(it *ewsItem, i int, a shownAttachment, content bool) *el {
-	id := base64.StdEncoding.EncodeToString([]byte(it.folder + "\x00" + it.mi.ID + "\x00" + strconv.Itoa(i)))
+	id := base64.StdEncoding.EncodeToString([]byte(it.folder + "\x00" + itemNum(it.mi) + "\x00" + strconv.Itoa(i)))
 	f := E("t:FileAttachment", T("t:AttachmentId", "").A("Id", id), T("t:Name", a.Name), T("t:ContentType", a.ContentType))
 	if a.ContentID != "" {
 		f.add(T("t:ContentId", a.ContentID))
@@ -307,7 +316,7 @@ func (c *ewsCall) findMessage(id string) (*ewsItem, *responseMessage) {
 		return nil, &ewsInternal
 	}
 	for _, mi := range msgs {
-		if mi.ID == mid {
+		if mi.ID == mid && mi.Alias == "" || mi.Alias == mid {
 			return &ewsItem{folder: folder, mi: mi}, nil
 		}
 	}

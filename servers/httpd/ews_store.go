@@ -44,6 +44,12 @@ type FolderInfo struct {
 	Total, Unread int
 }
 
+// ItemAliasKeyword marks a message EWS rewrote in place (UpdateItem of
+// Subject or Categories, which live in the message): the keyword is this
+// prefix and the id the message had, so its ItemId stays what it was, as
+// Exchange's ItemIds do. Backends report it as MessageInfo.Alias.
+const ItemAliasKeyword = "$EwsItemId."
+
 // IMAP flags MailStore understands.
 const (
 	FlagSeen    = `\Seen`

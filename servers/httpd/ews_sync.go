@@ -83,7 +83,7 @@ func decodeSyncState(s string, kind byte, scope string) (map[string]string, erro
 		if err != nil {
 			return nil, err
 		}
-		if kind == 'I' && len(v) != 2 {
+		if kind == 'I' && len(v) < 2 {
 			return nil, errors.New("bad item stamp")
 		}
 		out[k] = v
@@ -99,7 +99,8 @@ func syncMax(op *xnode) int {
 	return n
 }
 
-// itemStamp is what a sync state remembers of an item.
+// itemStamp is what a sync state remembers of an item: read and flag
+// state, then the backend's id, which changes when EWS rewrites it.
 func itemStamp(mi MessageInfo) string {
 	b := []byte("00")
 	if mi.Read {
@@ -108,7 +109,7 @@ func itemStamp(mi MessageInfo) string {
 	if mi.Flagged {
 		b[1] = '1'
 	}
-	return string(b)
+	return string(b) + mi.ID
 }
 
 func (c *ewsCall) syncFolderItems() *el {
@@ -146,7 +147,7 @@ func (c *ewsCall) syncFolderItems() *el {
 	var pending []change
 	seen := map[string]bool{}
 	for _, mi := range list {
-		seen[mi.ID] = true
+		seen[itemNum(mi)] = true
 	}
 	var gone []string
 	for id := range prev {
@@ -161,11 +162,12 @@ func (c *ewsCall) syncFolderItems() *el {
 		}})
 	}
 	for _, mi := range list {
-		was, known := prev[mi.ID]
+		num := itemNum(mi)
+		was, known := prev[num]
 		now := itemStamp(mi)
 		switch {
 		case !known:
-			pending = append(pending, change{id: mi.ID, stamp: now, xml: func() *el {
+			pending = append(pending, change{id: num, stamp: now, xml: func() *el {
 				it := &ewsItem{folder: n.Key, mi: mi}
 				if needsRaw(shape, false) {
 					if err := c.loadRaw(it); err != nil {
@@ -174,12 +176,12 @@ func (c *ewsCall) syncFolderItems() *el {
 				}
 				return E("t:Create", itemXML(it, shape, false))
 			}})
-		case was != now && was[1] == now[1]: // only the read state changed
-			pending = append(pending, change{id: mi.ID, stamp: now, xml: func() *el {
-				return E("t:ReadFlagChange", T("t:ItemId", "").A("Id", encodeItemID(n.Key, mi.ID)).A("ChangeKey", itemChangeKey(mi)), tBool("t:IsRead", mi.Read))
+		case was != now && was[1:] == now[1:]: // only the read state changed
+			pending = append(pending, change{id: num, stamp: now, xml: func() *el {
+				return E("t:ReadFlagChange", T("t:ItemId", "").A("Id", encodeItemID(n.Key, num)).A("ChangeKey", itemChangeKey(mi)), tBool("t:IsRead", mi.Read))
 			}})
 		case was != now:
-			pending = append(pending, change{id: mi.ID, stamp: now, xml: func() *el {
+			pending = append(pending, change{id: num, stamp: now, xml: func() *el {
 				return E("t:Update", itemXML(&ewsItem{folder: n.Key, mi: mi}, shape, false))
 			}})
 		}

@@ -63,7 +63,7 @@ func (c *ewsCall) updateItem() *el {
 				msgs = append(msgs, respMsg("UpdateItem", ewsItemNotFound))
 				continue
 			}
-			flags := []string{}
+			flags := []string{ItemAliasKeyword + itemNum(it.mi)}
 			if it.mi.Read {
 				flags = append(flags, FlagSeen)
 			}
@@ -88,12 +88,12 @@ func (c *ewsCall) updateItem() *el {
 				continue
 			}
 		}
-		after, fail := c.findMessage(encodeItemID(folder, id))
+		after, fail := c.findMessage(encodeItemID(folder, itemNum(it.mi))) // the rewritten copy carries the alias
 		if fail != nil {
 			msgs = append(msgs, respMsg("UpdateItem", *fail))
 			continue
 		}
-		item := E("t:Message", T("t:ItemId", "").A("Id", encodeItemID(folder, id)).A("ChangeKey", itemChangeKey(after.mi)))
+		item := E("t:Message", T("t:ItemId", "").A("Id", encodeItemID(folder, itemNum(after.mi))).A("ChangeKey", itemChangeKey(after.mi)))
 		msgs = append(msgs, respMsg("UpdateItem", okMessage(), E("m:Items", item), E("m:ConflictResults", T("t:Count", "0"))))
 	}
 	return opResponse("UpdateItem", msgs)
@@ -187,6 +187,11 @@ func (c *ewsCall) transferItems(move bool) *el {
 			continue
 		}
 		newID, err := c.ms.Transfer(c.r.Context(), c.u.Address, it.folder, it.mi.ID, dest, move)
+		if err == nil && it.mi.Alias != "" {
+			// The alias was an id of the source folder: in dest it could
+			// name another message.
+			err = c.ms.SetFlags(c.r.Context(), c.u.Address, dest, newID, nil, []string{ItemAliasKeyword + it.mi.Alias})
+		}
 		if err != nil {
 			c.log.Error("ews: transfer item", "err", err)
 			msgs = append(msgs, respMsg(op, ewsMoveCopyFailed))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // fakeStore is fakeBackend with EWS's MailStore: folders beyond the
@@ -112,7 +113,7 @@ func (s *fakeStore) Append(ctx context.Context, address, folder string, msg []by
 	}
 	u.folders[folder] = append(u.folders[folder], &fakeMessage{
 		info: MessageInfo{ID: id, From: p.From, To: p.To, Subject: p.Subject, Date: date, Size: int64(len(msg)),
-			Read: slices.Contains(flags, FlagSeen), Flagged: slices.Contains(flags, FlagFlagged)},
+			Read: slices.Contains(flags, FlagSeen), Flagged: slices.Contains(flags, FlagFlagged), Alias: fakeAlias(flags)},
 		raw: msg,
 	})
 	return id, nil
@@ -139,6 +140,8 @@ func (s *fakeStore) SetFlags(ctx context.Context, address, folder, id string, ad
 			m.info.Read = false
 		case FlagFlagged:
 			m.info.Flagged = false
+		case ItemAliasKeyword + m.info.Alias:
+			m.info.Alias = ""
 		}
 	}
 	return nil
@@ -203,3 +206,12 @@ func (s *fakeStore) Users(ctx context.Context) ([]*User, error) {
 }
 
 func base64Std(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+func fakeAlias(flags []string) string {
+	for _, f := range flags {
+		if a, ok := strings.CutPrefix(f, ItemAliasKeyword); ok {
+			return a
+		}
+	}
+	return ""
+}
