@@ -182,7 +182,7 @@ func (rt *Runtime) newServer(sc *topology.Server) (*Server, error) {
 // certIdentity names a server's certificate: FQDN, short name, address,
 // and on the Client Access server the mail. and autodiscover. names.
 func certIdentity(t *topology.Topology, s *topology.Server) certs.Identity {
-	id := certs.Identity{Name: s.Name, FQDN: s.FQDN, Addresses: []netip.Addr{s.Addr()}}
+	id := certs.Identity{Name: s.Name, FQDN: s.FQDN, Addresses: []netip.Addr{s.Addr()}, Key: certs.KeyType(t.Certs.Key)}
 	if s.Role == topology.RoleMailbox {
 		for _, d := range t.AcceptedDomains {
 			id.ExtraDNS = append(id.ExtraDNS, "mail."+d, "autodiscover."+d)
