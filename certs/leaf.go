@@ -92,20 +92,40 @@ func (ca *CA) Issue(id Identity) (tls.Certificate, error) {
 		c, _, err := ca.sign(id)
 		return c, err
 	}
+	return ca.loadOrMake(filepath.Join(ca.dir, id.Name+".pem"), filepath.Join(ca.dir, id.Name+"-key.pem"),
+		func(c tls.Certificate) bool { return ca.stillGood(c, id) },
+		func() (tls.Certificate, []byte, error) { return ca.sign(id) })
+}
+
+// loadOrMake returns the certificate stored at certPath and keyPath while
+// good says it is, or else makes and stores a new one. The key is generated
+// outside the directory lock (RSA-2048 takes ~0.1-0.2 s here), so servers
+// starting together generate theirs in parallel; the lock is held only to
+// read and to write, and a certificate another process stored meanwhile wins.
+func (ca *CA) loadOrMake(certPath, keyPath string, good func(tls.Certificate) bool, mk func() (tls.Certificate, []byte, error)) (tls.Certificate, error) {
+	load := func() (tls.Certificate, bool, error) {
+		unlock, err := lockDir(ca.dir)
+		if err != nil {
+			return tls.Certificate{}, false, err
+		}
+		defer unlock()
+		c, err := tls.LoadX509KeyPair(certPath, keyPath)
+		return c, err == nil && good(c), nil
+	}
+	if c, ok, err := load(); err != nil || ok {
+		return c, err
+	}
+	c, keyPEM, err := mk()
+	if err != nil {
+		return tls.Certificate{}, err
+	}
 	unlock, err := lockDir(ca.dir)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
 	defer unlock()
-
-	certPath := filepath.Join(ca.dir, id.Name+".pem")
-	keyPath := filepath.Join(ca.dir, id.Name+"-key.pem")
-	if c, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil && ca.stillGood(c, id) {
-		return c, nil
-	}
-	c, keyPEM, err := ca.sign(id)
-	if err != nil {
-		return tls.Certificate{}, err
+	if stored, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil && good(stored) {
+		return stored, nil
 	}
 	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
 		return tls.Certificate{}, err

@@ -1,6 +1,10 @@
 package certs
 
-import "crypto/tls"
+import (
+	"crypto/ecdsa"
+	"crypto/tls"
+	"slices"
+)
 
 // The TLS persona of exsim's listeners: what SChannel offers on the Windows
 // Server an Exchange server runs on, as far as Go's crypto/tls lets a server
@@ -21,11 +25,12 @@ import "crypto/tls"
 //     client access only; SMTP (and so every Receive connector) stays TLS 1.2.
 //
 // What Go cannot imitate, so a careful scanner still tells exsim apart:
-//   - the server's preference order: since Go 1.17 crypto/tls ignores
-//     Config.CipherSuites' order and picks by its own (AES-128-GCM before
-//     AES-256-GCM on hardware with AES instructions), where SChannel picks
-//     AES-256 first. The list below restricts the set; its order documents
-//     Windows' order only.
+//   - the server's preference order, directly: since Go 1.17 crypto/tls
+//     ignores Config.CipherSuites' order and picks by its own (AES-128-GCM
+//     before AES-256-GCM on hardware with AES instructions), where SChannel
+//     picks AES-256 first. ServerTLSFor works around it for TLS 1.2: per
+//     handshake it offers only the first suite of SChannel's list that the
+//     client offers (GetConfigForClient), so the choice is SChannel's.
 //   - TLS 1.3 suites: Go always enables TLS_AES_128_GCM_SHA256,
 //     TLS_AES_256_GCM_SHA384 and TLS_CHACHA20_POLY1305_SHA256 in its own
 //     order; SChannel has no ChaCha20. Only listeners that are TLS 1.3 on
@@ -92,7 +97,34 @@ func (ca *CA) ServerTLSFor(cert tls.Certificate, p Persona) *tls.Config {
 	if p.ExchangeServerAuth {
 		c.ClientAuth = tls.RequestClientCert
 	}
+	_, isECDSA := cert.PrivateKey.(*ecdsa.PrivateKey)
+	// SChannel's server preference (see above). The clone inherits c's
+	// session ticket keys (crypto/tls uses the original config's), so
+	// resumption is unaffected; c is read at handshake time, so settings a
+	// caller adds after this call (ServerTLS) are kept.
+	c.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		pick := schannelPick(hello.CipherSuites, isECDSA)
+		if pick == 0 {
+			return nil, nil // no common suite: the handshake fails as it should
+		}
+		cc := c.Clone()
+		cc.GetConfigForClient = nil
+		cc.CipherSuites = []uint16{pick}
+		return cc, nil
+	}
 	return c
+}
+
+// schannelPick is the TLS 1.2 suite SChannel chooses among offered for a
+// certificate of the key type (ECDSA or RSA): its first in priority order.
+func schannelPick(offered []uint16, ecdsaKey bool) uint16 {
+	for _, s := range schannelTLS12 {
+		isECDSASuite := s == tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 || s == tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+		if isECDSASuite == ecdsaKey && slices.Contains(offered, s) {
+			return s
+		}
+	}
+	return 0
 }
 
 // ServerTLS returns the configuration of a listener that only other lab

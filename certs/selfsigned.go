@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -34,27 +33,9 @@ func (ca *CA) ExchangeSelfSigned(id Identity) (tls.Certificate, error) {
 		c, _, err := selfSign(id)
 		return c, err
 	}
-	unlock, err := lockDir(ca.dir)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	defer unlock()
-	certPath := filepath.Join(ca.dir, id.Name+"-exchange.pem")
-	keyPath := filepath.Join(ca.dir, id.Name+"-exchange-key.pem")
-	if c, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil && selfSignedStillGood(c, id) {
-		return c, nil
-	}
-	c, keyPEM, err := selfSign(id)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
-		return tls.Certificate{}, err
-	}
-	if err := writeFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}), 0o644); err != nil {
-		return tls.Certificate{}, err
-	}
-	return c, nil
+	return ca.loadOrMake(filepath.Join(ca.dir, id.Name+"-exchange.pem"), filepath.Join(ca.dir, id.Name+"-exchange-key.pem"),
+		func(c tls.Certificate) bool { return selfSignedStillGood(c, id) },
+		func() (tls.Certificate, []byte, error) { return selfSign(id) })
 }
 
 // exchangeDNSNames are the SANs of Exchange's self-signed certificate: the

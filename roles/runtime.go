@@ -102,6 +102,9 @@ func Start(ctx context.Context, o Options) (*Runtime, error) {
 		return nil, err
 	}
 	rt := &Runtime{o: o, ca: ca, faults: o.Faults, log: o.Logger, guard: Guard(t)}
+	if err := rt.prepareCertificates(); err != nil {
+		return nil, err
+	}
 	for i := range t.Servers {
 		sc := &t.Servers[i]
 		if len(o.Servers) > 0 && !slices.ContainsFunc(o.Servers, func(n string) bool { return strings.EqualFold(n, sc.Name) }) {
