@@ -29,6 +29,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -49,6 +50,11 @@ type CA struct {
 	key  crypto.Signer // *rsa.PrivateKey, or *ecdsa.PrivateKey in CAs made before RSA
 	pem  []byte
 	dir  string // "" for an ephemeral CA that never touches disk
+
+	mu sync.Mutex
+	// exchangeCerts are the self-signed certificates an ephemeral CA made
+	// (ExchangeSelfSigned), by server name, for ExchangeCert.
+	exchangeCerts map[string]*x509.Certificate
 }
 
 // LoadOrCreate returns the CA stored in dir (DATA/certs), creating it on first

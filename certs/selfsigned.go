@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -31,11 +32,39 @@ const exchangeCertLifetime = 5 * 365 * 24 * time.Hour
 func (ca *CA) ExchangeSelfSigned(id Identity) (tls.Certificate, error) {
 	if ca.dir == "" {
 		c, _, err := selfSign(id)
+		if err == nil {
+			ca.mu.Lock()
+			if ca.exchangeCerts == nil {
+				ca.exchangeCerts = map[string]*x509.Certificate{}
+			}
+			ca.exchangeCerts[strings.ToUpper(id.Name)] = c.Leaf
+			ca.mu.Unlock()
+		}
 		return c, err
 	}
 	return ca.loadOrMake(filepath.Join(ca.dir, id.Name+"-exchange.pem"), filepath.Join(ca.dir, id.Name+"-exchange-key.pem"),
 		func(c tls.Certificate) bool { return selfSignedStillGood(c, id) },
 		func() (tls.Certificate, []byte, error) { return selfSign(id) })
+}
+
+// ExchangeCert returns the "Microsoft Exchange" certificate ExchangeSelfSigned
+// made for server name (from DATA/certs, or the memory of an ephemeral CA),
+// so that a client sharing the lab's data directory, the probe, can pin it:
+// the lab CA cannot vouch for it.
+func (ca *CA) ExchangeCert(name string) (*x509.Certificate, error) {
+	if ca.dir == "" {
+		ca.mu.Lock()
+		defer ca.mu.Unlock()
+		if c := ca.exchangeCerts[strings.ToUpper(name)]; c != nil {
+			return c, nil
+		}
+		return nil, fmt.Errorf("certs: no Exchange certificate made for %s", name)
+	}
+	b, err := os.ReadFile(filepath.Join(ca.dir, name+"-exchange.pem"))
+	if err != nil {
+		return nil, fmt.Errorf("certs: %w", err)
+	}
+	return parseCertPEM(b)
 }
 
 // exchangeDNSNames are the SANs of Exchange's self-signed certificate: the
