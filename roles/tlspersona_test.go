@@ -222,6 +222,18 @@ func port25WithoutClientCertificate(t *testing.T, rt *Runtime) {
 		c.Quit()
 		waitMail(t, rt, "EX01", "alice@contoso.com", subject)
 	}
+	// swaks, as an administrator would test it: STARTTLS, no client certificate.
+	swaks, err := exec.LookPath("swaks")
+	if err != nil {
+		t.Log("swaks is not installed: checked with go-smtp only")
+		return
+	}
+	out, err := exec.Command(swaks, "--server", ex01.Config.Address, "--port", fmt.Sprint(25+labtest.PortOffset), "--tls",
+		"--helo", "mx.fabrikam.com", "--from", "carol@fabrikam.com", "--to", "alice@contoso.com", "--header", "Subject: swaks without client cert").CombinedOutput()
+	if err != nil {
+		t.Fatalf("swaks --tls to port 25: %v\n%s", err, out)
+	}
+	waitMail(t, rt, "EX01", "alice@contoso.com", "swaks without client cert")
 }
 
 // The Back End site trusts X-CommonAccessToken only with a front end's
