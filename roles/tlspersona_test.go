@@ -103,7 +103,7 @@ func startTLSLab(t *testing.T, name string, edit func(*topology.Topology)) *Runt
 	if edit != nil {
 		edit(top)
 	}
-	rt, err := Start(context.Background(), Options{Topology: top, DataDir: t.TempDir(), PortOffset: labtest.PortOffset, Logger: testLogger(t)})
+	rt, err := Start(context.Background(), Options{Topology: top, DataDir: t.TempDir(), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func port25WithoutClientCertificate(t *testing.T, rt *Runtime) {
 		t.Fatal(err)
 	}
 	for i, cert := range []*tls.Certificate{nil, &foreign} {
-		conn, err := inet.dialer.DialContext(context.Background(), "tcp", net.JoinHostPort(ex01.Config.Address, fmt.Sprint(25+labtest.PortOffset)))
+		conn, err := inet.dialer.DialContext(context.Background(), "tcp", net.JoinHostPort(ex01.Config.Address, fmt.Sprint(rt.o.Topology.Port(25))))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,7 +228,7 @@ func port25WithoutClientCertificate(t *testing.T, rt *Runtime) {
 		t.Log("swaks is not installed: checked with go-smtp only")
 		return
 	}
-	out, err := exec.Command(swaks, "--server", ex01.Config.Address, "--port", fmt.Sprint(25+labtest.PortOffset), "--tls",
+	out, err := exec.Command(swaks, "--server", ex01.Config.Address, "--port", fmt.Sprint(rt.o.Topology.Port(25)), "--tls",
 		"--helo", "mx.fabrikam.com", "--from", "carol@fabrikam.com", "--to", "alice@contoso.com", "--header", "Subject: swaks without client cert").CombinedOutput()
 	if err != nil {
 		t.Fatalf("swaks --tls to port 25: %v\n%s", err, out)
@@ -240,7 +240,7 @@ func port25WithoutClientCertificate(t *testing.T, rt *Runtime) {
 // server ticket, now that it asks for no client certificate.
 func backEndTrustsServerTicketsOnly(t *testing.T, rt *Runtime) {
 	ex01, ex02 := rt.Server("EX01"), rt.Server("EX02")
-	url := fmt.Sprintf("https://%s:%d/EWS/Exchange.asmx", ex01.Config.Address, 444+labtest.PortOffset)
+	url := fmt.Sprintf("https://%s:%d/EWS/Exchange.asmx", ex01.Config.Address, rt.o.Topology.Port(444))
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: certs.BackEndClientTLS(ex01.Config.FQDN)}}
 	get := func(ticket string) int {
 		req, _ := http.NewRequest(http.MethodGet, url, nil)
@@ -279,7 +279,7 @@ func backEndTrustsServerTicketsOnly(t *testing.T, rt *Runtime) {
 func exchangeHopsResume(t *testing.T, rt *Runtime) {
 	ex01, ex02 := rt.Server("EX01"), rt.Server("EX02")
 	for _, kind := range []topology.ListenerKind{topology.SMTPDefault, topology.SMTPMailboxDelivery} {
-		l, _ := rt.o.Topology.Listener(ex01.Config, kind, labtest.PortOffset)
+		l, _ := rt.o.Topology.Listener(ex01.Config, kind)
 		cfg := ex02.clientTLS(ex01.Config.FQDN)
 		var resumed []bool
 		for range 2 {
@@ -304,7 +304,7 @@ func nmapBackEnd(t *testing.T, rt *Runtime) {
 		t.Skip("nmap is not installed (apt-get install nmap): the Back End site's service detection is not checked")
 	}
 	ex01 := rt.Server("EX01")
-	port := fmt.Sprint(444 + labtest.PortOffset)
+	port := fmt.Sprint(rt.o.Topology.Port(444))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, nmap, "-sV", "-Pn", "-n", "-p", port, ex01.Config.Address).CombinedOutput()
