@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha1"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/exsim/exsim/certs"
 	"github.com/exsim/exsim/internal/ntlm"
 	"github.com/exsim/exsim/servers/httpd"
 	"github.com/exsim/exsim/store"
@@ -27,7 +27,10 @@ import (
 )
 
 // webBackend is Client Access's view of the mailboxes this server hosts.
-type webBackend struct{ r *mailboxRole }
+type webBackend struct {
+	r     *mailboxRole
+	lists *listCache // nil: no caching
+}
 
 var _ httpd.Backend = webBackend{}
 
@@ -78,6 +81,13 @@ func (b webBackend) ListFolder(ctx context.Context, address, folder string) ([]h
 	if err != nil {
 		return nil, err
 	}
+	st, err := f.Status()
+	if err != nil {
+		return nil, err
+	}
+	if out, ok := b.lists.get(address, st); ok {
+		return out, nil
+	}
 	msgs, err := f.Messages()
 	if err != nil {
 		return nil, err
@@ -89,11 +99,18 @@ func (b webBackend) ListFolder(ctx context.Context, address, folder string) ([]h
 		if date.IsZero() {
 			date = m.Date
 		}
-		out = append(out, httpd.MessageInfo{
+		mi := httpd.MessageInfo{
 			ID: strconv.FormatUint(uint64(m.UID), 10), From: m.From, To: m.To, Subject: m.Subject,
-			Date: date, Size: m.Size, Read: m.Seen(),
-		})
+			Date: date, Size: m.Size, Read: m.Seen(), Flagged: m.HasFlag(store.FlagFlagged),
+		}
+		for _, f := range m.Flags {
+			if a, ok := strings.CutPrefix(f, httpd.ItemAliasKeyword); ok {
+				mi.Alias = a
+			}
+		}
+		out = append(out, mi)
 	}
+	b.lists.put(address, st, out)
 	return out, nil
 }
 
@@ -138,6 +155,12 @@ func (b webBackend) MarkRead(ctx context.Context, address, folder, id string) er
 // server's Transport service (a SUBMIT event in MSGTRKMS, then the
 // Transport's RECEIVE) and a copy into the user's Sent Items.
 func (b webBackend) Submit(ctx context.Context, from *httpd.User, rcpts []string, msg []byte) error {
+	return b.Send(ctx, from, rcpts, msg, httpd.FolderSentItems)
+}
+
+// Send is Submit with the copy saved in saveIn ("" for none: EWS
+// SendOnly).
+func (b webBackend) Send(ctx context.Context, from *httpd.User, rcpts []string, msg []byte, saveIn string) error {
 	s := b.r.s
 	now := s.rt.o.Now()
 	m := transport.SplitMessage(msg)
@@ -175,7 +198,10 @@ func (b webBackend) Submit(ctx context.Context, from *httpd.User, rcpts []string
 	if err := b.r.tr.Submit(ctx, tm, body); err != nil {
 		return err
 	}
-	sent, err := b.folder(from.Address, httpd.FolderSentItems)
+	if saveIn == "" {
+		return nil
+	}
+	sent, err := b.folder(from.Address, saveIn)
 	if err != nil {
 		return err
 	}
@@ -223,7 +249,13 @@ func (r *mailboxRole) startHTTP() error {
 		ServerName: s.Config.Name, FQDN: s.Config.FQDN, Domain: r.t.DefaultDomain(), Organization: r.t.Organization,
 		HTTPSPort: r.t.Port(443), Version: r.t.BuildNumber(), BasicAuth: &basic, Logger: s.log, Now: s.rt.o.Now,
 	}
-	backend := webBackend{r}
+	for name, vd := range s.Config.Mailbox.VirtualDirectories {
+		if o.VirtualDirectories == nil {
+			o.VirtualDirectories = map[string]httpd.VirtualDirectory{}
+		}
+		o.VirtualDirectories[name] = httpd.VirtualDirectory{InternalURL: vd.InternalURL, ExternalURL: vd.ExternalURL}
+	}
+	backend := webBackend{r: r, lists: newListCache()}
 	https := httpd.NewHandler(backend, o)
 	r.ntlmHTTP = ntlm.NewHTTPAuth(s.newNTLM(), ntlm.HTTPOptions{})
 	serve := func(kind topology.ListenerKind, h http.Handler, tlsConf *tls.Config) error {
@@ -248,30 +280,20 @@ func (r *mailboxRole) startHTTP() error {
 		}
 		return nil
 	}
-	front := r.tlsConfig(false)
-	if err := serve(topology.HTTPS, r.webFrontEnd(https), front); err != nil {
+	if err := serve(topology.HTTPS, r.webFrontEnd(https), s.serverTLS(topology.HTTPS)); err != nil {
 		return err
 	}
 	if err := serve(topology.HTTP, r.webFrontEnd(httpd.NewHTTPHandler(backend, o)), nil); err != nil {
 		return err
 	}
-	return serve(topology.HTTPSBackend, backEndSite(https), r.tlsConfig(true))
-}
-
-// tlsConfig is the web TLS configuration; the back end site requires an
-// Exchange server's certificate.
-func (r *mailboxRole) tlsConfig(backEnd bool) *tls.Config {
-	c := r.s.rt.ca.ServerTLS(r.s.cert)
-	if backEnd {
-		c.ClientAuth = tls.RequireAndVerifyClientCert
-		c.VerifyPeerCertificate = func(_ [][]byte, chains [][]*x509.Certificate) error {
-			if len(chains) == 0 || r.t.ServerByFQDN(chains[0][0].Subject.CommonName) == nil {
-				return errors.New("the Exchange Back End site accepts Exchange servers only")
-			}
-			return nil
-		}
+	// The Back End site is bound to Exchange's own self-signed certificate,
+	// as setup leaves it, and asks for no client certificate: front ends
+	// prove who they are with a server ticket (integrated.go).
+	beCert, err := s.rt.ca.ExchangeSelfSigned(certs.Identity{Name: s.Config.Name, FQDN: s.Config.FQDN})
+	if err != nil {
+		return err
 	}
-	return c
+	return serve(topology.HTTPSBackend, backEndSite(https), s.rt.ca.ServerTLSFor(beCert, listenerPersona(r.t, topology.HTTPSBackend)))
 }
 
 // exchangeHeaderNames are response headers whose spelling Exchange's is
@@ -286,8 +308,9 @@ const backEndCookie = "X-BackEndCookie"
 // server to that server's Exchange Back End site, as Client Access does.
 func (r *mailboxRole) webFrontEnd(local http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		// Only a front end puts an identity in this header.
+		// Only a front end puts an identity in these headers.
 		req.Header.Del(commonAccessToken)
+		req.Header.Del(serverTicketHeader)
 		req, home, account := r.integratedHome(req)
 		if home == nil {
 			home = r.homeOf(req)
@@ -299,7 +322,14 @@ func (r *mailboxRole) webFrontEnd(local http.Handler) http.Handler {
 		if account != "" {
 			// The logon was completed here, on the client's connection.
 			req.Header.Del("Authorization")
+			ticket, err := certs.SignServerTicket(r.s.cert, home.FQDN, account, r.s.rt.o.Now())
+			if err != nil {
+				r.s.log.Error("server ticket", "hop", home.Name, "err", err)
+				http.Error(w, "500 Internal Server Error", http.StatusInternalServerError)
+				return
+			}
 			req.Header.Set(commonAccessToken, account)
+			req.Header.Set(serverTicketHeader, ticket)
 		}
 		r.proxyTo(home).ServeHTTP(&respellWriter{ResponseWriter: w}, req)
 	})
@@ -376,10 +406,14 @@ func (r *mailboxRole) homeOfLogin(user string) *topology.Server {
 	return nil
 }
 
-// proxyTo reverse-proxies to home's Exchange Back End site (444) with
-// mutual TLS from this server's position.
+// proxyTo reverse-proxies to home's Exchange Back End site (444) from this
+// server's position, accepting the back end's self-signed certificate as
+// Exchange's front ends do (certs.BackEndClientTLS) and resuming TLS
+// sessions.
 func (r *mailboxRole) proxyTo(home *topology.Server) http.Handler {
 	target := &url.URL{Scheme: "https", Host: net.JoinHostPort(home.Address, strconv.Itoa(r.t.Port(444)))}
+	beTLS := certs.BackEndClientTLS(home.FQDN)
+	beTLS.ClientSessionCache = r.s.tlsCache
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -388,7 +422,7 @@ func (r *mailboxRole) proxyTo(home *topology.Server) http.Handler {
 		},
 		Transport: &http.Transport{
 			DialContext:         r.s.dialer.DialContext,
-			TLSClientConfig:     r.s.clientTLS(home.FQDN),
+			TLSClientConfig:     beTLS,
 			MaxIdleConnsPerHost: 16,
 			IdleConnTimeout:     time.Minute,
 		},

@@ -16,6 +16,7 @@ func (t *Topology) applyDefaults() {
 	if t.Version == 0 {
 		t.Version = 2019
 	}
+	t.applyPersonaDefaults()
 	if t.Timers.Profile == "" {
 		t.Timers.Profile = ProfileLab
 	}
@@ -119,6 +120,8 @@ func (t *Topology) validate() Errors {
 	}
 	if t.Version != 2016 && t.Version != 2019 {
 		v.errf("version", "%d is not an Exchange version exsim impersonates; use 2016 or 2019", t.Version)
+	} else {
+		t.validatePersona(v)
 	}
 	seen := map[string]string{}
 	for i, d := range t.AcceptedDomains {
@@ -254,6 +257,7 @@ func (t *Topology) validateRoleBlock(v *validator, key string, s *Server) {
 	}
 	switch s.Role {
 	case RoleMailbox:
+		validateVirtualDirectories(v, key, s.Mailbox.VirtualDirectories)
 		if s.Mailbox.EdgeSync && len(t.SubscribedEdges()) == 0 {
 			v.errf(key+".mailbox.edge_sync", "no Edge server is subscribed to the site (edge.subscribed: true)")
 		}

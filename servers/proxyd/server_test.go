@@ -321,7 +321,7 @@ func TestShutdownAndClose(t *testing.T) {
 	}
 	s.Close()
 	c.Close()
-	waitGoroutines(t, before+1) // the upstream's accept loop remains until cleanup
+	servertest.WaitGoroutines(t, before+1) // the upstream's accept loop remains until cleanup
 }
 
 func TestUnknownProtocol(t *testing.T) {
