@@ -170,13 +170,22 @@ func TestSubmitDeliverTrack(t *testing.T) {
 	}
 }
 
-func TestRetryThenDeliver(t *testing.T) {
+// queueForRefusingFabrikam submits a message from alice to
+// carol@fabrikam.com while fabrikam.com refuses connections: it waits in
+// the fabrikam.com queue until the test lets it through.
+func queueForRefusingFabrikam(t *testing.T) (*fakeNet, *Transport, *Message) {
+	t.Helper()
 	net := newFakeNet()
 	net.setDown("fabrikam.com", connectError("127.0.30.1:25", syscall.ECONNREFUSED))
 	tr := newTransport(t, t.TempDir(), net, &byDomain{}, labTimers())
-	defer tr.Close()
+	t.Cleanup(func() { tr.Close() })
 	m, body := msg("alice@contoso.com", "carol@fabrikam.com")
 	tr.Submit(context.Background(), m, body)
+	return net, tr, m
+}
+
+func TestRetryThenDeliver(t *testing.T) {
+	net, tr, m := queueForRefusingFabrikam(t)
 	var q QueueInfo
 	waitFor(t, "Retry", func() bool {
 		for _, qi := range tr.Queues() {
@@ -322,12 +331,7 @@ func TestExpiry(t *testing.T) {
 }
 
 func TestSuspendResumeRemove(t *testing.T) {
-	net := newFakeNet()
-	net.setDown("fabrikam.com", connectError("127.0.30.1:25", syscall.ECONNREFUSED))
-	tr := newTransport(t, t.TempDir(), net, &byDomain{}, labTimers())
-	defer tr.Close()
-	m, body := msg("alice@contoso.com", "carol@fabrikam.com")
-	tr.Submit(context.Background(), m, body)
+	net, tr, _ := queueForRefusingFabrikam(t)
 	waitFor(t, "the queue", func() bool { return len(tr.Queues()) > 0 })
 	q := tr.Queues()[0].Identity
 	if err := tr.SuspendQueue(q); err != nil {
