@@ -39,11 +39,7 @@ func startLab(t *testing.T, name string, edit func(*topology.Topology)) *Runtime
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		rt.Close(ctx)
-	})
+	labtest.CloseAtEnd(t, rt)
 	return rt
 }
 

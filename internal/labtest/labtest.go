@@ -8,11 +8,13 @@
 package labtest
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/exsim/exsim/topology"
 )
@@ -61,4 +63,14 @@ func (b *Blocks) Next(t testing.TB) byte {
 		t.Fatalf("labtest: address blocks %d-%d used up; widen the range", b.first, b.last)
 	}
 	return b.first + byte(n)
+}
+
+// CloseAtEnd closes a running lab (a *roles.Runtime) when the test ends,
+// giving its servers 10 seconds to stop.
+func CloseAtEnd(t testing.TB, lab interface{ Close(context.Context) error }) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		lab.Close(ctx)
+	})
 }
