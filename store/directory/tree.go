@@ -281,14 +281,24 @@ func removeSorted(s []*node, nd *node) []*node {
 	return s
 }
 
-func (t *Tree) modifyLocked(dn string, mods []Modification, now time.Time, usn int64) (func(), error) {
+// objectLocked returns the node of the object dn names (not the root), or
+// the LDAP error a modify or delete of dn answers.
+func (t *Tree) objectLocked(dn string) (name, *node, error) {
 	n, err := parseName(dn)
 	if err != nil || n.isRoot() {
-		return nil, errInvalidDN(dn)
+		return n, nil, errInvalidDN(dn)
 	}
 	nd, ok := t.nodes[n.key()]
 	if !ok {
-		return nil, NoSuchObject(t.matchedLocked(n))
+		return n, nil, NoSuchObject(t.matchedLocked(n))
+	}
+	return n, nd, nil
+}
+
+func (t *Tree) modifyLocked(dn string, mods []Modification, now time.Time, usn int64) (func(), error) {
+	n, nd, err := t.objectLocked(dn)
+	if err != nil {
+		return nil, err
 	}
 	e := nd.entry.Clone()
 	for _, m := range mods {
@@ -359,13 +369,9 @@ func applyMod(e *Entry, m Modification) error {
 }
 
 func (t *Tree) deleteLocked(dn string) (func(), error) {
-	n, err := parseName(dn)
-	if err != nil || n.isRoot() {
-		return nil, errInvalidDN(dn)
-	}
-	nd, ok := t.nodes[n.key()]
-	if !ok {
-		return nil, NoSuchObject(t.matchedLocked(n))
+	_, nd, err := t.objectLocked(dn)
+	if err != nil {
+		return nil, err
 	}
 	if len(nd.children) > 0 {
 		return nil, errNonLeaf()
