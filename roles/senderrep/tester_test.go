@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/internal/leaktest"
 	"github.com/exsim/exsim/roles/senderrep"
 	"github.com/exsim/exsim/servers/proxyd"
 )
@@ -59,7 +60,7 @@ func TestEveryProbeFindsOpenProxy(t *testing.T) {
 	before := runtime.NumGoroutine()
 	res := tt.Test(context.Background(), loopback)
 	checkAll(t, res, ports, senderrep.OpenProxy, same("banner: 220 edge01.contoso.com Microsoft ESMTP MAIL Service ready"))
-	waitGoroutines(t, before)
+	leaktest.WaitGoroutines(t, before)
 	if res.Addr != loopback {
 		t.Errorf("Result.Addr = %v, want %v", res.Addr, loopback)
 	}
@@ -226,7 +227,7 @@ func TestCancel(t *testing.T) {
 	select {
 	case res := <-done:
 		checkAll(t, res, ports, senderrep.Error, same("canceled"))
-		waitGoroutines(t, before)
+		leaktest.WaitGoroutines(t, before)
 	case <-time.After(20 * time.Second):
 		t.Fatal("Test() did not return after its context was cancelled")
 	}

@@ -2,15 +2,13 @@ package proxyd
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
 	"net"
 	"net/netip"
-	"runtime"
+	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/exsim/exsim/servers/internal/servertest"
 )
@@ -87,14 +85,7 @@ func closedPort(t testing.TB) netip.AddrPort {
 }
 
 func allowOnly(allowed ...netip.AddrPort) func(netip.AddrPort) bool {
-	return func(ap netip.AddrPort) bool {
-		for _, a := range allowed {
-			if a == ap {
-				return true
-			}
-		}
-		return false
-	}
+	return func(ap netip.AddrPort) bool { return slices.Contains(allowed, ap) }
 }
 
 func dial(t testing.TB, addr string) (net.Conn, *bufio.Reader) {
@@ -129,21 +120,6 @@ func expectEOF(t testing.TB, r io.Reader) {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			t.Fatalf("server did not close the connection (read %q)", b)
-		}
-	}
-}
-
-// waitGoroutines waits until the goroutine count drops to at most n.
-func waitGoroutines(t testing.TB, n int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for runtime.NumGoroutine() > n {
-		select {
-		case <-ctx.Done():
-			buf := make([]byte, 1<<20)
-			t.Fatalf("goroutines = %d, want <= %d\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
-		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }
