@@ -9,16 +9,14 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"net"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden transcripts in testdata/")
+	"github.com/exsim/exsim/internal/golden"
+)
 
 // Server is what every protocol server in servers/ is.
 type Server interface {
@@ -96,19 +94,7 @@ func Dial(t testing.TB, addr string, cfg *tls.Config) net.Conn {
 // with -update it writes got there instead.
 func Golden(t testing.TB, path, got string) {
 	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("transcript differs from %s (run with -update after checking):\n--- got\n%s--- want\n%s", path, got, want)
-	}
+	golden.Check(t, path, got)
 }
 
 // NeedTool returns the path of an external client, or skips the test when
