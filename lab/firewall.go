@@ -8,10 +8,14 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 
+	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/exsim/exsim/topology"
 )
 
 // BecomeRouter makes the calling process's network namespace the lab's
@@ -107,4 +111,49 @@ func isDefault(r netlink.Route) bool {
 	ones, _ := r.Dst.Mask.Size()
 	a, ok := netip.AddrFromSlice(r.Dst.IP)
 	return ok && ones == 0 && a.Unmap().IsUnspecified()
+}
+
+// loadFirewallFile loads the user's ruleset file into the router
+// namespace ns with nft and checks that it can filter the lab at all: the
+// router forwards between the zones, so only a chain on the forward hook
+// of a family the lab's addresses use (inet, or ip / ip6) sees its
+// traffic. A ruleset without one (an input/output-only host firewall, a
+// typo in the hook) lets every flow through, which the probe would report
+// as every "closed" flow open; this says what is wrong instead. Either
+// failure is a *FirewallError.
+func loadFirewallFile(ns, file string, t *topology.Topology) error {
+	if err := NftFile(ns, file, false); err != nil {
+		return &FirewallError{File: file, Err: err}
+	}
+	fd, err := openNetns(ns)
+	if err != nil {
+		return err
+	}
+	defer fd.Close()
+	c, err := nftables.New(nftables.WithNetNSFd(int(fd)))
+	if err != nil {
+		return fmt.Errorf("nftables in %s: %w", ns, err)
+	}
+	chains, err := c.ListChains()
+	if err != nil {
+		return fmt.Errorf("nftables in %s: list chains: %w", ns, err)
+	}
+	need := []nftables.TableFamily{nftables.TableFamilyINet}
+	names := []string{"inet"}
+	for _, s := range t.Servers {
+		if fam, name := nftables.TableFamilyIPv4, "ip"; s.Addr().Is4() && !slices.Contains(need, fam) {
+			need, names = append(need, fam), append(names, name)
+		} else if fam, name := nftables.TableFamilyIPv6, "ip6"; s.Addr().Is6() && !slices.Contains(need, fam) {
+			need, names = append(need, fam), append(names, name)
+		}
+	}
+	for _, ch := range chains {
+		if ch.Hooknum != nil && *ch.Hooknum == *nftables.ChainHookForward && ch.Table != nil && slices.Contains(need, ch.Table.Family) {
+			return nil
+		}
+	}
+	return &FirewallError{File: file, Err: fmt.Errorf("firewall %s: it loaded, but has no chain on the forward hook (family %s): "+
+		"the lab's router forwards between the zones, so without one nothing is filtered and every flow that must be closed is open. "+
+		"Put your rules in a base chain such as\n  table inet filter {\n    chain forward {\n      type filter hook forward priority filter; policy drop;\n      ...\n    }\n  }\n"+
+		"(exsim export nftables writes the documented minimum)", file, strings.Join(names, ", "))}
 }

@@ -29,6 +29,8 @@ func KeepNoDefaultRoute(ctx context.Context, removed func(string)) error { retur
 
 type nsID struct{ dev, ino uint64 }
 
+func loadFirewallFile(ns, file string, t *topology.Topology) error { return errNotLinux }
+
 func createNetns(name string) error                          { return errNotLinux }
 func deleteNetns(name string) error                          { return errNotLinux }
 func netnsExists(name string) bool                           { return false }

@@ -39,11 +39,14 @@ func writeTestTable(w io.Writer, rep *TestReport, color bool) error {
 	case len(rep.Scenarios) > 0:
 		fmt.Fprintln(w, "Scenarios:")
 		for _, s := range rep.Scenarios {
-			v := "PASS"
-			if !s.Pass {
+			v, detail := "PASS", s.Detail
+			switch {
+			case s.Skipped != "":
+				v, detail = "SKIP", "skipped: "+s.Skipped
+			case !s.Pass:
 				v = "FAIL"
 			}
-			fmt.Fprintf(w, "  %s  %s  %s\n", v, s.Name, s.Detail)
+			fmt.Fprintf(w, "  %s  %s  %s\n", v, s.Name, detail)
 		}
 	}
 	if fails := rep.Failures(); len(fails) > 0 {
@@ -64,10 +67,20 @@ type testJSON struct {
 	Failures         []string        `json:"failures"`
 	Probe            json.RawMessage `json:"probe"`
 	Scenarios        []scenarioJSON  `json:"scenarios"`
+	ScenarioSummary  scenarioCounts  `json:"scenario_summary"`
 	ScenariosSkipped string          `json:"scenarios_skipped,omitempty"`
 	ScenarioError    string          `json:"scenario_error,omitempty"`
 	Down             map[string]any  `json:"down,omitempty"`
 	DurationMS       int64           `json:"duration_ms"`
+}
+
+// scenarioCounts sums up the scenarios: every built-in one that fits the
+// topology is either passed, failed or skipped (with its reason).
+type scenarioCounts struct {
+	Scenarios int `json:"scenarios"`
+	Passed    int `json:"passed"`
+	Failed    int `json:"failed"`
+	Skipped   int `json:"skipped"`
 }
 
 type scenarioJSON struct {
@@ -76,6 +89,8 @@ type scenarioJSON struct {
 	Detail     string `json:"detail"`
 	Feature    string `json:"feature,omitempty"`
 	DurationMS int64  `json:"duration_ms"`
+	// Skipped is why the scenario did not run.
+	Skipped string `json:"skipped,omitempty"`
 }
 
 func writeTestJSON(w io.Writer, rep *TestReport) error {
@@ -92,7 +107,17 @@ func writeTestJSON(w io.Writer, rep *TestReport) error {
 		doc.Failures = []string{}
 	}
 	for _, s := range rep.Scenarios {
-		doc.Scenarios = append(doc.Scenarios, scenarioJSON{s.Name, s.Pass, s.Detail, s.Feature, s.Duration.Milliseconds()})
+		doc.Scenarios = append(doc.Scenarios, scenarioJSON{s.Name, s.Pass, s.Detail, s.Feature, s.Duration.Milliseconds(), s.Skipped})
+		c := &doc.ScenarioSummary
+		c.Scenarios++
+		switch {
+		case s.Skipped != "":
+			c.Skipped++
+		case s.Pass:
+			c.Passed++
+		default:
+			c.Failed++
+		}
 	}
 	if rep.Down != nil {
 		doc.Down = map[string]any{"namespaces": rep.Down.Namespaces, "processes": len(rep.Down.Processes)}
@@ -111,7 +136,10 @@ func WriteTestJUnit(w io.Writer, rep *TestReport) error {
 	suite := junit.Suite{Name: "Scenarios", Package: "exsim.scenarios"}
 	for _, s := range rep.Scenarios {
 		c := junit.Case{Name: s.Name, Classname: "exsim.scenarios", SystemOut: s.Detail}
-		if !s.Pass {
+		switch {
+		case s.Skipped != "":
+			c.Skipped = &junit.Problem{Message: s.Skipped}
+		case !s.Pass:
 			c.Failure = &junit.Problem{Message: s.Detail, Type: "scenario", Text: s.Detail + "\nbreaks: " + s.Feature + "\n"}
 		}
 		suite.Add(c, s.Duration)

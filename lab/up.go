@@ -290,8 +290,19 @@ func (l *Lab) loadFirewall(file string, rs *Ruleset) error {
 		defer fd.Close()
 		return rs.Apply(int(fd))
 	}
-	return NftFile(l.Router, file, false)
+	return loadFirewallFile(l.Router, file, l.t)
 }
+
+// FirewallError is a ruleset file that the lab could not use: nft
+// rejected it, or it has no chain that filters the router's forwarded
+// traffic. Nothing of the lab ran. Err's message names the file.
+type FirewallError struct {
+	File string
+	Err  error
+}
+
+func (e *FirewallError) Error() string { return e.Err.Error() }
+func (e *FirewallError) Unwrap() error { return e.Err }
 
 // NftFile runs `nft -f file` (check only: `nft -c -f`) inside namespace
 // ns, and returns nft's own message on failure.

@@ -86,6 +86,12 @@ func flowTo(check Check, src, dst string, port int, transport string, expect Exp
 	}
 }
 
+// clientFlow is a client's flow from the internet (INET01) to EX01's port,
+// expected open.
+func clientFlow(check Check, port int) Flow {
+	return flowTo(check, "INET01", "EX01", port, "tcp", ExpectOpen)
+}
+
 // serve accepts connections on 127.0.0.1:0 and hands each to handle; it
 // returns the port. Every connection gets a 5 s deadline so no handler
 // outlives the test.
@@ -157,6 +163,23 @@ func (l *lineConn) upgrade(cert tls.Certificate) bool {
 	return true
 }
 
+// serveLines is the loop of a line-based fake: TLS first when implicit,
+// the greeting, then each command line to answer until it returns false or
+// the client goes.
+func serveLines(c net.Conn, cert tls.Certificate, implicit bool, greeting string, answer func(l *lineConn, line string) bool) {
+	l := newLineConn(c)
+	if implicit && !l.upgrade(cert) {
+		return
+	}
+	l.send(greeting)
+	for {
+		line, ok := l.recv()
+		if !ok || !answer(l, line) {
+			return
+		}
+	}
+}
+
 // smtpFake is an SMTP server with a banner, STARTTLS when cert is set and
 // offerTLS is true.
 type smtpFake struct {
@@ -171,16 +194,9 @@ func exchangeGreeting(fqdn string) string {
 }
 
 func (f smtpFake) handle(c net.Conn) {
-	l := newLineConn(c)
-	l.send(f.banner)
 	tlsOn := false
-	for {
-		line, ok := l.recv()
-		if !ok {
-			return
-		}
-		verb := strings.ToUpper(strings.Fields(line + " x")[0])
-		switch verb {
+	serveLines(c, tls.Certificate{}, false, f.banner, func(l *lineConn, line string) bool {
+		switch strings.ToUpper(strings.Fields(line + " x")[0]) {
 		case "EHLO":
 			lines := []string{"250-" + f.host + " Hello [127.0.0.1]", "250-SIZE 37748736", "250-PIPELINING"}
 			if f.offerTLS && !tlsOn {
@@ -190,20 +206,19 @@ func (f smtpFake) handle(c net.Conn) {
 		case "STARTTLS":
 			if f.cert == nil || tlsOn {
 				l.send("454 4.7.0 TLS not available")
-				continue
+				return true
 			}
 			l.send("220 2.0.0 SMTP server ready")
-			if !l.upgrade(*f.cert) {
-				return
-			}
-			tlsOn = true
+			tlsOn = l.upgrade(*f.cert)
+			return tlsOn
 		case "QUIT":
 			l.send("221 2.0.0 Service closing transmission channel")
-			return
+			return false
 		default:
 			l.send("500 5.3.3 Unrecognized command")
 		}
-	}
+		return true
+	})
 }
 
 // imapFake speaks enough IMAP for the check.
@@ -215,32 +230,22 @@ type imapFake struct {
 }
 
 func (f imapFake) handle(c net.Conn) {
-	l := newLineConn(c)
-	if f.implicit && !l.upgrade(f.cert) {
-		return
-	}
-	l.send(f.greeting)
-	for {
-		line, ok := l.recv()
-		if !ok {
-			return
-		}
+	serveLines(c, f.cert, f.implicit, f.greeting, func(l *lineConn, line string) bool {
 		tag, cmd, _ := strings.Cut(line, " ")
 		switch strings.ToUpper(cmd) {
 		case "CAPABILITY":
 			l.send("* CAPABILITY "+f.caps, tag+" OK CAPABILITY completed.")
 		case "STARTTLS":
 			l.send(tag + " OK Begin TLS negotiation now.")
-			if !l.upgrade(f.cert) {
-				return
-			}
+			return l.upgrade(f.cert)
 		case "LOGOUT":
 			l.send("* BYE Microsoft Exchange Server IMAP4 server signing off.", tag+" OK LOGOUT completed.")
-			return
+			return false
 		default:
 			l.send(tag + " BAD Command Error. 10")
 		}
-	}
+		return true
+	})
 }
 
 // pop3Fake speaks enough POP3 for the check.
@@ -252,16 +257,7 @@ type pop3Fake struct {
 }
 
 func (f pop3Fake) handle(c net.Conn) {
-	l := newLineConn(c)
-	if f.implicit && !l.upgrade(f.cert) {
-		return
-	}
-	l.send(f.greeting)
-	for {
-		line, ok := l.recv()
-		if !ok {
-			return
-		}
+	serveLines(c, f.cert, f.implicit, f.greeting, func(l *lineConn, line string) bool {
 		switch strings.ToUpper(line) {
 		case "CAPA":
 			l.send("+OK")
@@ -269,16 +265,15 @@ func (f pop3Fake) handle(c net.Conn) {
 			l.send(".")
 		case "STLS":
 			l.send("+OK Begin TLS negotiation")
-			if !l.upgrade(f.cert) {
-				return
-			}
+			return l.upgrade(f.cert)
 		case "QUIT":
 			l.send("+OK Microsoft Exchange Server POP3 server signing off.")
-			return
+			return false
 		default:
 			l.send("-ERR Protocol error. 14")
 		}
-	}
+		return true
+	})
 }
 
 // httpFake serves Exchange-like headers; with cert it serves HTTPS.

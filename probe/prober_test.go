@@ -155,17 +155,16 @@ func TestOutcomesHTTP(t *testing.T) {
 		c.Write([]byte("HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
 	})
 	smtpOn443 := serve(t, func(c net.Conn) { c.Write([]byte(exchangeGreeting("ex01.contoso.com") + "\r\n")) })
-	f := func(check Check, port int) Flow { return flowTo(check, "INET01", "EX01", port, "tcp", ExpectOpen) }
 	runCases(t, e.prober(2*time.Second), []outcomeCase{
-		{"https-open", f(CheckHTTPS, https), OutcomeOpen, "HTTP 302 Found, X-FEServer: EX01", false},
-		{"https-other-frontend", f(CheckHTTPS, httpsOther), OutcomeWrongPeer, "that is EX02", false},
-		{"https-intercepted", f(CheckHTTPS, intercepted), OutcomeTLSIntercepted, "issued by Fabrikam Inspection Lab Root CA", false},
-		{"https-foreign-name", f(CheckHTTPS, selfNamed), OutcomeTLSIntercepted, "proxy.example.net", false},
-		{"https-lab-cert-for-no-server", f(CheckHTTPS, labNamed), OutcomeTLSIntercepted, "not for ex01.contoso.com", false},
-		{"https-plaintext-peer", f(CheckHTTPS, smtpOn443), OutcomeWrongPeer, "TLS handshake", false},
-		{"http-open", f(CheckHTTP, http), OutcomeOpen, "X-FEServer: EX01", false},
-		{"http-not-exchange", f(CheckHTTP, notExchange), OutcomeWrongPeer, "no X-FEServer", false},
-		{"http-closed", f(CheckHTTP, closedPort(t)), OutcomeRefused, "", false},
+		{"https-open", clientFlow(CheckHTTPS, https), OutcomeOpen, "HTTP 302 Found, X-FEServer: EX01", false},
+		{"https-other-frontend", clientFlow(CheckHTTPS, httpsOther), OutcomeWrongPeer, "that is EX02", false},
+		{"https-intercepted", clientFlow(CheckHTTPS, intercepted), OutcomeTLSIntercepted, "issued by Fabrikam Inspection Lab Root CA", false},
+		{"https-foreign-name", clientFlow(CheckHTTPS, selfNamed), OutcomeTLSIntercepted, "proxy.example.net", false},
+		{"https-lab-cert-for-no-server", clientFlow(CheckHTTPS, labNamed), OutcomeTLSIntercepted, "not for ex01.contoso.com", false},
+		{"https-plaintext-peer", clientFlow(CheckHTTPS, smtpOn443), OutcomeWrongPeer, "TLS handshake", false},
+		{"http-open", clientFlow(CheckHTTP, http), OutcomeOpen, "X-FEServer: EX01", false},
+		{"http-not-exchange", clientFlow(CheckHTTP, notExchange), OutcomeWrongPeer, "no X-FEServer", false},
+		{"http-closed", clientFlow(CheckHTTP, closedPort(t)), OutcomeRefused, "", false},
 	})
 }
 
@@ -218,18 +217,17 @@ func TestOutcomesIMAPPOP3(t *testing.T) {
 	pop3Stripped := serve(t, pop3Fake{greeting: exchangePOP3Greeting, capa: []string{"TOP", "UIDL", "USER"}, cert: ex01}.handle)
 	pop3s := serve(t, pop3Fake{greeting: exchangePOP3Greeting, cert: ex01, implicit: true}.handle)
 	pop3Wrong := serve(t, pop3Fake{greeting: "+OK Dovecot ready.", capa: []string{"STLS"}, cert: ex01}.handle)
-	f := func(check Check, port int) Flow { return flowTo(check, "INET01", "EX01", port, "tcp", ExpectOpen) }
 	runCases(t, e.prober(2*time.Second), []outcomeCase{
-		{"imap-open", f(CheckIMAP, imap), OutcomeOpen, "STARTTLS cert ex01.contoso.com", false},
-		{"imap-stripped", f(CheckIMAP, imapStripped), OutcomeStartTLSStripped, "capabilities lack STARTTLS", false},
-		{"imap-not-exchange", f(CheckIMAP, imapDovecot), OutcomeWrongPeer, "Dovecot", false},
-		{"imaps-open", f(CheckIMAPS, imaps), OutcomeOpen, "The Microsoft Exchange IMAP4 service is ready.", false},
-		{"imaps-intercepted", f(CheckIMAPS, imapsIntercepted), OutcomeTLSIntercepted, "not issued by the lab CA", false},
-		{"pop3-open", f(CheckPOP3, pop3), OutcomeOpen, "STARTTLS cert ex01.contoso.com", false},
-		{"pop3-stripped", f(CheckPOP3, pop3Stripped), OutcomeStartTLSStripped, "lack STARTTLS", false},
-		{"pop3s-open", f(CheckPOP3S, pop3s), OutcomeOpen, "+OK The Microsoft Exchange POP3 service is ready.", false},
-		{"pop3-not-exchange", f(CheckPOP3, pop3Wrong), OutcomeWrongPeer, "not Exchange's POP3 greeting", false},
-		{"imap-on-pop3-port", f(CheckPOP3, imap), OutcomeWrongPeer, "not POP3: * OK", false},
+		{"imap-open", clientFlow(CheckIMAP, imap), OutcomeOpen, "STARTTLS cert ex01.contoso.com", false},
+		{"imap-stripped", clientFlow(CheckIMAP, imapStripped), OutcomeStartTLSStripped, "capabilities lack STARTTLS", false},
+		{"imap-not-exchange", clientFlow(CheckIMAP, imapDovecot), OutcomeWrongPeer, "Dovecot", false},
+		{"imaps-open", clientFlow(CheckIMAPS, imaps), OutcomeOpen, "The Microsoft Exchange IMAP4 service is ready.", false},
+		{"imaps-intercepted", clientFlow(CheckIMAPS, imapsIntercepted), OutcomeTLSIntercepted, "not issued by the lab CA", false},
+		{"pop3-open", clientFlow(CheckPOP3, pop3), OutcomeOpen, "STARTTLS cert ex01.contoso.com", false},
+		{"pop3-stripped", clientFlow(CheckPOP3, pop3Stripped), OutcomeStartTLSStripped, "lack STARTTLS", false},
+		{"pop3s-open", clientFlow(CheckPOP3S, pop3s), OutcomeOpen, "+OK The Microsoft Exchange POP3 service is ready.", false},
+		{"pop3-not-exchange", clientFlow(CheckPOP3, pop3Wrong), OutcomeWrongPeer, "not Exchange's POP3 greeting", false},
+		{"imap-on-pop3-port", clientFlow(CheckPOP3, imap), OutcomeWrongPeer, "not POP3: * OK", false},
 	})
 }
 

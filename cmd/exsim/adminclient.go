@@ -52,6 +52,9 @@ func (g *globals) adminClients() (map[string]*control.Client, error) {
 	u := g.adminURL
 	if u == "" {
 		u = control.DefaultAddr
+		if r, err := loadRunning(dir); err == nil && r != nil && r.Admin != "" {
+			u = r.Admin // the admin API of the lab running from --data, wherever it listens
+		}
 	}
 	if !strings.Contains(u, "://") {
 		u = "http://" + u

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -157,4 +158,61 @@ func lineOf(table, prefix string) string {
 		}
 	}
 	return ""
+}
+
+// TestCLIUsesTheLabItsDataHolds: a loopback lab started from a topology
+// file records it in its data directory, and commands given only --data
+// talk to that lab (its addresses, its port offset, its admin API) and say
+// so, instead of falling back to the built-in addresses of another lab.
+func TestCLIUsesTheLabItsDataHolds(t *testing.T) {
+	bin := exsimBin(t)
+	cfg, _ := labFile(t, "contoso")
+	data, api := t.TempDir(), freePort(t)
+	up := runUp(t, bin, "--config", cfg, "--data", data, "--admin", api, "--port-offset", fmt.Sprint(labtest.PortOffset), "--log-level", "error")
+	split := func(args ...string) (string, string) {
+		t.Helper()
+		var stdout, stderr strings.Builder
+		cmd := exec.Command(bin, args...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("exsim %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+		}
+		return stdout.String(), stderr.String()
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out, _ := split("edgesync", "status", "--data", data)
+		if edge := lineOf(out, "EDGE01"); strings.Contains(edge, " 5 ") && strings.Contains(edge, " 2 ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("EdgeSync never reached EDGE01 of the lab in %s:\n%s", data, out)
+		}
+	}
+	out, note := split("send", "--data", data, "--from", "INET01", "--to", "alice@contoso.com", "--subject", "data holds the lab")
+	if !strings.Contains(out, "Queued mail for delivery") {
+		t.Errorf("exsim send --data:\n%s", out)
+	}
+	if want := fmt.Sprintf("using the lab exsim runs from %s (pid %d, %s, port offset %d)", data, up.Process.Pid, cfg, labtest.PortOffset); !strings.Contains(note, want) {
+		t.Errorf("exsim send --data says %q, want it to name the lab: %q", note, want)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var ev []struct{ EventID, ServerHostname string }
+		out, _ := split("track", "--data", data, "--subject", "data holds the lab", "--event", "DELIVER", "--format", "json")
+		if err := json.Unmarshal([]byte(out), &ev); err != nil {
+			t.Fatalf("track --format json: %v\n%s", err, out)
+		}
+		if len(ev) == 1 && ev[0].ServerHostname == "ex01.contoso.com" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no DELIVER event on EX01 of the lab in %s:\n%s", data, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	up.Process.Kill()
+	up.Wait()
+	if _, code := exsim(t, bin, "send", "--data", data, "--from", "INET01", "--to", "alice@contoso.com"); code == 0 {
+		t.Errorf("exsim send --data after the lab stopped exited 0; the record of a killed lab must not be trusted")
+	}
 }

@@ -80,6 +80,11 @@ func runDemo(ctx context.Context, g *globals, exit bool, junit string) error {
 		return err
 	}
 	defer api.Shutdown(context.Background())
+	done, err := recordRunning(g, rt, t, api)
+	if err != nil {
+		return err
+	}
+	defer done()
 	fmt.Fprintf(g.stdout, "exsim demo: %s lab (%d servers) started in %s; admin API %s\n\n", t.Organization, len(t.Servers), time.Since(start).Round(time.Millisecond), api.URL())
 
 	waitEdgeSync(ctx, g, rt)
@@ -106,15 +111,15 @@ func runDemo(ctx context.Context, g *globals, exit bool, junit string) error {
 	fmt.Fprintln(g.stdout, "== Scenarios: mail flow along every row of the tables ==")
 	token, _ := control.LoadOrCreateToken(rt.DataDir())
 	env := demoEnv{c: &control.Client{BaseURL: api.URL(), Token: token}, t: t}
-	name := g.topology
-	if g.config != "" {
-		name = "file"
-	}
 	all, err := scenarios.Builtin()
 	if err != nil {
 		return err
 	}
-	sres := runScenarios(ctx, g, env, scenarios.For(all, name))
+	scs, skipped := scenarios.Select(all, t)
+	for _, sk := range skipped {
+		fmt.Fprintf(g.stderr, "skipped: %s: %s\n", sk.Scenario.Name, sk.Reason)
+	}
+	sres := runScenarios(ctx, g, env, scs)
 	fmt.Fprintln(g.stdout)
 	scenarios.WriteTable(g.stdout, sres, isTerminal(g.stdout))
 	fmt.Fprintf(g.stdout, "\nTopology picture: %s\n", svg)

@@ -3,11 +3,11 @@ package main
 import (
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/exsim/exsim/control"
 	"github.com/exsim/exsim/topology"
 )
 
@@ -21,12 +21,11 @@ func newEdgeSyncCmd(g *globals) *cobra.Command {
 		Short: "Test-EdgeSynchronization: what each Mailbox server pushed and what each Edge holds",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := g.loadTopology()
+			t, err := g.labTopology()
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "SERVER\tROLE\tPARTICIPATES\tLAST SUCCESS\tCONFIG\tRECIPIENTS\tSTALE\tLAST ERROR")
+			var rows [][]any
 			for _, s := range t.Servers {
 				if s.Role != topology.RoleMailbox && s.Role != topology.RoleEdge {
 					continue
@@ -37,16 +36,16 @@ func newEdgeSyncCmd(g *globals) *cobra.Command {
 				}
 				st, err := c.EdgeSync(cmd.Context(), s.Name)
 				if err != nil {
-					fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t\t%v\n", s.Name, s.Role, err)
+					rows = append(rows, []any{s.Name, s.Role, "", "", "", "", "", err})
 					continue
 				}
 				last := "never"
 				if !st.LastSuccess.IsZero() {
 					last = st.LastSuccess.Local().Format(time.DateTime)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%d\t%d\t%v\t%s\n", s.Name, s.Role, st.Participates, last, st.ConfigEntries, st.RecipientEntries, st.Stale, st.LastError)
+				rows = append(rows, []any{s.Name, s.Role, st.Participates, last, st.ConfigEntries, st.RecipientEntries, st.Stale, st.LastError})
 			}
-			return tw.Flush()
+			return writeTable(g.stdout, "SERVER\tROLE\tPARTICIPATES\tLAST SUCCESS\tCONFIG\tRECIPIENTS\tSTALE\tLAST ERROR", rows)
 		},
 	}
 	var participants []string
@@ -60,12 +59,10 @@ so a Mailbox server added after the first subscription starts pushing EdgeSync d
   exsim edgesync renew EDGE01 --participants EX01,EX02`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.adminFor(args[0])
-			if err != nil {
+			if err := g.askServer(args[0], func(c *control.Client) error {
+				return c.RenewEdgeSubscription(cmd.Context(), args[0], participants)
+			}); err != nil {
 				return err
-			}
-			if err := c.RenewEdgeSubscription(cmd.Context(), args[0], participants); err != nil {
-				return usageError("%v", err)
 			}
 			who := "every Mailbox server of the site"
 			if len(participants) > 0 {

@@ -3,11 +3,11 @@ package main
 import (
 	"fmt"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/exsim/exsim/control"
 	"github.com/exsim/exsim/internal/labnet"
 )
 
@@ -39,16 +39,13 @@ Ports are the documented ones; the lab's --port-offset is added for you.`,
 			if err := (&labnet.Fault{Action: f.Action, Delay: f.Delay, Transport: f.Transport}).Validate(); err != nil {
 				return usageError("%v", err)
 			}
-			c, err := g.adminFor(f.From)
-			if err != nil {
+			return g.askServer(f.From, func(c *control.Client) error {
+				added, err := c.AddFault(cmd.Context(), f)
+				if err == nil {
+					fmt.Fprintf(g.stdout, "added %s\n", added.String())
+				}
 				return err
-			}
-			added, err := c.AddFault(cmd.Context(), f)
-			if err != nil {
-				return usageError("%v", err)
-			}
-			fmt.Fprintf(g.stdout, "added %s\n", added.String())
-			return nil
+			})
 		},
 	}
 	add.Flags().StringVar(&f.From, "from", "", "source server")
@@ -64,27 +61,21 @@ Ports are the documented ones; the lab's --port-offset is added for you.`,
 		Short: "List the faults",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cs, err := g.adminClients()
+			cs, err := g.adminProcesses()
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tACTION\tFROM\tTO\tPORT\tTRANSPORT\tNOTE")
-			seen := map[string]bool{}
+			var all []labnet.Fault
 			for _, c := range cs {
-				if seen[c.BaseURL] {
-					continue
-				}
-				seen[c.BaseURL] = true
 				fs, err := c.Faults(cmd.Context())
 				if err != nil {
 					return usageError("%v", err)
 				}
-				for _, x := range fs {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", x.ID, x.Action, x.From, x.To, x.Port, x.Transport, x.Note)
-				}
+				all = append(all, fs...)
 			}
-			return tw.Flush()
+			return writeListing(g, "table", all, "ID\tACTION\tFROM\tTO\tPORT\tTRANSPORT\tNOTE", func(x labnet.Fault) []any {
+				return []any{x.ID, x.Action, x.From, x.To, x.Port, x.Transport, x.Note}
+			})
 		},
 	}
 	clear := &cobra.Command{
@@ -92,7 +83,7 @@ Ports are the documented ones; the lab's --port-offset is added for you.`,
 		Short: "Remove one fault, or all",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cs, err := g.adminClients()
+			cs, err := g.adminProcesses()
 			if err != nil {
 				return err
 			}

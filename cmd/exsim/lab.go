@@ -20,20 +20,19 @@ import (
 	"github.com/exsim/exsim/topology"
 )
 
-// labScenarioRunner runs the built-in scenarios that fit the topology
-// against a lab's servers, through their admin APIs (reached inside their
-// namespaces), with progress on standard error.
+// labScenarioRunner runs the built-in scenarios that fit the lab's
+// topology (scenarios.Select: by its shape and the servers and mailboxes
+// it has, not by its name, so a --config lab.yaml runs them too) against
+// a lab's servers, through their admin APIs (reached inside their
+// namespaces), with progress on standard error. The ones it skips are in
+// the results with the reason.
 func labScenarioRunner(g *globals) lab.ScenarioRunner {
 	return func(ctx context.Context, env lab.ScenarioEnv) ([]lab.ScenarioResult, error) {
 		all, err := scenarios.Builtin()
 		if err != nil {
 			return nil, err
 		}
-		name := g.topology
-		if g.config != "" {
-			name = "file"
-		}
-		scs := scenarios.For(all, name)
+		scs, skipped := scenarios.Select(all, env.Topology)
 		features := map[string]string{}
 		for _, f := range probe.Flows(env.Topology) {
 			features[f.ID] = f.Feature
@@ -52,6 +51,10 @@ func labScenarioRunner(g *globals) lab.ScenarioRunner {
 			}
 			res.Feature = strings.Join(fs, "; ")
 			out = append(out, res)
+		}
+		for _, sk := range skipped {
+			fmt.Fprintf(g.stderr, "skipped: %s: %s\n", sk.Scenario.Name, sk.Reason)
+			out = append(out, lab.ScenarioResult{Name: sk.Scenario.Name, Skipped: sk.Reason})
 		}
 		return out, nil
 	}
@@ -323,7 +326,18 @@ kept (with the servers' logs) only when the test fails.`,
 				Options: o, ProbeMode: probeVia, ProbeTimeout: timeout, RunScenarios: scenarioRunner, NoScenariosWhy: "--no-scenarios",
 				OnPhase: func(p string) { fmt.Fprintf(g.stderr, "exsim lab test: %s\n", p) },
 			})
-			if rep == nil {
+			if rep == nil { // the lab did not come up
+				if temp {
+					// A ruleset that did not load (*lab.FirewallError)
+					// stops the lab before any server runs: no log to keep.
+					var fe *lab.FirewallError
+					if logs, _ := filepath.Glob(filepath.Join(dir, "*", "exsim.log")); errors.As(err, &fe) || len(logs) == 0 {
+						os.RemoveAll(dir)
+						fmt.Fprintf(g.stderr, "exsim lab test: no server ran; removed the temporary data directory %s\n", dir)
+					} else {
+						fmt.Fprintf(g.stderr, "exsim lab test: kept %s (servers' logs in %s/<SERVER>/exsim.log)\n", dir, dir)
+					}
+				}
 				return err
 			}
 			if junit != "" {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -66,43 +64,31 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// syncBuffer is a bytes.Buffer the child's output goroutine and the test
-// may use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// runUp starts `exsim up` and waits for its admin API.
-func runUp(t *testing.T, bin string, args ...string) (*exec.Cmd, *syncBuffer) {
+// runUp starts `exsim up` and waits for its admin API. The child writes
+// its output to a file, handed to it as is: no copying goroutine for the
+// wait to race with.
+func runUp(t *testing.T, bin string, args ...string) *exec.Cmd {
 	t.Helper()
+	out, err := os.Create(filepath.Join(t.TempDir(), "up.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close() // the child holds its own copy
 	cmd := exec.Command(bin, append([]string{"up"}, args...)...)
-	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	output := func() string { b, _ := os.ReadFile(out.Name()); return string(b) }
 	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(out.String(), "Ctrl-C stops") {
+	for !strings.Contains(output(), "Ctrl-C stops") {
 		if time.Now().After(deadline) {
-			t.Fatalf("exsim up did not start:\n%s", out.String())
+			t.Fatalf("exsim up did not start:\n%s", output())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return cmd, out
+	return cmd
 }
 
 func exsim(t *testing.T, bin string, args ...string) (string, int) {
@@ -126,7 +112,7 @@ func TestKill9LosesNothing(t *testing.T) {
 	data := t.TempDir()
 	api := freePort(t)
 	common := []string{"--config", cfg, "--data", data, "--port-offset", fmt.Sprint(labtest.PortOffset), "--admin", api, "--log-level", "error"}
-	cmd, _ := runUp(t, bin, common...)
+	cmd := runUp(t, bin, common...)
 
 	if out, code := exsim(t, bin, append([]string{"fault", "add", "--from", "EX01", "--to", "INET01", "--port", "25", "--action", "drop"}, common...)...); code != 0 {
 		t.Fatalf("fault add: %d %s", code, out)

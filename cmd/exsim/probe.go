@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -75,7 +73,7 @@ func runProbe(ctx context.Context, g *globals, f probeFlags) error {
 	if !slices.Contains(report.Formats, f.format) {
 		return usageError("--format %q: use %s", f.format, strings.Join(report.Formats, ", "))
 	}
-	t, err := g.loadTopology()
+	t, err := g.labTopology()
 	if err != nil {
 		return err
 	}
@@ -92,28 +90,46 @@ func runProbe(ctx context.Context, g *globals, f probeFlags) error {
 
 // probeThroughAdmin asks the process running each flow's source to run
 // it: one request per process, all processes at once, so the matrix takes
-// about one timeout.
+// about one timeout. Flows are grouped by the server identity that
+// adminClients keys its clients by (the source server's name, or "*" when
+// one process runs every server), never by URL: every server of a
+// namespace lab has its admin API on the same 127.0.0.1:9925, each in its
+// own namespace, so one URL names five different processes.
 func probeThroughAdmin(ctx context.Context, g *globals, flows []probe.Flow, timeout time.Duration) ([]probe.Result, error) {
+	cs, err := g.adminClients()
+	if err != nil {
+		return nil, err
+	}
 	byProcess := map[string][]string{}
 	clients := map[string]*control.Client{}
 	for _, fl := range flows {
-		c, err := g.adminFor(fl.Source)
-		if err != nil {
-			return nil, err
+		key := strings.ToUpper(fl.Source)
+		c, ok := cs[key]
+		if !ok {
+			if c, ok = cs["*"]; !ok {
+				_, err := g.adminFor(fl.Source) // says which servers it knows
+				return nil, err
+			}
+			key = "*"
 		}
-		byProcess[c.BaseURL] = append(byProcess[c.BaseURL], fl.ID)
-		clients[c.BaseURL] = c
+		byProcess[key] = append(byProcess[key], fl.ID)
+		clients[key] = c
 	}
 	type answer struct {
 		rs  []probe.Result
 		err error
 	}
 	answers := make(chan answer, len(byProcess))
-	for url, ids := range byProcess {
+	for key, ids := range byProcess {
 		go func() {
-			raw, err := clients[url].Probe(ctx, control.ProbeRequest{Flows: ids, Timeout: timeout})
+			c := clients[key]
+			raw, err := c.Probe(ctx, control.ProbeRequest{Flows: ids, Timeout: timeout})
 			if err != nil {
-				answers <- answer{err: usageError("probe through %s: %v", url, err)}
+				who := "the admin API of " + key
+				if key == "*" {
+					who = c.BaseURL
+				}
+				answers <- answer{err: usageError("probe through %s: %v", who, err)}
 				return
 			}
 			var rs []probe.Result
@@ -149,16 +165,11 @@ func probeThroughAdmin(ctx context.Context, g *globals, flows []probe.Flow, time
 
 // writeProbeReport writes the report and sets the exit code.
 func writeProbeReport(g *globals, t *topology.Topology, format, output string, results []probe.Result) error {
-	var w io.Writer = g.stdout
-	color := format == "table" && isTerminal(g.stdout)
-	if output != "" {
-		f, err := os.Create(output)
-		if err != nil {
-			return usageError("%v", err)
-		}
-		defer f.Close()
-		w, color = f, false
+	w, color, done, err := openReport(g, format, output)
+	if err != nil {
+		return err
 	}
+	defer done()
 	if err := report.Write(w, format, t, results, color); err != nil {
 		return err
 	}

@@ -1,21 +1,21 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/exsim/exsim/control"
 	"github.com/exsim/exsim/topology"
 	"github.com/exsim/exsim/transport"
 )
 
 // transportServers lists the servers that have queues, or just server.
 func (g *globals) transportServers(server string) ([]string, error) {
-	t, err := g.loadTopology()
+	t, err := g.labTopology()
 	if err != nil {
 		return nil, err
 	}
@@ -50,34 +50,19 @@ retry, suspend or resume a queue, or suspend, resume or remove a message.`,
   exsim queue message remove 12 --server EX01 --ndr`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			servers, err := g.transportServers(server)
+			a, err := askTransportServers(cmd.Context(), g, server, func(ctx context.Context, c *control.Client, name string) ([]transport.QueueInfo, error) {
+				return c.Queues(ctx, name)
+			})
 			if err != nil {
 				return err
 			}
-			var all []transport.QueueInfo
-			var problems []string
-			for _, name := range servers {
-				c, err := g.adminFor(name)
-				if err != nil {
-					return err
-				}
-				q, err := c.Queues(cmd.Context(), name)
-				if err != nil {
-					problems = append(problems, fmt.Sprintf("%s: %v", name, err))
-					continue
-				}
-				all = append(all, q...)
+			err = writeListing(g, format, a.items, "IDENTITY\tDELIVERYTYPE\tSTATUS\tMESSAGECOUNT\tNEXTHOPDOMAIN\tNEXTHOPCONNECTOR\tLASTERROR", func(q transport.QueueInfo) []any {
+				return []any{q.Identity, q.DeliveryType, q.Status, q.MessageCount, q.NextHopDomain, q.NextHopConnector, q.LastError}
+			})
+			if format == "json" || err != nil {
+				return err
 			}
-			if format == "json" {
-				return writeJSON(g, all)
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "IDENTITY\tDELIVERYTYPE\tSTATUS\tMESSAGECOUNT\tNEXTHOPDOMAIN\tNEXTHOPCONNECTOR\tLASTERROR")
-			for _, q := range all {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", q.Identity, q.DeliveryType, q.Status, q.MessageCount, q.NextHopDomain, q.NextHopConnector, q.LastError)
-			}
-			tw.Flush()
-			return reportProblems(g, problems, len(all) == 0)
+			return reportProblems(g, a.problems, len(a.items) == 0)
 		},
 	}
 	cmd.Flags().StringVar(&server, "server", "", "one server (default: every server with queues)")
@@ -93,12 +78,10 @@ retry, suspend or resume a queue, or suspend, resume or remove a message.`,
 				if !ok {
 					return usageError(`queue identity %q: write SERVER\N, e.g. 'EX01\3' (quote the backslash)`, args[0])
 				}
-				c, err := g.adminFor(server)
-				if err != nil {
+				if err := g.askServer(server, func(c *control.Client) error {
+					return c.QueueAction(cmd.Context(), server, args[0], action)
+				}); err != nil {
 					return err
-				}
-				if err := c.QueueAction(cmd.Context(), server, args[0], action); err != nil {
-					return usageError("%v", err)
 				}
 				fmt.Fprintf(g.stdout, "%s: %s\n", args[0], action)
 				return nil
@@ -118,34 +101,19 @@ func newQueueMessagesCmd(g *globals) *cobra.Command {
 			if server == "" && queue != "" {
 				server, _, _ = strings.Cut(queue, `\`)
 			}
-			servers, err := g.transportServers(server)
+			a, err := askTransportServers(cmd.Context(), g, server, func(ctx context.Context, c *control.Client, name string) ([]transport.MessageInfo, error) {
+				return c.Messages(ctx, name, queue)
+			})
 			if err != nil {
 				return err
 			}
-			var all []transport.MessageInfo
-			var problems []string
-			for _, name := range servers {
-				c, err := g.adminFor(name)
-				if err != nil {
-					return err
-				}
-				m, err := c.Messages(cmd.Context(), name, queue)
-				if err != nil {
-					problems = append(problems, fmt.Sprintf("%s: %v", name, err))
-					continue
-				}
-				all = append(all, m...)
+			err = writeListing(g, format, a.items, "IDENTITY\tFROMADDRESS\tSTATUS\tSIZE\tSUBJECT\tRECIPIENTS\tLASTERROR", func(m transport.MessageInfo) []any {
+				return []any{m.Identity, m.FromAddress, m.Status, m.Size, m.Subject, strings.Join(m.Recipients, ";"), m.LastError}
+			})
+			if format == "json" || err != nil {
+				return err
 			}
-			if format == "json" {
-				return writeJSON(g, all)
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "IDENTITY\tFROMADDRESS\tSTATUS\tSIZE\tSUBJECT\tRECIPIENTS\tLASTERROR")
-			for _, m := range all {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", m.Identity, m.FromAddress, m.Status, m.Size, m.Subject, strings.Join(m.Recipients, ";"), m.LastError)
-			}
-			tw.Flush()
-			return reportProblems(g, problems, false)
+			return reportProblems(g, a.problems, false)
 		},
 	}
 	cmd.Flags().StringVar(&server, "server", "", "one server (default: every server with queues)")
@@ -174,12 +142,10 @@ func newQueueMessageCmd(g *globals) *cobra.Command {
 			default:
 				return usageError("action %q: use suspend, resume or remove", args[0])
 			}
-			c, err := g.adminFor(server)
-			if err != nil {
+			if err := g.askServer(server, func(c *control.Client) error {
+				return c.MessageAction(cmd.Context(), server, id, args[0], ndr)
+			}); err != nil {
 				return err
-			}
-			if err := c.MessageAction(cmd.Context(), server, id, args[0], ndr); err != nil {
-				return usageError("%v", err)
 			}
 			fmt.Fprintf(g.stdout, "%s message %d: %s\n", server, id, args[0])
 			return nil
@@ -188,22 +154,4 @@ func newQueueMessageCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&server, "server", "", "the server holding the message")
 	cmd.Flags().BoolVar(&ndr, "ndr", false, "with remove: send an NDR to the sender")
 	return cmd
-}
-
-func writeJSON(g *globals, v any) error {
-	enc := json.NewEncoder(g.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-// reportProblems prints servers that could not be asked; with nothing to
-// show it is an error.
-func reportProblems(g *globals, problems []string, empty bool) error {
-	for _, p := range problems {
-		fmt.Fprintln(g.stderr, "exsim:", p)
-	}
-	if len(problems) > 0 && empty {
-		return usageError("no running server answered (start the lab with exsim up, or point --admin at it)")
-	}
-	return nil
 }

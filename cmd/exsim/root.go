@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/exsim/exsim/lab"
 	"github.com/exsim/exsim/topology"
 )
 
@@ -55,6 +56,8 @@ type globals struct {
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// root is the command tree, to tell a flag given from its default.
+	root *cobra.Command
 }
 
 func (g *globals) logger() *slog.Logger {
@@ -86,6 +89,79 @@ func (g *globals) loadTopology() (*topology.Topology, error) {
 	return t, nil
 }
 
+// labTopology is the topology of the running lab that --data holds, for
+// the commands that talk to one (probe, send, queue, track, scenario run,
+// edgesync). A namespace lab records its topology, with the addresses on
+// its networks, in DATA/lab.yaml and its port offset in the state file:
+// falling back to the built-in 127.x addresses there would send from the
+// wrong addresses, or into another lab on loopback. It says on standard
+// error which lab it uses. An explicit --config or --topology still wins
+// (with a note); without a namespace lab in DATA it is loadTopology.
+func (g *globals) labTopology() (*topology.Topology, error) {
+	dir, err := g.dataDir()
+	if err != nil {
+		return nil, err
+	}
+	st, err := lab.LoadState(dir)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	if st == nil {
+		return g.loopbackTopology(dir)
+	}
+	if g.config != "" || g.flagChanged("topology") {
+		what := "--topology " + g.topology
+		if g.config != "" {
+			what = "--config " + g.config
+		}
+		fmt.Fprintf(g.stderr, "exsim: %s holds the namespace lab %q (topology %s); using %s as asked\n", dir, st.Prefix, st.Topology, what)
+		return g.loadTopology()
+	}
+	if g.flagChanged("port-offset") && g.portOffset != st.PortOffset {
+		return nil, usageError("--port-offset %d: the namespace lab %q in %s runs with port offset %d", g.portOffset, st.Prefix, dir, st.PortOffset)
+	}
+	l, err := lab.Open(dir)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	fmt.Fprintf(g.stderr, "exsim: using the namespace lab %q in %s (%s)\n", st.Prefix, dir, filepath.Base(st.Topology))
+	return l.Topology(), nil
+}
+
+// loopbackTopology is the topology of the loopback lab that `exsim up` or
+// `demo` runs from dir (DATA/running.json), else loadTopology's. An
+// explicit --config or --topology still wins, with a note when it differs
+// from the running lab's.
+func (g *globals) loopbackTopology(dir string) (*topology.Topology, error) {
+	t, r, err := g.runningTopologyOf(dir)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	if t == nil {
+		return g.loadTopology()
+	}
+	if g.config != "" || g.flagChanged("topology") {
+		fmt.Fprintf(g.stderr, "exsim: %s holds the lab exsim runs as pid %d (%s); using the topology given instead\n", dir, r.PID, r.Name)
+		return g.loadTopology()
+	}
+	if g.flagChanged("port-offset") && g.portOffset != r.PortOffset {
+		return nil, usageError("--port-offset %d: the lab running from %s (pid %d) runs with port offset %d", g.portOffset, dir, r.PID, r.PortOffset)
+	}
+	if r.Name != topology.DefaultName || r.PortOffset != g.portOffset {
+		fmt.Fprintf(g.stderr, "exsim: using the lab exsim runs from %s (pid %d, %s, port offset %d)\n", dir, r.PID, r.Name, r.PortOffset)
+	}
+	return t, nil
+}
+
+// flagChanged reports whether a global flag was given on the command line.
+func (g *globals) flagChanged(name string) bool {
+	if g.root == nil {
+		return false
+	}
+	f := g.root.PersistentFlags().Lookup(name)
+	return f != nil && f.Changed
+}
+
 func (g *globals) dataDir() (string, error) {
 	d, err := filepath.Abs(g.data)
 	if err != nil {
@@ -109,6 +185,7 @@ Start with:  exsim demo`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	g.root = root
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.config, "config", "c", "", "topology file (lab.yaml); default: the built-in --topology")
 	pf.StringVarP(&g.topology, "topology", "t", topology.DefaultName, "built-in topology: "+strings.Join(topology.BuiltinNames(), ", "))

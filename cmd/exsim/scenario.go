@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strings"
@@ -44,11 +43,11 @@ unknown recipient rejected at the Edge. Exit code 1 when any scenario fails.`,
   exsim scenario run 24-edgesync 30         # built-in scenarios by id or number
   exsim scenario run my-scenario.yaml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := g.loadTopology()
+			t, err := g.labTopology()
 			if err != nil {
 				return err
 			}
-			scs, err := pickScenarios(g, args)
+			scs, err := pickScenarios(g, t, args)
 			if err != nil {
 				return err
 			}
@@ -79,8 +78,9 @@ unknown recipient rejected at the Edge. Exit code 1 when any scenario fails.`,
 }
 
 // pickScenarios loads files and built-in scenarios named by id, or with
-// no arguments the built-in scenarios for the topology.
-func pickScenarios(g *globals, args []string) ([]*scenarios.Scenario, error) {
+// no arguments the built-in scenarios that fit the topology (saying on
+// standard error which it skips and why).
+func pickScenarios(g *globals, t *topology.Topology, args []string) ([]*scenarios.Scenario, error) {
 	all, err := scenarios.Builtin()
 	if err != nil {
 		return nil, err
@@ -103,13 +103,12 @@ func pickScenarios(g *globals, args []string) ([]*scenarios.Scenario, error) {
 		}
 		return scs, nil
 	}
-	name := g.topology
-	if g.config != "" {
-		name = "file"
+	scs, skipped := scenarios.Select(all, t)
+	for _, sk := range skipped {
+		fmt.Fprintf(g.stderr, "skipped: %s: %s\n", sk.Scenario.Name, sk.Reason)
 	}
-	scs := scenarios.For(all, name)
 	if len(scs) == 0 {
-		return nil, usageError("no built-in scenario fits topology %q; give scenario files", name)
+		return nil, usageError("no built-in scenario fits the topology of %s; give scenario files", t.Organization)
 	}
 	return scs, nil
 }
@@ -138,16 +137,11 @@ func writeScenarioReport(g *globals, format, output string, results []scenarios.
 	if !slices.Contains(scenarios.Formats, format) {
 		return usageError("--format %q: use %s", format, strings.Join(scenarios.Formats, ", "))
 	}
-	var w io.Writer = g.stdout
-	color := format == "table" && isTerminal(g.stdout)
-	if output != "" {
-		f, err := os.Create(output)
-		if err != nil {
-			return usageError("%v", err)
-		}
-		defer f.Close()
-		w, color = f, false
+	w, color, done, err := openReport(g, format, output)
+	if err != nil {
+		return err
 	}
+	defer done()
 	if err := scenarios.Write(w, format, results, color); err != nil {
 		return err
 	}

@@ -84,7 +84,7 @@ func runSend(ctx context.Context, g *globals, f sendFlags) error {
 	if f.count < 1 || f.concurrency < 1 || f.size < 0 {
 		return usageError("--count and --concurrency must be at least 1, --size not negative")
 	}
-	t, err := g.loadTopology()
+	t, err := g.labTopology()
 	if err != nil {
 		return err
 	}

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/goccy/go-yaml"
 	"github.com/spf13/cobra"
@@ -30,9 +28,7 @@ func newTopologyCmd(g *globals) *cobra.Command {
 			v := t.View()
 			switch format {
 			case "json":
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(v)
+				return writeJSON(g, v)
 			case "yaml":
 				b, err := yaml.MarshalWithOptions(v, yaml.Indent(2), yaml.IndentSequence(true))
 				if err != nil {
@@ -41,7 +37,7 @@ func newTopologyCmd(g *globals) *cobra.Command {
 				_, err = g.stdout.Write(b)
 				return err
 			case "table":
-				printTopologyTable(g, t, v)
+				printTopologyTable(g, v)
 				return nil
 			}
 			return usageError("--format %q: use table, json or yaml", format)
@@ -51,34 +47,27 @@ func newTopologyCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func printTopologyTable(g *globals, t *topology.Topology, v topology.View) {
+func printTopologyTable(g *globals, v topology.View) {
 	fmt.Fprintf(g.stdout, "Organization %s, site %s, Exchange %d, accepted domains: %s\n\n", v.Organization, v.Site, v.Version, strings.Join(v.AcceptedDomains, ", "))
-	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVER\tROLE\tZONE\tFQDN\tADDRESS")
+	var servers, listeners, mailboxes [][]any
 	for _, s := range v.Servers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.Role, s.Zone, s.FQDN, s.Address)
-	}
-	tw.Flush()
-	fmt.Fprintln(g.stdout)
-	tw = tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVER\tLISTENER\tPROTOCOL\tPORT\tTLS\tSTATE")
-	for _, s := range v.Servers {
+		servers = append(servers, []any{s.Name, s.Role, s.Zone, s.FQDN, s.Address})
 		for _, l := range s.Listeners {
 			state := "enabled"
 			if !l.Enabled {
 				state = "disabled"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, l.Name, l.Protocol, topology.PortString(l.Port, l.Transport), l.TLS, state)
+			listeners = append(listeners, []any{s.Name, l.Name, l.Protocol, topology.PortString(l.Port, l.Transport), l.TLS, state})
 		}
 	}
-	tw.Flush()
-	fmt.Fprintln(g.stdout)
-	tw = tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "MAILBOX\tDISPLAY NAME\tHOME SERVER")
 	for _, m := range v.Mailboxes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", m.Address, m.DisplayName, m.Server)
+		mailboxes = append(mailboxes, []any{m.Address, m.DisplayName, m.Server})
 	}
-	tw.Flush()
+	writeTable(g.stdout, "SERVER\tROLE\tZONE\tFQDN\tADDRESS", servers)
+	fmt.Fprintln(g.stdout)
+	writeTable(g.stdout, "SERVER\tLISTENER\tPROTOCOL\tPORT\tTLS\tSTATE", listeners)
+	fmt.Fprintln(g.stdout)
+	writeTable(g.stdout, "MAILBOX\tDISPLAY NAME\tHOME SERVER", mailboxes)
 }
 
 func newInitCmd(g *globals) *cobra.Command {

@@ -1,15 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"fmt"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/exsim/exsim/control"
 	"github.com/exsim/exsim/transport"
 )
 
@@ -37,28 +38,15 @@ reads top to bottom.`,
 					return usageError("%v", err)
 				}
 			}
-			servers, err := g.transportServers(server)
+			a, err := askTransportServers(cmd.Context(), g, server, func(ctx context.Context, c *control.Client, name string) ([]transport.TrackingEvent, error) {
+				return c.Track(ctx, name, q)
+			})
 			if err != nil {
 				return err
 			}
-			var all []transport.TrackingEvent
-			var problems []string
-			for _, name := range servers {
-				c, err := g.adminFor(name)
-				if err != nil {
-					return err
-				}
-				ev, err := c.Track(cmd.Context(), name, q)
-				if err != nil {
-					problems = append(problems, fmt.Sprintf("%s: %v", name, err))
-					continue
-				}
-				all = append(all, ev...)
-			}
+			all := a.items
 			sort.SliceStable(all, func(i, j int) bool { return all[i].Timestamp.Before(all[j].Timestamp) })
 			switch format {
-			case "json":
-				return writeJSON(g, all)
 			case "csv":
 				w := csv.NewWriter(g.stdout)
 				w.Write([]string{"Timestamp", "Server", "EventId", "Source", "ConnectorId", "Sender", "Recipients", "RecipientStatus", "MessageSubject", "MessageId", "ClientIp", "ServerHostname"})
@@ -67,14 +55,14 @@ reads top to bottom.`,
 				}
 				w.Flush()
 				return w.Error()
-			case "table":
-				tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "TIMESTAMP\tSERVER\tEVENTID\tSOURCE\tCONNECTOR\tSENDER\tRECIPIENTS\tSUBJECT")
-				for _, e := range all {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Timestamp.Local().Format("15:04:05.000"), e.Server, e.EventID, e.Source, e.ConnectorID, e.Sender, strings.Join(e.Recipients, ";"), e.MessageSubject)
+			case "json", "table":
+				err := writeListing(g, format, all, "TIMESTAMP\tSERVER\tEVENTID\tSOURCE\tCONNECTOR\tSENDER\tRECIPIENTS\tSUBJECT", func(e transport.TrackingEvent) []any {
+					return []any{e.Timestamp.Local().Format("15:04:05.000"), e.Server, e.EventID, e.Source, e.ConnectorID, e.Sender, strings.Join(e.Recipients, ";"), e.MessageSubject}
+				})
+				if format == "json" || err != nil {
+					return err
 				}
-				tw.Flush()
-				return reportProblems(g, problems, len(all) == 0 && len(problems) == len(servers))
+				return reportProblems(g, a.problems, len(all) == 0 && len(a.problems) == a.asked)
 			}
 			return usageError("--format %q: use table, json or csv", format)
 		},

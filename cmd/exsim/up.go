@@ -7,7 +7,6 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -112,6 +111,15 @@ func serveLab(ctx context.Context, g *globals, servers []string, firewall bool) 
 		rt.Close(context.Background())
 		return err
 	}
+	if len(servers) == 0 {
+		done, err := recordRunning(g, rt, t, api)
+		if err != nil {
+			api.Shutdown(context.Background())
+			rt.Close(context.Background())
+			return err
+		}
+		defer done()
+	}
 	printListeners(g.stdout, rt)
 	fmt.Fprintf(g.stdout, "\nLab CA: %s (trust it in clients)\nAdmin API: %s (token in %s)\nCtrl-C stops.\n", rt.CA().CertPath(), api.URL(), filepath.Join(rt.DataDir(), "admin.token"))
 	<-ctx.Done()
@@ -142,8 +150,7 @@ func startAdmin(g *globals, rt *roles.Runtime) (*control.Server, error) {
 
 // printListeners prints every server's listeners and their state.
 func printListeners(w io.Writer, rt *roles.Runtime) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVER\tROLE\tLISTENER\tADDRESS\tTLS\tSTATE")
+	var rows [][]any
 	for _, s := range rt.Servers() {
 		for _, b := range s.Listeners() {
 			state := "listening"
@@ -153,10 +160,10 @@ func printListeners(w io.Writer, rt *roles.Runtime) {
 			case !b.Enabled:
 				state = "closed (" + b.Why + ")"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%s\t%s\n", s.Config.Name, s.Config.Role, b.Name, b.AddrPort(), b.Transport, b.TLS, state)
+			rows = append(rows, []any{s.Config.Name, s.Config.Role, b.Name, fmt.Sprintf("%s/%s", b.AddrPort(), b.Transport), b.TLS, state})
 		}
 	}
-	tw.Flush()
+	writeTable(w, "SERVER\tROLE\tLISTENER\tADDRESS\tTLS\tSTATE", rows)
 }
 
 // simulateFirewall makes a loopback lab behave like the firewall Microsoft's

@@ -13,10 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
+
 	"github.com/exsim/exsim/certs"
 	"github.com/exsim/exsim/servers/ldapd"
 	"github.com/exsim/exsim/store/directory"
-	"github.com/go-ldap/ldap/v3"
+	"github.com/exsim/exsim/store/directory/directorytest"
 )
 
 var (
@@ -46,15 +48,7 @@ func startEdge(t testing.TB) *testEdge {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "EDGE01", "adam", "directory.json")
-	tree, err := directory.OpenTree(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tree.Close() })
-	edge, err := NewEdge(tree, EdgeOptions{Name: "EDGE01", FQDN: "edge01.contoso.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tree, edge := openEdge(t, path)
 	opts, err := edge.ServerOptions()
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +76,18 @@ func startEdge(t testing.TB) *testEdge {
 		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}),
 		addr:    l.Addr().String(),
 	}
+}
+
+// openEdge opens EDGE01's directory file at path, closed when the test
+// ends, and the Edge over it.
+func openEdge(t testing.TB, path string) (*directory.Tree, *Edge) {
+	t.Helper()
+	tree := directorytest.Open(t, path)
+	edge, err := NewEdge(tree, EdgeOptions{Name: "EDGE01", FQDN: "edge01.contoso.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree, edge
 }
 
 // subscribe makes a subscription file on the Edge, passes it through its

@@ -287,15 +287,7 @@ func TestEdgeDirectorySurvivesRestart(t *testing.T) {
 	if err := te.syncer(t, creds["EX01"], newOrg(ex01), &dialer{}).SyncNow(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	tree, err := directory.OpenTree(te.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tree.Close() })
-	edge, err := NewEdge(tree, EdgeOptions{Name: "EDGE01", FQDN: "edge01.contoso.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tree, edge := openEdge(t, te.path)
 	if edge.Layout() != te.edge.Layout() {
 		t.Errorf("Layout after restart = %v, want %v", edge.Layout(), te.edge.Layout())
 	}

@@ -57,18 +57,10 @@ type Server struct {
 // New returns a server answering from zones (nil: no zones, every query is
 // REFUSED). zones is frozen: it must not change afterwards.
 func New(zones *ZoneSet, opts Options) *Server {
-	if opts.ReadTimeout <= 0 {
-		opts.ReadTimeout = 5 * time.Second
-	}
-	if opts.IdleTimeout <= 0 {
-		opts.IdleTimeout = 10 * time.Second
-	}
-	if opts.WriteTimeout <= 0 {
-		opts.WriteTimeout = 5 * time.Second
-	}
-	if opts.MaxTCPConns <= 0 {
-		opts.MaxTCPConns = 256
-	}
+	serve.Default(&opts.ReadTimeout, 5*time.Second)
+	serve.Default(&opts.IdleTimeout, 10*time.Second)
+	serve.Default(&opts.WriteTimeout, 5*time.Second)
+	serve.Default(&opts.MaxTCPConns, 256)
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -83,11 +83,7 @@ func TestGarbageTCP(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := servertest.Dial(t, addr, nil)
 			if _, err := c.Write(tc.data); err != nil {
 				t.Fatal(err)
 			}
@@ -126,11 +122,7 @@ func frame(t *testing.T, m *dns.Msg) []byte {
 
 func TestTCPPipelined(t *testing.T) {
 	_, addr := startServer(t, testZones(t), Options{})
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := servertest.Dial(t, addr, nil)
 	var all []byte
 	names := []string{"ex01.contoso.com.", "ex02.contoso.com.", "big.contoso.com."}
 	for i, n := range names {
@@ -172,11 +164,7 @@ func TestTCPSlowClients(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := servertest.Dial(t, addr, nil)
 			if _, err := c.Write(tc.send); err != nil {
 				t.Fatal(err)
 			}
@@ -200,11 +188,7 @@ func TestMaxTCPConns(t *testing.T) {
 	q.SetQuestion("ex01.contoso.com.", dns.TypeA)
 	var open []net.Conn
 	for range 2 {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := servertest.Dial(t, addr, nil)
 		// An answer proves the server tracks the connection.
 		if _, err := c.Write(frame(t, q)); err != nil {
 			t.Fatal(err)
@@ -214,11 +198,7 @@ func TestMaxTCPConns(t *testing.T) {
 		}
 		open = append(open, c)
 	}
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := servertest.Dial(t, addr, nil)
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	_, _ = c.Write(frame(t, q))
 	if _, err := readTCPMsg(c); err == nil {

@@ -79,11 +79,7 @@ func TestZoneAdd(t *testing.T) {
 	if err := z.AddAddr("ex01.contoso.com", netip.MustParseAddr("127.0.20.1")); err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, rr := range z.Records() {
-		got = append(got, strings.ReplaceAll(rr.String(), "\t", " "))
-	}
-	want := []string{
+	checkRecords(t, z,
 		"contoso.com. 300 IN SOA dns01.contoso.com. hostmaster.contoso.com. 1 3600 600 86400 300",
 		"contoso.com. 300 IN NS dns01.contoso.com.",
 		"contoso.com. 60 IN NS dns02.contoso.com.",
@@ -91,10 +87,7 @@ func TestZoneAdd(t *testing.T) {
 		"ex01.contoso.com. 60 IN A 127.0.20.1",
 		"ex03.contoso.com. 300 IN A 127.0.20.3",
 		"www.contoso.com. 60 IN CNAME ex01.contoso.com.",
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("Records() = %q, want %q", got, want)
-	}
+	)
 }
 
 func TestZoneAddText(t *testing.T) {
@@ -110,20 +103,13 @@ abs.contoso.com. 30 AAAA fd00::1
 	if err != nil {
 		t.Fatalf("AddText() = %v", err)
 	}
-	var got []string
-	for _, rr := range z.Records() {
-		got = append(got, strings.ReplaceAll(rr.String(), "\t", " "))
-	}
-	want := []string{
+	checkRecords(t, z,
 		"contoso.com. 300 IN SOA dns01.contoso.com. admin.contoso.com. 7 0 0 0 60",
 		"contoso.com. 300 IN NS dns01.contoso.com.",
 		"contoso.com. 120 IN MX 10 edge01.contoso.com.",
 		"abs.contoso.com. 30 IN AAAA fd00::1",
 		"edge01.contoso.com. 120 IN A 127.0.10.1",
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("Records() = %q, want %q", got, want)
-	}
+	)
 	for _, bad := range []string{
 		"x A not-an-address",
 		"@ SOA a. b. 1 2 3 4 5",
@@ -200,5 +186,18 @@ func TestFrozen(t *testing.T) {
 		if !errors.Is(err, ErrFrozen) {
 			t.Errorf("change %d after New() = %v, want ErrFrozen", i, err)
 		}
+	}
+}
+
+// checkRecords fails t unless z's records, in presentation form with
+// single spaces, are want.
+func checkRecords(t *testing.T, z *Zone, want ...string) {
+	t.Helper()
+	var got []string
+	for _, rr := range z.Records() {
+		got = append(got, strings.ReplaceAll(rr.String(), "\t", " "))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Records() = %q, want %q", got, want)
 	}
 }

@@ -72,9 +72,7 @@ func NewBackend(opts BackendOptions) (*Backend, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.AuthTimeout <= 0 {
-		opts.AuthTimeout = defaultAuthTimeout
-	}
+	serve.Default(&opts.AuthTimeout, defaultAuthTimeout)
 	if opts.Listener == "" {
 		opts.Listener = "IMAP4 Backend"
 	}

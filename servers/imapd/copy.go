@@ -20,13 +20,9 @@ func copyData(c store.Copied) *imap.CopyData {
 }
 
 func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
-	v := s.sel
-	if v.gone {
-		return nil, errFolderGone
-	}
-	targets := v.resolve(numSet)
-	if len(targets) == 0 {
-		return nil, nil
+	v, targets, err := s.targets(numSet, false)
+	if err != nil || len(targets) == 0 {
+		return nil, err
 	}
 	c, err := v.folder.Copy(s.ctx(), uidList(targets), dest)
 	if err != nil {
@@ -38,16 +34,9 @@ func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 // Move is COPY + STORE \Deleted + EXPUNGE in one step (RFC 6851): the
 // untagged COPYUID, then an EXPUNGE per moved message.
 func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
-	v := s.sel
-	if v.readOnly {
-		return errReadOnly
-	}
-	if v.gone {
-		return errFolderGone
-	}
-	targets := v.resolve(numSet)
-	if len(targets) == 0 {
-		return nil
+	v, targets, err := s.targets(numSet, true)
+	if err != nil || len(targets) == 0 {
+		return err
 	}
 	c, err := v.folder.Move(s.ctx(), uidList(targets), dest)
 	if err != nil {

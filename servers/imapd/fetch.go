@@ -13,13 +13,9 @@ import (
 )
 
 func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
-	v := s.sel
-	if v.gone {
-		return errFolderGone
-	}
-	targets := v.resolve(numSet)
-	if len(targets) == 0 {
-		return nil
+	v, targets, err := s.targets(numSet, false)
+	if err != nil || len(targets) == 0 {
+		return err
 	}
 	// A non-peek body fetch sets \Seen (RFC 9051 section 6.4.5); the new
 	// flags are then part of the response.
@@ -152,16 +148,9 @@ func hasFlag(flags []string, flag string) bool {
 }
 
 func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, _ *imap.StoreOptions) error {
-	v := s.sel
-	if v.readOnly {
-		return errReadOnly
-	}
-	if v.gone {
-		return errFolderGone
-	}
-	targets := v.resolve(numSet)
-	if len(targets) == 0 {
-		return nil
+	v, targets, err := s.targets(numSet, true)
+	if err != nil || len(targets) == 0 {
+		return err
 	}
 	var op store.FlagOp
 	switch flags.Op {

@@ -79,26 +79,16 @@ func NewFrontend(opts FrontendOptions) (*Frontend, error) {
 	if opts.Listener == "" {
 		opts.Listener = "IMAP4"
 	}
-	if opts.MaxLogonFailures <= 0 {
-		opts.MaxLogonFailures = defaultMaxLogonFailures
-	}
+	serve.Default(&opts.MaxLogonFailures, defaultMaxLogonFailures)
 	if opts.LogonFailureDelay < 0 {
 		opts.LogonFailureDelay = 0
 	} else if opts.LogonFailureDelay == 0 {
 		opts.LogonFailureDelay = defaultLogonFailureDelay
 	}
-	if opts.MaxProtocolErrors <= 0 {
-		opts.MaxProtocolErrors = defaultMaxProtocolErrors
-	}
-	if opts.MaxCommandSize <= 0 {
-		opts.MaxCommandSize = defaultMaxCommandSize
-	}
-	if opts.PreAuthTimeout <= 0 {
-		opts.PreAuthTimeout = defaultPreAuthTimeout
-	}
-	if opts.BackendTimeout <= 0 {
-		opts.BackendTimeout = defaultBackendTimeout
-	}
+	serve.Default(&opts.MaxProtocolErrors, defaultMaxProtocolErrors)
+	serve.Default(&opts.MaxCommandSize, defaultMaxCommandSize)
+	serve.Default(&opts.PreAuthTimeout, defaultPreAuthTimeout)
+	serve.Default(&opts.BackendTimeout, defaultBackendTimeout)
 	log := opts.Logger.With("server", opts.Server, "listener", opts.Listener, "proto", "imap")
 	return &Frontend{
 		opts: opts,

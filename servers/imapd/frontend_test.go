@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -18,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/certs"
 	"github.com/exsim/exsim/servers/internal/serve/servetest"
 	"github.com/exsim/exsim/servers/internal/servertest"
 )
@@ -306,18 +304,14 @@ func TestFrontendBadInput(t *testing.T) {
 		})
 	}
 	t.Run("silence on 993", func(t *testing.T) {
-		conn, err := net.Dial("tcp", l.fe993)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
+		conn := servertest.Dial(t, l.fe993, nil)
 		conn.SetDeadline(time.Now().Add(10 * time.Second))
 		if n, err := io.Copy(io.Discard, conn); err != nil {
 			t.Errorf("silent TLS client: read %d bytes, %v; want the server to close", n, err)
 		}
 	})
 	l.frontend.Close()
-	waitGoroutines(t, base+8, runtime.NumGoroutine) // the backend and store remain
+	servertest.WaitGoroutines(t, base+8) // the backend and store remain
 }
 
 func repeat(s string, n int) []string {
@@ -344,7 +338,7 @@ func TestFrontendCloseEndsRelays(t *testing.T) {
 	}
 	l.backend.Close()
 	l.st.Close()
-	waitGoroutines(t, base, runtime.NumGoroutine)
+	servertest.WaitGoroutines(t, base)
 }
 
 func TestShutdown(t *testing.T) {
@@ -390,10 +384,7 @@ func TestFrontendSurvivesEMFILE(t *testing.T) {
 // and goes on serving.
 func TestBackendSurvivesEMFILE(t *testing.T) {
 	l := newLab(t, labOptions{})
-	ex01, err := l.ca.Issue(certs.Identity{Name: "EX01", FQDN: "ex01.contoso.com", Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ex01 := servertest.Issue(t, l.ca, "EX01", "ex01.contoso.com")
 	var logged syncBuffer
 	b, err := NewBackend(BackendOptions{Store: l.st, Auth: testAuth{}, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
 	if err != nil {

@@ -5,12 +5,10 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/exsim/exsim/certs"
 	"github.com/exsim/exsim/servers/internal/servertest"
@@ -74,19 +72,9 @@ func testLogger(t testing.TB) *slog.Logger {
 
 func newLab(t testing.TB, o labOptions) *lab {
 	t.Helper()
-	ca, err := certs.NewEphemeral("Contoso")
-	if err != nil {
-		t.Fatal(err)
-	}
-	loop := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
-	ex01, err := ca.Issue(certs.Identity{Name: "EX01", FQDN: "ex01.contoso.com", Addresses: loop})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex02, err := ca.Issue(certs.Identity{Name: "EX02", FQDN: "ex02.contoso.com", Addresses: loop})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := servertest.CA(t)
+	ex01 := servertest.Issue(t, ca, "EX01", "ex01.contoso.com")
+	ex02 := servertest.Issue(t, ca, "EX02", "ex02.contoso.com")
 	dir := t.TempDir()
 	l := &lab{ca: ca, caFile: filepath.Join(dir, "ca.pem"), storePath: filepath.Join(dir, "EX01", "mailboxes.db")}
 	if err := os.WriteFile(l.caFile, ca.PEM(), 0o644); err != nil {
@@ -110,6 +98,7 @@ func newLab(t testing.TB, o labOptions) *lab {
 	if fo.LogonFailureDelay == 0 {
 		fo.LogonFailureDelay = -1
 	}
+	var err error
 	l.frontend, err = NewFrontend(fo)
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +139,7 @@ func (l *lab) restartStoreAndBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.openStore(t)
-	ex01, _ := l.ca.Issue(certs.Identity{Name: "EX01", FQDN: "ex01.contoso.com", Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
+	ex01 := servertest.Issue(t, l.ca, "EX01", "ex01.contoso.com")
 	l.startBackend(t, l.ca.ServerTLS(ex01))
 }
 
@@ -162,18 +151,5 @@ func (l *lab) deliver(t testing.TB, rcpt, subject string) {
 	ds, err := l.st.Deliver(context.Background(), []byte(msg), rcpt)
 	if err != nil || ds[0].Err != nil {
 		t.Fatalf("Deliver(%s) = %v %v", rcpt, ds, err)
-	}
-}
-
-// waitGoroutines polls until the goroutine count drops to at most n.
-func waitGoroutines(t *testing.T, n int, count func() int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for count() > n {
-		if time.Now().After(deadline) {
-			t.Errorf("goroutines = %d, want <= %d (leak)", count(), n)
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

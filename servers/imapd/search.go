@@ -18,9 +18,9 @@ import (
 const maxSearchText = 4 << 20
 
 func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, _ *imap.SearchOptions) (*imap.SearchData, error) {
-	v := s.sel
-	if v.gone {
-		return nil, errFolderGone
+	v, err := s.selected(false)
+	if err != nil {
+		return nil, err
 	}
 	infos, err := v.folder.Messages()
 	if err != nil {

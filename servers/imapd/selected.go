@@ -168,12 +168,9 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 }
 
 func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
-	v := s.sel
-	if v.readOnly {
-		return errReadOnly
-	}
-	if v.gone {
-		return errFolderGone
+	v, err := s.selected(true)
+	if err != nil {
+		return err
 	}
 	// Only messages this session knows about; newer ones are not its business.
 	var targets []uint32
@@ -239,19 +236,33 @@ func (v *view) resolve(numSet imap.NumSet) []target {
 	return out
 }
 
+// selected is the selected folder for a command on it: errFolderGone once
+// another session has deleted it and, for a command that changes it
+// (write), errReadOnly when it was opened with EXAMINE.
+func (s *session) selected(write bool) (*view, error) {
+	v := s.sel
+	if write && v.readOnly {
+		return nil, errReadOnly
+	}
+	if v.gone {
+		return nil, errFolderGone
+	}
+	return v, nil
+}
+
+// targets is the selected folder and the messages of numSet in it, for a
+// command on them (see selected).
+func (s *session) targets(numSet imap.NumSet, write bool) (*view, []target, error) {
+	v, err := s.selected(write)
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, v.resolve(numSet), nil
+}
+
 func seqSetContains(set imap.SeqSet, seq, max uint32) bool {
 	for _, r := range set {
-		start, stop := r.Start, r.Stop
-		if start == 0 {
-			start = max
-		}
-		if stop == 0 {
-			stop = max
-		}
-		if start > stop {
-			start, stop = stop, start
-		}
-		if seq >= start && seq <= stop {
+		if inRange(r.Start, r.Stop, max, seq) {
 			return true
 		}
 	}
@@ -264,21 +275,27 @@ func (v *view) uidSetContains(set imap.UIDSet, uid imap.UID) bool {
 		max = v.msgs[n-1].uid
 	}
 	for _, r := range set {
-		start, stop := r.Start, r.Stop
-		if start == 0 {
-			start = max
-		}
-		if stop == 0 {
-			stop = max
-		}
-		if start > stop {
-			start, stop = stop, start
-		}
-		if uid >= start && uid <= stop {
+		if inRange(r.Start, r.Stop, max, uid) {
 			return true
 		}
 	}
 	return false
+}
+
+// inRange reports whether n is in the range start:stop of a sequence set,
+// where 0 stands for "*", the largest number in use (max), and the ends
+// may come in either order (RFC 9051 section 9, seq-range).
+func inRange[N ~uint32](start, stop, max, n N) bool {
+	if start == 0 {
+		start = max
+	}
+	if stop == 0 {
+		stop = max
+	}
+	if start > stop {
+		start, stop = stop, start
+	}
+	return n >= start && n <= stop
 }
 
 func uidList(ts []target) []uint32 {

@@ -13,8 +13,8 @@ import (
 func (c *conn) bind(m *message) bool {
 	req := m.request()
 	c.account = ""
-	if code, diag := checkBind(req); code != directory.ResultSuccess {
-		return c.reply(m, opBindResponse, &directory.Error{Code: code, Diagnostic: diag})
+	if err := checkBind(req); err != nil {
+		return c.reply(m, opBindResponse, err)
 	}
 	dn, err := octetString(req.Children[1], "bind name")
 	if err != nil {
@@ -36,20 +36,20 @@ func (c *conn) bind(m *message) bool {
 }
 
 // checkBind refuses another LDAP version (RFC 4511 section 4.2.1) and SASL,
-// which AD LDS offers but this server does not.
-func checkBind(req *ber.Packet) (int, string) {
+// which AD LDS offers but this server does not. nil: a simple bind.
+func checkBind(req *ber.Packet) *directory.Error {
 	if req.TagType != ber.TypeConstructed || len(req.Children) < 3 {
-		return directory.ResultProtocolError, textDecoding
+		return directory.DecodingError()
 	}
 	if v, ok := req.Children[0].Value.(int64); !ok || v != 3 {
-		return directory.ResultProtocolError, textVersion
+		return &directory.Error{Code: directory.ResultProtocolError, Diagnostic: textVersion}
 	}
 	auth := req.Children[2]
 	switch {
 	case auth.ClassType == ber.ClassContext && auth.Tag == 0 && auth.TagType == ber.TypePrimitive:
-		return directory.ResultSuccess, ""
+		return nil
 	case auth.ClassType == ber.ClassContext && auth.Tag == 3:
-		return directory.ResultAuthMethodNotSupported, textSASL
+		return &directory.Error{Code: directory.ResultAuthMethodNotSupported, Diagnostic: textSASL}
 	}
-	return directory.ResultProtocolError, textDecoding
+	return directory.DecodingError()
 }

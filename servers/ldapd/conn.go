@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/exsim/exsim/store/directory"
@@ -26,9 +25,6 @@ type conn struct {
 
 	account  string    // DN of the last successful bind; "" is anonymous
 	deadline time.Time // end of the OperationTimeout of the request being answered
-
-	mu     sync.Mutex
-	closed bool
 }
 
 func (c *conn) serve() {
@@ -53,10 +49,10 @@ func (c *conn) serve() {
 	c.bw = bufio.NewWriterSize(c.c, 16<<10)
 	for {
 		c.c.SetReadDeadline(time.Now().Add(c.s.opts.IdleTimeout))
-		// Checked after setting the deadline: Shutdown sets the flag before
-		// it interrupts reads, so one of the two is always seen.
-		if c.s.shutdown.Load() {
-			c.notice(directory.ResultUnavailable, textUnavailable)
+		// Checked after setting the deadline: Shutdown marks the server
+		// stopped before it wakes readers, so one of the two is always seen.
+		if c.s.lc.Stopped() {
+			c.notice(errUnavailable())
 			return
 		}
 		raw, err := readMessage(br, c.s.opts.MaxMessageBytes)
@@ -67,7 +63,7 @@ func (c *conn) serve() {
 		m, err := parseMessage(raw)
 		if err != nil {
 			c.log.Info("malformed request", "code", directory.ResultProtocolError, "err", err)
-			c.notice(directory.ResultProtocolError, textDecoding)
+			c.notice(directory.DecodingError())
 			return
 		}
 		if !c.handle(m) {
@@ -83,17 +79,17 @@ func (c *conn) readFailed(err error) {
 	case errors.Is(err, io.EOF):
 		c.log.Debug("client closed the connection")
 	case errors.As(err, &ne) && ne.Timeout():
-		if c.s.shutdown.Load() {
-			c.notice(directory.ResultUnavailable, textUnavailable)
+		if c.s.lc.Stopped() {
+			c.notice(errUnavailable())
 			return
 		}
 		c.log.Debug("idle timeout")
 	case errors.Is(err, errTooLarge):
 		c.log.Info("request too large", "code", directory.ResultProtocolError)
-		c.notice(directory.ResultProtocolError, textTooLarge)
+		c.notice(errRequestTooLarge())
 	case errors.Is(err, errNotLDAP):
 		c.log.Info("not an LDAP message", "code", directory.ResultProtocolError)
-		c.notice(directory.ResultProtocolError, textDecoding)
+		c.notice(directory.DecodingError())
 	default:
 		c.log.Debug("read failed", "err", err)
 	}
@@ -139,7 +135,7 @@ func (c *conn) handle(m *message) (keep bool) {
 		return c.reply(m, responseTag[m.op], directory.UnwillingToPerform())
 	}
 	c.log.Info("unknown operation", "code", directory.ResultProtocolError)
-	c.notice(directory.ResultProtocolError, textDecoding)
+	c.notice(directory.DecodingError())
 	return false
 }
 
@@ -173,7 +169,7 @@ func (c *conn) reply(m *message, app int, err error) bool {
 // refuse ends the connection over a request it cannot decode, as AD does.
 func (c *conn) refuse(what string, err error) bool {
 	c.log.Info("undecodable "+what, "code", directory.ResultProtocolError, "err", err)
-	c.notice(directory.ResultProtocolError, textDecoding)
+	c.notice(directory.DecodingError())
 	return false
 }
 
@@ -199,27 +195,10 @@ func (c *conn) send(raw []byte, flush bool) bool {
 
 // notice tells the client why the server ends the connection (RFC 4511
 // section 4.4.1).
-func (c *conn) notice(code int, diag string) {
+func (c *conn) notice(e *directory.Error) {
 	c.c.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
 	if c.bw != nil {
 		c.bw.Flush()
 	}
-	c.c.Write(encodeNotice(code, diag))
-}
-
-// interrupt wakes a connection blocked reading the client (Shutdown).
-func (c *conn) interrupt() {
-	c.c.SetReadDeadline(time.Now())
-}
-
-// close closes the connection; safe to call more than once and from other
-// goroutines (Close).
-func (c *conn) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return
-	}
-	c.closed = true
-	c.c.Close()
+	c.c.Write(encodeNotice(e.Code, e.Diagnostic))
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/exsim/exsim/store/directory"
+	"github.com/exsim/exsim/store/directory/directorytest"
 )
 
 // TestADWireEncoding compares a response with the bytes AD sends for a
@@ -54,13 +55,10 @@ func TestMarshalDecodes(t *testing.T) {
 // TestLargeValuesReachClients writes and reads back values whose lengths
 // need each long form, with go-ldap's client.
 func TestLargeValuesReachClients(t *testing.T) {
-	ts := startServer(t, seededTree(t))
-	c := ts.dialPlain(t)
-	if err := c.Bind(testWriter, testPassword); err != nil {
-		t.Fatal(err)
-	}
+	ts := startServer(t, directorytest.Tree(t))
+	c := bound(t, ts.dialPlain(t), directorytest.Writer)
 	vals := []string{strings.Repeat("a", 200), strings.Repeat("b", 70000)}
-	dn := "CN=large," + testData
+	dn := "CN=large," + directorytest.Data
 	add := ldap.NewAddRequest(dn, nil)
 	add.Attribute("objectClass", []string{"top"})
 	add.Attribute("description", vals)

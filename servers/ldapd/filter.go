@@ -68,27 +68,9 @@ func eval(p *ber.Packet, e *directory.Entry) tri {
 	}
 	switch p.Tag {
 	case ldap.FilterAnd:
-		out := triTrue
-		for _, c := range p.Children {
-			switch eval(c, e) {
-			case triFalse:
-				return triFalse
-			case triUndefined:
-				out = triUndefined
-			}
-		}
-		return out
+		return junction(p, e, triFalse)
 	case ldap.FilterOr:
-		out := triFalse
-		for _, c := range p.Children {
-			switch eval(c, e) {
-			case triTrue:
-				return triTrue
-			case triUndefined:
-				out = triUndefined
-			}
-		}
-		return out
+		return junction(p, e, triTrue)
 	case ldap.FilterNot:
 		if len(p.Children) != 1 {
 			return triUndefined
@@ -107,33 +89,53 @@ func eval(p *ber.Packet, e *directory.Entry) tri {
 		}
 		return triFalse
 	case ldap.FilterEqualityMatch, ldap.FilterApproxMatch:
-		attr, val, ok := assertion(p)
-		if !ok {
-			return triUndefined
-		}
-		for _, v := range e.Get(attr) {
-			if valueEqual(attr, v, val) {
-				return triTrue
-			}
-		}
-		return triFalse
+		return anyValue(p, e, valueEqual)
 	case ldap.FilterGreaterOrEqual, ldap.FilterLessOrEqual:
-		attr, val, ok := assertion(p)
-		if !ok {
-			return triUndefined
-		}
-		for _, v := range e.Get(attr) {
-			c := compareValues(v, val)
-			if (p.Tag == ldap.FilterGreaterOrEqual && c >= 0) || (p.Tag == ldap.FilterLessOrEqual && c <= 0) {
-				return triTrue
-			}
-		}
-		return triFalse
+		return anyValue(p, e, func(_, have, want string) bool {
+			c := compareValues(have, want)
+			return (p.Tag == ldap.FilterGreaterOrEqual && c >= 0) || (p.Tag == ldap.FilterLessOrEqual && c <= 0)
+		})
 	case ldap.FilterSubstrings:
 		return evalSubstrings(p, e)
 	}
 	// Extensible match and unknown choices: no matching rules here.
 	return triUndefined
+}
+
+// junction evaluates an and (decisive false) or an or (decisive true) in
+// three-valued logic (RFC 4511 section 4.5.1.7): the first child that
+// evaluates to decisive decides, else any undefined child makes it
+// undefined; an empty and is true, an empty or false.
+func junction(p *ber.Packet, e *directory.Entry, decisive tri) tri {
+	out := triTrue
+	if decisive == triTrue {
+		out = triFalse
+	}
+	for _, c := range p.Children {
+		switch eval(c, e) {
+		case decisive:
+			return decisive
+		case triUndefined:
+			out = triUndefined
+		}
+	}
+	return out
+}
+
+// anyValue evaluates an AttributeValueAssertion: true when match(attr,
+// value, asserted) holds for one of e's values of the attribute, undefined
+// when the assertion cannot be decoded.
+func anyValue(p *ber.Packet, e *directory.Entry, match func(attr, have, want string) bool) tri {
+	attr, val, ok := assertion(p)
+	if !ok {
+		return triUndefined
+	}
+	for _, v := range e.Get(attr) {
+		if match(attr, v, val) {
+			return triTrue
+		}
+	}
+	return triFalse
 }
 
 // assertion returns the attribute and value of an AttributeValueAssertion.

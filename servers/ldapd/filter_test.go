@@ -1,13 +1,15 @@
 package ldapd
 
 import (
-	"github.com/exsim/exsim/store/directory"
 	"strings"
 	"testing"
+
+	"github.com/exsim/exsim/store/directory"
+	"github.com/exsim/exsim/store/directory/directorytest"
 )
 
 func TestFilterMatches(t *testing.T) {
-	e := entry("CN=alice,CN=Recipients,OU=MSExchangeGateway",
+	e := directorytest.Entry("CN=alice,CN=Recipients,OU=MSExchangeGateway",
 		"mail", "Alice@Contoso.com",
 		"proxyAddresses", "SMTP:alice@contoso.com",
 		"proxyAddresses", "smtp:a.wood@contoso.com",

@@ -2,7 +2,6 @@ package ldapd
 
 import (
 	"errors"
-	"github.com/exsim/exsim/store/directory"
 	"io"
 	"net"
 	"strings"
@@ -11,12 +10,16 @@ import (
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/exsim/exsim/servers/internal/servertest"
+	"github.com/exsim/exsim/store/directory"
+	"github.com/exsim/exsim/store/directory/directorytest"
 )
 
 // fuzzSeeds are whole client byte streams.
 func fuzzSeeds() [][]byte {
 	search := func(filter string) []byte {
-		req := ldap.NewSearchRequest(testData, ldap.ScopeWholeSubtree, 0, 0, 0, false, filter, []string{"cn"}, nil)
+		req := ldap.NewSearchRequest(directorytest.Data, ldap.ScopeWholeSubtree, 0, 0, 0, false, filter, []string{"cn"}, nil)
 		p := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opSearchRequest, nil, "")
 		p.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, req.BaseDN, ""))
 		p.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, int64(req.Scope), ""))
@@ -31,10 +34,10 @@ func fuzzSeeds() [][]byte {
 		p.AppendChild(attrs)
 		return envelope(2, p)
 	}
-	bind := encodeSimpleBind(1, testWriter, testPassword)
+	bind := encodeSimpleBind(1, directorytest.Writer, directorytest.Password)
 	modify := func() []byte {
 		p := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opModifyRequest, nil, "")
-		p.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, testData, ""))
+		p.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, directorytest.Data, ""))
 		changes := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
 		ch := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
 		ch.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, 2, ""))
@@ -70,7 +73,7 @@ func fuzzSeeds() [][]byte {
 // FuzzHandler writes arbitrary bytes to a server connection: the server must
 // neither crash nor hang, and must go on serving.
 func FuzzHandler(f *testing.F) {
-	ts := startServer(f, seededTree(f), func(o *Options) {
+	ts := startServer(f, directorytest.Tree(f), func(o *Options) {
 		o.MaxMessageBytes = 64 << 10
 		o.IdleTimeout = 2 * time.Second
 	})
@@ -84,16 +87,12 @@ func FuzzHandler(f *testing.F) {
 			return
 		}
 		defer c.Close()
-		if err := c.Bind(testReader, testPassword); err != nil {
+		if err := c.Bind(directorytest.Reader, directorytest.Password); err != nil {
 			f.Errorf("server broken after fuzzing: %v", err)
 		}
 	})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := net.Dial("tcp", ts.plain)
-		if err != nil {
-			t.Fatalf("dial: %v", err)
-		}
-		defer c.Close()
+		c := servertest.Dial(t, ts.plain, nil)
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		if _, err := c.Write(data); err != nil && !isReset(err) {
 			t.Fatalf("write: %v", err)
@@ -149,7 +148,7 @@ func FuzzFilter(f *testing.F) {
 	for _, s := range []string{"(objectClass=*)", "(&(a=b)(|(c=d*e*f)(!(g>=1))))", "(cn=\\2a\\28)", "(x:dn:1.2.3:=y)", "(a~=b)"} {
 		f.Add(s)
 	}
-	e := entry("CN=a,OU=b", "cn", "a", "mail", "a@b.c", "n", "5")
+	e := directorytest.Entry("CN=a,OU=b", "cn", "a", "mail", "a@b.c", "n", "5")
 	e.Set("distinguishedName", e.DN)
 	f.Fuzz(func(t *testing.T, s string) {
 		flt, err := compileFilter(s)

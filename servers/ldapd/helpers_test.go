@@ -4,86 +4,21 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"github.com/exsim/exsim/store/directory"
-	"net"
-	"net/netip"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/certs"
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/exsim/exsim/certs"
+	"github.com/exsim/exsim/servers/internal/servertest"
+	"github.com/exsim/exsim/store/directory"
+	"github.com/exsim/exsim/store/directory/directorytest"
 )
 
-// Test directory layout: a configuration naming context with an accounts
-// container and a data container, in the style of an Edge's AD LDS.
-const (
-	testNC       = "CN=Configuration,CN={4D9F3A0B-1C2D-4E5F-8A9B-0C1D2E3F4A5B}"
-	testAccounts = "CN=Services," + testNC
-	testData     = "CN=Data," + testNC
-	testWriter   = "CN=Writer," + testAccounts
-	testReader   = "CN=Reader," + testAccounts
-	testAdmins   = "CN=Administrators,CN=Roles," + testNC
-	testPassword = "Secret-1"
-)
-
-// seed fills dir with the test layout and two accounts: Writer (a member of
-// Administrators, which may write under Data) and Reader (read-only).
-func seed(t testing.TB, dir directory.Directory) {
-	t.Helper()
-	user := func(dn string) *directory.Entry {
-		return &directory.Entry{DN: dn, Attributes: []directory.Attribute{
-			{Name: "objectClass", Values: []string{"top", "user"}},
-			{Name: "userPassword", Values: []string{directory.HashPassword(testPassword)}},
-		}}
-	}
-	container := func(dn string) *directory.Entry {
-		return &directory.Entry{DN: dn, Attributes: []directory.Attribute{{Name: "objectClass", Values: []string{"top", "container"}}}}
-	}
-	err := dir.Apply(
-		directory.Change{Kind: directory.ChangeAdd, Entry: container(testNC), NamingContext: true},
-		directory.Change{Kind: directory.ChangeAdd, Entry: container(testAccounts)},
-		directory.Change{Kind: directory.ChangeAdd, Entry: container(testData)},
-		directory.Change{Kind: directory.ChangeAdd, Entry: container("CN=Roles," + testNC)},
-		directory.Change{Kind: directory.ChangeAdd, Entry: &directory.Entry{DN: testAdmins, Attributes: []directory.Attribute{
-			{Name: "objectClass", Values: []string{"top", "group"}},
-			{Name: "member", Values: []string{testWriter}},
-		}}},
-		directory.Change{Kind: directory.ChangeAdd, Entry: user(testWriter)},
-		directory.Change{Kind: directory.ChangeAdd, Entry: user(testReader)},
-	)
-	if err != nil {
-		t.Fatalf("seed: %v", err)
-	}
-}
-
-// entry returns an entry of objectClass top with the given attribute
-// name/value pairs.
-func entry(dn string, attrs ...string) *directory.Entry {
-	e := &directory.Entry{DN: dn, Attributes: []directory.Attribute{{Name: "objectClass", Values: []string{"top"}}}}
-	for i := 0; i+1 < len(attrs); i += 2 {
-		e.Set(attrs[i], append(e.Get(attrs[i]), attrs[i+1])...)
-	}
-	return e
-}
-
-// seededTree returns an in-memory tree holding the test layout.
-func seededTree(t testing.TB) *directory.Tree {
-	t.Helper()
-	dir := directory.NewTree()
-	seed(t, dir)
-	return dir
-}
-
-func mustTime(t testing.TB, s string) time.Time {
-	t.Helper()
-	v, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
+// textDecoding is AD's "Error decoding ldap message", which the directory
+// and the server answer with.
+var textDecoding = directory.DecodingError().Diagnostic
 
 type testServer struct {
 	srv    *Server
@@ -92,7 +27,6 @@ type testServer struct {
 	tlsCfg *tls.Config // client side, server name edge01.contoso.com
 	ldaps  string      // 127.0.0.1:port of the TLS listener
 	plain  string      // 127.0.0.1:port of the clear-text listener
-	serveC chan error
 }
 
 type serverOption func(*Options)
@@ -100,18 +34,12 @@ type serverOption func(*Options)
 // startServer serves dir (seeded) on a TLS and a clear-text listener.
 func startServer(t testing.TB, dir directory.Directory, opts ...serverOption) *testServer {
 	t.Helper()
-	ca, err := certs.NewEphemeral("Contoso")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue(certs.Identity{Name: "EDGE01", FQDN: "edge01.contoso.com", Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := servertest.CA(t)
+	cert := servertest.Issue(t, ca, "EDGE01", "edge01.contoso.com")
 	acl, err := directory.NewACL(dir,
-		directory.Grant{Principal: testAdmins, Base: testData, Rights: directory.RightRead | directory.RightWrite},
-		directory.Grant{Principal: testAdmins, Base: testNC, Rights: directory.RightRead},
-		directory.Grant{Principal: testReader, Base: "", Rights: directory.RightRead},
+		directory.Grant{Principal: directorytest.Admins, Base: directorytest.Data, Rights: directory.RightRead | directory.RightWrite},
+		directory.Grant{Principal: directorytest.Admins, Base: directorytest.NC, Rights: directory.RightRead},
+		directory.Grant{Principal: directorytest.Reader, Base: "", Rights: directory.RightRead},
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +49,7 @@ func startServer(t testing.TB, dir directory.Directory, opts ...serverOption) *t
 		Authenticator: directory.NewDirectoryAuthenticator(dir, nil),
 		Authorizer:    acl,
 		RootDSE: map[string][]string{
-			"configurationNamingContext": {testNC},
+			"configurationNamingContext": {directorytest.NC},
 			"dnsHostName":                {"edge01.contoso.com"},
 		},
 	}
@@ -132,57 +60,43 @@ func startServer(t testing.TB, dir directory.Directory, opts ...serverOption) *t
 	if err != nil {
 		t.Fatal(err)
 	}
-	tl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &testServer{
-		srv: srv, dir: dir, ca: ca,
-		tlsCfg: ca.ClientTLS("edge01.contoso.com", nil),
-		ldaps:  tl.Addr().String(),
-		plain:  pl.Addr().String(),
-		serveC: make(chan error, 2),
-	}
-	go func() { ts.serveC <- srv.Serve(tls.NewListener(tl, ca.ServerTLS(cert))) }()
-	go func() { ts.serveC <- srv.Serve(pl) }()
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("Close() = %v", err)
-		}
-		for range 2 {
-			if err := <-ts.serveC; !errors.Is(err, ErrServerClosed) {
-				t.Errorf("Serve() = %v, want ErrServerClosed", err)
-			}
-		}
-	})
+	ts := &testServer{srv: srv, dir: dir, ca: ca, tlsCfg: ca.ClientTLS("edge01.contoso.com", nil)}
+	ts.ldaps = servertest.Start(t, srv, ca.ServerTLS(cert), ErrServerClosed)
+	ts.plain = servertest.Start(t, srv, nil, ErrServerClosed)
 	return ts
 }
 
 // dialLDAPS connects go-ldap's client over LDAPS.
 func (ts *testServer) dialLDAPS(t testing.TB) *ldap.Conn {
 	t.Helper()
-	c, err := ldap.DialURL("ldaps://"+ts.ldaps, ldap.DialWithTLSConfig(ts.tlsCfg))
+	return dialURL(t, "ldaps://"+ts.ldaps, ldap.DialWithTLSConfig(ts.tlsCfg))
+}
+
+// dialPlain connects go-ldap's client over clear-text LDAP.
+func (ts *testServer) dialPlain(t testing.TB) *ldap.Conn {
+	t.Helper()
+	return dialURL(t, "ldap://"+ts.plain)
+}
+
+// dialURL connects go-ldap's client to url, with a 10 s timeout per
+// request; the connection is closed when the test ends.
+func dialURL(t testing.TB, url string, opts ...ldap.DialOpt) *ldap.Conn {
+	t.Helper()
+	c, err := ldap.DialURL(url, opts...)
 	if err != nil {
-		t.Fatalf("dial ldaps: %v", err)
+		t.Fatalf("dial %s: %v", url, err)
 	}
 	c.SetTimeout(10 * time.Second)
 	t.Cleanup(func() { c.Close() })
 	return c
 }
 
-// dialPlain connects go-ldap's client over clear-text LDAP.
-func (ts *testServer) dialPlain(t testing.TB) *ldap.Conn {
+// bound binds c as dn with the test accounts' password, or fails the test.
+func bound(t testing.TB, c *ldap.Conn, dn string) *ldap.Conn {
 	t.Helper()
-	c, err := ldap.DialURL("ldap://" + ts.plain)
-	if err != nil {
-		t.Fatalf("dial ldap: %v", err)
+	if err := c.Bind(dn, directorytest.Password); err != nil {
+		t.Fatalf("Bind(%s) = %v", dn, err)
 	}
-	c.SetTimeout(10 * time.Second)
-	t.Cleanup(func() { c.Close() })
 	return c
 }
 
@@ -204,11 +118,6 @@ func diagnostic(err error) string {
 		return le.Err.Error()
 	}
 	return ""
-}
-
-func tempPath(t testing.TB) string {
-	t.Helper()
-	return filepath.Join(t.TempDir(), "adam", "directory.json")
 }
 
 func shutdownCtx(t testing.TB) context.Context {

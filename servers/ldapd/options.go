@@ -3,6 +3,8 @@ package ldapd
 import (
 	"log/slog"
 	"time"
+
+	"github.com/exsim/exsim/servers/internal/serve"
 )
 
 // Defaults of Options, after AD's LDAP policy (MaxReceiveBuffer,
@@ -71,26 +73,12 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.MaxMessageBytes <= 0 {
-		o.MaxMessageBytes = DefaultMaxMessageBytes
-	}
-	if o.MaxEntries <= 0 {
-		o.MaxEntries = DefaultMaxEntries
-	}
-	if o.MaxConnections <= 0 {
-		o.MaxConnections = DefaultMaxConnections
-	}
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = DefaultIdleTimeout
-	}
-	if o.HandshakeTimeout <= 0 {
-		o.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	if o.WriteTimeout <= 0 {
-		o.WriteTimeout = DefaultWriteTimeout
-	}
-	if o.OperationTimeout <= 0 {
-		o.OperationTimeout = DefaultOperationTimeout
-	}
+	serve.Default(&o.MaxMessageBytes, DefaultMaxMessageBytes)
+	serve.Default(&o.MaxEntries, DefaultMaxEntries)
+	serve.Default(&o.MaxConnections, DefaultMaxConnections)
+	serve.Default(&o.IdleTimeout, DefaultIdleTimeout)
+	serve.Default(&o.HandshakeTimeout, DefaultHandshakeTimeout)
+	serve.Default(&o.WriteTimeout, DefaultWriteTimeout)
+	serve.Default(&o.OperationTimeout, DefaultOperationTimeout)
 	return o
 }

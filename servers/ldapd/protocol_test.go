@@ -3,7 +3,6 @@ package ldapd
 import (
 	"bufio"
 	"errors"
-	"github.com/exsim/exsim/store/directory"
 	"io"
 	"net"
 	"testing"
@@ -11,6 +10,10 @@ import (
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/exsim/exsim/servers/internal/servertest"
+	"github.com/exsim/exsim/store/directory"
+	"github.com/exsim/exsim/store/directory/directorytest"
 )
 
 // rawConn is a clear-text connection for hand-made messages.
@@ -22,12 +25,7 @@ type rawConn struct {
 
 func dialRaw(t *testing.T, addr string) *rawConn {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := servertest.Dial(t, addr, nil)
 	return &rawConn{t: t, c: c, br: bufio.NewReader(c)}
 }
 
@@ -77,7 +75,7 @@ func encodeSimpleBind(id int64, dn, password string) []byte {
 }
 
 func TestProtocolErrorsGetNotices(t *testing.T) {
-	ts := startServer(t, seededTree(t), func(o *Options) { o.MaxMessageBytes = 1024 })
+	ts := startServer(t, directorytest.Tree(t), func(o *Options) { o.MaxMessageBytes = 1024 })
 	for _, tc := range []struct {
 		name string
 		data []byte
@@ -104,7 +102,7 @@ func TestProtocolErrorsGetNotices(t *testing.T) {
 }
 
 func TestRefusalsKeepTheConnection(t *testing.T) {
-	ts := startServer(t, seededTree(t))
+	ts := startServer(t, directorytest.Tree(t))
 	bindV2 := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opBindRequest, nil, "")
 	bindV2.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 2, ""))
 	bindV2.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", ""))
@@ -121,7 +119,7 @@ func TestRefusalsKeepTheConnection(t *testing.T) {
 	startTLS.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, "1.3.6.1.4.1.1466.20037", ""))
 
 	compare := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opCompareRequest, nil, "")
-	compare.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, testData, ""))
+	compare.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, directorytest.Data, ""))
 
 	abandon := ber.NewInteger(ber.ClassApplication, ber.TypePrimitive, opAbandonRequest, 1, "")
 
@@ -149,7 +147,7 @@ func TestRefusalsKeepTheConnection(t *testing.T) {
 		}
 	}
 	// The connection is still usable.
-	r.send(encodeSimpleBind(10, testReader, testPassword))
+	r.send(encodeSimpleBind(10, directorytest.Reader, directorytest.Password))
 	if id, op, code, diag, ok := r.read(); !ok || id != 10 || op != opBindResponse || code != directory.ResultSuccess || diag != "" {
 		t.Errorf("bind after refusals: id=%d op=%d code=%d diag=%q ok=%v; want success with an empty diagnostic", id, op, code, diag, ok)
 	}
@@ -159,24 +157,24 @@ func TestRefusalsKeepTheConnection(t *testing.T) {
 }
 
 func TestIdleConnectionIsClosed(t *testing.T) {
-	ts := startServer(t, seededTree(t), func(o *Options) { o.IdleTimeout = 100 * time.Millisecond })
+	ts := startServer(t, directorytest.Tree(t), func(o *Options) { o.IdleTimeout = 100 * time.Millisecond })
 	r := dialRaw(t, ts.plain)
-	r.send(encodeSimpleBind(1, testReader, testPassword))
+	r.send(encodeSimpleBind(1, directorytest.Reader, directorytest.Password))
 	if _, _, code, _, ok := r.read(); !ok || code != directory.ResultSuccess {
 		t.Fatalf("bind: code=%d ok=%v", code, ok)
 	}
 	r.expectClosed()
 
 	// A client that never finishes its TLS handshake is dropped too.
-	ts2 := startServer(t, seededTree(t), func(o *Options) { o.HandshakeTimeout = 100 * time.Millisecond })
+	ts2 := startServer(t, directorytest.Tree(t), func(o *Options) { o.HandshakeTimeout = 100 * time.Millisecond })
 	r2 := dialRaw(t, ts2.ldaps)
 	r2.expectClosed()
 }
 
 func TestShutdownSendsNoticeToIdleClients(t *testing.T) {
-	ts := startServer(t, seededTree(t))
+	ts := startServer(t, directorytest.Tree(t))
 	r := dialRaw(t, ts.plain)
-	r.send(encodeSimpleBind(1, testReader, testPassword))
+	r.send(encodeSimpleBind(1, directorytest.Reader, directorytest.Password))
 	if _, _, code, _, ok := r.read(); !ok || code != directory.ResultSuccess {
 		t.Fatalf("bind: code=%d ok=%v", code, ok)
 	}
@@ -194,14 +192,11 @@ func TestShutdownSendsNoticeToIdleClients(t *testing.T) {
 }
 
 func TestMaxConnections(t *testing.T) {
-	ts := startServer(t, seededTree(t), func(o *Options) { o.MaxConnections = 1 })
-	first := ts.dialPlain(t)
-	if err := first.Bind(testReader, testPassword); err != nil {
-		t.Fatal(err)
-	}
+	ts := startServer(t, directorytest.Tree(t), func(o *Options) { o.MaxConnections = 1 })
+	first := bound(t, ts.dialPlain(t), directorytest.Reader)
 	second := dialRaw(t, ts.plain)
 	second.expectClosed()
-	if _, err := first.Search(ldap.NewSearchRequest(testData, ldap.ScopeBaseObject, 0, 0, 0, false, "(objectClass=*)", nil, nil)); err != nil {
+	if _, err := first.Search(ldap.NewSearchRequest(directorytest.Data, ldap.ScopeBaseObject, 0, 0, 0, false, "(objectClass=*)", nil, nil)); err != nil {
 		t.Errorf("first connection broken: %v", err)
 	}
 }

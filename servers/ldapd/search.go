@@ -183,7 +183,7 @@ func pagingRequest(controls []ldap.Control) (*ldap.ControlPaging, int, error) {
 		}
 		off, err := strconv.Atoi(string(p.Cookie))
 		if err != nil || off < 0 {
-			return nil, 0, errDecoding()
+			return nil, 0, directory.DecodingError()
 		}
 		return p, off, nil
 	}

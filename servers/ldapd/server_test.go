@@ -2,23 +2,22 @@ package ldapd
 
 import (
 	"fmt"
-	"github.com/exsim/exsim/store/directory"
 	"runtime"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/exsim/exsim/servers/internal/servertest"
+	"github.com/exsim/exsim/store/directory"
+	"github.com/exsim/exsim/store/directory/directorytest"
 )
 
 func TestLDAPSBindAddSearchModifyDelete(t *testing.T) {
-	ts := startServer(t, seededTree(t))
-	c := ts.dialLDAPS(t)
-	if err := c.Bind(testWriter, testPassword); err != nil {
-		t.Fatalf("Bind(writer) = %v", err)
-	}
+	ts := startServer(t, directorytest.Tree(t))
+	c := bound(t, ts.dialLDAPS(t), directorytest.Writer)
 
-	dn := "CN=alice,CN=Data," + testNC
+	dn := "CN=alice,CN=Data," + directorytest.NC
 	add := ldap.NewAddRequest(dn, nil)
 	add.Attribute("objectClass", []string{"top", "contact"})
 	add.Attribute("mail", []string{"alice@contoso.com"})
@@ -31,7 +30,7 @@ func TestLDAPSBindAddSearchModifyDelete(t *testing.T) {
 	}
 
 	// The DN compares case-insensitively.
-	res, err := c.Search(ldap.NewSearchRequest("cn=ALICE,cn=data,"+testNC, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
+	res, err := c.Search(ldap.NewSearchRequest("cn=ALICE,cn=data,"+directorytest.NC, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
 		"(objectClass=*)", []string{"mail", "cn"}, nil))
 	if err != nil || len(res.Entries) != 1 {
 		t.Fatalf("Search(base) = %v, %v; want 1 entry", res, err)
@@ -88,7 +87,7 @@ func TestLDAPSBindAddSearchModifyDelete(t *testing.T) {
 		}
 	}
 
-	if err := c.Del(ldap.NewDelRequest("CN=Data,"+testNC, nil)); resultCode(err) != ldap.LDAPResultNotAllowedOnNonLeaf {
+	if err := c.Del(ldap.NewDelRequest("CN=Data,"+directorytest.NC, nil)); resultCode(err) != ldap.LDAPResultNotAllowedOnNonLeaf {
 		t.Errorf("Del(non-leaf) = %v, want notAllowedOnNonLeaf", err)
 	}
 	if err := c.Del(ldap.NewDelRequest(dn, nil)); err != nil {
@@ -104,11 +103,11 @@ func TestLDAPSBindAddSearchModifyDelete(t *testing.T) {
 }
 
 func TestWrongPasswordGetsADText(t *testing.T) {
-	ts := startServer(t, seededTree(t))
+	ts := startServer(t, directorytest.Tree(t))
 	for _, tc := range []struct{ dn, pw string }{
-		{testWriter, "wrong"},
-		{"CN=Nobody," + testAccounts, testPassword},
-		{"not a dn", testPassword},
+		{directorytest.Writer, "wrong"},
+		{"CN=Nobody," + directorytest.Accounts, directorytest.Password},
+		{"not a dn", directorytest.Password},
 	} {
 		c := ts.dialLDAPS(t)
 		err := c.Bind(tc.dn, tc.pw)
@@ -123,24 +122,24 @@ func TestWrongPasswordGetsADText(t *testing.T) {
 }
 
 func TestExpiredAccountGetsData701(t *testing.T) {
-	dir := seededTree(t)
-	expired := "CN=Expired," + testAccounts
+	dir := directorytest.Tree(t)
+	expired := "CN=Expired," + directorytest.Accounts
 	if err := dir.Apply(directory.Change{Kind: directory.ChangeAdd, Entry: &directory.Entry{DN: expired, Attributes: []directory.Attribute{
 		{Name: "objectClass", Values: []string{"user"}},
-		{Name: "userPassword", Values: []string{directory.HashPassword(testPassword)}},
-		{Name: "accountExpires", Values: []string{directory.FileTime(mustTime(t, "2001-01-01T00:00:00Z"))}},
+		{Name: "userPassword", Values: []string{directory.HashPassword(directorytest.Password)}},
+		{Name: "accountExpires", Values: []string{directory.FileTime(directorytest.Time(t, "2001-01-01T00:00:00Z"))}},
 	}}}); err != nil {
 		t.Fatal(err)
 	}
 	ts := startServer(t, dir)
-	err := ts.dialLDAPS(t).Bind(expired, testPassword)
+	err := ts.dialLDAPS(t).Bind(expired, directorytest.Password)
 	if got := diagnostic(err); got != textExpired {
 		t.Errorf("Bind(expired) = %v, want diagnostic %q", err, textExpired)
 	}
 }
 
 func TestAnonymousIsRefusedEverythingButTheRootDSE(t *testing.T) {
-	ts := startServer(t, seededTree(t))
+	ts := startServer(t, directorytest.Tree(t))
 	c := ts.dialLDAPS(t)
 	if err := c.UnauthenticatedBind(""); err != nil {
 		t.Fatalf("anonymous bind = %v, want success (as on AD)", err)
@@ -149,11 +148,11 @@ func TestAnonymousIsRefusedEverythingButTheRootDSE(t *testing.T) {
 	if err != nil || len(root.Entries) != 1 {
 		t.Fatalf("Search(RootDSE) = %v, %v", root, err)
 	}
-	if got := root.Entries[0].GetAttributeValues("namingContexts"); !slices.Contains(got, testNC) {
-		t.Errorf("namingContexts = %q, want %q among them", got, testNC)
+	if got := root.Entries[0].GetAttributeValues("namingContexts"); !slices.Contains(got, directorytest.NC) {
+		t.Errorf("namingContexts = %q, want %q among them", got, directorytest.NC)
 	}
-	if got := root.Entries[0].GetAttributeValue("configurationNamingContext"); got != testNC {
-		t.Errorf("configurationNamingContext = %q, want %q", got, testNC)
+	if got := root.Entries[0].GetAttributeValue("configurationNamingContext"); got != directorytest.NC {
+		t.Errorf("configurationNamingContext = %q, want %q", got, directorytest.NC)
 	}
 	if got := root.Entries[0].GetAttributeValues("supportedCapabilities"); !slices.Contains(got, "1.2.840.113556.1.4.1851") || slices.Contains(got, "1.2.840.113556.1.4.800") {
 		t.Errorf("supportedCapabilities = %q, want the AD LDS capability and not AD DS's", got)
@@ -167,20 +166,20 @@ func TestAnonymousIsRefusedEverythingButTheRootDSE(t *testing.T) {
 
 	ops := map[string]func() error{
 		"search": func() error {
-			_, err := c.Search(ldap.NewSearchRequest(testNC, ldap.ScopeWholeSubtree, 0, 0, 0, false, "(objectClass=*)", nil, nil))
+			_, err := c.Search(ldap.NewSearchRequest(directorytest.NC, ldap.ScopeWholeSubtree, 0, 0, 0, false, "(objectClass=*)", nil, nil))
 			return err
 		},
 		"add": func() error {
-			a := ldap.NewAddRequest("CN=x,"+testData, nil)
+			a := ldap.NewAddRequest("CN=x,"+directorytest.Data, nil)
 			a.Attribute("objectClass", []string{"top"})
 			return c.Add(a)
 		},
 		"modify": func() error {
-			m := ldap.NewModifyRequest(testData, nil)
+			m := ldap.NewModifyRequest(directorytest.Data, nil)
 			m.Replace("description", []string{"x"})
 			return c.Modify(m)
 		},
-		"delete": func() error { return c.Del(ldap.NewDelRequest(testData, nil)) },
+		"delete": func() error { return c.Del(ldap.NewDelRequest(directorytest.Data, nil)) },
 	}
 	for name, op := range ops {
 		err := op()
@@ -189,24 +188,21 @@ func TestAnonymousIsRefusedEverythingButTheRootDSE(t *testing.T) {
 		}
 	}
 	// A failed bind leaves the connection anonymous too.
-	c.Bind(testWriter, "wrong")
+	c.Bind(directorytest.Writer, "wrong")
 	if err := ops["search"](); resultCode(err) != ldap.LDAPResultOperationsError {
 		t.Errorf("search after failed bind = %v, want operationsError", err)
 	}
 }
 
 func TestAuthorization(t *testing.T) {
-	ts := startServer(t, seededTree(t))
-	reader := ts.dialLDAPS(t)
-	if err := reader.Bind(testReader, testPassword); err != nil {
-		t.Fatal(err)
-	}
-	a := ldap.NewAddRequest("CN=x,"+testData, nil)
+	ts := startServer(t, directorytest.Tree(t))
+	reader := bound(t, ts.dialLDAPS(t), directorytest.Reader)
+	a := ldap.NewAddRequest("CN=x,"+directorytest.Data, nil)
 	a.Attribute("objectClass", []string{"top"})
 	if err := reader.Add(a); resultCode(err) != ldap.LDAPResultInsufficientAccessRights {
 		t.Errorf("reader Add = %v, want insufficientAccessRights", err)
 	}
-	res, err := reader.Search(ldap.NewSearchRequest(testNC, ldap.ScopeWholeSubtree, 0, 0, 0, false, "(objectClass=*)", nil, nil))
+	res, err := reader.Search(ldap.NewSearchRequest(directorytest.NC, ldap.ScopeWholeSubtree, 0, 0, 0, false, "(objectClass=*)", nil, nil))
 	if err != nil || len(res.Entries) != 7 {
 		t.Fatalf("reader subtree search = %d entries, %v; want 7", len(res.Entries), err)
 	}
@@ -216,12 +212,9 @@ func TestAuthorization(t *testing.T) {
 		}
 	}
 
-	writer := ts.dialLDAPS(t)
-	if err := writer.Bind(testWriter, testPassword); err != nil {
-		t.Fatal(err)
-	}
+	writer := bound(t, ts.dialLDAPS(t), directorytest.Writer)
 	// Writer may write under Data only.
-	b := ldap.NewAddRequest("CN=x,"+testAccounts, nil)
+	b := ldap.NewAddRequest("CN=x,"+directorytest.Accounts, nil)
 	b.Attribute("objectClass", []string{"top"})
 	if err := writer.Add(b); resultCode(err) != ldap.LDAPResultInsufficientAccessRights {
 		t.Errorf("writer Add outside Data = %v, want insufficientAccessRights", err)
@@ -232,11 +225,11 @@ func TestAuthorization(t *testing.T) {
 }
 
 func TestSearchFiltersScopesAndSelection(t *testing.T) {
-	dir := seededTree(t)
+	dir := directorytest.Tree(t)
 	var changes []directory.Change
 	for i := range 12 {
 		changes = append(changes, directory.Change{Kind: directory.ChangeAdd, Entry: &directory.Entry{
-			DN: fmt.Sprintf("CN=user%02d,%s", i, testData),
+			DN: fmt.Sprintf("CN=user%02d,%s", i, directorytest.Data),
 			Attributes: []directory.Attribute{
 				{Name: "objectClass", Values: []string{"top", "contact"}},
 				{Name: "mail", Values: []string{fmt.Sprintf("user%02d@contoso.com", i)}},
@@ -248,27 +241,24 @@ func TestSearchFiltersScopesAndSelection(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := startServer(t, dir, func(o *Options) { o.MaxEntries = 5 })
-	c := ts.dialLDAPS(t)
-	if err := c.Bind(testReader, testPassword); err != nil {
-		t.Fatal(err)
-	}
+	c := bound(t, ts.dialLDAPS(t), directorytest.Reader)
 	for _, tc := range []struct {
 		base   string
 		scope  int
 		filter string
 		want   int
 	}{
-		{testData, ldap.ScopeBaseObject, "(objectClass=*)", 1},
-		{testNC, ldap.ScopeSingleLevel, "(objectClass=container)", 3},
-		{testData, ldap.ScopeSingleLevel, "(mail=user0*)", 10},
-		{testData, ldap.ScopeWholeSubtree, "(&(objectClass=contact)(uSNRank>=10))", 2},
-		{testData, ldap.ScopeWholeSubtree, "(|(mail=user01@contoso.com)(mail=USER02@CONTOSO.COM))", 2},
-		{testData, ldap.ScopeWholeSubtree, "(&(objectClass=contact)(!(uSNRank<=8)))", 3},
-		{testData, ldap.ScopeWholeSubtree, "(mail=*@contoso.com)", 12},
-		{testData, ldap.ScopeWholeSubtree, "(mail=user1*)", 2},
-		{testData, ldap.ScopeWholeSubtree, "(mail=u*r*0*@*.com)", 11},
-		{testData, ldap.ScopeWholeSubtree, "(telephoneNumber=*)", 0},
-		{testData, ldap.ScopeWholeSubtree, "(distinguishedName=cn=user03,cn=data," + testNC + ")", 1},
+		{directorytest.Data, ldap.ScopeBaseObject, "(objectClass=*)", 1},
+		{directorytest.NC, ldap.ScopeSingleLevel, "(objectClass=container)", 3},
+		{directorytest.Data, ldap.ScopeSingleLevel, "(mail=user0*)", 10},
+		{directorytest.Data, ldap.ScopeWholeSubtree, "(&(objectClass=contact)(uSNRank>=10))", 2},
+		{directorytest.Data, ldap.ScopeWholeSubtree, "(|(mail=user01@contoso.com)(mail=USER02@CONTOSO.COM))", 2},
+		{directorytest.Data, ldap.ScopeWholeSubtree, "(&(objectClass=contact)(!(uSNRank<=8)))", 3},
+		{directorytest.Data, ldap.ScopeWholeSubtree, "(mail=*@contoso.com)", 12},
+		{directorytest.Data, ldap.ScopeWholeSubtree, "(mail=user1*)", 2},
+		{directorytest.Data, ldap.ScopeWholeSubtree, "(mail=u*r*0*@*.com)", 11},
+		{directorytest.Data, ldap.ScopeWholeSubtree, "(telephoneNumber=*)", 0},
+		{directorytest.Data, ldap.ScopeWholeSubtree, "(distinguishedName=cn=user03,cn=data," + directorytest.NC + ")", 1},
 	} {
 		// Paged, so that MaxEntries (5) does not cap the count.
 		res, err := c.SearchWithPaging(ldap.NewSearchRequest(tc.base, tc.scope, 0, 0, 0, false, tc.filter, []string{"1.1"}, nil), 5)
@@ -278,17 +268,17 @@ func TestSearchFiltersScopesAndSelection(t *testing.T) {
 	}
 
 	// Without paging, MaxEntries caps a search with sizeLimitExceeded.
-	res, err := c.Search(ldap.NewSearchRequest(testData, ldap.ScopeSingleLevel, 0, 0, 0, false, "(objectClass=contact)", nil, nil))
+	res, err := c.Search(ldap.NewSearchRequest(directorytest.Data, ldap.ScopeSingleLevel, 0, 0, 0, false, "(objectClass=contact)", nil, nil))
 	if resultCode(err) != ldap.LDAPResultSizeLimitExceeded || res == nil || len(res.Entries) != 5 {
 		t.Errorf("unpaged Search = %v entries, %v; want 5 and sizeLimitExceeded", res, err)
 	}
 	// The client's own size limit.
-	res, err = c.Search(ldap.NewSearchRequest(testData, ldap.ScopeSingleLevel, 0, 2, 0, false, "(objectClass=contact)", nil, nil))
+	res, err = c.Search(ldap.NewSearchRequest(directorytest.Data, ldap.ScopeSingleLevel, 0, 2, 0, false, "(objectClass=contact)", nil, nil))
 	if resultCode(err) != ldap.LDAPResultSizeLimitExceeded || res == nil || len(res.Entries) != 2 {
 		t.Errorf("Search(sizeLimit 2) = %v, %v; want 2 entries and sizeLimitExceeded", res, err)
 	}
 	// Paging returns everything.
-	res, err = c.SearchWithPaging(ldap.NewSearchRequest(testData, ldap.ScopeSingleLevel, 0, 0, 0, false, "(objectClass=contact)", []string{"mail"}, nil), 4)
+	res, err = c.SearchWithPaging(ldap.NewSearchRequest(directorytest.Data, ldap.ScopeSingleLevel, 0, 0, 0, false, "(objectClass=contact)", []string{"mail"}, nil), 4)
 	if err != nil || len(res.Entries) != 12 {
 		t.Fatalf("SearchWithPaging = %d entries, %v; want 12", len(res.Entries), err)
 	}
@@ -297,26 +287,19 @@ func TestSearchFiltersScopesAndSelection(t *testing.T) {
 	if len(e.Attributes) != 1 || e.Attributes[0].Name != "mail" {
 		t.Errorf("selected attributes = %v, want only mail", e.Attributes)
 	}
-	res, err = c.Search(ldap.NewSearchRequest("CN=user01,"+testData, ldap.ScopeBaseObject, 0, 0, 0, true, "(objectClass=*)", []string{"mail", "objectClass"}, nil))
+	res, err = c.Search(ldap.NewSearchRequest("CN=user01,"+directorytest.Data, ldap.ScopeBaseObject, 0, 0, 0, true, "(objectClass=*)", []string{"mail", "objectClass"}, nil))
 	if err != nil || len(res.Entries) != 1 || len(res.Entries[0].Attributes) != 2 || len(res.Entries[0].Attributes[0].Values) != 0 {
 		t.Errorf("typesOnly search = %v, %v; want two attributes without values", res, err)
 	}
 }
 
 func TestPersistsAcrossRestart(t *testing.T) {
-	path := tempPath(t)
-	dir, err := directory.OpenTree(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dir.Close() })
-	seed(t, dir)
+	path := directorytest.Path(t)
+	dir := directorytest.Open(t, path)
+	directorytest.Seed(t, dir)
 	ts := startServer(t, dir)
-	c := ts.dialLDAPS(t)
-	if err := c.Bind(testWriter, testPassword); err != nil {
-		t.Fatal(err)
-	}
-	a := ldap.NewAddRequest("CN=kept,"+testData, nil)
+	c := bound(t, ts.dialLDAPS(t), directorytest.Writer)
+	a := ldap.NewAddRequest("CN=kept,"+directorytest.Data, nil)
 	a.Attribute("objectClass", []string{"top"})
 	a.Attribute("userPassword", []string{"pw-kept"})
 	if err := c.Add(a); err != nil {
@@ -327,12 +310,8 @@ func TestPersistsAcrossRestart(t *testing.T) {
 		t.Fatalf("Shutdown() = %v", err)
 	}
 
-	again, err := directory.OpenTree(path)
-	if err != nil {
-		t.Fatalf("directory.OpenTree(%s) = %v", path, err)
-	}
-	t.Cleanup(func() { again.Close() })
-	e, err := again.Get("cn=KEPT,cn=data," + testNC)
+	again := directorytest.Open(t, path)
+	e, err := again.Get("cn=KEPT,cn=data," + directorytest.NC)
 	if err != nil {
 		t.Fatalf("entry lost across restart: %v", err)
 	}
@@ -344,10 +323,10 @@ func TestPersistsAcrossRestart(t *testing.T) {
 	}
 	ts2 := startServer(t, again)
 	c2 := ts2.dialLDAPS(t)
-	if err := c2.Bind("CN=kept,"+testData, "pw-kept"); err == nil {
+	if err := c2.Bind("CN=kept,"+directorytest.Data, "pw-kept"); err == nil {
 		t.Errorf("Bind as a non-user entry succeeded")
 	}
-	if err := c2.Bind(testReader, testPassword); err != nil {
+	if err := c2.Bind(directorytest.Reader, directorytest.Password); err != nil {
 		t.Fatalf("Bind after restart = %v", err)
 	}
 }
@@ -355,14 +334,14 @@ func TestPersistsAcrossRestart(t *testing.T) {
 // TestConcurrentReadersAndWriters runs searches (whose ACL checks read group
 // membership from the directory) alongside writes on other connections.
 func TestConcurrentReadersAndWriters(t *testing.T) {
-	ts := startServer(t, seededTree(t))
+	ts := startServer(t, directorytest.Tree(t))
 	errs := make(chan error, 8)
 	for w := range 4 {
 		go func() {
 			c := ts.dialLDAPS(t)
-			err := c.Bind(testWriter, testPassword)
+			err := c.Bind(directorytest.Writer, directorytest.Password)
 			for i := 0; err == nil && i < 40; i++ {
-				dn := fmt.Sprintf("CN=w%d-%d,%s", w, i, testData)
+				dn := fmt.Sprintf("CN=w%d-%d,%s", w, i, directorytest.Data)
 				a := ldap.NewAddRequest(dn, nil)
 				a.Attribute("objectClass", []string{"top"})
 				if err = c.Add(a); err == nil && i%2 == 0 {
@@ -373,9 +352,9 @@ func TestConcurrentReadersAndWriters(t *testing.T) {
 		}()
 		go func() {
 			c := ts.dialLDAPS(t)
-			err := c.Bind(testWriter, testPassword)
+			err := c.Bind(directorytest.Writer, directorytest.Password)
 			for i := 0; err == nil && i < 40; i++ {
-				_, err = c.SearchWithPaging(ldap.NewSearchRequest(testNC, ldap.ScopeWholeSubtree, 0, 0, 0, false, "(objectClass=*)", []string{"cn"}, nil), 50)
+				_, err = c.SearchWithPaging(ldap.NewSearchRequest(directorytest.NC, ldap.ScopeWholeSubtree, 0, 0, 0, false, "(objectClass=*)", []string{"cn"}, nil), 50)
 			}
 			errs <- err
 		}()
@@ -386,7 +365,7 @@ func TestConcurrentReadersAndWriters(t *testing.T) {
 		}
 	}
 	n := 0
-	ts.dir.Search(testData, directory.ScopeSingleLevel, func(*directory.Entry) bool { n++; return true })
+	ts.dir.Search(directorytest.Data, directory.ScopeSingleLevel, func(*directory.Entry) bool { n++; return true })
 	if n != 80 {
 		t.Errorf("%d entries under Data, want 80", n)
 	}
@@ -394,10 +373,10 @@ func TestConcurrentReadersAndWriters(t *testing.T) {
 
 func TestCloseLeavesNoGoroutines(t *testing.T) {
 	before := runtime.NumGoroutine()
-	ts := startServer(t, seededTree(t))
+	ts := startServer(t, directorytest.Tree(t))
 	for range 5 {
 		r := dialRaw(t, ts.plain) // idle, bound: Close must end it
-		r.send(encodeSimpleBind(1, testReader, testPassword))
+		r.send(encodeSimpleBind(1, directorytest.Reader, directorytest.Password))
 		if _, _, code, _, ok := r.read(); !ok || code != directory.ResultSuccess {
 			t.Fatalf("bind: code=%d ok=%v", code, ok)
 		}
@@ -405,14 +384,5 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	if err := ts.srv.Close(); err != nil {
 		t.Fatalf("Close() = %v", err)
 	}
-	// Goroutines end asynchronously after Close returns (the Serve
-	// goroutines); poll for a bounded time.
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("goroutines: %d before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	servertest.WaitGoroutines(t, before)
 }

@@ -24,17 +24,27 @@ func (c *conn) writer(what, dn string) error {
 	return nil
 }
 
-func (c *conn) add(m *message) bool {
-	req := m.request()
-	if err := application(req, 2, "add"); err != nil {
-		return c.refuse("add", err)
+// dnAndList decodes the two fields an AddRequest and a ModifyRequest share
+// (RFC 4511 sections 4.6 and 4.7): the DN, named dnField in errors, and a
+// SEQUENCE OF listField.
+func dnAndList(req *ber.Packet, op, dnField, listField string) (string, *ber.Packet, error) {
+	if err := application(req, 2, op); err != nil {
+		return "", nil, err
 	}
-	dn, err := octetString(req.Children[0], "entry")
+	dn, err := octetString(req.Children[0], dnField)
 	if err != nil {
-		return c.refuse("add", err)
+		return "", nil, err
 	}
 	list := req.Children[1]
-	if err := sequence(list, ber.TagSequence, 0, "attributes"); err != nil {
+	if err := sequence(list, ber.TagSequence, 0, listField); err != nil {
+		return "", nil, err
+	}
+	return dn, list, nil
+}
+
+func (c *conn) add(m *message) bool {
+	dn, list, err := dnAndList(m.request(), "add", "entry", "attributes")
+	if err != nil {
 		return c.refuse("add", err)
 	}
 	e := &directory.Entry{DN: dn}
@@ -62,16 +72,8 @@ func (c *conn) add(m *message) bool {
 }
 
 func (c *conn) modify(m *message) bool {
-	req := m.request()
-	if err := application(req, 2, "modify"); err != nil {
-		return c.refuse("modify", err)
-	}
-	dn, err := octetString(req.Children[0], "object")
+	dn, list, err := dnAndList(m.request(), "modify", "object", "changes")
 	if err != nil {
-		return c.refuse("modify", err)
-	}
-	list := req.Children[1]
-	if err := sequence(list, ber.TagSequence, 0, "changes"); err != nil {
 		return c.refuse("modify", err)
 	}
 	var mods []directory.Modification
@@ -95,7 +97,7 @@ func (c *conn) modify(m *message) bool {
 		return c.reply(m, opModifyResponse, err)
 	}
 	if badOp {
-		return c.reply(m, opModifyResponse, errDecoding())
+		return c.reply(m, opModifyResponse, directory.DecodingError())
 	}
 	for i, mod := range mods {
 		if directory.IsPasswordAttribute(mod.Attr) {

@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"time"
+
+	"github.com/exsim/exsim/servers/internal/serve"
 )
 
 // LoginType is Exchange's Set-PopSettings -LoginType: whether plain-text
@@ -94,23 +96,13 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	setDur := func(d *time.Duration, def time.Duration) {
-		if *d <= 0 {
-			*d = def
-		}
-	}
-	setInt := func(n *int, def int) {
-		if *n <= 0 {
-			*n = def
-		}
-	}
-	setDur(&o.PreAuthenticatedConnectionTimeout, DefaultPreAuthenticatedConnectionTimeout)
-	setDur(&o.AuthenticatedConnectionTimeout, DefaultAuthenticatedConnectionTimeout)
-	setDur(&o.WriteTimeout, DefaultWriteTimeout)
-	setDur(&o.BackendTimeout, DefaultBackendTimeout)
-	setInt(&o.MaxCommandSize, DefaultMaxCommandSize)
-	setInt(&o.MaxProtocolErrors, DefaultMaxProtocolErrors)
-	setInt(&o.MaxLogonFailures, DefaultMaxLogonFailures)
+	serve.Default(&o.PreAuthenticatedConnectionTimeout, DefaultPreAuthenticatedConnectionTimeout)
+	serve.Default(&o.AuthenticatedConnectionTimeout, DefaultAuthenticatedConnectionTimeout)
+	serve.Default(&o.WriteTimeout, DefaultWriteTimeout)
+	serve.Default(&o.BackendTimeout, DefaultBackendTimeout)
+	serve.Default(&o.MaxCommandSize, DefaultMaxCommandSize)
+	serve.Default(&o.MaxProtocolErrors, DefaultMaxProtocolErrors)
+	serve.Default(&o.MaxLogonFailures, DefaultMaxLogonFailures)
 	if o.LogonFailureDelay == 0 {
 		o.LogonFailureDelay = DefaultLogonFailureDelay
 	}

@@ -90,17 +90,7 @@ func twoServers(t *testing.T, backendPersona Persona, frontendImplicit bool) (st
 // cleanups (the servers' Close waits for their sessions).
 func noLeak(t *testing.T) {
 	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			runtime.Gosched()
-			time.Sleep(10 * time.Millisecond) // polling the scheduler: there is no event to wait on
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<16)
-			t.Errorf("%d goroutines leaked:\n%s", n-before, buf[:runtime.Stack(buf, true)])
-		}
-	})
+	t.Cleanup(func() { servertest.WaitGoroutines(t, before) })
 }
 
 func TestProxy(t *testing.T) {

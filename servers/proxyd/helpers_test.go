@@ -84,6 +84,7 @@ func closedPort(t testing.TB) netip.AddrPort {
 	return ap
 }
 
+// allowOnly is a destination policy that lets through allowed only.
 func allowOnly(allowed ...netip.AddrPort) func(netip.AddrPort) bool {
 	return func(ap netip.AddrPort) bool { return slices.Contains(allowed, ap) }
 }

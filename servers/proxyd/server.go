@@ -110,18 +110,10 @@ func NewServer(o Options) *Server {
 		var d net.Dialer
 		o.Dial = d.DialContext
 	}
-	if o.HandshakeTimeout <= 0 {
-		o.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	if o.DialTimeout <= 0 {
-		o.DialTimeout = DefaultDialTimeout
-	}
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = DefaultIdleTimeout
-	}
-	if o.MaxConns <= 0 {
-		o.MaxConns = DefaultMaxConns
-	}
+	serve.Default(&o.HandshakeTimeout, DefaultHandshakeTimeout)
+	serve.Default(&o.DialTimeout, DefaultDialTimeout)
+	serve.Default(&o.IdleTimeout, DefaultIdleTimeout)
+	serve.Default(&o.MaxConns, DefaultMaxConns)
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/internal/leaktest"
 	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
@@ -322,7 +321,7 @@ func TestShutdownAndClose(t *testing.T) {
 	}
 	s.Close()
 	c.Close()
-	leaktest.WaitGoroutines(t, before+1) // the upstream's accept loop remains until cleanup
+	servertest.WaitGoroutines(t, before+1) // the upstream's accept loop remains until cleanup
 }
 
 func TestUnknownProtocol(t *testing.T) {

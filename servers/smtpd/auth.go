@@ -113,13 +113,7 @@ func decodeSASL(b []byte) ([]byte, bool) {
 // authFailed sends r and counts a logon failure; at MaxLogonFailures it
 // sends 421 4.7.0 and reports false (close).
 func (c *Conn) authFailed(r *Reply) bool {
-	c.writeReply(r)
-	c.logonFailures++
-	if c.logonFailures >= c.srv.lim.MaxLogonFailures {
-		c.farewell(ReplyTooManyErrors)
-		return false
-	}
-	return true
+	return c.countedError(r, &c.logonFailures, c.srv.lim.MaxLogonFailures)
 }
 
 func containsFold(list []string, s string) bool {

@@ -405,9 +405,15 @@ func (c *Conn) writeBanner() {
 // MaxProtocolErrors; at the limit it sends 421 4.7.0 and reports false
 // (close).
 func (c *Conn) protocolError(r *Reply) bool {
+	return c.countedError(r, &c.protoErrors, c.srv.lim.MaxProtocolErrors)
+}
+
+// countedError sends r and counts it in *n; at limit it sends 421 4.7.0
+// and reports false (close).
+func (c *Conn) countedError(r *Reply, n *int, limit int) bool {
 	c.writeReply(r)
-	c.protoErrors++
-	if c.protoErrors >= c.srv.lim.MaxProtocolErrors {
+	*n++
+	if *n >= limit {
 		c.farewell(ReplyTooManyErrors)
 		return false
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/emersion/go-sasl"
 
-	"github.com/exsim/exsim/certs"
 	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
@@ -174,14 +172,8 @@ func testTLS(t testing.TB) (server, client *tls.Config) {
 // testTLSWithCA also returns the CA certificate in PEM.
 func testTLSWithCA(t testing.TB) (server, client *tls.Config, caPEM []byte) {
 	t.Helper()
-	ca, err := certs.NewEphemeral("Contoso")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue(certs.Identity{Name: "EX01", FQDN: testHost, Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := servertest.CA(t)
+	cert := servertest.Issue(t, ca, "EX01", testHost)
 	return ca.ServerTLS(cert), ca.ClientTLS(testHost, nil), ca.PEM()
 }
 

@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"time"
+
+	"github.com/exsim/exsim/servers/internal/serve"
 )
 
 // Options configure one Receive connector.
@@ -76,33 +78,17 @@ func (l Limits) withDefaults() Limits {
 		return DefaultLimits()
 	}
 	d := DefaultLimits()
-	if l.MaxMessageSize <= 0 {
-		l.MaxMessageSize = d.MaxMessageSize
-	}
-	if l.MaxHeaderSize <= 0 {
-		l.MaxHeaderSize = d.MaxHeaderSize
-	}
-	if l.MaxRecipientsPerMessage <= 0 {
-		l.MaxRecipientsPerMessage = d.MaxRecipientsPerMessage
-	}
-	if l.MaxInboundConnection <= 0 {
-		l.MaxInboundConnection = d.MaxInboundConnection
-	}
+	serve.Default(&l.MaxMessageSize, d.MaxMessageSize)
+	serve.Default(&l.MaxHeaderSize, d.MaxHeaderSize)
+	serve.Default(&l.MaxRecipientsPerMessage, d.MaxRecipientsPerMessage)
+	serve.Default(&l.MaxInboundConnection, d.MaxInboundConnection)
 	if l.MaxInboundConnectionPerSource < 0 {
 		l.MaxInboundConnectionPerSource = 0
 	}
-	if l.MaxProtocolErrors <= 0 {
-		l.MaxProtocolErrors = d.MaxProtocolErrors
-	}
-	if l.MaxLogonFailures <= 0 {
-		l.MaxLogonFailures = d.MaxLogonFailures
-	}
-	if l.ConnectionTimeout <= 0 {
-		l.ConnectionTimeout = d.ConnectionTimeout
-	}
-	if l.ConnectionInactivityTimeout <= 0 {
-		l.ConnectionInactivityTimeout = d.ConnectionInactivityTimeout
-	}
+	serve.Default(&l.MaxProtocolErrors, d.MaxProtocolErrors)
+	serve.Default(&l.MaxLogonFailures, d.MaxLogonFailures)
+	serve.Default(&l.ConnectionTimeout, d.ConnectionTimeout)
+	serve.Default(&l.ConnectionInactivityTimeout, d.ConnectionInactivityTimeout)
 	if l.TarpitInterval == 0 {
 		l.TarpitInterval = d.TarpitInterval
 	}

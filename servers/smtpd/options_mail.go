@@ -82,30 +82,22 @@ func mailOptions(params []Param) (*MailOptions, *Reply) {
 			}
 			o.Size = n
 		case "BODY":
-			switch BodyType(strings.ToUpper(p.Value)) {
-			case Body7Bit:
-				o.Body = Body7Bit
-			case Body8BitMIME:
-				o.Body = Body8BitMIME
-			case BodyBinaryMIME:
-				o.Body = BodyBinaryMIME
-			default:
+			b, ok := oneOf(p.Value, Body7Bit, Body8BitMIME, BodyBinaryMIME)
+			if !ok {
 				return nil, ReplyInvalidArguments
 			}
+			o.Body = b
 		case "SMTPUTF8":
 			if p.HasValue {
 				return nil, ReplyInvalidArguments
 			}
 			o.SMTPUTF8 = true
 		case "RET":
-			switch DSNReturn(strings.ToUpper(p.Value)) {
-			case ReturnFull:
-				o.RET = ReturnFull
-			case ReturnHeaders:
-				o.RET = ReturnHeaders
-			default:
+			r, ok := oneOf(p.Value, ReturnFull, ReturnHeaders)
+			if !ok {
 				return nil, ReplyInvalidArguments
 			}
+			o.RET = r
 		case "ENVID":
 			v, ok := decodeXtext(p.Value)
 			if !ok || v == "" || len(v) > maxEnvID || !printableASCII(v) {
@@ -126,6 +118,16 @@ func mailOptions(params []Param) (*MailOptions, *Reply) {
 		}
 	}
 	return o, nil
+}
+
+// oneOf is the keyword v, matched without regard to case, among allowed.
+func oneOf[T ~string](v string, allowed ...T) (T, bool) {
+	for _, a := range allowed {
+		if strings.EqualFold(v, string(a)) {
+			return a, true
+		}
+	}
+	return "", false
 }
 
 // rcptOptions validates RCPT parameters (RFC 3461 sections 4.1, 4.2).

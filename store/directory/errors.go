@@ -97,6 +97,13 @@ func UnwillingToPerform() *Error {
 	return &Error{Code: ResultUnwillingToPerform, Diagnostic: textWillNotPerf}
 }
 
+// DecodingError is AD's refusal of a request, or a value in it, that cannot
+// be decoded: the Tree's answer to a filter or value it cannot use, and the
+// LDAP server's to a malformed message.
+func DecodingError() *Error {
+	return &Error{Code: ResultProtocolError, Diagnostic: textDecoding}
+}
+
 // AsResult maps any error to the LDAP result a client sees: an *Error as it
 // is, anything else ResultOther with AD's DIR_ERROR text.
 func AsResult(err error) *Error {

@@ -185,7 +185,7 @@ func (t *Tree) applyLocked(c Change, now time.Time, usn int64) (undo func(), err
 	switch c.Kind {
 	case ChangeAdd:
 		if c.Entry == nil {
-			return nil, &Error{Code: ResultProtocolError, Diagnostic: textDecoding}
+			return nil, DecodingError()
 		}
 		return t.addLocked(c.Entry, c.NamingContext, now, usn)
 	case ChangeModify:
@@ -193,7 +193,7 @@ func (t *Tree) applyLocked(c Change, now time.Time, usn int64) (undo func(), err
 	case ChangeDelete:
 		return t.deleteLocked(c.DN)
 	}
-	return nil, &Error{Code: ResultProtocolError, Diagnostic: textDecoding}
+	return nil, DecodingError()
 }
 
 func (t *Tree) addLocked(in *Entry, namingContext bool, now time.Time, usn int64) (func(), error) {
@@ -214,7 +214,7 @@ func (t *Tree) addLocked(in *Entry, namingContext bool, now time.Time, usn int64
 			continue
 		}
 		if len(a.Values) == 0 {
-			return nil, &Error{Code: ResultProtocolError, Diagnostic: textDecoding}
+			return nil, DecodingError()
 		}
 		if e.index(a.Name) >= 0 || hasDuplicate(a.Values) {
 			return nil, errAttributeExists(a.Name)
@@ -281,22 +281,23 @@ func removeSorted(s []*node, nd *node) []*node {
 	return s
 }
 
-// objectLocked returns the node of the object dn names (not the root), or
-// the LDAP error a modify or delete of dn answers.
-func (t *Tree) objectLocked(dn string) (name, *node, error) {
+// entryLocked is the node of the existing entry dn, which a change
+// modifies or deletes: invalidDNSyntax for a name that does not parse or is
+// the root, noSuchObject (with the matched DN) for one that is not there.
+func (t *Tree) entryLocked(dn string) (*node, error) {
 	n, err := parseName(dn)
 	if err != nil || n.isRoot() {
-		return n, nil, errInvalidDN(dn)
+		return nil, errInvalidDN(dn)
 	}
 	nd, ok := t.nodes[n.key()]
 	if !ok {
-		return n, nil, NoSuchObject(t.matchedLocked(n))
+		return nil, NoSuchObject(t.matchedLocked(n))
 	}
-	return n, nd, nil
+	return nd, nil
 }
 
 func (t *Tree) modifyLocked(dn string, mods []Modification, now time.Time, usn int64) (func(), error) {
-	n, nd, err := t.objectLocked(dn)
+	nd, err := t.entryLocked(dn)
 	if err != nil {
 		return nil, err
 	}
@@ -309,7 +310,7 @@ func (t *Tree) modifyLocked(dn string, mods []Modification, now time.Time, usn i
 			return nil, err
 		}
 	}
-	for _, a := range n.first {
+	for _, a := range nd.name.first {
 		if !containsFold(e.Get(a.Type), a.Value) {
 			return nil, errOnRDN()
 		}
@@ -363,13 +364,13 @@ func applyMod(e *Entry, m Modification) error {
 		}
 		e.Set(m.Attr, m.Values...)
 	default:
-		return &Error{Code: ResultProtocolError, Diagnostic: textDecoding}
+		return DecodingError()
 	}
 	return nil
 }
 
 func (t *Tree) deleteLocked(dn string) (func(), error) {
-	_, nd, err := t.objectLocked(dn)
+	nd, err := t.entryLocked(dn)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package directory
+package directory_test
 
 import (
 	"errors"
@@ -8,50 +8,45 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/exsim/exsim/store/directory"
+	"github.com/exsim/exsim/store/directory/directorytest"
 )
 
 func code(err error) int {
 	if err == nil {
-		return ResultSuccess
+		return directory.ResultSuccess
 	}
-	var le *Error
+	var le *directory.Error
 	if errors.As(err, &le) {
 		return le.Code
 	}
 	return -1
 }
 
-func entry(dn string, attrs ...string) *Entry {
-	e := &Entry{DN: dn, Attributes: []Attribute{{Name: "objectClass", Values: []string{"top"}}}}
-	for i := 0; i+1 < len(attrs); i += 2 {
-		e.Set(attrs[i], append(e.Get(attrs[i]), attrs[i+1])...)
-	}
-	return e
-}
-
 func TestTreeApplyResults(t *testing.T) {
-	x := "CN=x," + testData
+	x := "CN=x," + directorytest.Data
 	for _, tc := range []struct {
 		name   string
-		change Change
+		change directory.Change
 		want   int
 	}{
-		{"add", Change{Kind: ChangeAdd, Entry: entry(x)}, ResultSuccess},
-		{"add without parent", Change{Kind: ChangeAdd, Entry: entry("CN=x,CN=nowhere," + testNC)}, ResultNoSuchObject},
-		{"add without objectClass", Change{Kind: ChangeAdd, Entry: &Entry{DN: x}}, ResultObjectClassViolation},
-		{"add bad DN", Change{Kind: ChangeAdd, Entry: entry("CN=x,,=")}, ResultInvalidDNSyntax},
-		{"add duplicate values", Change{Kind: ChangeAdd, Entry: entry(x, "mail", "a", "mail", "A")}, ResultAttributeOrValueExists},
-		{"add existing", Change{Kind: ChangeAdd, Entry: entry(testData)}, ResultEntryAlreadyExists},
-		{"modify missing", Change{Kind: ChangeModify, DN: x}, ResultNoSuchObject},
-		{"modify objectClass away", Change{Kind: ChangeModify, DN: testData, Mods: []Modification{{Op: ModDelete, Attr: "objectClass"}}}, ResultObjectClassViolation},
-		{"modify delete absent attribute", Change{Kind: ChangeModify, DN: testData, Mods: []Modification{{Op: ModDelete, Attr: "mail"}}}, ResultNoSuchAttribute},
-		{"modify replace absent", Change{Kind: ChangeModify, DN: testData, Mods: []Modification{{Op: ModReplace, Attr: "mail"}}}, ResultSuccess},
-		{"delete non-leaf", Change{Kind: ChangeDelete, DN: testNC}, ResultNotAllowedOnNonLeaf},
-		{"delete missing", Change{Kind: ChangeDelete, DN: x}, ResultNoSuchObject},
-		{"delete root", Change{Kind: ChangeDelete, DN: ""}, ResultInvalidDNSyntax},
+		{"add", directory.Change{Kind: directory.ChangeAdd, Entry: directorytest.Entry(x)}, directory.ResultSuccess},
+		{"add without parent", directory.Change{Kind: directory.ChangeAdd, Entry: directorytest.Entry("CN=x,CN=nowhere," + directorytest.NC)}, directory.ResultNoSuchObject},
+		{"add without objectClass", directory.Change{Kind: directory.ChangeAdd, Entry: &directory.Entry{DN: x}}, directory.ResultObjectClassViolation},
+		{"add bad DN", directory.Change{Kind: directory.ChangeAdd, Entry: directorytest.Entry("CN=x,,=")}, directory.ResultInvalidDNSyntax},
+		{"add duplicate values", directory.Change{Kind: directory.ChangeAdd, Entry: directorytest.Entry(x, "mail", "a", "mail", "A")}, directory.ResultAttributeOrValueExists},
+		{"add existing", directory.Change{Kind: directory.ChangeAdd, Entry: directorytest.Entry(directorytest.Data)}, directory.ResultEntryAlreadyExists},
+		{"modify missing", directory.Change{Kind: directory.ChangeModify, DN: x}, directory.ResultNoSuchObject},
+		{"modify objectClass away", directory.Change{Kind: directory.ChangeModify, DN: directorytest.Data, Mods: []directory.Modification{{Op: directory.ModDelete, Attr: "objectClass"}}}, directory.ResultObjectClassViolation},
+		{"modify delete absent attribute", directory.Change{Kind: directory.ChangeModify, DN: directorytest.Data, Mods: []directory.Modification{{Op: directory.ModDelete, Attr: "mail"}}}, directory.ResultNoSuchAttribute},
+		{"modify replace absent", directory.Change{Kind: directory.ChangeModify, DN: directorytest.Data, Mods: []directory.Modification{{Op: directory.ModReplace, Attr: "mail"}}}, directory.ResultSuccess},
+		{"delete non-leaf", directory.Change{Kind: directory.ChangeDelete, DN: directorytest.NC}, directory.ResultNotAllowedOnNonLeaf},
+		{"delete missing", directory.Change{Kind: directory.ChangeDelete, DN: x}, directory.ResultNoSuchObject},
+		{"delete root", directory.Change{Kind: directory.ChangeDelete, DN: ""}, directory.ResultInvalidDNSyntax},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := seededTree(t)
+			dir := directorytest.Tree(t)
 			if got := code(dir.Apply(tc.change)); got != tc.want {
 				t.Errorf("Apply(%s) = %d, want %d", tc.name, got, tc.want)
 			}
@@ -60,33 +55,33 @@ func TestTreeApplyResults(t *testing.T) {
 }
 
 func TestTreeBatchIsAllOrNothing(t *testing.T) {
-	dir := seededTree(t)
+	dir := directorytest.Tree(t)
 	before := dir.Len()
 	err := dir.Apply(
-		Change{Kind: ChangeAdd, Entry: entry("CN=a," + testData)},
-		Change{Kind: ChangeModify, DN: testData, Mods: []Modification{{Op: ModAdd, Attr: "description", Values: []string{"x"}}}},
-		Change{Kind: ChangeDelete, DN: testWriter},
-		Change{Kind: ChangeAdd, Entry: entry("CN=a," + testData)}, // fails: exists
+		directory.Change{Kind: directory.ChangeAdd, Entry: directorytest.Entry("CN=a," + directorytest.Data)},
+		directory.Change{Kind: directory.ChangeModify, DN: directorytest.Data, Mods: []directory.Modification{{Op: directory.ModAdd, Attr: "description", Values: []string{"x"}}}},
+		directory.Change{Kind: directory.ChangeDelete, DN: directorytest.Writer},
+		directory.Change{Kind: directory.ChangeAdd, Entry: directorytest.Entry("CN=a," + directorytest.Data)}, // fails: exists
 	)
-	if code(err) != ResultEntryAlreadyExists {
+	if code(err) != directory.ResultEntryAlreadyExists {
 		t.Fatalf("Apply(batch) = %v, want entryAlreadyExists", err)
 	}
 	if dir.Len() != before {
 		t.Errorf("Len() = %d after a failed batch, want %d", dir.Len(), before)
 	}
-	if e, _ := dir.Get(testData); len(e.Get("description")) != 0 {
+	if e, _ := dir.Get(directorytest.Data); len(e.Get("description")) != 0 {
 		t.Errorf("modify of a failed batch kept: %q", e.Get("description"))
 	}
-	if _, err := dir.Get(testWriter); err != nil {
+	if _, err := dir.Get(directorytest.Writer); err != nil {
 		t.Errorf("delete of a failed batch kept: %v", err)
 	}
 }
 
 func TestTreeSearchOrderAndScopes(t *testing.T) {
-	dir := seededTree(t)
-	dir.Apply(Change{Kind: ChangeAdd, Entry: entry("CN=b," + testData)}, Change{Kind: ChangeAdd, Entry: entry("CN=a," + testData)})
+	dir := directorytest.Tree(t)
+	dir.Apply(directory.Change{Kind: directory.ChangeAdd, Entry: directorytest.Entry("CN=b," + directorytest.Data)}, directory.Change{Kind: directory.ChangeAdd, Entry: directorytest.Entry("CN=a," + directorytest.Data)})
 	var got []string
-	dir.Search(testNC, ScopeWholeSubtree, func(e *Entry) bool {
+	dir.Search(directorytest.NC, directory.ScopeWholeSubtree, func(e *directory.Entry) bool {
 		got = append(got, strings.SplitN(e.DN, ",", 2)[0])
 		return true
 	})
@@ -94,13 +89,13 @@ func TestTreeSearchOrderAndScopes(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("subtree order = %q, want %q", got, want)
 	}
-	if err := dir.Search("CN=nope,"+testData, ScopeBaseObject, func(*Entry) bool { return true }); code(err) != ResultNoSuchObject {
+	if err := dir.Search("CN=nope,"+directorytest.Data, directory.ScopeBaseObject, func(*directory.Entry) bool { return true }); code(err) != directory.ResultNoSuchObject {
 		t.Errorf("Search(missing) = %v, want noSuchObject", err)
-	} else if le := err.(*Error); le.MatchedDN != testData {
-		t.Errorf("matchedDN = %q, want %q", le.MatchedDN, testData)
+	} else if le := err.(*directory.Error); le.MatchedDN != directorytest.Data {
+		t.Errorf("matchedDN = %q, want %q", le.MatchedDN, directorytest.Data)
 	}
 	n := 0
-	dir.Search("", ScopeWholeSubtree, func(*Entry) bool { n++; return n < 3 })
+	dir.Search("", directory.ScopeWholeSubtree, func(*directory.Entry) bool { n++; return n < 3 })
 	if n != 3 {
 		t.Errorf("Search stopped after %d calls, want 3", n)
 	}
@@ -116,14 +111,14 @@ func TestOpenTreeDamagedFile(t *testing.T) {
 		"truncated":     `{"format":"exsim-ldapd/1","usn":1,"entries":[{"dn":"CN=a","naming_con`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			path := tempPath(t)
+			path := directorytest.Path(t)
 			os.MkdirAll(filepath.Dir(path), 0o700)
 			os.WriteFile(path, []byte(content), 0o600)
-			dir, err := OpenTree(path)
+			dir, err := directory.OpenTree(path)
 			if dir != nil {
 				t.Cleanup(func() { dir.Close() })
 			}
-			var de *DamagedFileError
+			var de *directory.DamagedFileError
 			if !errors.As(err, &de) {
 				t.Fatalf("OpenTree(%s) = %v, want *DamagedFileError", name, err)
 			}
@@ -136,8 +131,8 @@ func TestOpenTreeDamagedFile(t *testing.T) {
 			if dir == nil || dir.Len() != 0 {
 				t.Fatalf("OpenTree(%s) tree = %v, want an empty usable tree", name, dir)
 			}
-			seed(t, dir) // usable, and saves a good file
-			again, err := OpenTree(path)
+			directorytest.Seed(t, dir) // usable, and saves a good file
+			again, err := directory.OpenTree(path)
 			if again != nil {
 				t.Cleanup(func() { again.Close() })
 			}
@@ -149,7 +144,7 @@ func TestOpenTreeDamagedFile(t *testing.T) {
 }
 
 func TestEntryHelpers(t *testing.T) {
-	e := entry("CN=x", "mail", "a@b")
+	e := directorytest.Entry("CN=x", "mail", "a@b")
 	e.Set("MAIL", "c@d")
 	if got := e.Get("mail"); !slices.Equal(got, []string{"c@d"}) {
 		t.Errorf("Get(mail) = %q, want [c@d]", got)
@@ -166,39 +161,39 @@ func TestEntryHelpers(t *testing.T) {
 }
 
 func TestFileTimeRoundTrip(t *testing.T) {
-	when := mustTime(t, "2024-05-01T12:30:00Z")
-	got, ok := ParseFileTime(FileTime(when))
+	when := directorytest.Time(t, "2024-05-01T12:30:00Z")
+	got, ok := directory.ParseFileTime(directory.FileTime(when))
 	if !ok || !got.Equal(when) {
 		t.Errorf("ParseFileTime(FileTime(%v)) = %v, %v", when, got, ok)
 	}
-	if FileTime(mustTime(t, "1970-01-01T00:00:00Z")) != "116444736000000000" {
-		t.Errorf("FileTime(unix epoch) = %s, want 116444736000000000", FileTime(mustTime(t, "1970-01-01T00:00:00Z")))
+	if directory.FileTime(directorytest.Time(t, "1970-01-01T00:00:00Z")) != "116444736000000000" {
+		t.Errorf("FileTime(unix epoch) = %s, want 116444736000000000", directory.FileTime(directorytest.Time(t, "1970-01-01T00:00:00Z")))
 	}
 	for _, never := range []string{"0", "9223372036854775807", "x"} {
-		if _, ok := ParseFileTime(never); ok {
+		if _, ok := directory.ParseFileTime(never); ok {
 			t.Errorf("ParseFileTime(%q) ok, want never", never)
 		}
 	}
 }
 
 // snapshotOf returns every entry of dir in search order.
-func snapshotOf(t *testing.T, dir Directory) []*Entry {
+func snapshotOf(t *testing.T, dir directory.Directory) []*directory.Entry {
 	t.Helper()
-	var out []*Entry
-	if err := dir.Search("", ScopeWholeSubtree, func(e *Entry) bool { out = append(out, e.Clone()); return true }); err != nil {
+	var out []*directory.Entry
+	if err := dir.Search("", directory.ScopeWholeSubtree, func(e *directory.Entry) bool { out = append(out, e.Clone()); return true }); err != nil {
 		t.Fatal(err)
 	}
 	return out
 }
 
-func sameTrees(t *testing.T, got, want Directory) {
+func sameTrees(t *testing.T, got, want directory.Directory) {
 	t.Helper()
 	g, w := snapshotOf(t, got), snapshotOf(t, want)
 	if len(g) != len(w) {
 		t.Fatalf("reloaded tree has %d entries, want %d", len(g), len(w))
 	}
 	for i := range g {
-		if g[i].DN != w[i].DN || !slices.EqualFunc(g[i].Attributes, w[i].Attributes, func(a, b Attribute) bool {
+		if g[i].DN != w[i].DN || !slices.EqualFunc(g[i].Attributes, w[i].Attributes, func(a, b directory.Attribute) bool {
 			return a.Name == b.Name && slices.Equal(a.Values, b.Values)
 		}) {
 			t.Errorf("entry %d = %+v, want %+v", i, g[i], w[i])
@@ -207,18 +202,15 @@ func sameTrees(t *testing.T, got, want Directory) {
 }
 
 func TestJournalSurvivesACrash(t *testing.T) {
-	path := tempPath(t)
-	live, err := OpenTree(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed(t, live)
-	live.Apply(Change{Kind: ChangeAdd, Entry: entry("CN=a,"+testData, "mail", "a@x")})
+	path := directorytest.Path(t)
+	live := directorytest.Open(t, path)
+	directorytest.Seed(t, live)
+	live.Apply(directory.Change{Kind: directory.ChangeAdd, Entry: directorytest.Entry("CN=a,"+directorytest.Data, "mail", "a@x")})
 	live.Apply(
-		Change{Kind: ChangeAdd, Entry: entry("CN=b," + testData)},
-		Change{Kind: ChangeModify, DN: "CN=a," + testData, Mods: []Modification{{Op: ModAdd, Attr: "mail", Values: []string{"b@x"}}}},
-		Change{Kind: ChangeDelete, DN: "CN=b," + testData},
-		Change{Kind: ChangeDelete, DN: testReader},
+		directory.Change{Kind: directory.ChangeAdd, Entry: directorytest.Entry("CN=b," + directorytest.Data)},
+		directory.Change{Kind: directory.ChangeModify, DN: "CN=a," + directorytest.Data, Mods: []directory.Modification{{Op: directory.ModAdd, Attr: "mail", Values: []string{"b@x"}}}},
+		directory.Change{Kind: directory.ChangeDelete, DN: "CN=b," + directorytest.Data},
+		directory.Change{Kind: directory.ChangeDelete, DN: directorytest.Reader},
 	)
 	// No Close: the process dies. A half-written batch is at the end.
 	f, err := os.OpenFile(path+".journal", os.O_WRONLY|os.O_APPEND, 0)
@@ -228,43 +220,32 @@ func TestJournalSurvivesACrash(t *testing.T) {
 	f.WriteString(`{"usn":999,"ops":[{"put":{"dn":"CN=torn`)
 	f.Close()
 
-	again, err := OpenTree(path)
-	if err != nil {
-		t.Fatalf("OpenTree after a crash = %v", err)
-	}
-	t.Cleanup(func() { again.Close() })
+	again := directorytest.Open(t, path)
 	sameTrees(t, again, live)
 	if again.USN() != live.USN() {
 		t.Errorf("USN() = %d, want %d", again.USN(), live.USN())
 	}
 	// The torn line is gone: more changes and another reopen work.
-	if err := again.Apply(Change{Kind: ChangeAdd, Entry: entry("CN=c," + testData)}); err != nil {
+	if err := again.Apply(directory.Change{Kind: directory.ChangeAdd, Entry: directorytest.Entry("CN=c," + directorytest.Data)}); err != nil {
 		t.Fatal(err)
 	}
-	third, err := OpenTree(path)
-	if err != nil {
-		t.Fatalf("third OpenTree = %v", err)
-	}
-	t.Cleanup(func() { third.Close() })
+	third := directorytest.Open(t, path)
 	sameTrees(t, third, again)
 	live.Close()
 }
 
 func TestJournalDamagedInTheMiddle(t *testing.T) {
-	path := tempPath(t)
-	live, err := OpenTree(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed(t, live)
-	live.Apply(Change{Kind: ChangeAdd, Entry: entry("CN=a," + testData)})
+	path := directorytest.Path(t)
+	live := directorytest.Open(t, path)
+	directorytest.Seed(t, live)
+	live.Apply(directory.Change{Kind: directory.ChangeAdd, Entry: directorytest.Entry("CN=a," + directorytest.Data)})
 	b, _ := os.ReadFile(path + ".journal")
 	os.WriteFile(path+".journal", append([]byte("not json\n"), b...), 0o600)
 	live.Close()
 	os.WriteFile(path+".journal", append([]byte("not json\n"), b...), 0o600)
 
-	again, err := OpenTree(path)
-	var de *DamagedFileError
+	again, err := directory.OpenTree(path)
+	var de *directory.DamagedFileError
 	if !errors.As(err, &de) || de.Path != path+".journal" {
 		t.Fatalf("OpenTree(damaged journal) = %v, want *DamagedFileError for the journal", err)
 	}
@@ -275,15 +256,11 @@ func TestJournalDamagedInTheMiddle(t *testing.T) {
 }
 
 func TestJournalCompacts(t *testing.T) {
-	path := tempPath(t)
-	live, err := OpenTree(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { live.Close() })
-	seed(t, live)
-	for i := range compactAfter + 10 {
-		if err := live.Apply(Change{Kind: ChangeModify, DN: testData, Mods: []Modification{{Op: ModReplace, Attr: "description", Values: []string{strconv.Itoa(i)}}}}); err != nil {
+	path := directorytest.Path(t)
+	live := directorytest.Open(t, path)
+	directorytest.Seed(t, live)
+	for i := range directory.CompactAfter + 10 {
+		if err := live.Apply(directory.Change{Kind: directory.ChangeModify, DN: directorytest.Data, Mods: []directory.Modification{{Op: directory.ModReplace, Attr: "description", Values: []string{strconv.Itoa(i)}}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -291,13 +268,9 @@ func TestJournalCompacts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if live.disk.records >= compactAfter || st.Size() > 64<<10 {
-		t.Errorf("journal not compacted: %d records, %d bytes", live.disk.records, st.Size())
+	if directory.JournalRecords(live) >= directory.CompactAfter || st.Size() > 64<<10 {
+		t.Errorf("journal not compacted: %d records, %d bytes", directory.JournalRecords(live), st.Size())
 	}
-	again, err := OpenTree(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { again.Close() })
+	again := directorytest.Open(t, path)
 	sameTrees(t, again, live)
 }

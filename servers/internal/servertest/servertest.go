@@ -1,6 +1,7 @@
 // Package servertest is what the protocol servers' tests share: a server
 // served on 127.0.0.1:0 for the length of one test, golden transcripts kept
-// in testdata/ and rewritten with -update, and external clients (swaks,
+// in testdata/ and rewritten with -update, a lab CA and its server
+// certificates, and external clients (swaks,
 // openssl, curl, python3) run with a deadline.
 package servertest
 
@@ -10,11 +11,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/netip"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/certs"
 	"github.com/exsim/exsim/internal/golden"
 )
 
@@ -88,6 +92,43 @@ func Dial(t testing.TB, addr string, cfg *tls.Config) net.Conn {
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(ConnDeadline))
 	return c
+}
+
+// CA returns a new lab CA of the organization Contoso.
+func CA(t testing.TB) *certs.CA {
+	t.Helper()
+	ca, err := certs.NewEphemeral("Contoso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+// Issue returns the certificate ca issues to the server name at fqdn,
+// valid for 127.0.0.1 too, where tests serve.
+func Issue(t testing.TB, ca *certs.CA, name, fqdn string) tls.Certificate {
+	t.Helper()
+	cert, err := ca.Issue(certs.Identity{Name: name, FQDN: fqdn, Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+// WaitGoroutines waits up to 5 s for the number of goroutines to drop to at
+// most n (goroutines end asynchronously after a server's Close returns), and
+// fails the test with every goroutine's stack if it does not.
+func WaitGoroutines(t testing.TB, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > n {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Errorf("goroutines = %d, want <= %d (a leak):\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // polling: there is no event to wait on
+	}
 }
 
 // Golden fails the test unless got is the content of the file at path;

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/exsim/exsim/topology"
+)
+
+// These tests build real namespace labs (exsim lab up/test) and drive
+// them with the CLI as a user does. They need root and nft.
+
+func requireLabHost(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces, veth, nftables): run go test as root")
+	}
+	if _, err := os.Stat("/proc/self/ns/net"); err != nil {
+		t.Skip("needs Linux network namespaces")
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("nft not installed (package nftables)")
+	}
+}
+
+var labSeq atomic.Int32
+
+// labPrefix is a namespace prefix no other test (or run) uses.
+func labPrefix() string {
+	return fmt.Sprintf("xc%d%d", os.Getpid()%100000, labSeq.Add(1))
+}
+
+// labUp runs exsim lab up in a fresh data directory and downs it when the
+// test ends.
+func labUp(t *testing.T, bin string, args ...string) (data string) {
+	t.Helper()
+	data, prefix := t.TempDir(), labPrefix()
+	t.Cleanup(func() {
+		if out, code := exsim(t, bin, "lab", "down", "--data", data, "--prefix", prefix); code != 0 {
+			t.Errorf("exsim lab down = %d\n%s", code, out)
+		}
+	})
+	if out, code := exsim(t, bin, append([]string{"lab", "up", "--data", data, "--prefix", prefix, "--log-level", "warn"}, args...)...); code != 0 {
+		t.Fatalf("exsim lab up = %d\n%s", code, out)
+	}
+	return data
+}
+
+// TestCLIAgainstNamespaceLab: the commands that talk to a running lab
+// work against exsim lab up as they do on loopback. The probe reaches
+// each server's own process (every one has its admin API on
+// 127.0.0.1:9925 in its own namespace), and a command given only --data
+// uses the lab's topology (DATA/lab.yaml, the addresses on its networks)
+// and says so: send --from INET01 goes through INET01's process into
+// that lab, not to the built-in 127.x addresses.
+func TestCLIAgainstNamespaceLab(t *testing.T) {
+	requireLabHost(t)
+	bin := exsimBin(t)
+	data := labUp(t, bin)
+	run := func(want int, args ...string) (stdout, stderr string) {
+		t.Helper()
+		cmd := exec.Command(bin, append(args, "--data", data)...)
+		var o, e strings.Builder
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != want {
+			t.Fatalf("exsim %s = %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, want, o.String(), e.String())
+		}
+		return o.String(), e.String()
+	}
+	const using = "exsim: using the namespace lab"
+
+	out, errOut := run(0, "probe", "--format", "json")
+	var rep struct {
+		Summary struct{ Flows, Passed, Failed int }
+		Results []struct{ ID, Source string }
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("probe --format json: %v\n%s", err, out)
+	}
+	sources := map[string]bool{}
+	for _, r := range rep.Results {
+		sources[r.Source] = true
+	}
+	// Every server but DNS01 is the source of some flow.
+	if rep.Summary.Failed != 0 || rep.Summary.Flows < 80 || !sources["EDGE01"] || !sources["EX01"] || !sources["EX02"] || !sources["INET01"] {
+		t.Errorf("probe: %+v from %v; want every flow passed, from EDGE01, EX01, EX02 and INET01", rep.Summary, sources)
+	}
+	if !strings.Contains(errOut, using) {
+		t.Errorf("probe's stderr does not say which lab it uses:\n%s", errOut)
+	}
+
+	out, errOut = run(0, "send", "--from", "INET01", "--to", "alice@contoso.com", "--subject", "netns lab e2e")
+	if !strings.Contains(out, "Queued mail for delivery") || !strings.Contains(errOut, using) {
+		t.Errorf("exsim send:\nstdout:\n%s\nstderr:\n%s", out, errOut)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var ev []struct{ EventID, ServerHostname, ClientIP string }
+		out, _ := run(0, "track", "--subject", "netns lab e2e", "--event", "DELIVER", "--format", "json")
+		if err := json.Unmarshal([]byte(out), &ev); err != nil {
+			t.Fatalf("track --format json: %v\n%s", err, out)
+		}
+		if len(ev) == 1 && ev[0].ServerHostname == "ex01.contoso.com" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the message never reached alice in the namespace lab: %+v", ev)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	// An explicit --topology still wins, and says what DATA holds.
+	_, errOut = run(0, "queue", "--topology", "contoso-noedge")
+	if !strings.Contains(errOut, "holds the namespace lab") || strings.Contains(errOut, using) {
+		t.Errorf("queue --topology against a namespace lab's data:\n%s", errOut)
+	}
+}
+
+// customSubnets is the built-in contoso as a user writes it for a test of
+// production rules: other subnets, addresses in them.
+func customSubnets(t *testing.T) string {
+	t.Helper()
+	src, err := topology.BuiltinSource("contoso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(src)
+	for _, r := range [][2]string{
+		{"203.0.113.0/24", "10.91.3.0/24"}, {"198.51.100.0/24", "10.91.2.0/24"}, {"192.0.2.0/24", "10.91.1.0/24"},
+		{"127.0.10.", "10.91.2."}, {"127.0.20.", "10.91.1."}, {"127.0.30.", "10.91.3."},
+	} {
+		if !strings.Contains(s, r[0]) {
+			t.Fatalf("built-in contoso lacks %q", r[0])
+		}
+		s = strings.ReplaceAll(s, r[0], r[1])
+	}
+	p := filepath.Join(t.TempDir(), "lab.yaml")
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestLabTestCustomTopology: lab test --config with a contoso-shaped
+// topology on other subnets runs every scenario the built-in contoso
+// runs (15), the ten Edge ones included, and they pass; none is skipped.
+func TestLabTestCustomTopology(t *testing.T) {
+	requireLabHost(t)
+	bin := exsimBin(t)
+	cfg := customSubnets(t)
+	data, prefix := t.TempDir(), labPrefix()
+	t.Cleanup(func() { exsim(t, bin, "lab", "down", "--data", data, "--prefix", prefix) })
+	cmd := exec.Command(bin, "lab", "test", "--config", cfg, "--data", data, "--prefix", prefix, "--format", "json")
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var doc struct {
+		Passed    bool
+		Failures  []string
+		Scenarios []struct {
+			Name, Skipped string
+			Pass          bool
+		}
+		Summary struct{ Scenarios, Passed, Failed, Skipped int } `json:"scenario_summary"`
+	}
+	if jerr := json.Unmarshal([]byte(o.String()), &doc); jerr != nil {
+		t.Fatalf("lab test: %v; json: %v\nstdout:\n%s\nstderr:\n%s", err, jerr, o.String(), e.String())
+	}
+	if err != nil || !doc.Passed {
+		t.Errorf("lab test --config %s: %v, passed=%v, failures:\n  %s\nstderr:\n%s", cfg, err, doc.Passed, strings.Join(doc.Failures, "\n  "), e.String())
+	}
+	edge := 0
+	for _, s := range doc.Scenarios {
+		if strings.HasPrefix(s.Name, "Edge:") {
+			edge++
+		}
+	}
+	if doc.Summary.Scenarios != 15 || doc.Summary.Passed != 15 || doc.Summary.Skipped != 0 || edge != 8 {
+		t.Errorf("scenarios: %+v, %d of them Edge rows; want 15 run and passed (8 Edge rows), none skipped", doc.Summary, edge)
+	}
+	b, err := os.ReadFile(filepath.Join(data, "lab.yaml"))
+	if err != nil || !strings.Contains(string(b), "10.91.2.1") {
+		t.Errorf("the lab did not run on the custom subnets: %v\n%s", err, b)
+	}
+}
+
+// TestLabTestRulesetErrors: a ruleset lab test cannot use fails with a
+// clear error before any server runs, not with a report of failing
+// flows, and leaves neither its temporary data directory nor a namespace
+// behind, saying so.
+func TestLabTestRulesetErrors(t *testing.T) {
+	requireLabHost(t)
+	bin := exsimBin(t)
+	for _, tc := range []struct{ name, ruleset, want string }{
+		{"no forward hook", "table inet host {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t\ttcp dport 22 accept\n\t}\n}\n",
+			"has no chain on the forward hook"},
+		{"does not load", "table inet exsim {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\ttcp dport 25 acept\n\t}\n}\n",
+			"acept"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp, prefix := t.TempDir(), labPrefix()
+			fw := filepath.Join(t.TempDir(), "rules.nft")
+			if err := os.WriteFile(fw, []byte(tc.ruleset), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(bin, "lab", "test", "--no-scenarios", "--firewall", fw, "--prefix", prefix)
+			cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+			out, err := cmd.CombinedOutput()
+			ee, ok := err.(*exec.ExitError)
+			if !ok || ee.ExitCode() != 2 {
+				t.Fatalf("exsim lab test = %v, want exit code 2\n%s", err, out)
+			}
+			for _, w := range []string{tc.want, fw, "no server ran; removed the temporary data directory " + tmp} {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(string(out), "FAILED") || strings.Contains(string(out), "expected closed") {
+				t.Errorf("a ruleset that cannot be used is reported as failing flows:\n%s", out)
+			}
+			if left, _ := os.ReadDir(tmp); len(left) > 0 {
+				t.Errorf("left in TMPDIR: %v", left)
+			}
+			if ns, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(ns), prefix+"-") {
+				t.Errorf("namespaces left behind:\n%s", ns)
+			}
+		})
+	}
+}

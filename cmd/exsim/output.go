@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/exsim/exsim/control"
+)
+
+// writeListing prints items as a JSON array (format "json"; [] when there
+// are none, never null) or as a table: header holds the tab-separated
+// column names, row gives one item's cells.
+func writeListing[T any](g *globals, format string, items []T, header string, row func(T) []any) error {
+	if format == "json" {
+		if items == nil {
+			items = []T{}
+		}
+		return writeJSON(g, items)
+	}
+	rows := make([][]any, 0, len(items))
+	for _, it := range items {
+		rows = append(rows, row(it))
+	}
+	return writeTable(g.stdout, header, rows)
+}
+
+// writeTable prints the header (tab-separated column names) and a line per
+// row in aligned columns, two spaces apart; a cell prints as %v does.
+func writeTable(w io.Writer, header string, rows [][]any) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, cells := range rows {
+		for i, c := range cells {
+			if i > 0 {
+				io.WriteString(tw, "\t")
+			}
+			fmt.Fprint(tw, c)
+		}
+		io.WriteString(tw, "\n")
+	}
+	return tw.Flush()
+}
+
+func writeJSON(g *globals, v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// openReport is where a report goes: the file output, or standard output
+// when output is "". Color is for tables on a terminal only; done closes
+// the file.
+func openReport(g *globals, format, output string) (w io.Writer, color bool, done func(), err error) {
+	if output == "" {
+		return g.stdout, format == "table" && isTerminal(g.stdout), func() {}, nil
+	}
+	f, err := os.Create(output)
+	if err != nil {
+		return nil, false, nil, usageError("%v", err)
+	}
+	return f, false, func() { f.Close() }, nil
+}
+
+// answers is one listing gathered from the admin APIs of several servers.
+type answers[T any] struct {
+	items    []T
+	problems []string // "SERVER: error", one per server that did not answer
+	asked    int
+}
+
+// askTransportServers asks the admin API of every server with queues (or
+// of server alone) for its part of a listing. A server whose process does
+// not answer is a problem to report with the rest, not the end of the
+// listing; a server with no admin API at all is an error.
+func askTransportServers[T any](ctx context.Context, g *globals, server string, ask func(context.Context, *control.Client, string) ([]T, error)) (answers[T], error) {
+	servers, err := g.transportServers(server)
+	if err != nil {
+		return answers[T]{}, err
+	}
+	a := answers[T]{asked: len(servers)}
+	for _, name := range servers {
+		c, err := g.adminFor(name)
+		if err != nil {
+			return answers[T]{}, err
+		}
+		part, err := ask(ctx, c, name)
+		if err != nil {
+			a.problems = append(a.problems, fmt.Sprintf("%s: %v", name, err))
+			continue
+		}
+		a.items = append(a.items, part...)
+	}
+	return a, nil
+}
+
+// askServer runs one request against the admin API of the process running
+// server; the API's refusal is a usage error (exit code 2), as every
+// command that changes a running lab reports it.
+func (g *globals) askServer(server string, do func(*control.Client) error) error {
+	c, err := g.adminFor(server)
+	if err != nil {
+		return err
+	}
+	if err := do(c); err != nil {
+		return usageError("%v", err)
+	}
+	return nil
+}
+
+// adminProcesses returns one client per process of the running lab (a
+// process may run several servers), in a stable order.
+func (g *globals) adminProcesses() ([]*control.Client, error) {
+	cs, err := g.adminClients()
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []*control.Client
+	for _, c := range cs {
+		if !seen[c.BaseURL] {
+			seen[c.BaseURL] = true
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *control.Client) int { return strings.Compare(a.BaseURL, b.BaseURL) })
+	return out, nil
+}
+
+// reportProblems prints servers that could not be asked; with nothing to
+// show it is an error.
+func reportProblems(g *globals, problems []string, empty bool) error {
+	for _, p := range problems {
+		fmt.Fprintln(g.stderr, "exsim:", p)
+	}
+	if len(problems) > 0 && empty {
+		return usageError("no running server answered (start the lab with exsim up, or point --admin at it)")
+	}
+	return nil
+}
