@@ -27,7 +27,10 @@ import (
 )
 
 // webBackend is Client Access's view of the mailboxes this server hosts.
-type webBackend struct{ r *mailboxRole }
+type webBackend struct {
+	r     *mailboxRole
+	lists *listCache // nil: no caching
+}
 
 var _ httpd.Backend = webBackend{}
 
@@ -78,6 +81,13 @@ func (b webBackend) ListFolder(ctx context.Context, address, folder string) ([]h
 	if err != nil {
 		return nil, err
 	}
+	st, err := f.Status()
+	if err != nil {
+		return nil, err
+	}
+	if out, ok := b.lists.get(address, st); ok {
+		return out, nil
+	}
 	msgs, err := f.Messages()
 	if err != nil {
 		return nil, err
@@ -89,11 +99,18 @@ func (b webBackend) ListFolder(ctx context.Context, address, folder string) ([]h
 		if date.IsZero() {
 			date = m.Date
 		}
-		out = append(out, httpd.MessageInfo{
+		mi := httpd.MessageInfo{
 			ID: strconv.FormatUint(uint64(m.UID), 10), From: m.From, To: m.To, Subject: m.Subject,
-			Date: date, Size: m.Size, Read: m.Seen(),
-		})
+			Date: date, Size: m.Size, Read: m.Seen(), Flagged: m.HasFlag(store.FlagFlagged),
+		}
+		for _, f := range m.Flags {
+			if a, ok := strings.CutPrefix(f, httpd.ItemAliasKeyword); ok {
+				mi.Alias = a
+			}
+		}
+		out = append(out, mi)
 	}
+	b.lists.put(address, st, out)
 	return out, nil
 }
 
@@ -138,6 +155,12 @@ func (b webBackend) MarkRead(ctx context.Context, address, folder, id string) er
 // server's Transport service (a SUBMIT event in MSGTRKMS, then the
 // Transport's RECEIVE) and a copy into the user's Sent Items.
 func (b webBackend) Submit(ctx context.Context, from *httpd.User, rcpts []string, msg []byte) error {
+	return b.Send(ctx, from, rcpts, msg, httpd.FolderSentItems)
+}
+
+// Send is Submit with the copy saved in saveIn ("" for none: EWS
+// SendOnly).
+func (b webBackend) Send(ctx context.Context, from *httpd.User, rcpts []string, msg []byte, saveIn string) error {
 	s := b.r.s
 	now := s.rt.o.Now()
 	m := transport.SplitMessage(msg)
@@ -175,7 +198,10 @@ func (b webBackend) Submit(ctx context.Context, from *httpd.User, rcpts []string
 	if err := b.r.tr.Submit(ctx, tm, body); err != nil {
 		return err
 	}
-	sent, err := b.folder(from.Address, httpd.FolderSentItems)
+	if saveIn == "" {
+		return nil
+	}
+	sent, err := b.folder(from.Address, saveIn)
 	if err != nil {
 		return err
 	}
@@ -223,7 +249,13 @@ func (r *mailboxRole) startHTTP() error {
 		ServerName: s.Config.Name, FQDN: s.Config.FQDN, Domain: r.t.DefaultDomain(), Organization: r.t.Organization,
 		HTTPSPort: r.t.Port(443), Version: r.t.BuildNumber(), BasicAuth: &basic, Logger: s.log, Now: s.rt.o.Now,
 	}
-	backend := webBackend{r}
+	for name, vd := range s.Config.Mailbox.VirtualDirectories {
+		if o.VirtualDirectories == nil {
+			o.VirtualDirectories = map[string]httpd.VirtualDirectory{}
+		}
+		o.VirtualDirectories[name] = httpd.VirtualDirectory{InternalURL: vd.InternalURL, ExternalURL: vd.ExternalURL}
+	}
+	backend := webBackend{r: r, lists: newListCache()}
 	https := httpd.NewHandler(backend, o)
 	r.ntlmHTTP = ntlm.NewHTTPAuth(s.newNTLM(), ntlm.HTTPOptions{})
 	serve := func(kind topology.ListenerKind, h http.Handler, tlsConf *tls.Config) error {

@@ -101,6 +101,10 @@ type MailboxOptions struct {
 	// BasicAuth allows Basic authentication on EWS, Autodiscover, ActiveSync
 	// and Outlook Anywhere (default true, as lab clients rarely speak NTLM).
 	BasicAuth *bool `yaml:"basic_auth,omitempty" json:"basic_auth,omitempty"`
+	// VirtualDirectories set InternalUrl/ExternalUrl per web virtual
+	// directory (keys: VirtualDirectoryNames); unset ones keep Exchange's
+	// defaults. See VirtualDirectory.
+	VirtualDirectories map[string]VirtualDirectory `yaml:"virtual_directories,omitempty" json:"virtual_directories,omitempty"`
 }
 
 // EdgeOptions are the options of an Edge Transport server.

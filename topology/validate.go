@@ -254,6 +254,7 @@ func (t *Topology) validateRoleBlock(v *validator, key string, s *Server) {
 	}
 	switch s.Role {
 	case RoleMailbox:
+		validateVirtualDirectories(v, key, s.Mailbox.VirtualDirectories)
 		if s.Mailbox.EdgeSync && len(t.SubscribedEdges()) == 0 {
 			v.errf(key+".mailbox.edge_sync", "no Edge server is subscribed to the site (edge.subscribed: true)")
 		}

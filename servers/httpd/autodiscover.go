@@ -69,12 +69,11 @@ func (h *Handler) serveAutodiscover(w http.ResponseWriter, r *http.Request, rest
 		h.writeAutodiscover(w, adErrorResponse(h.cfg, req.Mobile, ae))
 		return
 	}
-	host := h.cfg.hostFor(r)
 	if req.Mobile {
-		h.writeAutodiscover(w, adMobileResponse(target, host))
+		h.writeAutodiscover(w, adMobileResponse(target, h.cfg.vdirURL("activesync", true)))
 		return
 	}
-	h.writeAutodiscover(w, adOutlookResponse(h.cfg, target, host))
+	h.writeAutodiscover(w, adOutlookResponse(h.cfg, target))
 }
 
 func (h *Handler) autodiscoverTarget(r *http.Request, u *User, req *adRequest) (*User, error) {
@@ -161,12 +160,12 @@ type adMobile struct {
 	} `xml:"Action>Settings>Server"`
 }
 
-func adMobileResponse(u *User, host string) adDocument {
+func adMobileResponse(u *User, url string) adDocument {
 	m := adMobile{Xmlns: nsADMobileResponse, Culture: "en:us"}
 	m.User.DisplayName = u.DisplayName
 	m.User.EMailAddress = u.Address
 	m.Server.Type = "MobileSync"
-	m.Server.URL = "https://" + host + "/Microsoft-Server-ActiveSync"
+	m.Server.URL = url
 	m.Server.Name = m.Server.URL
 	return adDocument{Xmlns: nsADResponse, Response: m}
 }
@@ -233,14 +232,12 @@ type adOutlook struct {
 	} `xml:"Account"`
 }
 
-// adOutlookResponse is the outlook provider's settings for u, every URL on
-// host (EXCHANGE.md section 6).
-func adOutlookResponse(c *config, u *User, host string) adDocument {
-	base := "https://" + host
+// adOutlookResponse is the outlook provider's settings for u
+// (EXCHANGE.md section 6): EXCH and WEB/Internal carry the virtual
+// directories' InternalUrl, EXPR and WEB/External their ExternalUrl.
+func adOutlookResponse(c *config, u *User) adDocument {
 	domain := u.Address[strings.LastIndexByte(u.Address, '@')+1:]
 	mailboxID := strings.ToLower(u.MailboxGUID) + "@" + domain
-	ews := base + "/EWS/Exchange.asmx"
-	oab := base + "/OAB/" + c.OABID + "/"
 	serverDN := "/o=" + c.Organization + "/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Configuration/cn=Servers/cn=" + mailboxID
 
 	var o adOutlook
@@ -255,33 +252,35 @@ func adOutlookResponse(c *config, u *User, host string) adDocument {
 	o.Account.ConsumerMailbox = "False"
 
 	mapi := func(p string) *adURLs {
-		url := base + "/mapi/" + p + "/?MailboxId=" + mailboxID
-		return &adURLs{InternalURL: url, ExternalURL: url}
+		q := "/" + p + "/?MailboxId=" + mailboxID
+		return &adURLs{InternalURL: c.vdirBase("mapi", false) + q, ExternalURL: c.vdirBase("mapi", true) + q}
 	}
 	authPackage := "Negotiate"
 	if c.basic.RPC {
 		authPackage = "Basic"
 	}
-	web := func(auth, typ string) *adWebEndpoint {
-		e := &adWebEndpoint{OWAURL: adOWAURL{AuthenticationMethod: auth, URL: base + "/owa/"}}
+	web := func(auth, typ string, external bool) *adWebEndpoint {
+		e := &adWebEndpoint{OWAURL: adOWAURL{AuthenticationMethod: auth, URL: c.vdirURL("owa", external)}}
 		e.Protocol.Type = typ
-		e.Protocol.ASURL = ews
+		e.Protocol.ASURL = c.vdirURL("ews", external)
 		return e
+	}
+	exch := func(p adProtocol, external bool) adProtocol {
+		ews := c.vdirURL("ews", external)
+		p.ASURL, p.EwsURL, p.EmwsURL, p.OOFURL = ews, ews, ews, ews
+		p.EcpURL = c.vdirURL("ecp", external)
+		p.UMURL = strings.TrimSuffix(ews, "Exchange.asmx") + "UM2007Legacy.asmx"
+		p.OABURL = c.vdirBase("oab", external) + "/" + c.OABID + "/"
+		return p
 	}
 	o.Account.Protocols = []adProtocol{
 		{TypeAttr: "mapiHttp", VersionAttr: "1", MailStore: mapi("emsmdb"), AddressBook: mapi("nspi")},
-		{
+		exch(adProtocol{
 			Type: "EXCH", Server: mailboxID, ServerDN: serverDN, ServerVersion: serverVersion(c.ver),
-			MdbDN: serverDN + "/cn=Microsoft Private MDB", PublicFolderServer: host,
-			ASURL: ews, EwsURL: ews, EmwsURL: ews, EcpURL: base + "/owa/", OOFURL: ews,
-			UMURL: base + "/EWS/UM2007Legacy.asmx", OABURL: oab, ServerExclusiveConnect: "off",
-		},
-		{
-			Type: "EXPR", Server: host, SSL: "On", AuthPackage: authPackage,
-			ASURL: ews, EwsURL: ews, EmwsURL: ews, EcpURL: base + "/owa/", OOFURL: ews,
-			UMURL: base + "/EWS/UM2007Legacy.asmx", OABURL: oab, ServerExclusiveConnect: "on",
-		},
-		{Type: "WEB", Internal: web("Basic, Fba", "EXCH"), External: web("Fba", "EXPR")},
+			MdbDN: serverDN + "/cn=Microsoft Private MDB", PublicFolderServer: c.vdirHost("ews", false), ServerExclusiveConnect: "off",
+		}, false),
+		exch(adProtocol{Type: "EXPR", Server: c.vdirHost("ews", true), SSL: "On", AuthPackage: authPackage, ServerExclusiveConnect: "on"}, true),
+		{Type: "WEB", Internal: web("Basic, Fba", "EXCH", false), External: web("Fba", "EXPR", true)},
 	}
 	return adDocument{Xmlns: nsADResponse, Response: o}
 }
@@ -308,11 +307,11 @@ func legacyDN(c *config, u *User) string {
 	return "/o=" + c.Organization + "/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=" + guid + "-" + local
 }
 
-// autodiscover.json protocols and the vdir each points at.
+// autodiscover.json protocols and the virtual directory each points at.
 var adJSONProtocols = map[string]string{
-	"ews":            "/EWS/Exchange.asmx",
-	"activesync":     "/Microsoft-Server-ActiveSync",
-	"autodiscoverv1": "/Autodiscover/Autodiscover.xml",
+	"ews":            "ews",
+	"activesync":     "activesync",
+	"autodiscoverv1": "autodiscover",
 }
 
 // serveAutodiscoverJSON is the anonymous Autodiscover v2 endpoint:
@@ -347,7 +346,7 @@ func (h *Handler) serveAutodiscoverJSON(w http.ResponseWriter, r *http.Request) 
 	writeJSON(w, r, http.StatusOK, struct {
 		Protocol string
 		URL      string `json:"Url"`
-	}{protocol, "https://" + h.cfg.hostFor(r) + p})
+	}{protocol, h.cfg.vdirURL(p, true)})
 }
 
 func queryFold(q url.Values, key string) string {

@@ -90,7 +90,9 @@ func TestAutodiscoverOutlook(t *testing.T) {
 	if doc.Response.Account.AccountType != "email" || doc.Response.Account.Action != "settings" {
 		t.Errorf("Account = %+v", doc.Response.Account)
 	}
-	base := "https://" + ts.host
+	// No virtual directory URLs configured: Exchange's defaults on the
+	// server's FQDN, not the host the client happened to use.
+	base := "https://" + labFQDN
 	mailboxID := "5a0a1d3e-4b6f-4a4e-9d7c-2f1e0c9b8a71@contoso.com"
 	byType := map[string]int{}
 	for i, p := range doc.Response.Account.Protocol {
@@ -116,11 +118,53 @@ func TestAutodiscoverOutlook(t *testing.T) {
 	if p := protos[byType["EXCH"]]; p.Server != mailboxID || p.ServerVersion != "73C284EA" {
 		t.Errorf("EXCH Server %q ServerVersion %q, want %q 73C284EA", p.Server, p.ServerVersion, mailboxID)
 	}
-	if p := protos[byType["EXPR"]]; p.Server != ts.host {
-		t.Errorf("EXPR Server = %q, want %q", p.Server, ts.host)
+	if p := protos[byType["EXPR"]]; p.Server != labFQDN {
+		t.Errorf("EXPR Server = %q, want %q", p.Server, labFQDN)
 	}
 	if i, ok := byType["WEB"]; !ok || protos[i].External.OWAUrl != base+"/owa/" {
 		t.Errorf("WEB protocol wrong or missing")
+	}
+}
+
+// TestAutodiscoverVirtualDirectories: configured InternalUrl and
+// ExternalUrl go to EXCH and EXPR respectively; JSON gets the external.
+func TestAutodiscoverVirtualDirectories(t *testing.T) {
+	o := testOptions()
+	o.VirtualDirectories = map[string]VirtualDirectory{
+		"ews": {InternalURL: "https://ex01.contoso.com/EWS/Exchange.asmx", ExternalURL: "https://mail.contoso.com/EWS/Exchange.asmx"},
+		"oab": {InternalURL: "https://ex01.contoso.com/OAB/", ExternalURL: "https://mail.contoso.com/OAB"},
+	}
+	o.HTTPSPort = 10443
+	ts := newTestServer(t, o)
+	_, body := postAutodiscover(t, ts, adOutlookRequest("alice@contoso.com"))
+	var doc adOutlookDoc
+	if err := xml.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][4]string{}
+	for _, p := range doc.Response.Account.Protocol {
+		got[p.Type] = [4]string{p.Server, p.ASUrl, p.OABUrl, p.External.OWAUrl}
+	}
+	oab := ts.handler.cfg.OABID
+	want := map[string][4]string{
+		"EXCH": {"5a0a1d3e-4b6f-4a4e-9d7c-2f1e0c9b8a71@contoso.com", "https://ex01.contoso.com/EWS/Exchange.asmx", "https://ex01.contoso.com/OAB/" + oab + "/", ""},
+		"EXPR": {"mail.contoso.com", "https://mail.contoso.com/EWS/Exchange.asmx", "https://mail.contoso.com/OAB/" + oab + "/", ""},
+		"WEB":  {"", "", "", "https://ex01.contoso.com:10443/owa/"}, // OWA not configured: the default, on the HTTPS port
+		"":     {},
+	}
+	for typ, w := range want {
+		if typ != "" && got[typ] != w {
+			t.Errorf("%s = %q, want %q", typ, got[typ], w)
+		}
+	}
+	resp, err := ts.client(false).Get(ts.base + "/autodiscover/autodiscover.json/v1.0/alice@contoso.com?Protocol=EWS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `{"Protocol":"EWS","Url":"https://mail.contoso.com/EWS/Exchange.asmx"}`; string(b) != want {
+		t.Errorf("autodiscover.json = %s, want %s", b, want)
 	}
 }
 
@@ -150,7 +194,7 @@ func TestAutodiscoverMobileSync(t *testing.T) {
 	if err := xml.Unmarshal([]byte(body), &doc); resp.StatusCode != 200 || err != nil {
 		t.Fatalf("POST = %d %v\n%s", resp.StatusCode, err, body)
 	}
-	if s := doc.Response.Server; s.Type != "MobileSync" || s.Url != "https://"+ts.host+"/Microsoft-Server-ActiveSync" {
+	if s := doc.Response.Server; s.Type != "MobileSync" || s.Url != "https://"+labFQDN+"/Microsoft-Server-ActiveSync" {
 		t.Errorf("Server = %+v", s)
 	}
 	if doc.Response.User.EMailAddress != "alice@contoso.com" || doc.Response.Culture != "en:us" {

@@ -79,6 +79,8 @@ type MessageInfo struct {
 	Date    time.Time // received time
 	Size    int64     // bytes of the RFC 5322 message
 	Read    bool
+	Flagged bool   // \Flagged: the EWS follow-up flag
+	Alias   string // the id EWS keeps for a message it rewrote (ItemAliasKeyword); "" if none
 	Preview string // the first characters of the text body, may be empty
 }
 

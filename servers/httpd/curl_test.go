@@ -88,7 +88,7 @@ func TestCurl(t *testing.T) {
 
 	t.Run("autodiscover.json", func(t *testing.T) {
 		out := curl.run(ts.base + "/autodiscover/autodiscover.json/v1.0/alice@contoso.com?Protocol=EWS")
-		if want := `{"Protocol":"EWS","Url":"https://` + ts.host + `/EWS/Exchange.asmx"}`; out != want {
+		if want := `{"Protocol":"EWS","Url":"https://` + labFQDN + `/EWS/Exchange.asmx"}`; out != want {
 			t.Errorf("autodiscover.json = %s, want %s", out, want)
 		}
 	})
@@ -102,7 +102,7 @@ func TestCurl(t *testing.T) {
 			`<Response xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a">`,
 			"<AutoDiscoverSMTPAddress>alice@contoso.com</AutoDiscoverSMTPAddress>",
 			`<Protocol Type="mapiHttp" Version="1">`,
-			"<ASUrl>https://" + ts.host + "/EWS/Exchange.asmx</ASUrl>",
+			"<ASUrl>https://" + labFQDN + "/EWS/Exchange.asmx</ASUrl>",
 		} {
 			if !strings.Contains(out, want) {
 				t.Errorf("autodiscover response lacks %q:\n%s", want, out)

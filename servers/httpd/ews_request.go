@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
+	"slices"
 	"strings"
 )
 
@@ -19,12 +19,21 @@ const (
 	nsErrors   = "http://schemas.microsoft.com/exchange/services/2006/errors"
 )
 
+// ewsVersions are the RequestServerVersion values Exchange 2016/2019
+// accept (types.xsd ExchangeVersionType); anything else is
+// ErrorInvalidServerVersion. Clients probe with newer names first
+// (exchangelib sends Exchange2019) and step down on that error.
+var ewsVersions = []string{
+	"Exchange2007", "Exchange2007_SP1", "Exchange2010", "Exchange2010_SP1", "Exchange2010_SP2",
+	"Exchange2013", "Exchange2013_SP1", "Exchange2016", "V2015_10_05", "V2016_01_06", "V2016_04_13",
+	"V2016_07_13", "V2016_10_10", "V2017_01_07", "V2017_04_14", "V2017_07_11",
+}
+
 // ewsRequest is a parsed EWS SOAP request.
 type ewsRequest struct {
 	Operation     string // the Body's element, e.g. "FindItem"
 	ServerVersion string // RequestServerVersion's Version, if sent
-	GetFolder     *ewsGetFolder
-	FindItem      *ewsFindItem
+	Op            *xnode // the operation element
 }
 
 // errSchema is a request EWS refuses with ErrorSchemaValidation.
@@ -32,17 +41,25 @@ type errSchema struct{ reason string }
 
 func (e errSchema) Error() string { return "The request failed schema validation: " + e.reason }
 
+// ewsShape is an ItemShape or FolderShape.
 type ewsShape struct {
-	BaseShape  string `xml:"http://schemas.microsoft.com/exchange/services/2006/types BaseShape"`
-	Additional struct {
-		FieldURIs []struct {
-			URI string `xml:"FieldURI,attr"`
-		} `xml:"http://schemas.microsoft.com/exchange/services/2006/types FieldURI"`
-	} `xml:"http://schemas.microsoft.com/exchange/services/2006/types AdditionalProperties"`
+	BaseShape   string
+	Fields      []string // AdditionalProperties FieldURIs
+	IncludeMime bool
+	BodyType    string // Best (default), HTML or Text
+}
+
+func shapeOf(n *xnode) ewsShape {
+	s := ewsShape{BaseShape: n.text("BaseShape"), BodyType: n.text("BodyType")}
+	s.IncludeMime = xsBool(n.text("IncludeMimeContent"))
+	for _, f := range n.child("AdditionalProperties").all("FieldURI") {
+		s.Fields = append(s.Fields, f.attr("FieldURI"))
+	}
+	return s
 }
 
 // wants reports whether the shape asks for property uri (e.g.
-// "item:Subject"); defaults is whether BaseShape Default includes it.
+// "item:Subject"); inDefault is whether BaseShape Default includes it.
 func (s ewsShape) wants(uri string, inDefault bool) bool {
 	switch s.BaseShape {
 	case "AllProperties":
@@ -52,24 +69,13 @@ func (s ewsShape) wants(uri string, inDefault bool) bool {
 			return true
 		}
 	}
-	for _, f := range s.Additional.FieldURIs {
-		if strings.EqualFold(f.URI, uri) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(s.Fields, func(f string) bool { return strings.EqualFold(f, uri) })
 }
 
-type ewsFolderIDs struct {
-	Distinguished []struct {
-		ID      string `xml:"Id,attr"`
-		Mailbox struct {
-			EmailAddress string `xml:"http://schemas.microsoft.com/exchange/services/2006/types EmailAddress"`
-		} `xml:"http://schemas.microsoft.com/exchange/services/2006/types Mailbox"`
-	} `xml:"http://schemas.microsoft.com/exchange/services/2006/types DistinguishedFolderId"`
-	Folder []struct {
-		ID string `xml:"Id,attr"`
-	} `xml:"http://schemas.microsoft.com/exchange/services/2006/types FolderId"`
+// only reports whether the shape asks for uri explicitly (properties
+// that AllProperties leaves out, such as MimeContent).
+func (s ewsShape) only(uri string) bool {
+	return slices.ContainsFunc(s.Fields, func(f string) bool { return strings.EqualFold(f, uri) })
 }
 
 // folderRef is one folder a request names.
@@ -82,40 +88,6 @@ type folderRef struct {
 // maxEWSFolders bounds the folders one request may name: each costs a
 // folder listing.
 const maxEWSFolders = 64
-
-func (ids ewsFolderIDs) refs() []folderRef {
-	var out []folderRef
-	for _, d := range ids.Distinguished {
-		out = append(out, folderRef{Distinguished: d.ID, Mailbox: strings.TrimSpace(d.Mailbox.EmailAddress)})
-	}
-	for _, f := range ids.Folder {
-		out = append(out, folderRef{ID: f.ID})
-	}
-	return out
-}
-
-type ewsGetFolder struct {
-	Shape   ewsShape     `xml:"http://schemas.microsoft.com/exchange/services/2006/messages FolderShape"`
-	IDs     ewsFolderIDs `xml:"http://schemas.microsoft.com/exchange/services/2006/messages FolderIds"`
-	Folders []folderRef  `xml:"-"`
-}
-
-type ewsFindItem struct {
-	Traversal string   `xml:"Traversal,attr"`
-	Shape     ewsShape `xml:"http://schemas.microsoft.com/exchange/services/2006/messages ItemShape"`
-	View      *struct {
-		Max       string `xml:"MaxEntriesReturned,attr"`
-		Offset    string `xml:"Offset,attr"`
-		BasePoint string `xml:"BasePoint,attr"`
-	} `xml:"http://schemas.microsoft.com/exchange/services/2006/messages IndexedPageItemView"`
-	Parents ewsFolderIDs `xml:"http://schemas.microsoft.com/exchange/services/2006/messages ParentFolderIds"`
-
-	Folders []folderRef `xml:"-"`
-	Offset  int         `xml:"-"`
-	Max     int         `xml:"-"` // 0: no limit
-	FromEnd bool        `xml:"-"`
-	Paged   bool        `xml:"-"`
-}
 
 // maxEWSPage is EWS's default throttling cap on items per FindItem
 // (EWSFindCountLimit 1000).
@@ -185,68 +157,39 @@ func parseEWSBody(d *xml.Decoder, req *ewsRequest) error {
 		return errSchema{fmt.Sprintf("The element %q in namespace %q is not an Exchange Web Services operation.", op.Name.Local, op.Name.Space)}
 	}
 	req.Operation = op.Name.Local
-	var derr error
-	switch op.Name.Local {
-	case "GetFolder":
-		req.GetFolder = &ewsGetFolder{}
-		derr = d.DecodeElement(req.GetFolder, &op)
-		if derr == nil {
-			req.GetFolder.Folders = req.GetFolder.IDs.refs()
-			if len(req.GetFolder.Folders) == 0 {
-				return errSchema{"The element 'GetFolder' has incomplete content. List of possible elements expected: 'FolderIds'."}
-			}
-			if len(req.GetFolder.Folders) > maxEWSFolders {
-				return errSchema{fmt.Sprintf("The element 'FolderIds' has more than %d folders.", maxEWSFolders)}
-			}
-		}
-	case "FindItem":
-		req.FindItem = &ewsFindItem{}
-		derr = d.DecodeElement(req.FindItem, &op)
-		if derr == nil {
-			derr = req.FindItem.normalize()
-		}
-	default:
-		derr = d.Skip()
-	}
+	n, err := readNode(d, op)
 	var es errSchema
-	if errors.As(derr, &es) {
+	if errors.As(err, &es) {
 		return es
 	}
-	if derr != nil {
+	if err != nil {
 		return errSchema{"The request is not well formed XML."}
 	}
-	return nil
+	req.Op = n
+	return req.validate()
 }
 
-func (f *ewsFindItem) normalize() error {
-	f.Folders = f.Parents.refs()
-	if len(f.Folders) == 0 {
-		return errSchema{"The element 'FindItem' has incomplete content. List of possible elements expected: 'ParentFolderIds'."}
-	}
-	if len(f.Folders) > maxEWSFolders {
-		return errSchema{fmt.Sprintf("The element 'ParentFolderIds' has more than %d folders.", maxEWSFolders)}
-	}
-	if f.View == nil {
-		return nil
-	}
-	f.Paged = true
-	var err error
-	if f.View.Max != "" {
-		if f.Max, err = strconv.Atoi(f.View.Max); err != nil || f.Max < 1 {
-			return errSchema{fmt.Sprintf("The 'MaxEntriesReturned' attribute is invalid - The value '%s' is invalid according to its datatype.", f.View.Max)}
+// validate checks what every operation needs before it runs.
+func (req *ewsRequest) validate() error {
+	for _, c := range []struct{ op, list string }{
+		{"GetFolder", "FolderIds"}, {"FindItem", "ParentFolderIds"}, {"FindFolder", "ParentFolderIds"},
+		{"DeleteFolder", "FolderIds"},
+	} {
+		if req.Operation != c.op {
+			continue
+		}
+		refs := folderRefs(req.Op.child(c.list))
+		if len(refs) == 0 {
+			return errSchema{fmt.Sprintf("The element '%s' has incomplete content. List of possible elements expected: '%s'.", c.op, c.list)}
+		}
+		if len(refs) > maxEWSFolders {
+			return errSchema{fmt.Sprintf("The element '%s' has more than %d folders.", c.list, maxEWSFolders)}
 		}
 	}
-	if f.View.Offset != "" {
-		if f.Offset, err = strconv.Atoi(f.View.Offset); err != nil || f.Offset < 0 {
-			return errSchema{fmt.Sprintf("The 'Offset' attribute is invalid - The value '%s' is invalid according to its datatype.", f.View.Offset)}
+	for _, view := range []string{"IndexedPageItemView", "IndexedPageFolderView"} {
+		if _, err := pageView(req.Op.child(view)); err != nil {
+			return err
 		}
-	}
-	switch f.View.BasePoint {
-	case "", "Beginning":
-	case "End":
-		f.FromEnd = true
-	default:
-		return errSchema{fmt.Sprintf("The 'BasePoint' attribute is invalid - The value '%s' is invalid according to its datatype.", f.View.BasePoint)}
 	}
 	return nil
 }

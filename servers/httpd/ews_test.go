@@ -199,7 +199,7 @@ func TestEWSErrors(t *testing.T) {
 		fault      string // faultcode's EWS code, for faults
 		respCode   string // ResponseCode of the response message otherwise
 	}{
-		{"unsupported operation", ewsEnvelope(`<m:GetItem><m:ItemShape><t:BaseShape>Default</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id="x"/></m:ItemIds></m:GetItem>`), 500, "ErrorInvalidOperation", ""},
+		{"unsupported operation", ewsEnvelope(`<m:ExpandDL><m:Mailbox><t:EmailAddress>all@contoso.com</t:EmailAddress></m:Mailbox></m:ExpandDL>`), 500, "ErrorInvalidOperation", ""},
 		{"unknown operation", ewsEnvelope(`<m:LaunchMissiles/>`), 500, "ErrorSchemaValidation", ""},
 		{"malformed xml", "<soap:Envelope", 500, "ErrorSchemaValidation", ""},
 		{"not soap", "<hello/>", 500, "ErrorSchemaValidation", ""},

@@ -34,8 +34,8 @@ func FuzzAutodiscoverRequest(f *testing.F) {
 		}
 		h := &Handler{cfg: c}
 		w := newDiscardWriter()
-		h.writeAutodiscover(w, adOutlookResponse(c, u, "mail.contoso.com"))
-		h.writeAutodiscover(w, adMobileResponse(u, "mail.contoso.com"))
+		h.writeAutodiscover(w, adOutlookResponse(c, u))
+		h.writeAutodiscover(w, adMobileResponse(u, c.vdirURL("activesync", true)))
 		if w.status != 200 {
 			t.Fatalf("response for %+v did not render: %d", req, w.status)
 		}
@@ -59,19 +59,21 @@ func FuzzEWSRequest(f *testing.F) {
 			return
 		}
 		switch req.Operation {
-		case "GetFolder":
-			if req.GetFolder == nil || len(req.GetFolder.Folders) == 0 {
-				t.Fatalf("GetFolder without folders accepted")
+		case "GetFolder", "FindItem":
+			list := "FolderIds"
+			if req.Operation == "FindItem" {
+				list = "ParentFolderIds"
 			}
-		case "FindItem":
-			fi := req.FindItem
-			if fi == nil || len(fi.Folders) == 0 || fi.Offset < 0 || (fi.Paged && fi.View.Max != "" && fi.Max < 1) {
-				t.Fatalf("bad FindItem accepted: %+v", fi)
+			if n := len(folderRefs(req.Op.child(list))); n == 0 || n > maxEWSFolders {
+				t.Fatalf("%s with %d folders accepted", req.Operation, n)
 			}
-			msgs := make([]MessageInfo, 5)
-			page, next, _ := pageOf(msgs, fi)
-			if len(page) > len(msgs) || next < 0 || next > len(msgs) {
-				t.Fatalf("pageOf(%+v) = %d items, next %d", fi, len(page), next)
+			v, err := pageView(req.Op.child("IndexedPageItemView"))
+			if err != nil {
+				t.Fatalf("bad view accepted: %v", err)
+			}
+			start, end := v.window(5)
+			if start < 0 || end < start || end > 5 {
+				t.Fatalf("window(%+v) = %d, %d", v, start, end)
 			}
 		case "":
 			t.Fatalf("request without an operation accepted")

@@ -40,8 +40,12 @@ type shownMessage struct {
 }
 
 type shownAttachment struct {
-	Name string
-	Size int64
+	Name        string
+	Size        int64
+	ContentType string // media type, e.g. application/pdf
+	ContentID   string // without angle brackets
+	Inline      bool   // Content-Disposition inline
+	Data        []byte // the decoded content (EWS GetAttachment)
 }
 
 // parseMessage reads raw RFC 5322 bytes for display. It never fails on a
@@ -118,7 +122,8 @@ func (m *shownMessage) walk(e *message.Entity, rawCharset bool, depth int, parts
 	}
 	isText := mediaType == "" || mediaType == "text/plain" || mediaType == "text/html"
 	if disp == "attachment" || !isText {
-		n, _ := io.Copy(io.Discard, io.LimitReader(e.Body, 64<<20))
+		data, _ := io.ReadAll(io.LimitReader(e.Body, 64<<20))
+		n := int64(len(data))
 		if name == "" {
 			name = "attachment"
 			if mediaType == "message/rfc822" {
@@ -127,7 +132,11 @@ func (m *shownMessage) walk(e *message.Entity, rawCharset bool, depth int, parts
 				name += exts[0]
 			}
 		}
-		m.Attachments = append(m.Attachments, shownAttachment{Name: name, Size: n})
+		if mediaType == "" {
+			mediaType = "application/octet-stream"
+		}
+		m.Attachments = append(m.Attachments, shownAttachment{Name: name, Size: n, ContentType: mediaType,
+			ContentID: strings.Trim(e.Header.Get("Content-Id"), "<> "), Inline: disp == "inline", Data: data})
 		return
 	}
 	charset := ""

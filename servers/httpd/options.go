@@ -36,6 +36,11 @@ type Options struct {
 	// out uses (OWA redirects, Autodiscover, autodiscover.json), like an
 	// ExternalUrl on the virtual directories. Empty: the request's Host.
 	ExternalHost string
+	// VirtualDirectories are the InternalUrl/ExternalUrl of the web
+	// virtual directories by VirtualDirectoryNames key; Autodiscover hands
+	// them out. Unset: Exchange's default, https://<FQDN>/<path> (on
+	// ExternalHost when set, with HTTPSPort when it is not 443).
+	VirtualDirectories map[string]VirtualDirectory
 	// HTTPSPort is the port HTTPS listens on, for links from port 80 to
 	// HTTPS (0 means 443, which URLs leave out).
 	HTTPSPort int

@@ -70,9 +70,15 @@ func labCertificate(t *testing.T) (*certs.CA, tls.Certificate) {
 
 func newTestServer(t *testing.T, o Options) *testServer {
 	t.Helper()
-	ca, cert := labCertificate(t)
 	b := newFakeBackend()
-	h := NewHandler(b, o)
+	return newTestServerWith(t, o, b, b)
+}
+
+// newTestServerWith serves backend, whose fake is b.
+func newTestServerWith(t *testing.T, o Options, backend Backend, b *fakeBackend) *testServer {
+	t.Helper()
+	ca, cert := labCertificate(t)
+	h := NewHandler(backend, o)
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // browsers' aborted preconnects
 	srv.TLS = ca.ServerTLS(cert)

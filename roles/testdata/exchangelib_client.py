@@ -1,0 +1,89 @@
+"""Drives exsim's EWS with exchangelib, as a real client does.
+
+Run by roles/ews_exchangelib_test.go. Environment: EWS_URL, EWS_HOSTS
+(name=address,...: the lab's names, which the system resolver does not
+know), EWS_USER, EWS_PASSWORD, EWS_ADDRESS, EWS_PIN (1: pin Exchange2016),
+EWS_READ_SUBJECT (a message delivered by SMTP, with one attachment),
+EWS_SEND_SUBJECT, EWS_SEND_TO, REQUESTS_CA_BUNDLE (the lab CA). Prints one
+JSON object of what it saw; any exception fails the run.
+"""
+import json
+import os
+import socket
+import sys
+
+hosts = dict(kv.split("=", 1) for kv in os.environ["EWS_HOSTS"].split(",") if kv)
+_getaddrinfo = socket.getaddrinfo
+
+
+def getaddrinfo(host, *args, **kwargs):
+    return _getaddrinfo(hosts.get(host, host), *args, **kwargs)
+
+
+socket.getaddrinfo = getaddrinfo
+
+from exchangelib import DELEGATE, NTLM, Account, Configuration, Credentials, FileAttachment, Message  # noqa: E402
+from exchangelib.version import EXCHANGE_2016, Version  # noqa: E402
+
+kwargs = dict(
+    service_endpoint=os.environ["EWS_URL"],
+    credentials=Credentials(os.environ["EWS_USER"], os.environ["EWS_PASSWORD"]),
+    auth_type=NTLM,
+)
+if os.environ.get("EWS_PIN") == "1":
+    kwargs["version"] = Version(build=EXCHANGE_2016)
+config = Configuration(**kwargs)
+account = Account(os.environ["EWS_ADDRESS"], config=config, autodiscover=False, access_type=DELEGATE)
+out = {"version": str(account.version.build), "api_version": account.version.api_version}
+
+inbox = account.inbox
+out["inbox_name"] = inbox.name
+out["inbox_subjects"] = [m.subject for m in inbox.all().order_by("-datetime_received")[:50]]
+
+msg = inbox.get(subject=os.environ["EWS_READ_SUBJECT"])
+out["read"] = {
+    "subject": msg.subject,
+    "body": str(msg.text_body or msg.body),
+    "sender": msg.sender.email_address if msg.sender else None,
+    "attachments": [{"name": a.name, "content": a.content.decode("utf-8", "replace")} for a in msg.attachments],
+}
+
+m = Message(
+    account=account,
+    subject=os.environ["EWS_SEND_SUBJECT"],
+    body="sent with exchangelib",
+    to_recipients=[os.environ["EWS_SEND_TO"]],
+)
+m.attach(FileAttachment(name="notes.txt", content=b"see you at noon"))
+m.send_and_save()
+out["sent_items"] = [i.subject for i in account.sent.all()]
+
+first = list(inbox.sync_items())
+second = list(inbox.sync_items())
+out["sync_first"] = [c[0] for c in first]
+out["sync_first_count"] = len(first)
+out["sync_second_count"] = len(second)
+
+# Changes a client makes: read flag, a new folder, move, resolve names.
+msg.is_read = True
+msg.save(update_fields=["is_read"])
+out["read_after_update"] = inbox.get(subject=os.environ["EWS_READ_SUBJECT"]).is_read
+msg.categories = ["Red category"]
+msg.save(update_fields=["categories"])  # rewrites the message; the ItemId must not change
+out["categories"] = inbox.get(id=msg.id).categories
+from exchangelib import Folder  # noqa: E402
+
+projects = Folder(parent=inbox, name="Projects " + os.environ["EWS_PIN"])
+projects.save()
+out["folders"] = sorted(f.name for f in account.msg_folder_root.walk())
+msg.move(projects)
+out["moved"] = [i.subject for i in projects.all()]
+out["resolved"] = [m.email_address for m in account.protocol.resolve_names(["bob"])]
+
+# The sync after the changes: the read flag, then the move out.
+out["sync_third"] = sorted(c[0] for c in inbox.sync_items())
+for i in projects.all():
+    i.delete()
+projects.delete()
+out["folders_after_delete"] = sorted(f.name for f in account.msg_folder_root.walk())
+json.dump(out, sys.stdout)

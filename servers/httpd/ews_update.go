@@ -1,0 +1,203 @@
+package httpd
+
+import (
+	"bytes"
+	"mime"
+	"strings"
+)
+
+// updateItem applies SetItemField/DeleteItemField changes. Read and
+// follow-up flags are IMAP flags; Subject and Categories live in the
+// message (Subject and Keywords headers), so changing them stores a new
+// copy of the message and the item gets a new ItemId, which the response
+// carries as Exchange's does.
+func (c *ewsCall) updateItem() *el {
+	var msgs []*el
+	for _, ch := range c.op.child("ItemChanges").all("ItemChange") {
+		it, fail := c.findMessage(ch.child("ItemId").attr("Id"))
+		if fail != nil {
+			msgs = append(msgs, respMsg("UpdateItem", *fail))
+			continue
+		}
+		var add, remove []string
+		headers := map[string]*string{}
+		bad := false
+		for _, u := range ch.child("Updates").Kids {
+			uri := u.child("FieldURI").attr("FieldURI")
+			set := u.Name.Local != "DeleteItemField"
+			val := u.child("Message")
+			switch strings.ToLower(uri) {
+			case "message:isread":
+				if set && xsBool(val.text("IsRead")) {
+					add = append(add, FlagSeen)
+				} else {
+					remove = append(remove, FlagSeen)
+				}
+			case "item:flag":
+				if set && val.path("Flag").text("FlagStatus") == "Flagged" {
+					add = append(add, FlagFlagged)
+				} else {
+					remove = append(remove, FlagFlagged)
+				}
+			case "item:subject":
+				s := val.text("Subject")
+				headers["Subject"] = &s
+			case "item:categories":
+				var cats []string
+				for _, s := range val.child("Categories").all("String") {
+					cats = append(cats, strings.TrimSpace(s.Text))
+				}
+				s := strings.Join(cats, ", ")
+				headers["Keywords"] = &s
+			default:
+				bad = true
+			}
+		}
+		if bad {
+			msgs = append(msgs, respMsg("UpdateItem", ewsInvalidPropertySet))
+			continue
+		}
+		folder, id := it.folder, it.mi.ID
+		if len(headers) > 0 {
+			if err := c.loadRaw(it); err != nil {
+				msgs = append(msgs, respMsg("UpdateItem", ewsItemNotFound))
+				continue
+			}
+			flags := []string{ItemAliasKeyword + itemNum(it.mi)}
+			if it.mi.Read {
+				flags = append(flags, FlagSeen)
+			}
+			if it.mi.Flagged {
+				flags = append(flags, FlagFlagged)
+			}
+			newID, err := c.ms.Append(c.r.Context(), c.u.Address, folder, setHeaders(it.raw, headers), flags)
+			if err == nil {
+				err = c.ms.Remove(c.r.Context(), c.u.Address, folder, []string{id})
+			}
+			if err != nil {
+				c.log.Error("ews: rewrite item", "err", err)
+				msgs = append(msgs, respMsg("UpdateItem", ewsInternal))
+				continue
+			}
+			id = newID
+		}
+		if len(add)+len(remove) > 0 {
+			if err := c.ms.SetFlags(c.r.Context(), c.u.Address, folder, id, add, remove); err != nil {
+				c.log.Error("ews: set flags", "err", err)
+				msgs = append(msgs, respMsg("UpdateItem", ewsInternal))
+				continue
+			}
+		}
+		after, fail := c.findMessage(encodeItemID(folder, itemNum(it.mi))) // the rewritten copy carries the alias
+		if fail != nil {
+			msgs = append(msgs, respMsg("UpdateItem", *fail))
+			continue
+		}
+		item := E("t:Message", T("t:ItemId", "").A("Id", encodeItemID(folder, itemNum(after.mi))).A("ChangeKey", itemChangeKey(after.mi)))
+		msgs = append(msgs, respMsg("UpdateItem", okMessage(), E("m:Items", item), E("m:ConflictResults", T("t:Count", "0"))))
+	}
+	return opResponse("UpdateItem", msgs)
+}
+
+// setHeaders replaces (or adds, or with an empty value removes) header
+// fields of a raw message; values are RFC 2047 encoded when needed.
+func setHeaders(raw []byte, set map[string]*string) []byte {
+	end := bytes.Index(raw, []byte("\r\n\r\n"))
+	sep := "\r\n"
+	if end < 0 {
+		end, sep = bytes.Index(raw, []byte("\n\n")), "\n"
+	}
+	if end < 0 {
+		end = len(raw)
+	}
+	head, body := string(raw[:end]), raw[end:]
+	var out []string
+	skip := false
+	for _, line := range strings.Split(head, sep) {
+		if skip && (strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t")) {
+			continue
+		}
+		skip = false
+		name, _, _ := strings.Cut(line, ":")
+		for k := range set {
+			if strings.EqualFold(strings.TrimSpace(name), k) {
+				skip = true
+			}
+		}
+		if !skip {
+			out = append(out, line)
+		}
+	}
+	for _, k := range []string{"Subject", "Keywords"} {
+		if v, ok := set[k]; ok && *v != "" {
+			out = append(out, k+": "+mime.QEncoding.Encode("utf-8", *v))
+		}
+	}
+	return append([]byte(strings.Join(out, sep)), body...)
+}
+
+// deleteItem: HardDelete removes for good. SoftDelete and
+// MoveToDeletedItems from Deleted Items would go to Recoverable
+// Items\Deletions, which exsim's mailboxes do not keep: they remove too.
+// MoveToDeletedItems elsewhere moves the item to Deleted Items.
+func (c *ewsCall) deleteItem() *el {
+	mode := c.op.attr("DeleteType")
+	var msgs []*el
+	for _, id := range itemRefs(c.op.child("ItemIds")) {
+		it, fail := c.findMessage(id)
+		if fail != nil {
+			msgs = append(msgs, respMsg("DeleteItem", *fail))
+			continue
+		}
+		var err error
+		if mode == "MoveToDeletedItems" && !strings.EqualFold(it.folder, FolderDeletedItems) {
+			_, err = c.ms.Transfer(c.r.Context(), c.u.Address, it.folder, it.mi.ID, FolderDeletedItems, true)
+		} else {
+			err = c.ms.Remove(c.r.Context(), c.u.Address, it.folder, []string{it.mi.ID})
+		}
+		if err != nil {
+			c.log.Error("ews: delete item", "err", err)
+			msgs = append(msgs, respMsg("DeleteItem", ewsInternal))
+			continue
+		}
+		msgs = append(msgs, respMsg("DeleteItem", okMessage()))
+	}
+	return opResponse("DeleteItem", msgs)
+}
+
+// transferItems is MoveItem (move) and CopyItem.
+func (c *ewsCall) transferItems(move bool) *el {
+	op := "CopyItem"
+	if move {
+		op = "MoveItem"
+	}
+	dest, fail := c.targetFolder(c.op.child("ToFolderId"), "")
+	var msgs []*el
+	for _, id := range itemRefs(c.op.child("ItemIds")) {
+		if fail != nil || dest == "" {
+			if fail == nil {
+				fail = &ewsFolderNotFound
+			}
+			msgs = append(msgs, respMsg(op, *fail))
+			continue
+		}
+		it, f := c.findMessage(id)
+		if f != nil {
+			msgs = append(msgs, respMsg(op, *f))
+			continue
+		}
+		newID, err := c.ms.Transfer(c.r.Context(), c.u.Address, it.folder, it.mi.ID, dest, move)
+		if err == nil && it.mi.Alias != "" {
+			// The alias was an id of the source folder: in dest it could
+			// name another message.
+			err = c.ms.SetFlags(c.r.Context(), c.u.Address, dest, newID, nil, []string{ItemAliasKeyword + it.mi.Alias})
+		}
+		if err != nil {
+			c.log.Error("ews: transfer item", "err", err)
+			msgs = append(msgs, respMsg(op, ewsMoveCopyFailed))
+			continue
+		}
+		msgs = append(msgs, respMsg(op, okMessage(), c.newItemID(dest, newID)))
+	}
+	return opResponse(op, msgs)
+}
