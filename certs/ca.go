@@ -1,17 +1,26 @@
-// Package certs is the lab certificate authority: one ECDSA P-256 CA per data
-// directory that signs a certificate for every server of the topology, so
-// clients trust the whole lab by trusting DATA/certs/ca.pem, and Exchange
-// servers can authenticate each other with mutual TLS as Exchange does.
+// Package certs is the lab certificate authority: one CA per data directory
+// that signs a certificate for every server of the topology, so clients trust
+// the whole lab by trusting DATA/certs/ca.pem, and Exchange servers can
+// authenticate each other with mutual TLS as Exchange does. It also holds the
+// TLS persona of the listeners (schannel.go: what SChannel on the
+// impersonated Windows Server offers) and Exchange's self-signed certificate
+// of the Back End site (selfsigned.go).
 //
-// ECDSA rather than RSA: a handshake costs about a third of RSA-2048's server
-// CPU on the project's machines (MEASUREMENTS.md).
+// New CAs and server certificates are RSA-2048, as Exchange's own
+// self-signed certificate and commercial certificates are: the key type and
+// the signature algorithm (sha256WithRSAEncryption) are visible to every
+// scanner in every handshake. The CA's key costs nothing per handshake (the
+// server only signs with its leaf key), so the CA is RSA too, like an AD CS
+// or commercial root. ECDSA P-256 leaves stay available (KeyECDSA): a full
+// handshake costs about a third of RSA-2048's server CPU (docs/PERFORMANCE.md).
+// A CA stored earlier with an ECDSA key keeps working and keeps signing.
 package certs
 
 import (
+	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -20,6 +29,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -37,9 +47,14 @@ const (
 // CA is the lab certificate authority.
 type CA struct {
 	Cert *x509.Certificate
-	key  *ecdsa.PrivateKey
+	key  crypto.Signer // *rsa.PrivateKey, or *ecdsa.PrivateKey in CAs made before RSA
 	pem  []byte
 	dir  string // "" for an ephemeral CA that never touches disk
+
+	mu sync.Mutex
+	// exchangeCerts are the self-signed certificates an ephemeral CA made
+	// (ExchangeSelfSigned), by server name, for ExchangeCert.
+	exchangeCerts map[string]*x509.Certificate
 }
 
 // LoadOrCreate returns the CA stored in dir (DATA/certs), creating it on first
@@ -70,11 +85,11 @@ func LoadOrCreate(dir, organization string) (*CA, error) {
 		return nil, err
 	}
 	ca.dir = dir
-	keyDER, err := x509.MarshalECPrivateKey(ca.key)
+	keyPEM, err := marshalKey(ca.key)
 	if err != nil {
-		return nil, fmt.Errorf("certs: %w", err)
+		return nil, err
 	}
-	if err := writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
 		return nil, err
 	}
 	if err := writeFileAtomic(certPath, ca.pem, 0o644); err != nil {
@@ -93,7 +108,7 @@ func newCA(organization string) (*CA, error) {
 	if organization == "" {
 		organization = "exsim lab"
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, fmt.Errorf("certs: generate CA key: %w", err)
 	}
@@ -140,7 +155,7 @@ func loadCA(certPath, keyPath string) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("certs: %s: %w", keyPath, err)
 	}
-	if !key.PublicKey.Equal(cert.PublicKey) {
+	if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(cert.PublicKey) {
 		return nil, fmt.Errorf("certs: %s does not belong to %s; remove both to start a new lab CA", keyPath, certPath)
 	}
 	if time.Now().After(cert.NotAfter) {
@@ -191,12 +206,36 @@ func parseCertPEM(b []byte) (*x509.Certificate, error) {
 	return x509.ParseCertificate(block.Bytes)
 }
 
-func parseKeyPEM(b []byte) (*ecdsa.PrivateKey, error) {
+// parseKeyPEM reads the CA key: PKCS #8 (written since the CA became RSA)
+// or SEC 1 "EC PRIVATE KEY" (written by earlier versions).
+func parseKeyPEM(b []byte) (crypto.Signer, error) {
 	block, _ := pem.Decode(b)
 	if block == nil {
 		return nil, errors.New("no PEM key")
 	}
-	return x509.ParseECPrivateKey(block.Bytes)
+	if block.Type == "EC PRIVATE KEY" {
+		return x509.ParseECPrivateKey(block.Bytes)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	switch k := k.(type) {
+	case *rsa.PrivateKey:
+		return k, nil
+	case *ecdsa.PrivateKey:
+		return k, nil
+	}
+	return nil, fmt.Errorf("unsupported key type %T", k)
+}
+
+// marshalKey is the PKCS #8 PEM form of an RSA or ECDSA key.
+func marshalKey(k crypto.Signer) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, fmt.Errorf("certs: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
 // writeFileAtomic writes through a temporary file and a rename, so a reader
@@ -241,40 +280,4 @@ func lockDir(dir string) (func(), error) {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
-}
-
-// curves are the key exchanges exsim's servers and clients use: the
-// classical ECDHE groups Exchange negotiates. Go's default puts the hybrid
-// post-quantum X25519MLKEM768 first, which costs a third more CPU per
-// handshake (MEASUREMENTS.md) and no Exchange server offers.
-var curves = []tls.CurveID{tls.X25519, tls.CurveP256}
-
-// ServerTLS returns the TLS configuration of a listener that presents cert.
-// Client certificates are requested, not required: Exchange servers present
-// theirs (Exchange server authentication), internet clients do not. A
-// presented certificate is verified against the lab CA by VerifyPeer.
-func (ca *CA) ServerTLS(cert tls.Certificate) *tls.Config {
-	return &tls.Config{
-		Certificates:     []tls.Certificate{cert},
-		ClientAuth:       tls.VerifyClientCertIfGiven,
-		ClientCAs:        ca.Pool(),
-		MinVersion:       tls.VersionTLS12,
-		CurvePreferences: curves,
-	}
-}
-
-// ClientTLS returns the configuration to dial serverName, trusting only the
-// lab CA. With a non-nil cert the client presents it (mutual TLS between
-// Exchange servers).
-func (ca *CA) ClientTLS(serverName string, cert *tls.Certificate) *tls.Config {
-	c := &tls.Config{
-		RootCAs:          ca.Pool(),
-		ServerName:       serverName,
-		MinVersion:       tls.VersionTLS12,
-		CurvePreferences: curves,
-	}
-	if cert != nil {
-		c.Certificates = []tls.Certificate{*cert}
-	}
-	return c
 }

@@ -1,9 +1,11 @@
 package certs
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -26,6 +28,46 @@ type Identity struct {
 	FQDN      string
 	Addresses []netip.Addr
 	ExtraDNS  []string
+	// Key is the certificate's key type (default KeyRSA).
+	Key KeyType
+}
+
+// KeyType is a server certificate's key algorithm.
+type KeyType string
+
+const (
+	// KeyRSA is RSA-2048, as Exchange's self-signed and commercial
+	// certificates are (the default).
+	KeyRSA KeyType = "rsa"
+	// KeyECDSA is ECDSA P-256: a third of RSA's handshake CPU, but a key
+	// type scanners do not see on Exchange servers.
+	KeyECDSA KeyType = "ecdsa"
+)
+
+func (k KeyType) orDefault() KeyType {
+	if k == "" {
+		return KeyRSA
+	}
+	return k
+}
+
+// generateKey makes a new private key of type k ("" means RSA).
+func generateKey(k KeyType) (crypto.Signer, error) {
+	if k == KeyECDSA {
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
+	return rsa.GenerateKey(rand.Reader, 2048)
+}
+
+// keyTypeOf reports the type of a stored key ("" when neither).
+func keyTypeOf(k crypto.PrivateKey) KeyType {
+	switch k.(type) {
+	case *rsa.PrivateKey:
+		return KeyRSA
+	case *ecdsa.PrivateKey:
+		return KeyECDSA
+	}
+	return ""
 }
 
 func (id Identity) dnsNames() []string {
@@ -41,27 +83,49 @@ func (id Identity) dnsNames() []string {
 }
 
 // Issue returns the certificate of id, signed by the CA. A certificate stored
-// earlier under DATA/certs is reused while it names exactly the same SANs and
-// is not close to expiry; otherwise a new one replaces it.
+// earlier under DATA/certs is reused while it names exactly the same SANs,
+// has id's key type and is not close to expiry; otherwise a new one replaces
+// it (so a data directory from before RSA certificates gets RSA leaves on its
+// next start, signed by the CA it already has: clients keep trusting ca.pem).
 func (ca *CA) Issue(id Identity) (tls.Certificate, error) {
 	if ca.dir == "" {
 		c, _, err := ca.sign(id)
 		return c, err
+	}
+	return ca.loadOrMake(filepath.Join(ca.dir, id.Name+".pem"), filepath.Join(ca.dir, id.Name+"-key.pem"),
+		func(c tls.Certificate) bool { return ca.stillGood(c, id) },
+		func() (tls.Certificate, []byte, error) { return ca.sign(id) })
+}
+
+// loadOrMake returns the certificate stored at certPath and keyPath while
+// good says it is, or else makes and stores a new one. The key is generated
+// outside the directory lock (RSA-2048 takes ~0.1-0.2 s here), so servers
+// starting together generate theirs in parallel; the lock is held only to
+// read and to write, and a certificate another process stored meanwhile wins.
+func (ca *CA) loadOrMake(certPath, keyPath string, good func(tls.Certificate) bool, mk func() (tls.Certificate, []byte, error)) (tls.Certificate, error) {
+	load := func() (tls.Certificate, bool, error) {
+		unlock, err := lockDir(ca.dir)
+		if err != nil {
+			return tls.Certificate{}, false, err
+		}
+		defer unlock()
+		c, err := tls.LoadX509KeyPair(certPath, keyPath)
+		return c, err == nil && good(c), nil
+	}
+	if c, ok, err := load(); err != nil || ok {
+		return c, err
+	}
+	c, keyPEM, err := mk()
+	if err != nil {
+		return tls.Certificate{}, err
 	}
 	unlock, err := lockDir(ca.dir)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
 	defer unlock()
-
-	certPath := filepath.Join(ca.dir, id.Name+".pem")
-	keyPath := filepath.Join(ca.dir, id.Name+"-key.pem")
-	if c, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil && ca.stillGood(c, id) {
-		return c, nil
-	}
-	c, keyPEM, err := ca.sign(id)
-	if err != nil {
-		return tls.Certificate{}, err
+	if stored, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil && good(stored) {
+		return stored, nil
 	}
 	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
 		return tls.Certificate{}, err
@@ -79,6 +143,9 @@ func (ca *CA) Issue(id Identity) (tls.Certificate, error) {
 func (ca *CA) stillGood(c tls.Certificate, id Identity) bool {
 	leaf, err := x509.ParseCertificate(c.Certificate[0])
 	if err != nil || !ca.Issued(leaf) {
+		return false
+	}
+	if keyTypeOf(c.PrivateKey) != id.Key.orDefault() {
 		return false
 	}
 	if time.Until(leaf.NotAfter) < renewBefore {
@@ -110,7 +177,7 @@ func (ca *CA) sign(id Identity) (tls.Certificate, []byte, error) {
 	if id.FQDN == "" {
 		return tls.Certificate{}, nil, fmt.Errorf("certs: %s: no FQDN", id.Name)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err := generateKey(id.Key)
 	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("certs: %s: %w", id.Name, err)
 	}
@@ -135,12 +202,12 @@ func (ca *CA) sign(id Identity) (tls.Certificate, []byte, error) {
 		IPAddresses:  ips,
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
+		KeyUsage:     keyUsage(key),
 		// Both usages: Exchange servers authenticate each other with the same
 		// certificate they serve (mutual TLS on the intra-organization hops).
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.key)
 	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("certs: sign %s: %w", id.Name, err)
 	}
@@ -148,12 +215,20 @@ func (ca *CA) sign(id Identity) (tls.Certificate, []byte, error) {
 	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("certs: %w", err)
 	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
+	keyPEM, err := marshalKey(key)
 	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("certs: %w", err)
+		return tls.Certificate{}, nil, err
 	}
-	c := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
-	return c, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, keyPEM, nil
+}
+
+// keyUsage is what Exchange's certificates carry: Digital Signature, and
+// Key Encipherment on RSA keys.
+func keyUsage(k crypto.Signer) x509.KeyUsage {
+	if _, ok := k.(*rsa.PrivateKey); ok {
+		return x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
+	}
+	return x509.KeyUsageDigitalSignature
 }
 
 // PeerName returns the FQDN (subject common name) of a verified peer

@@ -12,7 +12,7 @@ import (
 // Mailbox server, or, with front nil, the internet server's plain IMAP
 // service (143, 993).
 func (s *Server) startIMAP(back storeAuth, front *storeAuth) error {
-	tlsConf := s.rt.ca.ServerTLS(s.cert)
+	tlsConf := s.serverTLS(topology.IMAP4) // no client certificate on any IMAP4 listener
 	type svc struct {
 		kind     topology.ListenerKind
 		implicit *tls.Config // 993, 1993

@@ -41,13 +41,22 @@ const (
 
 // commonAccessToken carries the identity a front end authenticated to the
 // back end it proxies to (Exchange's header name); back ends trust it only
-// on the Back End site, which takes Exchange servers' certificates only.
+// on the Back End site and only with a server ticket for it.
 const commonAccessToken = "X-CommonAccessToken"
+
+// serverTicketHeader carries the front end's certs.SignServerTicket for the
+// identity in commonAccessToken: the lab's stand-in for the Kerberos ticket
+// of the front end's machine account that Exchange sends with it. Not an
+// Exchange header; it travels only on the front end to back end hop.
+const serverTicketHeader = "X-ExSim-ServerTicket"
 
 // IntegratedLogon completes Negotiate/NTLM for httpd (httpd.IntegratedAuth).
 func (b webBackend) IntegratedLogon(r *http.Request) (*httpd.User, string, httpd.IntegratedStatus) {
 	if r.Context().Value(ctxBackEnd) != nil {
 		if acct := r.Header.Get(commonAccessToken); acct != "" {
+			if !b.fromFrontEnd(r, acct) {
+				return nil, "", httpd.IntegratedFailed
+			}
 			if m := b.r.t.Mailbox(acct); m != nil {
 				return b.user(m), "", httpd.IntegratedDone
 			}
@@ -99,4 +108,17 @@ func backEndSite(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		h.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), ctxBackEnd, true)))
 	})
+}
+
+// fromFrontEnd checks the server ticket of a proxied request: signed by a
+// Mailbox server of the organization, for this server, for acct.
+func (b webBackend) fromFrontEnd(r *http.Request, acct string) bool {
+	s := b.r.s
+	signer, claim, err := s.rt.ca.VerifyServerTicket(r.Header.Get(serverTicketHeader), s.Config.FQDN, s.rt.o.Now())
+	if err != nil {
+		s.log.Warn("proxied request refused", "remote", r.RemoteAddr, "err", err)
+		return false
+	}
+	fe := b.r.t.ServerByFQDN(signer)
+	return claim == acct && fe != nil && fe.Role == topology.RoleMailbox
 }

@@ -59,7 +59,7 @@ func (r *internetRole) start(ctx context.Context, s *Server) error {
 		err := s.serveEach(kind, nil, "SMTP listener stopped", smtp.ErrServerClosed, func(l topology.Listener) (servable, error) {
 			srv := smtp.NewServer(&internetBackend{r: r, submission: kind == topology.SMTPInternetSubmit})
 			srv.Domain = s.Config.FQDN
-			srv.TLSConfig = s.rt.ca.ServerTLS(s.cert)
+			srv.TLSConfig = s.serverTLS(kind)
 			srv.MaxMessageBytes = 50 << 20
 			srv.MaxRecipients = 1000
 			srv.ReadTimeout = 5 * time.Minute

@@ -19,7 +19,7 @@ import (
 	"github.com/exsim/exsim/transport/smtpclient"
 )
 
-var blocks = labtest.NewBlocks(201, 239)
+var blocks = labtest.NewBlocks(210, 249)
 
 func testLogger(t *testing.T) *slog.Logger {
 	if os.Getenv("EXSIM_TEST_LOG") != "" {

@@ -147,7 +147,7 @@ func (d backendDialer) DialBackend(ctx context.Context, account string) (net.Con
 // of an internet server. front checks logons for every mailbox of the
 // organization; back serves the mailboxes this server hosts.
 func (s *Server) startPOP3(back storeAuth, front *storeAuth) error {
-	tlsConf := s.rt.ca.ServerTLS(s.cert)
+	tlsConf := s.serverTLS(topology.POP3) // no client certificate on any POP3 listener
 	type svc struct {
 		kind     topology.ListenerKind
 		implicit *tls.Config // 995, 1995

@@ -103,6 +103,9 @@ func Start(ctx context.Context, o Options) (*Runtime, error) {
 		return nil, err
 	}
 	rt := &Runtime{o: o, ca: ca, faults: o.Faults, log: o.Logger, guard: Guard(t)}
+	if err := rt.prepareCertificates(); err != nil {
+		return nil, err
+	}
 	for i := range t.Servers {
 		sc := &t.Servers[i]
 		if len(o.Servers) > 0 && !slices.ContainsFunc(o.Servers, func(n string) bool { return strings.EqualFold(n, sc.Name) }) {
@@ -183,7 +186,7 @@ func (rt *Runtime) newServer(sc *topology.Server) (*Server, error) {
 // certIdentity names a server's certificate: FQDN, short name, address,
 // and on the Client Access server the mail. and autodiscover. names.
 func certIdentity(t *topology.Topology, s *topology.Server) certs.Identity {
-	id := certs.Identity{Name: s.Name, FQDN: s.FQDN, Addresses: []netip.Addr{s.Addr()}}
+	id := certs.Identity{Name: s.Name, FQDN: s.FQDN, Addresses: []netip.Addr{s.Addr()}, Key: certs.KeyType(t.Certs.Key)}
 	if s.Role == topology.RoleMailbox {
 		for _, d := range t.AcceptedDomains {
 			id.ExtraDNS = append(id.ExtraDNS, "mail."+d, "autodiscover."+d)

@@ -61,7 +61,7 @@ func (s *Server) receiveConnector(l topology.Listener, via string, newBackend fu
 		return err
 	}
 	o.Hostname = s.Config.FQDN
-	o.TLSConfig = s.rt.ca.ServerTLS(s.cert)
+	o.TLSConfig = s.serverTLS(l.Kind)
 	o.ConnectorName = s.Config.Name + `\` + l.Name
 	o.Logger = s.log.With("listener", l.Name)
 	o.Now = s.rt.o.Now

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha1"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/exsim/exsim/certs"
 	"github.com/exsim/exsim/internal/ntlm"
 	"github.com/exsim/exsim/servers/httpd"
 	"github.com/exsim/exsim/store"
@@ -280,30 +280,20 @@ func (r *mailboxRole) startHTTP() error {
 		}
 		return nil
 	}
-	front := r.tlsConfig(false)
-	if err := serve(topology.HTTPS, r.webFrontEnd(https), front); err != nil {
+	if err := serve(topology.HTTPS, r.webFrontEnd(https), s.serverTLS(topology.HTTPS)); err != nil {
 		return err
 	}
 	if err := serve(topology.HTTP, r.webFrontEnd(httpd.NewHTTPHandler(backend, o)), nil); err != nil {
 		return err
 	}
-	return serve(topology.HTTPSBackend, backEndSite(https), r.tlsConfig(true))
-}
-
-// tlsConfig is the web TLS configuration; the back end site requires an
-// Exchange server's certificate.
-func (r *mailboxRole) tlsConfig(backEnd bool) *tls.Config {
-	c := r.s.rt.ca.ServerTLS(r.s.cert)
-	if backEnd {
-		c.ClientAuth = tls.RequireAndVerifyClientCert
-		c.VerifyPeerCertificate = func(_ [][]byte, chains [][]*x509.Certificate) error {
-			if len(chains) == 0 || r.t.ServerByFQDN(chains[0][0].Subject.CommonName) == nil {
-				return errors.New("the Exchange Back End site accepts Exchange servers only")
-			}
-			return nil
-		}
+	// The Back End site is bound to Exchange's own self-signed certificate,
+	// as setup leaves it, and asks for no client certificate: front ends
+	// prove who they are with a server ticket (integrated.go).
+	beCert, err := s.rt.ca.ExchangeSelfSigned(certs.Identity{Name: s.Config.Name, FQDN: s.Config.FQDN})
+	if err != nil {
+		return err
 	}
-	return c
+	return serve(topology.HTTPSBackend, backEndSite(https), s.rt.ca.ServerTLSFor(beCert, listenerPersona(r.t, topology.HTTPSBackend)))
 }
 
 // exchangeHeaderNames are response headers whose spelling Exchange's is
@@ -318,8 +308,9 @@ const backEndCookie = "X-BackEndCookie"
 // server to that server's Exchange Back End site, as Client Access does.
 func (r *mailboxRole) webFrontEnd(local http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		// Only a front end puts an identity in this header.
+		// Only a front end puts an identity in these headers.
 		req.Header.Del(commonAccessToken)
+		req.Header.Del(serverTicketHeader)
 		req, home, account := r.integratedHome(req)
 		if home == nil {
 			home = r.homeOf(req)
@@ -331,7 +322,14 @@ func (r *mailboxRole) webFrontEnd(local http.Handler) http.Handler {
 		if account != "" {
 			// The logon was completed here, on the client's connection.
 			req.Header.Del("Authorization")
+			ticket, err := certs.SignServerTicket(r.s.cert, home.FQDN, account, r.s.rt.o.Now())
+			if err != nil {
+				r.s.log.Error("server ticket", "hop", home.Name, "err", err)
+				http.Error(w, "500 Internal Server Error", http.StatusInternalServerError)
+				return
+			}
 			req.Header.Set(commonAccessToken, account)
+			req.Header.Set(serverTicketHeader, ticket)
 		}
 		r.proxyTo(home).ServeHTTP(&respellWriter{ResponseWriter: w}, req)
 	})
@@ -408,10 +406,14 @@ func (r *mailboxRole) homeOfLogin(user string) *topology.Server {
 	return nil
 }
 
-// proxyTo reverse-proxies to home's Exchange Back End site (444) with
-// mutual TLS from this server's position.
+// proxyTo reverse-proxies to home's Exchange Back End site (444) from this
+// server's position, accepting the back end's self-signed certificate as
+// Exchange's front ends do (certs.BackEndClientTLS) and resuming TLS
+// sessions.
 func (r *mailboxRole) proxyTo(home *topology.Server) http.Handler {
 	target := &url.URL{Scheme: "https", Host: net.JoinHostPort(home.Address, strconv.Itoa(r.t.Port(444)))}
+	beTLS := certs.BackEndClientTLS(home.FQDN)
+	beTLS.ClientSessionCache = r.s.tlsCache
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -420,7 +422,7 @@ func (r *mailboxRole) proxyTo(home *topology.Server) http.Handler {
 		},
 		Transport: &http.Transport{
 			DialContext:         r.s.dialer.DialContext,
-			TLSClientConfig:     r.s.clientTLS(home.FQDN),
+			TLSClientConfig:     beTLS,
 			MaxIdleConnsPerHost: 16,
 			IdleConnTimeout:     time.Minute,
 		},

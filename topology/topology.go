@@ -35,6 +35,16 @@ type Topology struct {
 	Site string `yaml:"site,omitempty" json:"site"`
 	// Version is the Exchange version impersonated: 2016 or 2019 (default 2019).
 	Version int `yaml:"version,omitempty" json:"version"`
+	// CU is the cumulative update of Version (persona.go): 13, 14 or 15 for
+	// 2019 (default 13), 23 for 2016 (the default and only one). It sets the
+	// build number and, with Windows, the TLS versions.
+	CU int `yaml:"cu,omitempty" json:"cu"`
+	// Windows is the Windows Server version the Exchange servers run on:
+	// 2016 for Exchange 2016 (default); 2019 (default), 2022 or 2025
+	// (CU15 and later) for Exchange 2019.
+	Windows int `yaml:"windows,omitempty" json:"windows"`
+	// Certs chooses the servers' certificates (default RSA-2048, as Exchange's).
+	Certs Certs `yaml:"certs,omitempty" json:"certs"`
 	// AcceptedDomains are the organization's authoritative domains; the first
 	// is the default domain.
 	AcceptedDomains []string `yaml:"accepted_domains" json:"accepted_domains"`
@@ -339,10 +349,16 @@ func (t *Topology) NetBIOSDomain() string {
 }
 
 // BuildNumber is the Exchange build the lab impersonates, as Received
-// headers show it: 15.2.1258.12 (2019 CU14) or 15.1.2507.39 (2016 CU23).
+// headers show it: 15.2.1258.12 (2019 CU13, the default), 15.2.1544.4
+// (CU14), 15.2.1748.10 (CU15) or 15.1.2507.39 (2016 CU23).
 func (t *Topology) BuildNumber() string {
-	if t.Version == 2016 {
+	switch {
+	case t.Version == 2016:
 		return "15.1.2507.39"
+	case t.CU == 15:
+		return "15.2.1748.10"
+	case t.CU == 14:
+		return "15.2.1544.4"
 	}
 	return "15.2.1258.12"
 }

@@ -16,6 +16,7 @@ func (t *Topology) applyDefaults() {
 	if t.Version == 0 {
 		t.Version = 2019
 	}
+	t.applyPersonaDefaults()
 	if t.Timers.Profile == "" {
 		t.Timers.Profile = ProfileLab
 	}
@@ -119,6 +120,8 @@ func (t *Topology) validate() Errors {
 	}
 	if t.Version != 2016 && t.Version != 2019 {
 		v.errf("version", "%d is not an Exchange version exsim impersonates; use 2016 or 2019", t.Version)
+	} else {
+		t.validatePersona(v)
 	}
 	seen := map[string]string{}
 	for i, d := range t.AcceptedDomains {

@@ -141,7 +141,9 @@ func (g *globals) loopbackTopology(dir string) (*topology.Topology, error) {
 		return g.loadTopology()
 	}
 	if g.config != "" || g.flagChanged("topology") {
-		fmt.Fprintf(g.stderr, "exsim: %s holds the lab exsim runs as pid %d (%s); using the topology given instead\n", dir, r.PID, r.Name)
+		if given := g.topologySource(); given != r.Name {
+			fmt.Fprintf(g.stderr, "exsim: %s holds the lab exsim runs as pid %d (%s); using %s as asked\n", dir, r.PID, r.Name, given)
+		}
 		return g.loadTopology()
 	}
 	if g.flagChanged("port-offset") && g.portOffset != r.PortOffset {
@@ -151,6 +153,18 @@ func (g *globals) loopbackTopology(dir string) (*topology.Topology, error) {
 		fmt.Fprintf(g.stderr, "exsim: using the lab exsim runs from %s (pid %d, %s, port offset %d)\n", dir, r.PID, r.Name, r.PortOffset)
 	}
 	return t, nil
+}
+
+// topologySource names where loadTopology takes the topology from: the
+// --config file (absolute) or the built-in --topology name.
+func (g *globals) topologySource() string {
+	if g.config == "" {
+		return g.topology
+	}
+	if abs, err := filepath.Abs(g.config); err == nil {
+		return abs
+	}
+	return g.config
 }
 
 // flagChanged reports whether a global flag was given on the command line.

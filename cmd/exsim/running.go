@@ -45,10 +45,7 @@ func recordRunning(g *globals, rt *roles.Runtime, t *topology.Topology, api *con
 	if err := os.WriteFile(ypath, y, 0o644); err != nil {
 		return nil, err
 	}
-	name := g.topology
-	if g.config != "" {
-		name = g.config
-	}
+	name := g.topologySource()
 	b, err := json.MarshalIndent(runningLab{PID: os.Getpid(), Topology: ypath, Name: name, PortOffset: t.PortOffset(), Admin: api.URL()}, "", "  ")
 	if err != nil {
 		return nil, err

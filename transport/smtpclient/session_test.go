@@ -132,7 +132,7 @@ func TestTrace(t *testing.T) {
 		"< 250-ex02.contoso.com Hello",
 		"> STARTTLS",
 		"< 220 2.0.0 SMTP server ready",
-		"* TLS negotiation succeeded: TLS 1.3",
+		"* TLS negotiation succeeded: TLS 1.2 TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
 		"> EHLO ex01.contoso.com",
 		"> MAIL FROM:<alice@contoso.com>",
 		"< 250 2.1.0 Sender OK",
