@@ -19,7 +19,7 @@ import (
 	"github.com/exsim/exsim/transport/smtpclient"
 )
 
-var blocks = labtest.NewBlocks(101, 119)
+var blocks = labtest.NewBlocks(210, 249)
 
 func testLogger(t *testing.T) *slog.Logger {
 	if os.Getenv("EXSIM_TEST_LOG") != "" {
@@ -39,11 +39,7 @@ func startLab(t *testing.T, name string, edit func(*topology.Topology)) *Runtime
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		rt.Close(ctx)
-	})
+	labtest.CloseAtEnd(t, rt)
 	return rt
 }
 
