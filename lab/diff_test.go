@@ -331,3 +331,36 @@ func TestDiffNetworkPolicy(t *testing.T) {
 		t.Errorf("opened %d, fixed %d, passed %v; want 0, 0, false", len(rep.Opened), len(rep.Fixed), rep.Passed())
 	}
 }
+
+// TestLabTestNetworkPolicy: a NetworkPolicy set equivalent to the
+// documented minimum passes lab test; without its EdgeSync rule, lab test
+// fails on the EdgeSync flows alone and names the feature and the policy.
+func TestLabTestNetworkPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		file  string
+		fails []string
+	}{
+		{"networkpolicy/testdata/contoso-minimum.yaml", nil},
+		{"networkpolicy/testdata/contoso-no-edgesync.yaml", []string{"edgesync-EX01-EDGE01-50636"}},
+	} {
+		t.Run(filepath.Base(tc.file), func(t *testing.T) {
+			o := testOptions(t, "")
+			o.Firewall, o.FirewallFormat = tc.file, FormatNetworkPolicy
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			rep, err := Test(ctx, TestOptions{Options: o})
+			if err != nil {
+				t.Fatalf("Test: %v", err)
+			}
+			fails := rep.Failures()
+			if len(fails) != len(tc.fails) {
+				t.Fatalf("failures = %d, want %d %v:\n%s", len(fails), len(tc.fails), tc.fails, strings.Join(fails, "\n"))
+			}
+			for i, f := range fails {
+				if !strings.Contains(f, tc.fails[i]) || !strings.Contains(f, "EdgeSync") || !strings.Contains(f, "EDGE01 ingress denied") {
+					t.Errorf("failure %q: want flow %s, its EdgeSync feature and the policy that isolates EDGE01", f, tc.fails[i])
+				}
+			}
+		})
+	}
+}
