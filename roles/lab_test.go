@@ -31,7 +31,13 @@ func testLogger(t *testing.T) *slog.Logger {
 // startLab runs a built-in topology in its own address block.
 func startLab(t *testing.T, name string, edit func(*topology.Topology)) *Runtime {
 	t.Helper()
-	top := labtest.Topology(t, name, blocks.Next(t))
+	return startLabIn(t, blocks, name, edit)
+}
+
+// startLabIn is startLab with the address block taken from in.
+func startLabIn(t *testing.T, in *labtest.Blocks, name string, edit func(*topology.Topology)) *Runtime {
+	t.Helper()
+	top := labtest.Topology(t, name, in.Next(t))
 	if edit != nil {
 		edit(top)
 	}

@@ -40,13 +40,27 @@ func owaLogon(t *testing.T, ts *testServer, c *http.Client, user, password strin
 
 func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
 	t.Helper()
-	resp, err := c.Get(u)
+	req, _ := http.NewRequest("GET", u, nil)
+	return do(t, c, req)
+}
+
+// do sends req with c and returns the response with its body read.
+func do(t *testing.T, c *http.Client, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Do(req)
 	if err != nil {
-		t.Fatalf("GET %s: %v", u, err)
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	return resp, string(b)
+}
+
+// basicRequest is a request with Basic credentials.
+func basicRequest(method, u, login, password string, body io.Reader) *http.Request {
+	req, _ := http.NewRequest(method, u, body)
+	req.SetBasicAuth(login, password)
+	return req
 }
 
 func TestOWALogonFlow(t *testing.T) {
