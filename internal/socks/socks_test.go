@@ -7,20 +7,16 @@ import (
 )
 
 func TestMessage(t *testing.T) {
-	tests := []struct {
-		code byte
-		ap   string
-		want []byte
-	}{
-		{CmdConnect, "127.0.0.1:25", []byte{5, 1, 0, AddrIPv4, 127, 0, 0, 1, 0, 25}},
-		{Succeeded, "[::ffff:127.0.0.1]:1080", []byte{5, 0, 0, AddrIPv4, 127, 0, 0, 1, 0x04, 0x38}},
-		{HostUnreachable, "[::1]:587", []byte{5, 4, 0, AddrIPv6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x02, 0x4b}},
-	}
-	for _, tc := range tests {
-		if got := Message(tc.code, netip.MustParseAddrPort(tc.ap)); !bytes.Equal(got, tc.want) {
-			t.Errorf("Message(%d, %s) = %v, want %v", tc.code, tc.ap, got, tc.want)
+	check := func(code byte, ap string, want ...byte) {
+		t.Helper()
+		if got := Message(code, netip.MustParseAddrPort(ap)); !bytes.Equal(got, want) {
+			t.Errorf("Message(%d, %s) = %v, want %v", code, ap, got, want)
 		}
 	}
+	check(CmdConnect, "127.0.0.1:25", 5, 1, 0, AddrIPv4, 127, 0, 0, 1, 0, 25)
+	// A v4-mapped address goes out as IPv4.
+	check(Succeeded, "[::ffff:127.0.0.1]:1080", 5, 0, 0, AddrIPv4, 127, 0, 0, 1, 0x04, 0x38)
+	check(HostUnreachable, "[::1]:587", 5, 4, 0, AddrIPv6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x02, 0x4b)
 }
 
 func TestReplyText(t *testing.T) {

@@ -202,20 +202,6 @@ func socks5Reply(rep byte, bound net.Addr) []byte {
 	return socks.Message(rep, ap)
 }
 
-func socks5ReplyFor(k failKind) byte {
-	switch k {
-	case failDenied:
-		return socks.NotAllowed
-	case failRefused:
-		return socks.ConnRefused
-	case failTimeout:
-		return socks.TTLExpired
-	case failUnreachable:
-		return socks.HostUnreachable
-	}
-	return socks.GeneralFailure
-}
-
 // serveSOCKS serves SOCKS4, SOCKS4a and SOCKS5 on one listener.
 func (s *Server) serveSOCKS(ss *session) error {
 	v, err := ss.br.Peek(1)
@@ -290,7 +276,7 @@ func (s *Server) serveSOCKS5Only(ss *session) error {
 	}
 	up, err := s.connect(ss, r.host, r.port)
 	if err != nil {
-		rep := socks5ReplyFor(failureOf(err))
+		rep := failReplies[failureOf(err)].socks5
 		ss.log.Debug("socks5 connect failed", "code", strconv.Itoa(int(rep)), "err", err)
 		ss.conn.Write(socks5Reply(rep, nil))
 		return err
