@@ -95,19 +95,8 @@ func TestGarbageTCP(t *testing.T) {
 	}
 }
 
-// readTCPMsg reads one length-prefixed DNS message.
-func readTCPMsg(c net.Conn) (*dns.Msg, error) {
-	var l [2]byte
-	if _, err := io.ReadFull(c, l[:]); err != nil {
-		return nil, err
-	}
-	b := make([]byte, binary.BigEndian.Uint16(l[:]))
-	if _, err := io.ReadFull(c, b); err != nil {
-		return nil, err
-	}
-	m := new(dns.Msg)
-	return m, m.Unpack(b)
-}
+// readTCPMsg reads one length-prefixed DNS message (RFC 1035 section 4.2.2).
+func readTCPMsg(c net.Conn) (*dns.Msg, error) { return (&dns.Conn{Conn: c}).ReadMsg() }
 
 func frame(t *testing.T, m *dns.Msg) []byte {
 	b, err := m.Pack()
