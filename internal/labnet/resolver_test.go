@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/internal/leaktest"
 	"github.com/exsim/exsim/servers/dnsd"
 	"github.com/miekg/dns"
 )
@@ -363,14 +364,10 @@ func TestContextCancelled(t *testing.T) {
 		errc <- err
 	}()
 	cancel()
-	select {
-	case err := <-errc:
-		var e *Error
-		if !errors.As(err, &e) || e.Kind != Timeout || !errors.Is(err, context.Canceled) {
-			t.Errorf("LookupMX(cancelled) = %v, want Timeout wrapping context.Canceled", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("LookupMX did not return after its context was cancelled")
+	err := leaktest.Wait(t, errc, 30*time.Second, "LookupMX() after its context was cancelled")
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != Timeout || !errors.Is(err, context.Canceled) {
+		t.Errorf("LookupMX(cancelled) = %v, want Timeout wrapping context.Canceled", err)
 	}
 }
 

@@ -1,4 +1,5 @@
-// Package leaktest lets a test wait for the goroutines it started to end.
+// Package leaktest lets a test wait for the goroutines it started to end
+// (WaitGoroutines) or for one of them to return its result (Wait).
 package leaktest
 
 import (
@@ -23,5 +24,19 @@ func WaitGoroutines(t testing.TB, n int) {
 			t.Fatalf("goroutines = %d, want <= %d\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// Wait returns the error the goroutine behind done sends and fails the test
+// when none comes within timeout; what names the call waited for, such as
+// "Run()".
+func Wait(t testing.TB, done <-chan error, timeout time.Duration, what string) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		t.Fatalf("%s did not return within %v", what, timeout)
+		return nil
 	}
 }

@@ -1,6 +1,7 @@
 package leaktest
 
 import (
+	"errors"
 	"runtime"
 	"testing"
 	"time"
@@ -52,5 +53,24 @@ func TestWaitGoroutinesFailsOnLeak(t *testing.T) {
 	<-done
 	if !rec.failed {
 		t.Error("WaitGoroutines returned with a goroutine still running, want a failure")
+	}
+}
+
+func TestWait(t *testing.T) {
+	done := make(chan error, 1)
+	want := errors.New("served")
+	done <- want
+	if err := Wait(t, done, time.Second, "Serve()"); err != want {
+		t.Errorf("Wait() = %v, want %v", err, want)
+	}
+	rec := &fatalRecorder{TB: t}
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		Wait(rec, make(chan error), 10*time.Millisecond, "Serve()")
+	}()
+	<-finished
+	if !rec.failed {
+		t.Error("Wait returned although nothing was sent, want a failure")
 	}
 }
