@@ -84,10 +84,10 @@ func TestPythonImaplib(t *testing.T) {
 		{"expunge", `"1"]`}, // imaplib also returns MOVE's earlier "* 3 EXPUNGE"
 		{"list", `(\\HasNoChildren \\Sent) \"/\" \"Sent Items\"`},
 		{"status", "MESSAGES 1"},
-		{"idling", "+ idling"},
+		{"idling", "+ IDLE accepted, awaiting DONE command."},
 		{"idle-exists", "* 2 EXISTS"},
-		{"idle-done", "OK IDLE completed"},
-		{"logout", "BYE"},
+		{"idle-done", "OK IDLE completed."},
+		{"logout", `BYE ["Microsoft Exchange Server IMAP4 server signing off."]`},
 	}
 	for _, c := range checks {
 		if !strings.Contains(got[c.step], c.want) {

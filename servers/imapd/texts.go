@@ -1,5 +1,7 @@
 package imapd
 
+import "strings"
+
 // Exchange's IMAP4 frontend texts, exactly as Exchange sends them
 // (EXCHANGE.md section 6). Everything the Frontend says comes from here.
 const (
@@ -20,6 +22,43 @@ const (
 	// initial response.
 	textSASLGo = "+ "
 )
+
+// Exchange's texts after logon: what the Backend says, through the
+// Frontend's relay or on 1993, in place of go-imap's words (words.go).
+// Sources are public client logs of Exchange 2010-2016 and Exchange Online;
+// a text without one says so.
+const (
+	// textCapsSession is CAPABILITY after logon. Exchange Online (node-imap
+	// issue 867) answers "IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR
+	// UIDPLUS MOVE ID UNSELECT ... CHILDREN IDLE NAMESPACE LITERAL+"; on
+	// premises the mechanisms are those of textCapsTLS and the Online-only
+	// CLIENTACCESSRULES, CLIENTNETWORKPRESENCELOCATION and
+	// BACKENDAUTHENTICATE are absent.
+	textCapsSession = "* CAPABILITY IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=NTLM AUTH=GSSAPI SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+"
+	// textIdleGo: imapclient issue 321, php-imap issue 258 (Exchange Online).
+	textIdleGo = "+ IDLE accepted, awaiting DONE command."
+	// SELECT and EXAMINE, in this order after EXISTS, RECENT, FLAGS and
+	// PERMANENTFLAGS: offlineimap issue 62 and rainloop issue 686
+	// (Exchange 2013/2016). The flags are exchangeFlags.
+	textPermanentFlags = "Permanent flags"
+	textUnseen         = "Is the first unseen message"
+	textUIDValidity    = "UIDVALIDITY value"
+	textUIDNext        = "The next unique identifier value"
+)
+
+// completed is the text of a command's tagged OK: "<COMMAND> completed."
+// with UID FETCH, UID SEARCH, UID STORE ... answered as FETCH, SEARCH,
+// STORE. Public logs show LOGIN, NOOP, CAPABILITY (imapfilter issue 109),
+// SELECT, FETCH for UID FETCH (offlineimap issue 62), SEARCH for UID SEARCH
+// (imapfilter issue 109), STORE for UID STORE, EXAMINE, LOGOUT (rainloop
+// issues 686 and 1510), NAMESPACE, LIST, EXPUNGE, AUTHENTICATE (node-imap
+// issue 867) and IDLE (php-imap issue 258). For APPEND, COPY, MOVE, CLOSE,
+// UNSELECT, LSUB, STATUS, CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE,
+// CHECK and ID no public capture was found: they follow the same pattern.
+func completed(command string) string {
+	command, _ = strings.CutPrefix(command, "UID ")
+	return command + " completed."
+}
 
 // reply is a tagged completion: "<tag> " + reply.
 type reply string

@@ -1,0 +1,120 @@
+package imapd
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// uidValidity is the one number of a session that changes from run to run.
+var uidValidity = regexp.MustCompile(`UIDVALIDITY \d+`)
+
+func goldenSession(t *testing.T, name string, log []string) {
+	t.Helper()
+	for i, l := range log {
+		log[i] = uidValidity.ReplaceAllString(l, "UIDVALIDITY <n>")
+	}
+	golden(t, name, log)
+}
+
+// A whole session after logon, through the Frontend, as a client sees it:
+// Exchange's words, not go-imap's.
+func TestSessionGolden(t *testing.T) {
+	l := newLab(t, labOptions{})
+	l.deliver(t, "alice@contoso.com", "first")
+	l.deliver(t, "alice@contoso.com", "second")
+
+	c := dialText(t, l.fe993, l.clientTLS)
+	c.recv()
+	c.cmd("a1 LOGIN alice@contoso.com " + password)
+	c.cmd("a2 CAPABILITY")
+	c.cmd(`a3 ID ("name" "exsim-test" "version" "1")`)
+	c.cmd("a4 NAMESPACE")
+	c.cmd(`a5 LIST "" "*"`)
+	c.cmd("a6 EXAMINE INBOX")
+	c.cmd("a7 SELECT INBOX") // no "* OK [CLOSED]" from Exchange 2016
+	c.cmd("a8 FETCH 1:* (UID FLAGS)")
+	c.cmd("a9 UID FETCH 2 (RFC822.SIZE ENVELOPE)")
+	c.cmd("b1 SEARCH UNSEEN")
+	c.cmd("b2 UID SEARCH SUBJECT second")
+	c.cmd(`b3 STORE 1 +FLAGS (\Flagged $MDNSent $Junk)`) // $Junk is not kept
+	c.cmd("b4 UID STORE 2 +FLAGS.SILENT (\\Seen)")
+	c.cmd(`b5 STATUS INBOX (MESSAGES UNSEEN)`)
+	if got := c.cmd("b6 IDLE"); got != textIdleGo {
+		t.Fatalf("IDLE = %q, want %q", got, textIdleGo)
+	}
+	l.deliver(t, "alice@contoso.com", "third")
+	if got := c.recv(); got != "* 3 EXISTS" {
+		t.Errorf("during IDLE = %q, want * 3 EXISTS", got)
+	}
+	c.reply("b6", "DONE")
+	c.cmd("b7 NOOP")
+	c.cmd("b8 ID NIL")
+	c.cmd("b9 ID ()")
+	c.cmd("c1 UNSELECT")
+	c.cmd("c2 FROB")
+	c.cmd("c3 FETCH 1 FLAGS") // no mailbox selected
+	c.cmd("c4 SELECT")
+	c.cmd("c5 LOGOUT")
+	c.expectEOF()
+	goldenSession(t, "session", c.log)
+}
+
+// Message data and APPEND literals are never rewritten nor mistaken for
+// commands, and ID waits for the commands pipelined before it.
+func TestSessionWordsLiterals(t *testing.T) {
+	l := newLab(t, labOptions{})
+	c := dialText(t, l.fe993, l.clientTLS)
+	c.recv()
+	c.cmd("a1 LOGIN alice@contoso.com " + password)
+	body := "Subject: words\r\n\r\nx1 ID NIL\r\n* BYE Logging out\r\n+ idling\r\nx2 OK FETCH completed\r\n"
+	c.send("a2 APPEND INBOX {" + strconv.Itoa(len(body)) + "+}\r\n" + body + "\r\n")
+	for l := c.recv(); !strings.HasPrefix(l, "a2 "); l = c.recv() {
+		if l == "" {
+			t.Fatal("closed before APPEND completed")
+		}
+	}
+	if last := c.log[len(c.log)-1]; !strings.HasPrefix(last, "S: a2 OK [APPENDUID ") || !strings.HasSuffix(last, "] APPEND completed.") {
+		t.Errorf("APPEND = %q", last)
+	}
+	c.cmd("a3 SELECT INBOX")
+	// Pipelined: the ID's answer comes after FETCH's.
+	c.send("a4 FETCH 1 BODY.PEEK[TEXT]\r\na5 ID NIL\r\n")
+	var got []string
+	for l := c.recv(); !strings.HasPrefix(l, "a5 "); l = c.recv() {
+		if l == "" {
+			t.Fatal("closed before ID completed")
+		}
+		got = append(got, l)
+	}
+	want := []string{
+		"* 1 FETCH (UID 1 BODY[TEXT] {" + strconv.Itoa(len(body)-len("Subject: words\r\n\r\n")) + "}",
+		"x1 ID NIL", "* BYE Logging out", "+ idling", "x2 OK FETCH completed",
+		")", "a4 OK FETCH completed.", textID,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("FETCH then ID =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if last := c.log[len(c.log)-1]; last != "S: a5 OK ID completed." {
+		t.Errorf("ID = %q", last)
+	}
+}
+
+func TestLiteralSize(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want int
+	}{
+		{"* 1 FETCH (BODY[] {736}\r\n", 736},
+		{"a APPEND INBOX {12+}\r\n", 12},
+		{"* 1 FETCH (BINARY[] ~{5}\r\n", 5},
+		{"a OK done\r\n", 0},
+		{"a SEARCH {x}\r\n", 0},
+		{"}\r\n", 0},
+	} {
+		if got := literalSize(tc.line); got != tc.want {
+			t.Errorf("literalSize(%q) = %d, want %d", tc.line, got, tc.want)
+		}
+	}
+}
