@@ -94,7 +94,7 @@ func (e *exchangeConn) Write(p []byte) (int, error) {
 		line := string(e.line)
 		e.line = e.line[:0]
 		e.lit = literalSize(line)
-		if e.cont {
+		if e.cont || len(line) > maxWatchedLine {
 			out = append(out, line...)
 		} else {
 			out = e.response(out, strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r"))
