@@ -28,13 +28,13 @@ const (
 // Sources are public client logs of Exchange 2010-2016 and Exchange Online;
 // a text without one says so.
 const (
-	// textCapsSession is CAPABILITY after logon. Exchange Online (node-imap
-	// issue 867) answers "IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR
-	// UIDPLUS MOVE ID UNSELECT ... CHILDREN IDLE NAMESPACE LITERAL+"; on
-	// premises the mechanisms are those of textCapsTLS and the Online-only
-	// CLIENTACCESSRULES, CLIENTNETWORKPRESENCELOCATION and
-	// BACKENDAUTHENTICATE are absent.
-	textCapsSession = "* CAPABILITY IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=NTLM AUTH=GSSAPI SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+"
+	// textCapsSession is CAPABILITY after logon. A hosted Exchange 2016
+	// (MailKit issue 791) answers "IMAP4 IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS
+	// MOVE ID UNSELECT CLIENTNETWORKPRESENCELOCATION CHILDREN IDLE NAMESPACE
+	// LITERAL+"; Exchange Online (node-imap issue 867) adds AUTH=XOAUTH2 and
+	// the Online-only CLIENTACCESSRULES and BACKENDAUTHENTICATE. The
+	// mechanisms here are those of textCapsTLS.
+	textCapsSession = "* CAPABILITY IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=NTLM AUTH=GSSAPI SASL-IR UIDPLUS MOVE ID UNSELECT CLIENTNETWORKPRESENCELOCATION CHILDREN IDLE NAMESPACE LITERAL+"
 	// textIdleGo: imapclient issue 321, php-imap issue 258 (Exchange Online).
 	textIdleGo = "+ IDLE accepted, awaiting DONE command."
 	// SELECT and EXAMINE, in this order after EXISTS, RECENT, FLAGS and

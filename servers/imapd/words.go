@@ -29,12 +29,13 @@ type exchangeConn struct {
 	mu sync.Mutex // guards everything below: Read and Write run on different goroutines during IDLE
 
 	// Server to client.
-	greeted bool
-	line    []byte   // a response line not yet complete
-	lit     int      // bytes of a literal still to pass through
-	cont    bool     // the next line continues a response after a literal
-	held    []string // SELECT's UNSEEN, UIDVALIDITY, UIDNEXT, sent after PERMANENTFLAGS
-	werr    error    // the first write error; later writes fail with it
+	greeted  bool
+	loggedOn bool     // a LOGIN or AUTHENTICATE succeeded: CAPABILITY is textCapsSession
+	line     []byte   // a response line not yet complete
+	lit      int      // bytes of a literal still to pass through
+	cont     bool     // the next line continues a response after a literal
+	held     []string // SELECT's UNSEEN, UIDVALIDITY, UIDNEXT, sent after PERMANENTFLAGS
+	werr     error    // the first write error; later writes fail with it
 
 	// Client to server.
 	rtmp    []byte // Read's buffer; go-imap reads from one goroutine at a time
@@ -158,8 +159,10 @@ func (e *exchangeConn) response(out []byte, line string) []byte {
 		return emit(out, textIdleGo)
 	case line == "+ Ready for literal data":
 		return emit(out, textLiteralGo)
-	case strings.HasPrefix(line, "* CAPABILITY "):
+	case strings.HasPrefix(line, "* CAPABILITY ") && e.loggedOn:
 		return emit(out, textCapsSession)
+	case strings.HasPrefix(line, "* CAPABILITY "):
+		return emit(out, textCapsTLS) // the Exchange backend is TLS only
 	}
 	if tag, rest, ok := strings.Cut(line, " "); ok && tag != "*" && tag != "+" {
 		return emit(out, e.tagged(tag, rest))
@@ -201,6 +204,9 @@ func (e *exchangeConn) tagged(tag, rest string) string {
 		if name == "" {
 			return tag + " " + rest
 		}
+		if name == "LOGIN" || name == "AUTHENTICATE" {
+			e.loggedOn = true
+		}
 		switch strings.SplitN(code, " ", 2)[0] {
 		case "READ-WRITE", "READ-ONLY", "APPENDUID", "COPYUID":
 			return tag + " OK [" + code + "] " + completed(name)
@@ -212,8 +218,13 @@ func (e *exchangeConn) tagged(tag, rest string) string {
 		}
 		return replyArgError.line(tag)
 	case "NO":
-		if code == "SERVERBUG" {
+		switch {
+		case code == "SERVERBUG":
 			return replyUnavailable.line(tag)
+		case name == "LOGIN":
+			return replyLoginFailed.line(tag)
+		case name == "AUTHENTICATE":
+			return replyAuthFailed.line(tag)
 		}
 	}
 	return tag + " " + rest

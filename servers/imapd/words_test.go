@@ -118,3 +118,21 @@ func TestLiteralSize(t *testing.T) {
 		}
 	}
 }
+
+// The Backend on 1993, as the Frontend or a prober sees it, speaks
+// Exchange's words too, failed logons included.
+func TestBackendDirectGolden(t *testing.T) {
+	l := newLab(t, labOptions{})
+	c := dialText(t, l.beAddr, l.ca.ClientTLS("ex01.contoso.com", nil))
+	c.recv()
+	c.cmd("a1 CAPABILITY")
+	c.cmd("a2 LOGIN alice@contoso.com wrong")
+	c.cmd("a3 AUTHENTICATE PLAIN " + plain("alice@contoso.com", "wrong"))
+	c.cmd("a4 SELECT INBOX")
+	c.cmd("a5 AUTHENTICATE PLAIN " + plain("alice@contoso.com", password))
+	c.cmd("a6 ID NIL")
+	c.cmd("a7 CAPABILITY")
+	c.cmd("a8 LOGOUT")
+	c.expectEOF()
+	goldenSession(t, "backend-1993", c.log)
+}
