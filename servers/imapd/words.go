@@ -202,6 +202,11 @@ func (e *exchangeConn) tagged(tag, rest string) string {
 	switch typ {
 	case "OK":
 		if name == "" {
+			// Not seen on the way in (after a literal the client did not
+			// send, say): go-imap's text names the command.
+			name, _ = strings.CutSuffix(text, " completed")
+		}
+		if name == "" || name == text {
 			return tag + " " + rest
 		}
 		if name == "LOGIN" || name == "AUTHENTICATE" {

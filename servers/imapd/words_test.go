@@ -136,3 +136,22 @@ func TestBackendDirectGolden(t *testing.T) {
 	c.expectEOF()
 	goldenSession(t, "backend-1993", c.log)
 }
+
+// A tagged OK is Exchange's even for a command exchangeConn did not see
+// arrive.
+func TestTaggedUnseenCommand(t *testing.T) {
+	e := newExchangeConn(nil)
+	for _, tc := range []struct{ in, want string }{
+		{"z OK [READ-WRITE] SELECT completed", "z OK [READ-WRITE] SELECT completed."},
+		{"z OK UID FETCH completed", "z OK FETCH completed."},
+		{"z OK [CAPABILITY IMAP4rev1] Authenticated", "z OK [CAPABILITY IMAP4rev1] Authenticated"},
+		{"z BAD [CLIENTBUG] Syntax error: expected SP", replyArgError.line("z")},
+		{"z NO [SERVERBUG] Internal server error", replyUnavailable.line("z")},
+		{"z NO [NONEXISTENT] The requested item could not be found.", "z NO [NONEXISTENT] The requested item could not be found."},
+	} {
+		tag, rest, _ := strings.Cut(tc.in, " ")
+		if got := e.tagged(tag, rest); got != tc.want {
+			t.Errorf("tagged(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
