@@ -46,6 +46,12 @@ const (
 	textUIDNext        = "The next unique identifier value"
 )
 
+// After logon LOGOUT is answered with textBye and ID with textID, as before
+// it. Rainloop issue 686 shows Exchange Online of 2016 saying "* BYE
+// Microsoft Exchange Server 2016 IMAP4 server signing off."; what an
+// on-premises 2016/2019 says, and what any Exchange answers to ID, has no
+// public capture: "* ID NIL" is RFC 2971's minimal answer.
+
 // completed is the text of a command's tagged OK: "<COMMAND> completed."
 // with UID FETCH, UID SEARCH, UID STORE ... answered as FETCH, SEARCH,
 // STORE. Public logs show LOGIN, NOOP, CAPABILITY (imapfilter issue 109),
