@@ -43,9 +43,12 @@ type exchangeConn struct {
 	inLine  []byte
 	inLit   int
 	inCont  bool
-	swallow bool        // the command being read is answered here (ID)
-	idArgs  []byte      // its arguments
-	queue   []queuedCmd // commands in the client's order, until answered
+	swallow bool   // the command being read is answered here (ID)
+	idArgs  []byte // its arguments
+	// idTooLong: the ID command is longer than Exchange's MaxCommandSize
+	// and is refused.
+	idTooLong bool
+	queue     []queuedCmd // commands in the client's order, until answered
 }
 
 // queuedCmd is a command the client sent: go-imap answers it (reply nil) or
@@ -323,7 +326,7 @@ func (e *exchangeConn) watch(b []byte) error {
 		if e.inLit > 0 {
 			n := min(e.inLit, len(b))
 			if e.swallow {
-				e.idArgs = append(e.idArgs, b[:n]...)
+				e.keepID(b[:n])
 			} else {
 				e.rbuf = append(e.rbuf, b[:n]...)
 			}
@@ -333,8 +336,12 @@ func (e *exchangeConn) watch(b []byte) error {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
 			e.inLine = append(e.inLine, b...)
-			if len(e.inLine) > maxWatchedLine && !e.swallow {
-				e.rbuf = append(e.rbuf, e.inLine...)
+			if len(e.inLine) > maxWatchedLine {
+				if e.swallow {
+					e.keepID(e.inLine)
+				} else {
+					e.rbuf = append(e.rbuf, e.inLine...)
+				}
 				e.inLine, e.inCont = e.inLine[:0], true
 			}
 			break
@@ -349,14 +356,19 @@ func (e *exchangeConn) watch(b []byte) error {
 		e.inLit = literalSize(line)
 		e.inCont = e.inLit > 0
 		if e.swallow {
-			e.idArgs = append(e.idArgs, line...)
+			e.keepID([]byte(line))
 			if e.inLit > 0 && !strings.HasSuffix(strings.TrimRight(line, "\r\n"), "+}") {
 				out = append(out, textLiteralGo+"\r\n"...)
 			}
 			if !e.inCont {
 				e.swallow = false
-				e.queue[len(e.queue)-1].reply = idReply(e.queue[len(e.queue)-1].tag, e.idArgs)
-				e.idArgs = nil
+				q := &e.queue[len(e.queue)-1]
+				if e.idTooLong {
+					q.reply = []string{replyArgError.line(q.tag)}
+				} else {
+					q.reply = idReply(q.tag, e.idArgs)
+				}
+				e.idArgs, e.idTooLong = nil, false
 			}
 		} else {
 			e.rbuf = append(e.rbuf, line...)
@@ -370,6 +382,15 @@ func (e *exchangeConn) watch(b []byte) error {
 		e.werr = err
 	}
 	return e.werr
+}
+
+// keepID keeps the bytes of an ID command up to MaxCommandSize.
+func (e *exchangeConn) keepID(b []byte) {
+	if len(e.idArgs)+len(b) > defaultMaxCommandSize {
+		e.idTooLong = true
+		return
+	}
+	e.idArgs = append(e.idArgs, b...)
 }
 
 // command notes the first line of a client command. Lines that are not

@@ -155,3 +155,20 @@ func TestTaggedUnseenCommand(t *testing.T) {
 		}
 	}
 }
+
+// An ID longer than MaxCommandSize is refused, not kept in memory, and the
+// session goes on.
+func TestIDTooLong(t *testing.T) {
+	l := newLab(t, labOptions{})
+	c := dialText(t, l.fe993, l.clientTLS)
+	c.recv()
+	c.cmd("a1 LOGIN alice@contoso.com " + password)
+	long := strings.Repeat("x", 3*defaultMaxCommandSize)
+	c.send("a2 ID (\"name\" {" + strconv.Itoa(len(long)) + "+}\r\n" + long + ")\r\n")
+	if got := c.recv(); got != replyArgError.line("a2") {
+		t.Errorf("long ID = %q, want %q", got, replyArgError.line("a2"))
+	}
+	if got := c.cmd("a3 NOOP"); got != "a3 OK NOOP completed." {
+		t.Errorf("NOOP after long ID = %q", got)
+	}
+}
