@@ -40,9 +40,9 @@ type testBackend struct {
 	mu        sync.Mutex
 	msgs      []message
 	reject    map[string]*Reply
-	mechs     []string // AUTH mechanisms; nil: not an AuthSession
+	mechs     []string     // AUTH mechanisms; nil: not an AuthSession
 	ntlm      *ntlm.Server // provides NTLM when set
-	refuse    error    // NewSession error
+	refuse    error        // NewSession error
 	dataReply func(m *message) (*Reply, error)
 	dataRead  func(r io.Reader) ([]byte, error) // how Data reads; nil reads all
 	resets    int
