@@ -52,7 +52,7 @@ func (s *Server) startIMAP(back storeAuth, front *storeAuth) error {
 				}
 				srv = b
 			} else {
-				f, err := imapd.NewFrontend(imapd.FrontendOptions{Auth: front, Upstream: backendDialer{s, 1993}, TLSConfig: tlsConf, Server: s.Config.Name, Listener: l.Name, Logger: s.log})
+				f, err := imapd.NewFrontend(imapd.FrontendOptions{Auth: imapFrontAuth{front}, Upstream: backendDialer{s, 1993}, TLSConfig: tlsConf, Server: s.Config.Name, Listener: l.Name, Logger: s.log})
 				if err != nil {
 					return err
 				}
