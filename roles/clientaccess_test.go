@@ -88,12 +88,13 @@ print('ok')
 	}
 }
 
-func TestNTLMWithCurl(t *testing.T) {
+// ntlmWithCurl: curl logs on with NTLM to HTTPS and to SMTP AUTH (587).
+// It runs in TestNTLMEverywhere's lab.
+func ntlmWithCurl(t *testing.T, rt *Runtime) {
 	curl, err := exec.LookPath("curl")
 	if err != nil {
 		t.Skip("curl not installed")
 	}
-	rt := startLab(t, "contoso-noedge", nil)
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	os.WriteFile(ca, rt.ca.PEM(), 0o644)
 	ex01, ex02 := rt.Server("EX01").Config, rt.Server("EX02").Config
