@@ -19,7 +19,7 @@ import (
 	"github.com/exsim/exsim/transport/smtpclient"
 )
 
-var blocks = labtest.NewBlocks(101, 119)
+var blocks = labtest.NewBlocks(210, 249)
 
 func testLogger(t *testing.T) *slog.Logger {
 	if os.Getenv("EXSIM_TEST_LOG") != "" {
@@ -31,7 +31,13 @@ func testLogger(t *testing.T) *slog.Logger {
 // startLab runs a built-in topology in its own address block.
 func startLab(t *testing.T, name string, edit func(*topology.Topology)) *Runtime {
 	t.Helper()
-	top := labtest.Topology(t, name, blocks.Next(t))
+	return startLabIn(t, blocks, name, edit)
+}
+
+// startLabIn is startLab with the address block taken from in.
+func startLabIn(t *testing.T, in *labtest.Blocks, name string, edit func(*topology.Topology)) *Runtime {
+	t.Helper()
+	top := labtest.Topology(t, name, in.Next(t))
 	if edit != nil {
 		edit(top)
 	}
@@ -39,11 +45,7 @@ func startLab(t *testing.T, name string, edit func(*topology.Topology)) *Runtime
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		rt.Close(ctx)
-	})
+	labtest.CloseAtEnd(t, rt)
 	return rt
 }
 

@@ -13,16 +13,6 @@ import (
 	"github.com/exsim/exsim/topology"
 )
 
-// tool finds a real client or skips the test.
-func tool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	bin, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not installed (apt-get install %s; .ci/run installs it)", name, pkg)
-	}
-	return bin
-}
-
 // TestNTLMEverywhere runs real NTLM clients against one lab (address
 // blocks are scarce): EX01 requires NTLMv2 (mailbox.ntlm.require_v2), EX02
 // keeps the default, NTLMv1 and NTLMv2.
@@ -45,15 +35,12 @@ func mailAccessNTLM(t *testing.T, rt *Runtime) {
 	sendFrom(t, rt, "INET01", "carol@fabrikam.com", "ntlm read", "alice@contoso.com")
 	waitMail(t, rt, "EX01", "alice@contoso.com", "ntlm read")
 	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, rt.ca.PEM(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	ca := labCAFile(t, rt)
 	ex02 := rt.Server("EX02").Config
 	imaps, pop3s := 993+labtest.PortOffset, 995+labtest.PortOffset
 
 	t.Run("curl IMAP4", func(t *testing.T) {
-		curl := tool(t, "curl", "curl")
+		curl := needTool(t, "curl")
 		out, err := exec.Command(curl, "-sS", "--cacert", ca, "--login-options", "AUTH=NTLM", "-u", `CONTOSO\alice:P@ssw0rd`,
 			"--resolve", fmt.Sprintf("%s:%d:%s", ex02.FQDN, imaps, ex02.Address),
 			"-X", "SEARCH SUBJECT \"ntlm read\"", fmt.Sprintf("imaps://%s:%d/INBOX", ex02.FQDN, imaps)).CombinedOutput()
@@ -68,7 +55,7 @@ func mailAccessNTLM(t *testing.T, rt *Runtime) {
 		}
 	})
 	t.Run("curl POP3", func(t *testing.T) {
-		curl := tool(t, "curl", "curl")
+		curl := needTool(t, "curl")
 		out, err := exec.Command(curl, "-sS", "--cacert", ca, "--login-options", "AUTH=NTLM", "-u", `CONTOSO\alice:P@ssw0rd`,
 			"--resolve", fmt.Sprintf("%s:%d:%s", ex02.FQDN, pop3s, ex02.Address),
 			fmt.Sprintf("pop3s://%s:%d/1", ex02.FQDN, pop3s)).CombinedOutput()
@@ -77,7 +64,7 @@ func mailAccessNTLM(t *testing.T, rt *Runtime) {
 		}
 	})
 	t.Run("fetchmail", func(t *testing.T) {
-		fetchmail := tool(t, "fetchmail", "fetchmail")
+		fetchmail := needTool(t, "fetchmail")
 		mbox := filepath.Join(dir, "mbox")
 		rc := filepath.Join(dir, "fetchmailrc")
 		// No "auth" keyword: fetchmail's default, "any".
@@ -131,7 +118,7 @@ func lastNTLMMessage(trace, prefix string) []byte {
 // at its default LAN Manager authentication level lets it; EX01, with
 // require_v2, refuses the same logon with 535 5.7.3.
 func submissionNTLMv1(t *testing.T, rt *Runtime) {
-	bin := tool(t, "swaks", "swaks")
+	bin := needTool(t, "swaks")
 	if err := exec.Command("perl", "-MAuthen::NTLM", "-e", "1").Run(); err != nil {
 		t.Skip("Perl's Authen::NTLM not installed (apt-get install libauthen-ntlm-perl; .ci/run installs it)")
 	}

@@ -168,17 +168,10 @@ func (f *Folder) Lookup(uids []uint32) ([]MessageInfo, error) {
 			return err
 		}
 		out = make([]MessageInfo, 0, len(uids))
-		for _, uid := range uids {
-			rec, err := mb.msg(f.id, b, uid)
-			if err == ErrNoMessage {
-				continue
-			}
-			if err != nil {
-				return err
-			}
+		return mb.eachMsg(f.id, b, uids, func(uid uint32, rec msgRec) error {
 			out = append(out, rec.info(uid))
-		}
-		return nil
+			return nil
+		})
 	})
 	return out, err
 }
@@ -253,14 +246,7 @@ func (f *Folder) StoreFlags(ctx context.Context, uids []uint32, op FlagOp, flags
 			return err
 		}
 		var changed []uint32
-		for _, uid := range uids {
-			rec, err := mb.msg(f.id, b, uid)
-			if err == ErrNoMessage {
-				continue
-			}
-			if err != nil {
-				return err
-			}
+		if err := mb.eachMsg(f.id, b, uids, func(uid uint32, rec msgRec) error {
 			nb, nk := applyFlags(rec.Flags, rec.Keywords, op, bits, kws)
 			if nb != rec.Flags || !sameKeywords(nk, rec.Keywords) {
 				r.removeMsg(&rec)
@@ -272,6 +258,9 @@ func (f *Folder) StoreFlags(ctx context.Context, uids []uint32, op FlagOp, flags
 				changed = append(changed, uid)
 			}
 			out = append(out, FlagUpdate{UID: uid, Flags: flagList(rec.Flags, rec.Keywords)})
+			return nil
+		}); err != nil {
+			return err
 		}
 		if len(changed) == 0 {
 			return nil
@@ -335,15 +324,11 @@ func (f *Folder) remove(ctx context.Context, uids []uint32, onlyDeleted bool) ([
 				return err
 			}
 		} else {
-			for _, uid := range uids {
-				rec, err := mb.msg(f.id, b, uid)
-				if err == ErrNoMessage {
-					continue
-				}
-				if err != nil {
-					return err
-				}
+			if err := mb.eachMsg(f.id, b, uids, func(uid uint32, rec msgRec) error {
 				consider(uid, rec)
+				return nil
+			}); err != nil {
+				return err
 			}
 		}
 		if len(victims) == 0 {
@@ -405,14 +390,7 @@ func (f *Folder) transfer(ctx context.Context, uids []uint32, dest string, move 
 		if err != nil {
 			return err
 		}
-		for _, uid := range uids {
-			rec, err := mb.msg(f.id, sb, uid)
-			if err == ErrNoMessage {
-				continue
-			}
-			if err != nil {
-				return err
-			}
+		if err := mb.eachMsg(f.id, sb, uids, func(uid uint32, rec msgRec) error {
 			if dst.UIDNext == 1<<32-1 {
 				return mb.s.corrupt(mb.recName(did), fmt.Errorf("UID space exhausted"))
 			}
@@ -432,6 +410,9 @@ func (f *Folder) transfer(ctx context.Context, uids []uint32, dest string, move 
 			}
 			out.SourceUIDs = append(out.SourceUIDs, uid)
 			out.DestUIDs = append(out.DestUIDs, nuid)
+			return nil
+		}); err != nil {
+			return err
 		}
 		if len(out.SourceUIDs) == 0 {
 			return nil
@@ -454,6 +435,24 @@ func (f *Folder) transfer(ctx context.Context, uids []uint32, dest string, move 
 		return nil
 	})
 	return out, err
+}
+
+// eachMsg calls fn with the record of each of uids that exists in
+// folder id (whose message bucket is b), in the order of uids.
+func (mb *mbx) eachMsg(id uint64, b *bbolt.Bucket, uids []uint32, fn func(uid uint32, rec msgRec) error) error {
+	for _, uid := range uids {
+		rec, err := mb.msg(id, b, uid)
+		if err == ErrNoMessage {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(uid, rec); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sortedUIDs returns uids sorted ascending without duplicates or zeros.
