@@ -104,9 +104,10 @@ print('ok')
 	}
 }
 
-func TestNTLMWithCurl(t *testing.T) {
+// ntlmWithCurl: curl logs on with NTLM to HTTPS and to SMTP AUTH (587).
+// It runs in TestNTLMEverywhere's lab.
+func ntlmWithCurl(t *testing.T, rt *Runtime) {
 	curl := needTool(t, "curl")
-	rt := startLab(t, "contoso-noedge", nil)
 	ca := labCAFile(t, rt)
 	ex01, ex02 := rt.Server("EX01").Config, rt.Server("EX02").Config
 

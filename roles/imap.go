@@ -32,7 +32,7 @@ func (s *Server) startIMAP(back storeAuth, front *storeAuth) error {
 			if v.backend {
 				return imapd.NewBackend(imapd.BackendOptions{Store: back.store, Auth: back, Flavor: v.flavor, TLSConfig: tlsConf, Server: s.Config.Name, Listener: l.Name, Logger: s.log})
 			}
-			return imapd.NewFrontend(imapd.FrontendOptions{Auth: front, Upstream: backendDialer{s, 1993}, TLSConfig: tlsConf, Server: s.Config.Name, Listener: l.Name, Logger: s.log})
+			return imapd.NewFrontend(imapd.FrontendOptions{Auth: imapFrontAuth{front}, Upstream: backendDialer{s, 1993}, TLSConfig: tlsConf, Server: s.Config.Name, Listener: l.Name, Logger: s.log})
 		})
 		if err != nil {
 			return err

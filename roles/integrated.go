@@ -9,12 +9,15 @@ import (
 	"github.com/exsim/exsim/topology"
 )
 
-// newNTLM is the server's NTLM acceptor: the lab knows every password, so
-// NTLMv2 responses are checked against the topology (no domain controller).
+// newNTLM is the server's NTLM acceptor for SMTP, IMAP4, POP3 and HTTP:
+// the lab knows every password, so NTLMv1 and NTLMv2 responses are checked
+// against the topology (no domain controller). NTLMv1 is refused only with
+// ntlm.require_v2 (LAN Manager authentication level 5).
 func (s *Server) newNTLM() *ntlm.Server {
 	t := s.rt.o.Topology
 	return ntlm.NewServer(ntlm.Options{
 		TargetName: t.NetBIOSDomain(), DNSDomain: t.DefaultDomain(), DNSComputer: s.Config.FQDN, NetBIOSComputer: s.Config.Name,
+		RequireNTLMv2: t.NTLMRequireV2(s.Config.Name),
 		Lookup: func(user, domain string) (string, string, bool) {
 			name := user
 			if domain != "" {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/exsim/exsim/internal/ntlm"
 	"github.com/exsim/exsim/servers/imapd"
 	"github.com/exsim/exsim/servers/pop3d"
 	"github.com/exsim/exsim/store"
@@ -21,6 +22,7 @@ import (
 type storeAuth struct {
 	accts accounts
 	store *store.Store
+	ntlm  *ntlm.Server // NTLM on a frontend; nil: PLAIN and USER/PASS only
 }
 
 // errLogonFailure is a failed logon in the words of both mail-access
@@ -155,7 +157,7 @@ func (s *Server) startPOP3(back storeAuth, front *storeAuth) error {
 	}
 	var svcs []svc
 	if front != nil {
-		fo := pop3d.Options{Authenticator: front, Upstream: backendDialer{s, 1995}}
+		fo := pop3d.Options{Authenticator: pop3FrontAuth{front}, Upstream: backendDialer{s, 1995}}
 		svcs = []svc{
 			{topology.POP3, nil, fo},
 			{topology.POP3S, tlsConf, fo},

@@ -62,6 +62,9 @@ type Topology struct {
 	SendConnectors []SendConnector `yaml:"send_connectors,omitempty" json:"send_connectors,omitempty"`
 	// Timers are the queue and synchronisation timers.
 	Timers Timers `yaml:"timers,omitempty" json:"timers"`
+	// NTLM is the NTLM acceptance policy of every Mailbox server; a
+	// server's mailbox.ntlm overrides it.
+	NTLM *NTLMOptions `yaml:"ntlm,omitempty" json:"ntlm,omitempty"`
 	// AllowOutside lists networks (CIDR) outside the topology that servers
 	// may deliver to or resolve through. Empty (the default) means none:
 	// exsim never dials an address that is not a server of the topology.
@@ -111,6 +114,8 @@ type MailboxOptions struct {
 	// BasicAuth allows Basic authentication on EWS, Autodiscover, ActiveSync
 	// and Outlook Anywhere (default true, as lab clients rarely speak NTLM).
 	BasicAuth *bool `yaml:"basic_auth,omitempty" json:"basic_auth,omitempty"`
+	// NTLM overrides the organization's NTLM policy on this server.
+	NTLM *NTLMOptions `yaml:"ntlm,omitempty" json:"ntlm,omitempty"`
 	// VirtualDirectories set InternalUrl/ExternalUrl per web virtual
 	// directory (keys: VirtualDirectoryNames); unset ones keep Exchange's
 	// defaults. See VirtualDirectory.

@@ -17,9 +17,12 @@
 //   - the MIC, when the client's MsvAvFlags announce one, with the session
 //     key (after key exchange when negotiated);
 //   - the SPNEGO mechListMIC both ways, for Negotiate;
-//   - NTLMv1 (with or without extended session security) only with
-//     Options.AllowNTLMv1. LMv1 responses alone are never accepted, nor
-//     anonymous logons.
+//   - NTLMv1, the DES-based NT response, with extended session security
+//     (the "NTLM2 session response") or without (MS-NLMP section 3.3.1),
+//     unless Options.RequireNTLMv2: Windows servers at the default LAN
+//     Manager authentication level (3) accept NTLMv1 and NTLMv2, and
+//     clients such as fetchmail and Perl's Authen::NTLM send only NTLMv1.
+//     LMv1 responses alone are never accepted, nor anonymous logons.
 //
 // A Session is one authentication (NEGOTIATE in, CHALLENGE out,
 // AUTHENTICATE in). SASLServer adapts it to go-sasl's sasl.Server for the

@@ -145,24 +145,25 @@ r = c.getresponse()
 print(r.status, r.read().decode())
 `
 	tests := []struct {
-		level   string
-		allowV1 bool
-		want    string
+		level  string
+		v2Only bool
+		want   string
 	}{
 		{"3", false, "200 alice@contoso.com"},
-		{"2", false, "401"},
-		{"1", false, "401"},
-		{"2", true, "200 alice@contoso.com"},
-		{"1", true, "200 alice@contoso.com"},
+		{"2", false, "200 alice@contoso.com"},
+		{"1", false, "200 alice@contoso.com"},
+		{"3", true, "200 alice@contoso.com"},
+		{"2", true, "401"},
+		{"1", true, "401"},
 	}
 	for _, tt := range tests {
-		lab := newHTTPLab(t, newLabServer(t, func(o *Options) { o.AllowNTLMv1 = tt.allowV1 }), HTTPOptions{}, true)
+		lab := newHTTPLab(t, newLabServer(t, func(o *Options) { o.RequireNTLMv2 = tt.v2Only }), HTTPOptions{}, true)
 		out, err := runCmd(t, env, py, "-c", script, lab.URL, tt.level)
 		if err != nil {
 			t.Fatalf("python: %v: %s", err, out)
 		}
 		if got := strings.TrimSpace(out); got != tt.want {
-			t.Errorf("ntlm_auth level %s (AllowNTLMv1 %v) = %q, want %q", tt.level, tt.allowV1, got, tt.want)
+			t.Errorf("ntlm_auth level %s (RequireNTLMv2 %v) = %q, want %q", tt.level, tt.v2Only, got, tt.want)
 		}
 	}
 }

@@ -22,7 +22,7 @@ var (
 	// ErrAnonymous: an anonymous AUTHENTICATE_MESSAGE (MS-NLMP section
 	// 3.2.5.1.2), which exsim refuses.
 	ErrAnonymous = errors.New("ntlm: anonymous logon refused")
-	// ErrNTLMv1: an NTLMv1 or LM response while Options.AllowNTLMv1 is false.
+	// ErrNTLMv1: an NTLMv1 response while Options.RequireNTLMv2 is set.
 	ErrNTLMv1 = errors.New("ntlm: NTLMv1 refused")
 	// ErrClockSkew: the NTLMv2 response's timestamp is further than
 	// Options.MaxClockSkew from the server's clock (MS-NLMP section 3.2.5.1.2).
@@ -55,9 +55,13 @@ type Options struct {
 	// ok false means no such user. Required.
 	// Lookup is called concurrently by concurrent sessions.
 	Lookup func(user, domain string) (password, account string, ok bool)
-	// AllowNTLMv1 accepts NTLMv1 responses (with or without extended
-	// session security). Default false: only NTLMv2 and LMv2.
-	AllowNTLMv1 bool
+	// RequireNTLMv2 refuses NTLMv1 responses (with or without extended
+	// session security), as a Windows server whose "Network security: LAN
+	// Manager authentication level" is 5 (Send NTLMv2 response only.
+	// Refuse LM & NTLM). Default false: NTLMv1 and NTLMv2 are both
+	// accepted, as at Windows' default level 3, where servers accept LM,
+	// NTLM and NTLMv2.
+	RequireNTLMv2 bool
 	// MaxClockSkew bounds the difference between the NTLMv2 response's
 	// timestamp and the server's clock. Zero means DefaultMaxClockSkew.
 	MaxClockSkew time.Duration
@@ -129,7 +133,8 @@ type Identity struct {
 	Account string
 	// User, Domain and Workstation are as the client sent them.
 	User, Domain, Workstation string
-	// NTLMv2 is false for an NTLMv1 logon (Options.AllowNTLMv1).
+	// NTLMv2 is false for an NTLMv1 logon (with or without extended
+	// session security).
 	NTLMv2 bool
 }
 

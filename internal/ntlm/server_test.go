@@ -195,7 +195,7 @@ func TestTestClientLogons(t *testing.T) {
 	tests := []struct {
 		name    string
 		c       testClient
-		v1      bool // AllowNTLMv1
+		v2Only  bool // RequireNTLMv2
 		wantErr error
 	}{
 		{"NTLMv2 with MIC and key exchange", testClient{user: "alice", domain: "CONTOSO", password: "P@ssw0rd", mic: true}, false, nil},
@@ -206,11 +206,16 @@ func TestTestClientLogons(t *testing.T) {
 		{"NTOWFv2 with a NIL domain", testClient{user: "alice", domain: "CONTOSO", password: "P@ssw0rd", ntDomain: &empty}, false, nil},
 		{"LMv2 alone", testClient{user: "alice", domain: "CONTOSO", password: "P@ssw0rd", lmv2Only: true}, false, nil},
 		{"LMv2 alone, wrong password", testClient{user: "alice", domain: "CONTOSO", password: "x", lmv2Only: true}, false, ErrLogonFailure},
-		{"NTLMv1 refused", testClient{user: "alice", domain: "CONTOSO", password: "P@ssw0rd", v1: true}, false, ErrNTLMv1},
-		{"NTLMv1 ESS allowed", testClient{user: "alice", domain: "CONTOSO", password: "P@ssw0rd", v1: true}, true, nil},
-		{"NTLMv1 allowed", testClient{user: "alice", domain: "CONTOSO", password: "P@ssw0rd", v1: true,
-			flags: defaultClientFlags &^ flagExtendedSessionSecurity}, true, nil},
-		{"NTLMv1 allowed, wrong password", testClient{user: "alice", domain: "CONTOSO", password: "x", v1: true}, true, ErrLogonFailure},
+		{"NTLMv1 ESS refused with RequireNTLMv2", testClient{user: "alice", domain: "CONTOSO", password: "P@ssw0rd", v1: true}, true, ErrNTLMv1},
+		{"NTLMv1 refused with RequireNTLMv2", testClient{user: "alice", domain: "CONTOSO", password: "P@ssw0rd", v1: true,
+			flags: defaultClientFlags &^ flagExtendedSessionSecurity}, true, ErrNTLMv1},
+		{"NTLMv2 with RequireNTLMv2", testClient{user: "alice", domain: "CONTOSO", password: "P@ssw0rd", mic: true}, true, nil},
+		{"NTLMv1 ESS by default", testClient{user: "alice", domain: "CONTOSO", password: "P@ssw0rd", v1: true}, false, nil},
+		{"NTLMv1 by default", testClient{user: "alice", domain: "CONTOSO", password: "P@ssw0rd", v1: true,
+			flags: defaultClientFlags &^ flagExtendedSessionSecurity}, false, nil},
+		{"NTLMv1, wrong password", testClient{user: "alice", domain: "CONTOSO", password: "x", v1: true}, false, ErrLogonFailure},
+		{"NTLMv1 without ESS, wrong password", testClient{user: "alice", domain: "CONTOSO", password: "x", v1: true,
+			flags: defaultClientFlags &^ flagExtendedSessionSecurity}, false, ErrLogonFailure},
 		{"timestamp a week old", testClient{user: "alice", domain: "CONTOSO", password: "P@ssw0rd",
 			timestamp: fileTime(time.Now().Add(-7 * 24 * time.Hour))}, false, ErrClockSkew},
 		{"timestamp a day ahead", testClient{user: "alice", domain: "CONTOSO", password: "P@ssw0rd",
@@ -218,7 +223,7 @@ func TestTestClientLogons(t *testing.T) {
 		{"anonymous", testClient{}, false, ErrAnonymous},
 	}
 	for _, tt := range tests {
-		srv := newLabServer(t, func(o *Options) { o.AllowNTLMv1 = tt.v1 })
+		srv := newLabServer(t, func(o *Options) { o.RequireNTLMv2 = tt.v2Only })
 		ss := srv.NewSession()
 		chal, _, err := ss.Next(tt.c.negotiateMessage())
 		if err != nil {

@@ -42,7 +42,7 @@ func (ss *Session) authenticateStep(msg []byte) error {
 		err = ss.verifyV2(msg, am, ntHash)
 		v2 = true
 	case n == 24:
-		if !ss.srv.opts.AllowNTLMv1 {
+		if ss.srv.opts.RequireNTLMv2 {
 			return fmt.Errorf("ntlm: authenticate %s\\%s: %w", am.domain, am.user, ErrNTLMv1)
 		}
 		err = ss.verifyV1(am, ntHash)

@@ -171,7 +171,7 @@ func TestFrontendLogonForms(t *testing.T) {
 		{"AUTHENTICATE SASL-IR", []string{"t AUTHENTICATE PLAIN " + plain("alice", password)}, "t OK AUTHENTICATE completed."},
 		{"AUTHENTICATE continuation", []string{"t AUTHENTICATE PLAIN", plain("alice@contoso.com", password)}, "t OK AUTHENTICATE completed."},
 		{"AUTHENTICATE authzid", []string{"t AUTHENTICATE PLAIN " + base64.StdEncoding.EncodeToString([]byte("bob\x00alice\x00"+password))}, "t NO AUTHENTICATE failed."},
-		{"AUTHENTICATE NTLM", []string{"t AUTHENTICATE NTLM"}, "t NO AUTHENTICATE failed."},
+		{"AUTHENTICATE NTLM garbage", []string{"t AUTHENTICATE NTLM", "Zm9v"}, "t NO AUTHENTICATE failed."},
 		{"AUTHENTICATE cancel", []string{"t AUTHENTICATE PLAIN", "*"}, "t BAD Command Argument Error. 11"},
 		{"LOGIN one argument", []string{"t LOGIN alice"}, "t BAD Command Argument Error. 11"},
 	}

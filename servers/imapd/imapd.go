@@ -29,6 +29,28 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, user, password string) (account string, err error)
 }
 
+// MechanismAuthenticator is an add-on to the Frontend's Authenticator for
+// SASL mechanisms other than PLAIN (NTLM). Without it AUTHENTICATE NTLM,
+// although Exchange's CAPABILITY announces it, fails.
+type MechanismAuthenticator interface {
+	Authenticator
+	// Mechanism starts an exchange of the named mechanism (upper case);
+	// ok is false when it is not provided.
+	Mechanism(name string) (ex SASLExchange, ok bool)
+}
+
+// SASLExchange is the server side of one SASL authentication (RFC 4422).
+type SASLExchange interface {
+	// Next takes the client's response (nil when the client sent no
+	// initial response) and returns the next challenge, or done once the
+	// client is authenticated. An error fails the logon.
+	Next(response []byte) (challenge []byte, done bool, err error)
+	// Credentials, once Next is done, are the account and the password the
+	// Frontend logs on to the Backend with, as after LOGIN: the lab knows
+	// every password, where Exchange's front end would hand over a token.
+	Credentials() (account, password string)
+}
+
 // ErrAuthFailed is what an Authenticator returns for bad credentials.
 var ErrAuthFailed = errors.New("imapd: authentication failed")
 

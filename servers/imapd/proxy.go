@@ -16,9 +16,10 @@ import (
 // maxSASLLine bounds the client's AUTHENTICATE response line.
 const maxSASLLine = 8192
 
-// authenticate handles AUTHENTICATE PLAIN with an initial response (SASL-IR,
-// RFC 4959) or after an empty "+ " challenge (RFC 4616). NTLM and GSSAPI are
-// announced, as by Exchange, but not implemented.
+// authenticate handles AUTHENTICATE (RFC 9051 section 6.2.2): PLAIN, and
+// the mechanisms of a MechanismAuthenticator (NTLM), each with an initial
+// response (SASL-IR, RFC 4959) or after an empty "+ " challenge. GSSAPI is
+// announced, as by Exchange, and fails as Exchange's does without Kerberos.
 func (c *fconn) authenticate(cmd *command) bool {
 	if len(cmd.args) < 1 || len(cmd.args) > 2 {
 		return c.bad(cmd, replyArgError)
@@ -27,32 +28,31 @@ func (c *fconn) authenticate(cmd *command) bool {
 	if !ok {
 		return c.bad(cmd, replyArgError)
 	}
-	if !strings.EqualFold(mech, "PLAIN") {
-		c.log.Info("imapd: unsupported SASL mechanism", "err", mech)
-		return c.send(replyAuthFailed.line(cmd.tag)) == nil
+	var ir *string // the initial response, if any
+	if len(cmd.args) == 2 {
+		s, ok := cmd.args[1].str()
+		if !ok {
+			return c.bad(cmd, replyArgError)
+		}
+		ir = &s
+	}
+	mech = strings.ToUpper(mech)
+	switch mech {
+	case "PLAIN":
+	case "GSSAPI":
+		return c.authenticateGSSAPI(cmd, ir)
+	default:
+		return c.authenticateMechanism(cmd, mech, ir)
 	}
 	var resp string
-	if len(cmd.args) == 2 {
-		if resp, ok = cmd.args[1].str(); !ok {
-			return c.bad(cmd, replyArgError)
-		}
+	if ir != nil {
+		resp = *ir
 	} else {
-		if err := c.send(textSASLGo); err != nil {
-			return false
+		line, ok, goOn := c.saslResponse(cmd, "")
+		if !ok {
+			return goOn
 		}
-		c.nc.SetReadDeadline(time.Now().Add(c.f.opts.PreAuthTimeout))
-		line, err := readLine(c.br, maxSASLLine)
-		if errors.Is(err, errLineTooLong) {
-			c.send(replyArgError.line(cmd.tag))
-			return false
-		}
-		if err != nil {
-			return false
-		}
-		if string(line) == "*" { // cancelled (RFC 9051 section 6.2.2)
-			return c.bad(cmd, replyArgError)
-		}
-		resp = string(line)
+		resp = line
 	}
 	user, pass, err := decodePlain(resp)
 	if err != nil {
@@ -95,6 +95,12 @@ func (c *fconn) logon(tag, user, pass string, ok, failed reply) bool {
 		c.log.Info("imapd: logon failed", "err", err)
 		return c.logonFailed(tag, failed)
 	}
+	return c.proxy(ctx, tag, account, pass, ok)
+}
+
+// proxy logs account on at its mailbox's backend with pass and relays the
+// connection; the client's logon has succeeded.
+func (c *fconn) proxy(ctx context.Context, tag, account, pass string, ok reply) bool {
 	log := c.log.With("rcpt", account)
 	backend, br, err := c.openBackend(ctx, account, pass)
 	if err != nil {

@@ -127,14 +127,15 @@ func (ss *session) cmdAuth(args []string) error {
 	return ss.logon(string(parts[1]), string(parts[2]))
 }
 
-// authOther runs a mechanism provided by a MechanismBackend.
+// authOther runs a mechanism provided by a MechanismBackend (backend
+// mode) or a MechanismAuthenticator (frontend mode). GSSAPI, which the
+// Exchange persona advertises, fails as a logon when neither provides it.
 func (ss *session) authOther(mech string, initial []string) error {
-	mb, ok := ss.srv.opts.Backend.(MechanismBackend)
+	next, finish, ok := ss.mechanism(mech)
 	if !ok {
-		return ss.reply(ss.p.UnsupportedMechanism)
-	}
-	ex, ok := mb.Mechanism(ss.ctx, mech)
-	if !ok {
+		if mech == "GSSAPI" && slices.Contains(ss.p.SASL, mech) {
+			return ss.authGSSAPI(initial)
+		}
 		return ss.reply(ss.p.UnsupportedMechanism)
 	}
 	var resp []byte // nil: no initial response
@@ -145,21 +146,66 @@ func (ss *session) authOther(mech string, initial []string) error {
 		}
 	}
 	for {
-		challenge, done, err := ex.Next(resp)
+		challenge, done, err := next(resp)
 		if err != nil {
+			ss.log.Info("sasl exchange failed", "err", err)
 			return ss.logonError(err)
 		}
 		if done {
-			drop, err := ex.Maildrop(ss.ctx)
-			if err != nil {
-				return ss.logonError(err)
-			}
-			return ss.openMaildrop(drop)
+			return finish()
 		}
 		if resp, err = ss.saslResponse(challenge); err != nil || resp == nil {
 			return err
 		}
 	}
+}
+
+// mechanism starts an exchange of mech: its Next, and finish, which opens
+// the maildrop (backend mode) or logs on at the POP3 Backend (frontend
+// mode) once Next is done.
+func (ss *session) mechanism(mech string) (next func([]byte) ([]byte, bool, error), finish func() error, ok bool) {
+	if ss.srv.opts.Backend == nil {
+		ma, ok := ss.srv.opts.Authenticator.(MechanismAuthenticator)
+		if !ok {
+			return nil, nil, false
+		}
+		ex, ok := ma.Mechanism(ss.ctx, mech)
+		if !ok {
+			return nil, nil, false
+		}
+		return ex.Next, func() error {
+			account, user, password := ex.Credentials()
+			return ss.proxyLogon(account, user, password)
+		}, true
+	}
+	mb, ok := ss.srv.opts.Backend.(MechanismBackend)
+	if !ok {
+		return nil, nil, false
+	}
+	ex, ok := mb.Mechanism(ss.ctx, mech)
+	if !ok {
+		return nil, nil, false
+	}
+	return ex.Next, func() error {
+		drop, err := ex.Maildrop(ss.ctx)
+		if err != nil {
+			return ss.logonError(err)
+		}
+		return ss.openMaildrop(drop)
+	}, true
+}
+
+// authGSSAPI answers AUTH GSSAPI as Exchange does when Kerberos fails:
+// it takes the client's token (the initial response, or the answer to an
+// empty challenge) and fails the logon. The lab has no KDC.
+func (ss *session) authGSSAPI(initial []string) error {
+	if len(initial) == 0 {
+		if resp, err := ss.saslResponse(nil); err != nil || resp == nil {
+			return err
+		}
+	}
+	ss.log.Info("GSSAPI logon refused: no Kerberos in the lab")
+	return ss.logonFailed()
 }
 
 // saslResponse sends a continuation with challenge and reads the client's

@@ -59,8 +59,9 @@ type Upstream interface {
 }
 
 // MechanismBackend is an add-on to Backend for SASL mechanisms other than
-// PLAIN (NTLM, GSSAPI). Without it those mechanisms, although the Exchange
-// persona advertises them, answer the persona's UnsupportedMechanism.
+// PLAIN (NTLM, GSSAPI) in backend mode. Without it those mechanisms,
+// although the Exchange persona advertises them, answer the persona's
+// UnsupportedMechanism (GSSAPI: a failed logon).
 type MechanismBackend interface {
 	Backend
 	// Mechanism starts an exchange of the named mechanism (upper case);
@@ -76,4 +77,26 @@ type SASLExchange interface {
 	Next(response []byte) (challenge []byte, done bool, err error)
 	// Maildrop opens the authenticated user's maildrop once Next is done.
 	Maildrop(ctx context.Context) (Maildrop, error)
+}
+
+// MechanismAuthenticator is an add-on to a frontend's Authenticator for
+// SASL mechanisms other than PLAIN (NTLM), as MechanismBackend is to a
+// Backend.
+type MechanismAuthenticator interface {
+	Authenticator
+	// Mechanism starts an exchange of the named mechanism (upper case);
+	// ok is false when it is not supported.
+	Mechanism(ctx context.Context, name string) (ex FrontendExchange, ok bool)
+}
+
+// FrontendExchange is the server side of one SASL authentication on a
+// frontend (RFC 4422).
+type FrontendExchange interface {
+	// Next is SASLExchange.Next.
+	Next(response []byte) (challenge []byte, done bool, err error)
+	// Credentials, once Next is done, are the account Upstream dials by and
+	// the user and password the frontend logs on to the POP3 Backend with,
+	// as after USER/PASS: the lab knows every password, where Exchange's
+	// front end would hand over a token.
+	Credentials() (account, user, password string)
 }

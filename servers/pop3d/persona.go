@@ -19,7 +19,8 @@ type Persona struct {
 	Capabilities []string
 	// SASL lists the advertised mechanisms of the "SASL" capability
 	// (RFC 5034 section 3). PLAIN is implemented; others need a
-	// MechanismBackend.
+	// MechanismBackend or MechanismAuthenticator, except GSSAPI, which
+	// without one takes the client's token and fails as a logon.
 	SASL []string
 
 	CapaOK               string // +OK heading the CAPA list

@@ -210,7 +210,8 @@ func TestAuthPlain(t *testing.T) {
 		{"bad base64", []step{{"AUTH PLAIN !!!", l(eLogon)}, {"AUTH PLAIN", l("+ ")}, {"@@@", l(eLogon)}}},
 		{"empty initial response", []step{{"AUTH PLAIN =", l(eLogon)}}},
 		{"wrong password", []step{{"AUTH PLAIN AGFsaWNlAHdyb25n", l(eLogon)}}},
-		{"ntlm advertised, not implemented", []step{{"AUTH NTLM", l("-ERR Unsupported authentication mechanism.")}, {"AUTH GSSAPI", l("-ERR Unsupported authentication mechanism.")}, {"AUTH LOGIN", l("-ERR Unsupported authentication mechanism.")}}},
+		{"ntlm advertised, not provided by the backend", []step{{"AUTH NTLM", l("-ERR Unsupported authentication mechanism.")}, {"AUTH LOGIN", l("-ERR Unsupported authentication mechanism.")}}},
+		{"gssapi advertised, fails as a logon", []step{{"AUTH GSSAPI", l("+ ")}, {"YIIBhwYJ", l(eLogon)}}},
 		{"no mechanism", []step{{"AUTH", l(eProto)}}},
 		{"unknown mechanism with initial response", []step{{"AUTH X-FOO !!!", l("-ERR Unsupported authentication mechanism.")}}},
 	}

@@ -23,11 +23,17 @@ func (c *Conn) advertisedMechanisms() []string {
 	}
 	out := make([]string, 0, len(mechs))
 	for _, m := range mechs {
-		if !strings.EqualFold(m, sasl.Plain) && !strings.EqualFold(m, sasl.Login) {
+		if !plaintextMechanism(m) {
 			out = append(out, m)
 		}
 	}
 	return out
+}
+
+// plaintextMechanism reports the mechanisms that send the password itself,
+// which RequireTLSForAuth keeps until TLS.
+func plaintextMechanism(m string) bool {
+	return strings.EqualFold(m, sasl.Plain) || strings.EqualFold(m, sasl.Login)
 }
 
 // cmdAuth handles AUTH <mechanism> [initial-response] (RFC 4954 section 4).
@@ -37,13 +43,16 @@ func (c *Conn) cmdAuth(arg []byte) bool {
 		return c.protocolError(ReplySendHelloFirst)
 	case c.authed, c.inTx, c.bdat != nil: // RFC 4954 section 4
 		return c.protocolError(ReplyAlreadyAuthenticated)
-	case c.srv.opts.RequireTLSForAuth && c.tlsState == nil:
-		c.writeReply(ReplyMustIssueSTARTTLS)
-		return true
 	}
 	mechArg, irArg, _ := bytes.Cut(arg, []byte{' '})
 	mech := upperASCII(mechArg)
 	irArg = trimSpace(irArg)
+	if c.srv.opts.RequireTLSForAuth && c.tlsState == nil && plaintextMechanism(mech) {
+		// BasicAuthRequireTLS: the password mechanisms wait for TLS. NTLM,
+		// which EHLO offers before TLS (EXCHANGE.md section 2), runs now.
+		c.writeReply(ReplyMustIssueSTARTTLS)
+		return true
+	}
 	as, ok := c.session.(AuthSession)
 	if !ok || mech == "" || !containsFold(c.advertisedMechanisms(), mech) {
 		return c.protocolError(ReplyAuthUnrecognized)

@@ -51,10 +51,16 @@ func (c *Conn) handle(line []byte) bool {
 		return c.cmdAuth(arg)
 	case "X-EXPS":
 		// Exchange server authentication (Kerberos/NTLM over SMTP): advertised
-		// because Exchange advertises it, refused as a mechanism exsim does
-		// not provide.
+		// because Exchange advertises it. No lab client holds a Kerberos
+		// ticket of an Exchange server, so an advertised mechanism fails as
+		// Exchange fails a logon (a counted logon failure); any other is
+		// unrecognized.
 		if c.helo == "" {
 			return c.protocolError(ReplySendHelloFirst)
+		}
+		mech, _, _ := bytes.Cut(arg, []byte{' '})
+		if len(mech) > 0 && c.srv.opts.Persona.expsMechanism(upperASCII(mech)) {
+			return c.authFailed(ReplyAuthUnsuccessful)
 		}
 		return c.protocolError(ReplyAuthUnrecognized)
 	case "XEXCH50", "XSHADOWREQUEST":

@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 
+	"github.com/exsim/exsim/internal/ntlm"
 	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
@@ -39,8 +40,9 @@ type testBackend struct {
 	mu        sync.Mutex
 	msgs      []message
 	reject    map[string]*Reply
-	mechs     []string // AUTH mechanisms; nil: not an AuthSession
-	refuse    error    // NewSession error
+	mechs     []string     // AUTH mechanisms; nil: not an AuthSession
+	ntlm      *ntlm.Server // provides NTLM when set
+	refuse    error        // NewSession error
 	dataReply func(m *message) (*Reply, error)
 	dataRead  func(r io.Reader) ([]byte, error) // how Data reads; nil reads all
 	resets    int
@@ -136,6 +138,13 @@ func (s *testAuthSession) Auth(mech string) (sasl.Server, error) {
 		return sasl.NewPlainServer(func(identity, user, pass string) error { return check(user, pass) }), nil
 	case "LOGIN":
 		return NewLoginServer(check), nil
+	case "NTLM":
+		if s.b.ntlm != nil {
+			return ntlm.NewSASLServer(s.b.ntlm, func(account string) error {
+				s.c.SetAuthIdentity(account)
+				return nil
+			}), nil
+		}
 	}
 	return nil, errors.New("mechanism not provided")
 }

@@ -16,10 +16,11 @@ type Options struct {
 	Persona Persona
 	// TLSConfig enables STARTTLS and X-ANONYMOUSTLS; nil offers neither.
 	TLSConfig *tls.Config
-	// RequireTLSForAuth answers AUTH before TLS with
-	// "530 5.7.0 Must issue a STARTTLS command first" and keeps the
-	// plaintext mechanisms (LOGIN, PLAIN) out of the EHLO list until TLS
-	// (RFC 4616 section 6; Exchange's BasicAuthRequireTLS).
+	// RequireTLSForAuth keeps the plaintext mechanisms (LOGIN, PLAIN) out
+	// of the EHLO list until TLS and answers them before TLS with
+	// "530 5.7.0 Must issue a STARTTLS command first" (RFC 4616 section 6;
+	// Exchange's BasicAuthRequireTLS). Other mechanisms (NTLM) are offered
+	// and run before TLS, as Exchange's Integrated authentication.
 	RequireTLSForAuth bool
 	// Limits are the Receive connector limits; see DefaultLimits.
 	Limits Limits

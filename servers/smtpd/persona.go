@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -61,6 +62,19 @@ func (p Persona) advertises(keyword string) bool {
 	}
 	for _, kw := range ehloKeywords[p] {
 		if kw == keyword {
+			return true
+		}
+	}
+	return false
+}
+
+// expsMechanism reports whether the persona's X-EXPS keyword lists mech.
+func (p Persona) expsMechanism(mech string) bool {
+	if p < 0 || int(p) >= len(ehloKeywords) {
+		return false
+	}
+	for _, kw := range ehloKeywords[p] {
+		if rest, ok := strings.CutPrefix(kw, "X-EXPS "); ok && slices.Contains(strings.Fields(rest), mech) {
 			return true
 		}
 	}

@@ -1,0 +1,167 @@
+package imapd
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	ntlmssp "github.com/Azure/go-ntlmssp"
+
+	"github.com/exsim/exsim/internal/ntlm"
+	"github.com/exsim/exsim/internal/ntlm/ntlmtest"
+)
+
+// testNTLM is the Frontend's NTLM acceptor in the tests: the users of
+// testAuth, in the CONTOSO domain.
+var testNTLM = ntlm.NewServer(ntlm.Options{
+	TargetName: "CONTOSO", DNSDomain: "contoso.com", NetBIOSComputer: "EX02",
+	Lookup: func(user, domain string) (string, string, bool) {
+		u := strings.ToLower(user)
+		if !strings.Contains(u, "@") {
+			u += "@contoso.com"
+		}
+		if u != "alice@contoso.com" && u != "bob@contoso.com" {
+			return "", "", false
+		}
+		return password, u, true
+	},
+})
+
+var _ MechanismAuthenticator = testAuth{}
+
+func (testAuth) Mechanism(name string) (SASLExchange, bool) {
+	if name != ntlm.Mechanism {
+		return nil, false
+	}
+	return ntlmExchange{ntlm.NewSASLServer(testNTLM, nil)}, true
+}
+
+type ntlmExchange struct{ *ntlm.SASLServer }
+
+func (x ntlmExchange) Credentials() (string, string) { return x.Account(), password }
+
+// ntlmClient is one NTLM initiator of the tests: go-ntlmssp (NTLMv2) or
+// ntlmtest (NTLMv1, with or without ESS).
+type ntlmClient struct {
+	name         string
+	negotiate    func() []byte
+	authenticate func(chal []byte, user, pass string) ([]byte, error)
+}
+
+var ntlmClients = []ntlmClient{
+	{"NTLMv2", func() []byte {
+		m, _ := ntlmssp.NewNegotiateMessage("CONTOSO", "WS01")
+		return m
+	}, func(chal []byte, user, pass string) ([]byte, error) {
+		return ntlmssp.ProcessChallenge(chal, user, pass, false)
+	}},
+	{"NTLMv1", func() []byte { return ntlmtest.Negotiate(false) }, func(chal []byte, user, pass string) ([]byte, error) {
+		d, u, _ := strings.Cut(user, `\`)
+		return ntlmtest.Authenticate(chal, u, d, pass, [8]byte{1, 2, 3, 4, 5, 6, 7, 8})
+	}},
+	{"NTLMv1 ESS", func() []byte { return ntlmtest.Negotiate(true) }, func(chal []byte, user, pass string) ([]byte, error) {
+		d, u, _ := strings.Cut(user, `\`)
+		return ntlmtest.Authenticate(chal, u, d, pass, [8]byte{8, 7, 6, 5, 4, 3, 2, 1})
+	}},
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// TestFrontendAuthenticateNTLM logs on through the Frontend with
+// AUTHENTICATE NTLM, with and without SASL-IR, with NTLMv2 and NTLMv1, and
+// checks that the session is relayed to the backend as the user.
+func TestFrontendAuthenticateNTLM(t *testing.T) {
+	l := newLab(t, labOptions{})
+	for _, cl := range ntlmClients {
+		for _, ir := range []bool{false, true} {
+			for _, pass := range []string{password, "wrong"} {
+				name := cl.name
+				if ir {
+					name += " SASL-IR"
+				}
+				if pass != password {
+					name += " wrong password"
+				}
+				t.Run(name, func(t *testing.T) {
+					c := dialText(t, l.fe993, l.clientTLS)
+					c.recv()
+					var got string
+					if ir {
+						got = c.cmd("a AUTHENTICATE NTLM " + b64(cl.negotiate()))
+					} else {
+						if got = c.cmd("a AUTHENTICATE NTLM"); got != "+ " {
+							t.Fatalf("AUTHENTICATE NTLM = %q, want an empty challenge %q", got, "+ ")
+						}
+						got = c.reply("a", b64(cl.negotiate()))
+					}
+					chal, ok := strings.CutPrefix(got, "+ ")
+					if !ok {
+						t.Fatalf("NEGOTIATE_MESSAGE answered %q, want + and a CHALLENGE_MESSAGE", got)
+					}
+					cm, err := base64.StdEncoding.DecodeString(chal)
+					if err != nil {
+						t.Fatal(err)
+					}
+					am, err := cl.authenticate(cm, `CONTOSO\alice`, pass)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got = c.reply("a", b64(am))
+					want := "a OK AUTHENTICATE completed."
+					if pass != password {
+						want = "a NO AUTHENTICATE failed."
+					}
+					if got != want {
+						t.Fatalf("AUTHENTICATE_MESSAGE = %q, want %q", got, want)
+					}
+					if pass != password {
+						return
+					}
+					// Relayed: the backend answers, in alice's mailbox.
+					if got := c.cmd("n NOOP"); got != "n OK NOOP completed" {
+						t.Errorf("NOOP after logon = %q, want the backend's reply", got)
+					}
+					if got := c.cmd(`s STATUS INBOX (MESSAGES)`); got != "s OK STATUS completed" {
+						t.Errorf("STATUS after logon = %q", got)
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestFrontendAuthenticateRefusals(t *testing.T) {
+	l := newLab(t, labOptions{frontend: FrontendOptions{MaxLogonFailures: 10}})
+	cases := []struct {
+		name  string
+		steps []string
+		want  string
+	}{
+		// Exchange without a KDC: the token is taken, the logon fails.
+		{"GSSAPI", []string{"t AUTHENTICATE GSSAPI", "YIIBhwYJKoZIhvcSAQICAQBuggF2"}, "t NO AUTHENTICATE failed."},
+		{"GSSAPI SASL-IR", []string{"t AUTHENTICATE GSSAPI YIIBhwYJKoZIhvcSAQICAQBuggF2"}, "t NO AUTHENTICATE failed."},
+		{"NTLM cancel", []string{"t AUTHENTICATE NTLM", "*"}, "t BAD Command Argument Error. 11"},
+		{"NTLM garbage", []string{"t AUTHENTICATE NTLM", "!!!"}, "t NO AUTHENTICATE failed."},
+		{"NTLM not a NEGOTIATE_MESSAGE", []string{"t AUTHENTICATE NTLM " + b64([]byte("hello"))}, "t NO AUTHENTICATE failed."},
+		{"CRAM-MD5", []string{"t AUTHENTICATE CRAM-MD5"}, "t NO AUTHENTICATE failed."},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialText(t, l.fe993, l.clientTLS)
+			c.recv()
+			var last string
+			for _, s := range tc.steps {
+				last = c.reply("t", s)
+			}
+			if last != tc.want {
+				t.Errorf("%v = %q, want %q", tc.steps, last, tc.want)
+			}
+		})
+	}
+	// Before STARTTLS on 143 AUTHENTICATE is refused whatever the mechanism.
+	c := dialText(t, l.fe143, nil)
+	c.recv()
+	if got := c.cmd("a AUTHENTICATE NTLM"); got != "a BAD Command received in Invalid state." {
+		t.Errorf("AUTHENTICATE NTLM before TLS = %q", got)
+	}
+}
