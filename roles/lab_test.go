@@ -31,7 +31,13 @@ func testLogger(t *testing.T) *slog.Logger {
 // startLab runs a built-in topology in its own address block.
 func startLab(t *testing.T, name string, edit func(*topology.Topology)) *Runtime {
 	t.Helper()
-	top := labtest.Topology(t, name, blocks.Next(t))
+	return startLabIn(t, blocks, name, edit)
+}
+
+// startLabIn is startLab with a block from b.
+func startLabIn(t *testing.T, b *labtest.Blocks, name string, edit func(*topology.Topology)) *Runtime {
+	t.Helper()
+	top := labtest.Topology(t, name, b.Next(t))
 	if edit != nil {
 		edit(top)
 	}
