@@ -16,7 +16,7 @@ import (
 )
 
 // firewallBlocks are the address blocks of the header firewall labs (the
-// roles range 101-119 is used up).
+// roles range 101-120 is used up).
 var firewallBlocks = labtest.NewBlocks(205, 206)
 
 // forged are the header fields a sender outside the organization (or a

@@ -19,7 +19,7 @@ import (
 	"github.com/exsim/exsim/transport/smtpclient"
 )
 
-var blocks = labtest.NewBlocks(101, 119)
+var blocks = labtest.NewBlocks(101, 120)
 
 func testLogger(t *testing.T) *slog.Logger {
 	if os.Getenv("EXSIM_TEST_LOG") != "" {

@@ -3,7 +3,7 @@
 // labs of different packages (which run in parallel) never share an
 // address, and a port offset so no test needs root.
 //
-// Blocks in use: roles 101-119, cmd/exsim 121-139, scenarios 141-159,
+// Blocks in use: roles 101-120, cmd/exsim 121-139, scenarios 141-159,
 // probe 161-179, admin 181-189, lab 191-199, roles' TLS persona tests 200-204,
 // roles' header firewall tests 205-206.
 package labtest
