@@ -207,9 +207,16 @@ func (ca *CA) sign(id Identity) (tls.Certificate, []byte, error) {
 		// certificate they serve (mutual TLS on the intra-organization hops).
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.key)
+	return createLeaf(tmpl, ca.Cert, ca.key, key, "sign "+id.Name)
+}
+
+// createLeaf signs tmpl for key with signer (parent's key; tmpl itself and
+// key for a self-signed certificate) and returns the certificate with its
+// key in PEM. what names the step in the error.
+func createLeaf(tmpl, parent *x509.Certificate, signer, key crypto.Signer, what string) (tls.Certificate, []byte, error) {
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), signer)
 	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("certs: sign %s: %w", id.Name, err)
+		return tls.Certificate{}, nil, fmt.Errorf("certs: %s: %w", what, err)
 	}
 	leaf, err := x509.ParseCertificate(der)
 	if err != nil {

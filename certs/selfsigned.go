@@ -105,19 +105,7 @@ func selfSign(id Identity) (tls.Certificate, []byte, error) {
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("certs: self-sign %s: %w", id.Name, err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("certs: %w", err)
-	}
-	keyPEM, err := marshalKey(key)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, keyPEM, nil
+	return createLeaf(tmpl, tmpl, key, key, "self-sign "+id.Name)
 }
 
 // VerifySelfSigned checks that cert is an Exchange self-signed certificate

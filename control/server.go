@@ -128,8 +128,8 @@ func Handler(lab Lab, token string, log *slog.Logger) http.Handler {
 	mux.HandleFunc("DELETE /v1/faults", h.clearFaults)
 	mux.HandleFunc("DELETE /v1/faults/{id}", h.removeFault)
 	mux.HandleFunc("POST /v1/probe", h.probe)
-	mux.HandleFunc("POST /v1/send", h.send)
-	mux.HandleFunc("POST /v1/read", h.read)
+	mux.HandleFunc("POST /v1/send", call("send", lab.Send))
+	mux.HandleFunc("POST /v1/read", call("read", lab.Read))
 	return h.auth(mux)
 }
 
@@ -163,6 +163,25 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
+}
+
+// answer writes v as JSON, or err when it is not nil.
+func answer[T any](w http.ResponseWriter, v T, err error) {
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, 200, v)
+}
+
+// decode reads the JSON request body into v; a body it cannot read is
+// answered 400, naming what the request is ("send: ...").
+func decode(w http.ResponseWriter, r *http.Request, what string, v any) bool {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		fail(w, &BadInputError{what + ": " + err.Error()})
+		return false
+	}
+	return true
 }
 
 // fail answers an error: unknown servers and objects are 404, bad input 400.
@@ -202,28 +221,16 @@ func (h *handler) health(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) queues(w http.ResponseWriter, r *http.Request) {
 	q, err := h.lab.Queues(r.PathValue("server"))
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, 200, q)
+	answer(w, q, err)
 }
 
 func (h *handler) queueAction(w http.ResponseWriter, r *http.Request) {
-	if err := h.lab.QueueAction(r.PathValue("server"), r.URL.Query().Get("queue"), r.PathValue("action")); err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, 200, struct{}{})
+	answer(w, struct{}{}, h.lab.QueueAction(r.PathValue("server"), r.URL.Query().Get("queue"), r.PathValue("action")))
 }
 
 func (h *handler) messages(w http.ResponseWriter, r *http.Request) {
 	m, err := h.lab.Messages(r.PathValue("server"), r.URL.Query().Get("queue"))
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, 200, m)
+	answer(w, m, err)
 }
 
 func (h *handler) messageAction(w http.ResponseWriter, r *http.Request) {
@@ -236,11 +243,7 @@ func (h *handler) messageAction(w http.ResponseWriter, r *http.Request) {
 	if action == "remove" && r.URL.Query().Get("ndr") == "true" {
 		action = "remove-ndr"
 	}
-	if err := h.lab.MessageAction(r.PathValue("server"), id, action); err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, 200, struct{}{})
+	answer(w, struct{}{}, h.lab.MessageAction(r.PathValue("server"), id, action))
 }
 
 func (h *handler) tracking(w http.ResponseWriter, r *http.Request) {
@@ -250,11 +253,7 @@ func (h *handler) tracking(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev, err := h.lab.Track(r.PathValue("server"), q)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, 200, ev)
+	answer(w, ev, err)
 }
 
 func trackingQuery(r *http.Request) (transport.TrackingQuery, error) {
@@ -281,11 +280,7 @@ func trackingQuery(r *http.Request) (transport.TrackingQuery, error) {
 
 func (h *handler) mailboxes(w http.ResponseWriter, r *http.Request) {
 	m, err := h.lab.Mailboxes(r.PathValue("server"))
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, 200, m)
+	answer(w, m, err)
 }
 
 func (h *handler) mailboxMessages(w http.ResponseWriter, r *http.Request) {
@@ -294,11 +289,7 @@ func (h *handler) mailboxMessages(w http.ResponseWriter, r *http.Request) {
 		folder = "INBOX"
 	}
 	m, err := h.lab.MailboxMessages(r.PathValue("server"), r.PathValue("address"), folder)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, 200, m)
+	answer(w, m, err)
 }
 
 func (h *handler) mailboxMessage(w http.ResponseWriter, r *http.Request) {
@@ -322,11 +313,7 @@ func (h *handler) mailboxMessage(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) edgesync(w http.ResponseWriter, r *http.Request) {
 	s, err := h.lab.EdgeSync(r.PathValue("server"))
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, 200, s)
+	answer(w, s, err)
 }
 
 func (h *handler) faults(w http.ResponseWriter, r *http.Request) {
@@ -341,8 +328,7 @@ func (h *handler) faults(w http.ResponseWriter, r *http.Request) {
 // the documented port: the topology moves it by the lab's port offset.
 func (h *handler) addFault(w http.ResponseWriter, r *http.Request) {
 	var f labnet.Fault
-	if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
-		fail(w, &BadInputError{"fault: " + err.Error()})
+	if !decode(w, r, "fault", &f) {
 		return
 	}
 	t := h.lab.Topology()
@@ -402,8 +388,7 @@ func (h *handler) removeFault(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) probe(w http.ResponseWriter, r *http.Request) {
 	var req ProbeRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		fail(w, &BadInputError{"probe: " + err.Error()})
+	if !decode(w, r, "probe", &req) {
 		return
 	}
 	res, err := h.lab.Probe(r.Context(), req)
@@ -415,32 +400,17 @@ func (h *handler) probe(w http.ResponseWriter, r *http.Request) {
 	w.Write(res.Results)
 }
 
-func (h *handler) send(w http.ResponseWriter, r *http.Request) {
-	var req SendRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		fail(w, &BadInputError{"send: " + err.Error()})
-		return
+// call is the handler of a request that is one call of the Lab: it
+// decodes the request (named what in errors) and answers do's result.
+func call[Req, Res any](what string, do func(context.Context, Req) (Res, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		if !decode(w, r, what, &req) {
+			return
+		}
+		res, err := do(r.Context(), req)
+		answer(w, res, err)
 	}
-	res, err := h.lab.Send(r.Context(), req)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, 200, res)
-}
-
-func (h *handler) read(w http.ResponseWriter, r *http.Request) {
-	var req ReadRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		fail(w, &BadInputError{"read: " + err.Error()})
-		return
-	}
-	res, err := h.lab.Read(r.Context(), req)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, 200, res)
 }
 
 func (h *handler) renew(w http.ResponseWriter, r *http.Request) {
@@ -448,14 +418,9 @@ func (h *handler) renew(w http.ResponseWriter, r *http.Request) {
 		Participants []string `json:"participants"`
 	}
 	if r.ContentLength != 0 {
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			fail(w, &BadInputError{"renew: " + err.Error()})
+		if !decode(w, r, "renew", &req) {
 			return
 		}
 	}
-	if err := h.lab.RenewEdgeSubscription(r.PathValue("server"), req.Participants); err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, 200, struct{}{})
+	answer(w, struct{}{}, h.lab.RenewEdgeSubscription(r.PathValue("server"), req.Participants))
 }

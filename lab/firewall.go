@@ -122,9 +122,17 @@ func isDefault(r netlink.Route) bool {
 // as every "closed" flow open; this says what is wrong instead. Either
 // failure is a *FirewallError.
 func loadFirewallFile(ns, file string, t *topology.Topology) error {
-	if err := NftFile(ns, file, false); err != nil {
+	rf, err := ReadRulesetFile(file, "", t)
+	if err != nil {
 		return &FirewallError{File: file, Err: err}
 	}
+	_, err = rf.Load(ns)
+	return err
+}
+
+// checkForwardChain is loadFirewallFile's check of what namespace ns
+// holds once the file loaded.
+func checkForwardChain(ns, file string, t *topology.Topology) error {
 	fd, err := openNetns(ns)
 	if err != nil {
 		return err
@@ -140,7 +148,11 @@ func loadFirewallFile(ns, file string, t *topology.Topology) error {
 	}
 	need := []nftables.TableFamily{nftables.TableFamilyINet}
 	names := []string{"inet"}
-	for _, s := range t.Servers {
+	var servers []topology.Server
+	if t != nil {
+		servers = t.Servers
+	}
+	for _, s := range servers {
 		if fam, name := nftables.TableFamilyIPv4, "ip"; s.Addr().Is4() && !slices.Contains(need, fam) {
 			need, names = append(need, fam), append(names, name)
 		} else if fam, name := nftables.TableFamilyIPv6, "ip6"; s.Addr().Is6() && !slices.Contains(need, fam) {
@@ -156,4 +168,18 @@ func loadFirewallFile(ns, file string, t *topology.Topology) error {
 		"the lab's router forwards between the zones, so without one nothing is filtered and every flow that must be closed is open. "+
 		"Put your rules in a base chain such as\n  table inet filter {\n    chain forward {\n      type filter hook forward priority filter; policy drop;\n      ...\n    }\n  }\n"+
 		"(exsim export nftables writes the documented minimum)", file, strings.Join(names, ", "))}
+}
+
+// flushConntrack forgets every connection namespace ns tracks, so that no
+// flow rides on what an earlier ruleset accepted.
+func flushConntrack(ns string) error {
+	h, done, err := nsHandle(ns)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := h.ConntrackTableFlush(netlink.ConntrackTable); err != nil {
+		return fmt.Errorf("router %s: flush conntrack: %w", ns, err)
+	}
+	return nil
 }

@@ -56,6 +56,9 @@ type TestReport struct {
 	Topology *topology.Topology
 	Firewall string
 	Flows    []probe.Result
+	// Verdicts say which rule of the firewall file dropped or accepted
+	// each flow (nil for the minimal and the open ruleset).
+	Verdicts *FlowVerdicts
 	// Scenarios are the scenario results; ScenariosSkipped says why there
 	// are none.
 	Scenarios        []ScenarioResult
@@ -82,8 +85,12 @@ func (r *TestReport) Failures() []string {
 		if f.Expect == probe.ExpectClosed {
 			what = "undocumented flow open"
 		}
-		out = append(out, fmt.Sprintf("%s: %s %s -> %s:%d/%s: expected %s, found %s; breaks: %s",
-			what, f.ID, f.Source, f.Dest, f.Port, f.Transport, f.Expect, found, f.Feature))
+		by := ""
+		if v := r.Verdicts.For(f.ID, f.Expect == probe.ExpectClosed); v != nil {
+			by = "; " + v.String()
+		}
+		out = append(out, fmt.Sprintf("%s: %s %s -> %s:%d/%s: expected %s, found %s%s; breaks: %s",
+			what, f.ID, f.Source, f.Dest, f.Port, f.Transport, f.Expect, found, by, f.Feature))
 	}
 	for _, s := range r.Scenarios {
 		if !s.Pass && s.Skipped == "" {
@@ -132,7 +139,13 @@ func Test(ctx context.Context, o TestOptions) (rep *TestReport, err error) {
 		err = errors.Join(err, derr)
 	}()
 	phase("probe")
-	rep.Flows, err = l.Probe(ctx, ProbeOptions{Mode: o.ProbeMode, Timeout: o.ProbeTimeout})
+	po := ProbeOptions{Mode: o.ProbeMode, Timeout: o.ProbeTimeout}
+	if l.Origins != nil {
+		// A file: trace the probe, so that each failure names its rule.
+		rep.Flows, rep.Verdicts, err = l.probeTraced(ctx, po, l.Origins)
+	} else {
+		rep.Flows, err = l.Probe(ctx, po)
+	}
 	if err != nil {
 		return rep, err
 	}

@@ -29,7 +29,9 @@ func KeepNoDefaultRoute(ctx context.Context, removed func(string)) error { retur
 
 type nsID struct{ dev, ino uint64 }
 
-func loadFirewallFile(ns, file string, t *topology.Topology) error { return errNotLinux }
+func loadFirewallFile(ns, file string, t *topology.Topology) error  { return errNotLinux }
+func checkForwardChain(ns, file string, t *topology.Topology) error { return errNotLinux }
+func flushConntrack(ns string) error                                { return errNotLinux }
 
 func createNetns(name string) error                          { return errNotLinux }
 func deleteNetns(name string) error                          { return errNotLinux }

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/exsim/exsim/internal/junit"
+	"github.com/exsim/exsim/probe"
 	"github.com/exsim/exsim/probe/report"
 )
 
@@ -133,6 +134,21 @@ func writeTestJSON(w io.Writer, rep *TestReport) error {
 func WriteTestJUnit(w io.Writer, rep *TestReport) error {
 	doc := report.JUnit(rep.Flows)
 	doc.Name = "exsim lab test"
+	if rep.Verdicts != nil {
+		// The rule of the firewall file behind each failure.
+		expect := map[string]probe.Expect{}
+		for _, r := range rep.Flows {
+			expect[r.Flow.ID] = r.Flow.Expect
+		}
+		for i := range doc.Suites {
+			for j := range doc.Suites[i].Cases {
+				c := &doc.Suites[i].Cases[j]
+				if v := rep.Verdicts.For(c.Name, expect[c.Name] == probe.ExpectClosed); c.Failure != nil && v != nil {
+					c.Failure.Text += v.String() + "\n"
+				}
+			}
+		}
+	}
 	suite := junit.Suite{Name: "Scenarios", Package: "exsim.scenarios"}
 	for _, s := range rep.Scenarios {
 		c := junit.Case{Name: s.Name, Classname: "exsim.scenarios", SystemOut: s.Detail}

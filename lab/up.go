@@ -44,8 +44,11 @@ type Options struct {
 	// Prefix names the namespaces (default DefaultPrefix).
 	Prefix string
 	// Firewall is FirewallMinimal (or ""), FirewallOpen, or the path of
-	// an nft ruleset loaded with `nft -f` in the router namespace.
+	// a ruleset file loaded in the router namespace (nft -f, or
+	// iptables-nft-restore for iptables-save output).
 	Firewall string
+	// FirewallFormat is the file's format (FirewallFormats); "" detects it.
+	FirewallFormat string
 	// Exe is the exsim binary the servers run (default: this executable).
 	Exe string
 	// LogLevel is the servers' --log-level (default info).
@@ -59,6 +62,9 @@ type Options struct {
 type Lab struct {
 	State
 	t *topology.Topology
+	// Origins maps the router's rules back to the lines of the ruleset
+	// file it runs (nil for the minimal and the open ruleset).
+	Origins *RuleOrigins
 	// exited is closed when a server process started by this process
 	// exits (nil for a lab loaded from its state).
 	exited map[string]<-chan struct{}
@@ -221,7 +227,7 @@ func (l *Lab) build(ctx context.Context, o Options, rs *Ruleset) error {
 			return err
 		}
 	}
-	if err := l.loadFirewall(o.Firewall, rs); err != nil {
+	if err := l.loadFirewall(o.Firewall, o.FirewallFormat, rs); err != nil {
 		return err
 	}
 	if err := st.save(); err != nil {
@@ -280,8 +286,9 @@ func (l *Lab) startGroups() [][]*topology.Server {
 }
 
 // loadFirewall programs the router namespace's nftables: the ruleset over
-// netlink, or the user's file with `nft -f` inside the namespace.
-func (l *Lab) loadFirewall(file string, rs *Ruleset) error {
+// netlink, or the user's file in its format, keeping where its rules came
+// from.
+func (l *Lab) loadFirewall(file, format string, rs *Ruleset) error {
 	if rs != nil {
 		fd, err := openNetns(l.Router)
 		if err != nil {
@@ -290,12 +297,19 @@ func (l *Lab) loadFirewall(file string, rs *Ruleset) error {
 		defer fd.Close()
 		return rs.Apply(int(fd))
 	}
-	return loadFirewallFile(l.Router, file, l.t)
+	rf, err := ReadRulesetFile(file, format, l.t)
+	if err != nil {
+		return &FirewallError{File: file, Err: err}
+	}
+	l.Origins, err = rf.Load(l.Router)
+	return err
 }
 
-// FirewallError is a ruleset file that the lab could not use: nft
+// FirewallError is a ruleset file that the lab could not use: it is in
+// no format exsim reads (or another than named), nft or iptables-restore
 // rejected it, or it has no chain that filters the router's forwarded
-// traffic. Nothing of the lab ran. Err's message names the file.
+// traffic. Err's message names the file. exsim lab test and diff exit 2
+// for it.
 type FirewallError struct {
 	File string
 	Err  error

@@ -56,14 +56,22 @@ func (rt *Runtime) serverOf(name string) (*Server, error) {
 }
 
 func (rt *Runtime) transportOf(name string) (*transport.Transport, error) {
+	return partOf(rt, name, func(s *Server) *transport.Transport { return s.transport }, "it has no transport queues")
+}
+
+// partOf returns the part of server name that get picks (its transport,
+// its store), or a bad-input error saying that the server's role lacks it.
+func partOf[T comparable](rt *Runtime, name string, get func(*Server) T, lacks string) (T, error) {
+	var none T
 	s, err := rt.serverOf(name)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
-	if s.transport == nil {
-		return nil, &control.BadInputError{Msg: fmt.Sprintf("%s is a %s server: it has no transport queues", s.Config.Name, s.Config.Role)}
+	v := get(s)
+	if v == none {
+		return none, &control.BadInputError{Msg: fmt.Sprintf("%s is a %s server: %s", s.Config.Name, s.Config.Role, lacks)}
 	}
-	return s.transport, nil
+	return v, nil
 }
 
 // Queues is Get-Queue.
@@ -93,20 +101,15 @@ func (rt *Runtime) QueueAction(server, queue, action string) error {
 	if queue == "" {
 		return &control.BadInputError{Msg: "which queue? give its identity, e.g. " + server + `\1`}
 	}
-	switch action {
-	case "retry":
-		err = tr.RetryQueue(queue)
-	case "suspend":
-		err = tr.SuspendQueue(queue)
-	case "resume":
-		err = tr.ResumeQueue(queue)
-	default:
+	do, ok := map[string]func(string) error{
+		"retry":   tr.RetryQueue,
+		"suspend": tr.SuspendQueue,
+		"resume":  tr.ResumeQueue,
+	}[action]
+	if !ok {
 		return &control.BadInputError{Msg: fmt.Sprintf("queue action %q: use retry, suspend or resume", action)}
 	}
-	if err != nil {
-		return &control.NotFoundError{What: err.Error()}
-	}
-	return nil
+	return notFound(do(queue))
 }
 
 // MessageAction is Suspend-Message, Resume-Message and Remove-Message.
@@ -115,18 +118,21 @@ func (rt *Runtime) MessageAction(server string, id int64, action string) error {
 	if err != nil {
 		return err
 	}
-	switch action {
-	case "suspend":
-		err = tr.SuspendMessage(id)
-	case "resume":
-		err = tr.ResumeMessage(id)
-	case "remove":
-		err = tr.RemoveMessage(id, false)
-	case "remove-ndr":
-		err = tr.RemoveMessage(id, true)
-	default:
+	do, ok := map[string]func(int64) error{
+		"suspend":    tr.SuspendMessage,
+		"resume":     tr.ResumeMessage,
+		"remove":     func(id int64) error { return tr.RemoveMessage(id, false) },
+		"remove-ndr": func(id int64) error { return tr.RemoveMessage(id, true) },
+	}[action]
+	if !ok {
 		return &control.BadInputError{Msg: fmt.Sprintf("message action %q: use suspend, resume or remove", action)}
 	}
+	return notFound(do(id))
+}
+
+// notFound reports a transport's refusal of an unknown queue or message
+// as the API's 404.
+func notFound(err error) error {
 	if err != nil {
 		return &control.NotFoundError{What: err.Error()}
 	}
@@ -147,14 +153,7 @@ func (rt *Runtime) Track(server string, q transport.TrackingQuery) ([]transport.
 }
 
 func (rt *Runtime) storeOf(name string) (*store.Store, error) {
-	s, err := rt.serverOf(name)
-	if err != nil {
-		return nil, err
-	}
-	if s.store == nil {
-		return nil, &control.BadInputError{Msg: fmt.Sprintf("%s is a %s server: it hosts no mailboxes", s.Config.Name, s.Config.Role)}
-	}
-	return s.store, nil
+	return partOf(rt, name, func(s *Server) *store.Store { return s.store }, "it hosts no mailboxes")
 }
 
 // Mailboxes lists a server's mailboxes.

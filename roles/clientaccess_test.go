@@ -16,6 +16,26 @@ import (
 	"github.com/exsim/exsim/topology"
 )
 
+// needTool is the path of an external client, or skips the test without it.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("%s not installed", name)
+	}
+	return p
+}
+
+// labCAFile writes the lab CA of rt for external clients and returns its path.
+func labCAFile(t *testing.T, rt *Runtime) string {
+	t.Helper()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, rt.ca.PEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
 // enableMailAccess starts IMAP4 and POP3 on every Mailbox server.
 func enableMailAccess(top *topology.Topology) {
 	for _, s := range top.ServersByRole(topology.RoleMailbox) {
@@ -48,16 +68,12 @@ func TestIMAPThroughAnotherFrontEnd(t *testing.T) {
 }
 
 func TestPOP3AndIMAPFromPython(t *testing.T) {
-	py, err := exec.LookPath("/usr/bin/python3")
-	if err != nil {
-		t.Skip("python3 not installed")
-	}
+	py := needTool(t, "/usr/bin/python3")
 	rt := startLab(t, "contoso-noedge", enableMailAccess)
 	sendFrom(t, rt, "INET01", "carol@fabrikam.com", "python check", "bob@contoso.com")
 	waitMail(t, rt, "EX02", "bob@contoso.com", "python check")
 	ex01 := rt.Server("EX01").Config
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	os.WriteFile(ca, rt.ca.PEM(), 0o644)
+	ca := labCAFile(t, rt)
 	// bob (EX02) reads through EX01's frontends: POP3 with STLS, IMAP with STARTTLS.
 	script := fmt.Sprintf(`
 import poplib, imaplib, ssl
@@ -89,13 +105,9 @@ print('ok')
 }
 
 func TestNTLMWithCurl(t *testing.T) {
-	curl, err := exec.LookPath("curl")
-	if err != nil {
-		t.Skip("curl not installed")
-	}
+	curl := needTool(t, "curl")
 	rt := startLab(t, "contoso-noedge", nil)
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	os.WriteFile(ca, rt.ca.PEM(), 0o644)
+	ca := labCAFile(t, rt)
 	ex01, ex02 := rt.Server("EX01").Config, rt.Server("EX02").Config
 
 	// HTTP: alice (EX01) through EX02's front end with NTLM; Autodiscover

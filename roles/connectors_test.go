@@ -3,20 +3,17 @@ package roles
 import (
 	"bufio"
 	"crypto/tls"
-	"flag"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/internal/golden"
 	"github.com/exsim/exsim/internal/labtest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden transcripts in testdata/")
 
 // transcript talks to one connector: banner, EHLO, STARTTLS, EHLO again,
 // QUIT, and returns the S:/C: lines with the date and addresses made
@@ -85,21 +82,7 @@ func TestConnectorTranscripts(t *testing.T) {
 		name := strings.ReplaceAll(tc.server+" "+tc.connector, " ", "_")
 		t.Run(name, func(t *testing.T) {
 			got := transcript(t, rt, tc.server, tc.port)
-			path := filepath.Join("testdata", "connectors", name+".txt")
-			if *update {
-				os.MkdirAll(filepath.Dir(path), 0o755)
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("%s:%d transcript changed:\n--- got\n%s--- want\n%s", tc.server, tc.port, got, want)
-			}
+			golden.Check(t, filepath.Join("testdata", "connectors", name+".txt"), got)
 		})
 	}
 }

@@ -18,17 +18,15 @@ import (
 func (r *mailboxRole) delivery(in *transport.Ingress) smtpd.Backend {
 	target := &transport.MailboxDelivery{Store: mailboxStore{r.store}, Transport: r.tr, Database: databaseName(r.s.Config.Name)}
 	return smtpd.BackendFunc(func(c *smtpd.Conn) (smtpd.Session, error) {
-		return &deliverySession{smtpAuth: smtpAuth{r: r, c: c}, r: r, c: c, in: in, target: target}, nil
+		return &deliverySession{smtpAuth: smtpAuth{r: r, c: c}, in: in, target: target}, nil
 	})
 }
 
 type deliverySession struct {
-	smtpAuth
-	r      *mailboxRole
-	c      *smtpd.Conn
-	in     *transport.Ingress
-	target *transport.MailboxDelivery
-	env    transport.Envelope
+	smtpAuth // r, c
+	in       *transport.Ingress
+	target   *transport.MailboxDelivery
+	env      transport.Envelope
 }
 
 func (d *deliverySession) Mail(from string, o *smtpd.MailOptions) error {

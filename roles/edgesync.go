@@ -67,28 +67,16 @@ func (r *edgeRole) startDirectory(ctx context.Context) error {
 		return err
 	}
 	opts.Logger = s.log
-	for _, kind := range []topology.ListenerKind{topology.LDAPS, topology.LDAP} {
-		for _, l := range s.listenerOf(kind) {
-			ln, err := s.listen(l)
-			if err != nil {
-				return err
-			}
-			if ln == nil {
-				continue
-			}
-			if kind == topology.LDAPS {
-				ln = tls.NewListener(ln, s.rt.ca.ServerTLS(s.cert))
-			}
-			srv, err := ldapd.NewServer(tree, opts)
-			if err != nil {
-				return err
-			}
-			s.onClose(srv.Shutdown)
-			go func() {
-				if err := srv.Serve(ln); err != nil && !errors.Is(err, ldapd.ErrServerClosed) {
-					s.log.Error("AD LDS listener stopped", "listener", l.Name, "err", err)
-				}
-			}()
+	ldaps := s.rt.ca.ServerTLS(s.cert)
+	for _, l := range []struct {
+		kind     topology.ListenerKind
+		implicit *tls.Config
+	}{{topology.LDAPS, ldaps}, {topology.LDAP, nil}} {
+		err := s.serveEach(l.kind, l.implicit, "AD LDS listener stopped", ldapd.ErrServerClosed, func(topology.Listener) (servable, error) {
+			return ldapd.NewServer(tree, opts)
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -54,10 +53,7 @@ func TestEWSWithExchangelib(t *testing.T) {
 		t.Skip("python3-exchangelib is not installed (apt-get install python3-exchangelib)")
 	}
 	rt := startLab(t, "contoso-noedge", nil)
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, rt.ca.PEM(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	ca := labCAFile(t, rt)
 	var hosts []string
 	for _, s := range rt.o.Topology.Servers {
 		hosts = append(hosts, s.FQDN+"="+s.Address)

@@ -41,16 +41,14 @@ var (
 // client only after Transport has accepted the message.
 func (r *mailboxRole) frontend(kind feKind, in *transport.Ingress) smtpd.Backend {
 	return smtpd.BackendFunc(func(c *smtpd.Conn) (smtpd.Session, error) {
-		return &feSession{smtpAuth: smtpAuth{r: r, c: c}, r: r, c: c, kind: kind, in: in}, nil
+		return &feSession{smtpAuth: smtpAuth{r: r, c: c}, kind: kind, in: in}, nil
 	})
 }
 
 type feSession struct {
-	smtpAuth
-	r    *mailboxRole
-	c    *smtpd.Conn
-	kind feKind
-	in   *transport.Ingress
+	smtpAuth // r, c
+	kind     feKind
+	in       *transport.Ingress
 
 	env      transport.Envelope
 	up       *smtp.Client
@@ -286,14 +284,19 @@ func (f *feSession) Data(rd io.Reader) (*smtpd.Reply, error) {
 	if err != nil {
 		return nil, f.upstreamReply(err)
 	}
-	// Transport's reply (250 2.6.0 <id> [InternalId=..., Hostname=...])
-	// goes back to the client as Exchange's Front End passes it on.
-	text := strings.TrimSpace(resp.StatusText)
+	return acceptedReply(resp.StatusText), nil
+}
+
+// acceptedReply is the upstream's 250 reply to DATA (Transport's 250 2.6.0
+// <id> [InternalId=..., Hostname=...]) as it goes back to the client, the
+// way Exchange's Front End passes it on.
+func acceptedReply(status string) *smtpd.Reply {
+	text := strings.TrimSpace(status)
 	enh := "2.6.0"
 	if e, rest, ok := strings.Cut(text, " "); ok && len(e) >= 5 && e[1] == '.' {
 		enh, text = e, rest
 	}
-	return &smtpd.Reply{Code: 250, Enhanced: enh, Text: text}, nil
+	return &smtpd.Reply{Code: 250, Enhanced: enh, Text: text}
 }
 
 func (f *feSession) Reset() {

@@ -15,10 +15,6 @@ import (
 	"github.com/exsim/exsim/transport/smtpclient"
 )
 
-// firewallBlocks are the address blocks of the header firewall labs (the
-// roles range 101-120 is used up).
-var firewallBlocks = labtest.NewBlocks(205, 206)
-
 // forged are the header fields a sender outside the organization (or a
 // user) forges to pass as internal: the header firewall must not let them
 // in.
@@ -101,7 +97,7 @@ func assertNotForged(t *testing.T, msg, authAs, authSource string) {
 // TestHeaderFirewallWithEdge: contoso with EDGE01 (Microsoft's "Header
 // firewall" page, its Receive connector and Send connector tables).
 func TestHeaderFirewallWithEdge(t *testing.T) {
-	rt := startLabIn(t, firewallBlocks, "contoso", fastEdgeSync)
+	rt := startLab(t, "contoso", fastEdgeSync)
 	waitSync(t, rt, "EDGE01")
 	ex01 := rt.Server("EX01").Config
 
@@ -165,7 +161,7 @@ func TestHeaderFirewallWithEdge(t *testing.T) {
 // the internet applies it, and so does the Front End that proxies EX02's
 // outbound mail (Outbound Proxy Frontend, 717).
 func TestHeaderFirewallNoEdge(t *testing.T) {
-	rt := startLabIn(t, firewallBlocks, "contoso-noedge", nil)
+	rt := startLab(t, "contoso-noedge", nil)
 	for _, tc := range []struct{ server, user, from string }{
 		{"EX01", "alice@contoso.com", "alice@contoso.com"},
 		{"EX02", `CONTOSO\bob`, "bob@contoso.com"},

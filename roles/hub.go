@@ -14,17 +14,15 @@ import (
 // recipient and queue the message durably before answering 250.
 func (r *mailboxRole) hub(in *transport.Ingress) smtpd.Backend {
 	return smtpd.BackendFunc(func(c *smtpd.Conn) (smtpd.Session, error) {
-		return &hubSession{smtpAuth: smtpAuth{r: r, c: c}, r: r, c: c, in: in}, nil
+		return &hubSession{smtpAuth: smtpAuth{r: r, c: c}, in: in}, nil
 	})
 }
 
 type hubSession struct {
-	smtpAuth
-	r    *mailboxRole
-	c    *smtpd.Conn
-	in   *transport.Ingress
-	peer *topology.Server
-	env  transport.Envelope
+	smtpAuth // r, c
+	in       *transport.Ingress
+	peer     *topology.Server
+	env      transport.Envelope
 }
 
 func (h *hubSession) Mail(from string, o *smtpd.MailOptions) error {

@@ -2,10 +2,8 @@ package roles
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -49,17 +47,8 @@ func (r *internetRole) start(ctx context.Context, s *Server) error {
 	if r.logs, err = openTransportLogs(s, "Internet"); err != nil {
 		return err
 	}
-	r.store, err = store.Open(filepath.Join(s.dir, "Mailbox", "mailboxes.db"), store.Options{Logger: s.log, Folders: store.BasicFolders()})
-	if err != nil {
+	if r.store, err = s.openStore(ctx, store.Options{Logger: s.log, Folders: store.BasicFolders()}); err != nil {
 		return err
-	}
-	s.onClose(func(context.Context) error { return r.store.Close() })
-	for _, m := range r.t.MailboxesOn(s.Config.Name) {
-		if _, err := r.store.Mailbox(m.Address); err != nil {
-			if _, err := r.store.CreateMailbox(ctx, m.Address); err != nil {
-				return fmt.Errorf("mailbox %s: %w", m.Address, err)
-			}
-		}
 	}
 	r.tr, err = s.newTransport(transport.RouterFunc(r.route), r.logs, r.logs.send["Internet"], "MAILER-DAEMON@"+s.Config.FQDN)
 	if err != nil {
@@ -67,14 +56,7 @@ func (r *internetRole) start(ctx context.Context, s *Server) error {
 	}
 	s.transport, s.store = r.tr, r.store
 	for _, kind := range []topology.ListenerKind{topology.SMTPInternet, topology.SMTPInternetSubmit} {
-		for _, l := range s.listenerOf(kind) {
-			ln, err := s.listen(l)
-			if err != nil {
-				return err
-			}
-			if ln == nil {
-				continue
-			}
+		err := s.serveEach(kind, nil, "SMTP listener stopped", smtp.ErrServerClosed, func(l topology.Listener) (servable, error) {
 			srv := smtp.NewServer(&internetBackend{r: r, submission: kind == topology.SMTPInternetSubmit})
 			srv.Domain = s.Config.FQDN
 			srv.TLSConfig = s.serverTLS(kind)
@@ -86,12 +68,10 @@ func (r *internetRole) start(ctx context.Context, s *Server) error {
 			srv.EnableSMTPUTF8 = true
 			srv.EnableDSN = true
 			srv.ErrorLog = slogLogger{s.log.With("listener", l.Name)}
-			s.onClose(srv.Shutdown)
-			go func() {
-				if err := srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
-					s.log.Error("SMTP listener stopped", "listener", l.Name, "err", err)
-				}
-			}()
+			return srv, nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	if err := r.startMailAccess(ctx); err != nil {

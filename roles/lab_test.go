@@ -19,7 +19,7 @@ import (
 	"github.com/exsim/exsim/transport/smtpclient"
 )
 
-var blocks = labtest.NewBlocks(101, 120)
+var blocks = labtest.NewBlocks(210, 249)
 
 func testLogger(t *testing.T) *slog.Logger {
 	if os.Getenv("EXSIM_TEST_LOG") != "" {
@@ -34,10 +34,10 @@ func startLab(t *testing.T, name string, edit func(*topology.Topology)) *Runtime
 	return startLabIn(t, blocks, name, edit)
 }
 
-// startLabIn is startLab with a block from b.
-func startLabIn(t *testing.T, b *labtest.Blocks, name string, edit func(*topology.Topology)) *Runtime {
+// startLabIn is startLab with the address block taken from in.
+func startLabIn(t *testing.T, in *labtest.Blocks, name string, edit func(*topology.Topology)) *Runtime {
 	t.Helper()
-	top := labtest.Topology(t, name, b.Next(t))
+	top := labtest.Topology(t, name, in.Next(t))
 	if edit != nil {
 		edit(top)
 	}
@@ -45,11 +45,7 @@ func startLabIn(t *testing.T, b *labtest.Blocks, name string, edit func(*topolog
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		rt.Close(ctx)
-	})
+	labtest.CloseAtEnd(t, rt)
 	return rt
 }
 

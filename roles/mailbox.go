@@ -43,17 +43,8 @@ func (r *mailboxRole) start(ctx context.Context, s *Server) error {
 	if r.logs, err = openTransportLogs(s, "FrontEnd", "Hub", "Mailbox"); err != nil {
 		return err
 	}
-	r.store, err = store.Open(filepath.Join(s.dir, "Mailbox", "mailboxes.db"), store.Options{Logger: s.log})
-	if err != nil {
+	if r.store, err = s.openStore(ctx, store.Options{Logger: s.log}); err != nil {
 		return err
-	}
-	s.onClose(func(context.Context) error { return r.store.Close() })
-	for _, m := range r.t.MailboxesOn(s.Config.Name) {
-		if _, err := r.store.Mailbox(m.Address); err != nil {
-			if _, err := r.store.CreateMailbox(ctx, m.Address); err != nil {
-				return fmt.Errorf("mailbox %s: %w", m.Address, err)
-			}
-		}
 	}
 	r.tr, err = s.newTransport(transport.RouterFunc(r.route), r.logs, r.logs.send["Hub"], exchangePostmaster(r.t))
 	if err != nil {
@@ -236,4 +227,23 @@ func addressSpaceMatch(spaces []string, domain string) int {
 		}
 	}
 	return best
+}
+
+// openStore opens the mailbox store of this server (Mailbox/mailboxes.db),
+// closed with s, and creates the topology's mailboxes it hosts that the
+// store does not have yet.
+func (s *Server) openStore(ctx context.Context, o store.Options) (*store.Store, error) {
+	st, err := store.Open(filepath.Join(s.dir, "Mailbox", "mailboxes.db"), o)
+	if err != nil {
+		return nil, err
+	}
+	s.onClose(func(context.Context) error { return st.Close() })
+	for _, m := range s.rt.o.Topology.MailboxesOn(s.Config.Name) {
+		if _, err := st.Mailbox(m.Address); err != nil {
+			if _, err := st.CreateMailbox(ctx, m.Address); err != nil {
+				return nil, fmt.Errorf("mailbox %s: %w", m.Address, err)
+			}
+		}
+	}
+	return st, nil
 }

@@ -2,7 +2,6 @@ package roles
 
 import (
 	"context"
-	"errors"
 	"net/netip"
 
 	"github.com/exsim/exsim/servers/proxyd"
@@ -22,28 +21,18 @@ func (r *internetRole) startOpenProxy(ctx context.Context) error {
 	guard := s.rt.guard
 	res := s.resolver()
 	for kind, proto := range kinds {
-		for _, l := range s.listenerOf(kind) {
-			ln, err := s.listen(l)
-			if err != nil {
-				return err
-			}
-			if ln == nil {
-				continue
-			}
-			srv := proxyd.NewServer(proxyd.Options{
+		err := s.serveEach(kind, nil, "open proxy listener stopped", proxyd.ErrServerClosed, func(l topology.Listener) (servable, error) {
+			return proxyd.NewServer(proxyd.Options{
 				Protocol: proto,
 				Allow:    func(ap netip.AddrPort) bool { return guard.Allowed(ap.Addr()) },
 				Dial:     s.dialer.DialContext,
 				Resolve:  res.LookupHost,
 				Name:     s.Config.Name,
 				Logger:   s.log.With("listener", l.Name),
-			})
-			s.onClose(srv.Shutdown)
-			go func() {
-				if err := srv.Serve(ln); err != nil && !errors.Is(err, proxyd.ErrServerClosed) {
-					s.log.Error("open proxy listener stopped", "listener", l.Name, "err", err)
-				}
-			}()
+			}), nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil

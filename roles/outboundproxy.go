@@ -23,20 +23,18 @@ import (
 // Send connector's header firewall.
 func (r *mailboxRole) outboundProxy(in *transport.Ingress) smtpd.Backend {
 	return smtpd.BackendFunc(func(c *smtpd.Conn) (smtpd.Session, error) {
-		return &proxySession{smtpAuth: smtpAuth{r: r, c: c}, r: r, c: c, in: in}, nil
+		return &proxySession{smtpAuth: smtpAuth{r: r, c: c}, in: in}, nil
 	})
 }
 
 type proxySession struct {
-	smtpAuth
-	r    *mailboxRole
-	c    *smtpd.Conn
-	in   *transport.Ingress
-	peer *topology.Server
-	from string
-	mail *smtpd.MailOptions
-	up   *smtp.Client
-	dest string
+	smtpAuth // r, c
+	in       *transport.Ingress
+	peer     *topology.Server
+	from     string
+	mail     *smtpd.MailOptions
+	up       *smtp.Client
+	dest     string
 	// keep are the header firewall permissions of the Send connector the
 	// message leaves through.
 	keep transport.HeaderPermissions
@@ -139,12 +137,7 @@ func (p *proxySession) Data(rd io.Reader) (*smtpd.Reply, error) {
 	if err != nil {
 		return nil, proxyReply(err)
 	}
-	text := strings.TrimSpace(resp.StatusText)
-	enh := "2.6.0"
-	if e, rest, ok := strings.Cut(text, " "); ok && len(e) >= 5 && e[1] == '.' {
-		enh, text = e, rest
-	}
-	return &smtpd.Reply{Code: 250, Enhanced: enh, Text: text}, nil
+	return acceptedReply(resp.StatusText), nil
 }
 
 func (p *proxySession) closeUpstream() {

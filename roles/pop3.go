@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -151,44 +150,31 @@ func (s *Server) startPOP3(back storeAuth, front *storeAuth) error {
 	tlsConf := s.serverTLS(topology.POP3) // no client certificate on any POP3 listener
 	type svc struct {
 		kind     topology.ListenerKind
-		implicit bool
+		implicit *tls.Config // 995, 1995
 		opts     pop3d.Options
 	}
 	var svcs []svc
 	if front != nil {
 		fo := pop3d.Options{Authenticator: front, Upstream: backendDialer{s, 1995}}
 		svcs = []svc{
-			{topology.POP3, false, fo},
-			{topology.POP3S, true, fo},
-			{topology.POP3Backend, true, pop3d.Options{Backend: back}},
+			{topology.POP3, nil, fo},
+			{topology.POP3S, tlsConf, fo},
+			{topology.POP3Backend, tlsConf, pop3d.Options{Backend: back}},
 		}
 	} else {
 		plain := pop3d.Options{Backend: back, Persona: pop3d.PlainPersona(s.Config.FQDN)}
-		svcs = []svc{{topology.InternetPOP3, false, plain}, {topology.InternetPOP3S, true, plain}}
+		svcs = []svc{{topology.InternetPOP3, nil, plain}, {topology.InternetPOP3S, tlsConf, plain}}
 	}
 	for _, v := range svcs {
-		for _, l := range s.listenerOf(v.kind) {
-			ln, err := s.listen(l)
-			if err != nil {
-				return err
-			}
-			if ln == nil {
-				continue
-			}
-			if v.implicit {
-				ln = tls.NewListener(ln, tlsConf)
-			}
+		err := s.serveEach(v.kind, v.implicit, "POP3 listener stopped", pop3d.ErrServerClosed, func(l topology.Listener) (servable, error) {
 			o := v.opts
 			o.ServerName = s.Config.FQDN
 			o.TLSConfig = tlsConf
 			o.Logger = s.log.With("listener", l.Name)
-			srv := pop3d.NewServer(o)
-			s.onClose(srv.Shutdown)
-			go func() {
-				if err := srv.Serve(ln); err != nil && !errors.Is(err, pop3d.ErrServerClosed) {
-					s.log.Error("POP3 listener stopped", "listener", l.Name, "err", err)
-				}
-			}()
+			return pop3d.NewServer(o), nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil

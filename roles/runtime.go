@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -299,27 +300,31 @@ func (s *Server) listen(l topology.Listener) (net.Listener, error) {
 		return nil, nil
 	}
 	ln, err := net.Listen("tcp", l.AddrPort().String())
-	if err != nil {
-		err = bindError(s.Config.Name, l, err)
-		s.record(Bound{Listener: l, Err: err})
+	if err = s.bound(l, ln, err); err != nil {
 		return nil, err
 	}
-	s.record(Bound{Listener: l})
-	s.onClose(func(context.Context) error { ln.Close(); return nil })
 	return ln, nil
 }
 
 // listenUDP binds a UDP socket.
 func (s *Server) listenUDP(l topology.Listener) (net.PacketConn, error) {
 	pc, err := net.ListenPacket("udp", l.AddrPort().String())
+	if err = s.bound(l, pc, err); err != nil {
+		return nil, err
+	}
+	return pc, nil
+}
+
+// bound records the outcome of binding l; a bound socket closes with s.
+func (s *Server) bound(l topology.Listener, c io.Closer, err error) error {
 	if err != nil {
 		err = bindError(s.Config.Name, l, err)
 		s.record(Bound{Listener: l, Err: err})
-		return nil, err
+		return err
 	}
 	s.record(Bound{Listener: l})
-	s.onClose(func(context.Context) error { pc.Close(); return nil })
-	return pc, nil
+	s.onClose(func(context.Context) error { c.Close(); return nil })
+	return nil
 }
 
 func (s *Server) record(b Bound) {

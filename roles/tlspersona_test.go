@@ -99,20 +99,7 @@ var tlsBlocks = labtest.NewBlocks(200, 204)
 // startTLSLab is startLab in tlsBlocks.
 func startTLSLab(t *testing.T, name string, edit func(*topology.Topology)) *Runtime {
 	t.Helper()
-	top := labtest.Topology(t, name, tlsBlocks.Next(t))
-	if edit != nil {
-		edit(top)
-	}
-	rt, err := Start(context.Background(), Options{Topology: top, DataDir: t.TempDir(), Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		rt.Close(ctx)
-	})
-	return rt
+	return startLabIn(t, tlsBlocks, name, edit)
 }
 
 // probeConfig trusts nothing (it only looks) and records a CertificateRequest.

@@ -122,12 +122,21 @@ func (b webBackend) uid(id string) (uint32, error) {
 	return uint32(n), nil
 }
 
-func (b webBackend) GetMessage(ctx context.Context, address, folder, id string) ([]byte, error) {
+// item is the folder and UID of the message id in address's folder.
+func (b webBackend) item(address, folder, id string) (*store.Folder, uint32, error) {
 	f, err := b.folder(address, folder)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	uid, err := b.uid(id)
+	if err != nil {
+		return nil, 0, err
+	}
+	return f, uid, nil
+}
+
+func (b webBackend) GetMessage(ctx context.Context, address, folder, id string) ([]byte, error) {
+	f, uid, err := b.item(address, folder, id)
 	if err != nil {
 		return nil, err
 	}
@@ -139,11 +148,7 @@ func (b webBackend) GetMessage(ctx context.Context, address, folder, id string) 
 }
 
 func (b webBackend) MarkRead(ctx context.Context, address, folder, id string) error {
-	f, err := b.folder(address, folder)
-	if err != nil {
-		return err
-	}
-	uid, err := b.uid(id)
+	f, uid, err := b.item(address, folder, id)
 	if err != nil {
 		return err
 	}

@@ -90,11 +90,7 @@ func (b webBackend) Append(ctx context.Context, address, folder string, msg []by
 }
 
 func (b webBackend) SetFlags(ctx context.Context, address, folder, id string, add, remove []string) error {
-	f, err := b.folder(address, folder)
-	if err != nil {
-		return err
-	}
-	uid, err := b.uid(id)
+	f, uid, err := b.item(address, folder, id)
 	if err != nil {
 		return err
 	}
@@ -130,11 +126,7 @@ func (b webBackend) Remove(ctx context.Context, address, folder string, ids []st
 }
 
 func (b webBackend) Transfer(ctx context.Context, address, folder, id, dest string, move bool) (string, error) {
-	f, err := b.folder(address, folder)
-	if err != nil {
-		return "", err
-	}
-	uid, err := b.uid(id)
+	f, uid, err := b.item(address, folder, id)
 	if err != nil {
 		return "", err
 	}

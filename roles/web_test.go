@@ -37,6 +37,18 @@ func webClient(t *testing.T, rt *Runtime) *http.Client {
 	}
 }
 
+// getPage GETs u with c and returns the response with its body read.
+func getPage(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
 func TestOWAThroughAnotherFrontEnd(t *testing.T) {
 	rt := startLab(t, "contoso-noedge", nil)
 	sendFrom(t, rt, "INET01", "carol@fabrikam.com", "owa inbox test", "alice@contoso.com")
@@ -44,16 +56,12 @@ func TestOWAThroughAnotherFrontEnd(t *testing.T) {
 
 	c := webClient(t, rt)
 	base := fmt.Sprintf("https://ex02.contoso.com:%d", 443+labtest.PortOffset)
-	resp, err := c.Get(base + "/owa/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := getPage(t, c, base+"/owa/")
 	if resp.StatusCode != 302 || !strings.Contains(resp.Header.Get("Location"), "/owa/auth/logon.aspx") || resp.Header.Get("X-FEServer") != "EX02" {
 		t.Fatalf("GET /owa/ = %d %v", resp.StatusCode, resp.Header)
 	}
 	form := url.Values{"destination": {base + "/owa/"}, "flags": {"4"}, "forcedownlevel": {"0"}, "username": {`CONTOSO\alice`}, "password": {"P@ssw0rd"}, "isUtf8": {"1"}}
-	resp, err = c.PostForm(base+"/owa/auth.owa", form)
+	resp, err := c.PostForm(base+"/owa/auth.owa", form)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,13 +69,8 @@ func TestOWAThroughAnotherFrontEnd(t *testing.T) {
 	if resp.StatusCode != 302 || resp.Header.Get("X-BEServer") != "EX01" {
 		t.Fatalf("logon = %d %v", resp.StatusCode, resp.Header)
 	}
-	resp, err = c.Get(base + "/owa/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(page), "owa inbox test") {
+	resp, page := getPage(t, c, base+"/owa/")
+	if resp.StatusCode != 200 || !strings.Contains(page, "owa inbox test") {
 		t.Fatalf("inbox through EX02 = %d\n%s", resp.StatusCode, page)
 	}
 	for k, want := range map[string]string{"X-FEServer": "EX02", "X-BEServer": "EX01", "X-CalculatedBETarget": "ex01.contoso.com"} {
@@ -77,13 +80,8 @@ func TestOWAThroughAnotherFrontEnd(t *testing.T) {
 	}
 
 	// Published calendar over HTTP 80 on the other front end.
-	resp, err = c.Get(fmt.Sprintf("http://ex02.contoso.com:%d/owa/calendar/alice@contoso.com/calendar/calendar.ics", 80+labtest.PortOffset))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.HasPrefix(string(ics), "BEGIN:VCALENDAR\r\n") {
+	resp, ics := getPage(t, c, fmt.Sprintf("http://ex02.contoso.com:%d/owa/calendar/alice@contoso.com/calendar/calendar.ics", 80+labtest.PortOffset))
+	if resp.StatusCode != 200 || !strings.HasPrefix(ics, "BEGIN:VCALENDAR\r\n") {
 		t.Errorf("calendar = %d %q", resp.StatusCode, ics)
 	}
 }

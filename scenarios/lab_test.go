@@ -39,11 +39,7 @@ func startLab(t *testing.T, name string) (*roles.Runtime, env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		rt.Close(ctx)
-	})
+	labtest.CloseAtEnd(t, rt)
 	for _, f := range probe.SimulatedFirewall(top, probe.Flows(top), labnet.ActionDrop) {
 		rt.Faults().Add(f)
 	}

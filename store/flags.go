@@ -71,16 +71,18 @@ outer:
 		if !validKeyword(f) {
 			continue
 		}
-		for _, k := range kws {
-			if strings.EqualFold(k, f) {
-				continue outer
-			}
-		}
-		if len(kws) < maxKeywords {
-			kws = append(kws, f)
-		}
+		kws = addKeyword(kws, f)
 	}
 	return bits, kws
+}
+
+// addKeyword appends k to kws unless kws holds it already (keywords are
+// case-insensitive) or is full.
+func addKeyword(kws []string, k string) []string {
+	if len(kws) >= maxKeywords || slices.ContainsFunc(kws, func(have string) bool { return strings.EqualFold(have, k) }) {
+		return kws
+	}
+	return append(kws, k)
 }
 
 func validKeyword(k string) bool {
@@ -116,16 +118,8 @@ func applyFlags(bits flagBits, kws []string, op FlagOp, addBits flagBits, addKws
 	case FlagsAdd:
 		bits |= addBits
 		out := slices.Clone(kws)
-	add:
 		for _, k := range addKws {
-			for _, have := range out {
-				if strings.EqualFold(have, k) {
-					continue add
-				}
-			}
-			if len(out) < maxKeywords {
-				out = append(out, k)
-			}
+			out = addKeyword(out, k)
 		}
 		return bits, out
 	case FlagsRemove:

@@ -117,6 +117,28 @@ func (f *Folder) write(ctx context.Context, fn func(w *wtx, mb *mbx, r *folderRe
 	})
 }
 
+// readMsgs is read with the folder's message bucket.
+func (f *Folder) readMsgs(fn func(mb *mbx, r *folderRec, b *bbolt.Bucket) error) error {
+	return f.read(func(mb *mbx, r *folderRec) error {
+		b, err := mb.msgBucket(f.id)
+		if err != nil {
+			return err
+		}
+		return fn(mb, r, b)
+	})
+}
+
+// writeMsgs is write with the folder's message bucket.
+func (f *Folder) writeMsgs(ctx context.Context, fn func(w *wtx, mb *mbx, r *folderRec, b *bbolt.Bucket) error) error {
+	return f.write(ctx, func(w *wtx, mb *mbx, r *folderRec) error {
+		b, err := mb.msgBucket(f.id)
+		if err != nil {
+			return err
+		}
+		return fn(w, mb, r, b)
+	})
+}
+
 func (f *Folder) wrap(err error) error {
 	if err == ErrNoFolder {
 		return fmt.Errorf("%w: %s", ErrNoFolder, f.name)
@@ -138,11 +160,7 @@ func (f *Folder) Status() (FolderInfo, error) {
 // records are logged and skipped.
 func (f *Folder) Messages() ([]MessageInfo, error) {
 	var out []MessageInfo
-	err := f.read(func(mb *mbx, r *folderRec) error {
-		b, err := mb.msgBucket(f.id)
-		if err != nil {
-			return err
-		}
+	err := f.readMsgs(func(mb *mbx, r *folderRec, b *bbolt.Bucket) error {
 		out = make([]MessageInfo, 0, r.Messages)
 		return b.ForEach(func(k, v []byte) error {
 			uid, ok := keyU32(k)
@@ -162,23 +180,12 @@ func (f *Folder) Messages() ([]MessageInfo, error) {
 func (f *Folder) Lookup(uids []uint32) ([]MessageInfo, error) {
 	uids = sortedUIDs(uids)
 	var out []MessageInfo
-	err := f.read(func(mb *mbx, _ *folderRec) error {
-		b, err := mb.msgBucket(f.id)
-		if err != nil {
-			return err
-		}
+	err := f.readMsgs(func(mb *mbx, _ *folderRec, b *bbolt.Bucket) error {
 		out = make([]MessageInfo, 0, len(uids))
-		for _, uid := range uids {
-			rec, err := mb.msg(f.id, b, uid)
-			if err == ErrNoMessage {
-				continue
-			}
-			if err != nil {
-				return err
-			}
+		return mb.eachMsg(f.id, b, uids, func(uid uint32, rec msgRec) error {
 			out = append(out, rec.info(uid))
-		}
-		return nil
+			return nil
+		})
 	})
 	return out, err
 }
@@ -186,11 +193,7 @@ func (f *Folder) Lookup(uids []uint32) ([]MessageInfo, error) {
 // Body returns a copy of the message's full RFC 5322 text.
 func (f *Folder) Body(uid uint32) ([]byte, error) {
 	var body []byte
-	err := f.read(func(mb *mbx, _ *folderRec) error {
-		b, err := mb.msgBucket(f.id)
-		if err != nil {
-			return err
-		}
+	err := f.readMsgs(func(mb *mbx, _ *folderRec, b *bbolt.Bucket) error {
 		rec, err := mb.msg(f.id, b, uid)
 		if err != nil {
 			if err == ErrNoMessage {
@@ -246,21 +249,10 @@ func (f *Folder) StoreFlags(ctx context.Context, uids []uint32, op FlagOp, flags
 	uids = sortedUIDs(uids)
 	bits, kws := parseFlags(flags)
 	var out []FlagUpdate
-	err := f.write(ctx, func(w *wtx, mb *mbx, r *folderRec) error {
+	err := f.writeMsgs(ctx, func(w *wtx, mb *mbx, r *folderRec, b *bbolt.Bucket) error {
 		out = out[:0]
-		b, err := mb.msgBucket(f.id)
-		if err != nil {
-			return err
-		}
 		var changed []uint32
-		for _, uid := range uids {
-			rec, err := mb.msg(f.id, b, uid)
-			if err == ErrNoMessage {
-				continue
-			}
-			if err != nil {
-				return err
-			}
+		if err := mb.eachMsg(f.id, b, uids, func(uid uint32, rec msgRec) error {
 			nb, nk := applyFlags(rec.Flags, rec.Keywords, op, bits, kws)
 			if nb != rec.Flags || !sameKeywords(nk, rec.Keywords) {
 				r.removeMsg(&rec)
@@ -272,6 +264,9 @@ func (f *Folder) StoreFlags(ctx context.Context, uids []uint32, op FlagOp, flags
 				changed = append(changed, uid)
 			}
 			out = append(out, FlagUpdate{UID: uid, Flags: flagList(rec.Flags, rec.Keywords)})
+			return nil
+		}); err != nil {
+			return err
 		}
 		if len(changed) == 0 {
 			return nil
@@ -306,12 +301,8 @@ func (f *Folder) remove(ctx context.Context, uids []uint32, onlyDeleted bool) ([
 	all := uids == nil
 	uids = sortedUIDs(uids)
 	var out []uint32
-	err := f.write(ctx, func(w *wtx, mb *mbx, r *folderRec) error {
+	err := f.writeMsgs(ctx, func(w *wtx, mb *mbx, r *folderRec, b *bbolt.Bucket) error {
 		out = out[:0]
-		b, err := mb.msgBucket(f.id)
-		if err != nil {
-			return err
-		}
 		type victim struct {
 			uid uint32
 			rec msgRec
@@ -335,15 +326,11 @@ func (f *Folder) remove(ctx context.Context, uids []uint32, onlyDeleted bool) ([
 				return err
 			}
 		} else {
-			for _, uid := range uids {
-				rec, err := mb.msg(f.id, b, uid)
-				if err == ErrNoMessage {
-					continue
-				}
-				if err != nil {
-					return err
-				}
+			if err := mb.eachMsg(f.id, b, uids, func(uid uint32, rec msgRec) error {
 				consider(uid, rec)
+				return nil
+			}); err != nil {
+				return err
 			}
 		}
 		if len(victims) == 0 {
@@ -405,14 +392,7 @@ func (f *Folder) transfer(ctx context.Context, uids []uint32, dest string, move 
 		if err != nil {
 			return err
 		}
-		for _, uid := range uids {
-			rec, err := mb.msg(f.id, sb, uid)
-			if err == ErrNoMessage {
-				continue
-			}
-			if err != nil {
-				return err
-			}
+		if err := mb.eachMsg(f.id, sb, uids, func(uid uint32, rec msgRec) error {
 			if dst.UIDNext == 1<<32-1 {
 				return mb.s.corrupt(mb.recName(did), fmt.Errorf("UID space exhausted"))
 			}
@@ -432,6 +412,9 @@ func (f *Folder) transfer(ctx context.Context, uids []uint32, dest string, move 
 			}
 			out.SourceUIDs = append(out.SourceUIDs, uid)
 			out.DestUIDs = append(out.DestUIDs, nuid)
+			return nil
+		}); err != nil {
+			return err
 		}
 		if len(out.SourceUIDs) == 0 {
 			return nil
@@ -454,6 +437,24 @@ func (f *Folder) transfer(ctx context.Context, uids []uint32, dest string, move 
 		return nil
 	})
 	return out, err
+}
+
+// eachMsg calls fn with the record of each of uids that exists in
+// folder id (whose message bucket is b), in the order of uids.
+func (mb *mbx) eachMsg(id uint64, b *bbolt.Bucket, uids []uint32, fn func(uid uint32, rec msgRec) error) error {
+	for _, uid := range uids {
+		rec, err := mb.msg(id, b, uid)
+		if err == ErrNoMessage {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(uid, rec); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sortedUIDs returns uids sorted ascending without duplicates or zeros.

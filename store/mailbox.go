@@ -242,10 +242,8 @@ func (m *Mailbox) CreateFolder(ctx context.Context, name string) (FolderInfo, er
 		if err != nil {
 			return err
 		}
-		if _, ok, err := mb.lookup(key); err != nil {
+		if err := mb.absent(key, display); err != nil {
 			return err
-		} else if ok {
-			return fmt.Errorf("%w: %s", ErrFolderExists, display)
 		}
 		if err := mb.createParents(w, display); err != nil {
 			return err
@@ -278,15 +276,7 @@ func (mb *mbx) createParents(w *wtx, display string) error {
 // deleted (ErrDefaultFolder), nor folders with subfolders (ErrHasChildren).
 // A folder re-created under the same name gets a new UIDVALIDITY.
 func (m *Mailbox) DeleteFolder(ctx context.Context, name string) error {
-	return m.s.submit(ctx, func(w *wtx) error {
-		mb, err := m.s.openMbx(w.Tx, m.addr)
-		if err != nil {
-			return err
-		}
-		id, r, err := mb.folderByName(name)
-		if err != nil {
-			return err
-		}
+	return m.writeFolder(ctx, name, func(w *wtx, mb *mbx, id uint64, r folderRec) error {
 		if r.Default {
 			return fmt.Errorf("%w: %s", ErrDefaultFolder, r.Name)
 		}
@@ -334,15 +324,7 @@ func (m *Mailbox) RenameFolder(ctx context.Context, oldName, newName string) err
 	if err != nil {
 		return err
 	}
-	return m.s.submit(ctx, func(w *wtx) error {
-		mb, err := m.s.openMbx(w.Tx, m.addr)
-		if err != nil {
-			return err
-		}
-		id, r, err := mb.folderByName(oldName)
-		if err != nil {
-			return err
-		}
+	return m.writeFolder(ctx, oldName, func(w *wtx, mb *mbx, id uint64, r folderRec) error {
 		if r.Default {
 			return fmt.Errorf("%w: %s", ErrDefaultFolder, r.Name)
 		}
@@ -351,10 +333,8 @@ func (m *Mailbox) RenameFolder(ctx context.Context, oldName, newName string) err
 			if newDisplay == r.Name {
 				return nil
 			}
-		} else if _, ok, err := mb.lookup(newKey); err != nil {
+		} else if err := mb.absent(newKey, newDisplay); err != nil {
 			return err
-		} else if ok {
-			return fmt.Errorf("%w: %s", ErrFolderExists, newDisplay)
 		}
 		if strings.HasPrefix(newKey, oldKey+Delimiter) {
 			return fmt.Errorf("%w: cannot move %s into itself", ErrBadName, r.Name)
@@ -390,10 +370,8 @@ func (m *Mailbox) RenameFolder(ctx context.Context, oldName, newName string) err
 			if err != nil {
 				return err
 			}
-			if _, ok, err := mb.lookup(nk); err != nil {
+			if err := mb.absent(nk, nd); err != nil {
 				return err
-			} else if ok {
-				return fmt.Errorf("%w: %s", ErrFolderExists, nd)
 			}
 			fr, err := mb.folder(mv.id)
 			if err != nil {
@@ -414,6 +392,18 @@ func (m *Mailbox) RenameFolder(ctx context.Context, oldName, newName string) err
 
 // SetSubscribed subscribes or unsubscribes a folder (IMAP SUBSCRIBE).
 func (m *Mailbox) SetSubscribed(ctx context.Context, name string, subscribed bool) error {
+	return m.writeFolder(ctx, name, func(w *wtx, mb *mbx, id uint64, r folderRec) error {
+		if r.Subscribed == subscribed {
+			return nil
+		}
+		r.Subscribed = subscribed
+		return mb.putFolder(id, &r)
+	})
+}
+
+// writeFolder runs fn in a write transaction on the named folder
+// (case-insensitive) of this mailbox.
+func (m *Mailbox) writeFolder(ctx context.Context, name string, fn func(w *wtx, mb *mbx, id uint64, r folderRec) error) error {
 	return m.s.submit(ctx, func(w *wtx) error {
 		mb, err := m.s.openMbx(w.Tx, m.addr)
 		if err != nil {
@@ -423,10 +413,17 @@ func (m *Mailbox) SetSubscribed(ctx context.Context, name string, subscribed boo
 		if err != nil {
 			return err
 		}
-		if r.Subscribed == subscribed {
-			return nil
-		}
-		r.Subscribed = subscribed
-		return mb.putFolder(id, &r)
+		return fn(w, mb, id, r)
 	})
+}
+
+// absent fails with ErrFolderExists when the mailbox has a folder whose
+// key (lower-case name) is key; display names it in the error.
+func (mb *mbx) absent(key, display string) error {
+	if _, ok, err := mb.lookup(key); err != nil {
+		return err
+	} else if ok {
+		return fmt.Errorf("%w: %s", ErrFolderExists, display)
+	}
+	return nil
 }

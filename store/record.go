@@ -88,11 +88,15 @@ func (d *decoder) fail(err error) {
 	}
 }
 
-func (d *decoder) u() uint64 {
+func (d *decoder) u() uint64 { return varint(d, binary.Uvarint) }
+func (d *decoder) i() int64  { return varint(d, binary.Varint) }
+
+// varint reads one varint with read (binary.Uvarint or binary.Varint).
+func varint[T uint64 | int64](d *decoder, read func([]byte) (T, int)) T {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(d.b)
+	v, n := read(d.b)
 	if n <= 0 {
 		d.fail(errTruncated)
 		return 0
@@ -107,19 +111,6 @@ func (d *decoder) u32() uint32 {
 		d.fail(fmt.Errorf("value %d out of range", v))
 	}
 	return uint32(v)
-}
-
-func (d *decoder) i() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail(errTruncated)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
 }
 
 func (d *decoder) s() string {

@@ -225,10 +225,15 @@ func (t *Topology) ServerByFQDN(fqdn string) *Server {
 
 // ServersByRole returns the servers of a role in topology order.
 func (t *Topology) ServersByRole(r Role) []*Server {
-	var out []*Server
-	for i := range t.Servers {
-		if t.Servers[i].Role == r {
-			out = append(out, &t.Servers[i])
+	return where(t.Servers, func(s *Server) bool { return s.Role == r })
+}
+
+// where returns the elements of items that keep accepts, in order.
+func where[T any](items []T, keep func(*T) bool) []*T {
+	var out []*T
+	for i := range items {
+		if keep(&items[i]) {
+			out = append(out, &items[i])
 		}
 	}
 	return out
@@ -236,25 +241,13 @@ func (t *Topology) ServersByRole(r Role) []*Server {
 
 // SubscribedEdges returns the Edge servers with an Edge Subscription.
 func (t *Topology) SubscribedEdges() []*Server {
-	var out []*Server
-	for _, s := range t.ServersByRole(RoleEdge) {
-		if s.Edge != nil && s.Edge.Subscribed {
-			out = append(out, s)
-		}
-	}
-	return out
+	return where(t.Servers, func(s *Server) bool { return s.Role == RoleEdge && s.Edge != nil && s.Edge.Subscribed })
 }
 
 // EdgeSyncParticipants returns the Mailbox servers that took part in the
 // Edge Subscription.
 func (t *Topology) EdgeSyncParticipants() []*Server {
-	var out []*Server
-	for _, s := range t.ServersByRole(RoleMailbox) {
-		if s.Mailbox != nil && s.Mailbox.EdgeSync {
-			out = append(out, s)
-		}
-	}
-	return out
+	return where(t.Servers, func(s *Server) bool { return s.Role == RoleMailbox && s.Mailbox != nil && s.Mailbox.EdgeSync })
 }
 
 // Mailbox returns the mailbox with that SMTP address (case-insensitive).
@@ -292,13 +285,7 @@ func (t *Topology) MailboxForLogon(name string) *Mailbox {
 
 // MailboxesOn returns the mailboxes homed on server.
 func (t *Topology) MailboxesOn(server string) []*Mailbox {
-	var out []*Mailbox
-	for i := range t.Mailboxes {
-		if strings.EqualFold(t.Mailboxes[i].Server, server) {
-			out = append(out, &t.Mailboxes[i])
-		}
-	}
-	return out
+	return where(t.Mailboxes, func(m *Mailbox) bool { return strings.EqualFold(m.Server, server) })
 }
 
 // IsAcceptedDomain reports whether domain is one of the organization's

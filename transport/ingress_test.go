@@ -113,8 +113,7 @@ func send(t *testing.T, addr, message string, rcpts ...string) string {
 
 func TestIngressQueuesWithExchangeHeaders(t *testing.T) {
 	net := newFakeNet()
-	tr := newTransport(t, t.TempDir(), net, &byDomain{}, labTimers())
-	defer tr.Close()
+	tr := labTransport(t, net)
 	addr := serveIngress(t, &ingressBackend{stamp: Stamp{Accept: AcceptHeaders(AnonymousUsers), Org: OrgStamp, AuthAs: "Anonymous"}, target: tr})
 	got := send(t, addr, "Subject: hi\r\nX-MS-Exchange-Organization-AuthAs: Internal\r\nMessage-ID: <m1@fabrikam.com>\r\n\r\nbody\r\n", "alice@contoso.com")
 	if want := "250 2.6.0 <m1@fabrikam.com> [InternalId=1, Hostname=ex01.contoso.com] "; !strings.HasPrefix(got, want) || !strings.HasSuffix(got, "Queued mail for delivery") {
@@ -155,8 +154,7 @@ func TestIngressQueuesWithExchangeHeaders(t *testing.T) {
 
 func TestIngressFillsWhatATrustedPeerLeftOut(t *testing.T) {
 	net := newFakeNet()
-	tr := newTransport(t, t.TempDir(), net, &byDomain{}, labTimers())
-	defer tr.Close()
+	tr := labTransport(t, net)
 	in := &Ingress{Connector: `EX01\Default Mailbox Delivery EX01`, FQDN: "ex01.contoso.com", Build: "15.2.1258.12", Via: "Mailbox Transport", Now: func() time.Time { return testNow }}
 	addr := serveIngress(t, &ingressBackend{in: in, stamp: Stamp{Accept: PermitAll, Org: OrgFill}, target: tr})
 	send(t, addr, "Subject: hi\r\n"+HeaderNetworkMessageID+": 11111111-2222-3333-4444-555555555555\r\n\r\nbody\r\n", "alice@contoso.com")
@@ -186,8 +184,7 @@ func TestIngressFillsWhatATrustedPeerLeftOut(t *testing.T) {
 
 func TestIngressHopCount(t *testing.T) {
 	net := newFakeNet()
-	tr := newTransport(t, t.TempDir(), net, &byDomain{}, labTimers())
-	defer tr.Close()
+	tr := labTransport(t, net)
 	addr := serveIngress(t, &ingressBackend{stamp: Stamp{Accept: PermitAll, Org: OrgFill}, target: tr})
 	hops := func(n int) string {
 		return strings.Repeat("Received: from a by b; Fri, 5 Aug 2016 16:24:41 -0700\r\n", n) + "Subject: loop\r\n\r\nx\r\n"
@@ -239,8 +236,7 @@ func (s *fakeStore) StoreMessage(ctx context.Context, msg []byte, mailboxes []st
 }
 
 func TestIngressMailboxDelivery(t *testing.T) {
-	tr := newTransport(t, t.TempDir(), newFakeNet(), &byDomain{}, labTimers())
-	defer tr.Close()
+	tr := labTransport(t, newFakeNet())
 	st := &fakeStore{bad: map[string]bool{"bob@contoso.com": true}, uid: 41, saved: map[string][]string{}}
 	target := &MailboxDelivery{Store: st, Transport: tr, Database: "mailbox database 0123456789"}
 	addr := serveIngress(t, &ingressBackend{stamp: Stamp{Accept: PermitAll, Org: OrgFill}, target: target})
@@ -294,8 +290,7 @@ func (f *failingTarget) errAt(step string) error {
 }
 
 func TestIngressTargetFailureReplies(t *testing.T) {
-	tr := newTransport(t, t.TempDir(), newFakeNet(), &byDomain{}, labTimers())
-	defer tr.Close()
+	tr := labTransport(t, newFakeNet())
 	for _, tc := range []struct {
 		name   string
 		target Target

@@ -39,30 +39,36 @@ var _ Target = (*Transport)(nil)
 
 // StartDelivery makes the queue a Target: Commit is Submit.
 func (t *Transport) StartDelivery(ctx context.Context, m *Message) (Delivery, error) {
-	return &queueDelivery{t: t, m: m}, nil
+	return &queueDelivery{t: t, collected: collected{m: m}}, nil
 }
 
-type queueDelivery struct {
-	t    *Transport
+// collected is a Delivery's part that gathers the recipients and the body
+// until Commit; Abort has nothing to undo.
+type collected struct {
 	m    *Message
 	body []byte
 }
 
-func (d *queueDelivery) AddRcpt(_ context.Context, r Recipient) error {
+func (d *collected) AddRcpt(_ context.Context, r Recipient) error {
 	d.m.Recipients = append(d.m.Recipients, r)
 	return nil
 }
 
-func (d *queueDelivery) Body(_ context.Context, body []byte) error {
+func (d *collected) Body(_ context.Context, body []byte) error {
 	d.body = body
 	return nil
+}
+
+func (d *collected) Abort(context.Context) error { return nil }
+
+type queueDelivery struct {
+	t *Transport
+	collected
 }
 
 func (d *queueDelivery) Commit(ctx context.Context) error {
 	return d.t.Submit(ctx, d.m, d.body)
 }
-
-func (d *queueDelivery) Abort(context.Context) error { return nil }
 
 // MailboxStore is the mailbox store as mailbox delivery needs it.
 type MailboxStore interface {
@@ -105,26 +111,13 @@ func (md *MailboxDelivery) Stamp(m *Message, now time.Time) []string {
 }
 
 func (md *MailboxDelivery) StartDelivery(ctx context.Context, m *Message) (Delivery, error) {
-	return &mailboxDelivery{md: md, m: m}, nil
+	return &mailboxDelivery{md: md, collected: collected{m: m}}, nil
 }
 
 type mailboxDelivery struct {
-	md   *MailboxDelivery
-	m    *Message
-	body []byte
+	md *MailboxDelivery
+	collected
 }
-
-func (d *mailboxDelivery) AddRcpt(_ context.Context, r Recipient) error {
-	d.m.Recipients = append(d.m.Recipients, r)
-	return nil
-}
-
-func (d *mailboxDelivery) Body(_ context.Context, body []byte) error {
-	d.body = body
-	return nil
-}
-
-func (d *mailboxDelivery) Abort(context.Context) error { return nil }
 
 // Commit stores the message. Recipients the store refused are left out;
 // when none was stored the delivery fails with Exchange's

@@ -91,6 +91,15 @@ func (r *byDomain) Route(ctx context.Context, m *Message, rcpt string) NextHop {
 	return NextHop{Type: DeliveryDNS, Domain: d, Connector: "To Internet", MX: true, Port: 25}
 }
 
+// labTransport is a transport of EX01 that routes by domain with the lab's
+// timers, spooling under a fresh folder; it closes when the test ends.
+func labTransport(t *testing.T, net *fakeNet) *Transport {
+	t.Helper()
+	tr := newTransport(t, t.TempDir(), net, &byDomain{}, labTimers())
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
 func newTransport(t *testing.T, dir string, net *fakeNet, router Router, timers topology.TimerValues) *Transport {
 	t.Helper()
 	tl, err := NewTrackingLog(dir+"/TransportRoles/Logs/MessageTracking", "EX01", "15.2.1258.12", nil)
@@ -151,8 +160,7 @@ func events(t *testing.T, tr *Transport, q TrackingQuery) []string {
 
 func TestSubmitDeliverTrack(t *testing.T) {
 	net := newFakeNet()
-	tr := newTransport(t, t.TempDir(), net, &byDomain{}, labTimers())
-	defer tr.Close()
+	tr := labTransport(t, net)
 	m, body := msg("alice@contoso.com", "carol@fabrikam.com")
 	if err := tr.Submit(context.Background(), m, body); err != nil {
 		t.Fatal(err)
@@ -170,13 +178,21 @@ func TestSubmitDeliverTrack(t *testing.T) {
 	}
 }
 
-func TestRetryThenDeliver(t *testing.T) {
+// queueForRefusingFabrikam submits a message from alice to
+// carol@fabrikam.com while fabrikam.com refuses connections: it waits in
+// the fabrikam.com queue until the test lets it through.
+func queueForRefusingFabrikam(t *testing.T) (*fakeNet, *Transport, *Message) {
+	t.Helper()
 	net := newFakeNet()
 	net.setDown("fabrikam.com", connectError("127.0.30.1:25", syscall.ECONNREFUSED))
-	tr := newTransport(t, t.TempDir(), net, &byDomain{}, labTimers())
-	defer tr.Close()
+	tr := labTransport(t, net)
 	m, body := msg("alice@contoso.com", "carol@fabrikam.com")
 	tr.Submit(context.Background(), m, body)
+	return net, tr, m
+}
+
+func TestRetryThenDeliver(t *testing.T) {
+	net, tr, m := queueForRefusingFabrikam(t)
 	var q QueueInfo
 	waitFor(t, "Retry", func() bool {
 		for _, qi := range tr.Queues() {
@@ -202,8 +218,7 @@ func TestRetryThenDeliver(t *testing.T) {
 func TestPermanentFailureSendsNDR(t *testing.T) {
 	net := newFakeNet()
 	net.rcptReply["nobody@fabrikam.com"] = Reply{Code: 550, Text: "5.1.1 User unknown"}
-	tr := newTransport(t, t.TempDir(), net, &byDomain{}, labTimers())
-	defer tr.Close()
+	tr := labTransport(t, net)
 	m, body := msg("alice@contoso.com", "nobody@fabrikam.com", "carol@fabrikam.com")
 	tr.Submit(context.Background(), m, body)
 	got := map[string]bool{}
@@ -234,8 +249,7 @@ func TestPermanentFailureSendsNDR(t *testing.T) {
 func TestNoNDRForNullSenderOrNotifyNever(t *testing.T) {
 	net := newFakeNet()
 	net.rcptReply["nobody@fabrikam.com"] = Reply{Code: 550, Text: "5.1.1 User unknown"}
-	tr := newTransport(t, t.TempDir(), net, &byDomain{}, labTimers())
-	defer tr.Close()
+	tr := labTransport(t, net)
 	m, body := msg("", "nobody@fabrikam.com")
 	tr.Submit(context.Background(), m, body)
 	m2, body2 := msg("alice@contoso.com", "nobody@fabrikam.com")
@@ -322,12 +336,7 @@ func TestExpiry(t *testing.T) {
 }
 
 func TestSuspendResumeRemove(t *testing.T) {
-	net := newFakeNet()
-	net.setDown("fabrikam.com", connectError("127.0.30.1:25", syscall.ECONNREFUSED))
-	tr := newTransport(t, t.TempDir(), net, &byDomain{}, labTimers())
-	defer tr.Close()
-	m, body := msg("alice@contoso.com", "carol@fabrikam.com")
-	tr.Submit(context.Background(), m, body)
+	net, tr, _ := queueForRefusingFabrikam(t)
 	waitFor(t, "the queue", func() bool { return len(tr.Queues()) > 0 })
 	q := tr.Queues()[0].Identity
 	if err := tr.SuspendQueue(q); err != nil {

@@ -86,11 +86,12 @@ Traffic between zones crosses the firewall; traffic inside a zone does not.
 
   exsim lab up      build it and start the servers (they keep running)
   exsim lab test    the CI job: up, probe every flow, scenarios, down, report
+  exsim lab diff    review a firewall change: the flows it breaks or opens, and the rule
   exsim lab down    remove every namespace, link and process of the lab
   exsim lab status  what runs`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newLabUpCmd(g), newLabDownCmd(g), newLabStatusCmd(g), newLabTestCmd(g), newLabFirewallCmd(g))
+	cmd.AddCommand(newLabUpCmd(g), newLabDownCmd(g), newLabStatusCmd(g), newLabTestCmd(g), newLabDiffCmd(g), newLabFirewallCmd(g))
 	return cmd
 }
 
@@ -98,6 +99,7 @@ Traffic between zones crosses the firewall; traffic inside a zone does not.
 type labFlags struct {
 	prefix   string
 	firewall string
+	format   string
 	wait     time.Duration
 }
 
@@ -105,6 +107,7 @@ func (f *labFlags) add(cmd *cobra.Command, prefix string) {
 	cmd.Flags().StringVar(&f.prefix, "prefix", prefix, "namespace name prefix (PREFIX-router, PREFIX-ex01...): labs with different prefixes coexist")
 	cmd.Flags().StringVar(&f.firewall, "firewall", "", `the router's ruleset: an nft FILE, "open" (no filtering), or empty for the minimal ruleset of exsim export nftables`)
 	cmd.Flags().DurationVar(&f.wait, "wait", lab.DefaultWait, "how long to wait for every server to listen")
+	cmd.Flags().StringVar(&f.format, "firewall-format", "", "the ruleset files' format: "+strings.Join(lab.FirewallFormats, ", ")+" (default: detected)")
 }
 
 // labOptions resolves the flags into lab.Options.
@@ -130,7 +133,7 @@ func (g *globals) labOptions(f *labFlags, dataDir string) (lab.Options, error) {
 	}
 	return lab.Options{
 		Topology: t, DataDir: dataDir, Prefix: f.prefix,
-		Firewall: fw, LogLevel: g.logLevel, Wait: f.wait, Logger: g.logger(),
+		Firewall: fw, FirewallFormat: f.format, LogLevel: g.logLevel, Wait: f.wait, Logger: g.logger(),
 	}, nil
 }
 

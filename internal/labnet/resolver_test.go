@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/internal/leaktest"
 	"github.com/exsim/exsim/servers/dnsd"
 	"github.com/miekg/dns"
 )
@@ -246,30 +247,28 @@ func TestLookupErrors(t *testing.T) {
 	srv, _ := startDNS(t)
 	r := &Resolver{Servers: []netip.AddrPort{srv}}
 	ctx := context.Background()
+	mx := func(name string) func() error {
+		return func() error { _, err := r.LookupMX(ctx, name); return err }
+	}
+	host := func(name string) func() error {
+		return func() error { _, err := r.LookupHost(ctx, name); return err }
+	}
 	tests := []struct {
 		name   string
 		lookup func() error
 		kind   Kind
 		text   string
 	}{
-		{"NXDOMAIN", func() error { _, err := r.LookupMX(ctx, "nosuch.contoso.com"); return err },
-			NotFound, "dns MX nosuch.contoso.com: no such domain"},
-		{"no MX, no address", func() error { _, err := r.LookupMX(ctx, "txtonly.contoso.com"); return err },
-			NotFound, "dns MX txtonly.contoso.com: no MX record"},
-		{"null MX", func() error { _, err := r.LookupMX(ctx, "null.contoso.com"); return err },
-			NullMX, "dns MX null.contoso.com: domain accepts no mail (null MX)"},
-		{"refused", func() error { _, err := r.LookupMX(ctx, "www.example.org"); return err },
-			Refused, "dns MX www.example.org: refused (" + srv.String() + ")"},
-		{"host NXDOMAIN", func() error { _, err := r.LookupHost(ctx, "nosuch.fabrikam.com"); return err },
-			NotFound, "dns A/AAAA nosuch.fabrikam.com: no such domain"},
-		{"host NODATA", func() error { _, err := r.LookupHost(ctx, "txtonly.contoso.com"); return err },
-			NotFound, "dns A/AAAA txtonly.contoso.com: no A/AAAA record"},
-		{"host refused", func() error { _, err := r.LookupHost(ctx, "example.org"); return err },
-			Refused, "dns A example.org: refused"},
+		{"NXDOMAIN", mx("nosuch.contoso.com"), NotFound, "dns MX nosuch.contoso.com: no such domain"},
+		{"no MX, no address", mx("txtonly.contoso.com"), NotFound, "dns MX txtonly.contoso.com: no MX record"},
+		{"null MX", mx("null.contoso.com"), NullMX, "dns MX null.contoso.com: domain accepts no mail (null MX)"},
+		{"refused", mx("www.example.org"), Refused, "dns MX www.example.org: refused (" + srv.String() + ")"},
+		{"host NXDOMAIN", host("nosuch.fabrikam.com"), NotFound, "dns A/AAAA nosuch.fabrikam.com: no such domain"},
+		{"host NODATA", host("txtonly.contoso.com"), NotFound, "dns A/AAAA txtonly.contoso.com: no A/AAAA record"},
+		{"host refused", host("example.org"), Refused, "dns A example.org: refused"},
 		{"PTR missing", func() error { _, err := r.LookupAddr(ctx, netip.MustParseAddr("127.0.20.99")); return err },
 			NotFound, "dns PTR 127.0.20.99: no such domain"},
-		{"bad name", func() error { _, err := r.LookupMX(ctx, "a..b"); return err },
-			NotFound, "dns MX a..b: not a domain name"},
+		{"bad name", mx("a..b"), NotFound, "dns MX a..b: not a domain name"},
 		{"no servers", func() error { _, err := (&Resolver{}).LookupMX(ctx, "contoso.com"); return err },
 			Unreachable, "dns MX contoso.com: unreachable: no DNS server configured"},
 	}
@@ -365,14 +364,10 @@ func TestContextCancelled(t *testing.T) {
 		errc <- err
 	}()
 	cancel()
-	select {
-	case err := <-errc:
-		var e *Error
-		if !errors.As(err, &e) || e.Kind != Timeout || !errors.Is(err, context.Canceled) {
-			t.Errorf("LookupMX(cancelled) = %v, want Timeout wrapping context.Canceled", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("LookupMX did not return after its context was cancelled")
+	err := leaktest.Wait(t, errc, 30*time.Second, "LookupMX() after its context was cancelled")
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != Timeout || !errors.Is(err, context.Canceled) {
+		t.Errorf("LookupMX(cancelled) = %v, want Timeout wrapping context.Canceled", err)
 	}
 }
 
@@ -437,15 +432,18 @@ func fakeServer(t *testing.T, reply func(q *dns.Msg) []*dns.Msg) netip.AddrPort 
 	return netip.MustParseAddrPort(pc.LocalAddr().String())
 }
 
+// mxAnswer answers q with one MX record: preference 5, exchange host.
+func mxAnswer(q *dns.Msg, host string) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(q)
+	m.Answer = []dns.RR{&dns.MX{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeMX, Class: dns.ClassINET, Ttl: 60},
+		Preference: 5, Mx: host}}
+	return m
+}
+
 func TestBadAnswers(t *testing.T) {
 	live, _ := startDNS(t)
-	answer := func(q *dns.Msg) *dns.Msg {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		m.Answer = []dns.RR{&dns.MX{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeMX, Class: dns.ClassINET, Ttl: 60},
-			Preference: 5, Mx: "real.contoso.com."}}
-		return m
-	}
+	answer := func(q *dns.Msg) *dns.Msg { return mxAnswer(q, "real.contoso.com.") }
 	spoofer := fakeServer(t, func(q *dns.Msg) []*dns.Msg {
 		wrongID := answer(q)
 		wrongID.Id = q.Id + 1
@@ -526,13 +524,7 @@ func truncatingServer(t *testing.T, tcp func(c net.Conn, q *dns.Msg)) netip.Addr
 // framed by dns.Conn; a malformed, mismatched or cut answer is a failure
 // of that server.
 func TestTCPAnswers(t *testing.T) {
-	answer := func(q *dns.Msg) *dns.Msg {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		m.Answer = []dns.RR{&dns.MX{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeMX, Class: dns.ClassINET, Ttl: 60},
-			Preference: 5, Mx: "tcp.contoso.com."}}
-		return m
-	}
+	answer := func(q *dns.Msg) *dns.Msg { return mxAnswer(q, "tcp.contoso.com.") }
 	tests := []struct {
 		name     string
 		tcp      func(c net.Conn, q *dns.Msg)

@@ -3,17 +3,18 @@
 // labs of different packages (which run in parallel) never share an
 // address, and a port offset so no test needs root.
 //
-// Blocks in use: roles 101-120, cmd/exsim 121-139, scenarios 141-159,
-// probe 161-179, admin 181-189, lab 191-199, roles' TLS persona tests 200-204,
-// roles' header firewall tests 205-206.
+// Blocks in use: roles 210-249, cmd/exsim 121-139, scenarios 141-159,
+// probe 161-179, admin 181-189, lab 191-199, roles' TLS persona tests 200-204.
 package labtest
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/exsim/exsim/topology"
 )
@@ -62,4 +63,14 @@ func (b *Blocks) Next(t testing.TB) byte {
 		t.Fatalf("labtest: address blocks %d-%d used up; widen the range", b.first, b.last)
 	}
 	return b.first + byte(n)
+}
+
+// CloseAtEnd closes a running lab (a *roles.Runtime) when the test ends,
+// giving its servers 10 seconds to stop.
+func CloseAtEnd(t testing.TB, lab interface{ Close(context.Context) error }) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		lab.Close(ctx)
+	})
 }

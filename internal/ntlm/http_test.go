@@ -13,6 +13,8 @@ import (
 	"time"
 
 	ntlmssp "github.com/Azure/go-ntlmssp"
+
+	"github.com/exsim/exsim/internal/testclock"
 )
 
 // httpLab is an httptest server behind HTTPAuth.Middleware that answers
@@ -149,7 +151,7 @@ func connRequest(ctx context.Context, authorization string) *http.Request {
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 func TestHTTPAuthenticateSteps(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2024, 3, 29, 12, 0, 0, 0, time.UTC)}
+	clock := testclock.At(time.Date(2024, 3, 29, 12, 0, 0, 0, time.UTC))
 	srv := newLabServer(t, func(o *Options) { o.Now = clock.Now })
 	h := NewHTTPAuth(srv, HTTPOptions{HandshakeTimeout: time.Minute})
 	alice := func() *testClient {

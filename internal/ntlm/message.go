@@ -101,6 +101,30 @@ func (f field) bytes(msg []byte) []byte {
 	return msg[f.off : f.off+f.n]
 }
 
+// fieldSpec is a payload field of a message: where its length/offset
+// header sits and its MS-NLMP name.
+type fieldSpec struct {
+	pos  int
+	name string
+}
+
+// readFields reads the fields of specs (payloadStart as for readField)
+// and refuses any two that overlap.
+func readFields(msg []byte, payloadStart int, specs []fieldSpec) (map[string]field, error) {
+	fields := make(map[string]field, len(specs))
+	for _, s := range specs {
+		f, err := readField(msg, s.pos, payloadStart, s.name)
+		if err != nil {
+			return nil, err
+		}
+		fields[s.name] = f
+	}
+	if err := checkOverlap(fields); err != nil {
+		return nil, err
+	}
+	return fields, nil
+}
+
 // checkOverlap refuses payload fields that share bytes: no client lays out
 // its payload that way, and a parser that allowed it would read one byte
 // string as two different things.
@@ -162,29 +186,19 @@ func parseNegotiate(msg []byte) (*negotiateMessage, error) {
 	if m.flags&flagVersion != 0 && len(msg) >= 40 {
 		payloadStart = 40
 	}
-	fields := map[string]field{}
-	for _, f := range []struct {
-		flag uint32
-		pos  int
-		name string
-		dst  *string
-	}{
-		{flagOEMDomainSupplied, 16, "DomainName", &m.domain},
-		{flagOEMWorkstationSupplied, 24, "WorkstationName", &m.workstation},
-	} {
-		if m.flags&f.flag == 0 {
-			continue
-		}
-		fd, err := readField(msg, f.pos, payloadStart, f.name)
-		if err != nil {
-			return nil, fmt.Errorf("ntlm: negotiate: %w", err)
-		}
-		fields[f.name] = fd
-		*f.dst = decodeString(fd.bytes(msg), false)
+	var specs []fieldSpec
+	if m.flags&flagOEMDomainSupplied != 0 {
+		specs = append(specs, fieldSpec{16, "DomainName"})
 	}
-	if err := checkOverlap(fields); err != nil {
+	if m.flags&flagOEMWorkstationSupplied != 0 {
+		specs = append(specs, fieldSpec{24, "WorkstationName"})
+	}
+	fields, err := readFields(msg, payloadStart, specs)
+	if err != nil {
 		return nil, fmt.Errorf("ntlm: negotiate: %w", err)
 	}
+	m.domain = decodeString(fields["DomainName"].bytes(msg), false)
+	m.workstation = decodeString(fields["WorkstationName"].bytes(msg), false)
 	return m, nil
 }
 
@@ -216,10 +230,7 @@ func parseAuthenticate(msg []byte) (*authenticateMessage, error) {
 	}
 	m := &authenticateMessage{flags: binary.LittleEndian.Uint32(msg[60:])}
 	m.unicode = m.flags&flagUnicode != 0
-	specs := []struct {
-		pos  int
-		name string
-	}{
+	specs := []fieldSpec{
 		{12, "LmChallengeResponse"},
 		{20, "NtChallengeResponse"},
 		{28, "DomainName"},
@@ -241,21 +252,13 @@ func parseAuthenticate(msg []byte) (*authenticateMessage, error) {
 	if lowest >= authenticateHeader+8+16 {
 		m.micOffset = authenticateHeader + 8
 	}
-	fields := make(map[string]field, len(specs))
-	for _, s := range specs {
-		f, err := readField(msg, s.pos, authenticateHeader, s.name)
-		if err != nil {
-			return nil, fmt.Errorf("ntlm: authenticate: %w", err)
-		}
-		fields[s.name] = f
-	}
-	if err := checkOverlap(fields); err != nil {
+	fields, err := readFields(msg, authenticateHeader, specs)
+	if err != nil {
 		return nil, fmt.Errorf("ntlm: authenticate: %w", err)
 	}
 	m.lmResponse = fields["LmChallengeResponse"].bytes(msg)
 	m.ntResponse = fields["NtChallengeResponse"].bytes(msg)
 	m.encryptedSessionKey = fields["EncryptedRandomSessionKey"].bytes(msg)
-	var err error
 	if m.domain, err = decodeField(msg, fields["DomainName"], m.unicode); err != nil {
 		return nil, fmt.Errorf("ntlm: authenticate: DomainName: %w", err)
 	}

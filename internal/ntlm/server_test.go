@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	ntlmssp "github.com/Azure/go-ntlmssp"
+
+	"github.com/exsim/exsim/internal/testclock"
 )
 
 // labLookup resolves CONTOSO\alice, alice@contoso.com and alice as the lab's
@@ -26,24 +27,6 @@ func labLookup(user, domain string) (string, string, bool) {
 	}
 	p, ok := passwords[u]
 	return p, u + "@contoso.com", ok
-}
-
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 func labOptions() Options {
@@ -120,7 +103,7 @@ func TestGoNTLMSSPLogons(t *testing.T) {
 }
 
 func TestChallengeMessage(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2024, 3, 29, 22, 50, 41, 0, time.UTC)}
+	clock := testclock.At(time.Date(2024, 3, 29, 22, 50, 41, 0, time.UTC))
 	srv := newLabServer(t, func(o *Options) { o.Now = clock.Now })
 	tests := []struct {
 		name        string
@@ -332,7 +315,7 @@ func TestSequence(t *testing.T) {
 }
 
 func TestClockSkewAcrossHandshake(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2024, 3, 29, 12, 0, 0, 0, time.UTC)}
+	clock := testclock.At(time.Date(2024, 3, 29, 12, 0, 0, 0, time.UTC))
 	srv := newLabServer(t, func(o *Options) { o.Now = clock.Now; o.MaxClockSkew = 5 * time.Minute })
 	for _, tt := range []struct {
 		wait    time.Duration

@@ -63,30 +63,27 @@ func parseNegTokenInit(tok []byte) (*negTokenInit, error) {
 			return nil, fmt.Errorf("%w: GSS-API mechanism %v is not SPNEGO", ErrMalformed, mech)
 		}
 	}
-	var choice asn1.RawValue
-	if rest, err := asn1.Unmarshal(inner, &choice); err != nil || len(rest) != 0 ||
-		choice.Class != asn1.ClassContextSpecific || choice.Tag != 0 {
-		return nil, fmt.Errorf("%w: not a NegTokenInit", ErrMalformed)
-	}
-	var init negTokenInit
-	if rest, err := asn1.Unmarshal(choice.Bytes, &init); err != nil || len(rest) != 0 {
-		return nil, fmt.Errorf("%w: NegTokenInit: %v", ErrMalformed, err)
-	}
-	return &init, nil
+	return parseNegToken[negTokenInit](inner, 0, "NegTokenInit")
 }
 
 // parseNegTokenResp reads [1] NegTokenResp.
 func parseNegTokenResp(tok []byte) (*negTokenResp, error) {
+	return parseNegToken[negTokenResp](tok, 1, "NegTokenResp")
+}
+
+// parseNegToken reads the NegotiationToken choice [tag] as a T; name
+// names the choice in errors (RFC 4178 section 4.2).
+func parseNegToken[T any](tok []byte, tag int, name string) (*T, error) {
 	var choice asn1.RawValue
 	if rest, err := asn1.Unmarshal(tok, &choice); err != nil || len(rest) != 0 ||
-		choice.Class != asn1.ClassContextSpecific || choice.Tag != 1 {
-		return nil, fmt.Errorf("%w: not a NegTokenResp", ErrMalformed)
+		choice.Class != asn1.ClassContextSpecific || choice.Tag != tag {
+		return nil, fmt.Errorf("%w: not a %s", ErrMalformed, name)
 	}
-	var resp negTokenResp
-	if rest, err := asn1.Unmarshal(choice.Bytes, &resp); err != nil || len(rest) != 0 {
-		return nil, fmt.Errorf("%w: NegTokenResp: %v", ErrMalformed, err)
+	var v T
+	if rest, err := asn1.Unmarshal(choice.Bytes, &v); err != nil || len(rest) != 0 {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, name, err)
 	}
-	return &resp, nil
+	return &v, nil
 }
 
 // spnegoAcceptor runs SPNEGO around an NTLM Session.

@@ -59,7 +59,9 @@ func origins(t *testing.T, rs *Ruleset, trail []string) []string {
 	return out
 }
 
-func TestAttribution(t *testing.T) {
+// attributionRules is attributionYAML translated for the contoso lab.
+func attributionRules(t *testing.T) *Ruleset {
+	t.Helper()
 	pols, _, err := Parse("policies.yaml", []byte(attributionYAML))
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +70,11 @@ func TestAttribution(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rs
+}
+
+func TestAttribution(t *testing.T) {
+	rs := attributionRules(t)
 	prog := ParseNft(t, rs.Text())
 	for _, tc := range []struct {
 		p     Packet
@@ -127,14 +134,7 @@ func TestAttribution(t *testing.T) {
 }
 
 func TestLookupAndComments(t *testing.T) {
-	pols, _, err := Parse("policies.yaml", []byte(attributionYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := Translate(contoso(t), pols)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := attributionRules(t)
 	text := rs.Text()
 	for i, r := range rs.Rules {
 		if want := fmt.Sprintf("np:%d", i); r.Comment != want {

@@ -1,6 +1,7 @@
 package networkpolicy
 
 import (
+	"iter"
 	"net/netip"
 	"slices"
 	"strings"
@@ -199,6 +200,23 @@ func TestTranslateAgreesWithSemantics(t *testing.T) {
 		}
 		prog := ParseNft(t, rs.Text())
 		n := 0
+		for p := range connections(addrs, ports) {
+			want := Allowed(rs.Pods, pols, p)
+			if got, trail := prog.Eval(t, p); got != want {
+				t.Errorf("%s: Eval(%v) = %v, semantics say %v (rules %v)", tc.name, p, got, want, trail)
+			}
+			n++
+		}
+		if n == 0 {
+			t.Fatal("no connection compared")
+		}
+	}
+}
+
+// connections yields every connection between two different addresses of
+// addrs over TCP, UDP and SCTP to each of ports.
+func connections(addrs []netip.Addr, ports []int) iter.Seq[Packet] {
+	return func(yield func(Packet) bool) {
 		for _, src := range addrs {
 			for _, dst := range addrs {
 				if src == dst {
@@ -206,18 +224,12 @@ func TestTranslateAgreesWithSemantics(t *testing.T) {
 				}
 				for _, proto := range []string{"tcp", "udp", "sctp"} {
 					for _, port := range ports {
-						p := Packet{src, dst, proto, port}
-						want := Allowed(rs.Pods, pols, p)
-						if got, trail := prog.Eval(t, p); got != want {
-							t.Errorf("%s: Eval(%v) = %v, semantics say %v (rules %v)", tc.name, p, got, want, trail)
+						if !yield(Packet{src, dst, proto, port}) {
+							return
 						}
-						n++
 					}
 				}
 			}
-		}
-		if n == 0 {
-			t.Fatal("no connection compared")
 		}
 	}
 }

@@ -38,24 +38,23 @@ func (p *Policy) validate() error {
 		}
 	}
 	for i, r := range o.Spec.Ingress {
-		base := fmt.Sprintf("spec.ingress[%d]", i)
-		for j := range r.From {
-			p.validatePeer(&r.From[j], fmt.Sprintf("%s.from[%d]", base, j), add)
-		}
-		for j := range r.Ports {
-			p.validatePort(&r.Ports[j], fmt.Sprintf("%s.ports[%d]", base, j), add)
-		}
+		p.validateRule(fmt.Sprintf("spec.ingress[%d]", i), "from", r.From, r.Ports, add)
 	}
 	for i, r := range o.Spec.Egress {
-		base := fmt.Sprintf("spec.egress[%d]", i)
-		for j := range r.To {
-			p.validatePeer(&r.To[j], fmt.Sprintf("%s.to[%d]", base, j), add)
-		}
-		for j := range r.Ports {
-			p.validatePort(&r.Ports[j], fmt.Sprintf("%s.ports[%d]", base, j), add)
-		}
+		p.validateRule(fmt.Sprintf("spec.egress[%d]", i), "to", r.To, r.Ports, add)
 	}
 	return errors.Join(errs...)
+}
+
+// validateRule checks the peers (under the key peersKey: from or to) and
+// the ports of the ingress or egress rule at base.
+func (p *Policy) validateRule(base, peersKey string, peers []networkingv1.NetworkPolicyPeer, ports []networkingv1.NetworkPolicyPort, add func(*Error)) {
+	for j := range peers {
+		p.validatePeer(&peers[j], fmt.Sprintf("%s.%s[%d]", base, peersKey, j), add)
+	}
+	for j := range ports {
+		p.validatePort(&ports[j], fmt.Sprintf("%s.ports[%d]", base, j), add)
+	}
 }
 
 func (p *Policy) validatePeer(peer *networkingv1.NetworkPolicyPeer, path string, add func(*Error)) {

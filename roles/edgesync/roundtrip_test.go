@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/internal/leaktest"
 	"github.com/exsim/exsim/store/directory"
 	"github.com/go-ldap/ldap/v3"
 )
@@ -164,13 +165,8 @@ func TestRunRetriesAtItsInterval(t *testing.T) {
 		t.Errorf("Status() after unblocking = %+v, want a success", st)
 	}
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run() = %v, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("Run() did not return after its context ended")
+	if err := leaktest.Wait(t, done, 10*time.Second, "Run() after its context ended"); err != nil {
+		t.Errorf("Run() = %v, want nil", err)
 	}
 }
 

@@ -49,7 +49,7 @@ func TestCacheTTL(t *testing.T) {
 		{0, true, 2},
 	}
 	for i, s := range steps {
-		clk.Add(s.advance)
+		clk.Advance(s.advance)
 		res, cached := c.Test(context.Background(), sender)
 		if cached != s.wantCached || dials.Load() != s.wantDials {
 			t.Fatalf("step %d: Test() cached = %v with %d dials, want %v with %d", i, cached, dials.Load(), s.wantCached, s.wantDials)
@@ -68,7 +68,7 @@ func TestCacheTTL(t *testing.T) {
 	if _, cached := c.Test(context.Background(), sender); cached || dials.Load() != 3 {
 		t.Errorf("Test() after Forget() cached = %v with %d dials, want false with 3", cached, dials.Load())
 	}
-	clk.Add(time.Minute)
+	clk.Advance(time.Minute)
 	if _, ok := c.Cached(sender); ok {
 		t.Error("Cached() of a stale result = true, want false")
 	}
@@ -129,7 +129,7 @@ func TestCacheBounded(t *testing.T) {
 	clk := newClock()
 	c := senderrep.NewCache(refusingTester(t, &dials, nil, nil), senderrep.CacheOptions{MaxEntries: 3, Now: clk.Now})
 	for i := range 5 {
-		clk.Add(time.Second)
+		clk.Advance(time.Second)
 		c.Test(context.Background(), netip.AddrFrom4([4]byte{127, 0, 30, byte(i + 1)}))
 	}
 	if n := c.Len(); n != 3 {

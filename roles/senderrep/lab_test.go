@@ -2,16 +2,14 @@ package senderrep_test
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
 	"net"
 	"net/netip"
-	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/exsim/exsim/roles/senderrep"
 	"github.com/exsim/exsim/servers/proxyd"
@@ -184,14 +182,7 @@ func everyProtocolOn(ap netip.AddrPort) senderrep.PortTable {
 }
 
 func allowOnly(allowed ...netip.AddrPort) func(netip.AddrPort) bool {
-	return func(ap netip.AddrPort) bool {
-		for _, a := range allowed {
-			if a == ap {
-				return true
-			}
-		}
-		return false
-	}
+	return func(ap netip.AddrPort) bool { return slices.Contains(allowed, ap) }
 }
 
 func allowLoopback(ap netip.AddrPort) bool { return ap.Addr().IsLoopback() }
@@ -206,20 +197,4 @@ func newTester(t testing.TB, o senderrep.Options) *senderrep.Tester {
 		t.Fatalf("NewTester(%+v) = %v", o, err)
 	}
 	return tt
-}
-
-// waitGoroutines waits until the goroutine count drops to at most n: every
-// probe, proxy connection and Edge session has ended.
-func waitGoroutines(t testing.TB, n int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for runtime.NumGoroutine() > n {
-		select {
-		case <-ctx.Done():
-			buf := make([]byte, 1<<20)
-			t.Fatalf("goroutines = %d, want <= %d\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
 }

@@ -101,13 +101,7 @@ func outboundHandshake(w io.Writer, br *bufio.Reader, typ ProxyType, dst netip.A
 		var re *socks5ReplyError
 		if errors.As(err, &re) {
 			// The outbound proxy's view of the sender's port.
-			switch re.rep {
-			case 5:
-				return &outboundError{outcome: Closed, msg: "via outbound proxy: " + err.Error()}
-			case 6:
-				return &outboundError{outcome: Filtered, msg: "via outbound proxy: " + err.Error()}
-			}
-			return &outboundError{outcome: Error, msg: "outbound proxy: " + err.Error()}
+			return outboundStatus(err, re.rep == 5, re.rep == 6)
 		}
 		return outboundRefusal(err)
 
@@ -120,16 +114,23 @@ func outboundHandshake(w io.Writer, br *bufio.Reader, typ ProxyType, dst netip.A
 		var se *httpStatusError
 		if errors.As(err, &se) {
 			// Squid's statuses: 503 when the origin refuses, 504 on timeout.
-			switch se.code {
-			case 503:
-				return &outboundError{outcome: Closed, msg: "via outbound proxy: " + err.Error()}
-			case 504:
-				return &outboundError{outcome: Filtered, msg: "via outbound proxy: " + err.Error()}
-			}
-			return &outboundError{outcome: Error, msg: "outbound proxy: " + err.Error()}
+			return outboundStatus(err, se.code == 503, se.code == 504)
 		}
 		return outboundRefusal(err)
 	}
+}
+
+// outboundStatus is the outcome of a probe the outbound proxy answered
+// with an error status: closed or filtered when the status says the
+// sender's port refused or did not answer, else an outbound proxy error.
+func outboundStatus(err error, closed, filtered bool) error {
+	switch {
+	case closed:
+		return &outboundError{outcome: Closed, msg: "via outbound proxy: " + err.Error()}
+	case filtered:
+		return &outboundError{outcome: Filtered, msg: "via outbound proxy: " + err.Error()}
+	}
+	return &outboundError{outcome: Error, msg: "outbound proxy: " + err.Error()}
 }
 
 func outboundRefusal(err error) error {

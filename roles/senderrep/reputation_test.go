@@ -5,31 +5,15 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/internal/testclock"
 	"github.com/exsim/exsim/roles/senderrep"
 )
 
-// clock is a settable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2024, 3, 29, 22, 50, 41, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
+func newClock() *testclock.Clock {
+	return testclock.At(time.Date(2024, 3, 29, 22, 50, 41, 0, time.UTC))
 }
 
 var sender = netip.MustParseAddr("127.0.30.1")
@@ -96,7 +80,7 @@ func TestOpenProxyIsBlockedForThePeriod(t *testing.T) {
 	if rec, ok := r.Get(sender, wantUntil); ok {
 		t.Fatalf("Get() after the period = %+v, want no record", rec)
 	}
-	clk.Add(25 * time.Hour)
+	clk.Advance(25 * time.Hour)
 	if rec, _ := r.Record(sender, cleanResult()); rec.SRL != 0 || !rec.BlockedUntil.IsZero() {
 		t.Fatalf("Record(clean) after the period = %+v, want SRL 0 unblocked", rec)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/internal/leaktest"
 	"github.com/exsim/exsim/roles/senderrep"
 	"github.com/exsim/exsim/servers/proxyd"
 )
@@ -52,6 +53,17 @@ func same(s string) func(senderrep.Protocol) string {
 	return func(senderrep.Protocol) string { return s }
 }
 
+// byProtocol is the detail each protocol's probe reports: m's, or other
+// for a protocol m does not name.
+func byProtocol(m map[senderrep.Protocol]string, other string) func(senderrep.Protocol) string {
+	return func(p senderrep.Protocol) string {
+		if d, ok := m[p]; ok {
+			return d
+		}
+		return other
+	}
+}
+
 func TestEveryProbeFindsOpenProxy(t *testing.T) {
 	edge := fakeEdge(t)
 	ports := openProxySender(t, allowOnly(edge))
@@ -59,7 +71,7 @@ func TestEveryProbeFindsOpenProxy(t *testing.T) {
 	before := runtime.NumGoroutine()
 	res := tt.Test(context.Background(), loopback)
 	checkAll(t, res, ports, senderrep.OpenProxy, same("banner: 220 edge01.contoso.com Microsoft ESMTP MAIL Service ready"))
-	waitGoroutines(t, before)
+	leaktest.WaitGoroutines(t, before)
 	if res.Addr != loopback {
 		t.Errorf("Result.Addr = %v, want %v", res.Addr, loopback)
 	}
@@ -73,17 +85,11 @@ func TestNotOpenProxy(t *testing.T) {
 	t.Run("plain SMTP server", func(t *testing.T) {
 		ports := everyProtocolOn(plainSMTP(t))
 		tt := newTester(t, senderrep.Options{Target: edge, Ports: ports, Timeout: 5 * time.Second})
-		checkAll(t, tt.Test(context.Background(), loopback), ports, senderrep.NotProxy, func(p senderrep.Protocol) string {
-			switch p {
-			case senderrep.SOCKS4:
-				return "not a socks4 reply"
-			case senderrep.SOCKS5:
-				return "not a socks5 reply"
-			case senderrep.HTTPConnect:
-				return "not an HTTP reply"
-			}
-			return `last line "500 5.5.2 Error: bad syntax"`
-		})
+		checkAll(t, tt.Test(context.Background(), loopback), ports, senderrep.NotProxy, byProtocol(map[senderrep.Protocol]string{
+			senderrep.SOCKS4:      "not a socks4 reply",
+			senderrep.SOCKS5:      "not a socks5 reply",
+			senderrep.HTTPConnect: "not an HTTP reply",
+		}, `last line "500 5.5.2 Error: bad syntax"`))
 	})
 	t.Run("refused port", func(t *testing.T) {
 		ports := everyProtocolOn(closedPort(t))
@@ -126,19 +132,12 @@ func TestProxyRefusesTarget(t *testing.T) {
 	edge := fakeEdge(t)
 	ports := openProxySender(t, allowOnly(netip.AddrPortFrom(loopback, edge.Port()+1)))
 	tt := newTester(t, senderrep.Options{Target: edge, Ports: ports, Timeout: time.Second})
-	checkAll(t, tt.Test(context.Background(), loopback), ports, senderrep.NotProxy, func(p senderrep.Protocol) string {
-		switch p {
-		case senderrep.SOCKS4:
-			return "socks4 request rejected (0x5b)"
-		case senderrep.SOCKS5:
-			return "socks5 reply 0x02 (connection not allowed by ruleset)"
-		case senderrep.HTTPConnect:
-			return `http reply "HTTP/1.1 403 Forbidden"`
-		case senderrep.HTTPPost:
-			return "403 Forbidden: cannot connect to"
-		}
-		return "Access denied"
-	})
+	checkAll(t, tt.Test(context.Background(), loopback), ports, senderrep.NotProxy, byProtocol(map[senderrep.Protocol]string{
+		senderrep.SOCKS4:      "socks4 request rejected (0x5b)",
+		senderrep.SOCKS5:      "socks5 reply 0x02 (connection not allowed by ruleset)",
+		senderrep.HTTPConnect: `http reply "HTTP/1.1 403 Forbidden"`,
+		senderrep.HTTPPost:    "403 Forbidden: cannot connect to",
+	}, "Access denied"))
 }
 
 func TestThroughOutboundProxy(t *testing.T) {
@@ -226,7 +225,7 @@ func TestCancel(t *testing.T) {
 	select {
 	case res := <-done:
 		checkAll(t, res, ports, senderrep.Error, same("canceled"))
-		waitGoroutines(t, before)
+		leaktest.WaitGoroutines(t, before)
 	case <-time.After(20 * time.Second):
 		t.Fatal("Test() did not return after its context was cancelled")
 	}

@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/exsim/exsim/internal/socks"
 )
 
 // The client side of the proxy protocols: the requests the tester sends and
@@ -17,19 +19,6 @@ import (
 // from the organization's outbound proxy.
 
 const (
-	socks4Version = 4
-	socks5Version = 5
-	socksConnect  = 1
-
-	socks4Granted = 0x5a // de facto SOCKS4: request granted
-
-	// RFC 1928 section 3 and 6.
-	socks5NoAuth       = 0x00
-	socks5NoAcceptable = 0xff
-	socks5IPv4         = 0x01
-	socks5Domain       = 0x03
-	socks5IPv6         = 0x04
-
 	// maxLine is the longest reply line kept; longer lines are cut (RFC 5321
 	// section 4.5.3.1.5 allows 512 octets for an SMTP reply line).
 	maxLine = 1024
@@ -54,7 +43,7 @@ func socks4Request(dst netip.AddrPort) ([]byte, error) {
 	if !a.Is4() {
 		return nil, fmt.Errorf("socks4 cannot address %s", a)
 	}
-	b := []byte{socks4Version, socksConnect}
+	b := []byte{socks.Version4, socks.CmdConnect}
 	b = binary.BigEndian.AppendUint16(b, dst.Port())
 	ip := a.As4()
 	b = append(b, ip[:]...)
@@ -68,17 +57,17 @@ func readSOCKS4Reply(r io.Reader) error {
 	if _, err := io.ReadFull(r, b[:]); err != nil {
 		return err
 	}
-	if b[0] != 0 && b[0] != socks4Version {
+	if b[0] != 0 && b[0] != socks.Version4 {
 		return refused("not a socks4 reply (%#02x %#02x)", b[0], b[1])
 	}
-	if b[1] != socks4Granted {
+	if b[1] != socks.V4Granted {
 		return refused("socks4 request rejected (%#02x)", b[1])
 	}
 	return nil
 }
 
 // socks5Greeting offers the "no authentication required" method only.
-func socks5Greeting() []byte { return []byte{socks5Version, 1, socks5NoAuth} }
+func socks5Greeting() []byte { return []byte{socks.Version5, 1, socks.NoAuth} }
 
 // readSOCKS5Method reads the method selection of RFC 1928 section 3.
 func readSOCKS5Method(r io.Reader) error {
@@ -87,57 +76,24 @@ func readSOCKS5Method(r io.Reader) error {
 		return err
 	}
 	switch {
-	case b[0] != socks5Version:
+	case b[0] != socks.Version5:
 		return refused("not a socks5 reply (%#02x %#02x)", b[0], b[1])
-	case b[1] == socks5NoAcceptable:
+	case b[1] == socks.NoAcceptable:
 		return refused("socks5 requires authentication")
-	case b[1] != socks5NoAuth:
+	case b[1] != socks.NoAuth:
 		return refused("socks5 selected method %#02x", b[1])
 	}
 	return nil
 }
 
 // socks5Request is VER CMD=CONNECT RSV ATYP DST.ADDR DST.PORT.
-func socks5Request(dst netip.AddrPort) []byte {
-	a := dst.Addr().Unmap()
-	b := []byte{socks5Version, socksConnect, 0}
-	if a.Is4() {
-		b = append(b, socks5IPv4)
-	} else {
-		b = append(b, socks5IPv6)
-	}
-	b = append(b, a.AsSlice()...)
-	return binary.BigEndian.AppendUint16(b, dst.Port())
-}
+func socks5Request(dst netip.AddrPort) []byte { return socks.Message(socks.CmdConnect, dst) }
 
 // socks5ReplyError is a SOCKS5 reply other than "succeeded".
 type socks5ReplyError struct{ rep byte }
 
 func (e *socks5ReplyError) Error() string {
-	return fmt.Sprintf("socks5 reply %#02x (%s)", e.rep, socks5ReplyText(e.rep))
-}
-
-// socks5ReplyText names the REP values of RFC 1928 section 6.
-func socks5ReplyText(rep byte) string {
-	switch rep {
-	case 1:
-		return "general failure"
-	case 2:
-		return "connection not allowed by ruleset"
-	case 3:
-		return "network unreachable"
-	case 4:
-		return "host unreachable"
-	case 5:
-		return "connection refused"
-	case 6:
-		return "TTL expired"
-	case 7:
-		return "command not supported"
-	case 8:
-		return "address type not supported"
-	}
-	return "unassigned"
+	return fmt.Sprintf("socks5 reply %#02x (%s)", e.rep, socks.ReplyText(e.rep))
 }
 
 // readSOCKS5Reply reads VER REP RSV ATYP BND.ADDR BND.PORT and returns a
@@ -147,16 +103,16 @@ func readSOCKS5Reply(r io.Reader) error {
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		return err
 	}
-	if h[0] != socks5Version {
+	if h[0] != socks.Version5 {
 		return refused("not a socks5 reply (%#02x %#02x)", h[0], h[1])
 	}
 	var n int
 	switch h[3] {
-	case socks5IPv4:
+	case socks.AddrIPv4:
 		n = 4
-	case socks5IPv6:
+	case socks.AddrIPv6:
 		n = 16
-	case socks5Domain:
+	case socks.AddrDomain:
 		var l [1]byte
 		if _, err := io.ReadFull(r, l[:]); err != nil {
 			return err

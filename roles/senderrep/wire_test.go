@@ -67,6 +67,10 @@ func TestRequests(t *testing.T) {
 }
 
 func TestReplyParsers(t *testing.T) {
+	readHTTP := func(br *bufio.Reader) error {
+		_, err := readHTTPConnectReply(&scanner{br: br, expect: MatchBanner("edge01.contoso.com")})
+		return err
+	}
 	tests := []struct {
 		name  string
 		parse func(*bufio.Reader) error
@@ -88,22 +92,10 @@ func TestReplyParsers(t *testing.T) {
 		{"socks5 refused", ioParser(readSOCKS5Reply), "\x05\x05\x00\x01\x00\x00\x00\x00\x00\x00", "socks5-reply"},
 		{"socks5 bad atyp", ioParser(readSOCKS5Reply), "\x05\x00\x00\x09", "refusal"},
 		{"socks5 truncated address", ioParser(readSOCKS5Reply), "\x05\x00\x00\x01\x7f", "eof"},
-		{"http 200", func(br *bufio.Reader) error {
-			_, err := readHTTPConnectReply(&scanner{br: br, expect: MatchBanner("edge01.contoso.com")})
-			return err
-		}, "HTTP/1.1 200 Connection established\r\nProxy-Agent: x\r\n\r\n", "ok"},
-		{"http 403", func(br *bufio.Reader) error {
-			_, err := readHTTPConnectReply(&scanner{br: br, expect: MatchBanner("edge01.contoso.com")})
-			return err
-		}, "HTTP/1.0 403 Forbidden\r\n\r\n", "http-status"},
-		{"http garbage", func(br *bufio.Reader) error {
-			_, err := readHTTPConnectReply(&scanner{br: br, expect: MatchBanner("edge01.contoso.com")})
-			return err
-		}, "SSH-2.0-OpenSSH_9.2\r\n", "refusal"},
-		{"http endless header", func(br *bufio.Reader) error {
-			_, err := readHTTPConnectReply(&scanner{br: br, expect: MatchBanner("edge01.contoso.com")})
-			return err
-		}, "HTTP/1.1 200 OK\r\n" + strings.Repeat("X: y\r\n", maxHeaderLines+1), "refusal"},
+		{"http 200", readHTTP, "HTTP/1.1 200 Connection established\r\nProxy-Agent: x\r\n\r\n", "ok"},
+		{"http 403", readHTTP, "HTTP/1.0 403 Forbidden\r\n\r\n", "http-status"},
+		{"http garbage", readHTTP, "SSH-2.0-OpenSSH_9.2\r\n", "refusal"},
+		{"http endless header", readHTTP, "HTTP/1.1 200 OK\r\n" + strings.Repeat("X: y\r\n", maxHeaderLines+1), "refusal"},
 	}
 	for _, tt := range tests {
 		if got := errKind(tt.parse(reader(tt.in))); got != tt.want {

@@ -81,12 +81,20 @@ null      A     127.0.20.99
 func startServer(t testing.TB, zs *ZoneSet, opts Options) (*Server, string) {
 	t.Helper()
 	srv := New(zs, opts)
+	pc, l := listenBoth(t)
+	t.Cleanup(serveBoth(t, srv, pc, l))
+	return srv, pc.LocalAddr().String()
+}
+
+// listenBoth opens a UDP socket and a TCP listener on one free port of
+// 127.0.0.1.
+func listenBoth(t testing.TB) (net.PacketConn, net.Listener) {
+	t.Helper()
 	var (
 		pc  net.PacketConn
 		l   net.Listener
 		err error
 	)
-	// Find a port free for both UDP and TCP.
 	for range 20 {
 		pc, err = net.ListenPacket("udp", "127.0.0.1:0")
 		if err != nil {
@@ -94,19 +102,23 @@ func startServer(t testing.TB, zs *ZoneSet, opts Options) (*Server, string) {
 		}
 		l, err = net.Listen("tcp", pc.LocalAddr().String())
 		if err == nil {
-			break
+			return pc, l
 		}
 		pc.Close()
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Fatal(err)
+	return nil, nil
+}
+
+// serveBoth serves pc and l with srv; the function it returns shuts srv
+// down and checks that both Serve calls return ErrServerClosed.
+func serveBoth(t testing.TB, srv *Server, pc net.PacketConn, l net.Listener) (shutdown func()) {
 	udpDone := make(chan error, 1)
 	tcpDone := make(chan error, 1)
 	go func() { udpDone <- srv.Serve(pc) }()
 	go func() { tcpDone <- srv.ServeTCP(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown() = %v, want nil", err)
@@ -116,8 +128,7 @@ func startServer(t testing.TB, zs *ZoneSet, opts Options) (*Server, string) {
 				t.Errorf("Serve() = %v, want ErrServerClosed", err)
 			}
 		}
-	})
-	return srv, pc.LocalAddr().String()
+	}
 }
 
 // rrStrings renders records as "name TYPE rdata" (no TTL or class).

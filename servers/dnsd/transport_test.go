@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -88,29 +89,14 @@ func TestGarbageTCP(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The server closes the stream: nothing to read but EOF.
-			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			n, err := io.Copy(io.Discard, c)
-			if err != nil || n != 0 {
-				t.Errorf("after %q: read %d bytes, err %v, want a clean close", tc.data, n, err)
-			}
+			expectClosed(t, c, fmt.Sprintf("after %q", tc.data))
 			askA(t, "tcp", addr)
 		})
 	}
 }
 
-// readTCPMsg reads one length-prefixed DNS message.
-func readTCPMsg(c net.Conn) (*dns.Msg, error) {
-	var l [2]byte
-	if _, err := io.ReadFull(c, l[:]); err != nil {
-		return nil, err
-	}
-	b := make([]byte, binary.BigEndian.Uint16(l[:]))
-	if _, err := io.ReadFull(c, b); err != nil {
-		return nil, err
-	}
-	m := new(dns.Msg)
-	return m, m.Unpack(b)
-}
+// readTCPMsg reads one length-prefixed DNS message (RFC 1035 section 4.2.2).
+func readTCPMsg(c net.Conn) (*dns.Msg, error) { return (&dns.Conn{Conn: c}).ReadMsg() }
 
 func frame(t *testing.T, m *dns.Msg) []byte {
 	b, err := m.Pack()
@@ -118,6 +104,26 @@ func frame(t *testing.T, m *dns.Msg) []byte {
 		t.Fatal(err)
 	}
 	return append(binary.BigEndian.AppendUint16(nil, uint16(len(b))), b...)
+}
+
+// askTCP sends q on c and reads one answer.
+func askTCP(t *testing.T, c net.Conn, q *dns.Msg) {
+	t.Helper()
+	if _, err := c.Write(frame(t, q)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readTCPMsg(c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// expectClosed checks that the server closes c without sending anything more.
+func expectClosed(t *testing.T, c net.Conn, what string) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := io.Copy(io.Discard, c); n != 0 || err != nil {
+		t.Errorf("%s: read %d bytes, err %v, want the server to close the connection", what, n, err)
+	}
 }
 
 func TestTCPPipelined(t *testing.T) {
@@ -174,10 +180,7 @@ func TestTCPSlowClients(t *testing.T) {
 					t.Fatalf("answer: %v", err)
 				}
 			}
-			n, err := io.Copy(io.Discard, c)
-			if err != nil || n != 0 {
-				t.Errorf("%s: read %d bytes, err %v, want the server to close the connection", tc.name, n, err)
-			}
+			expectClosed(t, c, tc.name)
 		})
 	}
 }
@@ -190,12 +193,7 @@ func TestMaxTCPConns(t *testing.T) {
 	for range 2 {
 		c := servertest.Dial(t, addr, nil)
 		// An answer proves the server tracks the connection.
-		if _, err := c.Write(frame(t, q)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := readTCPMsg(c); err != nil {
-			t.Fatal(err)
-		}
+		askTCP(t, c, q)
 		open = append(open, c)
 	}
 	c := servertest.Dial(t, addr, nil)
@@ -227,42 +225,15 @@ func TestMaxTCPConns(t *testing.T) {
 
 func TestShutdownClosesIdleConnections(t *testing.T) {
 	srv := New(testZones(t), Options{IdleTimeout: time.Hour, ReadTimeout: time.Hour})
-	l := servertest.Listen(t)
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tcpDone, udpDone := make(chan error, 1), make(chan error, 1)
-	go func() { tcpDone <- srv.ServeTCP(l) }()
-	go func() { udpDone <- srv.Serve(pc) }()
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	pc, l := listenBoth(t)
+	shutdown := serveBoth(t, srv, pc, l)
+	c := servertest.Dial(t, l.Addr().String(), nil)
 	q := new(dns.Msg)
 	q.SetQuestion("ex01.contoso.com.", dns.TypeA)
-	if _, err := c.Write(frame(t, q)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := readTCPMsg(c); err != nil {
-		t.Fatal(err)
-	}
+	askTCP(t, c, q)
 	askA(t, "udp", pc.LocalAddr().String())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown() = %v, want nil", err)
-	}
-	for _, ch := range []chan error{tcpDone, udpDone} {
-		if err := <-ch; !errors.Is(err, ErrServerClosed) {
-			t.Errorf("Serve() = %v, want ErrServerClosed", err)
-		}
-	}
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if n, err := io.Copy(io.Discard, c); n != 0 || err != nil {
-		t.Errorf("idle connection after Shutdown: read %d, %v; want closed", n, err)
-	}
+	shutdown()
+	expectClosed(t, c, "idle connection after Shutdown")
 	// After Shutdown, Serve refuses new sockets and closes them.
 	l2, _ := net.Listen("tcp", "127.0.0.1:0")
 	if err := srv.ServeTCP(l2); !errors.Is(err, ErrServerClosed) {

@@ -18,16 +18,10 @@ const (
 // themselves are not simulated and get 501 Not Implemented (MS-ASHTTP
 // 2.2.2: the server does not support the command).
 func (h *Handler) serveActiveSync(w http.ResponseWriter, r *http.Request, rest string, log *slog.Logger) {
-	u := h.authenticate(w, r, h.cfg.vdirActiveSync(), log)
-	if u == nil {
+	if h.authenticateAt(w, r, h.cfg.vdirActiveSync(), log, rest, "", "/", "/default.eas") == nil {
 		return
 	}
 	hd := w.Header()
-	setRaw(hd, "X-CalculatedBETarget", u.HomeFQDN)
-	if rest != "" && rest != "/" && rest != "/default.eas" {
-		h.cfg.writeIISError(w, r, errNotFound)
-		return
-	}
 	hd.Set("Cache-Control", "private")
 	switch r.Method {
 	case http.MethodOptions:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -123,6 +124,23 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, v vdirAut
 			return nil
 		}
 		h.cfg.challenge(w, r, v)
+		return nil
+	}
+	return u
+}
+
+// authenticateAt is authenticate for a virtual directory that serves only
+// the paths given: once the user is known the answer names their mailbox
+// server in X-CalculatedBETarget, as Exchange's front end does, and any
+// other path under the directory gets IIS's 404.
+func (h *Handler) authenticateAt(w http.ResponseWriter, r *http.Request, v vdirAuth, log *slog.Logger, rest string, paths ...string) *User {
+	u := h.authenticate(w, r, v, log)
+	if u == nil {
+		return nil
+	}
+	setRaw(w.Header(), "X-CalculatedBETarget", u.HomeFQDN)
+	if !slices.Contains(paths, rest) {
+		h.cfg.writeIISError(w, r, errNotFound)
 		return nil
 	}
 	return u

@@ -22,13 +22,8 @@ func (h *Handler) serveAutodiscover(w http.ResponseWriter, r *http.Request, rest
 		h.serveAutodiscoverJSON(w, r)
 		return
 	}
-	u := h.authenticate(w, r, h.cfg.vdirAutodiscover(), log)
+	u := h.authenticateAt(w, r, h.cfg.vdirAutodiscover(), log, rest, "/autodiscover.xml")
 	if u == nil {
-		return
-	}
-	setRaw(w.Header(), "X-CalculatedBETarget", u.HomeFQDN)
-	if rest != "/autodiscover.xml" {
-		h.cfg.writeIISError(w, r, errNotFound)
 		return
 	}
 	switch r.Method {

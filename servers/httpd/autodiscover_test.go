@@ -9,37 +9,30 @@ import (
 )
 
 func adOutlookRequest(email string) string {
-	return `<?xml version="1.0" encoding="utf-8"?>
-<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">
-  <Request>
-    <EMailAddress>` + email + `</EMailAddress>
-    <AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema>
-  </Request>
-</Autodiscover>`
+	return adPOXRequest("outlook", "2006a", email)
 }
 
 func adMobileRequest(email string) string {
+	return adPOXRequest("mobilesync", "2006", email)
+}
+
+// adPOXRequest is a POX request of the schema family (outlook, mobilesync)
+// that accepts the response schema of the version given.
+func adPOXRequest(family, responseVersion, email string) string {
 	return `<?xml version="1.0" encoding="utf-8"?>
-<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/mobilesync/requestschema/2006">
+<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/` + family + `/requestschema/2006">
   <Request>
     <EMailAddress>` + email + `</EMailAddress>
-    <AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006</AcceptableResponseSchema>
+    <AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/` + family + `/responseschema/` + responseVersion + `</AcceptableResponseSchema>
   </Request>
 </Autodiscover>`
 }
 
 func postAutodiscover(t *testing.T, ts *testServer, body string) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", ts.base+"/Autodiscover/Autodiscover.xml", strings.NewReader(body))
+	req := basicRequest("POST", ts.base+"/Autodiscover/Autodiscover.xml", "alice@contoso.com", "P@ssw0rd", strings.NewReader(body))
 	req.Header.Set("Content-Type", "text/xml")
-	req.SetBasicAuth("alice@contoso.com", "P@ssw0rd")
-	resp, err := ts.client(false).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp, string(b)
+	return do(t, ts.client(false), req)
 }
 
 // adOutlookDoc is the outlook response as a client reads it.
@@ -243,15 +236,8 @@ func TestAutodiscoverErrors(t *testing.T) {
 		})
 	}
 	// A browser's authenticated GET.
-	req, _ := http.NewRequest("GET", ts.base+"/autodiscover/autodiscover.xml", nil)
-	req.SetBasicAuth("alice", "P@ssw0rd")
-	resp, err := ts.client(false).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(b), "<ErrorCode>600</ErrorCode>") || !strings.Contains(string(b), "<Message>Invalid Request</Message>") {
+	resp, b := do(t, ts.client(false), basicRequest("GET", ts.base+"/autodiscover/autodiscover.xml", "alice", "P@ssw0rd", nil))
+	if resp.StatusCode != 200 || !strings.Contains(b, "<ErrorCode>600</ErrorCode>") || !strings.Contains(b, "<Message>Invalid Request</Message>") {
 		t.Errorf("GET with auth = %d\n%s", resp.StatusCode, b)
 	}
 }

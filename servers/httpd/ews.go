@@ -67,13 +67,8 @@ var ewsOps = map[string]struct {
 
 // serveEWS is /EWS/Exchange.asmx.
 func (h *Handler) serveEWS(w http.ResponseWriter, r *http.Request, rest string, log *slog.Logger) {
-	u := h.authenticate(w, r, h.cfg.vdirEWS(), log)
+	u := h.authenticateAt(w, r, h.cfg.vdirEWS(), log, rest, "/exchange.asmx")
 	if u == nil {
-		return
-	}
-	setRaw(w.Header(), "X-CalculatedBETarget", u.HomeFQDN)
-	if rest != "/exchange.asmx" {
-		h.cfg.writeIISError(w, r, errNotFound)
 		return
 	}
 	if !allow(w, r, h.cfg, http.MethodPost) {

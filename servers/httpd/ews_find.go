@@ -227,31 +227,19 @@ func (c *ewsCall) findItem() *el {
 	shape := shapeOf(c.op.child("ItemShape"))
 	view, _ := pageView(c.op.child("IndexedPageItemView")) // validated
 	t := c.h.treeOrFail(c.r, c.u, c.log)
-	var msgs []*el
-	for _, ref := range folderRefs(c.op.child("ParentFolderIds")) {
-		if t == nil {
-			msgs = append(msgs, respMsg("FindItem", ewsInternal))
-			continue
-		}
-		n, fail := t.resolve(c.u, ref)
-		if fail != nil {
-			msgs = append(msgs, respMsg("FindItem", *fail))
-			continue
-		}
+	return eachFolder("FindItem", t, c.u, folderRefs(c.op.child("ParentFolderIds")), func(n *ewsFolderNode) *el {
 		var list []MessageInfo
 		if !n.virtual() {
 			var err error
 			list, err = c.h.b.ListFolder(c.r.Context(), c.u.Address, n.Key)
 			if err != nil && !errors.Is(err, ErrNotFound) {
 				c.log.Error("ews: list folder", "err", err)
-				msgs = append(msgs, respMsg("FindItem", ewsInternal))
-				continue
+				return respMsg("FindItem", ewsInternal)
 			}
 		}
 		found, err := filterSort(list, c.op.child("Restriction"), c.op.child("SortOrder"))
 		if err != nil {
-			msgs = append(msgs, respMsg("FindItem", ewsUnsupportedPath))
-			continue
+			return respMsg("FindItem", ewsUnsupportedPath)
 		}
 		start, end := view.window(len(found))
 		items := E("t:Items")
@@ -265,12 +253,6 @@ func (c *ewsCall) findItem() *el {
 			}
 			items.add(itemXML(it, shape, false))
 		}
-		root := E("m:RootFolder")
-		if view.paged {
-			root.A("IndexedPagingOffset", strconv.Itoa(end))
-		}
-		root.A("TotalItemsInView", strconv.Itoa(len(found))).A("IncludesLastItemInRange", strconv.FormatBool(end == len(found)))
-		msgs = append(msgs, respMsg("FindItem", okMessage(), root.add(items)))
-	}
-	return opResponse("FindItem", msgs)
+		return respMsg("FindItem", okMessage(), view.rootFolder(end, len(found), items))
+	})
 }

@@ -239,24 +239,33 @@ func (h *Handler) treeOrFail(r *http.Request, u *User, log *slog.Logger) *folder
 	return t
 }
 
-func (h *Handler) ewsGetFolder(r *http.Request, u *User, op *xnode, log *slog.Logger) *el {
-	refs := folderRefs(op.child("FolderIds"))
-	shape := shapeOf(op.child("FolderShape"))
-	t := h.treeOrFail(r, u, log)
+// eachFolder is the response to op with one message for each folder refs
+// name: fn's for a folder that resolves in t, the resolve error for one that
+// does not, and ErrorInternalServerError for all when t could not be read
+// (treeOrFail returned nil).
+func eachFolder(op string, t *folderTree, u *User, refs []folderRef, fn func(n *ewsFolderNode) *el) *el {
 	var msgs []*el
 	for _, ref := range refs {
 		if t == nil {
-			msgs = append(msgs, respMsg("GetFolder", ewsInternal))
+			msgs = append(msgs, respMsg(op, ewsInternal))
 			continue
 		}
 		n, fail := t.resolve(u, ref)
 		if fail != nil {
-			msgs = append(msgs, respMsg("GetFolder", *fail))
+			msgs = append(msgs, respMsg(op, *fail))
 			continue
 		}
-		msgs = append(msgs, respMsg("GetFolder", okMessage(), E("m:Folders", folderXML(n, shape))))
+		msgs = append(msgs, fn(n))
 	}
-	return opResponse("GetFolder", msgs)
+	return opResponse(op, msgs)
+}
+
+func (h *Handler) ewsGetFolder(r *http.Request, u *User, op *xnode, log *slog.Logger) *el {
+	refs := folderRefs(op.child("FolderIds"))
+	shape := shapeOf(op.child("FolderShape"))
+	return eachFolder("GetFolder", h.treeOrFail(r, u, log), u, refs, func(n *ewsFolderNode) *el {
+		return respMsg("GetFolder", okMessage(), E("m:Folders", folderXML(n, shape)))
+	})
 }
 
 func (h *Handler) ewsFindFolder(r *http.Request, u *User, op *xnode, log *slog.Logger) *el {
@@ -264,17 +273,7 @@ func (h *Handler) ewsFindFolder(r *http.Request, u *User, op *xnode, log *slog.L
 	view, _ := pageView(op.child("IndexedPageFolderView")) // validated
 	deep := op.attr("Traversal") == "Deep"
 	t := h.treeOrFail(r, u, log)
-	var msgs []*el
-	for _, ref := range folderRefs(op.child("ParentFolderIds")) {
-		if t == nil {
-			msgs = append(msgs, respMsg("FindFolder", ewsInternal))
-			continue
-		}
-		n, fail := t.resolve(u, ref)
-		if fail != nil {
-			msgs = append(msgs, respMsg("FindFolder", *fail))
-			continue
-		}
+	return eachFolder("FindFolder", t, u, folderRefs(op.child("ParentFolderIds")), func(n *ewsFolderNode) *el {
 		found := t.children(n.Key)
 		if deep {
 			found = t.descendants(n.Key)
@@ -284,14 +283,8 @@ func (h *Handler) ewsFindFolder(r *http.Request, u *User, op *xnode, log *slog.L
 		for _, c := range found[start:end] {
 			folders.add(folderXML(c, shape))
 		}
-		root := E("m:RootFolder")
-		if view.paged {
-			root.A("IndexedPagingOffset", strconv.Itoa(end))
-		}
-		root.A("TotalItemsInView", strconv.Itoa(len(found))).A("IncludesLastItemInRange", strconv.FormatBool(end == len(found))).add(folders)
-		msgs = append(msgs, respMsg("FindFolder", okMessage(), root))
-	}
-	return opResponse("FindFolder", msgs)
+		return respMsg("FindFolder", okMessage(), view.rootFolder(end, len(found), folders))
+	})
 }
 
 // EWS errors of folder changes (messages.xsd ResponseCodeType).
@@ -350,20 +343,9 @@ func (h *Handler) ewsCreateFolder(r *http.Request, u *User, ms MailStore, op *xn
 func (h *Handler) ewsDeleteFolder(r *http.Request, u *User, ms MailStore, op *xnode, log *slog.Logger) *el {
 	t := h.treeOrFail(r, u, log)
 	mode := op.attr("DeleteType")
-	var msgs []*el
-	for _, ref := range folderRefs(op.child("FolderIds")) {
-		if t == nil {
-			msgs = append(msgs, respMsg("DeleteFolder", ewsInternal))
-			continue
-		}
-		n, fail := t.resolve(u, ref)
-		if fail != nil {
-			msgs = append(msgs, respMsg("DeleteFolder", *fail))
-			continue
-		}
+	return eachFolder("DeleteFolder", t, u, folderRefs(op.child("FolderIds")), func(n *ewsFolderNode) *el {
 		if n.Distinguished != "" || n.virtual() {
-			msgs = append(msgs, respMsg("DeleteFolder", ewsDeleteDistinguished))
-			continue
+			return respMsg("DeleteFolder", ewsDeleteDistinguished)
 		}
 		var err error
 		inTrash := strings.HasPrefix(strings.ToLower(n.Key), strings.ToLower(FolderDeletedItems)+"/")
@@ -374,15 +356,13 @@ func (h *Handler) ewsDeleteFolder(r *http.Request, u *User, ms MailStore, op *xn
 		}
 		switch {
 		case errors.Is(err, ErrFolderExists):
-			msgs = append(msgs, respMsg("DeleteFolder", ewsFolderExists))
+			return respMsg("DeleteFolder", ewsFolderExists)
 		case err != nil:
 			log.Error("ews: delete folder", "err", err)
-			msgs = append(msgs, respMsg("DeleteFolder", ewsInternal))
-		default:
-			msgs = append(msgs, respMsg("DeleteFolder", okMessage()))
+			return respMsg("DeleteFolder", ewsInternal)
 		}
-	}
-	return opResponse("DeleteFolder", msgs)
+		return respMsg("DeleteFolder", okMessage())
+	})
 }
 
 // folderRefs reads FolderIds / ParentFolderIds / ToFolderId.
@@ -448,4 +428,14 @@ func (v indexedView) window(total int) (start, end int) {
 		start = max(0, total-v.offset-n)
 	}
 	return start, min(start+n, total)
+}
+
+// rootFolder is the m:RootFolder of a FindFolder or FindItem answer around
+// list, the page that ends at end of total entries.
+func (v indexedView) rootFolder(end, total int, list *el) *el {
+	root := E("m:RootFolder")
+	if v.paged {
+		root.A("IndexedPagingOffset", strconv.Itoa(end))
+	}
+	return root.A("TotalItemsInView", strconv.Itoa(total)).A("IncludesLastItemInRange", strconv.FormatBool(end == total)).add(list)
 }

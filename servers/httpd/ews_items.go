@@ -16,15 +16,8 @@ import (
 // An ItemId names a message in a backend folder (encodeItemID); any
 // folder of the mailbox, not only those OWA shows.
 func decodeEWSItemID(s string) (folder, id string, ok bool) {
-	if len(s) > 2048 {
-		return "", "", false
-	}
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		return "", "", false
-	}
-	folder, id, ok = strings.Cut(string(b), "\x00")
-	if !ok || folder == "" || id == "" || strings.HasPrefix(folder, virtualKey) {
+	folder, id, ok = splitItemID(s, 2048)
+	if !ok || folder == "" || strings.HasPrefix(folder, virtualKey) {
 		return "", "", false
 	}
 	return folder, id, true

@@ -2,7 +2,6 @@ package httpd
 
 import (
 	"encoding/xml"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -33,16 +32,9 @@ func ewsServer(t *testing.T) *testServer {
 
 func postEWS(t *testing.T, ts *testServer, body string) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", ts.base+"/EWS/Exchange.asmx", strings.NewReader(body))
+	req := basicRequest("POST", ts.base+"/EWS/Exchange.asmx", `CONTOSO\alice`, "P@ssw0rd", strings.NewReader(body))
 	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
-	req.SetBasicAuth(`CONTOSO\alice`, "P@ssw0rd")
-	resp, err := ts.client(false).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp, string(b)
+	return do(t, ts.client(false), req)
 }
 
 // ewsDoc reads a response with a namespace-aware decoder, as EWS clients do.
@@ -229,13 +221,7 @@ func TestEWSErrors(t *testing.T) {
 		})
 	}
 	// GET is not SOAP.
-	req, _ := http.NewRequest("GET", ts.base+"/EWS/Exchange.asmx", nil)
-	req.SetBasicAuth("alice", "P@ssw0rd")
-	resp, err := ts.client(false).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := do(t, ts.client(false), basicRequest("GET", ts.base+"/EWS/Exchange.asmx", "alice", "P@ssw0rd", nil))
 	if resp.StatusCode != 405 {
 		t.Errorf("GET /EWS/Exchange.asmx with auth = %d, want 405", resp.StatusCode)
 	}

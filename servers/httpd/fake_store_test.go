@@ -126,23 +126,23 @@ func (s *fakeStore) SetFlags(ctx context.Context, address, folder, id string, ad
 	if err != nil {
 		return err
 	}
-	for _, f := range add {
+	set := func(f string, on bool) {
 		switch f {
 		case FlagSeen:
-			m.info.Read = true
+			m.info.Read = on
 		case FlagFlagged:
-			m.info.Flagged = true
+			m.info.Flagged = on
+		case ItemAliasKeyword + m.info.Alias:
+			if !on {
+				m.info.Alias = ""
+			}
 		}
 	}
+	for _, f := range add {
+		set(f, true)
+	}
 	for _, f := range remove {
-		switch f {
-		case FlagSeen:
-			m.info.Read = false
-		case FlagFlagged:
-			m.info.Flagged = false
-		case ItemAliasKeyword + m.info.Alias:
-			m.info.Alias = ""
-		}
+		set(f, false)
 	}
 	return nil
 }

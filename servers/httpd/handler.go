@@ -114,13 +114,7 @@ func allow(w http.ResponseWriter, r *http.Request, c *config, methods ...string)
 // the authentication exchange; the RPC protocol itself is not simulated, so
 // an authenticated RPC_IN_DATA/RPC_OUT_DATA gets 503.
 func (h *Handler) serveRPC(w http.ResponseWriter, r *http.Request, rest string, log *slog.Logger) {
-	u := h.authenticate(w, r, h.cfg.vdirRPC(), log)
-	if u == nil {
-		return
-	}
-	setRaw(w.Header(), "X-CalculatedBETarget", u.HomeFQDN)
-	if rest != "/rpcproxy.dll" {
-		h.cfg.writeIISError(w, r, errNotFound)
+	if h.authenticateAt(w, r, h.cfg.vdirRPC(), log, rest, "/rpcproxy.dll") == nil {
 		return
 	}
 	if !allow(w, r, h.cfg, "RPC_IN_DATA", "RPC_OUT_DATA") {

@@ -83,14 +83,8 @@ func (h *Handler) serveOWA(w http.ResponseWriter, r *http.Request, rest string, 
 	case strings.HasPrefix(rest, "/calendar/"):
 		h.serveCalendar(w, r, rest, log)
 	default:
-		ss := h.sessionOf(r)
+		ss := h.sessionAt(w, r, rest)
 		if ss == nil {
-			h.redirectToLogon(w, r, h.cfg.requestURL(r), 0)
-			return
-		}
-		setRaw(w.Header(), "X-CalculatedBETarget", ss.user.HomeFQDN)
-		if rest != "/" {
-			h.cfg.writeIISError(w, r, errNotFound)
 			return
 		}
 		h.serveMailbox(w, r, ss, log.With("rcpt", ss.user.Address))
@@ -211,14 +205,8 @@ func (h *Handler) serveECP(w http.ResponseWriter, r *http.Request, rest string, 
 		redirect(w, "https://"+h.cfg.hostFor(r)+"/ecp/"+querySuffix(r), http.StatusMovedPermanently)
 		return
 	}
-	ss := h.sessionOf(r)
+	ss := h.sessionAt(w, r, rest)
 	if ss == nil {
-		h.redirectToLogon(w, r, h.cfg.requestURL(r), 0)
-		return
-	}
-	setRaw(w.Header(), "X-CalculatedBETarget", ss.user.HomeFQDN)
-	if rest != "/" {
-		h.cfg.writeIISError(w, r, errNotFound)
 		return
 	}
 	if !allow(w, r, h.cfg, http.MethodGet, http.MethodHead) {

@@ -48,8 +48,9 @@ func encodeItemID(folder, id string) string {
 	return base64.StdEncoding.EncodeToString([]byte(folder + "\x00" + id))
 }
 
-func decodeItemID(s string) (folder, id string, ok bool) {
-	if len(s) > 1024 {
+// splitItemID undoes encodeItemID for an id of at most max characters.
+func splitItemID(s string, max int) (folder, id string, ok bool) {
+	if len(s) > max {
 		return "", "", false
 	}
 	b, err := base64.StdEncoding.DecodeString(s)
@@ -57,7 +58,16 @@ func decodeItemID(s string) (folder, id string, ok bool) {
 		return "", "", false
 	}
 	folder, id, ok = strings.Cut(string(b), "\x00")
-	if !ok || folderIDOf(folder) == "" || id == "" {
+	if !ok || id == "" {
+		return "", "", false
+	}
+	return folder, id, true
+}
+
+// decodeItemID is an OWA item id: its folder is one OWA shows.
+func decodeItemID(s string) (folder, id string, ok bool) {
+	folder, id, ok = splitItemID(s, 1024)
+	if !ok || folderIDOf(folder) == "" {
 		return "", "", false
 	}
 	return folder, id, true

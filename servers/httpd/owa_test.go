@@ -7,28 +7,14 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/exsim/exsim/internal/testclock"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2024, 3, 29, 15, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+func newFakeClock() *testclock.Clock {
+	return testclock.At(time.Date(2024, 3, 29, 15, 0, 0, 0, time.UTC))
 }
 
 // owaLogon posts the logon form as the page does and returns the response.
@@ -54,13 +40,27 @@ func owaLogon(t *testing.T, ts *testServer, c *http.Client, user, password strin
 
 func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
 	t.Helper()
-	resp, err := c.Get(u)
+	req, _ := http.NewRequest("GET", u, nil)
+	return do(t, c, req)
+}
+
+// do sends req with c and returns the response with its body read.
+func do(t *testing.T, c *http.Client, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Do(req)
 	if err != nil {
-		t.Fatalf("GET %s: %v", u, err)
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	return resp, string(b)
+}
+
+// basicRequest is a request with Basic credentials.
+func basicRequest(method, u, login, password string, body io.Reader) *http.Request {
+	req, _ := http.NewRequest(method, u, body)
+	req.SetBasicAuth(login, password)
+	return req
 }
 
 func TestOWALogonFlow(t *testing.T) {

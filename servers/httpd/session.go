@@ -122,6 +122,24 @@ func (h *Handler) sessionOf(r *http.Request) *session {
 	return h.sessions.get(c.Value)
 }
 
+// sessionAt is the forms-logon session of a request for the start page
+// ("/") of OWA or ECP. Without one it redirects to the logon page and
+// returns nil; with one it names the user's mailbox server in
+// X-CalculatedBETarget, and any other path gets IIS's 404.
+func (h *Handler) sessionAt(w http.ResponseWriter, r *http.Request, rest string) *session {
+	ss := h.sessionOf(r)
+	if ss == nil {
+		h.redirectToLogon(w, r, h.cfg.requestURL(r), 0)
+		return nil
+	}
+	setRaw(w.Header(), "X-CalculatedBETarget", ss.user.HomeFQDN)
+	if rest != "/" {
+		h.cfg.writeIISError(w, r, errNotFound)
+		return nil
+	}
+	return ss
+}
+
 // validCanary reports whether a state-changing request proves it came from
 // one of our pages: the form's canary must equal the session's, and so must
 // the X-OWA-CANARY cookie.

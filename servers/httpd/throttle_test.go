@@ -1,7 +1,6 @@
 package httpd
 
 import (
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -70,13 +69,7 @@ func TestOWALockout(t *testing.T) {
 		t.Errorf("the backend was asked during the lockout")
 	}
 	// Basic is throttled by the same record.
-	req, _ := http.NewRequest("OPTIONS", ts.base+"/Microsoft-Server-ActiveSync", nil)
-	req.SetBasicAuth("alice", "P@ssw0rd")
-	bresp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bresp.Body.Close()
+	bresp, _ := do(t, c, basicRequest("OPTIONS", ts.base+"/Microsoft-Server-ActiveSync", "alice", "P@ssw0rd", nil))
 	if bresp.StatusCode != 401 {
 		t.Errorf("Basic during lockout = %d, want 401", bresp.StatusCode)
 	}
@@ -94,13 +87,7 @@ func TestBasicLockout(t *testing.T) {
 	ts := newTestServer(t, o)
 	c := ts.client(false)
 	try := func(password string) int {
-		req, _ := http.NewRequest("POST", ts.base+"/Autodiscover/Autodiscover.xml", strings.NewReader(adOutlookRequest("alice@contoso.com")))
-		req.SetBasicAuth("alice@contoso.com", password)
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp, _ := do(t, c, basicRequest("POST", ts.base+"/Autodiscover/Autodiscover.xml", "alice@contoso.com", password, strings.NewReader(adOutlookRequest("alice@contoso.com"))))
 		return resp.StatusCode
 	}
 	if got := try("P@ssw0rd"); got != 200 {

@@ -1,7 +1,6 @@
 package httpd
 
 import (
-	"net/http"
 	"strings"
 	"testing"
 )
@@ -29,13 +28,7 @@ func TestVersions(t *testing.T) {
 		if i := decodeEWS(t, body).Header.Info; i.Major != 15 || i.Minor != tt.minor || i.MajorBuild != tt.build || i.MinorBuild != tt.minorBuild {
 			t.Errorf("%s: ServerVersionInfo = %+v", tt.version, i)
 		}
-		req, _ := http.NewRequest("OPTIONS", ts.base+"/Microsoft-Server-ActiveSync", nil)
-		req.SetBasicAuth("alice", "P@ssw0rd")
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp, _ = do(t, c, basicRequest("OPTIONS", ts.base+"/Microsoft-Server-ActiveSync", "alice", "P@ssw0rd", nil))
 		if got := resp.Header.Get("MS-Server-ActiveSync"); got != tt.eas {
 			t.Errorf("%s: MS-Server-ActiveSync = %q, want %q", tt.version, got, tt.eas)
 		}

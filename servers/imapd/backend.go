@@ -93,7 +93,7 @@ func NewBackend(opts BackendOptions) (*Backend, error) {
 		Logger:     printfLogger{b.log},
 		TLSConfig:  opts.TLSConfig,
 		// The Exchange backend accepts only connections that are already
-		// TLS (see greetingConn, which hides the *tls.Conn go-imap looks for).
+		// TLS (see exchangeConn, which hides the *tls.Conn go-imap looks for).
 		InsecureAuth: opts.Flavor == FlavorExchange,
 	})
 	return b, nil
@@ -195,10 +195,11 @@ func (p printfLogger) Printf(format string, args ...any) {
 	}
 }
 
-// exchangeListener gives the Exchange backend Exchange's greeting:
-// go-imap hard-codes "IMAP server ready", but Exchange's IMAP4 Backend
-// service greets as its frontend does, and nmap or the probe must not tell
-// them apart. It serves implicit-TLS connections only.
+// exchangeListener gives the Exchange backend Exchange's words
+// (exchangeConn): go-imap hard-codes its own, from the greeting "IMAP server
+// ready" on, but Exchange's IMAP4 Backend service speaks as its frontend
+// does, and nmap, the probe or a client must not tell them apart. It serves
+// implicit-TLS connections only.
 type exchangeListener struct {
 	net.Listener
 	log *slog.Logger
@@ -215,39 +216,6 @@ func (l exchangeListener) Accept() (net.Conn, error) {
 			c.Close()
 			continue
 		}
-		return &greetingConn{Conn: c}, nil
+		return newExchangeConn(c), nil
 	}
-}
-
-// greetingConn replaces the first line the server writes (go-imap's
-// greeting) with Exchange's.
-type greetingConn struct {
-	net.Conn
-	done bool
-	buf  []byte
-}
-
-func (g *greetingConn) Write(p []byte) (int, error) {
-	if g.done {
-		return g.Conn.Write(p)
-	}
-	g.buf = append(g.buf, p...)
-	i := strings.Index(string(g.buf), "\r\n")
-	if i < 0 {
-		if len(g.buf) > 4096 {
-			g.done = true
-			_, err := g.Conn.Write(g.buf)
-			return len(p), err
-		}
-		return len(p), nil
-	}
-	g.done = true
-	out := append([]byte(textGreeting+"\r\n"), g.buf[i+2:]...)
-	if !strings.HasPrefix(string(g.buf), "* OK") {
-		out = g.buf // not a greeting (PREAUTH, BYE): leave it alone
-	}
-	if _, err := g.Conn.Write(out); err != nil {
-		return 0, err
-	}
-	return len(p), nil
 }

@@ -120,9 +120,10 @@ func TestBackendThroughFrontend(t *testing.T) {
 		}
 	}
 
-	stored, err := c.Store(imap.SeqSetNum(2), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagFlagged, "$Work"}}, nil).Collect()
-	if err != nil || len(stored) != 1 || !slices.Contains(stored[0].Flags, imap.FlagFlagged) || !slices.Contains(stored[0].Flags, "$Work") {
-		t.Errorf("Store(+FLAGS) = %+v, %v", stored, err)
+	// Exchange keeps $MDNSent but no other keyword (PERMANENTFLAGS has no \*).
+	stored, err := c.Store(imap.SeqSetNum(2), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagFlagged, imap.FlagMDNSent, "$Work"}}, nil).Collect()
+	if err != nil || len(stored) != 1 || !slices.Contains(stored[0].Flags, imap.FlagFlagged) || !slices.Contains(stored[0].Flags, imap.FlagMDNSent) || slices.Contains(stored[0].Flags, "$Work") {
+		t.Errorf("Store(+FLAGS \\Flagged $MDNSent $Work) = %+v, %v, want \\Flagged and $MDNSent only", stored, err)
 	}
 
 	cp, err := c.Copy(imap.SeqSetNum(1, 2), "Archive").Wait()

@@ -161,10 +161,7 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	default:
 		op = store.FlagsSet
 	}
-	fl := make([]string, len(flags.Flags))
-	for i, f := range flags.Flags {
-		fl[i] = string(f)
-	}
+	fl := s.keepFlags(flags.Flags)
 	updates, err := v.folder.StoreFlags(s.ctx(), uidList(targets), op, fl)
 	if err != nil {
 		return storeError(err)

@@ -187,8 +187,8 @@ func TestFrontendLogonForms(t *testing.T) {
 				t.Errorf("%v = %q, want %q", tc.steps, last, tc.want)
 			}
 			if strings.Contains(tc.want, " OK ") {
-				// Now relayed: the backend (go-imap) answers.
-				if got := c.cmd("n NOOP"); got != "n OK NOOP completed" {
+				// Now relayed: the backend answers, in Exchange's words.
+				if got := c.cmd("n NOOP"); got != "n OK NOOP completed." {
 					t.Errorf("NOOP after logon = %q, want the backend's reply", got)
 				}
 			}
@@ -209,7 +209,7 @@ func TestFrontendLogonForms(t *testing.T) {
 			t.Fatal("closed before SELECT completed")
 		}
 	}
-	if last := c.log[len(c.log)-1]; last != "S: q OK [READ-WRITE] SELECT completed" {
+	if last := c.log[len(c.log)-1]; last != "S: q OK [READ-WRITE] SELECT completed." {
 		t.Errorf("pipelined SELECT = %q", last)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -73,6 +75,53 @@ func FuzzDecodePlain(f *testing.F) {
 		user, _, err := decodePlain(s)
 		if err == nil && user == "" {
 			t.Fatalf("decodePlain(%q) accepted an empty user", s)
+		}
+	})
+}
+
+// captureConn records what exchangeConn writes.
+type captureConn struct {
+	net.Conn
+	out bytes.Buffer
+}
+
+func (c *captureConn) Write(p []byte) (int, error) { return c.out.Write(p) }
+
+// FuzzExchangeWords feeds arbitrary server output to exchangeConn in two
+// ways, at once and byte by byte: the result must not depend on how go-imap
+// happens to split its writes, and a literal's bytes must come out as they
+// went in.
+func FuzzExchangeWords(f *testing.F) {
+	for _, seed := range []string{
+		"* OK [CAPABILITY IMAP4rev1] IMAP server ready\r\na1 OK FETCH completed\r\n",
+		"* OK hi\r\n* 1 FETCH (BODY[] {20}\r\na1 OK FETCH completed\r\n)\r\na1 OK FETCH completed\r\n",
+		"* OK hi\r\n* 2 EXISTS\r\n* OK [UNSEEN 1] x\r\n* OK [UIDNEXT 3] y\r\n* FLAGS (\\Seen)\r\n* OK [PERMANENTFLAGS (\\Seen)] z\r\nt OK [READ-WRITE] SELECT completed\r\n",
+		"* OK hi\r\n+ idling\r\n* BYE Logging out\r\n* OK [CLOSED] gone\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		whole := &captureConn{}
+		e := newExchangeConn(whole)
+		if n, err := e.Write(b); n != len(b) || err != nil {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+		split := &captureConn{}
+		e = newExchangeConn(split)
+		for i := range b {
+			e.Write(b[i : i+1])
+		}
+		if !bytes.Equal(whole.out.Bytes(), split.out.Bytes()) {
+			t.Fatalf("at once:\n%q\nbyte by byte:\n%q", whole.out.Bytes(), split.out.Bytes())
+		}
+		// A literal announced on the second line comes out unchanged.
+		lit := []byte("\r\na1 OK FETCH completed\r\n* BYE Logging out\r\n")
+		c := &captureConn{}
+		e = newExchangeConn(c)
+		e.Write([]byte("* OK hi\r\n* 1 FETCH (BODY[] {" + strconv.Itoa(len(lit)) + "}\r\n"))
+		e.Write(lit)
+		if !bytes.Contains(c.out.Bytes(), lit) {
+			t.Fatalf("literal rewritten: %q", c.out.Bytes())
 		}
 	})
 }

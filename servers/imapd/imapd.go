@@ -8,8 +8,11 @@
 // 1 and 6).
 //
 // The Backend (port 1993, TLS) is github.com/emersion/go-imap/v2's imapserver
-// serving mailboxes from package store. With FlavorPlain the same Backend is
-// the lab Internet server's ordinary IMAP server on 143/993.
+// serving mailboxes from package store. As Exchange's IMAP4 Backend
+// (FlavorExchange) it speaks Exchange's words, not go-imap's: exchangeConn
+// (words.go) rewrites go-imap's replies into the texts of texts.go and
+// answers ID. With FlavorPlain the same Backend is the lab Internet server's
+// ordinary IMAP server on 143/993, in go-imap's words.
 package imapd
 
 import (

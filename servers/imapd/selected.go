@@ -3,6 +3,7 @@ package imapd
 import (
 	"errors"
 	"slices"
+	"strings"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -29,6 +30,25 @@ type viewMsg struct {
 }
 
 var systemFlags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft}
+
+// exchangeFlags are the flags of every Exchange folder, FLAGS and
+// PERMANENTFLAGS alike: the system flags and $MDNSent, no "\*" (offlineimap
+// issue 62, rainloop issue 686). Exchange keeps no other keywords.
+var exchangeFlags = append(slices.Clone(systemFlags), imap.FlagMDNSent)
+
+// keepFlags drops the keywords that Exchange does not keep from flags a
+// client stores or appends; they are not in PERMANENTFLAGS, so the client
+// knows (RFC 9051 section 7.1).
+func (s *session) keepFlags(flags []imap.Flag) []string {
+	out := make([]string, 0, len(flags))
+	for _, f := range flags {
+		if s.b.opts.Flavor == FlavorExchange && !slices.ContainsFunc(exchangeFlags, func(e imap.Flag) bool { return strings.EqualFold(string(e), string(f)) }) {
+			continue
+		}
+		out = append(out, string(f))
+	}
+	return out
+}
 
 func (s *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
 	f, err := s.mbox.Folder(name)
@@ -59,9 +79,13 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		}
 	}
 	s.sel = v
+	permanent := append(slices.Clone(flags), imap.FlagWildcard)
+	if s.b.opts.Flavor == FlavorExchange {
+		flags, permanent = exchangeFlags, exchangeFlags
+	}
 	return &imap.SelectData{
 		Flags:             flags,
-		PermanentFlags:    append(slices.Clone(flags), imap.FlagWildcard),
+		PermanentFlags:    permanent,
 		NumMessages:       uint32(len(v.msgs)),
 		FirstUnseenSeqNum: firstUnseen,
 		UIDNext:           imap.UID(st.UIDNext),

@@ -236,10 +236,7 @@ func (s *session) Append(name string, r imap.LiteralReader, options *imap.Append
 	if err != nil {
 		return nil, err
 	}
-	flags := make([]string, len(options.Flags))
-	for i, fl := range options.Flags {
-		flags[i] = string(fl)
-	}
+	flags := s.keepFlags(options.Flags)
 	a, err := f.Append(s.ctx(), body, flags, options.Time)
 	if err != nil {
 		return nil, storeError(err)

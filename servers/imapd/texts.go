@@ -1,5 +1,7 @@
 package imapd
 
+import "strings"
+
 // Exchange's IMAP4 frontend texts, exactly as Exchange sends them
 // (EXCHANGE.md section 6). Everything the Frontend says comes from here.
 const (
@@ -20,6 +22,49 @@ const (
 	// initial response.
 	textSASLGo = "+ "
 )
+
+// Exchange's texts after logon: what the Backend says, through the
+// Frontend's relay or on 1993, in place of go-imap's words (words.go).
+// Sources are public client logs of Exchange 2010-2016 and Exchange Online;
+// a text without one says so.
+const (
+	// textCapsSession is CAPABILITY after logon. A hosted Exchange 2016
+	// (MailKit issue 791) answers "IMAP4 IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS
+	// MOVE ID UNSELECT CLIENTNETWORKPRESENCELOCATION CHILDREN IDLE NAMESPACE
+	// LITERAL+"; Exchange Online (node-imap issue 867) adds AUTH=XOAUTH2 and
+	// the Online-only CLIENTACCESSRULES and BACKENDAUTHENTICATE. The
+	// mechanisms here are those of textCapsTLS.
+	textCapsSession = "* CAPABILITY IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=NTLM AUTH=GSSAPI SASL-IR UIDPLUS MOVE ID UNSELECT CLIENTNETWORKPRESENCELOCATION CHILDREN IDLE NAMESPACE LITERAL+"
+	// textIdleGo: imapclient issue 321, php-imap issue 258 (Exchange Online).
+	textIdleGo = "+ IDLE accepted, awaiting DONE command."
+	// SELECT and EXAMINE, in this order after EXISTS, RECENT, FLAGS and
+	// PERMANENTFLAGS: offlineimap issue 62 and rainloop issue 686
+	// (Exchange 2013/2016). The flags are exchangeFlags.
+	textPermanentFlags = "Permanent flags"
+	textUnseen         = "Is the first unseen message"
+	textUIDValidity    = "UIDVALIDITY value"
+	textUIDNext        = "The next unique identifier value"
+)
+
+// After logon LOGOUT is answered with textBye and ID with textID, as before
+// it. Rainloop issue 686 shows Exchange Online of 2016 saying "* BYE
+// Microsoft Exchange Server 2016 IMAP4 server signing off."; what an
+// on-premises 2016/2019 says, and what any Exchange answers to ID, has no
+// public capture: "* ID NIL" is RFC 2971's minimal answer.
+
+// completed is the text of a command's tagged OK: "<COMMAND> completed."
+// with UID FETCH, UID SEARCH, UID STORE ... answered as FETCH, SEARCH,
+// STORE. Public logs show LOGIN, NOOP, CAPABILITY (imapfilter issue 109),
+// SELECT, FETCH for UID FETCH (offlineimap issue 62), SEARCH for UID SEARCH
+// (imapfilter issue 109), STORE for UID STORE, EXAMINE, LOGOUT (rainloop
+// issues 686 and 1510), NAMESPACE, LIST, EXPUNGE, AUTHENTICATE (node-imap
+// issue 867) and IDLE (php-imap issue 258). For APPEND, COPY, MOVE, CLOSE,
+// UNSELECT, LSUB, STATUS, CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE,
+// CHECK and ID no public capture was found: they follow the same pattern.
+func completed(command string) string {
+	command, _ = strings.CutPrefix(command, "UID ")
+	return command + " completed."
+}
 
 // reply is a tagged completion: "<tag> " + reply.
 type reply string

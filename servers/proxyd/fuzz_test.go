@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/exsim/exsim/internal/socks"
 )
 
 func FuzzSOCKS4Request(f *testing.F) {
@@ -19,7 +21,7 @@ func FuzzSOCKS4Request(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if r.cmd != socksCmdConnect || r.port == 0 {
+		if r.cmd != socks.CmdConnect || r.port == 0 {
 			t.Fatalf("readSOCKS4Request(%q) accepted cmd %d port %d", data, r.cmd, r.port)
 		}
 		if len(r.user) > socksMaxField || len(r.host) > socksMaxField || strings.ContainsRune(r.host, 0) {
@@ -48,15 +50,15 @@ func FuzzSOCKS5Request(f *testing.F) {
 		}
 		r, err := readSOCKS5Request(br)
 		if err != nil {
-			if se, ok := err.(*socksError); ok && (se.rep == socks5Succeeded && se.msg == "") {
+			if se, ok := err.(*socksError); ok && (se.rep == socks.Succeeded && se.msg == "") {
 				t.Fatalf("readSOCKS5Request(%q): error without reply code", data)
 			}
 			return
 		}
-		if r.cmd != socksCmdConnect || r.port == 0 || r.host == "" || len(r.host) > 255 {
+		if r.cmd != socks.CmdConnect || r.port == 0 || r.host == "" || len(r.host) > 255 {
 			t.Fatalf("readSOCKS5Request(%q) = %+v", data, r)
 		}
-		if reply := socks5Reply(socks5Succeeded, nil); len(reply) != 10 {
+		if reply := socks5Reply(socks.Succeeded, nil); len(reply) != 10 {
 			t.Fatalf("socks5Reply length %d, want 10", len(reply))
 		}
 	})

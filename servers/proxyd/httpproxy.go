@@ -210,19 +210,6 @@ func writeHTTPError(w io.Writer, status int, msg string) error {
 	return err
 }
 
-// httpStatusFor maps a failed onward connection to Squid's statuses for it.
-func httpStatusFor(k failKind) int {
-	switch k {
-	case failDenied:
-		return http.StatusForbidden
-	case failRefused:
-		return http.StatusServiceUnavailable
-	case failTimeout:
-		return http.StatusGatewayTimeout
-	}
-	return http.StatusBadGateway
-}
-
 // serveHTTP serves one proxy request per connection.
 func (s *Server) serveHTTP(ss *session) error {
 	r, err := readHTTPProxyRequest(ss.br)
@@ -236,7 +223,7 @@ func (s *Server) serveHTTP(ss *session) error {
 	}
 	up, err := s.connect(ss, r.host, r.port)
 	if err != nil {
-		status := httpStatusFor(failureOf(err))
+		status := failReplies[failureOf(err)].http
 		ss.log.Debug("connect failed", "code", strconv.Itoa(status), "err", err)
 		writeHTTPError(ss.conn, status, "cannot connect to "+net.JoinHostPort(r.host, strconv.Itoa(int(r.port))))
 		return err

@@ -19,6 +19,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -26,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/exsim/exsim/internal/socks"
 	"github.com/exsim/exsim/servers/internal/serve"
 )
 
@@ -225,6 +227,21 @@ const (
 	failTimeout              // no answer within DialTimeout
 	failUnreachable          // no route, or a name that does not resolve
 )
+
+// failReplies is each protocol's answer to a failed onward connection, by
+// failKind: the SOCKS5 REP (RFC 1928 section 6), Squid's HTTP status and
+// Wingate's text.
+var failReplies = [...]struct {
+	socks5  byte
+	http    int
+	wingate string
+}{
+	failGeneral:     {socks.GeneralFailure, http.StatusBadGateway, "Connection failed"},
+	failDenied:      {socks.NotAllowed, http.StatusForbidden, "Access denied"},
+	failRefused:     {socks.ConnRefused, http.StatusServiceUnavailable, "Connection refused"},
+	failTimeout:     {socks.TTLExpired, http.StatusGatewayTimeout, "Connection timed out"},
+	failUnreachable: {socks.HostUnreachable, http.StatusBadGateway, "Host unreachable"},
+}
 
 // connectError is a failed onward connection.
 type connectError struct {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/internal/socks"
 	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
@@ -188,9 +189,9 @@ func TestResolve(t *testing.T) {
 		host    string
 		want    byte
 	}{
-		{"no resolver", nil, "mx.fabrikam.com", socks5HostUnreachable},
-		{"unknown name", resolve, "other.example", socks5HostUnreachable},
-		{"lab name", resolve, "mx.fabrikam.com", socks5Succeeded},
+		{"no resolver", nil, "mx.fabrikam.com", socks.HostUnreachable},
+		{"unknown name", resolve, "other.example", socks.HostUnreachable},
+		{"lab name", resolve, "mx.fabrikam.com", socks.Succeeded},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,8 +209,8 @@ func TestResolve(t *testing.T) {
 		_, addr := startServer(t, Options{Protocol: SOCKS, Allow: allowOnly(up.addr), Resolve: resolve})
 		c, br := dial(t, addr)
 		c.Write(socks4aReq("mx.fabrikam.com", up.addr.Port()))
-		if r := readN(t, br, 8); r[1] != socks4Granted {
-			t.Fatalf("SOCKS4a CONNECT = %#02x, want %#02x", r[1], socks4Granted)
+		if r := readN(t, br, 8); r[1] != socks.V4Granted {
+			t.Fatalf("SOCKS4a CONNECT = %#02x, want %#02x", r[1], socks.V4Granted)
 		}
 		if got := readLineT(t, br); got != upstreamGreeting {
 			t.Fatalf("greeting = %q, want %q", got, upstreamGreeting)

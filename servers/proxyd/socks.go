@@ -9,43 +9,12 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+
+	"github.com/exsim/exsim/internal/socks"
 )
 
-// SOCKS4 is the de facto protocol of Ying-Da Lee's "SOCKS: A protocol for
-// TCP proxy across firewalls" and its 4A extension; SOCKS5 is RFC 1928.
-
-const (
-	socks4Version = 4
-	socks5Version = 5
-
-	socksCmdConnect = 1
-
-	// SOCKS4 reply codes ("CD" of the reply; VN of the reply is 0).
-	socks4Granted  = 0x5a
-	socks4Rejected = 0x5b
-
-	// RFC 1928 section 3: methods.
-	socks5NoAuth       = 0x00
-	socks5NoAcceptable = 0xff
-
-	// RFC 1928 section 5: address types.
-	socks5IPv4   = 0x01
-	socks5Domain = 0x03
-	socks5IPv6   = 0x04
-
-	// RFC 1928 section 6: reply field.
-	socks5Succeeded        = 0x00
-	socks5GeneralFailure   = 0x01
-	socks5NotAllowed       = 0x02
-	socks5NetUnreachable   = 0x03
-	socks5HostUnreachable  = 0x04
-	socks5ConnRefused      = 0x05
-	socks5TTLExpired       = 0x06
-	socks5CmdNotSupported  = 0x07
-	socks5AddrNotSupported = 0x08
-
-	socksMaxField = 255 // longest USERID or host name accepted
-)
+// socksMaxField is the longest USERID or host name accepted.
+const socksMaxField = 255
 
 // socksError is a malformed or unsupported SOCKS request; rep is the RFC 1928
 // reply code to answer with.
@@ -81,7 +50,7 @@ func readSOCKS4Request(br *bufio.Reader) (socks4Request, error) {
 	if err != nil {
 		return socks4Request{}, err
 	}
-	if v != socks4Version {
+	if v != socks.Version4 {
 		return socks4Request{}, &socksError{msg: fmt.Sprintf("version %d", v)}
 	}
 	hdr[0] = v
@@ -106,8 +75,8 @@ func readSOCKS4Request(br *bufio.Reader) (socks4Request, error) {
 		}
 		r.host = host
 	}
-	if r.cmd != socksCmdConnect {
-		return r, &socksError{rep: socks5CmdNotSupported, msg: fmt.Sprintf("command %d", r.cmd)}
+	if r.cmd != socks.CmdConnect {
+		return r, &socksError{rep: socks.CmdNotSupported, msg: fmt.Sprintf("command %d", r.cmd)}
 	}
 	if r.port == 0 {
 		return r, &socksError{msg: "port 0"}
@@ -146,15 +115,15 @@ func readSOCKS5Greeting(br *bufio.Reader) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if v != socks5Version {
-		return nil, &socksError{rep: socks5GeneralFailure, msg: fmt.Sprintf("version %d", v)}
+	if v != socks.Version5 {
+		return nil, &socksError{rep: socks.GeneralFailure, msg: fmt.Sprintf("version %d", v)}
 	}
 	hdr[0] = v
 	if hdr[1], err = br.ReadByte(); err != nil {
 		return nil, err
 	}
 	if hdr[1] == 0 {
-		return nil, &socksError{rep: socks5GeneralFailure, msg: "no methods offered"}
+		return nil, &socksError{rep: socks.GeneralFailure, msg: "no methods offered"}
 	}
 	methods := make([]byte, hdr[1])
 	if _, err := io.ReadFull(br, methods); err != nil {
@@ -177,24 +146,24 @@ func readSOCKS5Request(br *bufio.Reader) (socks5Request, error) {
 	if _, err := io.ReadFull(br, hdr[:]); err != nil {
 		return socks5Request{}, err
 	}
-	if hdr[0] != socks5Version {
-		return socks5Request{}, &socksError{rep: socks5GeneralFailure, msg: fmt.Sprintf("version %d", hdr[0])}
+	if hdr[0] != socks.Version5 {
+		return socks5Request{}, &socksError{rep: socks.GeneralFailure, msg: fmt.Sprintf("version %d", hdr[0])}
 	}
 	r := socks5Request{cmd: hdr[1]}
 	switch hdr[3] {
-	case socks5IPv4:
+	case socks.AddrIPv4:
 		var a [4]byte
 		if _, err := io.ReadFull(br, a[:]); err != nil {
 			return socks5Request{}, err
 		}
 		r.host = netip.AddrFrom4(a).String()
-	case socks5IPv6:
+	case socks.AddrIPv6:
 		var a [16]byte
 		if _, err := io.ReadFull(br, a[:]); err != nil {
 			return socks5Request{}, err
 		}
 		r.host = netip.AddrFrom16(a).Unmap().String()
-	case socks5Domain:
+	case socks.AddrDomain:
 		n, err := br.ReadByte()
 		if err != nil {
 			return socks5Request{}, err
@@ -204,22 +173,22 @@ func readSOCKS5Request(br *bufio.Reader) (socks5Request, error) {
 			return socks5Request{}, err
 		}
 		if n == 0 {
-			return socks5Request{}, &socksError{rep: socks5HostUnreachable, msg: "empty domain name"}
+			return socks5Request{}, &socksError{rep: socks.HostUnreachable, msg: "empty domain name"}
 		}
 		r.host = string(name)
 	default:
-		return socks5Request{}, &socksError{rep: socks5AddrNotSupported, msg: fmt.Sprintf("address type %d", hdr[3])}
+		return socks5Request{}, &socksError{rep: socks.AddrNotSupported, msg: fmt.Sprintf("address type %d", hdr[3])}
 	}
 	var p [2]byte
 	if _, err := io.ReadFull(br, p[:]); err != nil {
 		return socks5Request{}, err
 	}
 	r.port = binary.BigEndian.Uint16(p[:])
-	if r.cmd != socksCmdConnect {
-		return r, &socksError{rep: socks5CmdNotSupported, msg: fmt.Sprintf("command %d", r.cmd)}
+	if r.cmd != socks.CmdConnect {
+		return r, &socksError{rep: socks.CmdNotSupported, msg: fmt.Sprintf("command %d", r.cmd)}
 	}
 	if r.port == 0 {
-		return r, &socksError{rep: socks5GeneralFailure, msg: "port 0"}
+		return r, &socksError{rep: socks.GeneralFailure, msg: "port 0"}
 	}
 	return r, nil
 }
@@ -230,29 +199,7 @@ func socks5Reply(rep byte, bound net.Addr) []byte {
 	if ta, ok := bound.(*net.TCPAddr); ok {
 		ap = ta.AddrPort()
 	}
-	a := ap.Addr().Unmap()
-	b := []byte{socks5Version, rep, 0}
-	if a.Is4() {
-		b = append(b, socks5IPv4)
-	} else {
-		b = append(b, socks5IPv6)
-	}
-	b = append(b, a.AsSlice()...)
-	return binary.BigEndian.AppendUint16(b, ap.Port())
-}
-
-func socks5ReplyFor(k failKind) byte {
-	switch k {
-	case failDenied:
-		return socks5NotAllowed
-	case failRefused:
-		return socks5ConnRefused
-	case failTimeout:
-		return socks5TTLExpired
-	case failUnreachable:
-		return socks5HostUnreachable
-	}
-	return socks5GeneralFailure
+	return socks.Message(rep, ap)
 }
 
 // serveSOCKS serves SOCKS4, SOCKS4a and SOCKS5 on one listener.
@@ -262,12 +209,12 @@ func (s *Server) serveSOCKS(ss *session) error {
 		return err
 	}
 	switch v[0] {
-	case socks4Version:
+	case socks.Version4:
 		return s.serveSOCKS4Only(ss)
-	case socks5Version:
+	case socks.Version5:
 		return s.serveSOCKS5Only(ss)
 	}
-	ss.conn.Write(socks4Reply(socks4Rejected))
+	ss.conn.Write(socks4Reply(socks.V4Rejected))
 	return &socksError{msg: fmt.Sprintf("version %d", v[0])}
 }
 
@@ -277,16 +224,16 @@ func (s *Server) serveSOCKS4Only(ss *session) error {
 	if err != nil {
 		var se *socksError
 		if errors.As(err, &se) {
-			ss.conn.Write(socks4Reply(socks4Rejected))
+			ss.conn.Write(socks4Reply(socks.V4Rejected))
 		}
 		return err
 	}
 	up, err := s.connect(ss, r.dest(), r.port)
 	if err != nil {
-		ss.conn.Write(socks4Reply(socks4Rejected))
+		ss.conn.Write(socks4Reply(socks.V4Rejected))
 		return err
 	}
-	reply := socks4Reply(socks4Granted)
+	reply := socks4Reply(socks.V4Granted)
 	if ta, ok := up.RemoteAddr().(*net.TCPAddr); ok && ta.AddrPort().Addr().Unmap().Is4() {
 		binary.BigEndian.PutUint16(reply[2:4], ta.AddrPort().Port())
 		a := ta.AddrPort().Addr().Unmap().As4()
@@ -304,19 +251,19 @@ func (s *Server) serveSOCKS5Only(ss *session) error {
 	if err != nil {
 		var se *socksError
 		if errors.As(err, &se) {
-			ss.conn.Write([]byte{socks5Version, socks5NoAcceptable})
+			ss.conn.Write([]byte{socks.Version5, socks.NoAcceptable})
 		}
 		return err
 	}
 	noAuth := false
 	for _, m := range methods {
-		noAuth = noAuth || m == socks5NoAuth
+		noAuth = noAuth || m == socks.NoAuth
 	}
 	if !noAuth {
-		ss.conn.Write([]byte{socks5Version, socks5NoAcceptable})
+		ss.conn.Write([]byte{socks.Version5, socks.NoAcceptable})
 		return &socksError{msg: "no acceptable method"}
 	}
-	if _, err := ss.conn.Write([]byte{socks5Version, socks5NoAuth}); err != nil {
+	if _, err := ss.conn.Write([]byte{socks.Version5, socks.NoAuth}); err != nil {
 		return err
 	}
 	r, err := readSOCKS5Request(ss.br)
@@ -329,12 +276,12 @@ func (s *Server) serveSOCKS5Only(ss *session) error {
 	}
 	up, err := s.connect(ss, r.host, r.port)
 	if err != nil {
-		rep := socks5ReplyFor(failureOf(err))
+		rep := failReplies[failureOf(err)].socks5
 		ss.log.Debug("socks5 connect failed", "code", strconv.Itoa(int(rep)), "err", err)
 		ss.conn.Write(socks5Reply(rep, nil))
 		return err
 	}
-	if _, err := ss.conn.Write(socks5Reply(socks5Succeeded, up.LocalAddr())); err != nil {
+	if _, err := ss.conn.Write(socks5Reply(socks.Succeeded, up.LocalAddr())); err != nil {
 		return err
 	}
 	return s.relay(ss, up)

@@ -144,20 +144,6 @@ func validHost(h string) bool {
 	return true
 }
 
-func wingateReason(k failKind) string {
-	switch k {
-	case failDenied:
-		return "Access denied"
-	case failRefused:
-		return "Connection refused"
-	case failTimeout:
-		return "Connection timed out"
-	case failUnreachable:
-		return "Host unreachable"
-	}
-	return "Connection failed"
-}
-
 // serveWingate serves the telnet prompt.
 func (s *Server) serveWingate(ss *session) error {
 	if _, err := ss.conn.Write([]byte(wingatePrompt)); err != nil {
@@ -191,7 +177,7 @@ func (s *Server) serveWingate(ss *session) error {
 				}
 				return s.relay(ss, up)
 			}
-			ss.conn.Write([]byte(wingateReason(failureOf(err)) + "\r\n"))
+			ss.conn.Write([]byte(failReplies[failureOf(err)].wingate + "\r\n"))
 		} else {
 			fmt.Fprintf(ss.conn, "Error: %v\r\n", err)
 		}

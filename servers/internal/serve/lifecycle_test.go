@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/internal/leaktest"
 	"github.com/exsim/exsim/servers/internal/serve/servetest"
 	"github.com/exsim/exsim/servers/internal/servertest"
 )
@@ -31,13 +32,8 @@ func dial(t *testing.T, l net.Listener) net.Conn {
 
 func wantServed(t *testing.T, served <-chan error, want error) {
 	t.Helper()
-	select {
-	case err := <-served:
-		if !errors.Is(err, want) {
-			t.Errorf("Serve() = %v, want %v", err, want)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Serve did not return")
+	if err := leaktest.Wait(t, served, 5*time.Second, "Serve()"); !errors.Is(err, want) {
+		t.Errorf("Serve() = %v, want %v", err, want)
 	}
 }
 
@@ -75,13 +71,8 @@ func TestShutdownWaitsForActiveConnection(t *testing.T) {
 		t.Error("Context canceled before the connections ended")
 	}
 	close(release)
-	select {
-	case err := <-shut:
-		if err != nil {
-			t.Errorf("Shutdown() = %v, want nil", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Shutdown did not return after the connection ended")
+	if err := leaktest.Wait(t, shut, 5*time.Second, "Shutdown() after the connection ended"); err != nil {
+		t.Errorf("Shutdown() = %v, want nil", err)
 	}
 	// The Lifecycle closes the connection once its handler returns.
 	if b, err := io.ReadAll(c); string(b) != "hello\n" || err != nil {
@@ -218,13 +209,9 @@ func TestAcceptErrorPolicy(t *testing.T) {
 	}
 
 	l.Close() // not by the Lifecycle: a permanent error
-	select {
-	case err := <-served:
-		if errors.Is(err, errTestClosed) || !errors.Is(err, net.ErrClosed) || !strings.HasPrefix(err.Error(), "test: accept: ") {
-			t.Errorf("Serve() = %v, want test: accept: ... use of closed network connection", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Serve did not return on a permanent accept error")
+	err := leaktest.Wait(t, served, 5*time.Second, "Serve() on a permanent accept error")
+	if errors.Is(err, errTestClosed) || !errors.Is(err, net.ErrClosed) || !strings.HasPrefix(err.Error(), "test: accept: ") {
+		t.Errorf("Serve() = %v, want test: accept: ... use of closed network connection", err)
 	}
 }
 

@@ -10,10 +10,8 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -21,9 +19,8 @@ import (
 	"time"
 
 	"github.com/exsim/exsim/certs"
+	"github.com/exsim/exsim/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden transcripts in testdata/")
 
 // Server is what every protocol server in servers/ is.
 type Server interface {
@@ -138,19 +135,7 @@ func WaitGoroutines(t testing.TB, n int) {
 // with -update it writes got there instead.
 func Golden(t testing.TB, path, got string) {
 	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("transcript differs from %s (run with -update after checking):\n--- got\n%s--- want\n%s", path, got, want)
-	}
+	golden.Check(t, path, got)
 }
 
 // NeedTool returns the path of an external client, or skips the test when
