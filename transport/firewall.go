@@ -3,8 +3,11 @@ package transport
 import "strings"
 
 // The header firewall, as Microsoft's "Header firewall" page of the
-// Exchange documentation describes it (learn.microsoft.com, exchange/
-// mail-flow/mail-routing/header-firewall; Bb232136). A Receive connector
+// Exchange documentation describes it (Bb232136; read in its Exchange
+// 2013 version from the OfficeDocs-Exchange repository, as the 2016/2019
+// page, exchange/mail-flow/mail-routing/header-firewall, was not at hand:
+// the permissions and usage types it names are those of 2016/2019's
+// Set-ReceiveConnector and New-SendConnector). A Receive connector
 // or Send connector keeps a family of header fields only when the security
 // principal using it holds the permission for that family; without it the
 // fields are removed from the message as it passes the connector.
