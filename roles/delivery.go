@@ -47,8 +47,15 @@ func (d *deliverySession) Rcpt(to string, o *smtpd.RcptOptions) error {
 }
 
 // Data writes the message into the mailboxes (the target logs DELIVER).
+// The peer is a Transport service (ExchangeServers): the header firewall
+// keeps every header. (The page's list of the only organization headers
+// Mailbox Transport Delivery preserves, SCL, AuthAs, AuthSource, ...,
+// disagrees with captures of real mailboxes, which also show
+// Network-Message-Id and OriginalClientIPAddress; EXCHANGE.md section 3
+// follows the captures.)
 func (d *deliverySession) Data(rd io.Reader) (*smtpd.Reply, error) {
-	return d.in.Receive(d.c, &d.env, transport.Stamp{Org: transport.OrgFill}, rd, d.target)
+	st := transport.Stamp{Accept: transport.AcceptHeaders(transport.ExchangeServers), Org: transport.OrgFill}
+	return d.in.Receive(d.c, &d.env, st, rd, d.target)
 }
 
 func (d *deliverySession) Reset()  { d.env.Reset() }

@@ -119,9 +119,16 @@ func (r *edgeRole) route(ctx context.Context, m *transport.Message, rcpt string)
 		return transport.NextHop{
 			Type: transport.DeliveryToServers, Domain: edgeInbound(r.t.Site), Connector: edgeInbound(r.t.Site),
 			Hosts: hosts, Port: r.t.Port(25), ExchangeAuth: true, LoadBalance: true,
+			SendHeaders: transport.SendHeaders(transport.UsageInternal),
 		}
 	}
-	return transport.NextHop{Type: transport.DeliveryDNS, Domain: domain, Connector: edgeToInternet(r.t.Site), MX: true, Port: r.t.Port(25)}
+	// The internet connector: organization and forest headers stay
+	// inside; Received and Resent-* leave (Internet usage grants the
+	// anonymous account Ms-Exch-Send-Headers-Routing).
+	return transport.NextHop{
+		Type: transport.DeliveryDNS, Domain: domain, Connector: edgeToInternet(r.t.Site), MX: true, Port: r.t.Port(25),
+		SendHeaders: transport.SendHeaders(transport.UsageInternet),
+	}
 }
 
 // startOpenProxyDetection sets up sender reputation's open proxy test.
@@ -281,12 +288,13 @@ func (e *edgeSession) Rcpt(to string, o *smtpd.RcptOptions) error {
 }
 
 // Data queues the message. The header firewall removes the organization
-// headers of anonymous senders and this first Exchange hop stamps its own;
-// Mailbox servers of the site keep theirs.
+// and forest headers of anonymous senders (AnonymousUsers holds only
+// Ms-Exch-Accept-Headers-Routing) and this first Exchange hop stamps its
+// own; Mailbox servers of the site (ExchangeServers) keep theirs.
 func (e *edgeSession) Data(rd io.Reader) (*smtpd.Reply, error) {
-	st := transport.Stamp{Org: transport.OrgFill}
+	st := transport.Stamp{Accept: transport.AcceptHeaders(transport.ExchangeServers), Org: transport.OrgFill}
 	if e.exchange == nil {
-		st = transport.Stamp{Org: transport.OrgStamp, AuthAs: "Anonymous"}
+		st = transport.Stamp{Accept: transport.AcceptHeaders(transport.AnonymousUsers), Org: transport.OrgStamp, AuthAs: "Anonymous"}
 	}
 	return e.in.Receive(e.c, &e.env, st, rd, e.r.tr)
 }

@@ -248,11 +248,16 @@ func (f *feSession) Data(rd io.Reader) (*smtpd.Reply, error) {
 		io.Copy(io.Discard, rd)
 		return nil, smtpd.ReplyBadSequence
 	}
-	// The header firewall: anonymous senders cannot bring organization
-	// headers; the first Exchange hop stamps its own.
-	st := transport.Stamp{Org: transport.OrgStamp, AuthAs: "Anonymous", Date: true}
-	if f.trusted() {
-		st.Org = transport.OrgStampIfNew
+	// The header firewall: only Exchange servers (ExchangeServers) bring
+	// organization and forest headers; anonymous senders (AnonymousUsers)
+	// and authenticated users (ExchangeUsers) bring routing headers only,
+	// and this first Exchange hop stamps the organization's own.
+	st := transport.Stamp{Accept: transport.AcceptHeaders(transport.AnonymousUsers), Org: transport.OrgStamp, AuthAs: "Anonymous", Date: true}
+	switch {
+	case f.peerServer() != nil:
+		st.Accept, st.Org = transport.AcceptHeaders(transport.ExchangeServers), transport.OrgStampIfNew
+	case f.user != nil:
+		st.Accept, st.Org = transport.AcceptHeaders(transport.ExchangeUsers), transport.OrgStampIfNew
 	}
 	if f.user != nil {
 		st.AuthAs, st.AuthMechanism = "Internal", "06"

@@ -42,10 +42,12 @@ func (h *hubSession) Rcpt(to string, o *smtpd.RcptOptions) error {
 	return nil
 }
 
-// Data queues the message: the peer is an Exchange server, so its
-// organization headers are kept and what is missing is filled in.
+// Data queues the message: the peer is an Exchange server
+// (ExchangeServers), so the header firewall keeps its organization headers
+// and what is missing is filled in.
 func (h *hubSession) Data(rd io.Reader) (*smtpd.Reply, error) {
-	return h.in.Receive(h.c, &h.env, transport.Stamp{Org: transport.OrgFill}, rd, h.r.tr)
+	st := transport.Stamp{Accept: transport.AcceptHeaders(transport.ExchangeServers), Org: transport.OrgFill}
+	return h.in.Receive(h.c, &h.env, st, rd, h.r.tr)
 }
 
 func (h *hubSession) Reset()  { h.env.Reset() }

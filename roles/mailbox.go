@@ -132,6 +132,7 @@ func (r *mailboxRole) route(ctx context.Context, m *transport.Message, rcpt stri
 		return transport.NextHop{
 			Type: transport.DeliveryToMailbox, Domain: databaseName(home.Name), Connector: intraOrgConnector,
 			Hosts: []string{home.FQDN}, Port: r.t.Port(475), ExchangeAuth: true,
+			SendHeaders: transport.SendHeaders(transport.UsageInternal),
 		}
 	}
 	return r.routeExternal(domain)
@@ -162,7 +163,10 @@ func (r *mailboxRole) routeExternal(domain string) transport.NextHop {
 		if spec < 0 {
 			continue
 		}
-		hop := transport.NextHop{Connector: c.Name, Port: r.t.Port(c.Port)}
+		// The topology's Send connectors are those an administrator creates
+		// to reach the internet (New-SendConnector -Usage Internet): the
+		// header firewall keeps organization and forest headers inside.
+		hop := transport.NextHop{Connector: c.Name, Port: r.t.Port(c.Port), SendHeaders: transport.SendHeaders(transport.UsageInternet)}
 		if c.DNSRouting() {
 			hop.Type, hop.Domain, hop.MX = transport.DeliveryDNS, domain, true
 		} else {
@@ -171,7 +175,10 @@ func (r *mailboxRole) routeExternal(domain string) transport.NextHop {
 		if c.FrontEndProxyEnabled {
 			// Proxy through the Front End Transport service of a Mailbox
 			// server of the site (Outbound Proxy Frontend, 717), local first.
+			// That hop is between Exchange servers; the Front End applies
+			// the connector's header firewall as it relays.
 			hop.Hosts, hop.MX, hop.Port, hop.ExchangeAuth = r.frontEndServers(), false, r.t.Port(717), true
+			hop.SendHeaders = transport.SendHeaders(transport.UsageInternal)
 		}
 		consider(candidate{spec, c.Cost, hop})
 	}
@@ -183,6 +190,7 @@ func (r *mailboxRole) routeExternal(domain string) transport.NextHop {
 		consider(candidate{0, 100, transport.NextHop{
 			Type: transport.DeliveryRelayToEdge, Domain: edgeToInternet(r.t.Site), Connector: edgeToInternet(r.t.Site),
 			Hosts: hosts, Port: r.t.Port(25), ExchangeAuth: true, LoadBalance: true,
+			SendHeaders: transport.SendHeaders(transport.UsageInternal),
 		}})
 	}
 	if best == nil {

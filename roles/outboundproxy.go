@@ -19,7 +19,8 @@ import (
 // relays it, command by command, to the connector's destination (DNS MX or
 // smart hosts). It answers the Transport service with the destination's
 // own replies, so nothing is acknowledged that the next hop did not take.
-// It only stamps its Received header (in's), as a relay.
+// It only stamps its Received header (in's), as a relay, and applies the
+// Send connector's header firewall.
 func (r *mailboxRole) outboundProxy(in *transport.Ingress) smtpd.Backend {
 	return smtpd.BackendFunc(func(c *smtpd.Conn) (smtpd.Session, error) {
 		return &proxySession{smtpAuth: smtpAuth{r: r, c: c}, in: in}, nil
@@ -34,6 +35,9 @@ type proxySession struct {
 	mail     *smtpd.MailOptions
 	up       *smtp.Client
 	dest     string
+	// keep are the header firewall permissions of the Send connector the
+	// message leaves through.
+	keep transport.HeaderPermissions
 }
 
 func (p *proxySession) Mail(from string, o *smtpd.MailOptions) error {
@@ -73,7 +77,7 @@ func (p *proxySession) Rcpt(to string, o *smtpd.RcptOptions) error {
 		if c == nil {
 			return &smtpd.Reply{Code: 550, Enhanced: "5.4.4", Text: transport.ErrNoConnector}
 		}
-		hop := transport.NextHop{Connector: c.Name, Port: p.r.t.Port(c.Port)}
+		hop := transport.NextHop{Connector: c.Name, Port: p.r.t.Port(c.Port), SendHeaders: transport.SendHeaders(transport.UsageInternet)}
 		if c.DNSRouting() {
 			hop.Domain, hop.MX = domain, true
 		} else {
@@ -91,7 +95,7 @@ func (p *proxySession) Rcpt(to string, o *smtpd.RcptOptions) error {
 			up.Close()
 			return proxyReply(err)
 		}
-		p.up, p.dest = up, dest
+		p.up, p.dest, p.keep = up, dest, hop.SendHeaders
 	}
 	ro := &smtp.RcptOptions{}
 	if o != nil && o.Notify != 0 {
@@ -113,9 +117,14 @@ func (p *proxySession) Data(rd io.Reader) (*smtpd.Reply, error) {
 	if p.up == nil {
 		return nil, smtpd.ReplyBadSequence
 	}
-	m := transport.SplitMessage(data)
-	now := p.r.s.rt.o.Now()
-	out := m.Bytes([]string{p.in.Received(p.c, now)}, nil)
+	// The Send connector's header firewall (mailbox.go routeExternal):
+	// the Front End applies it as the message leaves the organization.
+	m := transport.SplitMessage(data).Firewall(p.keep)
+	var received []string
+	if p.keep&transport.PermitRouting != 0 {
+		received = []string{p.in.Received(p.c, p.r.s.rt.o.Now())}
+	}
+	out := m.Bytes(received, nil)
 	w, err := p.up.Data()
 	if err != nil {
 		return nil, proxyReply(err)

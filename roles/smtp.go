@@ -114,6 +114,7 @@ func (s *Server) smtpSender(sendLog *transport.ProtocolLog) *transport.SMTPSende
 		},
 		Log:             sendLog,
 		ConnectorPrefix: s.Config.Name + `\`,
+		HeaderFirewall:  s.Config.IsExchange(),
 		Logger:          s.log,
 	}
 }

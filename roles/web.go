@@ -168,7 +168,9 @@ func (b webBackend) Submit(ctx context.Context, from *httpd.User, rcpts []string
 func (b webBackend) Send(ctx context.Context, from *httpd.User, rcpts []string, msg []byte, saveIn string) error {
 	s := b.r.s
 	now := s.rt.o.Now()
-	m := transport.SplitMessage(msg)
+	// The header firewall of Mailbox Transport Submission: organization,
+	// forest and routing headers a client put in the message are removed.
+	m := transport.SplitMessage(msg).Firewall(0)
 	msgID := m.Get("Message-ID")
 	if msgID == "" {
 		msgID = transport.NewMessageID(s.Config.FQDN)

@@ -187,6 +187,11 @@ func (t *Transport) buildDSN(m *Message, rcpts []Recipient, body []byte, kind ds
 		return nil, "", err
 	}
 
+	// The header firewall: organization, forest and routing headers are
+	// removed from the original message or header the DSN carries.
+	if len(body) > 0 {
+		body = bytes.Join(FirewallMessage(body, 0), nil)
+	}
 	if m.DSN.Ret == "FULL" && kind == dsnFailed && len(body) > 0 {
 		if !bytes.HasSuffix(body, []byte("\r\n")) {
 			body = append(body[:len(body):len(body)], '\r', '\n')

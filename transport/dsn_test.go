@@ -105,3 +105,31 @@ func TestBuildDSNStructure(t *testing.T) {
 		t.Errorf("RET=HDRS report does not carry exactly the original header:\n%s", report)
 	}
 }
+
+// TestBuildDSNHeaderFirewall: the header firewall page's rule for DSN
+// messages: organization, forest and routing headers are removed from the
+// original message (RET=FULL) and from the original header (RET=HDRS).
+func TestBuildDSNHeaderFirewall(t *testing.T) {
+	tr := &Transport{o: Options{FQDN: "ex01.contoso.com", Postmaster: "postmaster@contoso.com"}}
+	orig := "Received: from ex01.contoso.com (192.0.2.31) by ex01.contoso.com; Fri, 2 Jan 2026 03:04:05 +0000\r\n" +
+		HeaderAuthAs + ": Internal\r\n" + ForestPrefix + "RulesExecuted: EX01\r\nResent-From: bob@contoso.com\r\n" +
+		"From: alice@contoso.com\r\nSubject: hi\r\n\r\nbody line\r\n"
+	kept := "From: alice@contoso.com\r\nSubject: hi\r\n\r\n"
+	rcpts := []Recipient{{Address: "nobody@fabrikam.com", LastError: "550 5.1.1 User unknown"}}
+	for _, ret := range []string{"FULL", "HDRS"} {
+		m := &Message{From: "alice@contoso.com", Subject: "hi", Arrived: time.Now()}
+		m.DSN.Ret = ret
+		report, _, err := tr.buildDSN(m, rcpts, []byte(orig), dsnFailed, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, gone := range []string{"192.0.2.31", HeaderAuthAs, ForestPrefix, "Resent-From"} {
+			if strings.Contains(string(report), gone) {
+				t.Errorf("RET=%s: the report carries %q:\n%s", ret, gone, report)
+			}
+		}
+		if !strings.Contains(string(report), kept) {
+			t.Errorf("RET=%s: the report lacks the original's other fields %q:\n%s", ret, kept, report)
+		}
+	}
+}

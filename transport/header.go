@@ -9,9 +9,9 @@ import (
 	"github.com/google/uuid"
 )
 
-// Organization headers (EXCHANGE.md section 3). Exchange's header firewall
-// removes the whole X-MS-Exchange-Organization- family from anonymous
-// senders; Exchange servers carry them between hops.
+// Organization headers (EXCHANGE.md section 3). Exchange servers carry
+// them between hops; the header firewall (firewall.go) removes them where
+// a connector lacks the permission to keep them.
 const (
 	OrgPrefix              = "X-MS-Exchange-Organization-"
 	HeaderNetworkMessageID = OrgPrefix + "Network-Message-Id"

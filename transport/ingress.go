@@ -60,8 +60,9 @@ const (
 	// missing (AuthAs Internal). Transport, Mailbox delivery, and the Edge
 	// for Mailbox servers of its site.
 	OrgFill OrgHeaders = iota
-	// OrgStamp: the header firewall removes what an anonymous peer sent,
-	// and this first Exchange hop stamps the organization's own.
+	// OrgStamp: this first Exchange hop stamps the organization's own
+	// (the header firewall has removed what an anonymous peer sent: it
+	// goes with an Accept that lacks PermitOrganization).
 	OrgStamp
 	// OrgStampIfNew: keep them when the message already carries a
 	// Network-Message-Id, else stamp the organization's own (Front End
@@ -71,7 +72,12 @@ const (
 
 // Stamp is a hop's header policy, decided by the role.
 type Stamp struct {
-	Org OrgHeaders
+	// Accept are the header firewall permissions the session's security
+	// principal holds on this Receive connector (AcceptHeaders of its
+	// permission group): the fields it lacks are removed as the message
+	// arrives, before this hop adds its own.
+	Accept HeaderPermissions
+	Org    OrgHeaders
 	// AuthAs and AuthMechanism are stamped with the organization headers
 	// (OrgStamp, OrgStampIfNew): Anonymous or Internal, and "06" for an
 	// authenticated client submission ("" for none).
@@ -182,12 +188,10 @@ func (in *Ingress) accept(c ReceiveConn, env *Envelope, st Stamp, r io.Reader, t
 		m.UTF8 = o.SMTPUTF8
 		m.Body8Bit = string(o.Body)
 	}
+	raw = raw.Firewall(st.Accept)
 	var add []string
 	netID := raw.Get(HeaderNetworkMessageID)
 	if st.Org == OrgStamp || st.Org == OrgStampIfNew && netID == "" {
-		if st.Org == OrgStamp {
-			raw = raw.Without(OrgPrefix) // the header firewall
-		}
 		m.NetworkID = NewNetworkID()
 		at := ArrivalTime(now)
 		m.OriginalArrival, _ = ParseArrivalTime(at)

@@ -114,7 +114,7 @@ func send(t *testing.T, addr, message string, rcpts ...string) string {
 func TestIngressQueuesWithExchangeHeaders(t *testing.T) {
 	net := newFakeNet()
 	tr := labTransport(t, net)
-	addr := serveIngress(t, &ingressBackend{stamp: Stamp{Org: OrgStamp, AuthAs: "Anonymous"}, target: tr})
+	addr := serveIngress(t, &ingressBackend{stamp: Stamp{Accept: AcceptHeaders(AnonymousUsers), Org: OrgStamp, AuthAs: "Anonymous"}, target: tr})
 	got := send(t, addr, "Subject: hi\r\nX-MS-Exchange-Organization-AuthAs: Internal\r\nMessage-ID: <m1@fabrikam.com>\r\n\r\nbody\r\n", "alice@contoso.com")
 	if want := "250 2.6.0 <m1@fabrikam.com> [InternalId=1, Hostname=ex01.contoso.com] "; !strings.HasPrefix(got, want) || !strings.HasSuffix(got, "Queued mail for delivery") {
 		t.Fatalf("DATA reply = %q, want prefix %q", got, want)
@@ -156,7 +156,7 @@ func TestIngressFillsWhatATrustedPeerLeftOut(t *testing.T) {
 	net := newFakeNet()
 	tr := labTransport(t, net)
 	in := &Ingress{Connector: `EX01\Default Mailbox Delivery EX01`, FQDN: "ex01.contoso.com", Build: "15.2.1258.12", Via: "Mailbox Transport", Now: func() time.Time { return testNow }}
-	addr := serveIngress(t, &ingressBackend{in: in, stamp: Stamp{Org: OrgFill}, target: tr})
+	addr := serveIngress(t, &ingressBackend{in: in, stamp: Stamp{Accept: PermitAll, Org: OrgFill}, target: tr})
 	send(t, addr, "Subject: hi\r\n"+HeaderNetworkMessageID+": 11111111-2222-3333-4444-555555555555\r\n\r\nbody\r\n", "alice@contoso.com")
 	<-net.sent
 	m := SplitMessage([]byte(net.bodies("alice@contoso.com")[0]))
@@ -185,7 +185,7 @@ func TestIngressFillsWhatATrustedPeerLeftOut(t *testing.T) {
 func TestIngressHopCount(t *testing.T) {
 	net := newFakeNet()
 	tr := labTransport(t, net)
-	addr := serveIngress(t, &ingressBackend{stamp: Stamp{Org: OrgFill}, target: tr})
+	addr := serveIngress(t, &ingressBackend{stamp: Stamp{Accept: PermitAll, Org: OrgFill}, target: tr})
 	hops := func(n int) string {
 		return strings.Repeat("Received: from a by b; Fri, 5 Aug 2016 16:24:41 -0700\r\n", n) + "Subject: loop\r\n\r\nx\r\n"
 	}
@@ -239,7 +239,7 @@ func TestIngressMailboxDelivery(t *testing.T) {
 	tr := labTransport(t, newFakeNet())
 	st := &fakeStore{bad: map[string]bool{"bob@contoso.com": true}, uid: 41, saved: map[string][]string{}}
 	target := &MailboxDelivery{Store: st, Transport: tr, Database: "mailbox database 0123456789"}
-	addr := serveIngress(t, &ingressBackend{stamp: Stamp{Org: OrgFill}, target: target})
+	addr := serveIngress(t, &ingressBackend{stamp: Stamp{Accept: PermitAll, Org: OrgFill}, target: target})
 	got := send(t, addr, "Subject: hi\r\nMessage-ID: <m2@fabrikam.com>\r\n\r\nbody\r\n", "alice@contoso.com", "bob@contoso.com")
 	if want := "250 2.6.0 <m2@fabrikam.com> [InternalId=42, Hostname=ex01.contoso.com] "; !strings.HasPrefix(got, want) {
 		t.Errorf("DATA reply = %q, want prefix %q", got, want)
@@ -304,7 +304,7 @@ func TestIngressTargetFailureReplies(t *testing.T) {
 		{"no mailbox took it", &MailboxDelivery{Store: &fakeStore{bad: map[string]bool{"alice@contoso.com": true}}, Transport: tr}, "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := serveIngress(t, &ingressBackend{stamp: Stamp{Org: OrgFill}, target: tc.target})
+			addr := serveIngress(t, &ingressBackend{stamp: Stamp{Accept: PermitAll, Org: OrgFill}, target: tc.target})
 			if got := send(t, addr, "Subject: x\r\n\r\nbody\r\n", "alice@contoso.com"); got != tc.want {
 				t.Errorf("DATA reply = %q, want %q", got, tc.want)
 			}
@@ -316,7 +316,7 @@ func TestIngressTargetFailureReplies(t *testing.T) {
 }
 
 func TestIngressConnectionContext(t *testing.T) {
-	b := &ingressBackend{stamp: Stamp{Org: OrgFill}, target: &failingTarget{}, ctxs: make(chan context.Context, 1)}
+	b := &ingressBackend{stamp: Stamp{Accept: PermitAll, Org: OrgFill}, target: &failingTarget{}, ctxs: make(chan context.Context, 1)}
 	addr := serveIngress(t, b)
 	send(t, addr, "Subject: x\r\n\r\nbody\r\n", "alice@contoso.com")
 	ctx := <-b.ctxs

@@ -46,6 +46,10 @@ type NextHop struct {
 	// LoadBalance spreads connections over Hosts instead of preferring the
 	// first.
 	LoadBalance bool
+	// SendHeaders are the header firewall permissions of the Send
+	// connector (SendHeaders of its usage type): an Exchange server's
+	// sender removes the fields they do not cover from what it sends.
+	SendHeaders HeaderPermissions
 	// Fail, when set, fails the recipient at once with this reply (an NDR).
 	Fail string
 	// Unreachable, when set, is the LastError of the Unreachable queue.

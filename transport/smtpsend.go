@@ -36,8 +36,11 @@ type SMTPSender struct {
 	Log *ProtocolLog
 	// ConnectorPrefix prefixes the connector-id in the protocol log ("EX01\").
 	ConnectorPrefix string
-	Logger          *slog.Logger
-	Timeout         time.Duration
+	// HeaderFirewall applies each hop's SendHeaders to what is sent: the
+	// server is an Exchange server (the lab's internet servers are not).
+	HeaderFirewall bool
+	Logger         *slog.Logger
+	Timeout        time.Duration
 
 	sessions atomic.Uint64
 }
@@ -131,7 +134,11 @@ func (s *SMTPSender) open(ctx context.Context, hop NextHop, ep smtpclient.Endpoi
 		}
 		return nil, connectError(addr, err)
 	}
-	return &smtpConn{c: c, ep: ep, lg: lg}, nil
+	sc := &smtpConn{c: c, ep: ep, lg: lg, keep: PermitAll}
+	if s.HeaderFirewall {
+		sc.keep = hop.SendHeaders
+	}
+	return sc, nil
 }
 
 func socketError(err error) string {
@@ -161,6 +168,8 @@ type smtpConn struct {
 	c  *smtpclient.Client
 	ep smtpclient.Endpoint
 	lg *protoTee
+	// keep are the header firewall permissions of the Send connector.
+	keep HeaderPermissions
 }
 
 func (c *smtpConn) Remote() (string, string) { return c.ep.Host, c.ep.Addr.String() }
@@ -171,7 +180,9 @@ func (c *smtpConn) Close() error {
 	return nil
 }
 
-// Send implements Conn.
+// Send implements Conn. The header firewall removes from the bytes sent
+// the fields the Send connector's permissions do not keep; the spooled
+// message is untouched and the body is not copied.
 func (c *smtpConn) Send(ctx context.Context, m *Message, rcpts []string, body []byte) (map[string]Reply, error) {
 	env := &smtpclient.Envelope{From: m.From, UTF8: m.UTF8 && needsUTF8(m), EnvID: m.DSN.EnvID, Ret: m.DSN.Ret,
 		To: make([]smtpclient.Rcpt, len(rcpts))}
@@ -181,7 +192,7 @@ func (c *smtpConn) Send(ctx context.Context, m *Message, rcpts []string, body []
 			env.To[i].Notify, env.To[i].ORCPT = rc.Notify, rc.ORCPT
 		}
 	}
-	return c.c.Deliver(env, body)
+	return c.c.Deliver(env, FirewallMessage(body, c.keep)...)
 }
 
 // needsUTF8 reports whether an address of m needs SMTPUTF8 (RFC 6531).

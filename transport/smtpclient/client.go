@@ -73,13 +73,14 @@ type Rcpt struct {
 }
 
 // Deliver runs one transaction: MAIL FROM, RCPT TO for every recipient,
-// DATA with body unless no recipient was accepted. Every recipient gets
-// its reply: the RCPT reply of a refused one, the final DATA reply of an
+// DATA with body unless no recipient was accepted (body's parts are sent
+// in order, so a caller can put a new header section before an unchanged
+// body). Every recipient gets its reply: the RCPT reply of a refused one, the final DATA reply of an
 // accepted one. A non-nil error means the connection failed (see ReplyOf)
 // and the session must be dropped; the replies are then nil. After a
 // transaction that did not reach the end of DATA the session is reset
 // and can take the next one.
-func (c *Client) Deliver(env *Envelope, body []byte) (map[string]Reply, error) {
+func (c *Client) Deliver(env *Envelope, body ...[]byte) (map[string]Reply, error) {
 	out := make(map[string]Reply, len(env.To))
 	all := func(to []Rcpt, err error) (map[string]Reply, error) {
 		r, connErr := ReplyOf(err)
@@ -92,7 +93,11 @@ func (c *Client) Deliver(env *Envelope, body []byte) (map[string]Reply, error) {
 		c.c.Reset()
 		return out, nil
 	}
-	mo := &smtp.MailOptions{Size: int64(len(body)), UTF8: env.UTF8, EnvelopeID: env.EnvID}
+	size := 0
+	for _, p := range body {
+		size += len(p)
+	}
+	mo := &smtp.MailOptions{Size: int64(size), UTF8: env.UTF8, EnvelopeID: env.EnvID}
 	switch env.Ret {
 	case "FULL":
 		mo.Return = smtp.DSNReturnFull
@@ -122,8 +127,10 @@ func (c *Client) Deliver(env *Envelope, body []byte) (map[string]Reply, error) {
 	if err != nil {
 		return all(accepted, err)
 	}
-	if _, err := w.Write(body); err != nil {
-		return nil, err
+	for _, p := range body {
+		if _, err := w.Write(p); err != nil {
+			return nil, err
+		}
 	}
 	resp, err := w.CloseWithResponse()
 	var r Reply
