@@ -46,14 +46,10 @@ func TestLabDiffCommand(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command(bin, append([]string{"lab", "diff", "--prefix", fmt.Sprintf("cd%d", os.Getpid()%100000)}, args...)...)
 		cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return string(out), code
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		code := exitCode(t, cmd)
+		return out.String(), code
 	}
 
 	md := filepath.Join(dir, "comment.md")

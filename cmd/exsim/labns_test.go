@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/topology"
+	"github.com/exsim/exsim/internal/labtest"
 )
 
 // These tests build real namespace labs (exsim lab up/test) and drive
@@ -69,14 +69,7 @@ func TestCLIAgainstNamespaceLab(t *testing.T) {
 		cmd := exec.Command(bin, append(args, "--data", data)...)
 		var o, e strings.Builder
 		cmd.Stdout, cmd.Stderr = &o, &e
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if code != want {
+		if code := exitCode(t, cmd); code != want {
 			t.Fatalf("exsim %s = %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, want, o.String(), e.String())
 		}
 		return o.String(), e.String()
@@ -107,21 +100,10 @@ func TestCLIAgainstNamespaceLab(t *testing.T) {
 	if !strings.Contains(out, "Queued mail for delivery") || !strings.Contains(errOut, using) {
 		t.Errorf("exsim send:\nstdout:\n%s\nstderr:\n%s", out, errOut)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var ev []struct{ EventID, ServerHostname, ClientIP string }
-		out, _ := run(0, "track", "--subject", "netns lab e2e", "--event", "DELIVER", "--format", "json")
-		if err := json.Unmarshal([]byte(out), &ev); err != nil {
-			t.Fatalf("track --format json: %v\n%s", err, out)
-		}
-		if len(ev) == 1 && ev[0].ServerHostname == "ex01.contoso.com" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the message never reached alice in the namespace lab: %+v", ev)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+	waitDelivered(t, func(args ...string) string {
+		out, _ := run(0, args...)
+		return out
+	}, "netns lab e2e", 30*time.Second, 300*time.Millisecond)
 	// An explicit --topology still wins, and says what DATA holds.
 	_, errOut = run(0, "queue", "--topology", "contoso-noedge")
 	if !strings.Contains(errOut, "holds the namespace lab") || strings.Contains(errOut, using) {
@@ -129,24 +111,10 @@ func TestCLIAgainstNamespaceLab(t *testing.T) {
 	}
 }
 
-// customSubnets is the built-in contoso as a user writes it for a test of
-// production rules: other subnets, addresses in them.
+// customSubnets writes labtest.CustomSubnetsSource to a lab file.
 func customSubnets(t *testing.T) string {
 	t.Helper()
-	src, err := topology.BuiltinSource("contoso")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(src)
-	for _, r := range [][2]string{
-		{"203.0.113.0/24", "10.91.3.0/24"}, {"198.51.100.0/24", "10.91.2.0/24"}, {"192.0.2.0/24", "10.91.1.0/24"},
-		{"127.0.10.", "10.91.2."}, {"127.0.20.", "10.91.1."}, {"127.0.30.", "10.91.3."},
-	} {
-		if !strings.Contains(s, r[0]) {
-			t.Fatalf("built-in contoso lacks %q", r[0])
-		}
-		s = strings.ReplaceAll(s, r[0], r[1])
-	}
+	s := labtest.CustomSubnetsSource(t)
 	p := filepath.Join(t.TempDir(), "lab.yaml")
 	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
