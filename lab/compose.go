@@ -238,7 +238,9 @@ func hostGateway(t *topology.Topology, p netip.Prefix) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("no free address in %s for the host's side of the bridge", p)
 }
 
-// composeName is a valid compose service or network name.
+// composeName is a valid compose service or network name: lower case,
+// anything but [a-z0-9-_.] made '-'. Namespace names (nsName) are made
+// the same way.
 func composeName(s string) string {
 	return strings.Map(func(r rune) rune {
 		switch {
