@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"strings"
 	"time"
 
@@ -76,29 +75,15 @@ func openNetns(name string) (netns.NsHandle, error) {
 // fn creates, and processes it starts, belong to that namespace; the Go
 // runtime starts no other thread from a locked one.
 func inNetns(name string, fn func() error) error {
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("netns: %w", err)
-	}
-	defer orig.Close()
-	ns, err := openNetns(name)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("netns %s: %w", name, err)
-	}
-	defer ns.Close()
-	if err := netns.Set(ns); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("netns %s: %w", name, err)
-	}
-	ferr := fn()
-	if err := netns.Set(orig); err != nil {
-		// The thread stays locked to this goroutine and in the wrong
-		// namespace; the runtime discards it when the goroutine exits.
-		return fmt.Errorf("netns: back from %s: %w", name, err)
-	}
-	runtime.UnlockOSThread()
-	return ferr
+	return lockedAndBack(name, func() error {
+		ns, err := openNetns(name)
+		if err != nil {
+			return fmt.Errorf("netns %s: %w", name, err)
+		}
+		defer ns.Close()
+		if err := netns.Set(ns); err != nil {
+			return fmt.Errorf("netns %s: %w", name, err)
+		}
+		return fn()
+	})
 }

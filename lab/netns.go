@@ -19,23 +19,17 @@ import (
 // createNetns creates the named network namespace (like `ip netns add`)
 // and leaves the calling thread where it was.
 func createNetns(name string) error {
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("netns: %w", err)
+	var err error
+	if lerr := lockedAndBack(name, func() error {
+		var ns netns.NsHandle
+		ns, err = netns.NewNamed(name) // switches the thread into it
+		if err == nil {
+			ns.Close()
+		}
+		return nil
+	}); lerr != nil {
+		return lerr
 	}
-	defer orig.Close()
-	ns, err := netns.NewNamed(name) // switches the thread into it
-	if err == nil {
-		ns.Close()
-	}
-	if rerr := netns.Set(orig); rerr != nil {
-		// The thread stays locked to this goroutine and in the wrong
-		// namespace; the runtime discards it when the goroutine exits.
-		return fmt.Errorf("netns: back from %s: %w", name, rerr)
-	}
-	runtime.UnlockOSThread()
 	switch {
 	case errors.Is(err, fs.ErrExist):
 		return fmt.Errorf("netns %s exists already (is a lab with this --prefix up? exsim lab down --prefix ...)", name)
@@ -43,6 +37,27 @@ func createNetns(name string) error {
 		return fmt.Errorf("netns %s: %w", name, err)
 	}
 	return nil
+}
+
+// lockedAndBack runs fn on a locked OS thread that fn may switch into
+// namespace name, then switches the thread back to the namespace it was
+// in and unlocks it.
+func lockedAndBack(name string, fn func() error) error {
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("netns: %w", err)
+	}
+	defer orig.Close()
+	ferr := fn()
+	if err := netns.Set(orig); err != nil {
+		// The thread stays locked to this goroutine and in the wrong
+		// namespace; the runtime discards it when the goroutine exits.
+		return fmt.Errorf("netns: back from %s: %w", name, err)
+	}
+	runtime.UnlockOSThread()
+	return ferr
 }
 
 // deleteNetns removes a named namespace (like `ip netns delete`); its

@@ -100,6 +100,43 @@ func buildRouter(st *State, t *topology.Topology) (map[string]Link, error) {
 	}
 	bridges := map[string]Link{}
 	taken := map[string]bool{}
+	zones, err := serverZones(t)
+	if err != nil {
+		return nil, err
+	}
+	for _, z := range zones {
+		p := z.subnet
+		name := linkName("br-", z.name, z.index, taken)
+		router := topology.RouterAddr(p)
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
+		if err := h.LinkAdd(br); err != nil {
+			return nil, fmt.Errorf("bridge %s in %s: %w", name, st.Router, err)
+		}
+		l := Link{Name: name, Netns: st.Router, Kind: "bridge", Zone: z.name, Address: netip.PrefixFrom(router, p.Bits()).String()}
+		st.Links = append(st.Links, l)
+		link, err := setUp(h, name)
+		if err != nil {
+			return nil, err
+		}
+		if err := addAddr(h, link, router, p.Bits()); err != nil {
+			return nil, err
+		}
+		bridges[z.name] = l
+	}
+	return bridges, nil
+}
+
+// serverZone is a zone that holds at least one server: a network a lab
+// builds, as namespaces or as compose networks.
+type serverZone struct {
+	index  int // in Topology.Zones
+	name   string
+	subnet netip.Prefix // as the topology writes it
+}
+
+// serverZones returns the zones of t that hold a server, in t's order.
+func serverZones(t *topology.Topology) ([]serverZone, error) {
+	var out []serverZone
 	for i, z := range t.Zones {
 		used := false
 		for _, s := range t.Servers {
@@ -112,24 +149,9 @@ func buildRouter(st *State, t *topology.Topology) (map[string]Link, error) {
 		if err != nil {
 			return nil, fmt.Errorf("zone %s: subnet %q: %w", z.Name, z.Subnet, err)
 		}
-		name := linkName("br-", z.Name, i, taken)
-		router := topology.RouterAddr(p)
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
-		if err := h.LinkAdd(br); err != nil {
-			return nil, fmt.Errorf("bridge %s in %s: %w", name, st.Router, err)
-		}
-		l := Link{Name: name, Netns: st.Router, Kind: "bridge", Zone: z.Name, Address: netip.PrefixFrom(router, p.Bits()).String()}
-		st.Links = append(st.Links, l)
-		link, err := setUp(h, name)
-		if err != nil {
-			return nil, err
-		}
-		if err := addAddr(h, link, router, p.Bits()); err != nil {
-			return nil, err
-		}
-		bridges[z.Name] = l
+		out = append(out, serverZone{index: i, name: z.Name, subnet: p})
 	}
-	return bridges, nil
+	return out, nil
 }
 
 // attachServer wires server s's namespace to its zone's bridge: a veth

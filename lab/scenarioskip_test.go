@@ -47,19 +47,26 @@ func TestSkippedScenarioInEveryFormat(t *testing.T) {
 		t.Errorf("json:\n%s", js.String())
 	}
 
-	var jb bytes.Buffer
-	if err := WriteTestJUnit(&jb, rep); err != nil {
-		t.Fatal(err)
-	}
-	var suites junit.Suites
-	if err := xml.Unmarshal(jb.Bytes(), &suites); err != nil {
-		t.Fatal(err)
-	}
-	s := suites.Suites[len(suites.Suites)-1]
+	s, jdoc := testJUnitLastSuite(t, rep)
 	if s.Name != "Scenarios" || s.Tests != 2 || s.Skipped != 1 || s.Failures != 0 || s.Cases[1].Skipped == nil || s.Cases[1].Skipped.Message != why {
 		t.Errorf("junit scenarios suite: %+v", s)
 	}
-	if !strings.Contains(jb.String(), `<skipped message="`+why+`"`) {
-		t.Errorf("junit lacks <skipped message=%q>:\n%s", why, jb.String())
+	if !strings.Contains(jdoc, `<skipped message="`+why+`"`) {
+		t.Errorf("junit lacks <skipped message=%q>:\n%s", why, jdoc)
 	}
+}
+
+// testJUnitLastSuite renders rep with WriteTestJUnit and returns the
+// document's last suite (the scenarios) and the document.
+func testJUnitLastSuite(t *testing.T, rep *TestReport) (junit.Suite, string) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := WriteTestJUnit(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	var doc junit.Suites
+	if err := xml.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Suites[len(doc.Suites)-1], b.String()
 }

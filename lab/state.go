@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -128,15 +127,7 @@ func writeEndpoints(dataDir string, eps map[string]Endpoint) error {
 
 // nsName is the namespace of a server (or "router") in a lab.
 func nsName(prefix, server string) string {
-	return prefix + "-" + strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-			return r
-		case r >= 'A' && r <= 'Z':
-			return r + 'a' - 'A'
-		}
-		return '-'
-	}, server)
+	return prefix + "-" + composeName(server)
 }
 
 // ifNameMax is IFNAMSIZ-1.

@@ -16,12 +16,7 @@ import (
 // checkHTTP sends GET / (over TLS with a verified lab certificate for
 // https) and requires Exchange's answer on an Exchange server: X-FEServer
 // naming the destination's NetBIOS name (EXCHANGE.md section 6).
-func (s *session) checkHTTP(ctx context.Context) verdict {
-	conn, v := s.dial(ctx)
-	if conn == nil {
-		return v
-	}
-	defer conn.Close()
+func (s *session) checkHTTP(ctx context.Context, conn net.Conn) verdict {
 	rw, scheme, defaultPort, certDesc := net.Conn(conn), "http", 80, ""
 	if s.f.Check == CheckHTTPS {
 		tc, desc, v, ok := s.handshake(ctx, conn)

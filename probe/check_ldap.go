@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -19,12 +20,7 @@ const adamCapability = "1.2.840.113556.1.4.1851"
 // checkLDAPS verifies the Edge's certificate, binds anonymously (RFC 4513
 // section 5.1.1) and reads the RootDSE (RFC 4512 section 5.1); an Edge must
 // answer as AD LDS.
-func (s *session) checkLDAPS(ctx context.Context) verdict {
-	conn, v := s.dial(ctx)
-	if conn == nil {
-		return v
-	}
-	defer conn.Close()
+func (s *session) checkLDAPS(ctx context.Context, conn net.Conn) verdict {
 	tc, desc, v, ok := s.handshake(ctx, conn)
 	if !ok {
 		return v

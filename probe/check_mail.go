@@ -27,8 +27,8 @@ var errLineTooLong = errors.New("line too long")
 // checkIMAP: for imaps the lab certificate, then Exchange's greeting; for
 // imap (143) the greeting, STARTTLS in CAPABILITY (RFC 3501 section
 // 6.2.1), the upgrade and the certificate.
-func (s *session) checkIMAP(ctx context.Context) verdict {
-	return s.checkMailbox(ctx, mailProto{
+func (s *session) checkIMAP(ctx context.Context, conn net.Conn) verdict {
+	return s.checkMailbox(ctx, conn, mailProto{
 		name: "IMAP", ok: "* OK", exchange: exchangeIMAPGreeting, implicit: s.f.Check == CheckIMAPS,
 		capa: func(w io.Writer, r *bufio.Reader) ([]string, string, error) {
 			return imapCommand(w, r, "p1", "CAPABILITY")
@@ -56,8 +56,8 @@ func (s *session) checkIMAP(ctx context.Context) verdict {
 // checkPOP3: for pop3s the lab certificate, then Exchange's greeting; for
 // pop3 (110) the greeting, STLS in CAPA (RFC 2595 section 4), the upgrade
 // and the certificate.
-func (s *session) checkPOP3(ctx context.Context) verdict {
-	return s.checkMailbox(ctx, mailProto{
+func (s *session) checkPOP3(ctx context.Context, conn net.Conn) verdict {
+	return s.checkMailbox(ctx, conn, mailProto{
 		name: "POP3", ok: "+OK", exchange: exchangePOP3Greeting, implicit: s.f.Check == CheckPOP3S,
 		capa: func(w io.Writer, r *bufio.Reader) ([]string, string, error) {
 			if _, err := io.WriteString(w, "CAPA\r\n"); err != nil {
@@ -114,12 +114,7 @@ type mailProto struct {
 	bye      string
 }
 
-func (s *session) checkMailbox(ctx context.Context, p mailProto) verdict {
-	conn, v := s.dial(ctx)
-	if conn == nil {
-		return v
-	}
-	defer conn.Close()
+func (s *session) checkMailbox(ctx context.Context, conn net.Conn, p mailProto) verdict {
 	rw, certDesc := net.Conn(conn), ""
 	if p.implicit {
 		tc, desc, v, ok := s.handshake(ctx, conn)

@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"time"
 
@@ -17,12 +18,7 @@ const exchangeBanner = "Microsoft ESMTP MAIL Service ready"
 // Exchange's on an Exchange server), sends EHLO as the source server, and
 // for smtp-starttls requires STARTTLS in the EHLO reply, upgrades and
 // verifies the certificate.
-func (s *session) checkSMTP(ctx context.Context) verdict {
-	conn, v := s.dial(ctx)
-	if conn == nil {
-		return v
-	}
-	defer conn.Close()
+func (s *session) checkSMTP(ctx context.Context, conn net.Conn) verdict {
 	deadline, _ := ctx.Deadline()
 	mode := smtpclient.TLSNone
 	if s.f.Check == CheckSMTPStartTLS {

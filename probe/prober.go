@@ -158,23 +158,31 @@ func (p *Prober) check(parent context.Context, f Flow) verdict {
 		dialer: p.dialerFor(src),
 		addr:   netip.AddrPortFrom(dst.Addr(), uint16(f.Port)).String(),
 	}
+	var check func(context.Context, net.Conn) verdict
 	switch f.Check {
 	case CheckTCP:
-		return s.checkTCP(ctx)
+		check = s.checkTCP
 	case CheckSMTP, CheckSMTPStartTLS:
-		return s.checkSMTP(ctx)
+		check = s.checkSMTP
 	case CheckHTTP, CheckHTTPS:
-		return s.checkHTTP(ctx)
+		check = s.checkHTTP
 	case CheckIMAP, CheckIMAPS:
-		return s.checkIMAP(ctx)
+		check = s.checkIMAP
 	case CheckPOP3, CheckPOP3S:
-		return s.checkPOP3(ctx)
+		check = s.checkPOP3
 	case CheckLDAPS:
-		return s.checkLDAPS(ctx)
+		check = s.checkLDAPS
 	case CheckDNS:
-		return s.checkDNS(ctx)
+		return s.checkDNS(ctx) // it dials once it knows what to ask
+	default:
+		return failed(fmt.Errorf("probe: %s: unknown check %q", f.ID, f.Check))
 	}
-	return failed(fmt.Errorf("probe: %s: unknown check %q", f.ID, f.Check))
+	conn, v := s.dial(ctx)
+	if conn == nil {
+		return v
+	}
+	defer conn.Close()
+	return check(ctx, conn)
 }
 
 func (p *Prober) dialerFor(src *topology.Server) Dialer {
@@ -236,12 +244,8 @@ func (s *session) broken(err error, what string) verdict {
 	return verdict{outcome: OutcomeWrongPeer, detail: what + ": " + errText(err)}
 }
 
-func (s *session) checkTCP(ctx context.Context) verdict {
-	conn, v := s.dial(ctx)
-	if conn == nil {
-		return v
-	}
-	conn.Close()
+// checkTCP: the connection alone is the answer.
+func (s *session) checkTCP(context.Context, net.Conn) verdict {
 	return verdict{outcome: OutcomeOpen, detail: "TCP connection established"}
 }
 

@@ -1,6 +1,10 @@
 package probe
 
-import "time"
+import (
+	"time"
+
+	"github.com/exsim/exsim/internal/junit"
+)
 
 // Outcome is what a check found (SPEC section 5).
 type Outcome string
@@ -51,12 +55,6 @@ type Summary struct {
 // Summarize counts passed and failed flows.
 func Summarize(results []Result) Summary {
 	s := Summary{Flows: len(results)}
-	for _, r := range results {
-		if r.Pass {
-			s.Passed++
-		} else {
-			s.Failed++
-		}
-	}
+	s.Passed, s.Failed = junit.Tally(results, func(r Result) bool { return r.Pass })
 	return s
 }

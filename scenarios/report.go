@@ -44,13 +44,7 @@ type Summary struct {
 // Summarize counts results.
 func Summarize(rs []Result) Summary {
 	s := Summary{Scenarios: len(rs)}
-	for _, r := range rs {
-		if r.Pass {
-			s.Passed++
-		} else {
-			s.Failed++
-		}
-	}
+	s.Passed, s.Failed = junit.Tally(rs, func(r Result) bool { return r.Pass })
 	return s
 }
 

@@ -83,24 +83,24 @@ func (sc *Scenario) missing(t *topology.Topology) string {
 			mailboxes = append(mailboxes, user)
 		}
 	}
+	// A message the scenario expects rejected needs no mailbox.
+	recipients := func(e Expect, to []string) {
+		if e.Result != "rejected" {
+			for _, r := range to {
+				mailbox(r)
+			}
+		}
+	}
 	for _, st := range sc.Steps {
 		switch {
 		case st.Send != nil:
 			server(st.Send.From)
-			if st.Send.Expect.Result != "rejected" {
-				for _, r := range st.Send.To {
-					mailbox(r)
-				}
-			}
+			recipients(st.Send.Expect, st.Send.To)
 		case st.Submit != nil:
 			server(st.Submit.From)
 			server(st.Submit.Server)
 			logon(st.Submit.User)
-			if st.Submit.Expect.Result != "rejected" {
-				for _, r := range st.Submit.To {
-					mailbox(r)
-				}
-			}
+			recipients(st.Submit.Expect, st.Submit.To)
 		case st.Wait != nil:
 			mailbox(st.Wait.Mailbox)
 			server(st.Wait.Server)

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/exsim/exsim/internal/labtest"
 	"github.com/exsim/exsim/scenarios"
 	"github.com/exsim/exsim/topology"
 )
@@ -12,20 +13,7 @@ import (
 // subnets and addresses, the same servers and mailboxes.
 func customContoso(t *testing.T, edit func(string) string) *topology.Topology {
 	t.Helper()
-	src, err := topology.BuiltinSource("contoso")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(src)
-	for _, r := range [][2]string{
-		{"203.0.113.0/24", "10.91.3.0/24"}, {"198.51.100.0/24", "10.91.2.0/24"}, {"192.0.2.0/24", "10.91.1.0/24"},
-		{"127.0.10.", "10.91.2."}, {"127.0.20.", "10.91.1."}, {"127.0.30.", "10.91.3."},
-	} {
-		if !strings.Contains(s, r[0]) {
-			t.Fatalf("built-in contoso lacks %q", r[0])
-		}
-		s = strings.ReplaceAll(s, r[0], r[1])
-	}
+	s := labtest.CustomSubnetsSource(t)
 	if edit != nil {
 		s = edit(s)
 	}

@@ -49,23 +49,7 @@ func TestCLIAgainstRunningLab(t *testing.T) {
 	if !strings.Contains(out, "Hostname=edge01.contoso.com") || !strings.Contains(out, "Queued mail for delivery") {
 		t.Errorf("exsim send:\n%s", out)
 	}
-	deadline = time.Now().Add(20 * time.Second)
-	for {
-		var ev []struct {
-			EventID, ServerHostname string
-		}
-		out := run(0, "track", "--subject", "cli e2e", "--event", "DELIVER", "--format", "json")
-		if err := json.Unmarshal([]byte(out), &ev); err != nil {
-			t.Fatalf("track --format json: %v\n%s", err, out)
-		}
-		if len(ev) == 1 && ev[0].ServerHostname == "ex01.contoso.com" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no DELIVER event on EX01:\n%s", out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitDelivered(t, func(args ...string) string { return run(0, args...) }, "cli e2e", 20*time.Second, 200*time.Millisecond)
 
 	flow := "edge-inbound-INET01-EDGE01-25"
 	run(0, "probe", "--flow", flow)
@@ -195,21 +179,10 @@ func TestCLIUsesTheLabItsDataHolds(t *testing.T) {
 	if want := fmt.Sprintf("using the lab exsim runs from %s (pid %d, %s, port offset %d)", data, up.Process.Pid, cfg, labtest.PortOffset); !strings.Contains(note, want) {
 		t.Errorf("exsim send --data says %q, want it to name the lab: %q", note, want)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		var ev []struct{ EventID, ServerHostname string }
-		out, _ := split("track", "--data", data, "--subject", "data holds the lab", "--event", "DELIVER", "--format", "json")
-		if err := json.Unmarshal([]byte(out), &ev); err != nil {
-			t.Fatalf("track --format json: %v\n%s", err, out)
-		}
-		if len(ev) == 1 && ev[0].ServerHostname == "ex01.contoso.com" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no DELIVER event on EX01 of the lab in %s:\n%s", data, out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitDelivered(t, func(args ...string) string {
+		out, _ := split(append(args, "--data", data)...)
+		return out
+	}, "data holds the lab", 20*time.Second, 200*time.Millisecond)
 	up.Process.Kill()
 	up.Wait()
 	if _, code := exsim(t, bin, "send", "--data", data, "--from", "INET01", "--to", "alice@contoso.com"); code == 0 {

@@ -16,38 +16,33 @@ func newEdgeSyncCmd(g *globals) *cobra.Command {
 		Use:   "edgesync",
 		Short: "EdgeSync: status of the push to the Edge, and renewing the Edge Subscription",
 	}
-	status := &cobra.Command{
-		Use:   "status",
-		Short: "Test-EdgeSynchronization: what each Mailbox server pushed and what each Edge holds",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := g.labTopology()
+	status := noArgsCmd("status", "Test-EdgeSynchronization: what each Mailbox server pushed and what each Edge holds", func(cmd *cobra.Command) error {
+		t, err := g.labTopology()
+		if err != nil {
+			return err
+		}
+		var rows [][]any
+		for _, s := range t.Servers {
+			if s.Role != topology.RoleMailbox && s.Role != topology.RoleEdge {
+				continue
+			}
+			c, err := g.adminFor(s.Name)
 			if err != nil {
 				return err
 			}
-			var rows [][]any
-			for _, s := range t.Servers {
-				if s.Role != topology.RoleMailbox && s.Role != topology.RoleEdge {
-					continue
-				}
-				c, err := g.adminFor(s.Name)
-				if err != nil {
-					return err
-				}
-				st, err := c.EdgeSync(cmd.Context(), s.Name)
-				if err != nil {
-					rows = append(rows, []any{s.Name, s.Role, "", "", "", "", "", err})
-					continue
-				}
-				last := "never"
-				if !st.LastSuccess.IsZero() {
-					last = st.LastSuccess.Local().Format(time.DateTime)
-				}
-				rows = append(rows, []any{s.Name, s.Role, st.Participates, last, st.ConfigEntries, st.RecipientEntries, st.Stale, st.LastError})
+			st, err := c.EdgeSync(cmd.Context(), s.Name)
+			if err != nil {
+				rows = append(rows, []any{s.Name, s.Role, "", "", "", "", "", err})
+				continue
 			}
-			return writeTable(g.stdout, "SERVER\tROLE\tPARTICIPATES\tLAST SUCCESS\tCONFIG\tRECIPIENTS\tSTALE\tLAST ERROR", rows)
-		},
-	}
+			last := "never"
+			if !st.LastSuccess.IsZero() {
+				last = st.LastSuccess.Local().Format(time.DateTime)
+			}
+			rows = append(rows, []any{s.Name, s.Role, st.Participates, last, st.ConfigEntries, st.RecipientEntries, st.Stale, st.LastError})
+		}
+		return writeTable(g.stdout, "SERVER\tROLE\tPARTICIPATES\tLAST SUCCESS\tCONFIG\tRECIPIENTS\tSTALE\tLAST ERROR", rows)
+	})
 	var participants []string
 	renew := &cobra.Command{
 		Use:   "renew EDGE",

@@ -56,28 +56,23 @@ Ports are the documented ones; the lab's --port-offset is added for you.`,
 	add.Flags().DurationVar(&delay, "delay", 0, "with --action delay: how long")
 	add.Flags().StringVar(&f.Note, "note", "", "why (shown by list)")
 
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List the faults",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cs, err := g.adminProcesses()
+	list := noArgsCmd("list", "List the faults", func(cmd *cobra.Command) error {
+		cs, err := g.adminProcesses()
+		if err != nil {
+			return err
+		}
+		var all []labnet.Fault
+		for _, c := range cs {
+			fs, err := c.Faults(cmd.Context())
 			if err != nil {
-				return err
+				return usageError("%v", err)
 			}
-			var all []labnet.Fault
-			for _, c := range cs {
-				fs, err := c.Faults(cmd.Context())
-				if err != nil {
-					return usageError("%v", err)
-				}
-				all = append(all, fs...)
-			}
-			return writeListing(g, "table", all, "ID\tACTION\tFROM\tTO\tPORT\tTRANSPORT\tNOTE", func(x labnet.Fault) []any {
-				return []any{x.ID, x.Action, x.From, x.To, x.Port, x.Transport, x.Note}
-			})
-		},
-	}
+			all = append(all, fs...)
+		}
+		return writeListing(g, "table", all, "ID\tACTION\tFROM\tTO\tPORT\tTRANSPORT\tNOTE", func(x labnet.Fault) []any {
+			return []any{x.ID, x.Action, x.From, x.To, x.Port, x.Transport, x.Note}
+		})
+	})
 	clear := &cobra.Command{
 		Use:   "clear [ID]",
 		Short: "Remove one fault, or all",

@@ -237,52 +237,47 @@ func printDown(g *globals, rep *lab.DownReport) {
 }
 
 func newLabStatusCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "status",
-		Short: "Show the lab's namespaces, processes and each server's admin API",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, err := g.dataDir()
+	return noArgsCmd("status", "Show the lab's namespaces, processes and each server's admin API", func(cmd *cobra.Command) error {
+		dir, err := g.dataDir()
+		if err != nil {
+			return err
+		}
+		l, err := lab.Open(dir)
+		if err != nil {
+			return usageError("%v", err)
+		}
+		printLab(g, l)
+		clients, err := l.Clients()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(g.stdout)
+		bad := 0
+		for _, p := range l.Servers {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Second)
+			health, err := clients[p.Server].Health(ctx)
+			cancel()
+			state := "up"
 			if err != nil {
-				return err
-			}
-			l, err := lab.Open(dir)
-			if err != nil {
-				return usageError("%v", err)
-			}
-			printLab(g, l)
-			clients, err := l.Clients()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(g.stdout)
-			bad := 0
-			for _, p := range l.Servers {
-				ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Second)
-				health, err := clients[p.Server].Health(ctx)
-				cancel()
-				state := "up"
-				if err != nil {
-					state, bad = "DOWN: "+err.Error(), bad+1
-				} else {
-					n := 0
-					for _, h := range health {
-						for _, ls := range h.Listeners {
-							if ls.State == "listening" {
-								n++
-							}
+				state, bad = "DOWN: "+err.Error(), bad+1
+			} else {
+				n := 0
+				for _, h := range health {
+					for _, ls := range h.Listeners {
+						if ls.State == "listening" {
+							n++
 						}
 					}
-					state = fmt.Sprintf("up, %d listeners", n)
 				}
-				fmt.Fprintf(g.stdout, "%-8s %s\n", p.Server, state)
+				state = fmt.Sprintf("up, %d listeners", n)
 			}
-			if bad > 0 {
-				return checkFailed("%d server(s) down", bad)
-			}
-			return nil
-		},
-	}
+			fmt.Fprintf(g.stdout, "%-8s %s\n", p.Server, state)
+		}
+		if bad > 0 {
+			return checkFailed("%d server(s) down", bad)
+		}
+		return nil
+	})
 }
 
 func newLabTestCmd(g *globals) *cobra.Command {

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/topology"
+	"github.com/exsim/exsim/internal/labtest"
 )
 
-// These tests build real namespace labs (exsim lab up/test) and drive
+// These tests build real namespace labs (exsim lab up/test/diff) and drive
 // them with the CLI as a user does. They need root and nft.
 
 func requireLabHost(t *testing.T) {
@@ -69,14 +69,7 @@ func TestCLIAgainstNamespaceLab(t *testing.T) {
 		cmd := exec.Command(bin, append(args, "--data", data)...)
 		var o, e strings.Builder
 		cmd.Stdout, cmd.Stderr = &o, &e
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if code != want {
+		if code := exitCode(t, cmd); code != want {
 			t.Fatalf("exsim %s = %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, want, o.String(), e.String())
 		}
 		return o.String(), e.String()
@@ -107,21 +100,10 @@ func TestCLIAgainstNamespaceLab(t *testing.T) {
 	if !strings.Contains(out, "Queued mail for delivery") || !strings.Contains(errOut, using) {
 		t.Errorf("exsim send:\nstdout:\n%s\nstderr:\n%s", out, errOut)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var ev []struct{ EventID, ServerHostname, ClientIP string }
-		out, _ := run(0, "track", "--subject", "netns lab e2e", "--event", "DELIVER", "--format", "json")
-		if err := json.Unmarshal([]byte(out), &ev); err != nil {
-			t.Fatalf("track --format json: %v\n%s", err, out)
-		}
-		if len(ev) == 1 && ev[0].ServerHostname == "ex01.contoso.com" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the message never reached alice in the namespace lab: %+v", ev)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+	waitDelivered(t, func(args ...string) string {
+		out, _ := run(0, args...)
+		return out
+	}, "netns lab e2e", 30*time.Second, 300*time.Millisecond)
 	// An explicit --topology still wins, and says what DATA holds.
 	_, errOut = run(0, "queue", "--topology", "contoso-noedge")
 	if !strings.Contains(errOut, "holds the namespace lab") || strings.Contains(errOut, using) {
@@ -129,24 +111,10 @@ func TestCLIAgainstNamespaceLab(t *testing.T) {
 	}
 }
 
-// customSubnets is the built-in contoso as a user writes it for a test of
-// production rules: other subnets, addresses in them.
+// customSubnets writes labtest.CustomSubnetsSource to a lab file.
 func customSubnets(t *testing.T) string {
 	t.Helper()
-	src, err := topology.BuiltinSource("contoso")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(src)
-	for _, r := range [][2]string{
-		{"203.0.113.0/24", "10.91.3.0/24"}, {"198.51.100.0/24", "10.91.2.0/24"}, {"192.0.2.0/24", "10.91.1.0/24"},
-		{"127.0.10.", "10.91.2."}, {"127.0.20.", "10.91.1."}, {"127.0.30.", "10.91.3."},
-	} {
-		if !strings.Contains(s, r[0]) {
-			t.Fatalf("built-in contoso lacks %q", r[0])
-		}
-		s = strings.ReplaceAll(s, r[0], r[1])
-	}
+	s := labtest.CustomSubnetsSource(t)
 	p := filepath.Join(t.TempDir(), "lab.yaml")
 	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
@@ -238,5 +206,102 @@ func TestLabTestRulesetErrors(t *testing.T) {
 				t.Errorf("namespaces left behind:\n%s", ns)
 			}
 		})
+	}
+}
+
+// TestLabDiffCommand runs exsim lab diff as a CI job does: the exported
+// ruleset against a copy without the 587 rules and with a rule that opens
+// 2525 from the perimeter to the internal zone exits 1 with the pull
+// request comment; a ruleset without a forward chain exits 2 and leaves
+// no temporary directory; a file in the wrong syntax gets one line.
+func TestLabDiffCommand(t *testing.T) {
+	requireLabHost(t)
+	bin := exsimBin(t)
+	dir := t.TempDir()
+	exported, err := exec.Command(bin, "export", "nftables").Output()
+	if err != nil {
+		t.Fatalf("exsim export nftables: %v", err)
+	}
+	before := filepath.Join(dir, "base.nft")
+	os.WriteFile(before, exported, 0o644)
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSuffix(string(exported), "\t}\n}\n"), "\n") {
+		if !strings.Contains(l, "tcp dport 587 accept") {
+			lines = append(lines, l)
+		}
+	}
+	relay := "ip saddr 198.51.100.0/24 ip daddr 192.0.2.0/24 tcp dport 2525 accept"
+	lines = append(lines, "\t\t"+relay, "\t}", "}", "")
+	relayLine := len(lines) - 3
+	after := filepath.Join(dir, "pr.nft")
+	os.WriteFile(after, []byte(strings.Join(lines, "\n")), 0o644)
+	tmp := t.TempDir() // the command's TMPDIR: what it leaves behind
+	run := func(args ...string) (string, int) {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"lab", "diff", "--prefix", fmt.Sprintf("cd%d", os.Getpid()%100000)}, args...)...)
+		cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		code := exitCode(t, cmd)
+		return out.String(), code
+	}
+
+	md := filepath.Join(dir, "comment.md")
+	out, code := run("--before", before, "--after", after, "--format", "markdown", "-o", md)
+	if code != 1 {
+		t.Fatalf("lab diff = exit %d, want 1\n%s", code, out)
+	}
+	b, _ := os.ReadFile(md)
+	comment := string(b)
+	first, _, _ := strings.Cut(comment, "\n")
+	for _, want := range []string{"❌ **exsim lab diff: FAIL: 2 documented Exchange flows broken, 2 flows that must stay closed opened**"} {
+		if !strings.HasPrefix(first, want) {
+			t.Errorf("first line %q, want %q", first, want)
+		}
+	}
+	for _, want := range []string{
+		"`client-submission-INET01-EX01-587`", "`client-submission-INET01-EX02-587`",
+		"EDGE01 -> EX01:2525/tcp", "EDGE01 -> EX02:2525/tcp",
+		fmt.Sprintf("accepted by `pr.nft:%d` `%s`", relayLine, relay),
+		"<details><summary>",
+	} {
+		if !strings.Contains(comment, want) {
+			t.Errorf("comment lacks %q:\n%s", want, comment)
+		}
+	}
+
+	out, code = run("--before", before, "--after", after, "--format", "json")
+	if code != 1 {
+		t.Fatalf("lab diff --format json = exit %d, want 1\n%s", code, out)
+	}
+	var doc struct {
+		Before, After  string
+		Broken, Opened []map[string]any
+		Fixed          []map[string]any
+		Unchanged      int
+	}
+	js := out[strings.Index(out, "{") : strings.LastIndex(out, "}")+1]
+	if err := json.Unmarshal([]byte(js), &doc); err != nil {
+		t.Fatalf("json: %v\n%s", err, out)
+	}
+	if doc.Before != before || doc.After != after || len(doc.Broken) != 2 || len(doc.Opened) != 2 || doc.Fixed == nil || doc.Unchanged == 0 {
+		t.Errorf("json = %+v", doc)
+	}
+	if r, _ := doc.Opened[0]["rule"].(map[string]any); r == nil || r["line"] != float64(relayLine) || r["text"] != relay {
+		t.Errorf("opened[0].rule = %v, want line %d: %s", doc.Opened[0]["rule"], relayLine, relay)
+	}
+
+	noForward := filepath.Join(dir, "input-only.nft")
+	os.WriteFile(noForward, []byte("table inet f {\n\tchain input {\n\t\ttype filter hook input priority 0; policy drop;\n\t}\n}\n"), 0o644)
+	out, code = run("--before", before, "--after", noForward)
+	if code != 2 || !strings.Contains(out, "no chain on the forward hook") || !strings.Contains(out, "nothing is left behind") {
+		t.Errorf("lab diff with no forward chain = exit %d, want 2 naming the missing chain:\n%s", code, out)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("left behind in TMPDIR: %v", left)
+	}
+	out, code = run("--before", before, "--after", after, "--firewall-format", "iptables")
+	if code != 2 || !strings.Contains(out, "this looks like an nft ruleset; use --firewall-format nftables") {
+		t.Errorf("lab diff of nft files as iptables = exit %d:\n%s", code, out)
 	}
 }

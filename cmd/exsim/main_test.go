@@ -93,14 +93,45 @@ func runUp(t *testing.T, bin string, args ...string) *exec.Cmd {
 
 func exsim(t *testing.T, bin string, args ...string) (string, int) {
 	t.Helper()
-	out, err := exec.Command(bin, args...).CombinedOutput()
-	code := 0
+	cmd := exec.Command(bin, args...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	code := exitCode(t, cmd) // before out.String(): it runs the command
+	return out.String(), code
+}
+
+// exitCode runs cmd and returns its exit code; failing to start it fails t.
+func exitCode(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	err := cmd.Run()
 	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
+		return ee.ExitCode()
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	return string(out), code
+	return 0
+}
+
+// waitDelivered polls `exsim track` through track until it shows the
+// message with subject delivered (one DELIVER event, on EX01), and fails
+// t after timeout.
+func waitDelivered(t *testing.T, track func(args ...string) string, subject string, timeout, every time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var ev []struct{ EventID, ServerHostname string }
+		out := track("track", "--subject", subject, "--event", "DELIVER", "--format", "json")
+		if err := json.Unmarshal([]byte(out), &ev); err != nil {
+			t.Fatalf("track --format json: %v\n%s", err, out)
+		}
+		if len(ev) == 1 && ev[0].ServerHostname == "ex01.contoso.com" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no DELIVER event on EX01 for %q:\n%s", subject, out)
+		}
+		time.Sleep(every)
+	}
 }
 
 // TestKill9LosesNothing: fifty messages acknowledged with 250 while the

@@ -57,22 +57,17 @@ unknown recipient rejected at the Edge. Exit code 1 when any scenario fails.`,
 	}
 	run.Flags().StringVarP(&format, "format", "f", "table", "table, json, junit or markdown")
 	run.Flags().StringVarP(&output, "output", "o", "", "write the report to a file")
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List the built-in scenarios",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			all, err := scenarios.Builtin()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "%-32s %-15s %-16s %s\n", "ID", "TOPOLOGY", "TABLE", "NAME")
-			for _, s := range all {
-				fmt.Fprintf(g.stdout, "%-32s %-15s %-16s %s\n", s.ID, s.Topology, s.Table, s.Name)
-			}
-			return nil
-		},
-	}
+	list := noArgsCmd("list", "List the built-in scenarios", func(cmd *cobra.Command) error {
+		all, err := scenarios.Builtin()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(g.stdout, "%-32s %-15s %-16s %s\n", "ID", "TOPOLOGY", "TABLE", "NAME")
+		for _, s := range all {
+			fmt.Fprintf(g.stdout, "%-32s %-15s %-16s %s\n", s.ID, s.Topology, s.Table, s.Name)
+		}
+		return nil
+	})
 	cmd.AddCommand(run, list)
 	return cmd
 }

@@ -110,3 +110,17 @@ func (d *Suites) Write(w io.Writer) error {
 func Seconds(d time.Duration) string {
 	return strconv.FormatFloat(d.Seconds(), 'f', 3, 64)
 }
+
+// Tally counts the results that pass and those that do not: the summary
+// every exsim report (the probe's flows, the scenarios) opens with, and the
+// tests and failures of its suite.
+func Tally[R any](results []R, pass func(R) bool) (passed, failed int) {
+	for _, r := range results {
+		if pass(r) {
+			passed++
+		} else {
+			failed++
+		}
+	}
+	return passed, failed
+}

@@ -39,3 +39,13 @@ func TestCounts(t *testing.T) {
 		t.Errorf("round trip: %v %+v", err, back)
 	}
 }
+
+func TestTally(t *testing.T) {
+	pass, fail := Tally([]int{1, 2, 3, 4, 5}, func(n int) bool { return n%2 == 1 })
+	if pass != 3 || fail != 2 {
+		t.Errorf("Tally(1..5, odd) = %d, %d, want 3, 2", pass, fail)
+	}
+	if pass, fail := Tally([]int(nil), func(int) bool { return true }); pass != 0 || fail != 0 {
+		t.Errorf("Tally(nil) = %d, %d, want 0, 0", pass, fail)
+	}
+}

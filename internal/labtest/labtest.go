@@ -74,3 +74,25 @@ func CloseAtEnd(t testing.TB, lab interface{ Close(context.Context) error }) {
 		lab.Close(ctx)
 	})
 }
+
+// CustomSubnetsSource is the built-in contoso as a user writes it for real
+// networks or a test of production rules: other subnets and addresses in
+// them, the same servers and mailboxes.
+func CustomSubnetsSource(t testing.TB) string {
+	t.Helper()
+	src, err := topology.BuiltinSource("contoso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(src)
+	for _, r := range [][2]string{
+		{"203.0.113.0/24", "10.91.3.0/24"}, {"198.51.100.0/24", "10.91.2.0/24"}, {"192.0.2.0/24", "10.91.1.0/24"},
+		{"127.0.10.", "10.91.2."}, {"127.0.20.", "10.91.1."}, {"127.0.30.", "10.91.3."},
+	} {
+		if !strings.Contains(s, r[0]) {
+			t.Fatalf("built-in contoso lacks %q", r[0])
+		}
+		s = strings.ReplaceAll(s, r[0], r[1])
+	}
+	return s
+}
