@@ -322,10 +322,15 @@ func (r *mailboxRole) webFrontEnd(local http.Handler) http.Handler {
 		if home == nil {
 			home = r.homeOf(req)
 		}
-		if home == nil || home.Name == r.s.Config.Name {
+		if home == nil {
+			// No mailbox yet (anonymous, an NTLM challenge, the logon
+			// page): the front end answers itself.
 			local.ServeHTTP(w, req)
 			return
 		}
+		// A mailbox's requests go to its server's Back End site, this
+		// server's own included, as Exchange's Client Access front end
+		// proxies every authenticated request to 444.
 		if account != "" {
 			// The logon was completed here, on the client's connection.
 			req.Header.Del("Authorization")
@@ -436,6 +441,8 @@ func (r *mailboxRole) proxyTo(home *topology.Server) http.Handler {
 		ModifyResponse: func(resp *http.Response) error {
 			resp.Header.Set("X-FEServer", r.s.Config.Name)
 			resp.Header.Set("X-BEServer", home.Name)
+			// X-DiagInfo names the server whose IIS answered: the back end.
+			resp.Header.Set("X-DiagInfo", home.Name)
 			if resp.Request.Method == http.MethodPost && strings.EqualFold(resp.Request.URL.Path, "/owa/auth.owa") {
 				resp.Header.Add("Set-Cookie", (&http.Cookie{Name: backEndCookie, Value: home.Name, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode}).String())
 			}

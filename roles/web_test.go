@@ -79,6 +79,23 @@ func TestOWAThroughAnotherFrontEnd(t *testing.T) {
 		}
 	}
 
+	// The mailbox's own server proxies through its Back End site too.
+	own := fmt.Sprintf("https://ex01.contoso.com:%d", 443+labtest.PortOffset)
+	form.Set("destination", own+"/owa/")
+	if resp, err = c.PostForm(own+"/owa/auth.owa", form); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, page = getPage(t, c, own+"/owa/")
+	if resp.StatusCode != 200 || !strings.Contains(page, "owa inbox test") {
+		t.Fatalf("inbox on EX01 = %d\n%s", resp.StatusCode, page)
+	}
+	for k, want := range map[string]string{"X-FEServer": "EX01", "X-BEServer": "EX01", "X-DiagInfo": "EX01", "X-CalculatedBETarget": "ex01.contoso.com"} {
+		if got := resp.Header.Get(k); got != want {
+			t.Errorf("on the mailbox's own server: %s = %q, want %q", k, got, want)
+		}
+	}
+
 	// Published calendar over HTTP 80 on the other front end.
 	resp, ics := getPage(t, c, fmt.Sprintf("http://ex02.contoso.com:%d/owa/calendar/alice@contoso.com/calendar/calendar.ics", 80+labtest.PortOffset))
 	if resp.StatusCode != 200 || !strings.HasPrefix(ics, "BEGIN:VCALENDAR\r\n") {
