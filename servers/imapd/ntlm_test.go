@@ -117,11 +117,12 @@ func TestFrontendAuthenticateNTLM(t *testing.T) {
 					if pass != password {
 						return
 					}
-					// Relayed: the backend answers, in alice's mailbox.
-					if got := c.cmd("n NOOP"); got != "n OK NOOP completed" {
+					// Relayed: the backend answers, in alice's mailbox, in Exchange's words
+					// (STATUS is the backend's alone: the frontend has no mailbox).
+					if got := c.cmd("n NOOP"); got != "n OK NOOP completed." {
 						t.Errorf("NOOP after logon = %q, want the backend's reply", got)
 					}
-					if got := c.cmd(`s STATUS INBOX (MESSAGES)`); got != "s OK STATUS completed" {
+					if got := c.cmd(`s STATUS INBOX (MESSAGES)`); got != "s OK STATUS completed." {
 						t.Errorf("STATUS after logon = %q", got)
 					}
 				})
