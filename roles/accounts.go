@@ -4,8 +4,6 @@ import (
 	"crypto/subtle"
 	"crypto/tls"
 	"errors"
-	"net"
-	"net/netip"
 	"strings"
 
 	"github.com/exsim/exsim/certs"
@@ -65,16 +63,14 @@ func (a accounts) Authenticate(user, password string) (*topology.Mailbox, error)
 }
 
 // exchangeServer identifies a peer as an Exchange server of the
-// organization: by its lab client certificate (mutual TLS, Exchange server
-// authentication) or, failing that, by its source address.
-func exchangeServer(t *topology.Topology, ca *certs.CA, remote net.Addr, cs *tls.ConnectionState) *topology.Server {
+// organization by its lab client certificate: Exchange Server
+// authentication (mutual TLS) is what grants the ExchangeServers
+// permissions, never the source address, which any local process can bind.
+// A connection from an Exchange server's address without that certificate
+// is anonymous.
+func exchangeServer(t *topology.Topology, ca *certs.CA, cs *tls.ConnectionState) *topology.Server {
 	if name := ca.PeerName(cs); name != "" {
 		if s := t.ServerByFQDN(name); s != nil && s.IsExchange() {
-			return s
-		}
-	}
-	if ap, err := netip.ParseAddrPort(remote.String()); err == nil {
-		if s := t.ServerByAddr(ap.Addr()); s != nil && s.IsExchange() {
 			return s
 		}
 	}

@@ -30,7 +30,7 @@ type deliverySession struct {
 }
 
 func (d *deliverySession) Mail(from string, o *smtpd.MailOptions) error {
-	if exchangeServer(d.r.t, d.r.s.rt.ca, d.c.RemoteAddr(), d.c.TLS()) == nil {
+	if exchangeServer(d.r.t, d.r.s.rt.ca, d.c.TLS()) == nil {
 		return smtpd.ReplyNotAuthenticated
 	}
 	d.env = transport.Envelope{From: from, Mail: o}

@@ -71,7 +71,7 @@ func (f *feSession) trusted() bool {
 }
 
 func (f *feSession) peerServer() *topology.Server {
-	return exchangeServer(f.r.t, f.r.s.rt.ca, f.c.RemoteAddr(), f.c.TLS())
+	return exchangeServer(f.r.t, f.r.s.rt.ca, f.c.TLS())
 }
 
 func (f *feSession) Mail(from string, o *smtpd.MailOptions) error {

@@ -26,7 +26,7 @@ type hubSession struct {
 }
 
 func (h *hubSession) Mail(from string, o *smtpd.MailOptions) error {
-	h.peer = exchangeServer(h.r.t, h.r.s.rt.ca, h.c.RemoteAddr(), h.c.TLS())
+	h.peer = exchangeServer(h.r.t, h.r.s.rt.ca, h.c.TLS())
 	if h.peer == nil {
 		return smtpd.ReplyNotAuthenticated
 	}
