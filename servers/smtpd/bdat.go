@@ -42,6 +42,9 @@ func (c *Conn) cmdBDAT(arg []byte) bool {
 		}
 		return c.protocolError(ReplyBadSequence)
 	}
+	if sofar := c.bdatBytes(); size > c.srv.lim.MaxMessageSize-sofar {
+		return c.refuseChunk(size)
+	}
 	if c.bdat == nil {
 		c.startBDAT()
 	}
@@ -71,6 +74,40 @@ func (c *Conn) cmdBDAT(arg []byte) bool {
 	}
 	t.pw.Close()
 	c.endBDAT()
+	return true
+}
+
+// maxSkippedChunk is how far past MaxMessageSize a refused chunk is still
+// read and dropped to keep the connection in step; a larger one ends the
+// connection after the 552. Exchange's behaviour for such a chunk has no
+// public source; reading gigabytes to refuse them is what this avoids.
+const maxSkippedChunk = 64 << 20
+
+// bdatBytes is how many bytes the current CHUNKING transaction holds.
+func (c *Conn) bdatBytes() int64 {
+	if c.bdat == nil {
+		return 0
+	}
+	return c.bdat.lim.n
+}
+
+// refuseChunk answers a chunk whose declared size already exceeds the
+// message size limit with the 552 at once (RFC 3030 section 2: the server
+// may answer before the chunk's data), ends the transaction, and drops the
+// chunk's bytes, or closes the connection when there are too many of them.
+func (c *Conn) refuseChunk(size int64) bool {
+	if c.bdat != nil {
+		c.abortBDAT(ReplyMessageTooLarge)
+	}
+	c.resetTx()
+	c.writeReply(ReplyMessageTooLarge)
+	if size-c.srv.lim.MaxMessageSize > maxSkippedChunk {
+		return false
+	}
+	if err := c.skipChunk(size); err != nil {
+		c.readFailed(err)
+		return false
+	}
 	return true
 }
 

@@ -189,6 +189,31 @@ func TestSizeLimits(t *testing.T) {
 	}
 }
 
+// TestBDATPastTheLimit: a chunk whose declared size exceeds the message
+// size limit gets the 552 before its data; a chunk far past it (a 4 GB
+// BDAT) also ends the connection instead of being read to its end.
+func TestBDATPastTheLimit(t *testing.T) {
+	o := Options{Limits: DefaultLimits()}
+	o.Limits.MaxMessageSize = 1000
+	b := &testBackend{}
+	_, addr := startServer(t, b, o)
+	c := dial(t, addr)
+	c.greet()
+	c.expect("MAIL FROM:<>", sender)
+	c.expect("RCPT TO:<a@contoso.com>", rcptOK)
+	// Declared past the limit, data not yet sent: the 552 comes first.
+	c.expect("BDAT 1500", "552 5.3.4 Message size exceeds fixed maximum message size")
+	c.send(strings.Repeat("x", 1500))
+	c.expect("NOOP", ok250)
+	c.expect("MAIL FROM:<>", sender)
+	c.expect("RCPT TO:<a@contoso.com>", rcptOK)
+	c.expect("BDAT 4294967296 LAST", "552 5.3.4 Message size exceeds fixed maximum message size")
+	c.expectEOF()
+	if m := b.messages(); len(m) != 0 {
+		t.Errorf("messages = %d, want none", len(m))
+	}
+}
+
 func TestRecipientLimit(t *testing.T) {
 	o := Options{Limits: DefaultLimits()}
 	o.Limits.MaxRecipientsPerMessage = 3
