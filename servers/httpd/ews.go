@@ -94,6 +94,15 @@ func (h *Handler) serveEWS(w http.ResponseWriter, r *http.Request, rest string, 
 		h.ewsFault(w, "ErrorInvalidServerVersion", "The specified server version is invalid.", "The specified server version is invalid.")
 		return
 	}
+	if req.Impersonate != "" {
+		// ExchangeImpersonation needs the ApplicationImpersonation role,
+		// which no lab account holds: refused as Exchange refuses it,
+		// never silently run as the caller (EWS response codes,
+		// ErrorImpersonateUserDenied).
+		log.Warn("impersonation refused", "as", req.Impersonate)
+		h.ewsFault(w, "ErrorImpersonateUserDenied", "The account does not have permission to impersonate the requested user.", "The account does not have permission to impersonate the requested user.")
+		return
+	}
 	op, ok := ewsOps[req.Operation]
 	ms, isStore := h.b.(MailStore)
 	if ok && (!op.store || isStore) {

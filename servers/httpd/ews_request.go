@@ -33,7 +33,10 @@ var ewsVersions = []string{
 type ewsRequest struct {
 	Operation     string // the Body's element, e.g. "FindItem"
 	ServerVersion string // RequestServerVersion's Version, if sent
-	Op            *xnode // the operation element
+	// Impersonate is the account an ExchangeImpersonation header asks to
+	// act as (its ConnectingSID's address, principal name or SID).
+	Impersonate string
+	Op          *xnode // the operation element
 }
 
 // errSchema is a request EWS refuses with ErrorSchemaValidation.
@@ -138,6 +141,23 @@ func parseEWSHeader(d *xml.Decoder, req *ewsRequest) error {
 						req.ServerVersion = a.Value
 					}
 				}
+			}
+			if t.Name.Local == "ExchangeImpersonation" && t.Name.Space == nsTypes {
+				n, err := readNode(d, t)
+				if err != nil {
+					return errSchema{"The SOAP Header is not well formed."}
+				}
+				sid := n.child("ConnectingSID")
+				for _, k := range []string{"PrimarySmtpAddress", "SmtpAddress", "PrincipalName", "SID"} {
+					if v := strings.TrimSpace(sid.text(k)); v != "" {
+						req.Impersonate = v
+						break
+					}
+				}
+				if req.Impersonate == "" {
+					return errSchema{"The element 'ConnectingSID' has incomplete content."}
+				}
+				continue
 			}
 			if err := d.Skip(); err != nil {
 				return errSchema{"The SOAP Header is not well formed."}

@@ -199,6 +199,10 @@ func TestEWSErrors(t *testing.T) {
 		{"bad paging", ewsEnvelope(strings.Replace(ewsFindInbox, `MaxEntriesReturned="2"`, `MaxEntriesReturned="-4"`, 1)), 500, "ErrorSchemaValidation", ""},
 		{"unknown folder", ewsEnvelope(strings.Replace(ewsGetInbox, `Id="inbox"`, `Id="calendar"`, 1)), 200, "", "ErrorFolderNotFound"},
 		{"malformed folder id", ewsEnvelope(`<m:GetFolder><m:FolderShape><t:BaseShape>Default</t:BaseShape></m:FolderShape><m:FolderIds><t:FolderId Id="!!"/></m:FolderIds></m:GetFolder>`), 200, "", "ErrorInvalidIdMalformed"},
+		{"impersonation without the role", strings.Replace(ewsEnvelope(ewsGetInbox), `<t:RequestServerVersion Version="Exchange2016"/>`,
+			`<t:RequestServerVersion Version="Exchange2016"/><t:ExchangeImpersonation><t:ConnectingSID><t:PrimarySmtpAddress>bob@contoso.com</t:PrimarySmtpAddress></t:ConnectingSID></t:ExchangeImpersonation>`, 1), 500, "ErrorImpersonateUserDenied", ""},
+		{"impersonation of nobody", strings.Replace(ewsEnvelope(ewsGetInbox), `<t:RequestServerVersion Version="Exchange2016"/>`,
+			`<t:RequestServerVersion Version="Exchange2016"/><t:ExchangeImpersonation><t:ConnectingSID/></t:ExchangeImpersonation>`, 1), 500, "ErrorSchemaValidation", ""},
 		{"another mailbox", ewsEnvelope(strings.Replace(ewsGetInbox, `<t:DistinguishedFolderId Id="inbox"/>`, `<t:DistinguishedFolderId Id="inbox"><t:Mailbox><t:EmailAddress>bob@contoso.com</t:EmailAddress></t:Mailbox></t:DistinguishedFolderId>`, 1)), 200, "", "ErrorAccessDenied"},
 	}
 	for _, tt := range tests {
