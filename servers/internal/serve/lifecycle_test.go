@@ -126,12 +126,14 @@ func TestCloseForceClosesConnections(t *testing.T) {
 func TestShutdownContextExpires(t *testing.T) {
 	lc := New(Options{Name: "test", Closed: errTestClosed})
 	l := servertest.Listen(t)
-	ended := make(chan struct{})
+	running, ended := make(chan struct{}), make(chan struct{})
 	start(lc, l, func(c net.Conn) {
 		defer close(ended)
+		close(running)
 		io.Copy(io.Discard, c) // until the connection is closed
 	})
 	dial(t, l).Write([]byte("x"))
+	<-running // the connection is accepted and tracked before Shutdown starts
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
