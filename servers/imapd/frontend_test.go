@@ -157,6 +157,22 @@ func TestFrontendPersonaGolden(t *testing.T) {
 	})
 }
 
+// logonSteps opens a connection to the Frontend on 993, sends steps (each
+// waiting for a continuation or the tagged reply) and checks the last reply.
+func logonSteps(t *testing.T, l *lab, steps []string, want string) *conversation {
+	t.Helper()
+	c := dialText(t, l.fe993, l.clientTLS)
+	c.recv()
+	var last string
+	for _, s := range steps {
+		last = c.reply("t", s)
+	}
+	if last != want {
+		t.Errorf("%v = %q, want %q", steps, last, want)
+	}
+	return c
+}
+
 // Successful logons answer with Exchange's text and then talk to the backend.
 func TestFrontendLogonForms(t *testing.T) {
 	l := newLab(t, labOptions{})
@@ -177,15 +193,7 @@ func TestFrontendLogonForms(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := dialText(t, l.fe993, l.clientTLS)
-			c.recv()
-			var last string
-			for _, s := range tc.steps {
-				last = c.reply("t", s)
-			}
-			if last != tc.want {
-				t.Errorf("%v = %q, want %q", tc.steps, last, tc.want)
-			}
+			c := logonSteps(t, l, tc.steps, tc.want)
 			if strings.Contains(tc.want, " OK ") {
 				// Now relayed: the backend answers, in Exchange's words.
 				if got := c.cmd("n NOOP"); got != "n OK NOOP completed." {

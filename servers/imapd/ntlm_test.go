@@ -147,17 +147,7 @@ func TestFrontendAuthenticateRefusals(t *testing.T) {
 		{"CRAM-MD5", []string{"t AUTHENTICATE CRAM-MD5"}, "t NO AUTHENTICATE failed."},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c := dialText(t, l.fe993, l.clientTLS)
-			c.recv()
-			var last string
-			for _, s := range tc.steps {
-				last = c.reply("t", s)
-			}
-			if last != tc.want {
-				t.Errorf("%v = %q, want %q", tc.steps, last, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { logonSteps(t, l, tc.steps, tc.want) })
 	}
 	// Before STARTTLS on 143 AUTHENTICATE is refused whatever the mechanism.
 	c := dialText(t, l.fe143, nil)

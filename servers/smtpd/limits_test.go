@@ -193,12 +193,7 @@ func TestSizeLimits(t *testing.T) {
 // size limit gets the 552 before its data; a chunk far past it (a 4 GB
 // BDAT) also ends the connection instead of being read to its end.
 func TestBDATPastTheLimit(t *testing.T) {
-	o := Options{Limits: DefaultLimits()}
-	o.Limits.MaxMessageSize = 1000
-	b := &testBackend{}
-	_, addr := startServer(t, b, o)
-	c := dial(t, addr)
-	c.greet()
+	c, b := limitedServer(t, func(l *Limits) { l.MaxMessageSize = 1000 })
 	c.expect("MAIL FROM:<>", sender)
 	c.expect("RCPT TO:<a@contoso.com>", rcptOK)
 	// Declared past the limit, data not yet sent: the 552 comes first.
@@ -214,13 +209,21 @@ func TestBDATPastTheLimit(t *testing.T) {
 	}
 }
 
-func TestRecipientLimit(t *testing.T) {
+// limitedServer starts a server with DefaultLimits changed by set and
+// returns a client past EHLO.
+func limitedServer(t *testing.T, set func(*Limits)) (*client, *testBackend) {
+	t.Helper()
 	o := Options{Limits: DefaultLimits()}
-	o.Limits.MaxRecipientsPerMessage = 3
+	set(&o.Limits)
 	b := &testBackend{}
 	_, addr := startServer(t, b, o)
 	c := dial(t, addr)
 	c.greet()
+	return c, b
+}
+
+func TestRecipientLimit(t *testing.T) {
+	c, b := limitedServer(t, func(l *Limits) { l.MaxRecipientsPerMessage = 3 })
 	c.expect("MAIL FROM:<>", sender)
 	for i := 1; i <= 3; i++ {
 		c.expect(fmt.Sprintf("RCPT TO:<u%d@contoso.com>", i), rcptOK)
