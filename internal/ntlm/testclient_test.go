@@ -118,8 +118,19 @@ func (c *testClient) authenticateMessage(chal []byte) ([]byte, error) {
 	if flags&flagUnicode == 0 {
 		enc = encodeOEM
 	}
-	payload := [][]byte{lm, nt, enc(c.domain), enc(c.user), enc(c.workstation), encKey}
-	const header = 88
+	// 88: with VERSION and room for the MIC.
+	m := layoutAuthenticate(88, flags, windowsServer2019[:], lm, nt, enc(c.domain), enc(c.user), enc(c.workstation), encKey)
+	if c.mic {
+		copy(m[72:], hmacMD5(c.exported, c.negotiate, chal, m))
+	}
+	return m, nil
+}
+
+// layoutAuthenticate writes an AUTHENTICATE_MESSAGE (MS-NLMP 2.2.1.3):
+// a header of the given size with the six payload fields (LM and NT
+// responses, domain, user, workstation, encrypted session key), flags and
+// VERSION, then the payloads in that order.
+func layoutAuthenticate(header int, flags uint32, version []byte, payload ...[]byte) []byte {
 	m := make([]byte, header)
 	copy(m, signature)
 	binary.LittleEndian.PutUint32(m[8:], typeAuthenticate)
@@ -129,14 +140,11 @@ func (c *testClient) authenticateMessage(chal []byte) ([]byte, error) {
 		off += len(p)
 	}
 	binary.LittleEndian.PutUint32(m[60:], flags)
-	copy(m[64:], windowsServer2019[:])
+	copy(m[64:], version)
 	for _, p := range payload {
 		m = append(m, p...)
 	}
-	if c.mic {
-		copy(m[72:], hmacMD5(c.exported, c.negotiate, chal, m))
-	}
-	return m, nil
+	return m
 }
 
 // keys are the client's session keys after authenticateMessage.

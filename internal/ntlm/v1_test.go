@@ -12,22 +12,8 @@ import (
 // MS-NLMP section 4.2 (domain "Domain", user "User", workstation
 // "COMPUTER") around the given responses, as section 4.2.2.3 does.
 func specV1Authenticate(flags uint32, lm, nt, encKey []byte) []byte {
-	payload := [][]byte{lm, nt, encodeUTF16("Domain"), encodeUTF16("User"), encodeUTF16("COMPUTER"), encKey}
-	const header = 72 // with VERSION, without MIC, as in section 4.2.2.3
-	m := make([]byte, header)
-	copy(m, signature)
-	binary.LittleEndian.PutUint32(m[8:], typeAuthenticate)
-	off := header
-	for i, p := range payload {
-		putField(m[12+8*i:], len(p), off)
-		off += len(p)
-	}
-	binary.LittleEndian.PutUint32(m[60:], flags)
-	copy(m[64:], unhex("0501280a0000000f"))
-	for _, p := range payload {
-		m = append(m, p...)
-	}
-	return m
+	// 72: with VERSION, without MIC, as in section 4.2.2.3.
+	return layoutAuthenticate(72, flags, unhex("0501280a0000000f"), lm, nt, encodeUTF16("Domain"), encodeUTF16("User"), encodeUTF16("COMPUTER"), encKey)
 }
 
 // TestSpecNTLMv1 verifies the NTLMv1 responses of MS-NLMP section 4.2.2
