@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/control"
+	"github.com/exsim/exsim/internal/control"
 	"github.com/exsim/exsim/probe"
 	"github.com/exsim/exsim/topology"
 )

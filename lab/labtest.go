@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/exsim/exsim/control"
+	"github.com/exsim/exsim/internal/control"
 	"github.com/exsim/exsim/probe"
 	"github.com/exsim/exsim/topology"
 )

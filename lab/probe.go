@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/exsim/exsim/certs"
-	"github.com/exsim/exsim/control"
+	"github.com/exsim/exsim/internal/control"
 	"github.com/exsim/exsim/probe"
 	"github.com/exsim/exsim/roles"
 	"github.com/exsim/exsim/topology"

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/exsim/exsim/certs"
-	"github.com/exsim/exsim/control"
+	"github.com/exsim/exsim/internal/control"
 	"github.com/exsim/exsim/topology"
 )
 

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/exsim/exsim/control"
+	"github.com/exsim/exsim/internal/control"
 	"github.com/exsim/exsim/store"
 	"github.com/exsim/exsim/transport"
 	"github.com/exsim/exsim/transport/smtpclient"

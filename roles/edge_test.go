@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/control"
+	"github.com/exsim/exsim/internal/control"
 	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/internal/labtest"
 	"github.com/exsim/exsim/roles/edgesync"

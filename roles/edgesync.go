@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/exsim/exsim/control"
+	"github.com/exsim/exsim/internal/control"
 	"github.com/exsim/exsim/roles/edgesync"
 	"github.com/exsim/exsim/servers/ldapd"
 	"github.com/exsim/exsim/store/directory"

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/exsim/exsim/control"
+	"github.com/exsim/exsim/internal/control"
 	"github.com/exsim/exsim/transport"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/control"
+	"github.com/exsim/exsim/internal/control"
 	"github.com/exsim/exsim/scenarios"
 	"github.com/exsim/exsim/topology"
 	"github.com/exsim/exsim/transport"

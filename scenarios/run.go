@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/exsim/exsim/control"
+	"github.com/exsim/exsim/internal/control"
 	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/topology"
 	"github.com/exsim/exsim/transport"

@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/exsim/exsim/control"
+	"github.com/exsim/exsim/internal/control"
 	"github.com/exsim/exsim/lab"
 	"github.com/exsim/exsim/probe"
 	"github.com/exsim/exsim/scenarios"

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/control"
+	"github.com/exsim/exsim/internal/control"
 	"github.com/exsim/exsim/internal/labtest"
 	"github.com/exsim/exsim/topology"
 )

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/exsim/exsim/control"
+	"github.com/exsim/exsim/internal/control"
 )
 
 // writeListing prints items as a JSON array (format "json"; [] when there

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/exsim/exsim/control"
+	"github.com/exsim/exsim/internal/control"
 	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/lab"
 	"github.com/exsim/exsim/probe"

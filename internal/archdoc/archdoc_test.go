@@ -85,7 +85,7 @@ func TestLayers(t *testing.T) {
 	for _, p := range ps {
 		for _, im := range p.Imports {
 			if strings.HasPrefix(p.Dir, "servers/") && (im == "roles" || strings.HasPrefix(im, "roles/") ||
-				im == "transport" || im == "control" || im == "topology") {
+				im == "transport" || im == "internal/control" || im == "topology") {
 				t.Errorf("%s imports %s: a protocol server talks to a narrow interface of its own, never to the roles above it", p.Dir, im)
 			}
 			if strings.HasPrefix(im, "cmd/") {

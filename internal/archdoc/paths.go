@@ -46,7 +46,7 @@ var paths = []path{
 		Steps: []step{
 			{"exsim probe", []string{"cmd/exsim", "topology", "probe"},
 				"the flows of Microsoft's port tables, derived from the topology"},
-			{"the source server's process", []string{"control", "probe", "internal/labnet"},
+			{"the source server's process", []string{"internal/control", "probe", "internal/labnet"},
 				"the management API runs each check from the source's own address"},
 			{"the destination listener", []string{"servers/smtpd", "servers/httpd", "servers/ldapd", "servers/dnsd"},
 				"speaks enough of the protocol to prove the Exchange feature works"},

@@ -22,7 +22,6 @@ const (
 // colours of the top-level folders, so a package's box says where it lives.
 var colours = map[string]string{
 	"cmd":       "#d9d2e9",
-	"control":   "#d9d2e9",
 	"servers":   "#cfe2f3",
 	"roles":     "#fce5cd",
 	"transport": "#d9ead3",
