@@ -174,46 +174,17 @@ func (d *decoder) content(n *Node, depth int) error {
 			d.i += end + 1
 			hasText = true
 			continue
-		case tokStrT:
+		case tokStrT, tokEntity, tokOpaque:
+			tok := d.b[d.i]
 			d.i++
-			off, err := d.mbUint()
+			v, err := d.mbUint()
 			if err != nil {
 				return err
 			}
-			if int(off) >= len(d.strtbl) {
-				return d.errf("string table reference %d out of range", off)
-			}
-			s := d.strtbl[off:]
-			if end := bytes.IndexByte(s, 0); end >= 0 {
-				s = s[:end]
-			}
-			text.Write(s)
-			hasText = true
-			continue
-		case tokEntity:
-			d.i++
-			r, err := d.mbUint()
-			if err != nil {
+			if err := d.valued(n, tok, v, &text); err != nil {
 				return err
 			}
-			if r == 0 || r > utf8.MaxRune {
-				return d.errf("entity %d is not a character", r)
-			}
-			text.WriteRune(rune(r))
-			hasText = true
-			continue
-		case tokOpaque:
-			d.i++
-			l, err := d.mbUint()
-			if err != nil {
-				return err
-			}
-			if int(l) > len(d.b)-d.i {
-				return d.errf("opaque data of %d bytes runs past the end", l)
-			}
-			n.Opaque = make([]byte, l)
-			copy(n.Opaque, d.b[d.i:])
-			d.i += int(l)
+			hasText = hasText || tok != tokOpaque
 			continue
 		}
 		c, err := d.element(depth + 1)
@@ -233,6 +204,34 @@ func (d *decoder) content(n *Node, depth int) error {
 	}
 	if (hasText || n.Opaque != nil) && len(n.Children) > 0 {
 		return d.errf("element %s mixes text and elements", n.Name())
+	}
+	return nil
+}
+
+// valued reads what follows a STR_T (a string table offset), ENTITY (a
+// character) or OPAQUE (a length) token whose integer is v.
+func (d *decoder) valued(n *Node, tok byte, v uint32, text *strings.Builder) error {
+	switch tok {
+	case tokStrT:
+		if int(v) >= len(d.strtbl) {
+			return d.errf("string table reference %d out of range", v)
+		}
+		s := d.strtbl[v:]
+		if end := bytes.IndexByte(s, 0); end >= 0 {
+			s = s[:end]
+		}
+		text.Write(s)
+	case tokEntity:
+		if v == 0 || v > utf8.MaxRune {
+			return d.errf("entity %d is not a character", v)
+		}
+		text.WriteRune(rune(v))
+	default:
+		if int(v) > len(d.b)-d.i {
+			return d.errf("opaque data of %d bytes runs past the end", v)
+		}
+		n.Opaque = make([]byte, v)
+		d.i += copy(n.Opaque, d.b[d.i:])
 	}
 	return nil
 }
