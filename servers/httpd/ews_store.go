@@ -40,6 +40,10 @@ type MailStore interface {
 
 // FolderInfo is one folder of a mailbox.
 type FolderInfo struct {
+	// ID identifies the folder while it exists, across renames; ""
+	// when the backend has no such id (ActiveSync then derives one
+	// from the name).
+	ID            string
 	Name          string
 	Total, Unread int
 }

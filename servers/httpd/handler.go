@@ -13,6 +13,8 @@ type Handler struct {
 	b        Backend
 	throttle *throttle
 	sessions *sessionStore
+	// easDevices is ActiveSync's per-device state.
+	easDevices *easDevices
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -25,10 +27,11 @@ func NewHandler(b Backend, o Options) *Handler {
 		c.log.Warn("httpd: option replaced by its default", "server", c.ServerName, "err", err)
 	}
 	return &Handler{
-		cfg:      c,
-		b:        b,
-		throttle: newThrottle(c.Throttle, c.Now),
-		sessions: newSessionStore(c.SessionTimeout, c.MaxSessions, c.Now),
+		cfg:        c,
+		b:          b,
+		throttle:   newThrottle(c.Throttle, c.Now),
+		sessions:   newSessionStore(c.SessionTimeout, c.MaxSessions, c.Now),
+		easDevices: newEASDevices(),
 	}
 }
 
