@@ -111,6 +111,14 @@ func (n *Node) All(name string) []*Node {
 	return out
 }
 
+// Elements are n's children; none for a nil n.
+func (n *Node) Elements() []*Node {
+	if n == nil {
+		return nil
+	}
+	return n.Children
+}
+
 // Path follows a chain of child names from n; nil when a link is missing.
 func (n *Node) Path(names ...string) *Node {
 	for _, name := range names {
