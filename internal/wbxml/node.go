@@ -86,24 +86,22 @@ func (n *Node) is(name string) bool {
 // Child is the first child named name ("Page:Tag", or "Tag" on any
 // page), nil when there is none. A nil n has no children.
 func (n *Node) Child(name string) *Node {
-	if n == nil {
-		return nil
-	}
-	for _, c := range n.Children {
-		if c.is(name) {
-			return c
-		}
+	if found := n.find(name, 1); len(found) > 0 {
+		return found[0]
 	}
 	return nil
 }
 
 // All is every child named name.
-func (n *Node) All(name string) []*Node {
-	if n == nil {
-		return nil
-	}
+func (n *Node) All(name string) []*Node { return n.find(name, -1) }
+
+// find is up to most children named name (-1: all of them).
+func (n *Node) find(name string, most int) []*Node {
 	var out []*Node
-	for _, c := range n.Children {
+	for _, c := range n.Elements() {
+		if len(out) == most {
+			break
+		}
 		if c.is(name) {
 			out = append(out, c)
 		}

@@ -97,30 +97,38 @@ func TestEncodeUnknown(t *testing.T) {
 	}
 }
 
+// decodeErrors are broken documents, one a line: what is wrong | the
+// document in hex | what the error says.
+const decodeErrors = `
+empty | | empty document
+header only | 03016A00 | unexpected end
+unclosed | 03016A0045 | not closed
+unknown tag | 03016A0011 | unknown tag 0x11
+unknown page | 03016A000063 | unknown code page 99
+attributes | 03016A00C5 | attributes
+unterminated string | 03016A004B0331 | unterminated string
+opaque past end | 03016A004BC30531 | runs past the end
+trailing bytes | 03016A000B0B | after the root
+mixed | 03016A00450331000B01 | mixes text
+charset | 0301040045 01 | not UTF-8
+huge integer | 03016A00 4B C3 FFFFFFFFFF | overflows 32 bits
+long integer | 03016A00 4B C3 8080808080 | longer than 5 bytes
+NUL entity | 03016A00 4B 0200 01 | not a character
+`
+
 func TestDecodeErrors(t *testing.T) {
-	for _, tc := range []struct{ name, hex, want string }{
-		{"empty", "", "empty document"},
-		{"header only", "03016A00", "unexpected end"},
-		{"unclosed", "03016A0045", "not closed"},
-		{"unknown tag", "03016A0011", "unknown tag 0x11"},
-		{"unknown page", "03016A000063", "unknown code page 99"},
-		{"attributes", "03016A00C5", "attributes"},
-		{"unterminated string", "03016A004B0331", "unterminated string"},
-		{"opaque past end", "03016A004BC30531", "runs past the end"},
-		{"trailing bytes", "03016A000B0B", "after the root"},
-		{"mixed", "03016A00450331000B01", "mixes text"},
-		{"charset", "0301040045 01", "not UTF-8"},
-		{"huge integer", "03016A00 4B C3 FFFFFFFFFF", "overflows 32 bits"},
-		{"long integer", "03016A00 4B C3 8080808080", "longer than 5 bytes"},
-		{"deep", "03016A00" + strings.Repeat("45", MaxDepth+2), "deeper than"},
-	} {
-		raw, err := hex.DecodeString(strings.ReplaceAll(tc.hex, " ", ""))
+	cases := strings.Split(strings.TrimSpace(decodeErrors), "\n")
+	cases = append(cases, "deep | 03016A00"+strings.Repeat("45", MaxDepth+2)+" | deeper than")
+	for _, line := range cases {
+		f := strings.Split(line, "|")
+		name, hx, want := strings.TrimSpace(f[0]), strings.ReplaceAll(f[1], " ", ""), strings.TrimSpace(f[2])
+		raw, err := hex.DecodeString(hx)
 		if err != nil {
-			t.Fatal(tc.name, err)
+			t.Fatal(name, err)
 		}
 		_, err = Decode(raw)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: Decode(%s) = %v, want an error containing %q", tc.name, tc.hex, err, tc.want)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: Decode(%s) = %v, want an error containing %q", name, hx, err, want)
 		}
 	}
 }

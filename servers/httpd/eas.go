@@ -36,19 +36,6 @@ var easRoots = map[string]string{
 	"SmartForward": "ComposeMail:SmartForward", "MoveItems": "Move:MoveItems", "Ping": "Ping:Ping", "Provision": "Provision:Provision",
 }
 
-// Common status codes of MS-ASCMD 2.2.2 (Common Status Codes).
-const (
-	easInvalidContent       = 101
-	easInvalidWBXML         = 102
-	easInvalidXML           = 103
-	easServerError          = 110
-	easMailSubmissionFailed = 120
-	easDeviceNotProvisioned = 142
-	easPolicyRefresh        = 143
-	easInvalidPolicyKey     = 144
-	easItemNotFound         = 150
-)
-
 // easCall is one ActiveSync command being answered.
 type easCall struct {
 	h     *Handler
@@ -186,6 +173,9 @@ func (c *easCall) provisioned() bool {
 	c.reply(c.status(status))
 	return false
 }
+
+// asks reports whether the request body is the command's element.
+func (c *easCall) asks(tag string) bool { return c.body != nil && c.body.Tag == tag }
 
 // status is the command's root element holding only a Status.
 func (c *easCall) status(code int) *wbxml.Node {

@@ -14,13 +14,6 @@ import (
 	"github.com/exsim/exsim/internal/wbxml"
 )
 
-// ComposeMail statuses beyond the common ones (MS-ASCMD 2.2.2: common
-// status codes 107 InvalidMIME, 119 MessageHasNoRecipient).
-const (
-	easInvalidMIME  = 107
-	easNoRecipients = 119
-)
-
 // easComposed is what SendMail, SmartReply and SmartForward carry: the
 // MIME message and where to save it, in the WBXML form of 14.0 and
 // later or the message/rfc822 body and query parameters of 12.1.

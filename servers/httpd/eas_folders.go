@@ -17,21 +17,21 @@ type easFolderEntry struct {
 
 // Folder types of MS-ASCMD 2.2.3.186.3 (FolderSync Type).
 const (
-	easTypeUserMail     = 1
-	easTypeInbox        = 2
-	easTypeDrafts       = 3
-	easTypeDeleted      = 4
-	easTypeSent         = 5
-	easTypeOutbox       = 6
-	easTypeTasks        = 7
-	easTypeCalendar     = 8
-	easTypeContacts     = 9
-	easTypeNotes        = 10
-	easTypeJournal      = 11
-	easTypeUserGeneric  = 12
-	easTypeUserCalendar = 13
-	easTypeUserContacts = 14
-	easTypeUserTasks    = 15
+	easTypeUserMail = iota + 1
+	easTypeInbox
+	easTypeDrafts
+	easTypeDeleted
+	easTypeSent
+	easTypeOutbox
+	easTypeTasks
+	easTypeCalendar
+	easTypeContacts
+	easTypeNotes
+	easTypeJournal
+	easTypeUserGeneric
+	easTypeUserCalendar
+	easTypeUserContacts
+	easTypeUserTasks
 )
 
 // easDefaultTypes are the default folders' types, by backend name.
@@ -116,21 +116,13 @@ func (c *easCall) folder(id string) (easFolderEntry, bool, error) {
 	return easFolderEntry{}, false, nil
 }
 
-// FolderSync statuses (MS-ASCMD 2.2.3.177.4).
-const (
-	folderSyncSuccess     = 1
-	folderSyncServerError = 6
-	folderSyncInvalidKey  = 9
-	folderSyncBadRequest  = 10
-)
-
 // folderSync sends the hierarchy changes since the device's SyncKey
 // (MS-ASCMD 2.2.2.4). SyncKey 0 starts over: every folder is an Add and
 // every collection's sync state is dropped.
 func (c *easCall) folderSync() *wbxml.Node {
 	resp := wbxml.E("FolderHierarchy:FolderSync")
 	fail := func(st int) *wbxml.Node { return resp.Add(wbxml.T("FolderHierarchy:Status", strconv.Itoa(st))) }
-	if c.body == nil || c.body.Tag != "FolderSync" || !c.body.Has("SyncKey") {
+	if !c.asks("FolderSync") || !c.body.Has("SyncKey") {
 		return fail(folderSyncBadRequest)
 	}
 	dev := c.dev

@@ -10,22 +10,12 @@ import (
 	"github.com/exsim/exsim/internal/wbxml"
 )
 
-// ItemOperations statuses (MS-ASCMD 2.2.3.177.8).
-const (
-	ioSuccess       = 1
-	ioProtocolError = 2
-	ioServerError   = 3
-	ioNotFound      = 6
-	ioUnknownStore  = 9
-	ioBadAttachment = 15
-)
-
 // itemOperations answers Fetch (MS-ASCMD 2.2.2.9) of a mailbox item by
 // CollectionId and ServerId, or of an attachment by FileReference. With
 // MS-ASAcceptMultiPart the attachments travel as parts of a multipart
 // answer (MS-ASCMD 2.2.2.9.1) instead of base64 in the WBXML.
 func (c *easCall) itemOperations() *wbxml.Node {
-	if c.body == nil || c.body.Tag != "ItemOperations" {
+	if !c.asks("ItemOperations") {
 		return wbxml.E("ItemOperations:ItemOperations", wbxml.T("ItemOperations:Status", strconv.Itoa(ioProtocolError)))
 	}
 	resp := wbxml.E("ItemOperations:Response")
@@ -156,19 +146,10 @@ func (c *easCall) fetchItem(colID, serverID string) (*easFetched, int) {
 	return &easFetched{f: f, key: key, mi: mi, msg: m}, ioSuccess
 }
 
-// MoveItems statuses (MS-ASCMD 2.2.3.177.9).
-const (
-	moveBadSource  = 1
-	moveBadDest    = 2
-	moveSuccess    = 3
-	moveSameFolder = 4
-	moveFailed     = 5
-)
-
 // moveItems moves items between folders (MS-ASCMD 2.2.2.12); each item
 // gets a new ServerId in its new folder.
 func (c *easCall) moveItems() *wbxml.Node {
-	if c.body == nil || c.body.Tag != "MoveItems" {
+	if !c.asks("MoveItems") {
 		return c.status(easInvalidXML)
 	}
 	resp := wbxml.E("Move:MoveItems")

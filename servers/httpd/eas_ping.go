@@ -10,17 +10,6 @@ import (
 	"github.com/exsim/exsim/internal/wbxml"
 )
 
-// Ping statuses (MS-ASCMD 2.2.3.177.11).
-const (
-	pingExpired       = 1
-	pingChanges       = 2
-	pingMissing       = 3
-	pingBadInterval   = 5
-	pingTooMany       = 6
-	pingHierarchySync = 7
-	pingServerError   = 8
-)
-
 // Ping limits. Exchange's defaults for the heartbeat are 60 s to 3540 s
 // (MS-ASCMD 2.2.3.85.1 gives 3540 s as the upper bound servers use); the
 // folder limit has no public Exchange default: 300 is exsim's choice.

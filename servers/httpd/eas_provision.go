@@ -31,21 +31,13 @@ var easDefaultPolicy = [][2]string{
 	{"AllowInternetSharing", "1"}, {"UnapprovedInROMApplicationList", ""}, {"ApprovedApplicationList", ""},
 }
 
-// Provision statuses (MS-ASPROV 2.2.2.54.1 for Provision, 2.2.2.54.2 for Policy).
-const (
-	provSuccess       = 1
-	provProtocolError = 2
-	policyUnknownType = 3
-	policyWrongKey    = 5
-)
-
 // provision is the policy key dance (MS-ASPROV 3.1.5.1): the device asks
 // for the policy and gets it with a temporary key; it acknowledges that
 // key with Status 1 and gets the final key it then sends in
 // X-MS-PolicyKey.
 func (c *easCall) provision() *wbxml.Node {
 	resp := wbxml.E("Provision:Provision")
-	if c.body == nil || c.body.Tag != "Provision" {
+	if !c.asks("Provision") {
 		return resp.Add(wbxml.T("Provision:Status", strconv.Itoa(provProtocolError)))
 	}
 	if c.body.Has("Settings:DeviceInformation") {

@@ -5,21 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/exsim/exsim/internal/wbxml"
-)
-
-// Sync statuses (MS-ASCMD 2.2.3.177.17).
-const (
-	syncSuccess         = 1
-	syncInvalidKey      = 3
-	syncProtocolError   = 4
-	syncServerError     = 5
-	syncConversionError = 6
-	syncNotFound        = 8
-	syncHierarchyChange = 12
-	syncIncomplete      = 13
 )
 
 // Sync windows (MS-ASCMD 2.2.3.199.2: default 100, at most 512).
@@ -27,65 +14,6 @@ const (
 	defaultWindowSize = 100
 	maxWindowSize     = 512
 )
-
-// easFilterAges are the FilterType values of MS-ASCMD 2.2.3.71.3 that
-// limit items by age (email by DateReceived, calendar by start).
-var easFilterAges = map[string]time.Duration{
-	"1": 24 * time.Hour, "2": 3 * 24 * time.Hour, "3": 7 * 24 * time.Hour, "4": 14 * 24 * time.Hour,
-	"5": 31 * 24 * time.Hour, "6": 93 * 24 * time.Hour, "7": 186 * 24 * time.Hour,
-}
-
-// easListing is a folder's items as ActiveSync keys them: the key is the
-// backend id, or the alias an item keeps after a rewrite.
-type easListing struct {
-	order  []string // keys, newest first
-	infos  map[string]MessageInfo
-	stamps map[string]string
-}
-
-func (c *easCall) listing(f easFolderEntry, filterType string) (*easListing, error) {
-	msgs, err := c.store.ListFolder(c.r.Context(), c.u.Address, f.Path)
-	if err != nil {
-		return nil, err
-	}
-	var since time.Time
-	if age, ok := easFilterAges[filterType]; ok {
-		since = c.h.cfg.Now().Add(-age)
-	}
-	l := &easListing{infos: map[string]MessageInfo{}, stamps: map[string]string{}}
-	for _, mi := range msgs {
-		if !since.IsZero() && mi.Date.Before(since) {
-			continue
-		}
-		key := mi.ID
-		if mi.Alias != "" {
-			key = mi.Alias
-		}
-		l.order = append(l.order, key)
-		l.infos[key] = mi
-		l.stamps[key] = itemStamp(mi)
-	}
-	return l, nil
-}
-
-// pending compares what the device has with the folder now.
-func (l *easListing) pending(have map[string]string) (adds, changes, deletes []string) {
-	for _, k := range l.order {
-		old, ok := have[k]
-		switch {
-		case !ok:
-			adds = append(adds, k)
-		case old != l.stamps[k]:
-			changes = append(changes, k)
-		}
-	}
-	for _, k := range slices.Sorted(maps.Keys(have)) {
-		if _, ok := l.stamps[k]; !ok {
-			deletes = append(deletes, k)
-		}
-	}
-	return adds, changes, deletes
-}
 
 // sync is MS-ASCMD 2.2.2.20: per collection, the device's changes are
 // applied, then the server's changes since its SyncKey are sent, at most
@@ -270,18 +198,10 @@ func itemKey(f easFolderEntry, serverID string) (string, bool) {
 	return strings.CutPrefix(serverID, f.ID+":")
 }
 
-// GetItemEstimate statuses (MS-ASCMD 2.2.3.177.6).
-const (
-	estimateSuccess   = 1
-	estimateBadFolder = 2
-	estimateNotPrimed = 3
-	estimateBadKey    = 4
-)
-
 // getItemEstimate counts the changes a Sync from the given key would
 // bring (MS-ASCMD 2.2.2.7).
 func (c *easCall) getItemEstimate() *wbxml.Node {
-	if c.body == nil || c.body.Tag != "GetItemEstimate" {
+	if !c.asks("GetItemEstimate") {
 		return c.status(easInvalidXML)
 	}
 	resp := wbxml.E("GetItemEstimate:GetItemEstimate")

@@ -17,7 +17,6 @@ func (c *easCall) applyClientCommands(f easFolderEntry, col, opts *wbxml.Node) (
 	if cmds == nil {
 		return nil, responses
 	}
-	ctx := c.r.Context()
 	class := easClass(f.Type)
 	deletesAsMoves := true // MS-ASCMD 2.2.3.43: the default
 	if d := col.Child("DeletesAsMoves"); d != nil && d.Text == "0" {
@@ -49,34 +48,16 @@ func (c *easCall) applyClientCommands(f easFolderEntry, col, opts *wbxml.Node) (
 				l = nil
 			}
 			responses.Add(r.Add(wbxml.T("AirSync:Status", strconv.Itoa(status))))
-		case "Change":
+		case "Change", "Delete":
 			k, mi, ok := lookup(sid)
 			status := syncNotFound
-			if ok {
+			if ok && cmd.Tag == "Change" {
 				status = c.syncChange(f, class, k, mi, cmd.Child("ApplicationData"))
+			} else if ok {
+				status = c.syncDelete(f, mi, deletesAsMoves)
 			}
 			if status != syncSuccess {
-				responses.Add(wbxml.E("AirSync:Change", wbxml.T("AirSync:ServerId", sid), wbxml.T("AirSync:Status", strconv.Itoa(status))))
-				continue
-			}
-			touched = append(touched, k)
-			l = nil
-		case "Delete":
-			k, mi, ok := lookup(sid)
-			var err error
-			if ok {
-				if deletesAsMoves && f.Type != easTypeDeleted {
-					_, err = c.store.Transfer(ctx, c.u.Address, f.Path, mi.ID, FolderDeletedItems, true)
-				} else {
-					err = c.store.Remove(ctx, c.u.Address, f.Path, []string{mi.ID})
-				}
-			}
-			if !ok || err != nil {
-				st := syncNotFound
-				if err != nil {
-					st = c.storeStatus(err, syncNotFound, syncServerError)
-				}
-				responses.Add(wbxml.E("AirSync:Delete", wbxml.T("AirSync:ServerId", sid), wbxml.T("AirSync:Status", strconv.Itoa(st))))
+				responses.Add(wbxml.E("AirSync:"+cmd.Tag, wbxml.T("AirSync:ServerId", sid), wbxml.T("AirSync:Status", strconv.Itoa(status))))
 				continue
 			}
 			touched = append(touched, k)
@@ -97,6 +78,21 @@ func (c *easCall) applyClientCommands(f easFolderEntry, col, opts *wbxml.Node) (
 		}
 	}
 	return touched, responses
+}
+
+// syncDelete moves a deleted item to Deleted Items, or removes it for
+// good from Deleted Items or when the device says DeletesAsMoves 0.
+func (c *easCall) syncDelete(f easFolderEntry, mi MessageInfo, asMove bool) int {
+	var err error
+	if asMove && f.Type != easTypeDeleted {
+		_, err = c.store.Transfer(c.r.Context(), c.u.Address, f.Path, mi.ID, FolderDeletedItems, true)
+	} else {
+		err = c.store.Remove(c.r.Context(), c.u.Address, f.Path, []string{mi.ID})
+	}
+	if err != nil {
+		return c.storeStatus(err, syncNotFound, syncServerError)
+	}
+	return syncSuccess
 }
 
 // pimMessageOf turns a device's ApplicationData into the message that
