@@ -68,9 +68,7 @@ func (c *easCall) easFolders() ([]easFolderEntry, error) {
 	for _, fi := range infos {
 		e := easFolderEntry{ID: fi.ID, Path: fi.Name, Name: fi.Name, Parent: "0"}
 		if e.ID == "" {
-			h := fnv.New32a()
-			h.Write([]byte(strings.ToLower(fi.Name)))
-			e.ID = "f" + strconv.FormatUint(uint64(h.Sum32()), 36)
+			e.ID = "f" + nameFolderID(fi.Name)
 		}
 		parentPath := ""
 		if i := strings.LastIndex(fi.Name, "/"); i >= 0 {
@@ -100,6 +98,14 @@ func (c *easCall) easFolders() ([]easFolderEntry, error) {
 		byPath[strings.ToLower(fi.Name)] = &out[len(out)-1]
 	}
 	return out, nil
+}
+
+// nameFolderID is a folder id made from its name, for a backend that
+// has no folder ids.
+func nameFolderID(name string) string {
+	h := fnv.New32a()
+	h.Write([]byte(strings.ToLower(name)))
+	return strconv.FormatUint(uint64(h.Sum32()), 36)
 }
 
 // folder finds a collection by its ServerId.

@@ -56,10 +56,16 @@ func bodyPref(opts *wbxml.Node) easBodyPref {
 	return p
 }
 
-var htmlTags = regexp.MustCompile(`(?s)<(script|style)[^>]*>.*?</(script|style)>|<[^>]*>`)
+var (
+	htmlDropped = regexp.MustCompile(`(?is)<(script|style)[^>]*>.*?</(script|style)>`)
+	htmlBreaks  = regexp.MustCompile(`(?i)<(br|/p|/div|/h[1-6]|/li|/tr)\b[^>]*>`)
+	htmlTags    = regexp.MustCompile(`<[^>]*>`)
+)
 
-// htmlToText is the text of an HTML body, for a client that wants plain text.
+// htmlToText is the text of an HTML body, for a client that wants plain
+// text: scripts and styles dropped, block ends as line breaks.
 func htmlToText(s string) string {
+	s = htmlBreaks.ReplaceAllString(htmlDropped.ReplaceAllString(s, ""), "\n")
 	return strings.TrimSpace(html.UnescapeString(htmlTags.ReplaceAllString(s, "")))
 }
 

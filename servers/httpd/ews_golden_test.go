@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-var updateGolden = flag.Bool("update", false, "rewrite the golden EWS transcripts in testdata/ews/")
+var updateGolden = flag.Bool("update", false, "rewrite the golden EWS and ActiveSync transcripts in testdata/")
 
 // fakeNow is the golden tests' clock.
 var fakeNow = time.Date(2024, 4, 2, 10, 0, 0, 0, time.UTC)
@@ -221,22 +221,28 @@ func TestEWSGolden(t *testing.T) {
 			if tt.check != nil {
 				tt.check(t, fs)
 			}
-			path := filepath.Join("testdata", "ews", tt.name+".txt")
-			if *updateGolden {
-				os.MkdirAll(filepath.Dir(path), 0o755)
-				if err := os.WriteFile(path, []byte(out.String()), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestEWSGolden -update)", err)
-			}
-			if out.String() != string(want) {
-				t.Errorf("transcript differs from %s (rerun with -update and review the diff):\n%s", path, firstDiff(string(want), out.String()))
-			}
+			checkGolden(t, filepath.Join("testdata", "ews", tt.name+".txt"), out.String())
 		})
+	}
+}
+
+// checkGolden compares a transcript with the file at path; with -update
+// it writes the file instead.
+func checkGolden(t *testing.T, path, got string) {
+	t.Helper()
+	if *updateGolden {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -run %s -update)", err, t.Name())
+	}
+	if got != string(want) {
+		t.Errorf("transcript differs from %s (rerun with -update and review the diff):\n%s", path, firstDiff(string(want), got))
 	}
 }
 
