@@ -138,6 +138,9 @@ func (d *decoder) element(depth int) (*Node, error) {
 		case tokEnd:
 			return nil, nil
 		}
+		if c&0x3f == tokLiteral {
+			return nil, d.errf("literal tag names (LITERAL) are not used by ActiveSync")
+		}
 		if c&tagAttrs != 0 {
 			return nil, d.errf("attributes (token 0x%02x) are not used by ActiveSync", c)
 		}

@@ -14,6 +14,7 @@ const (
 	tokEnd        = 0x01
 	tokEntity     = 0x02
 	tokStrI       = 0x03
+	tokLiteral    = 0x04
 	tokStrT       = 0x83
 	tokOpaque     = 0xC3
 	tagContent    = 0x40 // the tag has content
