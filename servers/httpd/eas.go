@@ -34,6 +34,7 @@ var easRoots = map[string]string{
 	"Sync": "AirSync:Sync", "FolderSync": "FolderHierarchy:FolderSync", "GetItemEstimate": "GetItemEstimate:GetItemEstimate",
 	"ItemOperations": "ItemOperations:ItemOperations", "SendMail": "ComposeMail:SendMail", "SmartReply": "ComposeMail:SmartReply",
 	"SmartForward": "ComposeMail:SmartForward", "MoveItems": "Move:MoveItems", "Ping": "Ping:Ping", "Provision": "Provision:Provision",
+	"FolderCreate": "FolderHierarchy:FolderCreate", "FolderDelete": "FolderHierarchy:FolderDelete", "FolderUpdate": "FolderHierarchy:FolderUpdate",
 }
 
 // easCall is one ActiveSync command being answered.
@@ -139,16 +140,11 @@ func (h *Handler) serveEASCommand(w http.ResponseWriter, r *http.Request, u *Use
 
 // easCommands are the commands exsim answers. Ping is run apart.
 var easCommands = map[string]func(*easCall) *wbxml.Node{
-	"Provision":       (*easCall).provision,
-	"FolderSync":      (*easCall).folderSync,
-	"Sync":            (*easCall).sync,
-	"GetItemEstimate": (*easCall).getItemEstimate,
-	"ItemOperations":  (*easCall).itemOperations,
-	"SendMail":        (*easCall).sendMail,
-	"SmartReply":      (*easCall).smartReply,
-	"SmartForward":    (*easCall).smartForward,
-	"MoveItems":       (*easCall).moveItems,
-	"Ping":            func(*easCall) *wbxml.Node { return nil },
+	"Provision": (*easCall).provision, "FolderSync": (*easCall).folderSync, "Sync": (*easCall).sync,
+	"GetItemEstimate": (*easCall).getItemEstimate, "ItemOperations": (*easCall).itemOperations, "SendMail": (*easCall).sendMail,
+	"SmartReply": (*easCall).smartReply, "SmartForward": (*easCall).smartForward, "MoveItems": (*easCall).moveItems,
+	"FolderCreate": (*easCall).folderCreate, "FolderDelete": (*easCall).folderDelete, "FolderUpdate": (*easCall).folderUpdate,
+	"Ping": func(*easCall) *wbxml.Node { return nil },
 }
 
 // provisioned checks the policy key (MS-ASPROV 3.2.5.1). A device that

@@ -39,6 +39,9 @@ var easDefaultTypes = map[string]int{
 	"inbox": easTypeInbox, "drafts": easTypeDrafts, "deleted items": easTypeDeleted, "sent items": easTypeSent,
 	"outbox": easTypeOutbox, "tasks": easTypeTasks, "calendar": easTypeCalendar, "contacts": easTypeContacts,
 	"notes": easTypeNotes, "journal": easTypeJournal,
+	// Default folders without a type of their own: shown as 12, never
+	// deleted or renamed by a device.
+	"junk email": easTypeUserGeneric, "archive": easTypeUserGeneric,
 }
 
 // easClass is the item class a folder type syncs (MS-ASCMD 2.2.3.27.5).

@@ -22,6 +22,12 @@ const (
 	folderSyncServerError = 6
 	folderSyncInvalidKey  = 9
 	folderSyncBadRequest  = 10
+	// FolderCreate, FolderDelete, FolderUpdate statuses (MS-ASCMD
+	// 2.2.3.177.2, .3, .5), with FolderSync's 6, 9 and 10.
+	folderExists        = 2
+	folderSpecial       = 3
+	folderNotFound      = 4
+	folderParentMissing = 5
 	// ItemOperations statuses (MS-ASCMD 2.2.3.177.8).
 	ioSuccess       = 1
 	ioProtocolError = 2

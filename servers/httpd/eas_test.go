@@ -210,6 +210,21 @@ func TestEASGolden(t *testing.T) {
 		wbxml.E("ComposeMail:Source", wbxml.T("ComposeMail:FolderId", inbox), wbxml.T("ComposeMail:ItemId", inbox+":42")),
 		wbxml.O("ComposeMail:Mime", []byte("To: bob@contoso.com\r\nSubject: RE\r\n\r\nok\r\n"))))
 
+	fh := func(cmd string, kids ...*wbxml.Node) *wbxml.Node {
+		return s.step(cmd, "14.1", wbxml.E("FolderHierarchy:"+cmd, kids...))
+	}
+	created := fh("FolderCreate", wbxml.T("FolderHierarchy:SyncKey", "1"), wbxml.T("FolderHierarchy:ParentId", inbox),
+		wbxml.T("FolderHierarchy:DisplayName", "Projects"), wbxml.T("FolderHierarchy:Type", "12")).Value("ServerId")
+	fh("FolderCreate", wbxml.T("FolderHierarchy:SyncKey", "2"), wbxml.T("FolderHierarchy:ParentId", inbox),
+		wbxml.T("FolderHierarchy:DisplayName", "Projects"), wbxml.T("FolderHierarchy:Type", "12"))
+	fh("FolderUpdate", wbxml.T("FolderHierarchy:SyncKey", "2"), wbxml.T("FolderHierarchy:ServerId", created),
+		wbxml.T("FolderHierarchy:ParentId", "0"), wbxml.T("FolderHierarchy:DisplayName", "Projects 2026"))
+	fh("FolderSync", wbxml.T("FolderHierarchy:SyncKey", "3"))
+	fh("FolderDelete", wbxml.T("FolderHierarchy:SyncKey", "3"), wbxml.T("FolderHierarchy:ServerId", inbox))
+	fh("FolderDelete", wbxml.T("FolderHierarchy:SyncKey", "3"), wbxml.T("FolderHierarchy:ServerId", "f"+easFolderIDOf("Projects 2026")))
+	fh("FolderSync", wbxml.T("FolderHierarchy:SyncKey", "4"))
+	fh("FolderSync", wbxml.T("FolderHierarchy:SyncKey", "2")) // a key from before: the device must start over
+
 	transcript := easSyncKeyRE.ReplaceAllString(easKeyRE.ReplaceAllString(s.out.String(), "<PolicyKey>KEY</PolicyKey>"), "{GEN}")
 	checkGolden(t, filepath.Join("testdata", "eas", "session.txt"), transcript)
 
