@@ -53,43 +53,63 @@ func (c *easCall) ping() *wbxml.Node {
 	}
 	stop := make(chan struct{})
 	dev.pingStop = stop
+	changed, st, gone := c.awaitChange("ping", params.folders, params.interval, stop)
+	dev.mu.Unlock()
+	switch {
+	case gone:
+		c.wrote = true // the client went away: nobody to answer
+		return nil
+	case st != 0:
+		return st2ping(st, 0)
+	case len(changed) > 0:
+		return pingResult(changed)
+	}
+	return st2ping(pingExpired, 0)
+}
+
+// awaitChange waits up to seconds (or until stop closes) for one of the
+// folders ids to hold something the device lacks, and returns those
+// folders. It is called with the device locked, takes its snapshot under
+// the lock, releases the lock while it waits and locks again before it
+// returns. st is a Ping status when the folders cannot be watched; gone
+// says the client went away.
+func (c *easCall) awaitChange(what string, ids []string, seconds int, stop <-chan struct{}) (changed []string, st int, gone bool) {
 	watch, err := c.store.WatchMailbox(c.r.Context(), c.u.Address)
 	if err != nil {
-		dev.mu.Unlock()
 		c.log.Error("activesync: watch mailbox", "err", err)
-		return st2ping(pingServerError, 0)
+		return nil, pingServerError, false
 	}
 	defer watch.Close()
 	// What the device has of each folder, taken after the watch starts so
 	// that no change falls between the two.
-	watched, st := c.pingSnapshot(params.folders)
-	dev.mu.Unlock()
+	watched, st := c.pingSnapshot(ids)
 	if st != 0 {
-		return st2ping(st, 0)
+		return nil, st, false
 	}
 	if changed := c.pingChanged(watched, nil, true); len(changed) > 0 {
-		return pingResult(changed)
+		return changed, 0, false
 	}
-	c.log.Info("activesync: ping waiting", "interval", params.interval, "folders", len(watched))
-	timer := time.NewTimer(time.Duration(params.interval) * time.Second)
+	c.dev.mu.Unlock()
+	defer c.dev.mu.Lock()
+	c.log.Info("activesync: "+what+" waiting", "interval", seconds, "folders", len(watched))
+	timer := time.NewTimer(time.Duration(seconds) * time.Second)
 	defer timer.Stop()
 	for {
 		select {
 		case <-c.r.Context().Done():
-			c.wrote = true // the client went away: nobody to answer
-			return nil
+			return nil, 0, true
 		case <-stop:
-			return st2ping(pingExpired, 0)
+			return nil, 0, false
 		case <-timer.C:
-			return st2ping(pingExpired, 0)
+			return nil, 0, false
 		case _, ok := <-watch.C():
 			if !ok {
-				return st2ping(pingServerError, 0)
+				return nil, pingServerError, false
 			}
 			names, all := watch.Changed()
 			if changed := c.pingChanged(watched, names, all); len(changed) > 0 {
-				c.log.Info("activesync: ping woken by a change", "folders", strings.Join(changed, ","))
-				return pingResult(changed)
+				c.log.Info("activesync: "+what+" woken by a change", "folders", strings.Join(changed, ","))
+				return changed, 0, false
 			}
 		}
 	}

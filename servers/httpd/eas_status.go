@@ -63,6 +63,7 @@ const (
 	syncNotFound        = 8
 	syncHierarchyChange = 12
 	syncIncomplete      = 13
+	syncBadWait         = 14
 	// GetItemEstimate statuses (MS-ASCMD 2.2.3.177.6).
 	estimateSuccess   = 1
 	estimateBadFolder = 2

@@ -42,12 +42,69 @@ func (c *easCall) sync() *wbxml.Node {
 	if len(cols) == 0 {
 		return c.status(syncProtocolError)
 	}
+	wait, bad := syncWait(req)
+	if bad != nil {
+		return bad
+	}
 	window := windowSize(req.Value("WindowSize"), maxWindowSize)
 	out := wbxml.E("AirSync:Collections")
 	for _, col := range cols {
 		out.Add(c.syncCollection(col, window))
 	}
+	if wait == 0 || !quietSync(cols, out) {
+		return wbxml.E("AirSync:Sync", out)
+	}
+	// Nothing to say: wait for a change as Ping does (MS-ASCMD 2.2.3.198,
+	// 2.2.3.86.2), then answer the Sync afresh, or with an empty body when
+	// the interval passes.
+	ids := make([]string, len(cols))
+	for i, col := range cols {
+		ids[i] = col.Value("CollectionId")
+	}
+	changed, _, gone := c.awaitChange("sync", ids, wait, nil)
+	if gone || len(changed) == 0 {
+		c.wrote = gone
+		return nil
+	}
+	out = wbxml.E("AirSync:Collections")
+	for _, col := range cols {
+		out.Add(c.syncCollection(col, window))
+	}
 	return wbxml.E("AirSync:Sync", out)
+}
+
+// syncWait is how long a Sync may wait for changes: Wait in minutes
+// (1-59) or HeartbeatInterval in seconds (60-3540); 0 for no wait. Out
+// of range it is Status 14 with the Limit (MS-ASCMD 2.2.3.100).
+func syncWait(req *wbxml.Node) (int, *wbxml.Node) {
+	secs, lo, hi, scale := 0, 0, 0, 1
+	if v := req.Value("Wait"); v != "" {
+		secs, _ = strconv.Atoi(v)
+		lo, hi, scale = 1, 59, 60
+	} else if v := req.Value("HeartbeatInterval"); v != "" {
+		secs, _ = strconv.Atoi(v)
+		lo, hi = minHeartbeat, maxHeartbeat
+	} else {
+		return 0, nil
+	}
+	if secs < lo || secs > hi {
+		return 0, wbxml.E("AirSync:Sync", wbxml.T("AirSync:Status", strconv.Itoa(syncBadWait)),
+			wbxml.T("AirSync:Limit", strconv.Itoa(max(lo, min(secs, hi)))))
+	}
+	return secs * scale, nil
+}
+
+// quietSync reports whether a Sync brought nothing: no device commands,
+// and every collection answered Status 1 with its key unchanged and no
+// commands or responses.
+func quietSync(cols []*wbxml.Node, out *wbxml.Node) bool {
+	for i, r := range out.Children {
+		if cols[i].Has("Commands") || r.Value("Status") != "1" || r.Value("SyncKey") != cols[i].Value("SyncKey") ||
+			r.Has("Commands") || r.Has("Responses") || r.Has("MoreAvailable") {
+			return false
+		}
+	}
+	return true
 }
 
 func windowSize(v string, dflt int) int {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -54,8 +55,16 @@ func (s *easStore) WatchMailbox(ctx context.Context, address string) (MailboxWat
 	s.mu.Lock()
 	s.watches = append(s.watches, w)
 	s.mu.Unlock()
-	s.watching <- struct{}{}
+	signal(s.watching)
 	return w, nil
+}
+
+// signal wakes whoever waits on c, without blocking.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }
 
 func (s *easStore) Append(ctx context.Context, address, folder string, msg []byte, flags []string) (string, error) {
@@ -66,10 +75,7 @@ func (s *easStore) Append(ctx context.Context, address, folder string, msg []byt
 		w.mu.Lock()
 		w.folders = append(w.folders, folder)
 		w.mu.Unlock()
-		select {
-		case w.c <- struct{}{}:
-		default:
-		}
+		signal(w.c)
 	}
 	return id, err
 }
@@ -89,31 +95,18 @@ type easSession struct {
 // step sends cmd with body (nil: none) and records both in the transcript.
 func (s *easSession) step(cmd, version string, body *wbxml.Node) *wbxml.Node {
 	s.t.Helper()
-	var data []byte
 	if body != nil {
-		var err error
-		if data, err = wbxml.Encode(body); err != nil {
-			s.t.Fatal(err)
-		}
 		fmt.Fprintf(&s.out, "C: %s %s\n%s", cmd, version, body.XML())
 	} else {
 		fmt.Fprintf(&s.out, "C: %s %s (no body)\n", cmd, version)
 	}
-	u := s.ts.base + "/Microsoft-Server-ActiveSync?Cmd=" + cmd + "&User=alice&DeviceId=GOLDEN1&DeviceType=SmartPhone"
-	req := basicRequest("POST", u, "alice@contoso.com", "P@ssw0rd", bytes.NewReader(data))
-	req.Header.Set("MS-ASProtocolVersion", version)
-	req.Header.Set("Content-Type", "application/vnd.ms-sync.wbxml")
-	if s.policy != "" {
-		req.Header.Set("X-MS-PolicyKey", s.policy)
-	}
-	resp, raw := do(s.t, s.c, req)
-	fmt.Fprintf(&s.out, "S: %d %s\n", resp.StatusCode, resp.Header.Get("Content-Type"))
-	if len(raw) == 0 {
-		return nil
-	}
-	n, err := wbxml.Decode([]byte(raw))
+	resp, n, err := s.send(cmd, version, body)
 	if err != nil {
-		s.t.Fatalf("%s: response does not decode: %v", cmd, err)
+		s.t.Fatal(err)
+	}
+	fmt.Fprintf(&s.out, "S: %d %s\n", resp.StatusCode, resp.Header.Get("Content-Type"))
+	if n == nil {
+		return nil
 	}
 	s.out.WriteString(n.XML())
 	if k := n.Path("Policies", "Policy").Value("PolicyKey"); k != "" {
@@ -124,10 +117,41 @@ func (s *easSession) step(cmd, version string, body *wbxml.Node) *wbxml.Node {
 		}
 	}
 	if col := n.Path("Collections", "Collection"); col.Value("Status") == "1" {
-		k := col.Value("SyncKey")
-		s.syncKey = k
+		s.syncKey = col.Value("SyncKey")
 	}
 	return n
+}
+
+// send posts one command and decodes the answer (nil for an empty one).
+func (s *easSession) send(cmd, version string, body *wbxml.Node) (*http.Response, *wbxml.Node, error) {
+	var data []byte
+	if body != nil {
+		var err error
+		if data, err = wbxml.Encode(body); err != nil {
+			return nil, nil, err
+		}
+	}
+	u := s.ts.base + "/Microsoft-Server-ActiveSync?Cmd=" + cmd + "&User=alice&DeviceId=GOLDEN1&DeviceType=SmartPhone"
+	req := basicRequest("POST", u, "alice@contoso.com", "P@ssw0rd", bytes.NewReader(data))
+	req.Header.Set("MS-ASProtocolVersion", version)
+	req.Header.Set("Content-Type", "application/vnd.ms-sync.wbxml")
+	if s.policy != "" {
+		req.Header.Set("X-MS-PolicyKey", s.policy)
+	}
+	resp, err := s.c.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || len(raw) == 0 {
+		return resp, nil, err
+	}
+	n, err := wbxml.Decode(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: response does not decode: %v", cmd, err)
+	}
+	return resp, n, nil
 }
 
 var (
@@ -338,5 +362,51 @@ func TestEASPingWakes(t *testing.T) {
 	res, err := c.Sync(ctx, inbox.ServerID, easclient.SyncOptions{})
 	if err != nil || len(res.Added) != 1 || res.Added[0].Value("Email:Subject") != "wake up" {
 		t.Errorf("Sync after the Ping = %+v, %v", res, err)
+	}
+}
+
+// TestEASSyncWaits: a Sync with HeartbeatInterval and nothing to bring
+// waits until mail arrives and then brings it; out-of-range waits get
+// Status 14 with the limit.
+func TestEASSyncWaits(t *testing.T) {
+	fs := newEASStore()
+	ts := newTestServerWith(t, testOptions(), fs, fs.fakeBackend)
+	s := &easSession{t: t, ts: ts, c: ts.client(false)}
+	inbox := "f" + easFolderIDOf(FolderInbox)
+	s.step("Provision", "14.1", policyAsk())
+	s.step("Provision", "14.1", policyAck(s.temp))
+	s.step("FolderSync", "14.1", wbxml.E("FolderHierarchy:FolderSync", wbxml.T("FolderHierarchy:SyncKey", "0")))
+	s.step("Sync", "14.1", syncReq("0", inbox))
+	s.step("Sync", "14.1", syncReq(s.syncKey, inbox))
+	for _, tc := range []struct{ el, v, limit string }{{"Wait", "0", "1"}, {"HeartbeatInterval", "4000", "3540"}} {
+		req := syncReq(s.syncKey, inbox)
+		req.Add(wbxml.T("AirSync:"+tc.el, tc.v))
+		if n := s.step("Sync", "14.1", req); n.Value("Status") != "14" || n.Value("Limit") != tc.limit {
+			t.Errorf("Sync with %s %s = %s", tc.el, tc.v, n.XML())
+		}
+	}
+	req := syncReq(s.syncKey, inbox)
+	req.Add(wbxml.T("AirSync:HeartbeatInterval", "120"))
+	type result struct {
+		n   *wbxml.Node
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		_, n, err := s.send("Sync", "14.1", req)
+		done <- result{n, err}
+	}()
+	select {
+	case <-fs.watching:
+	case r := <-done:
+		t.Fatalf("the Sync returned before mail arrived: %v %v", r.n, r.err)
+	}
+	if _, err := fs.Append(t.Context(), "alice@contoso.com", FolderInbox, []byte("Subject: while you waited\r\n\r\n.\r\n"), nil); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	add := r.n.Path("Collections", "Collection", "Commands", "Add")
+	if r.err != nil || add.Path("ApplicationData").Value("Email:Subject") != "while you waited" {
+		t.Fatalf("the waiting Sync = %v, %v", r.n, r.err)
 	}
 }
