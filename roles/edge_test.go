@@ -57,16 +57,12 @@ func TestEdgeSyncOverLDAPS(t *testing.T) {
 		t.Errorf("EX02 (added after the subscription) pushed: %+v", ex02)
 	}
 
-	ldapsearch, err := exec.LookPath("ldapsearch")
-	if err != nil {
-		t.Skip("ldapsearch not installed (apt-get install ldap-utils)")
-	}
+	ldapsearch := needTool(t, "ldapsearch") // apt-get install ldap-utils
 	creds, err := edgesync.LoadCredentials(filepath.Join(rt.DataDir(), "EX01", "EdgeSync-EDGE01.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	os.WriteFile(ca, rt.ca.PEM(), 0o644)
+	ca := labCAFile(t, rt)
 	e := rt.Server("EDGE01").Config
 	url := fmt.Sprintf("ldaps://%s:%d", e.Address, 50636+labtest.PortOffset)
 	search := func(args ...string) (string, error) {
