@@ -1,6 +1,6 @@
 // Package clienttest runs the real clients that tests of several packages
-// drive the same way: fetchmail polling a lab server, and xmllint checking
-// a JUnit report against its schema. It imports nothing of exsim, so the
+// drive the same way: fetchmail polling a lab server, ldapsearch reading
+// secure LDAP, and xmllint checking a JUnit report against its schema. It imports nothing of exsim, so the
 // protocol servers' tests may use it as well as the roles'.
 package clienttest
 
