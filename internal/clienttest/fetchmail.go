@@ -20,17 +20,10 @@ import (
 // test, and a missing fetchmail skips it.
 func Fetchmail(t testing.TB, poll string) (log, mbox string) {
 	t.Helper()
-	bin, err := exec.LookPath("fetchmail")
-	if err != nil {
-		t.Skip("fetchmail not installed")
-	}
+	bin := need(t, "fetchmail", "fetchmail")
 	dir := t.TempDir()
 	out := filepath.Join(dir, "mbox")
-	rc := filepath.Join(dir, "fetchmailrc")
-	conf := "set no bouncemail\n" + poll + "\n  mda \"/bin/sh -c 'cat >> " + out + "'\"\n"
-	if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	rc := writeFile(t, dir, "fetchmailrc", "set no bouncemail\n"+poll+"\n  mda \"/bin/sh -c 'cat >> "+out+"'\"\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "--nodetach", "--nosyslog", "-v", "-f", rc, "--pidfile", filepath.Join(dir, "fetchmail.pid"))
@@ -44,4 +37,26 @@ func Fetchmail(t testing.TB, poll string) (log, mbox string) {
 		t.Fatalf("fetchmail delivered nothing: %v\n%s", err, b)
 	}
 	return string(b), string(m)
+}
+
+// need returns the path of the client name, or skips the test when it is
+// not installed, naming the Debian package that has it.
+func need(t testing.TB, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("%s not installed (apt-get install %s)", name, pkg)
+	}
+	return p
+}
+
+// writeFile writes content to dir/name, readable by its owner only, and
+// returns the path.
+func writeFile(t testing.TB, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -12,15 +12,9 @@ import (
 // returns its combined output. A missing ldapsearch skips the test.
 func Ldapsearch(t testing.TB, caPEM []byte, url string, args ...string) (string, error) {
 	t.Helper()
-	bin, err := exec.LookPath("ldapsearch")
-	if err != nil {
-		t.Skip("ldapsearch not installed (apt-get install ldap-utils)")
-	}
+	bin := need(t, "ldapsearch", "ldap-utils")
 	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, caPEM, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	ca := writeFile(t, dir, "ca.pem", string(caPEM))
 	cmd := exec.Command(bin, append([]string{"-H", url, "-o", "nettimeout=10", "-LLL"}, args...)...)
 	cmd.Env = append(os.Environ(), "LDAPTLS_CACERT="+ca, "LDAPTLS_REQCERT=demand", "HOME="+dir, "LDAPCONF="+filepath.Join(dir, "none"))
 	out, err := cmd.CombinedOutput()
