@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 
 	"github.com/exsim/exsim/certs"
 	"github.com/exsim/exsim/internal/labnet"
+	"github.com/exsim/exsim/internal/loopback"
 	"github.com/exsim/exsim/topology"
 )
 
@@ -97,27 +97,10 @@ func clientFlow(check Check, port int) Flow {
 // outlives the test.
 func serve(t testing.TB, handle func(net.Conn)) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				handle(c)
-			})
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
+	ln := loopback.Listen(t)
+	loopback.Serve(t, ln, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		handle(c)
 	})
 	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/exsim/exsim/certs"
 	"github.com/exsim/exsim/internal/golden"
+	"github.com/exsim/exsim/internal/loopback"
 )
 
 // Server is what every protocol server in servers/ is.
@@ -31,12 +32,7 @@ type Server interface {
 // Listen returns a TCP listener on 127.0.0.1:0, closed when the test ends.
 func Listen(t testing.TB) net.Listener {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
+	return loopback.Listen(t)
 }
 
 // Serve runs s.Serve(l) in the background until the test ends; then it
