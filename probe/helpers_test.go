@@ -18,6 +18,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/exsim/exsim/certs"
+	"github.com/exsim/exsim/certs/certstest"
 	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/internal/loopback"
 	"github.com/exsim/exsim/topology"
@@ -40,17 +41,10 @@ func newEnv(t testing.TB) *env {
 	for i := range topo.Servers {
 		topo.Servers[i].Address = "127.0.0.1"
 	}
-	ca, err := certs.NewEphemeral("Contoso")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := certstest.CA(t, "Contoso")
 	e := &env{t: t, topo: topo, ca: ca, certs: map[string]tls.Certificate{}, faults: &labnet.Faults{}}
 	for _, s := range topo.Servers {
-		c, err := ca.Issue(certs.Identity{Name: s.Name, FQDN: s.FQDN, Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.certs[s.Name] = c
+		e.certs[s.Name] = certstest.Issue(t, ca, certs.Identity{Name: s.Name, FQDN: s.FQDN, Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
 	}
 	return e
 }
@@ -58,15 +52,7 @@ func newEnv(t testing.TB) *env {
 // foreignCert is a certificate for name from another CA (an intercepting proxy).
 func foreignCert(t *testing.T, name string) tls.Certificate {
 	t.Helper()
-	other, err := certs.NewEphemeral("Fabrikam Inspection")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := other.Issue(certs.Identity{Name: "X", FQDN: name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return certstest.Issue(t, certstest.CA(t, "Fabrikam Inspection"), certs.Identity{Name: "X", FQDN: name})
 }
 
 func (e *env) prober(timeout time.Duration) *Prober {
