@@ -36,14 +36,13 @@ func newTopologyCmd(g *globals) *cobra.Command {
 				}
 				_, err = g.stdout.Write(b)
 				return err
-			case "table":
+			default:
 				printTopologyTable(g, v)
 				return nil
 			}
-			return usageError("--format %q: use table, json or yaml", format)
 		},
 	}
-	cmd.Flags().StringVarP(&format, "format", "f", "table", "table, json or yaml")
+	formatFlag(cmd, &format, "table", "json", "yaml")
 	return cmd
 }
 
