@@ -267,7 +267,7 @@ func newLabStatusCmd(g *globals) *cobra.Command {
 			return err
 		}
 		if st, err := lab.LoadState(dir); err == nil && st == nil {
-			return noLab(fmt.Errorf("no namespace lab in %s", dir))
+			return &exitError{code: exitNoLab, err: fmt.Errorf("no lab running: no namespace lab in %s (exsim lab up starts one)", dir)}
 		}
 		l, err := lab.Open(dir)
 		if err != nil {

@@ -51,6 +51,7 @@ func writeTable(w io.Writer, header string, rows [][]any) error {
 func writeJSON(g *globals, v any) error {
 	enc := json.NewEncoder(g.stdout)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // "<id@host>", not "\u003cid@host\u003e": nobody embeds this in HTML
 	return enc.Encode(v)
 }
 
