@@ -134,6 +134,7 @@ func TestCLIAgainstRunningLab(t *testing.T) {
 		{[]string{"probe", "--format", ""}, []string{"table", "json", "junit", "markdown", "svg"}},
 		{[]string{"scenario", "run", "24"}, []string{"24-edgesync\tEdge: EdgeSync"}},
 		{[]string{"edgesync", "renew", ""}, []string{"EDGE01"}},
+		{[]string{"queue", "retry", "EDGE01"}, []string{`EDGE01\1` + "\tedgesync - inbound to default-first-site-name", `EDGE01\Submission`, `EDGE01\Poison`}},
 		{[]string{"--topology", ""}, []string{"contoso", "contoso-noedge"}},
 	} {
 		args := append(append([]string{"__complete"}, common...), tc.args...)

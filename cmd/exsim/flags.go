@@ -84,9 +84,7 @@ func withPrefix(values []string, typed string) []string {
 // lab --data holds, or --config/--topology, without the notes a command
 // prints (the shell shows none) and nil when there is none.
 func (g *globals) completionTopology() *topology.Topology {
-	stderr := g.stderr
-	g.stderr = io.Discard
-	defer func() { g.stderr = stderr }()
+	defer g.quiet()()
 	t, err := g.labTopology()
 	if err != nil {
 		return nil
@@ -102,6 +100,14 @@ func (g *globals) fromTopology(names func(*topology.Topology) []string) func(*co
 		}
 		return nil
 	}
+}
+
+// quiet silences the notes commands print on standard error, which in a
+// completion would land in the shell's prompt; it returns the undo.
+func (g *globals) quiet() (restore func()) {
+	stderr := g.stderr
+	g.stderr = io.Discard
+	return func() { g.stderr = stderr }
 }
 
 // serverNames completes the servers of the topology, or of one role.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -72,12 +73,10 @@ retry, suspend or resume a queue, or suspend, resume or remove a message.`,
 	cmd.AddCommand(newQueueMessagesCmd(g), newQueueMessageCmd(g))
 	for _, action := range []string{"retry", "suspend", "resume"} {
 		cmd.AddCommand(&cobra.Command{
-			Use:   action + " QUEUE",
-			Short: strings.ToUpper(action[:1]) + action[1:] + "-Queue: " + map[string]string{"retry": "connect to the next hop now", "suspend": "stop delivery from the queue", "resume": "resume a suspended queue"}[action],
-			Args:  cobra.ExactArgs(1),
-			ValidArgsFunction: func(c *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-				return nil, cobra.ShellCompDirectiveNoFileComp
-			},
+			Use:               action + " QUEUE",
+			Short:             strings.ToUpper(action[:1]) + action[1:] + "-Queue: " + map[string]string{"retry": "connect to the next hop now", "suspend": "stop delivery from the queue", "resume": "resume a suspended queue"}[action],
+			Args:              cobra.ExactArgs(1),
+			ValidArgsFunction: g.queueIdentities,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				server, _, ok := strings.Cut(args[0], `\`)
 				if !ok {
@@ -94,6 +93,25 @@ retry, suspend or resume a queue, or suspend, resume or remove a message.`,
 		})
 	}
 	return cmd
+}
+
+// queueIdentities completes a queue action's argument with the queues of
+// the running lab (Get-Queue's Identity, with the next hop and status).
+func (g *globals) queueIdentities(c *cobra.Command, args []string, typed string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	defer g.quiet()()
+	ctx, cancel := context.WithTimeout(c.Context(), 3*time.Second)
+	defer cancel()
+	a, _ := askTransportServers(ctx, g, "", func(ctx context.Context, c *control.Client, name string) ([]transport.QueueInfo, error) {
+		return c.Queues(ctx, name)
+	})
+	var out []string
+	for _, q := range a.items {
+		out = append(out, fmt.Sprintf("%s\t%s, %s, %d messages", q.Identity, q.NextHopDomain, q.Status, q.MessageCount))
+	}
+	return withPrefix(out, typed), cobra.ShellCompDirectiveNoFileComp
 }
 
 func newQueueMessagesCmd(g *globals) *cobra.Command {
