@@ -46,7 +46,7 @@ func newProgress(w io.Writer, n int, unit, what string) *progress {
 	p.bar = progressbar.NewOptions(n, progressbar.OptionSetWriter(w), progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(), progressbar.OptionSetItsString(unit), progressbar.OptionSetDescription(what),
 		progressbar.OptionThrottle(redrawEvery), progressbar.OptionSetRenderBlankState(true), // the clock starts now
-		progressbar.OptionEnableColorCodes(false), progressbar.OptionClearOnFinish())
+		progressbar.OptionEnableColorCodes(false))
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -71,13 +71,14 @@ func (p *progress) Done() {
 	}
 }
 
-// Finish stops the ticker and clears the bar.
+// Finish stops the ticker and erases the bar: the summary that follows
+// says what was done (the bar's own Finish would first draw 100%, also for
+// an interrupted run).
 func (p *progress) Finish() {
 	if p == nil {
 		return
 	}
 	close(p.stop)
 	p.wg.Wait()
-	p.bar.Set64(p.done.Load())
-	p.bar.Finish()
+	p.bar.Clear()
 }
