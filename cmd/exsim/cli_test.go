@@ -129,6 +129,8 @@ func TestCLIAgainstRunningLab(t *testing.T) {
 		{[]string{"queue", "--server", ""}, []string{"EDGE01", "EX01", "EX02", "INET01"}},
 		{[]string{"send", "--from", "in"}, []string{"INET01"}},
 		{[]string{"send", "--to", "a"}, []string{"alice@contoso.com"}},
+		{[]string{"track", "--recipient", "c"}, []string{"carol@fabrikam.com"}},
+		{[]string{"track", "--event", "DE"}, []string{"DELIVER", "DEFER"}},
 		{[]string{"fault", "add", "--action", ""}, []string{"drop", "reset", "delay"}},
 		{[]string{"probe", "--flow", "edgesync-"}, []string{"edgesync-EX01-EDGE01-50636"}},
 		{[]string{"probe", "--format", ""}, []string{"table", "json", "junit", "markdown", "svg"}},

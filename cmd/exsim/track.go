@@ -72,6 +72,8 @@ reads top to bottom.`,
 	f.StringVar(&q.MessageID, "message-id", "", "Message-Id, with or without <>")
 	f.StringVar(&q.EventID, "event", "", "event id: RECEIVE, SEND, DELIVER, DEFER, FAIL, DSN, SUBMIT, ...")
 	completeWith(cmd, "event", func(*cobra.Command) []string { return trackingEvents })
+	completeWith(cmd, "sender", g.fromTopology(mailboxAddresses))
+	completeWith(cmd, "recipient", g.fromTopology(mailboxAddresses))
 	f.StringVar(&q.Subject, "subject", "", "subject contains")
 	f.StringVar(&start, "start", "", "from this time (RFC 3339, or a duration ago like 10m)")
 	f.StringVar(&end, "end", "", "until this time")
