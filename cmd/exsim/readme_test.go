@@ -56,7 +56,7 @@ func readmeBlocks(path string) ([]readmeBlock, error) {
 
 // readmeTools are the programs the README's examples use besides exsim;
 // a block that names one that is missing is skipped, saying which.
-var readmeTools = []string{"swaks", "curl", "ldapsearch", "jq", "openssl", "dig", "nmap"}
+var readmeTools = []string{"swaks", "curl", "ldapsearch", "jq", "openssl", "dig", "nmap", "xml2wbxml", "wbxml2xml"}
 
 // TestREADMEExamples runs the README's marked shell examples as written:
 // the contoso lab on its real addresses and ports (127.0.20.1:993...), in
