@@ -35,6 +35,7 @@ var easRoots = map[string]string{
 	"ItemOperations": "ItemOperations:ItemOperations", "SendMail": "ComposeMail:SendMail", "SmartReply": "ComposeMail:SmartReply",
 	"SmartForward": "ComposeMail:SmartForward", "MoveItems": "Move:MoveItems", "Ping": "Ping:Ping", "Provision": "Provision:Provision",
 	"FolderCreate": "FolderHierarchy:FolderCreate", "FolderDelete": "FolderHierarchy:FolderDelete", "FolderUpdate": "FolderHierarchy:FolderUpdate",
+	"Settings": "Settings:Settings",
 }
 
 // easCall is one ActiveSync command being answered.
@@ -144,7 +145,8 @@ var easCommands = map[string]func(*easCall) *wbxml.Node{
 	"GetItemEstimate": (*easCall).getItemEstimate, "ItemOperations": (*easCall).itemOperations, "SendMail": (*easCall).sendMail,
 	"SmartReply": (*easCall).smartReply, "SmartForward": (*easCall).smartForward, "MoveItems": (*easCall).moveItems,
 	"FolderCreate": (*easCall).folderCreate, "FolderDelete": (*easCall).folderDelete, "FolderUpdate": (*easCall).folderUpdate,
-	"Ping": func(*easCall) *wbxml.Node { return nil },
+	"Settings": (*easCall).settings,
+	"Ping":     func(*easCall) *wbxml.Node { return nil },
 }
 
 // provisioned checks the policy key (MS-ASPROV 3.2.5.1). A device that

@@ -54,6 +54,9 @@ const (
 	provProtocolError = 2
 	policyUnknownType = 3
 	policyWrongKey    = 5
+	// Settings statuses (MS-ASCMD 2.2.3.177.14).
+	settingsSuccess       = 1
+	settingsProtocolError = 2
 	// Sync statuses (MS-ASCMD 2.2.3.177.17).
 	syncSuccess         = 1
 	syncInvalidKey      = 3

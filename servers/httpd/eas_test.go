@@ -249,6 +249,14 @@ func TestEASGolden(t *testing.T) {
 	fh("FolderSync", wbxml.T("FolderHierarchy:SyncKey", "4"))
 	fh("FolderSync", wbxml.T("FolderHierarchy:SyncKey", "2")) // a key from before: the device must start over
 
+	s.step("Settings", "14.1", wbxml.E("Settings:Settings",
+		wbxml.E("Settings:Oof", wbxml.E("Settings:Set", wbxml.T("Settings:OofState", "1"), wbxml.E("Settings:OofMessage",
+			wbxml.E("Settings:AppliesToInternal"), wbxml.T("Settings:Enabled", "1"), wbxml.T("Settings:ReplyMessage", "Away until Monday"),
+			wbxml.T("Settings:BodyType", "Text")))),
+		wbxml.E("Settings:DeviceInformation", wbxml.E("Settings:Set", wbxml.T("Settings:Model", "Golden"))),
+		wbxml.E("Settings:UserInformation", wbxml.E("Settings:Get"))))
+	s.step("Settings", "14.1", wbxml.E("Settings:Settings", wbxml.E("Settings:Oof", wbxml.E("Settings:Get", wbxml.T("Settings:BodyType", "Text")))))
+
 	transcript := easSyncKeyRE.ReplaceAllString(easKeyRE.ReplaceAllString(s.out.String(), "<PolicyKey>KEY</PolicyKey>"), "{GEN}")
 	checkGolden(t, filepath.Join("testdata", "eas", "session.txt"), transcript)
 

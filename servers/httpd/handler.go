@@ -15,6 +15,7 @@ type Handler struct {
 	sessions *sessionStore
 	// easDevices is ActiveSync's per-device state.
 	easDevices *easDevices
+	easOof     easOof
 }
 
 var _ http.Handler = (*Handler)(nil)
