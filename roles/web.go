@@ -305,7 +305,7 @@ func (r *mailboxRole) startHTTP() error {
 
 // exchangeHeaderNames are response headers whose spelling Exchange's is
 // not Go's canonical form.
-var exchangeHeaderNames = []string{"X-FEServer", "X-BEServer", "X-CalculatedBETarget", "X-OWA-Version", "request-id", "X-AspNet-Version", "MS-ASProtocolVersions", "MS-ASProtocolCommands", "X-DiagInfo", "X-OWA-CANARY"}
+var exchangeHeaderNames = []string{"X-FEServer", "X-BEServer", "X-CalculatedBETarget", "X-OWA-Version", "request-id", "X-AspNet-Version", "MS-ASProtocolVersions", "MS-ASProtocolCommands", "MS-Server-ActiveSync", "X-DiagInfo", "X-OWA-CANARY"}
 
 // backEndCookie names the server a client's OWA session lives on (Exchange
 // sets the same cookie on its front ends).
