@@ -46,6 +46,13 @@ func run(t *testing.T, c *popClient, steps []step) {
 
 func l(lines ...string) []string { return lines }
 
+// dialogue is one case of the table tests: a named sequence of steps on a
+// fresh session.
+type dialogue struct {
+	name  string
+	steps []step
+}
+
 const (
 	okLogon = "+OK User successfully logged on."
 	okQuit  = "+OK Microsoft Exchange Server POP3 server signing off."
@@ -67,10 +74,7 @@ var (
 // TestCommands runs every command in every state against a clear-text
 // server that allows plain-text logons.
 func TestCommands(t *testing.T) {
-	tests := []struct {
-		name  string
-		steps []step
-	}{
+	tests := []dialogue{
 		{"quit in authorization", []step{{"QUIT", l(okQuit)}}},
 		{"noop before logon", []step{{"NOOP", l(eState)}}},
 		{"transaction commands before logon", []step{
@@ -203,10 +207,7 @@ func TestNoTLSConfig(t *testing.T) {
 }
 
 func TestAuthPlain(t *testing.T) {
-	tests := []struct {
-		name  string
-		steps []step
-	}{
+	tests := []dialogue{
 		{"initial response", []step{{"AUTH PLAIN AGFsaWNlAFBAc3N3MHJk", l(okLogon)}}},
 		{"authzid equal to authcid", []step{{"AUTH PLAIN YWxpY2UAYWxpY2UAUEBzc3cwcmQ=", l(okLogon)}}},
 		{"authzid of another user", []step{{"AUTH PLAIN Ym9iAGFsaWNlAFBAc3N3MHJk", l(eLogon)}}},
