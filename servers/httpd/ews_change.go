@@ -187,8 +187,12 @@ func (c *ewsCall) createItem() *el {
 	}
 	var msgs []*el
 	for _, n := range c.op.child("Items").Kids {
+		if n.Name.Local == "CalendarItem" {
+			msgs = append(msgs, c.createCalendarItem(n))
+			continue
+		}
 		if n.Name.Local != "Message" {
-			msgs = append(msgs, respMsg("CreateItem", errMessage("ErrorInvalidOperation", "Only message items can be created on this server.")))
+			msgs = append(msgs, respMsg("CreateItem", errMessage("ErrorInvalidOperation", "Only message and calendar items can be created on this server.")))
 			continue
 		}
 		d, err := readDraft(n)
