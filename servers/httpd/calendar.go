@@ -2,10 +2,10 @@ package httpd
 
 import (
 	"errors"
-	"strconv"
 	"html/template"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
