@@ -238,7 +238,7 @@ func (b webBackend) CalendarEvents(ctx context.Context, address string) ([]httpd
 			if err != nil || !bytes.Contains(body, []byte("BEGIN:VEVENT")) {
 				continue
 			}
-			out = append(out, httpd.ParseEvents(body)...)
+			out = append(out, httpd.MessageEvents(body)...)
 		}
 	}
 	return out, nil

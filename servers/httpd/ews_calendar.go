@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"cmp"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"slices"
 	"strconv"
@@ -23,22 +25,24 @@ import (
 // operation (calendar item); [MS-OXCICAL] for the iCalendar Exchange
 // writes).
 
-var (
-	ewsEndBeforeStart     = errMessage("ErrorCalendarEndDateIsEarlierThanStartDate", "EndDate is earlier than StartDate")
-	ewsInvalidCalendar    = errMessage("ErrorCalendarInvalidPropertyValue", "A calendar property has an invalid value.")
-	ewsInvalidSendInvites = errMessage("ErrorInvalidOperation", "SendMeetingInvitations is invalid.")
-	ewsCalendarViewFolder = errMessage("ErrorCalendarFolderIsInvalidForCalendarView", "The folder isn't a calendar folder.")
-	ewsCalendarViewRange  = errMessage("ErrorCalendarViewRangeTooBig", "The calendar view range is too big.")
-)
-
 // globalObjectIDPrefix starts the UID Exchange gives a new meeting: the
 // PidLidGlobalObjectId byte array id ([MS-OXOCAL] 2.2.1.27) in hex,
-// followed here by zeroed instance date and creation time and 16 random
-// bytes.
+// zeroed instance date and creation time, and the length (16) of the
+// data that follows.
 const globalObjectIDPrefix = "040000008200E00074C5B7101A82E0080000000000000000000000000000000000000000" + "10000000"
 
+// newMeetingUID is the UID of a new item: 16 bytes that Exchange makes
+// random and exsim derives from the item and the creation time (the same
+// item created at the same nanosecond is the same item), so that a
+// replayed transcript gets the same UID.
+func newMeetingUID(ev *Event, now time.Time) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d\x00%s\x00%s\x00%s\x00%v", ev.Organizer, now.UnixNano(), ev.Start, ev.End, ev.Summary, ev.Attendees)
+	return globalObjectIDPrefix + strings.ToUpper(hex.EncodeToString(h.Sum(nil)[:16]))
+}
+
 // readAppointment reads a CalendarItem of a CreateItem request.
-func readAppointment(n *xnode, organizer *User) (*Event, *responseMessage) {
+func readAppointment(n *xnode, organizer *User, now time.Time) (*Event, *responseMessage) {
 	ev := &Event{
 		Summary: n.text("Subject"), Location: n.text("Location"), Organizer: organizer.Address,
 		OrganizerName: organizer.DisplayName, AllDay: xsBool(n.text("IsAllDayEvent")), BusyStatus: BusyBusy,
@@ -79,9 +83,7 @@ func readAppointment(n *xnode, organizer *User) (*Event, *responseMessage) {
 			ev.Attendees = append(ev.Attendees, Attendee{Name: a.path("Mailbox").text("Name"), Address: addr, Role: l.role})
 		}
 	}
-	var id [16]byte
-	rand.Read(id[:])
-	ev.UID = globalObjectIDPrefix + strings.ToUpper(hex.EncodeToString(id[:]))
+	ev.UID = newMeetingUID(ev, now)
 	return ev, nil
 }
 
@@ -163,7 +165,11 @@ func (c *ewsCall) calendarMessage(ev *Event, method string, request bool) ([]byt
 		io.WriteString(pw, p.body)
 		pw.Close()
 	}
-	return buf.Bytes(), w.Close()
+	// Close writes the closing boundary: the bytes are read after it.
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // createCalendarItem saves a calendar item in the calendar (or
@@ -176,7 +182,7 @@ func (c *ewsCall) createCalendarItem(n *xnode) *el {
 	if !slices.Contains([]string{"SendToNone", "SendOnlyToAll", "SendToAllAndSaveCopy"}, mode) {
 		return respMsg(op, ewsInvalidSendInvites)
 	}
-	ev, fail := readAppointment(n, c.u)
+	ev, fail := readAppointment(n, c.u, c.h.cfg.Now())
 	if fail != nil {
 		return respMsg(op, *fail)
 	}

@@ -127,7 +127,11 @@ func (c *ewsCall) build(d *ewsDraft, keepBcc bool) ([]byte, error) {
 			return nil, err
 		}
 		io.WriteString(w, text)
-		return buf.Bytes(), w.Close()
+		// Close writes the closing boundary: the bytes are read after it.
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
 	}
 	mw, err := mail.CreateWriter(&buf, h)
 	if err != nil {
@@ -152,7 +156,11 @@ func (c *ewsCall) build(d *ewsDraft, keepBcc bool) ([]byte, error) {
 		aw.Write(a.Data)
 		aw.Close()
 	}
-	return buf.Bytes(), mw.Close()
+	// Close writes the closing boundary: the bytes are read after it.
+	if err := mw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // targetFolder resolves SavedItemFolderId / ToFolderId to a backend

@@ -163,3 +163,14 @@ func parseICSTime(v string) time.Time {
 	}
 	return time.Time{}
 }
+
+// MessageEvents reads the events of a message's text/calendar body part
+// (a calendar item's or a meeting request's); an .ics file attached to a
+// message is not its event.
+func MessageEvents(raw []byte) []Event {
+	m, err := parseMessage(raw)
+	if err != nil || m.Calendar == "" {
+		return nil
+	}
+	return ParseEvents([]byte(m.Calendar))
+}

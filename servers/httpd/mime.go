@@ -125,7 +125,7 @@ func (m *shownMessage) walk(e *message.Entity, rawCharset bool, depth int, parts
 		name = params["name"]
 	}
 	isText := mediaType == "" || mediaType == "text/plain" || mediaType == "text/html"
-	if mediaType == "text/calendar" && disp == "" && m.Calendar == "" {
+	if mediaType == "text/calendar" && disp != "attachment" && m.Calendar == "" {
 		m.Calendar = m.readBody(e.Body, "")
 		return
 	}
