@@ -16,7 +16,7 @@ import (
 // Transport service of any Mailbox server and writes it into the mailboxes
 // this server hosts.
 func (r *mailboxRole) delivery(in *transport.Ingress) smtpd.Backend {
-	target := &transport.MailboxDelivery{Store: mailboxStore{r.store}, Transport: r.tr, Database: databaseName(r.s.Config.Name)}
+	target := &transport.MailboxDelivery{Store: mailboxStore{s: r.store, delivered: r.automaticReply}, Transport: r.tr, Database: databaseName(r.s.Config.Name)}
 	return smtpd.BackendFunc(func(c *smtpd.Conn) (smtpd.Session, error) {
 		return &deliverySession{smtpAuth: smtpAuth{r: r, c: c}, in: in, target: target}, nil
 	})
@@ -61,8 +61,13 @@ func (d *deliverySession) Data(rd io.Reader) (*smtpd.Reply, error) {
 func (d *deliverySession) Reset()  { d.env.Reset() }
 func (d *deliverySession) Logout() {}
 
-// mailboxStore is the store as Mailbox Transport Delivery sees it.
-type mailboxStore struct{ s *store.Store }
+// mailboxStore is the store as Mailbox Transport Delivery sees it;
+// delivered runs for each mailbox a message was stored in (automatic
+// replies).
+type mailboxStore struct {
+	s         *store.Store
+	delivered func(ctx context.Context, msg []byte, mailbox string)
+}
 
 var _ transport.MailboxStore = mailboxStore{}
 
@@ -77,6 +82,9 @@ func (m mailboxStore) StoreMessage(ctx context.Context, msg []byte, mailboxes []
 	out := make([]transport.StoreResult, len(res))
 	for i, d := range res {
 		out[i] = transport.StoreResult{UID: d.UID, Err: d.Err}
+		if d.Err == nil && m.delivered != nil && i < len(mailboxes) {
+			m.delivered(ctx, msg, mailboxes[i])
+		}
 	}
 	return out, nil
 }

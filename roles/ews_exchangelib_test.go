@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/exsim/exsim/internal/labtest"
+	"github.com/exsim/exsim/servers/httpd"
+	"github.com/exsim/exsim/transport"
 	"github.com/exsim/exsim/transport/smtpclient"
 )
 
@@ -43,6 +45,37 @@ type exchangelibResult struct {
 	Moved           []string `json:"moved"`
 	Resolved        []string `json:"resolved"`
 	FoldersAfter    []string `json:"folders_after_delete"`
+	CalendarView    []string `json:"calendar_view"`
+	MeetingStart    string   `json:"meeting_start"`
+	FreeBusyBob     freeBusy `json:"freebusy_bob"`
+	FreeBusyAlice   freeBusy `json:"freebusy_alice"`
+	OOFState        string   `json:"oof_state"`
+	OOFStateAfter   string   `json:"oof_state_after"`
+	OOFReplies      []struct {
+		Subject string `json:"subject"`
+		Body    string `json:"body"`
+	} `json:"oof_replies"`
+}
+
+// freeBusy is one FreeBusyView as exchangelib reads it.
+type freeBusy struct {
+	View   string `json:"view"`
+	Merged string `json:"merged"`
+	Events []struct {
+		Start    string  `json:"start"`
+		BusyType string  `json:"busy_type"`
+		Subject  *string `json:"subject"`
+	} `json:"events"`
+}
+
+// at is the status of the event that starts at start, "" if none.
+func (f freeBusy) at(start string) (status string, subject *string) {
+	for _, e := range f.Events {
+		if e.Start == start {
+			return e.BusyType, e.Subject
+		}
+	}
+	return "", nil
 }
 
 // TestEWSWithExchangelib drives EWS with python3-exchangelib (the Debian
@@ -70,6 +103,7 @@ func TestEWSWithExchangelib(t *testing.T) {
 			sendWithAttachment(t, rt, "INET01", "carol@fabrikam.com", "alice@contoso.com", readSubject, "report.txt", "the attached numbers")
 			waitMail(t, rt, "EX01", "alice@contoso.com", readSubject)
 			sendSubject := "sent with exchangelib " + pin
+			meetingSubject := "firewall review " + pin
 
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
@@ -79,6 +113,7 @@ func TestEWSWithExchangelib(t *testing.T) {
 				"EWS_HOSTS="+strings.Join(hosts, ","), `EWS_USER=CONTOSO\alice`, "EWS_PASSWORD=P@ssw0rd",
 				"EWS_ADDRESS=alice@contoso.com", "EWS_PIN="+pin, "EWS_READ_SUBJECT="+readSubject,
 				"EWS_SEND_SUBJECT="+sendSubject, "EWS_SEND_TO=bob@contoso.com", "REQUESTS_CA_BUNDLE="+ca,
+				`EWS_BOB_USER=CONTOSO\bob`, "EWS_BOB_ADDRESS=bob@contoso.com", "EWS_MEETING_SUBJECT="+meetingSubject,
 			)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -129,6 +164,8 @@ func TestEWSWithExchangelib(t *testing.T) {
 			if !strings.Contains(got2, "notes.txt") || !strings.Contains(got2, "c2VlIHlvdSBhdCBub29u") {
 				t.Errorf("bob's copy lacks the attachment:\n%s", got2)
 			}
+			checkCalendar(t, rt, got, meetingSubject)
+			checkAutomaticReplies(t, rt, got, pin)
 		})
 	}
 }
@@ -148,5 +185,55 @@ func sendWithAttachment(t *testing.T, rt *Runtime, server, from, to, subject, na
 		TLSConfig: func(name string) *tls.Config { return rt.ca.ClientTLS(name, nil) }}, m, []byte(body))
 	if res.Err != nil {
 		t.Fatalf("send %q: %v", subject, res.Err)
+	}
+}
+
+// checkCalendar checks the meeting alice created: in her CalendarView, as
+// a request in bob's mailbox on EX02, Busy in her free/busy with its
+// subject, and in bob's free/busy (read across servers) without it.
+// Bob has not answered the request: Exchange's calendar processing puts
+// a new request on the attendee's calendar as Tentative
+// (Set-CalendarProcessing AddNewRequestsTentatively, on by default), and
+// so does exsim.
+func checkCalendar(t *testing.T, rt *Runtime, got exchangelibResult, subject string) {
+	t.Helper()
+	if !slices.Contains(got.CalendarView, subject) {
+		t.Errorf("calendar view = %q, want %q in it", got.CalendarView, subject)
+	}
+	req := waitMail(t, rt, "EX02", "bob@contoso.com", subject)
+	if ev := httpd.MessageEvents([]byte(req)); !strings.Contains(req, "text/calendar; charset=utf-8; method=REQUEST") || len(ev) != 1 ||
+		ev[0].Method != "REQUEST" || ev[0].Organizer != "alice@contoso.com" || len(ev[0].Attendees) != 1 || ev[0].Attendees[0].Address != "bob@contoso.com" {
+		t.Errorf("bob's meeting request:\n%s", req)
+	}
+	if status, subj := got.FreeBusyAlice.at(got.MeetingStart); status != "Busy" || subj == nil || *subj != subject || got.FreeBusyAlice.View != "DetailedMerged" {
+		t.Errorf("alice's free/busy at %s = %q %v (%+v), want Busy with the subject", got.MeetingStart, status, subj, got.FreeBusyAlice)
+	}
+	if status, subj := got.FreeBusyBob.at(got.MeetingStart); status != "Tentative" || subj != nil || got.FreeBusyBob.View != "FreeBusyMerged" ||
+		!strings.Contains(got.FreeBusyBob.Merged, "1") {
+		t.Errorf("bob's free/busy at %s = %q %v (%+v), want Tentative without details", got.MeetingStart, status, subj, got.FreeBusyBob)
+	}
+}
+
+// checkAutomaticReplies checks bob's OOF: on, one automatic reply to
+// alice for her two messages (the transport of EX02 submitted exactly
+// one), then off.
+func checkAutomaticReplies(t *testing.T, rt *Runtime, got exchangelibResult, pin string) {
+	t.Helper()
+	if got.OOFState != "Enabled" || got.OOFStateAfter != "Disabled" {
+		t.Errorf("bob's OOF state = %q then %q, want Enabled then Disabled", got.OOFState, got.OOFStateAfter)
+	}
+	if len(got.OOFReplies) != 1 || !strings.HasPrefix(got.OOFReplies[0].Subject, "Automatic reply: oof check "+pin+" #") ||
+		!strings.Contains(got.OOFReplies[0].Body, "Bob is out of the office.") {
+		t.Errorf("automatic replies alice got = %+v", got.OOFReplies)
+	}
+	// The reply is submitted while the message is delivered: once bob
+	// has both, every reply there will be is in EX02's tracking log.
+	for _, n := range []string{"1", "2"} {
+		waitMail(t, rt, "EX02", "bob@contoso.com", "oof check "+pin+" #"+n)
+	}
+	evs, _, err := transport.SearchTracking(rt.Server("EX02").transport.Tracking().Dir(), "EX02",
+		transport.TrackingQuery{EventID: "SUBMIT", Subject: "Automatic reply: oof check " + pin + " #"})
+	if err != nil || len(evs) != 1 {
+		t.Errorf("EX02 submitted %d automatic replies to alice's two messages (%v), want one", len(evs), err)
 	}
 }
