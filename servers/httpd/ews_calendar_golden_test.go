@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The calendar and people steps of TestEWSGolden.
@@ -99,4 +100,30 @@ var ewsPeopleSteps = []ewsStep{
 		<t:InternalReply><t:Message>x</t:Message></t:InternalReply><t:ExternalReply><t:Message>x</t:Message></t:ExternalReply></t:UserOofSettings></m:SetUserOofSettingsRequest>`},
 	{"", `<m:GetUserOofSettingsRequest><t:Mailbox><t:Address>bob@contoso.com</t:Address></t:Mailbox></m:GetUserOofSettingsRequest>`},
 	{"", `<m:GetUserOofSettingsRequest><t:Mailbox><t:Address>nobody@contoso.com</t:Address></t:Mailbox></m:GetUserOofSettingsRequest>`},
+}
+
+// TestOWAShowsOOF checks that Outlook on the web says so while the user's
+// automatic replies are on, and not otherwise.
+func TestOWAShowsOOF(t *testing.T) {
+	fs := newFakeStore()
+	o := testOptions()
+	o.Now = func() time.Time { return fakeNow }
+	ts := newTestServerWith(t, o, fs, fs.fakeBackend)
+	for _, tc := range []struct {
+		oof  OOFSettings
+		want bool
+	}{
+		{OOFSettings{State: "Disabled"}, false},
+		{OOFSettings{State: "Enabled", InternalReply: "away"}, true},
+		{OOFSettings{State: "Scheduled", Start: fakeNow.Add(time.Hour), End: fakeNow.Add(2 * time.Hour)}, false},
+		{OOFSettings{State: "Scheduled", Start: fakeNow.Add(-time.Hour), End: fakeNow.Add(time.Hour)}, true},
+	} {
+		fs.SetOOF(t.Context(), "alice@contoso.com", tc.oof)
+		c := ts.client(true)
+		owaLogon(t, ts, c, "alice@contoso.com", "P@ssw0rd")
+		_, body := get(t, c, ts.base+"/owa/")
+		if got := strings.Contains(body, `id="oofnotice"`); got != tc.want {
+			t.Errorf("OOF %+v: notice shown = %v, want %v", tc.oof, got, tc.want)
+		}
+	}
 }
