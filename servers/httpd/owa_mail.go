@@ -113,7 +113,7 @@ type mailboxPage struct {
 	// OOF is the notice that the user's automatic replies are on.
 	OOF     string
 	Reading *readingPane
-	Compose          *composeForm
+	Compose *composeForm
 }
 
 func folderURL(id string) string {
