@@ -227,12 +227,15 @@ func (c *ewsCall) createCalendarItem(n *xnode) *el {
 	return respMsg(op, ewsInternal)
 }
 
+// calendar reports whether the folder holds calendar items.
+func (n *ewsFolderNode) calendar() bool { return n.Class == "IPF.Appointment" }
+
 // calendarView is FindItem's CalendarView: the calendar items of a
 // calendar folder that overlap [StartDate, EndDate), by start time, at
 // most MaxEntriesReturned of them.
 func (c *ewsCall) calendarView(n *ewsFolderNode, list []MessageInfo, view *xnode, shape ewsShape) *el {
 	const op = "FindItem"
-	if n.Class != "IPF.Appointment" {
+	if !n.calendar() {
 		return respMsg(op, ewsCalendarViewFolder)
 	}
 	start, err1 := ewsDateTime(view.attr("StartDate"))

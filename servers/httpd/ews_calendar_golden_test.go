@@ -54,6 +54,9 @@ var ewsCalendarSteps = []ewsStep{
 	{"", `<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>
 		<m:CalendarView StartDate="2024-04-01T00:00:00Z" EndDate="2024-04-08T00:00:00Z"/><m:ParentFolderIds><t:DistinguishedFolderId Id="inbox"/></m:ParentFolderIds></m:FindItem>`},
 	{"", `<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape><t:BodyType>Text</t:BodyType></m:ItemShape><m:ItemIds><t:ItemId Id="{{item "Calendar" "8"}}"/></m:ItemIds></m:GetItem>`},
+	{"", `<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties><t:FieldURI FieldURI="item:Subject"/><t:FieldURI FieldURI="calendar:Start"/></t:AdditionalProperties></m:ItemShape>
+		<m:IndexedPageItemView MaxEntriesReturned="2" Offset="0" BasePoint="Beginning"/><m:ParentFolderIds><t:DistinguishedFolderId Id="calendar"/></m:ParentFolderIds></m:FindItem>`},
+	{"", `<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:SyncFolderId><t:DistinguishedFolderId Id="calendar"/></m:SyncFolderId><m:MaxChangesReturned>1</m:MaxChangesReturned></m:SyncFolderItems>`},
 	{"", availabilityRequest(ewsBerlin, "DetailedMerged", "2024-04-03T08:00:00", "2024-04-03T18:00:00", "alice@contoso.com", "bob@contoso.com", "nobody@contoso.com")},
 	{"", availabilityRequest(ewsUTC, "FreeBusy", "2024-04-05T00:00:00", "2024-04-06T00:00:00", "bob@contoso.com")},
 	{"", availabilityRequest(ewsUTC, "FreeBusy", "2024-04-01T00:00:00", "2024-07-01T00:00:00", "bob@contoso.com")},

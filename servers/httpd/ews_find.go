@@ -246,7 +246,7 @@ func (c *ewsCall) findItem() *el {
 		}
 		start, end := view.window(len(found))
 		items := E("t:Items")
-		raw := needsRaw(shape, false) || n.Class == "IPF.Appointment"
+		raw := needsRaw(shape, false) || n.calendar()
 		for _, mi := range found[start:end] {
 			it := &ewsItem{folder: n.Key, mi: *mi}
 			if raw {
