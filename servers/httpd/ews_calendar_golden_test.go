@@ -130,3 +130,37 @@ func TestOWAShowsOOF(t *testing.T) {
 		}
 	}
 }
+
+// TestEWSCalendarBadInput sends the calendar, availability and OOF
+// operations with parts missing or wrong: each gets an EWS error code in
+// a SOAP answer, never a Go error or a crash.
+func TestEWSCalendarBadInput(t *testing.T) {
+	fs := newFakeStore()
+	o := testOptions()
+	o.BasicAuth = &BasicAuth{EWS: true}
+	o.Now = func() time.Time { return fakeNow }
+	ts := newTestServerWith(t, o, fs, fs.fakeBackend)
+	for _, tc := range []struct{ body, code string }{
+		{createAppointment("SendToNone", `<t:Subject>x</t:Subject>`), "ErrorCalendarInvalidPropertyValue"},
+		{createAppointment("SendToNone", `<t:Start>tomorrow</t:Start><t:End>2024-04-03T09:00:00Z</t:End>`), "ErrorCalendarInvalidPropertyValue"},
+		{createAppointment("SendToNone", `<t:Start>2024-04-03T09:00:00Z</t:Start><t:End>2024-04-03T10:00:00Z</t:End><t:LegacyFreeBusyStatus>Sleepy</t:LegacyFreeBusyStatus>`), "ErrorCalendarInvalidPropertyValue"},
+		{createAppointment("SendToAllAndSaveCopy", `<t:Start>2024-04-03T09:00:00Z</t:Start><t:End>2024-04-03T10:00:00Z</t:End>`+
+			`<t:RequiredAttendees><t:Attendee><t:Mailbox><t:EmailAddress>not an address</t:EmailAddress></t:Mailbox></t:Attendee></t:RequiredAttendees>`), "ErrorInvalidRecipients"},
+		{`<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:CalendarView/><m:ParentFolderIds><t:DistinguishedFolderId Id="calendar"/></m:ParentFolderIds></m:FindItem>`, "ErrorCalendarInvalidPropertyValue"},
+		{`<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:CalendarView StartDate="2020-01-01T00:00:00Z" EndDate="2029-01-01T00:00:00Z"/><m:ParentFolderIds><t:DistinguishedFolderId Id="calendar"/></m:ParentFolderIds></m:FindItem>`, "ErrorCalendarViewRangeTooBig"},
+		{`<m:GetUserAvailabilityRequest/>`, "ErrorInvalidTimeInterval"},
+		{`<m:GetUserAvailabilityRequest>` + ewsUTC + `</m:GetUserAvailabilityRequest>`, "ErrorInvalidRequest"},
+		{`<m:GetUserAvailabilityRequest>` + ewsUTC + `<m:MailboxDataArray/><t:FreeBusyViewOptions><t:TimeWindow><t:StartTime>2024-04-01T00:00:00</t:StartTime><t:EndTime>2024-04-02T00:00:00</t:EndTime></t:TimeWindow></t:FreeBusyViewOptions></m:GetUserAvailabilityRequest>`, "ErrorMailboxDataArrayEmpty"},
+		{availabilityRequest(ewsUTC, "Everything", "2024-04-01T00:00:00", "2024-04-02T00:00:00", "bob@contoso.com"), "ErrorInvalidFreeBusyViewType"},
+		{strings.Replace(availabilityRequest(ewsUTC, "FreeBusy", "2024-04-01T00:00:00", "2024-04-02T00:00:00", "bob@contoso.com"), ">60<", ">1<", 1), "ErrorInvalidMergedFreeBusyInterval"},
+		{strings.Replace(availabilityRequest(ewsUTC, "FreeBusy", "2024-04-01T00:00:00", "2024-04-02T00:00:00", "bob@contoso.com"), "<t:Bias>0</t:Bias>", "<t:Bias>east</t:Bias>", 1), "ErrorInvalidTimeInterval"},
+		{`<m:SetUserOofSettingsRequest><t:Mailbox><t:Address>alice@contoso.com</t:Address></t:Mailbox></m:SetUserOofSettingsRequest>`, "ErrorInvalidOofParameter"},
+		{`<m:SetUserOofSettingsRequest><t:Mailbox><t:Address>alice@contoso.com</t:Address></t:Mailbox><t:UserOofSettings><t:OofState>Scheduled</t:OofState></t:UserOofSettings></m:SetUserOofSettingsRequest>`, "ErrorInvalidScheduledOofDuration"},
+		{`<m:GetUserOofSettingsRequest/>`, "ErrorInvalidOofParameter"},
+	} {
+		resp, body := postEWS(t, ts, ewsEnvelope(tc.body))
+		if resp.StatusCode != 200 || !strings.Contains(body, "<m:ResponseCode>"+tc.code+"</m:ResponseCode>") {
+			t.Errorf("%s\n= %d, want %s:\n%s", tc.body, resp.StatusCode, tc.code, body)
+		}
+	}
+}
