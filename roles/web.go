@@ -218,13 +218,15 @@ func (b webBackend) Send(ctx context.Context, from *httpd.User, rcpts []string, 
 
 // CalendarEvents publishes the events of the mailbox: every VEVENT of a
 // text/calendar part in its Calendar folder and its INBOX (meeting
-// requests arrive there).
+// requests arrive there; calendar processing also puts them on the
+// calendar, and an event is listed once, from the calendar).
 func (b webBackend) CalendarEvents(ctx context.Context, address string) ([]httpd.Event, error) {
 	if _, err := b.r.store.Mailbox(address); err != nil {
 		return nil, fmt.Errorf("%w: %s", httpd.ErrNotFound, address)
 	}
 	var out []httpd.Event
-	for _, name := range []string{"Calendar", httpd.FolderInbox} {
+	seen := map[string]bool{}
+	for _, name := range []string{httpd.FolderCalendar, httpd.FolderInbox} {
 		f, err := b.folder(address, name)
 		if err != nil {
 			continue
@@ -238,7 +240,12 @@ func (b webBackend) CalendarEvents(ctx context.Context, address string) ([]httpd
 			if err != nil || !bytes.Contains(body, []byte("BEGIN:VEVENT")) {
 				continue
 			}
-			out = append(out, httpd.MessageEvents(body)...)
+			for _, ev := range httpd.MessageEvents(body) {
+				if ev.UID == "" || !seen[ev.UID] {
+					out = append(out, ev)
+				}
+				seen[ev.UID] = true
+			}
 		}
 	}
 	return out, nil

@@ -299,17 +299,22 @@ var calendarProps = []itemProp{
 	{"calendar:IsCancelled", false, true, func(it *ewsItem, s ewsShape) *el { return tBool("t:IsCancelled", it.ev.Cancelled) }},
 	{"calendar:IsRecurring", false, true, func(it *ewsItem, s ewsShape) *el { return tBool("t:IsRecurring", false) }},
 	{"calendar:MeetingRequestWasSent", false, true, func(it *ewsItem, s ewsShape) *el {
-		return tBool("t:MeetingRequestWasSent", it.ev.Method == "REQUEST")
+		return tBool("t:MeetingRequestWasSent", it.ev.Method == "REQUEST" && it.organizer())
 	}},
 	{"calendar:IsResponseRequested", false, true, func(it *ewsItem, s ewsShape) *el {
 		return tBool("t:IsResponseRequested", len(it.ev.Attendees) > 0)
 	}},
 	{"calendar:CalendarItemType", true, true, func(it *ewsItem, s ewsShape) *el { return T("t:CalendarItemType", "Single") }},
 	{"calendar:MyResponseType", false, true, func(it *ewsItem, s ewsShape) *el {
-		if len(it.ev.Attendees) == 0 {
+		switch {
+		case len(it.ev.Attendees) == 0:
 			return T("t:MyResponseType", "Unknown")
+		case it.organizer():
+			return T("t:MyResponseType", "Organizer")
 		}
-		return T("t:MyResponseType", "Organizer")
+		// An attendee's copy, put on the calendar by calendar processing
+		// and not answered (exsim has no meeting responses).
+		return T("t:MyResponseType", "NoResponseReceived")
 	}},
 	{"calendar:Organizer", true, true, func(it *ewsItem, s ewsShape) *el {
 		if it.ev.Organizer == "" {
@@ -333,6 +338,9 @@ var calendarProps = []itemProp{
 		return tInt("t:AppointmentState", 0)
 	}},
 }
+
+// organizer reports whether the mailbox's user organizes the meeting.
+func (it *ewsItem) organizer() bool { return strings.EqualFold(it.ev.Organizer, it.owner) }
 
 // calendarItemProps are the properties a CalendarItem shows: ItemType's
 // then CalendarItemType's.

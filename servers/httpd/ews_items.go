@@ -32,6 +32,7 @@ type ewsItem struct {
 	msg    *shownMessage
 	hdr    mail.Header
 	ev     *Event // the event of an item of a calendar folder
+	owner  string // the mailbox's address (is its user the organizer?)
 }
 
 // itemProp is one property of MessageType in schema order (types.xsd
@@ -201,7 +202,7 @@ func (c *ewsCall) loadRaw(it *ewsItem) error {
 	if err != nil {
 		it.msg = &shownMessage{}
 	}
-	it.ev = itemEvent(it.folder, it.msg)
+	it.ev, it.owner = itemEvent(it.folder, it.msg), c.u.Address
 	it.hdr = mail.Header{}
 	if m, err := mail.ReadMessage(strings.NewReader(string(raw))); err == nil {
 		it.hdr = m.Header
