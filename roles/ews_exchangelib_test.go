@@ -35,24 +35,24 @@ type exchangelibResult struct {
 			Content string `json:"content"`
 		} `json:"attachments"`
 	} `json:"read"`
-	SentItems       []string   `json:"sent_items"`
-	SyncFirst       []string   `json:"sync_first"`
-	SyncFirstCount  int        `json:"sync_first_count"`
-	SyncSecondCount int        `json:"sync_second_count"`
-	SyncThird       []string   `json:"sync_third"`
-	ReadAfterUpdate bool       `json:"read_after_update"`
-	Categories      []string   `json:"categories"`
-	Folders         []string   `json:"folders"`
-	Moved           []string   `json:"moved"`
-	Resolved        []string   `json:"resolved"`
-	FoldersAfter    []string   `json:"folders_after_delete"`
-	CalendarView    []string   `json:"calendar_view"`
-	BobCalendar     [][]string `json:"bob_calendar"`
-	MeetingStart    string     `json:"meeting_start"`
-	FreeBusyBob     freeBusy   `json:"freebusy_bob"`
-	FreeBusyAlice   freeBusy   `json:"freebusy_alice"`
-	OOFState        string     `json:"oof_state"`
-	OOFStateAfter   string     `json:"oof_state_after"`
+	SentItems       []string `json:"sent_items"`
+	SyncFirst       []string `json:"sync_first"`
+	SyncFirstCount  int      `json:"sync_first_count"`
+	SyncSecondCount int      `json:"sync_second_count"`
+	SyncThird       []string `json:"sync_third"`
+	ReadAfterUpdate bool     `json:"read_after_update"`
+	Categories      []string `json:"categories"`
+	Folders         []string `json:"folders"`
+	Moved           []string `json:"moved"`
+	Resolved        []string `json:"resolved"`
+	FoldersAfter    []string `json:"folders_after_delete"`
+	CalendarView    []string `json:"calendar_view"`
+	BobCalendar     []string `json:"bob_calendar"` // subject/status/response
+	MeetingStart    string   `json:"meeting_start"`
+	FreeBusyBob     freeBusy `json:"freebusy_bob"`
+	FreeBusyAlice   freeBusy `json:"freebusy_alice"`
+	OOFState        string   `json:"oof_state"`
+	OOFStateAfter   string   `json:"oof_state_after"`
 	OOFReplies      []struct {
 		Subject string `json:"subject"`
 		Body    string `json:"body"`
@@ -208,7 +208,7 @@ func checkCalendar(t *testing.T, rt *Runtime, got exchangelibResult, subject str
 		ev[0].Method != "REQUEST" || ev[0].Organizer != "alice@contoso.com" || len(ev[0].Attendees) != 1 || ev[0].Attendees[0].Address != "bob@contoso.com" {
 		t.Errorf("bob's meeting request:\n%s", req)
 	}
-	if !slices.ContainsFunc(got.BobCalendar, func(i []string) bool { return slices.Equal(i, []string{subject, "Tentative", "NoResponseReceived"}) }) {
+	if !slices.Contains(got.BobCalendar, subject+"/Tentative/NoResponseReceived") {
 		t.Errorf("bob's calendar view = %q, want %q Tentative, not answered", got.BobCalendar, subject)
 	}
 	if status, subj := got.FreeBusyAlice.at(got.MeetingStart); status != "Busy" || subj == nil || *subj != subject || got.FreeBusyAlice.View != "DetailedMerged" {

@@ -159,7 +159,7 @@ bob = Account(
 )
 # Bob's calendar processing put the request on his calendar as Tentative.
 out["bob_calendar"] = [
-    [i.subject, i.legacy_free_busy_status, i.my_response_type]
+    f"{i.subject}/{i.legacy_free_busy_status}/{i.my_response_type}"
     for i in bob.calendar.view(start=day, end=day + datetime.timedelta(days=1))
 ]
 bob.oof_settings = OofSettings(
