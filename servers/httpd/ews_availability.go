@@ -60,15 +60,14 @@ func (c *ewsCall) getUserAvailability() *el {
 		// Suggestions alone (SuggestionsViewOptions) are not answered.
 		return fail(errMessage("ErrorInvalidRequest", "The request requires FreeBusyViewOptions."))
 	}
-	start, err1 := ewsDateTime(opts.path("TimeWindow").text("StartTime"))
-	end, err2 := ewsDateTime(opts.path("TimeWindow").text("EndTime"))
+	start, err1 := zone.instant(opts.path("TimeWindow").text("StartTime"))
+	end, err2 := zone.instant(opts.path("TimeWindow").text("EndTime"))
 	if err1 != nil || err2 != nil || !end.After(start) {
 		return fail(ewsInvalidTimeZone)
 	}
 	if end.Sub(start) > maxAvailabilityWindow {
 		return fail(ewsIntervalTooBig)
 	}
-	start, end = zone.utc(start), zone.utc(end)
 	interval := 30
 	if s := opts.text("MergedFreeBusyIntervalInMinutes"); s != "" {
 		if interval, err = strconv.Atoi(s); err != nil || interval < 5 || interval > 1440 {

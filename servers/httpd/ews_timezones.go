@@ -179,6 +179,20 @@ func (d tzDef) utc(l time.Time) time.Time {
 	return l.Add(time.Duration(d.offset(guess)) * time.Minute)
 }
 
+// instant reads an xs:dateTime of a request in the zone: a time without
+// a zone is the zone's wall clock time; one with Z or an offset is that
+// instant.
+func (d tzDef) instant(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	l, err := time.Parse("2006-01-02T15:04:05", s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return d.utc(l), nil
+}
+
 // serializableTimeZone reads an Availability TimeZone (Bias,
 // StandardTime, DaylightTime: types.xsd SerializableTimeZone).
 func serializableTimeZone(n *xnode) (tzDef, error) {

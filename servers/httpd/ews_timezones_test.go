@@ -1,6 +1,7 @@
 package httpd
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -44,5 +45,23 @@ func TestTimeZoneOffsets(t *testing.T) {
 		if back := d.utc(d.local(at)); !back.Equal(at) && d.offset(at) == d.offset(back) {
 			t.Errorf("%s: utc(local(%s)) = %s", tc.zone, tc.utc, back)
 		}
+	}
+}
+
+func TestTimeWindowInstant(t *testing.T) {
+	berlin := serverTimeZones[slices.IndexFunc(serverTimeZones, func(d tzDef) bool { return d.ID == "W. Europe Standard Time" })]
+	for in, want := range map[string]string{
+		"2024-04-03T08:00:00":       "2024-04-03T06:00:00Z", // CEST wall clock
+		"2024-01-03T08:00:00":       "2024-01-03T07:00:00Z", // CET
+		"2024-04-03T08:00:00Z":      "2024-04-03T08:00:00Z", // an instant stays one
+		"2024-04-03T08:00:00+01:00": "2024-04-03T07:00:00Z",
+	} {
+		got, err := berlin.instant(in)
+		if err != nil || got.Format(time.RFC3339) != want {
+			t.Errorf("instant(%s) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+	if _, err := berlin.instant("tomorrow"); err == nil {
+		t.Error("instant(tomorrow) = nil error")
 	}
 }
