@@ -350,8 +350,36 @@ func (r *mailboxRole) webFrontEnd(local http.Handler) http.Handler {
 			req.Header.Set(commonAccessToken, account)
 			req.Header.Set(serverTicketHeader, ticket)
 		}
+		if !bufferBody(req) {
+			return // the client went away mid-request
+		}
 		r.proxyTo(home).ServeHTTP(&respellWriter{ResponseWriter: w}, req)
 	})
+}
+
+// maxBufferedBody is the largest request body the front end reads whole
+// before proxying it.
+const maxBufferedBody = 4 << 20
+
+// bufferBody reads a request body of known, bounded length before it is
+// proxied. Streamed, the body races the response: once the back end
+// answers, Go's server closes the unread end of the client's body, and
+// the transport's final read of it (which checks that nothing follows
+// the Content-Length) fails and closes the back-end connection in the
+// middle of the response ("use of closed network connection", a
+// truncated chunked body at the client). Larger or unsized bodies stream.
+func bufferBody(req *http.Request) bool {
+	if req.Body == nil || req.ContentLength <= 0 || req.ContentLength > maxBufferedBody {
+		return true
+	}
+	b, err := io.ReadAll(io.LimitReader(req.Body, req.ContentLength))
+	if err != nil {
+		return false
+	}
+	req.Body.Close()
+	req.Body = io.NopCloser(bytes.NewReader(b))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	return true
 }
 
 // respellWriter gives proxied response headers back Exchange's spelling:
