@@ -11,25 +11,42 @@ import (
 
 // Serve accepts connections on l until the test ends and runs handle for
 // each in a goroutine of its own, closing the connection when handle
-// returns. When the test ends it closes l and waits for the handlers, so a
-// handler that may block must set a deadline on its connection.
+// returns. When the test ends it closes l and every connection still open
+// (which ends a handler blocked on it), and waits for the handlers.
 func Serve(t testing.TB, l net.Listener, handle func(net.Conn)) {
 	t.Helper()
-	var wg sync.WaitGroup
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		open = map[net.Conn]bool{}
+	)
 	wg.Go(func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
+			mu.Lock()
+			open[c] = true
+			mu.Unlock()
 			wg.Go(func() {
-				defer c.Close()
+				defer func() {
+					mu.Lock()
+					delete(open, c)
+					mu.Unlock()
+					c.Close()
+				}()
 				handle(c)
 			})
 		}
 	})
 	t.Cleanup(func() {
 		l.Close()
+		mu.Lock()
+		for c := range open {
+			c.Close()
+		}
+		mu.Unlock()
 		wg.Wait()
 	})
 }
