@@ -130,8 +130,11 @@ func easBody(m *shownMessage, raw []byte, p easBodyPref) *wbxml.Node {
 	return b
 }
 
-// easDate is a dateTime as MS-ASDTYPE 2.3 writes it in email elements.
-func easDate(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+// easDateLayout is a dateTime as MS-ASDTYPE 2.3 writes it in email and
+// settings elements.
+const easDateLayout = "2006-01-02T15:04:05.000Z"
+
+func easDate(t time.Time) string { return t.UTC().Format(easDateLayout) }
 
 // easAddresses turns "Bob <bob@x>; carol@y" (addressHeader's form) into
 // the comma-separated RFC 5322 list ActiveSync sends, and the display

@@ -16,7 +16,7 @@ import (
 // answer (MS-ASCMD 2.2.2.9.1) instead of base64 in the WBXML.
 func (c *easCall) itemOperations() *wbxml.Node {
 	if !c.asks("ItemOperations") {
-		return wbxml.E("ItemOperations:ItemOperations", wbxml.T("ItemOperations:Status", strconv.Itoa(ioProtocolError)))
+		return c.status(ioProtocolError)
 	}
 	resp := wbxml.E("ItemOperations:Response")
 	var parts [][]byte
@@ -35,7 +35,7 @@ func (c *easCall) itemOperations() *wbxml.Node {
 	part0, err := wbxml.Encode(root)
 	if err != nil {
 		c.log.Error("activesync: encode response", "err", err)
-		return wbxml.E("ItemOperations:ItemOperations", wbxml.T("ItemOperations:Status", strconv.Itoa(ioServerError)))
+		return c.status(ioServerError)
 	}
 	all := append([][]byte{part0}, parts...)
 	// Part count, then each part's offset and length, all 32-bit

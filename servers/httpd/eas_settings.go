@@ -1,33 +1,22 @@
 package httpd
 
 import (
+	"slices"
 	"strconv"
-	"strings"
-	"sync"
+	"time"
 
 	"github.com/exsim/exsim/internal/wbxml"
 )
 
-// easOof is a mailbox's automatic-reply setting as devices set it. exsim
-// keeps it in memory for Settings Get to return; it sends no automatic
-// replies and EWS does not see it.
-type easOof struct {
-	mu    sync.Mutex
-	state map[string]easOofState // by lower-case address
-}
-
-type easOofState struct {
-	State, Message string
-}
-
 // settings answers Settings (MS-ASCMD 2.2.2.16): the user's addresses,
 // the device's description and password recovery, and the automatic
-// reply (Oof) state.
+// reply (Oof) settings.
 func (c *easCall) settings() *wbxml.Node {
+	resp := wbxml.E("Settings:Settings")
 	if !c.asks("Settings") {
-		return wbxml.E("Settings:Settings", wbxml.T("Settings:Status", strconv.Itoa(settingsProtocolError)))
+		return resp.Add(wbxml.T("Settings:Status", strconv.Itoa(settingsProtocolError)))
 	}
-	resp := wbxml.E("Settings:Settings", wbxml.T("Settings:Status", "1"))
+	resp.Add(wbxml.T("Settings:Status", "1"))
 	ok := func() *wbxml.Node { return wbxml.T("Settings:Status", strconv.Itoa(settingsSuccess)) }
 	for _, req := range c.body.Children {
 		switch req.Tag {
@@ -57,39 +46,74 @@ func (c *easCall) userInformation() []*wbxml.Node {
 	return []*wbxml.Node{wbxml.E("Settings:EmailAddresses", wbxml.T("Settings:SMTPAddress", c.u.Address))}
 }
 
+// easOofStates are Settings' OofState values (MS-ASCMD 2.2.3.119) and
+// the OOF states of the mailbox (OOFSettings.State).
+var easOofStates = []string{"Disabled", "Enabled", "Scheduled"}
+
+// oof reads or changes the mailbox's automatic replies, the same
+// settings EWS and the transport's automatic replies use.
 func (c *easCall) oof(req *wbxml.Node) *wbxml.Node {
-	store := &c.h.easOof
-	addr := strings.ToLower(c.u.Address)
-	store.mu.Lock()
-	defer store.mu.Unlock()
-	if store.state == nil {
-		store.state = map[string]easOofState{}
+	status := func(st int) *wbxml.Node { return wbxml.E("Settings:Oof", wbxml.T("Settings:Status", strconv.Itoa(st))) }
+	ar, ok := c.h.b.(AutomaticReplies)
+	if !ok {
+		return status(settingsUnavailable)
 	}
+	ctx := c.r.Context()
 	if set := req.Child("Set"); set != nil {
-		st := easOofState{State: set.Value("OofState")}
-		if st.State != "0" && st.State != "1" && st.State != "2" {
-			return wbxml.E("Settings:Oof", wbxml.T("Settings:Status", strconv.Itoa(settingsProtocolError)))
+		n, err := strconv.Atoi(set.Value("OofState"))
+		if err != nil || n < 0 || n >= len(easOofStates) {
+			return status(settingsInvalidArgs)
 		}
-		for _, m := range set.All("OofMessage") {
-			if m.Has("AppliesToInternal") && m.Value("Enabled") == "1" {
-				st.Message = m.Value("ReplyMessage")
+		o := OOFSettings{State: easOofStates[n], ExternalAudience: "None"}
+		if o.State == "Scheduled" {
+			var err1, err2 error
+			o.Start, err1 = time.Parse(easDateLayout, set.Value("StartTime"))
+			o.End, err2 = time.Parse(easDateLayout, set.Value("EndTime"))
+			if err1 != nil || err2 != nil || !o.End.After(o.Start) {
+				return status(settingsInvalidArgs)
 			}
 		}
-		store.state[addr] = st
-		return wbxml.E("Settings:Oof", wbxml.T("Settings:Status", "1"))
+		for _, m := range set.All("OofMessage") {
+			enabled := m.Value("Enabled") == "1"
+			switch {
+			case m.Has("AppliesToInternal"):
+				if enabled {
+					o.InternalReply = m.Value("ReplyMessage")
+				}
+			case m.Has("AppliesToExternalUnknown") && enabled:
+				o.ExternalReply, o.ExternalAudience = m.Value("ReplyMessage"), "All"
+			case m.Has("AppliesToExternalKnown") && enabled && o.ExternalAudience == "None":
+				o.ExternalReply, o.ExternalAudience = m.Value("ReplyMessage"), "Known"
+			}
+		}
+		if err := ar.SetOOF(ctx, c.u.Address, o); err != nil {
+			c.log.Error("activesync: store OOF settings", "err", err)
+			return status(settingsUnavailable)
+		}
+		return status(settingsSuccess)
 	}
-	st := store.state[addr]
-	if st.State == "" {
-		st.State = "0"
+	o, err := ar.OOF(ctx, c.u.Address)
+	if err != nil {
+		c.log.Error("activesync: read OOF settings", "err", err)
+		return status(settingsUnavailable)
 	}
 	bodyType := req.Path("Get").Value("BodyType")
 	if bodyType == "" {
 		bodyType = "Text"
 	}
-	msg := wbxml.E("Settings:OofMessage", wbxml.E("Settings:AppliesToInternal"), wbxml.T("Settings:Enabled", yesNo(st.Message != "")))
-	if st.Message != "" {
-		msg.Add(wbxml.T("Settings:ReplyMessage", st.Message), wbxml.T("Settings:BodyType", bodyType))
+	get := wbxml.E("Settings:Get", wbxml.T("Settings:OofState", strconv.Itoa(max(0, slices.Index(easOofStates, o.State)))))
+	if o.State == "Scheduled" {
+		get.Add(wbxml.T("Settings:StartTime", easDate(o.Start)), wbxml.T("Settings:EndTime", easDate(o.End)))
 	}
-	return wbxml.E("Settings:Oof", wbxml.T("Settings:Status", "1"),
-		wbxml.E("Settings:Get", wbxml.T("Settings:OofState", st.State), msg))
+	msg := func(audience, reply string, on bool) *wbxml.Node {
+		m := wbxml.E("Settings:OofMessage", wbxml.E("Settings:"+audience), wbxml.T("Settings:Enabled", yesNo(on)))
+		if on {
+			m.Add(wbxml.T("Settings:ReplyMessage", reply), wbxml.T("Settings:BodyType", bodyType))
+		}
+		return m
+	}
+	get.Add(msg("AppliesToInternal", o.InternalReply, o.InternalReply != ""),
+		msg("AppliesToExternalKnown", o.ExternalReply, o.ExternalAudience != "None" && o.ExternalReply != ""),
+		msg("AppliesToExternalUnknown", o.ExternalReply, o.ExternalAudience == "All" && o.ExternalReply != ""))
+	return wbxml.E("Settings:Oof", wbxml.T("Settings:Status", "1"), get)
 }

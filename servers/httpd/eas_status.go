@@ -57,6 +57,8 @@ const (
 	// Settings statuses (MS-ASCMD 2.2.3.177.14).
 	settingsSuccess       = 1
 	settingsProtocolError = 2
+	settingsUnavailable   = 4
+	settingsInvalidArgs   = 5
 	// Sync statuses (MS-ASCMD 2.2.3.177.17).
 	syncSuccess         = 1
 	syncInvalidKey      = 3

@@ -260,6 +260,9 @@ func TestEASGolden(t *testing.T) {
 	transcript := easSyncKeyRE.ReplaceAllString(easKeyRE.ReplaceAllString(s.out.String(), "<PolicyKey>KEY</PolicyKey>"), "{GEN}")
 	checkGolden(t, filepath.Join("testdata", "eas", "session.txt"), transcript)
 
+	if o, err := fs.OOF(t.Context(), "alice@contoso.com"); err != nil || o.State != "Enabled" || o.InternalReply != "Away until Monday" {
+		t.Errorf("OOF after Settings Set = %+v, %v", o, err)
+	}
 	sent := fs.sent
 	if len(sent) != 1 || strings.Join(sent[0].rcpts, ",") != "bob@contoso.com,carol@fabrikam.com" ||
 		bytes.Contains(sent[0].msg, []byte("Bcc:")) || !bytes.Contains(sent[0].msg, []byte("From: \"Alice Wood\" <alice@contoso.com>")) {

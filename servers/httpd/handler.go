@@ -15,7 +15,6 @@ type Handler struct {
 	sessions *sessionStore
 	// easDevices is ActiveSync's per-device state.
 	easDevices *easDevices
-	easOof     easOof
 }
 
 var _ http.Handler = (*Handler)(nil)
