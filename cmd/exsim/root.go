@@ -222,6 +222,7 @@ Start with:  exsim demo`,
 // commands lists the subcommand constructors; each file adds its own.
 var commands = []func(*globals) *cobra.Command{
 	newTopologyCmd, newInitCmd, newUpCmd, newServeCmd, newQueueCmd, newTrackCmd, newFaultCmd, newSendCmd, newProbeCmd, newScenarioCmd, newDemoCmd, newEdgeSyncCmd, newLabCmd, newExportCmd,
+	newVersionCmd, newHealthcheckCmd,
 }
 
 // run executes the command line and returns the exit code.
