@@ -21,11 +21,15 @@ func newEdgeSyncCmd(g *globals) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		var rows [][]any
+		var names []string
 		for _, s := range t.Servers {
-			if s.Role != topology.RoleMailbox && s.Role != topology.RoleEdge {
-				continue
+			if s.Role == topology.RoleMailbox || s.Role == topology.RoleEdge {
+				names = append(names, s.Name)
 			}
+		}
+		var rows [][]any
+		for _, name := range g.onlyServedHere(cmd.Context(), names) { // inside a container: its own server
+			s := t.Server(name)
 			c, err := g.adminFor(s.Name)
 			if err != nil {
 				return err

@@ -83,6 +83,9 @@ func askTransportServers[T any](ctx context.Context, g *globals, server string, 
 	if err != nil {
 		return answers[T]{}, err
 	}
+	if server == "" {
+		servers = g.onlyServedHere(ctx, servers) // inside a container: its own server
+	}
 	a := answers[T]{asked: len(servers)}
 	for _, name := range servers {
 		c, err := g.adminFor(name)

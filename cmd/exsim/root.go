@@ -75,8 +75,8 @@ func (g *globals) logger() *slog.Logger {
 func (g *globals) loadTopology() (*topology.Topology, error) {
 	var t *topology.Topology
 	var err error
-	if g.config != "" {
-		t, err = topology.Load(g.config)
+	if cfg := g.configFile(); cfg != "" {
+		t, err = topology.Load(cfg)
 	} else {
 		t, err = topology.Builtin(g.topology)
 	}
@@ -138,6 +138,9 @@ func (g *globals) loopbackTopology(dir string) (*topology.Topology, error) {
 		return nil, usageError("%v", err)
 	}
 	if t == nil {
+		if path := g.composeDataTopology(dir); path != "" {
+			return g.composeLabTopology(path)
+		}
 		return g.loadTopology()
 	}
 	if g.config != "" || g.flagChanged("topology") {
