@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -250,12 +252,72 @@ func TestComposeUp(t *testing.T) {
 		t.Errorf("flows failed in the compose lab: %v\n%s", got, describe(res))
 	}
 	// Any exsim command works inside a server container (scratch image:
-	// the binary, the topology and the shared data volume).
-	if out, err := dc(time.Minute, "exec", "-T", "ex01", "exsim", "queue", "--server", "EX01"); err != nil || !strings.Contains(out, `EX01\Submission`) {
+	// the binary, the topology the image names in $EXSIM_CONFIG and the
+	// shared data volume), for that container's server alone.
+	if out, err := dc(time.Minute, "exec", "-T", "ex01", "exsim", "queue"); err != nil || !strings.Contains(out, `EX01\Submission`) || strings.Contains(out, "not found") || strings.Contains(out, "EDGE01") {
 		t.Errorf("docker-compose exec ex01 exsim queue: %v\n%s", err, out)
+	}
+	if out, err := dc(time.Minute, "exec", "-T", "inet01", "exsim", "send", "--from", "INET01", "--to", "alice@contoso.com", "--subject", "from inside inet01"); err != nil || !strings.Contains(out, "250 2.6.0") {
+		t.Errorf("docker-compose exec inet01 exsim send: %v\n%s", err, out)
+	}
+	// Every server container turns healthy (exsim healthcheck: /healthz).
+	for _, s := range nt.Servers {
+		for {
+			id, _ := dc(time.Minute, "ps", "-q", composeName(s.Name))
+			out, _ := exec.Command("docker", "inspect", "--format", "{{.State.Health.Status}}", strings.TrimSpace(id)).CombinedOutput()
+			if strings.TrimSpace(string(out)) == "healthy" {
+				break
+			}
+			if time.Now().After(deadline.Add(time.Minute)) {
+				t.Fatalf("%s's container is %q, not healthy", s.Name, out)
+			}
+			time.Sleep(time.Second) // Docker runs the check every 5 s
+		}
+	}
+	// The host: the CA is in the bind-mounted deploy/certs, so a client on
+	// the host trusts EX01's certificate, and --data deploy alone finds
+	// the admin APIs and the lab's topology.
+	host := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, append(args, "--data", filepath.Join(dir, ComposeContext))...)
+		cmd.Env = append(os.Environ(), "EXSIM_ADMIN_TOKEN="+token)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := host("send", "--from", "INET01", "--to", "alice@contoso.com", "--subject", "from the host"); err != nil || !strings.Contains(out, "250 2.6.0") {
+		t.Errorf("exsim send --from INET01 on the host: %v\n%s", err, out)
+	}
+	ex01 := nt.Server("EX01")
+	if out, err := host("send", "--smtp", ex01.FQDN+":587", "--user", "alice@contoso.com", "--password", "P@ssw0rd", "--to", "bob@contoso.com", "--subject", "submitted from the host"); err != nil || !strings.Contains(out, "250 2.6.0") {
+		t.Errorf("exsim send --smtp %s:587 on the host (TLS verified with deploy/certs/ca.pem): %v\n%s", ex01.FQDN, err, out)
+	}
+	// EDGE01 is ready once EX01 pushed EdgeSync, and its counters moved
+	// with the two messages from INET01.
+	for {
+		code, body := httpGet(t, clients["EDGE01"].BaseURL+control.ReadyzPath)
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline.Add(time.Minute)) {
+			t.Fatalf("EDGE01 /readyz = %d %s", code, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if code, body := httpGet(t, clients["EDGE01"].BaseURL+control.MetricsPath); code != 200 || !strings.Contains(body, "exsim_transport_queues_messages_submitted_total{") || !strings.Contains(body, `Default internal Receive connector EDGE01",server="EDGE01"} `) {
+		t.Errorf("EDGE01 /metrics = %d\n%s", code, body)
 	}
 	fw, err := dc(time.Minute, "logs", "--no-color", "firewall")
 	if err != nil || !strings.Contains(fw, "firewall loaded") || !strings.Contains(fw, "removed route: default via") {
 		t.Errorf("firewall container log: %v\n%s", err, fw)
 	}
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
