@@ -290,6 +290,9 @@ func TestComposeUp(t *testing.T) {
 	if out, err := host("send", "--smtp", ex01.FQDN+":587", "--user", "alice@contoso.com", "--password", "P@ssw0rd", "--to", "bob@contoso.com", "--subject", "submitted from the host"); err != nil || !strings.Contains(out, "250 2.6.0") {
 		t.Errorf("exsim send --smtp %s:587 on the host (TLS verified with deploy/certs/ca.pem): %v\n%s", ex01.FQDN, err, out)
 	}
+	if out, err := host("scenario", "run"); err != nil {
+		t.Errorf("exsim scenario run on the host: %v\n%s", err, out)
+	}
 	// EDGE01 is ready once EX01 pushed EdgeSync, and its counters moved
 	// with the two messages from INET01.
 	for {
