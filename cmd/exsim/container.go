@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,7 +39,7 @@ func (g *globals) composeDataTopology(dir string) string {
 		return ""
 	}
 	for _, name := range []string{"lab.yaml", lab.EndpointsFile} {
-		if _, err := os.Stat(filepath.Join(dir, name)); errors.Is(err, fs.ErrNotExist) || err != nil {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			return ""
 		}
 	}
