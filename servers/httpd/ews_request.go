@@ -206,6 +206,9 @@ func (req *ewsRequest) validate() error {
 			return errSchema{fmt.Sprintf("The element '%s' has more than %d folders.", c.list, maxEWSFolders)}
 		}
 	}
+	if err := validateSubscribe(req.Operation, req.Op); err != nil {
+		return err
+	}
 	for _, view := range []string{"IndexedPageItemView", "IndexedPageFolderView"} {
 		if _, err := pageView(req.Op.child(view)); err != nil {
 			return err
