@@ -102,13 +102,10 @@ func (h *Handler) serveEWS(w http.ResponseWriter, r *http.Request, rest string, 
 		return
 	}
 	if req.Impersonate != "" {
-		// ExchangeImpersonation needs the ApplicationImpersonation role,
-		// which no lab account holds: refused as Exchange refuses it,
-		// never silently run as the caller (EWS response codes,
-		// ErrorImpersonateUserDenied).
-		log.Warn("impersonation refused", "as", req.Impersonate)
-		h.ewsFault(w, "ErrorImpersonateUserDenied", "The account does not have permission to impersonate the requested user.", "The account does not have permission to impersonate the requested user.")
-		return
+		if u = h.impersonate(w, r, u, req.Impersonate, log); u == nil {
+			return
+		}
+		log = log.With("as", u.Address)
 	}
 	op, ok := ewsOps[req.Operation]
 	ms, isStore := h.b.(MailStore)

@@ -224,13 +224,13 @@ func (f *mailFeed) run() {
 // pull takes the watch's pending events into the log; requests call it
 // too, so a change made just before a GetEvents is in its answer.
 func (f *mailFeed) pull() {
-	evs := f.watch.Events()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	evs := f.watch.Events() // under f.mu: two pulls must log in order
 	if len(evs) == 0 {
 		return
 	}
 	now := f.n.cfg.Now()
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	for _, e := range evs {
 		if e.Kind == EventLost {
 			f.lost = true
