@@ -69,6 +69,16 @@ func readDraft(n *xnode) (*ewsDraft, error) {
 			return nil, fmt.Errorf("MimeContent: %w", err)
 		}
 		d.mimeContent = b
+		if len(d.to)+len(d.cc)+len(d.bcc) == 0 {
+			// Exchange sends a MIME item to the recipients its
+			// headers name (DavMail's SMTP submission relies on it).
+			if r, err := mail.CreateReader(bytes.NewReader(b)); err == nil {
+				d.to, _ = r.Header.AddressList("To")
+				d.cc, _ = r.Header.AddressList("Cc")
+				d.bcc, _ = r.Header.AddressList("Bcc")
+				r.Close()
+			}
+		}
 	}
 	return d, nil
 }
@@ -88,6 +98,10 @@ func (d *ewsDraft) rcpts() []string {
 // saved draft (SendItem reads it back and strips it before sending).
 func (c *ewsCall) build(d *ewsDraft, keepBcc bool) ([]byte, error) {
 	if d.mimeContent != nil {
+		if !keepBcc {
+			empty := ""
+			return setHeaders(d.mimeContent, map[string]*string{"Bcc": &empty}), nil
+		}
 		return d.mimeContent, nil
 	}
 	cfg := c.h.cfg

@@ -150,6 +150,9 @@ func itemXML(it *ewsItem, s ewsShape, getItem bool) *el {
 	}
 	m.add(T("t:ItemId", "").A("Id", encodeItemID(it.folder, itemNum(it.mi))).A("ChangeKey", itemChangeKey(it.mi)))
 	for _, p := range itemProps {
+		if p.uri == "item:Culture" {
+			m.Kids = append(m.Kids, anys(extPropsXML(it, s))...) // types.xsd: ExtendedProperty comes before Culture
+		}
 		if !getItem && noFindProp(p.uri) {
 			continue
 		}

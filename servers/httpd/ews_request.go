@@ -48,6 +48,7 @@ func (e errSchema) Error() string { return "The request failed schema validation
 type ewsShape struct {
 	BaseShape   string
 	Fields      []string // AdditionalProperties FieldURIs
+	Ext         []*xnode // AdditionalProperties ExtendedFieldURIs
 	IncludeMime bool
 	BodyType    string // Best (default), HTML or Text
 }
@@ -58,6 +59,7 @@ func shapeOf(n *xnode) ewsShape {
 	for _, f := range n.child("AdditionalProperties").all("FieldURI") {
 		s.Fields = append(s.Fields, f.attr("FieldURI"))
 	}
+	s.Ext = n.child("AdditionalProperties").all("ExtendedFieldURI")
 	return s
 }
 
