@@ -66,6 +66,7 @@ var ewsOps = map[string]struct {
 	"SyncFolderItems":     {run: (*ewsCall).syncFolderItems},
 	"ResolveNames":        {run: (*ewsCall).resolveNames, store: true},
 	"ConvertId":           {run: (*ewsCall).convertID},
+	"CreateAttachment":    {run: (*ewsCall).createAttachment, store: true},
 	"Subscribe":           {run: (*ewsCall).subscribe},
 	"GetEvents":           {run: (*ewsCall).getEvents},
 	"GetStreamingEvents":  {run: (*ewsCall).getStreamingEvents},

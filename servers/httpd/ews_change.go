@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"mime"
 	"strings"
 
 	"github.com/emersion/go-message/mail"
@@ -53,15 +52,11 @@ func readDraft(n *xnode) (*ewsDraft, error) {
 		d.categories = append(d.categories, strings.TrimSpace(s.Text))
 	}
 	for _, a := range n.child("Attachments").all("FileAttachment") {
-		data, err := base64.StdEncoding.DecodeString(a.text("Content"))
+		att, err := fileAttachment(a)
 		if err != nil {
-			return nil, fmt.Errorf("attachment content: %w", err)
+			return nil, err
 		}
-		ct := a.text("ContentType")
-		if ct == "" {
-			ct = mime.TypeByExtension(strings.ToLower(a.text("Name")[strings.LastIndex(a.text("Name"), ".")+1:]))
-		}
-		d.attachments = append(d.attachments, shownAttachment{Name: a.text("Name"), ContentType: ct, Data: data, Inline: xsBool(a.text("IsInline"))})
+		d.attachments = append(d.attachments, att)
 	}
 	if mc := n.text("MimeContent"); mc != "" {
 		b, err := base64.StdEncoding.DecodeString(mc)
