@@ -2,6 +2,7 @@ package httpd
 
 import (
 	"bytes"
+	"errors"
 	"mime"
 	"strings"
 )
@@ -179,10 +180,19 @@ func setHeaders(raw []byte, set map[string]*string) []byte {
 	return append([]byte(strings.Join(out, sep)), body...)
 }
 
-// deleteItem: HardDelete removes for good. SoftDelete and
-// MoveToDeletedItems from Deleted Items would go to Recoverable
-// Items\Deletions, which exsim's mailboxes do not keep: they remove too.
-// MoveToDeletedItems elsewhere moves the item to Deleted Items.
+// FolderRecoverableDeletions is the backend folder of Recoverable
+// Items\Deletions, where SoftDelete puts items (and MoveToDeletedItems
+// those already in Deleted Items), as Exchange does; EWS shows it as the
+// recoverableitemsdeletions distinguished folder, outside the message
+// folder tree. The backend keeps it as an ordinary folder: IMAP lists it.
+const FolderRecoverableDeletions = recoverableItems + "/Deletions"
+
+const recoverableItems = "Recoverable Items"
+
+// deleteItem: HardDelete removes for good; SoftDelete moves to
+// Recoverable Items\Deletions; MoveToDeletedItems moves to Deleted Items,
+// or from there to Recoverable Items\Deletions. Deleting from Deletions
+// itself purges.
 func (c *ewsCall) deleteItem() *el {
 	mode := c.op.attr("DeleteType")
 	var msgs []*el
@@ -192,11 +202,26 @@ func (c *ewsCall) deleteItem() *el {
 			msgs = append(msgs, respMsg("DeleteItem", *fail))
 			continue
 		}
+		dest := ""
+		switch {
+		case mode == "HardDelete" || strings.EqualFold(it.folder, FolderRecoverableDeletions):
+		case mode == "MoveToDeletedItems" && !strings.EqualFold(it.folder, FolderDeletedItems):
+			dest = FolderDeletedItems
+		default: // SoftDelete, or MoveToDeletedItems from Deleted Items
+			dest = FolderRecoverableDeletions
+		}
 		var err error
-		if mode == "MoveToDeletedItems" && !strings.EqualFold(it.folder, FolderDeletedItems) {
-			_, err = c.ms.Transfer(c.r.Context(), c.u.Address, it.folder, it.mi.ID, FolderDeletedItems, true)
-		} else {
+		if dest == "" {
 			err = c.ms.Remove(c.r.Context(), c.u.Address, it.folder, []string{it.mi.ID})
+		} else {
+			if dest == FolderRecoverableDeletions {
+				if err = c.ms.CreateFolder(c.r.Context(), c.u.Address, dest); errors.Is(err, ErrFolderExists) {
+					err = nil
+				}
+			}
+			if err == nil {
+				_, err = c.ms.Transfer(c.r.Context(), c.u.Address, it.folder, it.mi.ID, dest, true)
+			}
 		}
 		if err != nil {
 			c.log.Error("ews: delete item", "err", err)
