@@ -104,8 +104,10 @@ type notifier struct {
 	done    chan struct{}   // closed by close: open streams end
 	closed  bool
 	// minute is the unit of Timeout and ConnectionTimeout; keepAlive the
-	// interval of a stream's ConnectionStatus OK messages. Tests shorten
-	// them.
+	// quiet interval after which a stream says ConnectionStatus OK
+	// (Microsoft documents that Exchange sends these, not how often: 30
+	// seconds here, well inside common proxies' idle timeouts). Tests
+	// shorten both.
 	minute, keepAlive time.Duration
 }
 
