@@ -15,8 +15,8 @@ import (
 // item changes go straight to the store that IMAP and POP3 read.
 var _ httpd.MailStore = webBackend{}
 
-// webBackend is also ActiveSync's store: Ping watches the store's change
-// feed (store.Watch), which delivery, IMAP and EWS all publish to.
+// webBackend is also ActiveSync's store: Ping watches the same change
+// feed as EWS notifications (WatchMail).
 var _ httpd.ActiveSyncStore = webBackend{}
 
 func (b webBackend) mailbox(address string) (*store.Mailbox, error) {
@@ -159,30 +159,4 @@ func (b webBackend) Users(ctx context.Context) ([]*httpd.User, error) {
 		}
 	}
 	return out, nil
-}
-
-func (b webBackend) WatchMailbox(ctx context.Context, address string) (httpd.MailboxWatch, error) {
-	mb, err := b.mailbox(address)
-	if err != nil {
-		return nil, err
-	}
-	return storeWatch{mb.Watch()}, nil
-}
-
-// storeWatch is a store.Watch as httpd sees it.
-type storeWatch struct{ w *store.Watch }
-
-func (s storeWatch) C() <-chan struct{} { return s.w.C() }
-func (s storeWatch) Close()             { s.w.Close() }
-
-func (s storeWatch) Changed() (folders []string, all bool) {
-	for _, c := range s.w.Changes() {
-		switch c.Kind {
-		case store.MessagesAdded, store.FlagsChanged, store.MessagesExpunged:
-			folders = append(folders, c.Folder)
-		default: // the folder list changed, or changes were lost
-			all = true
-		}
-	}
-	return folders, all
 }

@@ -1,27 +1,29 @@
 package httpd
 
-import "context"
-
-// ActiveSyncStore is what Exchange ActiveSync needs from a Backend beyond
-// EWS's MailStore: a change feed of the mailbox, so that a Ping long-poll
-// wakes when mail arrives. A Backend that is not an ActiveSyncStore
-// answers OPTIONS only, and every command with 501 Not Implemented.
+// ActiveSyncStore is what Exchange ActiveSync needs from a Backend: the
+// mailbox store EWS uses (MailStore) and its change feed (MailWatcher,
+// which EWS notifications read too), so that a Ping long-poll wakes when
+// mail arrives. A Backend that is not an ActiveSyncStore answers OPTIONS
+// only, and every command with 501 Not Implemented.
 type ActiveSyncStore interface {
 	Backend
 	MailStore
-	// WatchMailbox starts watching the mailbox of address; the caller
-	// closes the watch.
-	WatchMailbox(ctx context.Context, address string) (MailboxWatch, error)
+	MailWatcher
 }
 
-// MailboxWatch is a change feed of one mailbox.
-type MailboxWatch interface {
-	// C is signalled when changes are pending and closed when the
-	// watch or the store closes.
-	C() <-chan struct{}
-	// Changed returns and clears the names of the folders that changed;
-	// all is true when the watch lost track (a queue overflow, a folder
-	// created, renamed or deleted) and every folder must be re-read.
-	Changed() (folders []string, all bool)
-	Close()
+// changedFolders are the folders a batch of events touched; all is true
+// when the feed lost events or a folder itself changed, and every folder
+// must be looked at again.
+func changedFolders(events []MailEvent) (folders []string, all bool) {
+	for _, e := range events {
+		if e.Kind == EventLost || e.IsFolder {
+			all = true
+			continue
+		}
+		folders = append(folders, e.Folder)
+		if e.OldFolder != "" {
+			folders = append(folders, e.OldFolder)
+		}
+	}
+	return folders, all
 }

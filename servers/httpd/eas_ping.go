@@ -74,7 +74,7 @@ func (c *easCall) ping() *wbxml.Node {
 // returns. st is a Ping status when the folders cannot be watched; gone
 // says the client went away.
 func (c *easCall) awaitChange(what string, ids []string, seconds int, stop <-chan struct{}) (changed []string, st int, gone bool) {
-	watch, err := c.store.WatchMailbox(c.r.Context(), c.u.Address)
+	watch, err := c.store.WatchMail(c.u.Address)
 	if err != nil {
 		c.log.Error("activesync: watch mailbox", "err", err)
 		return nil, pingServerError, false
@@ -102,11 +102,11 @@ func (c *easCall) awaitChange(what string, ids []string, seconds int, stop <-cha
 			return nil, 0, false
 		case <-timer.C:
 			return nil, 0, false
-		case _, ok := <-watch.C():
+		case _, ok := <-watch.Ready():
 			if !ok {
 				return nil, pingServerError, false
 			}
-			names, all := watch.Changed()
+			names, all := changedFolders(watch.Events())
 			if changed := c.pingChanged(watched, names, all); len(changed) > 0 {
 				c.log.Info("activesync: "+what+" woken by a change", "folders", strings.Join(changed, ","))
 				return changed, 0, false

@@ -2,7 +2,6 @@ package httpd
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,13 +16,11 @@ import (
 	"github.com/exsim/exsim/internal/wbxml"
 )
 
-// easStore is the fake store with ActiveSync's change feed: Append
-// signals every watch of the mailbox.
+// easStore is the fake store that says when a watch starts (a Ping or
+// a Sync begins to wait).
 type easStore struct {
 	*fakeStore
-	mu       sync.Mutex
-	watches  []*fakeWatch
-	watching chan struct{} // signalled when a watch starts
+	watching chan struct{}
 }
 
 var _ ActiveSyncStore = (*easStore)(nil)
@@ -33,51 +29,13 @@ func newEASStore() *easStore {
 	return &easStore{fakeStore: newFakeStore(), watching: make(chan struct{}, 8)}
 }
 
-type fakeWatch struct {
-	s       *easStore
-	c       chan struct{}
-	mu      sync.Mutex
-	folders []string
-}
-
-func (w *fakeWatch) C() <-chan struct{} { return w.c }
-func (w *fakeWatch) Close()             {}
-func (w *fakeWatch) Changed() ([]string, bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	f := w.folders
-	w.folders = nil
-	return f, false
-}
-
-func (s *easStore) WatchMailbox(ctx context.Context, address string) (MailboxWatch, error) {
-	w := &fakeWatch{s: s, c: make(chan struct{}, 1)}
-	s.mu.Lock()
-	s.watches = append(s.watches, w)
-	s.mu.Unlock()
-	signal(s.watching)
-	return w, nil
-}
-
-// signal wakes whoever waits on c, without blocking.
-func signal(c chan struct{}) {
+func (s *easStore) WatchMail(address string) (MailWatch, error) {
+	w, err := s.fakeStore.WatchMail(address)
 	select {
-	case c <- struct{}{}:
+	case s.watching <- struct{}{}:
 	default:
 	}
-}
-
-func (s *easStore) Append(ctx context.Context, address, folder string, msg []byte, flags []string) (string, error) {
-	id, err := s.fakeStore.Append(ctx, address, folder, msg, flags)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, w := range s.watches {
-		w.mu.Lock()
-		w.folders = append(w.folders, folder)
-		w.mu.Unlock()
-		signal(w.c)
-	}
-	return id, err
+	return w, err
 }
 
 // easSession sends raw ActiveSync requests in the plain query form and

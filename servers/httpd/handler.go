@@ -15,6 +15,7 @@ type Handler struct {
 	sessions *sessionStore
 	// easDevices is ActiveSync's per-device state.
 	easDevices *easDevices
+	notify     *notifier // EWS subscriptions
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -31,9 +32,15 @@ func NewHandler(b Backend, o Options) *Handler {
 		b:          b,
 		throttle:   newThrottle(c.Throttle, c.Now),
 		sessions:   newSessionStore(c.SessionTimeout, c.MaxSessions, c.Now),
+		notify:     newNotifier(c),
 		easDevices: newEASDevices(),
 	}
 }
+
+// Close ends what outlives a request: open EWS streaming connections
+// answer ConnectionStatus Closed, subscriptions are dropped. Call it when
+// the servers using the handler shut down (http.Server.RegisterOnShutdown).
+func (h *Handler) Close() { h.notify.close() }
 
 // ServeHTTP routes by virtual directory, case-insensitively as IIS does.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
