@@ -92,7 +92,8 @@ func TestChromiumDashboard(t *testing.T) {
 	sendInbound(t, rt, "Held at the Edge")
 	row := `[...document.querySelectorAll('#queues tr[data-queue]')].find(r => r.dataset.queue.startsWith('EDGE01\\') && r.cells[1].textContent == 'SmtpRelayToServers')`
 	b.WaitFor(row+`?.dataset.status == 'Retry'`, 30*time.Second, "the Edge's delivery queue in Retry")
-	t.Logf("screenshot: %s", b.FullScreenshot(dir, "4-blocked.png"))
+	b.Eval(`document.getElementById('sec-queues').scrollIntoView(); 1`)
+	t.Logf("screenshot: %s", b.Screenshot(dir, "4-blocked-queue.png"))
 	b.Eval(row + `.querySelector('.q-suspend').click()`)
 	b.WaitFor(row+`?.dataset.status == 'Suspended'`, 10*time.Second, "Suspend-Queue shown")
 	b.Eval(row + `.querySelector('.q-resume').click()`)
@@ -123,5 +124,6 @@ func TestChromiumDashboard(t *testing.T) {
 	}
 	b.Eval(`document.getElementById('sec-tracking').scrollIntoView(); 1`)
 	t.Logf("screenshot: %s", b.Screenshot(dir, "5-tracking.png"))
+	b.Eval(`window.scrollTo(0, 0); 1`)
 	t.Logf("screenshot: %s", b.FullScreenshot(dir, "6-whole-page.png"))
 }

@@ -220,8 +220,8 @@ func (d *dashboard) counters(server string) []counterRow {
 	var order []string
 	for _, e := range events {
 		c := e.ConnectorID
-		if c == "" {
-			c = e.Source // STOREDRIVER, DSN, ROUTING...
+		if c == "" { // a DEFER or FAIL before any connector, a DSN...
+			c = "(" + e.Source + ", no connector)"
 		}
 		r := rows[c]
 		if r == nil {
