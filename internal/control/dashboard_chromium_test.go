@@ -92,6 +92,9 @@ func TestChromiumDashboard(t *testing.T) {
 	sendInbound(t, rt, "Held at the Edge")
 	row := `[...document.querySelectorAll('#queues tr[data-queue]')].find(r => r.dataset.queue.startsWith('EDGE01\\') && r.cells[1].textContent == 'SmtpRelayToServers')`
 	b.WaitFor(row+`?.dataset.status == 'Retry'`, 30*time.Second, "the Edge's delivery queue in Retry")
+	if got := b.EvalString(`[...document.querySelectorAll('#queues .queues')].map(q => q.dataset.server).join(',')`); got != "EDGE01,EX01,EX02,INET01" {
+		t.Errorf("queues shown for %s, want every server with a transport (not DNS01)", got)
+	}
 	b.Eval(`document.getElementById('sec-queues').scrollIntoView(); 1`)
 	t.Logf("screenshot: %s", b.Screenshot(dir, "4-blocked-queue.png"))
 	b.Eval(row + `.querySelector('.q-suspend').click()`)
@@ -113,7 +116,7 @@ func TestChromiumDashboard(t *testing.T) {
 	if n := b.Eval(`document.querySelectorAll('#tracking article.message').length`); n != float64(1) {
 		t.Fatalf("tracking search found %v messages, want 1: %s", n, b.EvalString(`document.getElementById('tracking').innerText`))
 	}
-	if path := b.EvalString(`[...document.querySelectorAll('#tracking .path .hop')].map(h => h.textContent).join(' -> ')`); path != "EDGE01 -> EX01" {
+	if path := b.EvalString(`[...document.querySelectorAll('#tracking .path .hop')].map(h => h.textContent).join(' -> ')`); path != "EDGE01 -> EX01" { // sent from INET01's position, not through its queue
 		t.Errorf("tracked path = %q, want EDGE01 -> EX01", path)
 	}
 	events := b.EvalString(`[...document.querySelectorAll('#tracking .timeline li')].map(l => l.querySelector('.hop').textContent + ' ' + l.querySelector('.event').textContent).join(', ')`)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/url"
@@ -107,7 +108,7 @@ func (d *dashboard) pageData(ctx context.Context, q url.Values, flash string) pa
 
 func (d *dashboard) liveData(ctx context.Context) liveView {
 	t := d.lab.Topology()
-	v := liveView{Org: cmp.Or(t.Organization, t.DefaultDomain()), Running: d.lab.Running()}
+	v := liveView{Org: cmp.Or(t.Organization, t.DefaultDomain()), Running: d.running()}
 	health := map[string]ServerHealth{}
 	for _, h := range d.lab.Health() {
 		health[h.Name] = h
@@ -131,15 +132,19 @@ func (d *dashboard) liveData(ctx context.Context) liveView {
 		v.Servers = append(v.Servers, sv)
 	}
 	d.flows(t, &v)
-	for _, name := range d.exchangeServers() {
-		g := queueGroup{Server: name}
+	for _, name := range d.running() {
 		q, err := d.lab.Queues(name)
+		if noTransport(err) {
+			continue
+		}
+		g := queueGroup{Server: name, Queues: q}
 		if err != nil {
 			g.Err = err.Error()
 		}
-		g.Queues = q
 		v.Queues = append(v.Queues, g)
 		v.Counters = append(v.Counters, d.counters(name)...)
+	}
+	for _, name := range d.exchangeServers() {
 		es, err := d.lab.EdgeSync(name)
 		ev := edgeSyncView{EdgeSyncStatus: es}
 		if err != nil {
@@ -193,14 +198,33 @@ func (d *dashboard) flows(t *topology.Topology, v *liveView) {
 	v.Picture = template.HTML(svg) // report.WriteSVG escapes every name it draws
 }
 
+// noTransport reports whether err is the Lab's answer for a server that
+// has no transport (no queues, no tracking log): a DNS server.
+func noTransport(err error) bool {
+	var bi *BadInputError
+	return errors.As(err, &bi)
+}
+
+// running names the servers of this process in the topology's order.
+func (d *dashboard) running() []string {
+	here := d.lab.Running()
+	var out []string
+	for _, s := range d.lab.Topology().Servers {
+		if slices.ContainsFunc(here, func(n string) bool { return strings.EqualFold(n, s.Name) }) {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
 // exchangeServers are the Edge and Mailbox servers of this process: the
-// ones with a transport (queues, a tracking log) and EdgeSync.
+// ones that take part in EdgeSync.
 func (d *dashboard) exchangeServers() []string {
 	var out []string
 	t := d.lab.Topology()
-	for _, name := range d.lab.Running() {
-		if s := t.Server(name); s != nil && s.IsExchange() {
-			out = append(out, s.Name)
+	for _, name := range d.running() {
+		if t.Server(name).IsExchange() {
+			out = append(out, name)
 		}
 	}
 	return out
@@ -272,8 +296,7 @@ type trackedMessage struct {
 	Events                     []transport.TrackingEvent
 }
 
-// track runs Get-MessageTrackingLog on every Exchange server of this
-// process with the page's filters, then follows each message found across
+// track runs Get-MessageTrackingLog on every server of this process with the page's filters, then follows each message found across
 // all of them by its Message-ID.
 func (d *dashboard) track(q url.Values) trackView {
 	v := trackView{Sender: strings.TrimSpace(q.Get("sender")), Recipient: strings.TrimSpace(q.Get("recipient")),
@@ -282,11 +305,14 @@ func (d *dashboard) track(q url.Values) trackView {
 		return v
 	}
 	v.Searched = true
-	servers := d.exchangeServers()
+	servers := d.running()
 	search := func(tq transport.TrackingQuery) []transport.TrackingEvent {
 		var all []transport.TrackingEvent
 		for _, s := range servers {
 			ev, err := d.lab.Track(s, tq)
+			if noTransport(err) {
+				continue
+			}
 			if err != nil {
 				v.Errors = append(v.Errors, s+": "+err.Error())
 				continue
