@@ -115,8 +115,20 @@ func (d *dashboard) events(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, "retry: 2000\n\n")
 	tick := time.NewTicker(livePeriod)
 	defer tick.Stop()
-	for {
-		for _, s := range d.sections(r.Context()) {
+	var counted time.Time       // when the counters were last read
+	var countTook time.Duration // and how long that took
+	for woken := true; ; {
+		// The counters read the whole tracking log: after an action, and
+		// otherwise every countersPeriod, or less often when reading the
+		// log takes longer than 1/countersShare of that (a page left open
+		// during a large load test).
+		count := woken || time.Since(counted) >= max(countersPeriod, countersShare*countTook)
+		start := time.Now()
+		sections := d.sections(r.Context(), count)
+		if count {
+			counted, countTook = time.Now(), time.Since(start)
+		}
+		for _, s := range sections {
 			if sent[s.ID] == s.HTML {
 				continue
 			}
@@ -131,7 +143,9 @@ func (d *dashboard) events(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-wake:
+			woken = true
 		case <-tick.C:
+			woken = false
 		}
 	}
 }
@@ -140,12 +154,24 @@ func (d *dashboard) events(w http.ResponseWriter, r *http.Request) {
 // renders the inside of the page element of the same id.
 var liveSections = []string{"status", "servers", "picture", "flows", "queues", "faults", "edgesync", "counters"}
 
-// sections renders every live section.
-func (d *dashboard) sections(ctx context.Context) []sectionEvent {
-	data := d.liveData(ctx)
+const (
+	// countersPeriod is how often an event stream nothing wakes counts the
+	// tracking log for the connector counters ...
+	countersPeriod = 10 * time.Second
+	// ... at most: it waits countersShare times as long as the last count
+	// took, so counting takes at most 1/countersShare of a core.
+	countersShare = 20
+)
+
+// sections renders the live sections, the counters only when counters is set.
+func (d *dashboard) sections(ctx context.Context, counters bool) []sectionEvent {
+	data := d.liveData(ctx, counters)
 	out := make([]sectionEvent, 0, len(liveSections))
 	var b bytes.Buffer
 	for _, id := range liveSections {
+		if id == "counters" && !counters {
+			continue
+		}
 		b.Reset()
 		if err := d.page.ExecuteTemplate(&b, id, data); err != nil {
 			d.log.Warn("dashboard: render", "template", id, "error", err)

@@ -98,7 +98,7 @@ type counterRow struct {
 }
 
 func (d *dashboard) pageData(ctx context.Context, q url.Values, flash string) pageView {
-	v := pageView{liveView: d.liveData(ctx), Flash: flash}
+	v := pageView{liveView: d.liveData(ctx, true), Flash: flash}
 	for _, s := range d.lab.Topology().Servers {
 		v.Names = append(v.Names, s.Name)
 	}
@@ -106,7 +106,9 @@ func (d *dashboard) pageData(ctx context.Context, q url.Values, flash string) pa
 	return v
 }
 
-func (d *dashboard) liveData(ctx context.Context) liveView {
+// liveData gathers the live sections; the connector counters (which read
+// the whole tracking log) only when counters is set.
+func (d *dashboard) liveData(ctx context.Context, counters bool) liveView {
 	t := d.lab.Topology()
 	v := liveView{Org: cmp.Or(t.Organization, t.DefaultDomain()), Running: d.running()}
 	health := map[string]ServerHealth{}
@@ -142,7 +144,9 @@ func (d *dashboard) liveData(ctx context.Context) liveView {
 			g.Err = err.Error()
 		}
 		v.Queues = append(v.Queues, g)
-		v.Counters = append(v.Counters, d.counters(name)...)
+		if counters {
+			v.Counters = append(v.Counters, d.counters(name)...)
+		}
 	}
 	for _, name := range d.exchangeServers() {
 		es, err := d.lab.EdgeSync(name)
@@ -331,8 +335,16 @@ func (d *dashboard) track(q url.Values) trackView {
 	if len(ids) > maxTracked {
 		ids, v.More = ids[len(ids)-maxTracked:], true // the newest
 	}
+	// One more read of each log for every event of those messages (not
+	// one a message: a load test's log takes seconds to read).
+	byID := map[string][]transport.TrackingEvent{}
+	for _, e := range search(transport.TrackingQuery{}) {
+		if slices.Contains(ids, e.MessageID) {
+			byID[e.MessageID] = append(byID[e.MessageID], e)
+		}
+	}
 	for _, id := range slices.Backward(ids) {
-		m := trackedMessage{MessageID: id, Events: search(transport.TrackingQuery{MessageID: id})}
+		m := trackedMessage{MessageID: id, Events: byID[id]}
 		for _, e := range m.Events {
 			m.Subject, m.Sender = cmp.Or(m.Subject, e.MessageSubject), cmp.Or(m.Sender, e.Sender)
 			if !slices.Contains(m.Path, e.Server) {

@@ -16,9 +16,15 @@ function probeButton() {
   if (b && !b.dataset.sent) b.disabled = busy;
 }
 
+let stream = null;
+
+// connect opens the event stream; a hidden tab closes it (the server then
+// renders nothing for it) and reopens it when shown again.
 function connect() {
+  if (stream) return;
   const live = document.getElementById("live");
   const es = new EventSource("/events");
+  stream = es;
   es.onopen = () => { live.textContent = "live"; live.className = "live on"; };
   es.onerror = () => { live.textContent = "reconnecting"; live.className = "live off"; };
   es.addEventListener("section", (e) => {
@@ -50,6 +56,18 @@ document.addEventListener("submit", async (e) => {
     delete button.dataset.sent;
     button.disabled = false;
     probeButton();
+  }
+});
+
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden && stream) {
+    stream.close();
+    stream = null;
+    const live = document.getElementById("live");
+    live.textContent = "paused";
+    live.className = "live off";
+  } else if (!document.hidden) {
+    connect();
   }
 });
 
