@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -187,19 +186,6 @@ func (d *dashboard) action(do func(*http.Request) (string, error)) http.Handler 
 		}
 		http.Redirect(w, r, back+r.FormValue("anchor"), http.StatusSeeOther)
 	})
-}
-
-// errorStatus is the HTTP status fail would answer for err.
-func errorStatus(err error) int {
-	var nf *NotFoundError
-	var bi *BadInputError
-	switch {
-	case errors.As(err, &nf):
-		return http.StatusNotFound
-	case errors.As(err, &bi):
-		return http.StatusBadRequest
-	}
-	return http.StatusInternalServerError
 }
 
 func setFlash(w http.ResponseWriter, msg string) {

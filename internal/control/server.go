@@ -197,16 +197,21 @@ func decode(w http.ResponseWriter, r *http.Request, what string, v any) bool {
 
 // fail answers an error: unknown servers and objects are 404, bad input 400.
 func fail(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
+	writeJSON(w, errorStatus(err), apiError{err.Error()})
+}
+
+// errorStatus is the HTTP status of err: 404 for unknown servers and
+// objects, 400 for bad input, otherwise 500.
+func errorStatus(err error) int {
 	var nf *NotFoundError
 	var bi *BadInputError
 	switch {
 	case errors.As(err, &nf):
-		code = http.StatusNotFound
+		return http.StatusNotFound
 	case errors.As(err, &bi):
-		code = http.StatusBadRequest
+		return http.StatusBadRequest
 	}
-	writeJSON(w, code, apiError{err.Error()})
+	return http.StatusInternalServerError
 }
 
 // NotFoundError is an unknown server, queue, message or mailbox.
