@@ -121,12 +121,14 @@ func (d *dashboard) index(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	flash := takeFlash(w, r) // before the status line: it clears a cookie
 	if !d.signedIn(r) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusUnauthorized)
-		d.render(w, "login", loginData{Error: takeFlash(w, r)})
+		d.render(w, "login", loginData{Error: flash})
 		return
 	}
-	d.render(w, "page", d.pageData(r.Context(), r.URL.Query(), takeFlash(w, r)))
+	d.render(w, "page", d.pageData(r.Context(), r.URL.Query(), flash))
 }
 
 func (d *dashboard) render(w http.ResponseWriter, name string, data any) {

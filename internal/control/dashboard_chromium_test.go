@@ -39,6 +39,9 @@ func TestChromiumDashboard(t *testing.T) {
 	}
 	t.Logf("screenshot: %s", b.Screenshot(dir, "1-login.png"))
 	b.ClickAndWait(`document.getElementById('token').value='` + testToken + `'; document.getElementById('signin').click()`)
+	if got := b.EvalString(`document.getElementById('flash').textContent`); got != "" {
+		t.Errorf("after signing in the page still says %q", got)
+	}
 
 	// The five servers, in the table and in the picture.
 	servers := b.EvalString(`[...document.querySelectorAll('#server-table tbody tr')].map(r => r.dataset.server).join(',')`)
@@ -51,7 +54,7 @@ func TestChromiumDashboard(t *testing.T) {
 			t.Errorf("the topology picture lacks %s", s)
 		}
 	}
-	b.WaitFor(`document.getElementById('live').classList.contains('on')`, 10*time.Second, "the event stream")
+	b.WaitFor(`document.getElementById('live').classList.contains('on')`, patience, "the event stream")
 	flows := b.Eval(`document.querySelectorAll('#flow-table tr.flow').length`).(float64)
 	if unknown := b.Eval(`document.querySelectorAll('#flow-table tr.flow[data-state=unknown]').length`); flows < 20 || unknown != flows {
 		t.Errorf("before any probe: %v flows, %v unknown; want every flow unknown", flows, unknown)
@@ -76,11 +79,11 @@ func TestChromiumDashboard(t *testing.T) {
 	b.Eval(`document.getElementById('fault-from').value='EDGE01'; document.getElementById('fault-to').value='EX01';
 		document.getElementById('fault-port').value='25'; document.getElementById('fault-action').value='reset';
 		document.getElementById('fault-add').click()`)
-	b.WaitFor(`document.getElementById('flash').textContent.includes('fault')`, 10*time.Second, "the fault form's answer")
+	b.WaitFor(`document.getElementById('flash').textContent.includes('fault')`, patience, "the fault form's answer")
 	if got := b.EvalString(`document.getElementById('flash').textContent`); !strings.Contains(got, "injected") {
 		t.Fatalf("fault form answered %q", got)
 	}
-	b.WaitFor(`[...document.querySelectorAll('#fault-table tr[data-fault]')].some(r => r.textContent.includes('EX01') && r.textContent.includes('from the dashboard'))`, 10*time.Second, "the new fault listed")
+	b.WaitFor(`[...document.querySelectorAll('#fault-table tr[data-fault]')].some(r => r.textContent.includes('EX01') && r.textContent.includes('from the dashboard'))`, patience, "the new fault listed")
 	flow := edgeToMailbox(t)
 	b.Eval(`document.getElementById('run-probe').click()`)
 	b.WaitFor(`(document.querySelector('#flow-table tr[data-flow="`+flow+`"]')||{dataset:{}}).dataset.state == 'fail'`, 60*time.Second, flow+" failing")
@@ -98,17 +101,17 @@ func TestChromiumDashboard(t *testing.T) {
 	b.Eval(`document.getElementById('sec-queues').scrollIntoView(); 1`)
 	t.Logf("screenshot: %s", b.Screenshot(dir, "4-blocked-queue.png"))
 	b.Eval(row + `.querySelector('.q-suspend').click()`)
-	b.WaitFor(row+`?.dataset.status == 'Suspended'`, 10*time.Second, "Suspend-Queue shown")
+	b.WaitFor(row+`?.dataset.status == 'Suspended'`, patience, "Suspend-Queue shown")
 	b.Eval(row + `.querySelector('.q-resume').click()`)
-	b.WaitFor(row+`?.dataset.status != 'Suspended'`, 10*time.Second, "Resume-Queue shown")
+	b.WaitFor(row+`?.dataset.status != 'Suspended'`, patience, "Resume-Queue shown")
 
 	// Unblock, Retry: delivered now, not in an hour.
 	b.Eval(`[...document.querySelectorAll('#fault-table tr[data-fault]')].find(r => r.textContent.includes('from the dashboard')).querySelector('.f-clear').click()`)
-	b.WaitFor(`![...document.querySelectorAll('#fault-table tr[data-fault]')].some(r => r.textContent.includes('from the dashboard'))`, 10*time.Second, "the fault cleared")
+	b.WaitFor(`![...document.querySelectorAll('#fault-table tr[data-fault]')].some(r => r.textContent.includes('from the dashboard'))`, patience, "the fault cleared")
 	b.Eval(row + `.querySelector('.q-retry').click()`)
-	b.WaitFor(`document.getElementById('flash').textContent.includes('Retry-Queue EDGE01')`, 10*time.Second, "Retry-Queue's answer")
+	b.WaitFor(`document.getElementById('flash').textContent.includes('Retry-Queue EDGE01')`, patience, "Retry-Queue's answer")
 	labtest.Eventually(t, patience, "the held message in alice's inbox", func() bool { return slices.Contains(inbox(rt, "EX01", "alice@contoso.com"), "Held at the Edge") })
-	b.WaitFor(`!`+row+` || `+row+`.querySelector('td.num').textContent.trim() == '0'`, 10*time.Second, "the Edge queue empty")
+	b.WaitFor(`!`+row+` || `+row+`.querySelector('td.num').textContent.trim() == '0'`, patience, "the Edge queue empty")
 
 	// Track it: the path across the hops.
 	b.ClickAndWait(`document.getElementById('track-sender').value='carol@fabrikam.com';
