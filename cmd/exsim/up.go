@@ -147,7 +147,7 @@ func serveLab(ctx context.Context, g *globals, servers []string, firewall bool) 
 		defer done()
 	}
 	printListeners(g.stdout, rt)
-	fmt.Fprintf(g.stdout, "\nLab CA: %s (trust it in clients)\nAdmin API: %s (token in %s)\n", rt.CA().CertPath(), api.URL(), filepath.Join(rt.DataDir(), "admin.token"))
+	fmt.Fprintf(g.stdout, "\nLab CA: %s (trust it in clients)\nDashboard and admin API: %s/ (token in %s)\n", rt.CA().CertPath(), api.URL(), filepath.Join(rt.DataDir(), "admin.token"))
 	fmt.Fprintf(g.stdout, "Health, readiness, metrics (no token): %[1]s%[2]s %[1]s%[3]s %[1]s%[4]s\nCtrl-C stops.\n", api.URL(), control.HealthzPath, control.ReadyzPath, control.MetricsPath)
 	<-ctx.Done()
 	fmt.Fprintln(g.stdout, "stopping...")
