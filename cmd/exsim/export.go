@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -19,11 +20,11 @@ import (
 
 func newExportCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "export nftables|compose",
-		Short: "Generate the minimal firewall ruleset or a docker-compose lab for a topology",
+		Use:   "export nftables|compose|kubernetes",
+		Short: "Generate the minimal firewall ruleset, a docker-compose lab or Kubernetes manifests for a topology",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newExportNftablesCmd(g), newExportComposeCmd(g))
+	cmd.AddCommand(newExportNftablesCmd(g), newExportComposeCmd(g), newExportKubernetesCmd(g))
 	return cmd
 }
 
@@ -115,21 +116,30 @@ The repository's docker-compose.yml is this command's output for the default top
 	return cmd
 }
 
-func writeComposeDir(g *globals, dir string, files lab.ComposeFiles) error {
-	var names []string
-	for n := range files {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+// writeFiles writes files (by slash-separated path under dir) in path
+// order, naming each; the paths in executable get mode 0755.
+func writeFiles(g *globals, dir string, files map[string][]byte, executable ...string) error {
+	names := slices.Sorted(maps.Keys(files))
 	for _, n := range names {
 		p := filepath.Join(dir, filepath.FromSlash(n))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(p, files[n], 0o644); err != nil {
+		mode := os.FileMode(0o644)
+		if slices.Contains(executable, n) {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, files[n], mode); err != nil {
 			return err
 		}
 		fmt.Fprintln(g.stdout, "wrote", p)
+	}
+	return nil
+}
+
+func writeComposeDir(g *globals, dir string, files lab.ComposeFiles) error {
+	if err := writeFiles(g, dir, files); err != nil {
+		return err
 	}
 	bin := filepath.Join(dir, filepath.FromSlash(lab.ComposeBinary))
 	exe, err := os.Executable()
