@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/internal/clienttest"
 	"github.com/exsim/exsim/internal/control"
 	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/internal/labtest"
@@ -57,23 +57,14 @@ func TestEdgeSyncOverLDAPS(t *testing.T) {
 		t.Errorf("EX02 (added after the subscription) pushed: %+v", ex02)
 	}
 
-	ldapsearch, err := exec.LookPath("ldapsearch")
-	if err != nil {
-		t.Skip("ldapsearch not installed (apt-get install ldap-utils)")
-	}
 	creds, err := edgesync.LoadCredentials(filepath.Join(rt.DataDir(), "EX01", "EdgeSync-EDGE01.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	os.WriteFile(ca, rt.ca.PEM(), 0o644)
 	e := rt.Server("EDGE01").Config
 	url := fmt.Sprintf("ldaps://%s:%d", e.Address, 50636+labtest.PortOffset)
 	search := func(args ...string) (string, error) {
-		cmd := exec.Command(ldapsearch, append([]string{"-H", url, "-x", "-LLL", "-b", "CN=Recipients,OU=MSExchangeGateway", "-s", "one"}, args...)...)
-		cmd.Env = append(os.Environ(), "LDAPTLS_CACERT="+ca, "LDAPTLS_REQCERT=demand")
-		out, err := cmd.CombinedOutput()
-		return string(out), err
+		return clienttest.Ldapsearch(t, rt.ca.PEM(), url, append([]string{"-x", "-b", "CN=Recipients,OU=MSExchangeGateway", "-s", "one"}, args...)...)
 	}
 	out, err := search("-D", creds.Username, "-w", creds.Password, "cn")
 	if err != nil || strings.Count(out, "dn: ") != 2 {

@@ -3,12 +3,11 @@ package roles
 import (
 	"encoding/base64"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/exsim/exsim/internal/clienttest"
 	"github.com/exsim/exsim/internal/labtest"
 	"github.com/exsim/exsim/topology"
 )
@@ -34,7 +33,6 @@ func TestNTLMEverywhere(t *testing.T) {
 func mailAccessNTLM(t *testing.T, rt *Runtime) {
 	sendFrom(t, rt, "INET01", "carol@fabrikam.com", "ntlm read", "alice@contoso.com")
 	waitMail(t, rt, "EX01", "alice@contoso.com", "ntlm read")
-	dir := t.TempDir()
 	ca := labCAFile(t, rt)
 	ex02 := rt.Server("EX02").Config
 	imaps, pop3s := 993+labtest.PortOffset, 995+labtest.PortOffset
@@ -64,34 +62,18 @@ func mailAccessNTLM(t *testing.T, rt *Runtime) {
 		}
 	})
 	t.Run("fetchmail", func(t *testing.T) {
-		fetchmail := needTool(t, "fetchmail")
-		mbox := filepath.Join(dir, "mbox")
-		rc := filepath.Join(dir, "fetchmailrc")
 		// No "auth" keyword: fetchmail's default, "any".
-		conf := fmt.Sprintf(`set no bouncemail
-poll %s via %s service %d protocol pop3
+		out, got := clienttest.Fetchmail(t, fmt.Sprintf(`poll %s via %s service %d protocol pop3
   user 'CONTOSO\\alice' there with password 'P@ssw0rd' is root here
-  ssl sslcertck sslcertfile %q sslcommonname %s keep
-  mda "/bin/sh -c 'cat >> %s'"
-`, ex02.FQDN, ex02.Address, pop3s, ca, ex02.FQDN, mbox)
-		if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(fetchmail, "-v", "-f", rc, "--nosyslog", "--pidfile", filepath.Join(dir, "fetchmail.pid"))
-		cmd.Env = append(os.Environ(), "HOME="+dir, "FETCHMAILHOME="+dir)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("fetchmail: %v\n%s", err, out)
-		}
-		if !strings.Contains(string(out), "POP3> AUTH NTLM") || !strings.Contains(string(out), "POP3< +OK User successfully logged on.") {
+  ssl sslcertck sslcertfile %q sslcommonname %s keep`, ex02.FQDN, ex02.Address, pop3s, ca, ex02.FQDN))
+		if !strings.Contains(out, "POP3> AUTH NTLM") || !strings.Contains(out, "POP3< +OK User successfully logged on.") {
 			t.Errorf("fetchmail did not log on with NTLM:\n%s", out)
 		}
 		// fetchmail's NTLM is NTLMv1: a 24-byte NtChallengeResponse.
-		if am := lastNTLMMessage(string(out), "POP3> "); len(am) < 24 || int(am[20])|int(am[21])<<8 != 24 {
+		if am := lastNTLMMessage(out, "POP3> "); len(am) < 24 || int(am[20])|int(am[21])<<8 != 24 {
 			t.Errorf("fetchmail's AUTHENTICATE_MESSAGE %x is not NTLMv1", am)
 		}
-		got, _ := os.ReadFile(mbox)
-		if !strings.Contains(string(got), "Subject: ntlm read") {
+		if !strings.Contains(got, "Subject: ntlm read") {
 			t.Errorf("fetchmail delivered %q, want the message\n%s", got, out)
 		}
 	})

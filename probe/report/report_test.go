@@ -6,13 +6,11 @@ import (
 	"encoding/xml"
 	"flag"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/internal/clienttest"
 	"github.com/exsim/exsim/probe"
 	"github.com/exsim/exsim/topology"
 )
@@ -238,18 +236,7 @@ func TestWriteJUnit(t *testing.T) {
 	}
 
 	// And against the XSD, when xmllint is installed.
-	xmllint, err := exec.LookPath("xmllint")
-	if err != nil {
-		t.Skip("xmllint not installed (apt-get install libxml2-utils); XSD validation skipped")
-	}
-	f := filepath.Join(t.TempDir(), "junit.xml")
-	if err := os.WriteFile(f, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(xmllint, "--noout", "--schema", "testdata/junit.xsd", f).CombinedOutput()
-	if err != nil {
-		t.Errorf("xmllint --schema testdata/junit.xsd: %v\n%s", err, out)
-	}
+	clienttest.ValidateJUnit(t, b.Bytes())
 }
 
 func TestWriteMarkdown(t *testing.T) {

@@ -1,35 +1,22 @@
 package edgesync
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/exsim/exsim/internal/clienttest"
 )
 
 // TestLdapsearchSeesSyncedEntries uses OpenLDAP's ldapsearch, a real client,
 // against the Edge's secure LDAP with the replication credentials.
 func TestLdapsearchSeesSyncedEntries(t *testing.T) {
-	bin, err := exec.LookPath("ldapsearch")
-	if err != nil {
-		t.Skip("ldapsearch not installed")
-	}
 	te := startEdge(t)
 	creds := te.subscribe(t, ex01)
 	if err := te.syncer(t, creds["EX01"], newOrg(ex01), &dialer{}).SyncNow(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, te.ca.PEM(), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	run := func(args ...string) (string, error) {
-		cmd := exec.Command(bin, append([]string{"-H", "ldaps://" + te.addr, "-o", "nettimeout=10", "-LLL"}, args...)...)
-		cmd.Env = append(os.Environ(), "LDAPTLS_CACERT="+ca, "LDAPTLS_REQCERT=demand", "HOME="+dir, "LDAPCONF="+filepath.Join(dir, "none"))
-		out, err := cmd.CombinedOutput()
-		return string(out), err
+		return clienttest.Ldapsearch(t, te.ca.PEM(), "ldaps://"+te.addr, args...)
 	}
 	c := creds["EX01"]
 	l := te.edge.Layout()

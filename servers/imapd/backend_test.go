@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -245,14 +244,7 @@ func TestIdleAndOtherSessions(t *testing.T) {
 		t.Fatalf("Idle = %v", err)
 	}
 	l.deliver(t, "alice@contoso.com", "second")
-	select {
-	case n := <-exists:
-		if n != 2 {
-			t.Errorf("IDLE EXISTS = %d, want 2", n)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("IDLE did not report the delivery")
-	}
+	idleReport(t, exists, 2, "EXISTS of the delivery")
 
 	other := l.dialProxy(t, nil)
 	if _, err := other.Select("INBOX", nil).Wait(); err != nil {
@@ -261,25 +253,11 @@ func TestIdleAndOtherSessions(t *testing.T) {
 	if err := other.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case f := <-fetched:
-		if f != `1 [\Deleted]` {
-			t.Errorf("IDLE FETCH = %s, want 1 [\\Deleted]", f)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("IDLE did not report the flag change")
-	}
+	idleReport(t, fetched, `1 [\Deleted]`, "FETCH of the flag change")
 	if _, err := other.Expunge().Collect(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case seq := <-expunged:
-		if seq != 1 {
-			t.Errorf("IDLE EXPUNGE = %d, want 1", seq)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("IDLE did not report the expunge")
-	}
+	idleReport(t, expunged, 1, "EXPUNGE")
 	if err := idle.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -288,6 +266,19 @@ func TestIdleAndOtherSessions(t *testing.T) {
 	}
 	if n := watcher.Mailbox().NumMessages; n != 1 {
 		t.Errorf("watcher counts %d messages, want 1", n)
+	}
+}
+
+// idleReport waits for what IDLE reports on ch and checks that it is want.
+func idleReport[T comparable](t *testing.T, ch <-chan T, want T, what string) {
+	t.Helper()
+	select {
+	case got := <-ch:
+		if got != want {
+			t.Errorf("IDLE %s = %v, want %v", what, got, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("IDLE did not report the %s", what)
 	}
 }
 
@@ -331,10 +322,7 @@ func TestPlainFlavorDirect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := ca.Issue(certs.Identity{Name: "INET01", FQDN: "mx.fabrikam.com", Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert := servertest.Issue(t, ca, "INET01", "mx.fabrikam.com")
 	st, err := store.Open(filepath.Join(t.TempDir(), "INET01", "mailboxes.db"), store.Options{Folders: store.BasicFolders(), AutoCreate: true})
 	if err != nil {
 		t.Fatal(err)

@@ -5,13 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/internal/clienttest"
 	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
@@ -182,39 +181,20 @@ func TestOpenSSLStartTLS(t *testing.T) {
 // fetchmail logs on over 993, selects INBOX, fetches every message with
 // FETCH BODY.PEEK[] and marks it seen, reading Exchange's words throughout.
 func TestFetchmail(t *testing.T) {
-	fetchmail := servertest.NeedTool(t, "fetchmail")
 	l := newLab(t, labOptions{})
 	l.deliver(t, "alice@contoso.com", "for fetchmail one")
 	l.deliver(t, "alice@contoso.com", "for fetchmail two")
-	dir := t.TempDir()
 	host, port, _ := net.SplitHostPort(l.fe993)
-	out := filepath.Join(dir, "mbox")
-	rc := filepath.Join(dir, "fetchmailrc")
-	conf := "poll " + host + " service " + port + " protocol IMAP auth password timeout 20\n" +
-		"  user \"alice@contoso.com\" password \"" + password + "\" ssl sslcertck sslcertfile \"" + l.caFile + "\"\n" +
-		"  sslcommonname ex02.contoso.com keep fetchall mda \"cat >> " + out + "\"\n"
-	if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, fetchmail, "--nodetach", "--nosyslog", "-v", "-f", rc)
-	cmd.Env = append(os.Environ(), "FETCHMAILHOME="+dir, "HOME="+dir)
-	log, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("fetchmail: %v\n%s", err, log)
-	}
-	mbox, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatalf("fetchmail delivered nothing: %v\n%s", err, log)
-	}
+	log, mbox := clienttest.Fetchmail(t, "poll "+host+" service "+port+" protocol IMAP auth password timeout 20\n"+
+		"  user \"alice@contoso.com\" password \""+password+"\" ssl sslcertck sslcertfile \""+l.caFile+"\"\n"+
+		"  sslcommonname ex02.contoso.com keep fetchall")
 	for _, w := range []string{"Subject: for fetchmail one", "Subject: for fetchmail two"} {
-		if !strings.Contains(string(mbox), w) {
+		if !strings.Contains(mbox, w) {
 			t.Errorf("fetchmail's mbox lacks %q:\n%s", w, mbox)
 		}
 	}
 	for _, w := range []string{"OK [READ-WRITE] SELECT completed.", textBye} {
-		if !strings.Contains(string(log), w) {
+		if !strings.Contains(log, w) {
 			t.Errorf("fetchmail's log lacks %q:\n%s", w, log)
 		}
 	}

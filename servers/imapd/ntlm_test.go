@@ -1,14 +1,11 @@
 package imapd
 
 import (
-	"encoding/base64"
 	"strings"
 	"testing"
 
-	ntlmssp "github.com/Azure/go-ntlmssp"
-
 	"github.com/exsim/exsim/internal/ntlm"
-	"github.com/exsim/exsim/internal/ntlm/ntlmtest"
+	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
 // testNTLM is the Frontend's NTLM acceptor in the tests: the users of
@@ -40,42 +37,15 @@ type ntlmExchange struct{ *ntlm.SASLServer }
 
 func (x ntlmExchange) Credentials() (string, string) { return x.Account(), password }
 
-// ntlmClient is one NTLM initiator of the tests: go-ntlmssp (NTLMv2) or
-// ntlmtest (NTLMv1, with or without ESS).
-type ntlmClient struct {
-	name         string
-	negotiate    func() []byte
-	authenticate func(chal []byte, user, pass string) ([]byte, error)
-}
-
-var ntlmClients = []ntlmClient{
-	{"NTLMv2", func() []byte {
-		m, _ := ntlmssp.NewNegotiateMessage("CONTOSO", "WS01")
-		return m
-	}, func(chal []byte, user, pass string) ([]byte, error) {
-		return ntlmssp.ProcessChallenge(chal, user, pass, false)
-	}},
-	{"NTLMv1", func() []byte { return ntlmtest.Negotiate(false) }, func(chal []byte, user, pass string) ([]byte, error) {
-		d, u, _ := strings.Cut(user, `\`)
-		return ntlmtest.Authenticate(chal, u, d, pass, [8]byte{1, 2, 3, 4, 5, 6, 7, 8})
-	}},
-	{"NTLMv1 ESS", func() []byte { return ntlmtest.Negotiate(true) }, func(chal []byte, user, pass string) ([]byte, error) {
-		d, u, _ := strings.Cut(user, `\`)
-		return ntlmtest.Authenticate(chal, u, d, pass, [8]byte{8, 7, 6, 5, 4, 3, 2, 1})
-	}},
-}
-
-func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
-
 // TestFrontendAuthenticateNTLM logs on through the Frontend with
 // AUTHENTICATE NTLM, with and without SASL-IR, with NTLMv2 and NTLMv1, and
 // checks that the session is relayed to the backend as the user.
 func TestFrontendAuthenticateNTLM(t *testing.T) {
 	l := newLab(t, labOptions{})
-	for _, cl := range ntlmClients {
+	for _, cl := range servertest.NTLMClients {
 		for _, ir := range []bool{false, true} {
 			for _, pass := range []string{password, "wrong"} {
-				name := cl.name
+				name := cl.Name
 				if ir {
 					name += " SASL-IR"
 				}
@@ -87,26 +57,14 @@ func TestFrontendAuthenticateNTLM(t *testing.T) {
 					c.recv()
 					var got string
 					if ir {
-						got = c.cmd("a AUTHENTICATE NTLM " + b64(cl.negotiate()))
+						got = c.cmd("a AUTHENTICATE NTLM " + servertest.B64(cl.Negotiate()))
 					} else {
 						if got = c.cmd("a AUTHENTICATE NTLM"); got != "+ " {
 							t.Fatalf("AUTHENTICATE NTLM = %q, want an empty challenge %q", got, "+ ")
 						}
-						got = c.reply("a", b64(cl.negotiate()))
+						got = c.reply("a", servertest.B64(cl.Negotiate()))
 					}
-					chal, ok := strings.CutPrefix(got, "+ ")
-					if !ok {
-						t.Fatalf("NEGOTIATE_MESSAGE answered %q, want + and a CHALLENGE_MESSAGE", got)
-					}
-					cm, err := base64.StdEncoding.DecodeString(chal)
-					if err != nil {
-						t.Fatal(err)
-					}
-					am, err := cl.authenticate(cm, `CONTOSO\alice`, pass)
-					if err != nil {
-						t.Fatal(err)
-					}
-					got = c.reply("a", b64(am))
+					got = c.reply("a", cl.Respond(t, got, `CONTOSO\alice`, pass))
 					want := "a OK AUTHENTICATE completed."
 					if pass != password {
 						want = "a NO AUTHENTICATE failed."
@@ -143,7 +101,7 @@ func TestFrontendAuthenticateRefusals(t *testing.T) {
 		{"GSSAPI SASL-IR", []string{"t AUTHENTICATE GSSAPI YIIBhwYJKoZIhvcSAQICAQBuggF2"}, "t NO AUTHENTICATE failed."},
 		{"NTLM cancel", []string{"t AUTHENTICATE NTLM", "*"}, "t BAD Command Argument Error. 11"},
 		{"NTLM garbage", []string{"t AUTHENTICATE NTLM", "!!!"}, "t NO AUTHENTICATE failed."},
-		{"NTLM not a NEGOTIATE_MESSAGE", []string{"t AUTHENTICATE NTLM " + b64([]byte("hello"))}, "t NO AUTHENTICATE failed."},
+		{"NTLM not a NEGOTIATE_MESSAGE", []string{"t AUTHENTICATE NTLM " + servertest.B64([]byte("hello"))}, "t NO AUTHENTICATE failed."},
 		{"CRAM-MD5", []string{"t AUTHENTICATE CRAM-MD5"}, "t NO AUTHENTICATE failed."},
 	}
 	for _, tc := range cases {

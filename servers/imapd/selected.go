@@ -51,13 +51,9 @@ func (s *session) keepFlags(flags []imap.Flag) []string {
 }
 
 func (s *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
-	f, err := s.mbox.Folder(name)
+	f, st, err := s.folderStatus(name)
 	if err != nil {
-		return nil, storeError(err)
-	}
-	st, err := f.Status()
-	if err != nil {
-		return nil, storeError(err)
+		return nil, err
 	}
 	list, err := f.Messages()
 	if err != nil {

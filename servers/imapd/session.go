@@ -212,15 +212,25 @@ func statusData(f store.FolderInfo, options *imap.StatusOptions) *imap.StatusDat
 }
 
 func (s *session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
+	_, info, err := s.folderStatus(name)
+	if err != nil {
+		return nil, err
+	}
+	return statusData(info, options), nil
+}
+
+// folderStatus opens the folder name of the mailbox and reads its status,
+// for SELECT and STATUS; errors are already IMAP replies.
+func (s *session) folderStatus(name string) (*store.Folder, store.FolderInfo, error) {
 	f, err := s.mbox.Folder(name)
 	if err != nil {
-		return nil, storeError(err)
+		return nil, store.FolderInfo{}, storeError(err)
 	}
 	info, err := f.Status()
 	if err != nil {
-		return nil, storeError(err)
+		return nil, store.FolderInfo{}, storeError(err)
 	}
-	return statusData(info, options), nil
+	return f, info, nil
 }
 
 func (s *session) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {

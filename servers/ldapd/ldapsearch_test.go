@@ -1,12 +1,10 @@
 package ldapd
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/exsim/exsim/internal/clienttest"
 	"github.com/exsim/exsim/store/directory"
 	"github.com/exsim/exsim/store/directory/directorytest"
 )
@@ -14,19 +12,7 @@ import (
 // ldapsearch runs OpenLDAP's ldapsearch against url trusting the lab CA.
 func ldapsearch(t *testing.T, ts *testServer, url string, args ...string) (string, error) {
 	t.Helper()
-	bin, err := exec.LookPath("ldapsearch")
-	if err != nil {
-		t.Skip("ldapsearch not installed")
-	}
-	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, ts.ca.PEM(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, append([]string{"-H", url, "-o", "nettimeout=10", "-LLL"}, args...)...)
-	cmd.Env = append(os.Environ(), "LDAPTLS_CACERT="+ca, "LDAPTLS_REQCERT=demand", "HOME="+dir, "LDAPCONF="+filepath.Join(dir, "none"))
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return clienttest.Ldapsearch(t, ts.ca.PEM(), url, args...)
 }
 
 func TestLdapsearchOverLDAPS(t *testing.T) {
