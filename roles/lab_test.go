@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/internal/control"
 	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/internal/labtest"
 	"github.com/exsim/exsim/topology"
@@ -392,5 +393,22 @@ func TestBindAnyAddresses(t *testing.T) {
 		if got := s.bindAddr(l).String(); got != tc.want {
 			t.Errorf("BindAny=%v bindAddr(%s:%d) = %s, want %s", tc.bindAny, tc.bind, tc.port, got, tc.want)
 		}
+	}
+}
+
+// TestProbeWithNoFlowOfItsOwn: the process of a server no flow starts at
+// (DNS01 alone, as `exsim serve` runs it in a container or pod) answers a
+// probe request for "every flow that starts here" with none, instead of
+// probing the whole catalogue from servers it does not run.
+func TestProbeWithNoFlowOfItsOwn(t *testing.T) {
+	top := labtest.Topology(t, "contoso", blocks.Next(t))
+	rt, err := Start(context.Background(), Options{Topology: top, DataDir: t.TempDir(), Servers: []string{"DNS01"}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	labtest.CloseAtEnd(t, rt)
+	res, err := rt.Probe(context.Background(), control.ProbeRequest{})
+	if err != nil || string(res.Results) != "[]" {
+		t.Fatalf("Probe() = %s, %v; want [] and no error", res.Results, err)
 	}
 }
