@@ -129,7 +129,8 @@ func ForServices(t *topology.Topology, cidr string) (*topology.Topology, error) 
 		if !s.Addr().Is4() {
 			return nil, fmt.Errorf("%s: address %s: the export gives servers IPv4 ClusterIPs by their last byte", s.Name, s.Address)
 		}
-		if errs := validation.IsDNS1123Label(dnsLabel(s.Name)); len(errs) > 0 {
+		// A Service's name is a DNS-1035 label: it starts with a letter.
+		if errs := validation.IsDNS1035Label(dnsLabel(s.Name)); len(errs) > 0 {
 			return nil, fmt.Errorf("server %q cannot name a Service: %s", s.Name, strings.Join(errs, "; "))
 		}
 		a := subnet[s.Zone]

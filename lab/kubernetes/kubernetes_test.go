@@ -191,6 +191,13 @@ func TestForServicesErrors(t *testing.T) {
 			t.Errorf("ForServices(%s) = %v, want %q", tc.cidr, err, tc.want)
 		}
 	}
+	bad := strings.Replace(string(must(top.Marshal())), "name: EX02", "name: 2EX", 1)
+	bad = strings.ReplaceAll(bad, "server: EX02", "server: 2EX")
+	if badTop, err := topology.Parse("bad.yaml", []byte(bad)); err != nil {
+		t.Fatal(err)
+	} else if _, err := kubernetes.ForServices(badTop, "10.96.0.0/16"); err == nil || !strings.Contains(err.Error(), `server "2EX" cannot name a Service`) {
+		t.Errorf("ForServices with a server named 2EX = %v", err)
+	}
 	kt, err := kubernetes.ForServices(top, "10.43.0.0/16")
 	if err != nil {
 		t.Fatal(err)
@@ -204,4 +211,11 @@ func TestForServicesErrors(t *testing.T) {
 	if _, err := kubernetes.Export(top, kubernetes.Options{}); err == nil || !strings.Contains(err.Error(), "port offset") {
 		t.Errorf("Export with a port offset = %v", err)
 	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
