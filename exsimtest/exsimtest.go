@@ -180,8 +180,13 @@ func (l *Lab) Close() error {
 }
 
 // waitReady waits for EdgeSync: every subscribed Edge has the
-// organization's configuration and recipients.
+// organization's configuration and recipients. Without a Mailbox server
+// in the subscription nothing will ever sync, and there is nothing to
+// wait for.
 func (l *Lab) waitReady(ctx context.Context) error {
+	if len(l.top.EdgeSyncParticipants()) == 0 {
+		return nil
+	}
 	for _, e := range l.top.SubscribedEdges() {
 		for {
 			st, err := l.rt.EdgeSync(e.Name)

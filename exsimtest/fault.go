@@ -35,11 +35,11 @@ type Fault struct {
 func (l *Lab) Fault(f Fault) (remove func(), err error) {
 	lf := labnet.Fault{From: f.From, Port: f.Port, Transport: f.Transport, Action: labnet.Action(f.Action), Delay: f.Delay, Note: "exsimtest"}
 	if f.From != "" {
-		if s := l.top.Server(f.From); s == nil {
+		s := l.top.Server(f.From)
+		if s == nil {
 			return nil, fmt.Errorf("exsimtest: fault from %q: no such server", f.From)
-		} else {
-			lf.From = s.Name
 		}
+		lf.From = s.Name
 	}
 	if f.To != "" {
 		s := l.top.Server(f.To)
