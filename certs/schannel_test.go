@@ -10,38 +10,29 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/exsim/exsim/internal/loopback"
 )
 
 // serveTLS accepts connections with cfg and completes their handshakes until
 // the test ends. It returns the address.
 func serveTLS(t *testing.T, cfg *tls.Config) string {
 	t.Helper()
-	l, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				if err := c.(*tls.Conn).Handshake(); err == nil {
-					c.Write([]byte("x"))
-				} else {
-					t.Logf("server handshake: %v", err)
-				}
-			}()
+	l := tls.NewListener(loopback.Listen(t), cfg)
+	loopback.Serve(t, l, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := c.(*tls.Conn).Handshake(); err == nil {
+			c.Write([]byte("x"))
+		} else {
+			t.Logf("server handshake: %v", err)
 		}
-	}()
+	})
 	return l.Addr().String()
 }
 

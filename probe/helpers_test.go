@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +18,9 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/exsim/exsim/certs"
+	"github.com/exsim/exsim/certs/certstest"
 	"github.com/exsim/exsim/internal/labnet"
+	"github.com/exsim/exsim/internal/loopback"
 	"github.com/exsim/exsim/topology"
 )
 
@@ -40,17 +41,10 @@ func newEnv(t testing.TB) *env {
 	for i := range topo.Servers {
 		topo.Servers[i].Address = "127.0.0.1"
 	}
-	ca, err := certs.NewEphemeral("Contoso")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := certstest.CA(t, "Contoso")
 	e := &env{t: t, topo: topo, ca: ca, certs: map[string]tls.Certificate{}, faults: &labnet.Faults{}}
 	for _, s := range topo.Servers {
-		c, err := ca.Issue(certs.Identity{Name: s.Name, FQDN: s.FQDN, Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.certs[s.Name] = c
+		e.certs[s.Name] = certstest.Issue(t, ca, certs.Identity{Name: s.Name, FQDN: s.FQDN, Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
 	}
 	return e
 }
@@ -58,15 +52,7 @@ func newEnv(t testing.TB) *env {
 // foreignCert is a certificate for name from another CA (an intercepting proxy).
 func foreignCert(t *testing.T, name string) tls.Certificate {
 	t.Helper()
-	other, err := certs.NewEphemeral("Fabrikam Inspection")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := other.Issue(certs.Identity{Name: "X", FQDN: name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return certstest.Issue(t, certstest.CA(t, "Fabrikam Inspection"), certs.Identity{Name: "X", FQDN: name})
 }
 
 func (e *env) prober(timeout time.Duration) *Prober {
@@ -97,27 +83,10 @@ func clientFlow(check Check, port int) Flow {
 // outlives the test.
 func serve(t testing.TB, handle func(net.Conn)) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				handle(c)
-			})
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
+	ln := loopback.Listen(t)
+	loopback.Serve(t, ln, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		handle(c)
 	})
 	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/exsim/exsim/certs"
+	"github.com/exsim/exsim/certs/certstest"
 	"github.com/exsim/exsim/internal/labtest"
 	"github.com/exsim/exsim/topology"
 	"github.com/exsim/exsim/transport/smtpclient"
@@ -180,14 +181,7 @@ func TestTLSWithoutEdge(t *testing.T) {
 // still delivers on the Default Frontend connector over STARTTLS.
 func port25WithoutClientCertificate(t *testing.T, rt *Runtime) {
 	ex01, inet := rt.Server("EX01"), rt.Server("INET01")
-	foreignCA, err := certs.NewEphemeral("Fabrikam")
-	if err != nil {
-		t.Fatal(err)
-	}
-	foreign, err := foreignCA.Issue(certs.Identity{Name: "MX", FQDN: "mx.fabrikam.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	foreign := certstest.Issue(t, certstest.CA(t, "Fabrikam"), certs.Identity{Name: "MX", FQDN: "mx.fabrikam.com"})
 	for i, cert := range []*tls.Certificate{nil, &foreign} {
 		conn, err := inet.dialer.DialContext(context.Background(), "tcp", net.JoinHostPort(ex01.Config.Address, fmt.Sprint(rt.o.Topology.Port(25))))
 		if err != nil {

@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/exsim/exsim/internal/defaults"
 )
 
 const (
@@ -103,15 +105,9 @@ func Open(path string, opts Options) (s *Store, err error) {
 	if opts.Folders == nil {
 		opts.Folders = ExchangeFolders()
 	}
-	if opts.MaxMessageSize <= 0 {
-		opts.MaxMessageSize = defaultMaxMessageSize
-	}
-	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = defaultMaxBatch
-	}
-	if opts.LockTimeout <= 0 {
-		opts.LockTimeout = defaultLockTimeout
-	}
+	defaults.Set(&opts.MaxMessageSize, defaultMaxMessageSize)
+	defaults.Set(&opts.MaxBatch, defaultMaxBatch)
+	defaults.Set(&opts.LockTimeout, defaultLockTimeout)
 	for _, f := range opts.Folders {
 		if _, _, err := normName(f.Name); err != nil {
 			return nil, fmt.Errorf("store: default folder %q: %w", f.Name, err)

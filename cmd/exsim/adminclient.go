@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -34,7 +35,7 @@ func (g *globals) adminClients() (map[string]*control.Client, error) {
 	}
 	token, err := control.LoadToken(dir)
 	if err != nil {
-		return nil, usageError("%v", err)
+		return nil, noLab(err) // no lab has run from dir: it made no token
 	}
 	out := map[string]*control.Client{}
 	if g.adminURL == "" {
@@ -81,6 +82,25 @@ func (g *globals) adminFor(server string) (*control.Client, error) {
 	}
 	sort.Strings(names)
 	return nil, usageError("no admin API for server %s (known: %s)", server, strings.Join(names, ", "))
+}
+
+// requireLab asks every process of the lab whether it runs, before a
+// command whose failures would otherwise read as failed checks (scenario
+// run): a lab that does not answer is "no lab running" (exit code 3).
+func (g *globals) requireLab(ctx context.Context) error {
+	cs, err := g.adminProcesses()
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := c.Health(hctx)
+		cancel()
+		if err := adminError(err); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // clientFor builds the client of one endpoint; an API inside a network

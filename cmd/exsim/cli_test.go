@@ -84,7 +84,120 @@ func TestCLIAgainstRunningLab(t *testing.T) {
 	if err := json.Unmarshal([]byte(run(0, "queue", "--format", "json")), &queues); err != nil {
 		t.Errorf("queue --format json: %v", err)
 	}
+
+	// Every listing speaks JSON, and an empty list is [] (jq '.[]' works).
+	for _, tc := range []struct {
+		args []string
+		min  int // entries at least
+	}{
+		{[]string{"track", "--subject", "no such message", "--format", "json"}, 0},
+		{[]string{"queue", "messages", "--server", "EX02", "--format", "json"}, 0},
+		{[]string{"fault", "list", "--format", "json"}, 1},
+		{[]string{"edgesync", "status", "--format", "json"}, 3},
+		{[]string{"scenario", "list", "--format", "json"}, 15},
+		{[]string{"track", "--subject", "cli e2e", "--format", "json"}, 4},
+	} {
+		out := run(0, tc.args...)
+		var list []map[string]any
+		if err := json.Unmarshal([]byte(out), &list); err != nil || list == nil || len(list) < tc.min {
+			t.Errorf("exsim %s: want a JSON list of at least %d, got %v:\n%s", strings.Join(tc.args, " "), tc.min, err, out)
+		}
+		if tc.min == 0 && out != "[]\n" {
+			t.Errorf("exsim %s = %q, want []", strings.Join(tc.args, " "), out)
+		}
+		if strings.Contains(out, ": null") {
+			t.Errorf("exsim %s: a null where a list or value belongs:\n%s", strings.Join(tc.args, " "), out)
+		}
+	}
+	var sent struct {
+		Count, Sent, Refused int
+		MessageID            string `json:"message_id"`
+		Recipients           []struct{ Address, Reply string }
+		Replies              []any
+	}
+	out = run(0, "send", "--from", "INET01", "--to", "alice@contoso.com", "--subject", "json summary", "--format", "json")
+	if err := json.Unmarshal([]byte(out), &sent); err != nil || sent.Sent != 1 || sent.MessageID == "" || len(sent.Recipients) != 1 || sent.Replies == nil {
+		t.Errorf("send --format json: %v %+v\n%s", err, sent, out)
+	}
+
+	// Shell completion knows the lab: server names, flow ids, scenario ids
+	// and every enum flag's values.
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"queue", "--server", ""}, []string{"EDGE01", "EX01", "EX02", "INET01"}},
+		{[]string{"send", "--from", "in"}, []string{"INET01"}},
+		{[]string{"send", "--to", "a"}, []string{"alice@contoso.com"}},
+		{[]string{"track", "--recipient", "c"}, []string{"carol@fabrikam.com"}},
+		{[]string{"track", "--event", "DE"}, []string{"DELIVER", "DEFER"}},
+		{[]string{"fault", "add", "--action", ""}, []string{"drop", "reset", "delay"}},
+		{[]string{"probe", "--flow", "edgesync-"}, []string{"edgesync-EX01-EDGE01-50636"}},
+		{[]string{"probe", "--format", ""}, []string{"table", "json", "junit", "markdown", "svg"}},
+		{[]string{"scenario", "run", "24"}, []string{"24-edgesync\tEdge: EdgeSync"}},
+		{[]string{"edgesync", "renew", ""}, []string{"EDGE01"}},
+		{[]string{"queue", "retry", "EDGE01"}, []string{`EDGE01\1` + "\tedgesync - inbound to default-first-site-name", `EDGE01\Submission`, `EDGE01\Poison`}},
+		{[]string{"--topology", ""}, []string{"contoso", "contoso-noedge"}},
+	} {
+		args := append(append([]string{"__complete"}, common...), tc.args...)
+		out, code := exsim(t, bin, args...)
+		got := strings.Split(strings.TrimSpace(out), "\n")
+		if code != 0 || len(got) != len(tc.want)+2 { // the directive and cobra's note
+			t.Errorf("exsim %s = %d\n%s\nwant %q", strings.Join(args, " "), code, out, tc.want)
+			continue
+		}
+		for i, w := range tc.want {
+			if !strings.HasPrefix(got[i], w) {
+				t.Errorf("exsim %s: completion %d = %q, want %q", strings.Join(args, " "), i, got[i], w)
+			}
+		}
+	}
+
+	// On a terminal the probe table has colours; NO_COLOR and TERM=dumb
+	// take every escape away. A load run's bar is redrawn at most ten
+	// times a second, and not at all on a dumb terminal.
+	probeArgs := append([]string{"probe", "--flow", flow}, common...)
+	if out := inTerminal(t, nil, bin, probeArgs...); !strings.Contains(out, "\x1b[") {
+		t.Errorf("exsim probe on a terminal has no colours:\n%q", out)
+	}
+	for _, env := range []string{"NO_COLOR=1", "TERM=dumb"} {
+		if out := inTerminal(t, []string{env}, bin, probeArgs...); strings.Contains(out, "\x1b") || !strings.Contains(out, "PASS") {
+			t.Errorf("exsim probe on a terminal with %s:\n%q", env, out)
+		}
+	}
+	load := append([]string{"send", "--from", "INET01", "--to", "alice@contoso.com", "--subject", "bar", "--count", "200", "--concurrency", "4"}, common...)
+	start := time.Now()
+	out = inTerminal(t, nil, bin, load...)
+	redraws, most := strings.Count(out, "sending"), int(time.Since(start)/redrawEvery)+2
+	if redraws == 0 || redraws > most {
+		t.Errorf("exsim send --count 200 on a terminal drew its bar %d times in %s, want 1 to %d:\n%q", redraws, time.Since(start), most, out)
+	}
+	if out := inTerminal(t, []string{"TERM=dumb"}, bin, load...); strings.Contains(out, "sending") || !strings.Contains(out, "sent 200, refused 0") {
+		t.Errorf("exsim send --count 200 with TERM=dumb:\n%q", out)
+	}
 }
+
+// inTerminal runs exsim with a pseudo-terminal as standard output and
+// error (script, from util-linux), env added to the environment (TERM is
+// xterm unless env sets it), and returns what the terminal received.
+func inTerminal(t *testing.T, env []string, bin string, args ...string) string {
+	t.Helper()
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script (util-linux) is not installed: no terminal to test colours and the progress bar on")
+	}
+	line := shellQuote(bin)
+	for _, a := range args {
+		line += " " + shellQuote(a)
+	}
+	cmd := exec.Command(script, "-qec", line, "/dev/null")
+	cmd.Env = append(append(os.Environ(), "TERM=xterm", "NO_COLOR=", "SHELL=/bin/sh"), env...)
+	out, _ := cmd.CombinedOutput()
+	return string(out)
+}
+
+// shellQuote quotes s for sh.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // TestDemoExit runs the README's first command as CI would: the built-in
 // lab on its own addresses, the probe matrix and every scenario, exit 0,

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -58,14 +57,7 @@ func runDemo(ctx context.Context, g *globals, exit bool, junit string) error {
 	}
 	start := time.Now()
 	rt, err := startLab(ctx, g, t, nil)
-	var be *roles.BindError
-	if err != nil && errors.As(err, &be) && errors.Is(be.Err, syscall.EACCES) && t.PortOffset() == 0 {
-		fmt.Fprintln(g.stderr, "exsim: ports below 1024 need root; moving every port up by 10000 (--port-offset 10000)")
-		if err := t.SetPortOffset(10000); err != nil {
-			return usageError("%v", err)
-		}
-		rt, err = startLab(ctx, g, t, nil)
-	}
+	rt, err = startMovingPorts(ctx, g, t, rt, err)
 	if err != nil {
 		return err
 	}
@@ -97,7 +89,7 @@ func runDemo(ctx context.Context, g *globals, exit bool, junit string) error {
 	if err != nil {
 		return err
 	}
-	if err := report.WriteTable(g.stdout, results, isTerminal(g.stdout)); err != nil {
+	if err := report.WriteTable(g.stdout, results, colored(g.stdout)); err != nil {
 		return err
 	}
 	fmt.Fprintf(g.stdout, "(probe took %s)\n\n", time.Since(t0).Round(time.Millisecond))
@@ -121,7 +113,7 @@ func runDemo(ctx context.Context, g *globals, exit bool, junit string) error {
 	}
 	sres := runScenarios(ctx, g, env, scs)
 	fmt.Fprintln(g.stdout)
-	scenarios.WriteTable(g.stdout, sres, isTerminal(g.stdout))
+	scenarios.WriteTable(g.stdout, sres, colored(g.stdout))
 	fmt.Fprintf(g.stdout, "\nTopology picture: %s\n", svg)
 
 	if junit != "" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -16,33 +17,27 @@ func newEdgeSyncCmd(g *globals) *cobra.Command {
 		Use:   "edgesync",
 		Short: "EdgeSync: status of the push to the Edge, and renewing the Edge Subscription",
 	}
+	var format string
 	status := noArgsCmd("status", "Test-EdgeSynchronization: what each Mailbox server pushed and what each Edge holds", func(cmd *cobra.Command) error {
-		t, err := g.labTopology()
+		a, err := askServers(cmd.Context(), g, []topology.Role{topology.RoleMailbox, topology.RoleEdge}, func(ctx context.Context, c *control.Client, name string) ([]control.EdgeSyncStatus, error) {
+			st, err := c.EdgeSync(ctx, name)
+			return []control.EdgeSyncStatus{st}, err
+		})
 		if err != nil {
 			return err
 		}
-		var rows [][]any
-		for _, s := range t.Servers {
-			if s.Role != topology.RoleMailbox && s.Role != topology.RoleEdge {
-				continue
-			}
-			c, err := g.adminFor(s.Name)
-			if err != nil {
-				return err
-			}
-			st, err := c.EdgeSync(cmd.Context(), s.Name)
-			if err != nil {
-				rows = append(rows, []any{s.Name, s.Role, "", "", "", "", "", err})
-				continue
-			}
+		if err := a.report(g); err != nil {
+			return err
+		}
+		return writeListing(g, format, a.items, "SERVER\tROLE\tPARTICIPATES\tLAST SUCCESS\tCONFIG\tRECIPIENTS\tSTALE\tLAST ERROR", func(st control.EdgeSyncStatus) []any {
 			last := "never"
 			if !st.LastSuccess.IsZero() {
 				last = st.LastSuccess.Local().Format(time.DateTime)
 			}
-			rows = append(rows, []any{s.Name, s.Role, st.Participates, last, st.ConfigEntries, st.RecipientEntries, st.Stale, st.LastError})
-		}
-		return writeTable(g.stdout, "SERVER\tROLE\tPARTICIPATES\tLAST SUCCESS\tCONFIG\tRECIPIENTS\tSTALE\tLAST ERROR", rows)
+			return []any{st.Server, st.Role, st.Participates, last, st.ConfigEntries, st.RecipientEntries, st.Stale, st.LastError}
+		})
 	})
+	formatFlag(status, &format, "table", "json")
 	var participants []string
 	renew := &cobra.Command{
 		Use:   "renew EDGE",
@@ -52,7 +47,8 @@ new bootstrap account, imported by every Mailbox server of the site (or --partic
 so a Mailbox server added after the first subscription starts pushing EdgeSync data.`,
 		Example: `  exsim edgesync renew EDGE01
   exsim edgesync renew EDGE01 --participants EX01,EX02`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.serverArg(topology.RoleEdge),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := g.askServer(args[0], func(c *control.Client) error {
 				return c.RenewEdgeSubscription(cmd.Context(), args[0], participants)
@@ -68,6 +64,7 @@ so a Mailbox server added after the first subscription starts pushing EdgeSync d
 		},
 	}
 	renew.Flags().StringSliceVar(&participants, "participants", nil, "the Mailbox servers that take part (default: all of the site)")
+	completeWith(renew, "participants", g.serverNames(topology.RoleMailbox))
 	cmd.AddCommand(status, renew)
 	return cmd
 }

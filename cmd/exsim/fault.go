@@ -37,7 +37,7 @@ Ports are the documented ones; the lab's --port-offset is added for you.`,
 			}
 			f.Delay = delay
 			if err := (&labnet.Fault{Action: f.Action, Delay: f.Delay, Transport: f.Transport}).Validate(); err != nil {
-				return usageError("%v", err)
+				return adminError(err)
 			}
 			return g.askServer(f.From, func(c *control.Client) error {
 				added, err := c.AddFault(cmd.Context(), f)
@@ -48,14 +48,15 @@ Ports are the documented ones; the lab's --port-offset is added for you.`,
 			})
 		},
 	}
-	add.Flags().StringVar(&f.From, "from", "", "source server")
-	add.Flags().StringVar(&f.To, "to", "", "destination server or address (default: any)")
+	g.serverFlag(add, "from", &f.From, "source server")
+	g.serverFlag(add, "to", &f.To, "destination server or address (default: any)")
 	add.Flags().IntVar(&f.Port, "port", 0, "documented destination port (default: any)")
-	add.Flags().StringVar(&f.Transport, "transport", "", "tcp or udp (default: both)")
-	add.Flags().StringVar((*string)(&f.Action), "action", "drop", "drop, reset or delay")
+	enumFlag(add, &f.Transport, "transport", "", "", "transport (default: both)", "", "tcp", "udp")
+	enumFlag(add, (*string)(&f.Action), "action", "", string(labnet.ActionDrop), "what the flow sees", string(labnet.ActionDrop), string(labnet.ActionReset), string(labnet.ActionDelay))
 	add.Flags().DurationVar(&delay, "delay", 0, "with --action delay: how long")
 	add.Flags().StringVar(&f.Note, "note", "", "why (shown by list)")
 
+	var format string
 	list := noArgsCmd("list", "List the faults", func(cmd *cobra.Command) error {
 		cs, err := g.adminProcesses()
 		if err != nil {
@@ -65,14 +66,15 @@ Ports are the documented ones; the lab's --port-offset is added for you.`,
 		for _, c := range cs {
 			fs, err := c.Faults(cmd.Context())
 			if err != nil {
-				return usageError("%v", err)
+				return adminError(err)
 			}
 			all = append(all, fs...)
 		}
-		return writeListing(g, "table", all, "ID\tACTION\tFROM\tTO\tPORT\tTRANSPORT\tNOTE", func(x labnet.Fault) []any {
+		return writeListing(g, format, all, "ID\tACTION\tFROM\tTO\tPORT\tTRANSPORT\tNOTE", func(x labnet.Fault) []any {
 			return []any{x.ID, x.Action, x.From, x.To, x.Port, x.Transport, x.Note}
 		})
 	})
+	formatFlag(list, &format, "table", "json")
 	clear := &cobra.Command{
 		Use:   "clear [ID]",
 		Short: "Remove one fault, or all",
@@ -85,7 +87,7 @@ Ports are the documented ones; the lab's --port-offset is added for you.`,
 			for _, c := range cs {
 				if len(args) == 0 {
 					if err := c.ClearFaults(cmd.Context()); err != nil {
-						return usageError("%v", err)
+						return adminError(err)
 					}
 					continue
 				}
@@ -93,7 +95,9 @@ Ports are the documented ones; the lab's --port-offset is added for you.`,
 				if err != nil {
 					return usageError("fault id %q is not a number", args[0])
 				}
-				c.RemoveFault(cmd.Context(), id)
+				if err := c.RemoveFault(cmd.Context(), id); noAnswer(err) {
+					return noLab(err)
+				}
 			}
 			fmt.Fprintln(g.stdout, "cleared")
 			return nil

@@ -107,7 +107,7 @@ func (f *labFlags) add(cmd *cobra.Command, prefix string) {
 	cmd.Flags().StringVar(&f.prefix, "prefix", prefix, "namespace name prefix (PREFIX-router, PREFIX-ex01...): labs with different prefixes coexist")
 	cmd.Flags().StringVar(&f.firewall, "firewall", "", `the router's ruleset: an nft FILE, "open" (no filtering), or empty for the minimal ruleset of exsim export nftables`)
 	cmd.Flags().DurationVar(&f.wait, "wait", lab.DefaultWait, "how long to wait for every server to listen")
-	cmd.Flags().StringVar(&f.format, "firewall-format", "", "the ruleset files' format: "+strings.Join(lab.FirewallFormats, ", ")+" (default: detected)")
+	enumFlag(cmd, &f.format, "firewall-format", "", "", "the ruleset files' format (default: detected)", append([]string{""}, lab.FirewallFormats...)...)
 }
 
 // labOptions resolves the flags into lab.Options.
@@ -236,48 +236,89 @@ func printDown(g *globals, rep *lab.DownReport) {
 	}
 }
 
+// labStatus is `exsim lab status --format json`.
+type labStatus struct {
+	Prefix   string            `json:"prefix"`
+	Firewall string            `json:"firewall"`
+	Router   string            `json:"router"`
+	Topology string            `json:"topology"`
+	Servers  []labServerStatus `json:"servers"`
+}
+
+// labServerStatus is one server of a namespace lab and whether it answers.
+type labServerStatus struct {
+	Server    string `json:"server"`
+	Role      string `json:"role"`
+	Zone      string `json:"zone"`
+	Address   string `json:"address"`
+	Netns     string `json:"netns"`
+	PID       int    `json:"pid"`
+	Log       string `json:"log"`
+	Up        bool   `json:"up"`
+	Listeners int    `json:"listeners"` // listening sockets
+	Error     string `json:"error,omitempty"`
+}
+
 func newLabStatusCmd(g *globals) *cobra.Command {
-	return noArgsCmd("status", "Show the lab's namespaces, processes and each server's admin API", func(cmd *cobra.Command) error {
+	var format string
+	cmd := noArgsCmd("status", "Show the lab's namespaces, processes and each server's admin API", func(cmd *cobra.Command) error {
 		dir, err := g.dataDir()
 		if err != nil {
 			return err
+		}
+		if st, err := lab.LoadState(dir); err == nil && st == nil {
+			return &exitError{code: exitNoLab, err: fmt.Errorf("no lab running: no namespace lab in %s (exsim lab up starts one)", dir)}
 		}
 		l, err := lab.Open(dir)
 		if err != nil {
 			return usageError("%v", err)
 		}
-		printLab(g, l)
 		clients, err := l.Clients()
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(g.stdout)
-		bad := 0
+		status := labStatus{Prefix: l.Prefix, Firewall: l.Firewall, Router: l.Router, Topology: l.State.Topology, Servers: []labServerStatus{}}
+		t, bad := l.Topology(), 0
 		for _, p := range l.Servers {
+			s := t.Server(p.Server)
+			ss := labServerStatus{Server: s.Name, Role: string(s.Role), Zone: s.Zone, Address: s.Address, Netns: p.Netns, PID: p.PID, Log: p.Log}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Second)
 			health, err := clients[p.Server].Health(ctx)
 			cancel()
-			state := "up"
 			if err != nil {
-				state, bad = "DOWN: "+err.Error(), bad+1
+				ss.Error, bad = err.Error(), bad+1
 			} else {
-				n := 0
+				ss.Up = true
 				for _, h := range health {
 					for _, ls := range h.Listeners {
 						if ls.State == "listening" {
-							n++
+							ss.Listeners++
 						}
 					}
 				}
-				state = fmt.Sprintf("up, %d listeners", n)
 			}
-			fmt.Fprintf(g.stdout, "%-8s %s\n", p.Server, state)
+			status.Servers = append(status.Servers, ss)
 		}
-		if bad > 0 {
+		if format == "json" {
+			err = writeJSON(g, status)
+		} else {
+			printLab(g, l)
+			fmt.Fprintln(g.stdout)
+			for _, s := range status.Servers {
+				state := fmt.Sprintf("up, %d listeners", s.Listeners)
+				if !s.Up {
+					state = "DOWN: " + s.Error
+				}
+				fmt.Fprintf(g.stdout, "%-8s %s\n", s.Server, state)
+			}
+		}
+		if err == nil && bad > 0 {
 			return checkFailed("%d server(s) down", bad)
 		}
-		return nil
+		return err
 	})
+	formatFlag(cmd, &format, "table", "json")
+	return cmd
 }
 
 func newLabTestCmd(g *globals) *cobra.Command {
@@ -299,12 +340,6 @@ kept (with the servers' logs) only when the test fails.`,
   exsim export nftables > my-rules.nft    # the documented minimum, to start from`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !slices.Contains(lab.TestFormats, format) {
-				return usageError("--format %q: use %s", format, strings.Join(lab.TestFormats, ", "))
-			}
-			if probeVia != lab.ProbeAdmin && probeVia != lab.ProbeNetns {
-				return usageError("--probe-via %q: use %s or %s", probeVia, lab.ProbeAdmin, lab.ProbeNetns)
-			}
 			dir, temp, err := labTestDataDir(g, cmd)
 			if err != nil {
 				return err
@@ -347,7 +382,7 @@ kept (with the servers' logs) only when the test fails.`,
 					return fmt.Errorf("--junit %s: %w", junit, jerr)
 				}
 			}
-			if werr := lab.WriteTestReport(g.stdout, format, rep, format == "table" && isTerminal(g.stdout)); werr != nil {
+			if werr := lab.WriteTestReport(g.stdout, format, rep, format == "table" && colored(g.stdout)); werr != nil {
 				return werr
 			}
 			failed := err != nil || !rep.Passed()
@@ -369,8 +404,8 @@ kept (with the servers' logs) only when the test fails.`,
 	}
 	f.add(cmd, lab.DefaultPrefix+"test")
 	cmd.Flags().StringVar(&junit, "junit", "", "write a JUnit XML report to FILE")
-	cmd.Flags().StringVarP(&format, "format", "f", "table", "output format: table, json or junit")
-	cmd.Flags().StringVar(&probeVia, "probe-via", lab.ProbeAdmin, "where the checks run: netns (sockets in each source's namespace) or admin (each source server's process, POST /v1/probe)")
+	formatFlag(cmd, &format, lab.TestFormats...)
+	enumFlag(cmd, &probeVia, "probe-via", "", lab.ProbeAdmin, "where the checks run (netns: sockets in each source's namespace; admin: each source server's process, POST /v1/probe)", lab.ProbeNetns, lab.ProbeAdmin)
 	cmd.Flags().BoolVar(&noScenarios, "no-scenarios", false, "probe only: skip the mail-flow scenarios")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "per-flow timeout (default 3s): a flow without an answer by then is filtered")
 	return cmd

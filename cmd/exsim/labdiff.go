@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -47,12 +45,6 @@ iptables-save files.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if before == "" || after == "" {
 				return usageError("lab diff needs --before FILE and --after FILE")
-			}
-			if !slices.Contains(lab.DiffFormats, format) {
-				return usageError("--format %q: use %s", format, strings.Join(lab.DiffFormats, ", "))
-			}
-			if f.format != "" && !slices.Contains(lab.FirewallFormats, f.format) {
-				return usageError("--firewall-format %q: use %s", f.format, strings.Join(lab.FirewallFormats, ", "))
 			}
 			// The paths stay as given: the report names the user's files.
 			for _, p := range []string{before, after} {
@@ -113,10 +105,10 @@ iptables-save files.`,
 	cmd.Flags().MarkHidden("firewall") // the rulesets are --before and --after
 	cmd.Flags().StringVar(&before, "before", "", "the ruleset before the change (nft file, iptables-save output or NetworkPolicy YAML)")
 	cmd.Flags().StringVar(&after, "after", "", "the ruleset after the change")
-	cmd.Flags().StringVarP(&format, "format", "f", "table", "output format: "+strings.Join(lab.DiffFormats, ", ")+" (markdown is shaped for a pull-request comment)")
+	formatFlag(cmd, &format, lab.DiffFormats...) // markdown is shaped for a pull-request comment
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write the report to FILE instead of standard output")
 	cmd.Flags().BoolVar(&withScenarios, "scenarios", false, "also run the mail-flow scenarios under both rulesets and report those whose result changed")
-	cmd.Flags().StringVar(&probeVia, "probe-via", lab.ProbeAdmin, "where the checks run: netns or admin")
+	enumFlag(cmd, &probeVia, "probe-via", "", lab.ProbeAdmin, "where the checks run", lab.ProbeNetns, lab.ProbeAdmin)
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "per-flow timeout (default 3s)")
 	return cmd
 }

@@ -104,6 +104,23 @@ func TestCLIAgainstNamespaceLab(t *testing.T) {
 		out, _ := run(0, args...)
 		return out
 	}, "netns lab e2e", 30*time.Second, 300*time.Millisecond)
+	out, _ = run(0, "lab", "status", "--format", "json")
+	var st struct {
+		Prefix  string
+		Servers []struct {
+			Server    string
+			Up        bool
+			Listeners int
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Servers) != 5 {
+		t.Errorf("lab status --format json: %v\n%s", err, out)
+	}
+	for _, s := range st.Servers {
+		if !s.Up || s.Listeners == 0 {
+			t.Errorf("lab status --format json: %s is not up with its listeners:\n%s", s.Server, out)
+		}
+	}
 	// An explicit --topology still wins, and says what DATA holds.
 	_, errOut = run(0, "queue", "--topology", "contoso-noedge")
 	if !strings.Contains(errOut, "holds the namespace lab") || strings.Contains(errOut, using) {

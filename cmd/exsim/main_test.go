@@ -81,19 +81,29 @@ func runUp(t *testing.T, bin string, args ...string) *exec.Cmd {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	output := func() string { b, _ := os.ReadFile(out.Name()); return string(b) }
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(output(), "Ctrl-C stops") {
-		if time.Now().After(deadline) {
-			t.Fatalf("exsim up did not start:\n%s", output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor(t, func() bool { return strings.Contains(output(), "Ctrl-C stops") }, func() string { return "exsim up did not start:\n" + output() })
 	return cmd
+}
+
+// waitFor polls ready for 20 seconds and then fails t with why().
+func waitFor(t *testing.T, ready func() bool, why func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !ready(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal(why())
+		}
+	}
 }
 
 func exsim(t *testing.T, bin string, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	return exsimCmd(t, exec.Command(bin, args...))
+}
+
+// exsimCmd runs cmd and returns its standard output and error, merged,
+// and its exit code.
+func exsimCmd(t *testing.T, cmd *exec.Cmd) (string, int) {
+	t.Helper()
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	code := exitCode(t, cmd) // before out.String(): it runs the command
@@ -211,11 +221,45 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{[]string{"topology", "--bogus"}, 2, "unknown flag"},
 		{[]string{"init", "-o", "-"}, 0, "organization: Contoso"},
 		{[]string{"serve"}, 2, "--server is required"},
-		{[]string{"queue", "--data", t.TempDir()}, 2, "no admin API token"},
+		{[]string{"queue", "--data", t.TempDir()}, 3, "no lab running: no admin API token"},
+		{[]string{"topology", "--log-level", "loud"}, 2, `"loud": use debug, info, warn or error`},
+		{[]string{"send", "--from", "INET01", "--to", "alice@contoso.com", "--tls", "always"}, 2, `"always": use none, opportunistic, starttls or implicit`},
+		{[]string{"probe", "--table", "nonsense"}, 2, "use clients, mailflow-noedge, mailflow-edge, ground-rules or lab"},
 	} {
 		out, code := exsim(t, bin, tc.args...)
 		if code != tc.code || !strings.Contains(out, tc.want) {
 			t.Errorf("exsim %s = %d %q, want %d and %q", strings.Join(tc.args, " "), code, out, tc.code, tc.want)
+		}
+	}
+}
+
+// TestNoLabRunning: every command that talks to a lab exits 3 when no lab
+// answers (a data directory with a token, an admin address nobody listens
+// on), so a script can tell "start the lab first" from bad input (2).
+func TestNoLabRunning(t *testing.T) {
+	bin := exsimBin(t)
+	data := t.TempDir()
+	if _, err := control.LoadOrCreateToken(data); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"queue"},
+		{"queue", "messages", "--format", "json"},
+		{"queue", "retry", `EX01\1`},
+		{"track", "--subject", "x"},
+		{"fault", "list"},
+		{"fault", "add", "--from", "EX01", "--to", "EDGE01"},
+		{"fault", "clear"},
+		{"probe", "--flow", "edgesync-EX01-EDGE01-50636"},
+		{"scenario", "run", "20"},
+		{"edgesync", "status", "--format", "json"},
+		{"edgesync", "renew", "EDGE01"},
+		{"send", "--from", "INET01", "--to", "alice@contoso.com"},
+	} {
+		full := append(args, "--data", data, "--admin", freePort(t))
+		out, code := exsim(t, bin, full...)
+		if code != exitNoLab || !strings.Contains(out, "no lab running") {
+			t.Errorf("exsim %s = %d %q, want 3 and \"no lab running\"", strings.Join(full, " "), code, out)
 		}
 	}
 }
@@ -279,5 +323,112 @@ func TestPortOffsetOutOfRange(t *testing.T) {
 	}
 	if out, code := exsim(t, bin, "topology", "--topology", "contoso-noedge", "--port-offset", "30000"); code != 0 {
 		t.Errorf("exsim topology --topology contoso-noedge --port-offset 30000 = %d, want 0\n%s", code, out)
+	}
+}
+
+// asNobody returns a command that runs exsim as the unprivileged user
+// nobody (setpriv drops root's uid, gid and groups), with a copy of the
+// binary, a topology file and a data directory that nobody may use. It
+// skips the test when this process cannot drop privileges.
+func asNobody(t *testing.T, name string) (run func(args ...string) *exec.Cmd, cfg, data string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("runs exsim as the user nobody, which needs root to drop privileges (as a non-root user: go run ./cmd/exsim demo --exit)")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv (util-linux) is not installed")
+	}
+	dir, err := os.MkdirTemp("", "exsim-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	data = filepath.Join(dir, "data")
+	for _, d := range []string{dir, data} {
+		if err := os.MkdirAll(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "exsim")
+	b, err := os.ReadFile(exsimBin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src, _ := labFile(t, name)
+	cfg = filepath.Join(dir, "lab.yaml")
+	if b, err = os.ReadFile(src); err == nil {
+		err = os.WriteFile(cfg, b, 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(args ...string) *exec.Cmd {
+		return exec.Command(setpriv, append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", bin}, args...)...)
+	}, cfg, data
+}
+
+// TestNonRootDemoMovesPorts: as an ordinary user, `exsim demo --exit`
+// cannot bind port 25, moves every port up by 10000 by itself (the
+// README's promise), and passes every flow and scenario.
+func TestNonRootDemoMovesPorts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo runs every flow and scenario (~30 s)")
+	}
+	run, cfg, data := asNobody(t, "contoso")
+	cmd := run("demo", "--exit", "--config", cfg, "--data", data, "--admin", freePort(t))
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	code := exitCode(t, cmd)
+	if code != 0 {
+		t.Fatalf("exsim demo --exit as nobody = %d, want 0\n%s", code, out.String())
+	}
+	for _, want := range []string{
+		"ports below 1024 need root; every port moves up by 10000 (--port-offset 10000)",
+		"15 scenarios, 15 passed, 0 failed",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("exsim demo --exit as nobody lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestNonRootUpMovesPorts: `exsim up` as an ordinary user moves the ports
+// as demo does, and records the offset so that other commands given the
+// same --data find the lab; an explicit --port-offset 0 is obeyed (exit 2).
+func TestNonRootUpMovesPorts(t *testing.T) {
+	run, cfg, data := asNobody(t, "contoso-noedge")
+	out, code := exsimCmd(t, run("up", "--config", cfg, "--data", data, "--admin", freePort(t), "--port-offset", "0"))
+	if code != exitUsage || !strings.Contains(out, "ports below 1024 need root") {
+		t.Errorf("exsim up --port-offset 0 as nobody = %d, want 2 and the bind error:\n%s", code, out)
+	}
+
+	log := filepath.Join(data, "up.log")
+	f, err := os.Create(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := run("up", "--config", cfg, "--data", data, "--admin", freePort(t), "--log-level", "error")
+	up.Stdout, up.Stderr = f, f
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	t.Cleanup(func() { up.Process.Kill(); up.Wait() })
+	waitFor(t, func() bool { b, _ := os.ReadFile(log); return strings.Contains(string(b), "Ctrl-C stops") }, func() string { b, _ := os.ReadFile(log); return "exsim up did not start:\n" + string(b) })
+	b, _ := os.ReadFile(log)
+	if !strings.Contains(string(b), "every port moves up by 10000") || !strings.Contains(string(b), fmt.Sprintf(":%d/tcp", 25+nonRootOffset)) {
+		t.Errorf("exsim up as nobody did not move its ports:\n%s", b)
+	}
+	// Another command with the same --data finds the lab at its offset.
+	out, code = exsimCmd(t, run("fault", "list", "--data", data, "--format", "json"))
+	if code != 0 || !strings.Contains(out, `"action": "drop"`) {
+		t.Errorf("exsim fault list --data (the lab moved by itself) = %d:\n%s", code, out)
 	}
 }

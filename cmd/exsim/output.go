@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/exsim/exsim/internal/control"
+	"github.com/exsim/exsim/topology"
 )
 
 // writeListing prints items as a JSON array (format "json"; [] when there
@@ -50,6 +51,7 @@ func writeTable(w io.Writer, header string, rows [][]any) error {
 func writeJSON(g *globals, v any) error {
 	enc := json.NewEncoder(g.stdout)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // "<id@host>", not "\u003cid@host\u003e": nobody embeds this in HTML
 	return enc.Encode(v)
 }
 
@@ -58,7 +60,7 @@ func writeJSON(g *globals, v any) error {
 // the file.
 func openReport(g *globals, format, output string) (w io.Writer, color bool, done func(), err error) {
 	if output == "" {
-		return g.stdout, format == "table" && isTerminal(g.stdout), func() {}, nil
+		return g.stdout, format == "table" && colored(g.stdout), func() {}, nil
 	}
 	f, err := os.Create(output)
 	if err != nil {
@@ -70,19 +72,41 @@ func openReport(g *globals, format, output string) (w io.Writer, color bool, don
 // answers is one listing gathered from the admin APIs of several servers.
 type answers[T any] struct {
 	items    []T
-	problems []string // "SERVER: error", one per server that did not answer
+	problems []error // "SERVER: error", one per server that did not answer
 	asked    int
 }
 
 // askTransportServers asks the admin API of every server with queues (or
-// of server alone) for its part of a listing. A server whose process does
-// not answer is a problem to report with the rest, not the end of the
-// listing; a server with no admin API at all is an error.
+// of server alone) for its part of a listing.
 func askTransportServers[T any](ctx context.Context, g *globals, server string, ask func(context.Context, *control.Client, string) ([]T, error)) (answers[T], error) {
 	servers, err := g.transportServers(server)
 	if err != nil {
 		return answers[T]{}, err
 	}
+	return askEach(ctx, g, servers, ask)
+}
+
+// askServers asks the admin API of every server of the lab with one of
+// roles for its part of a listing.
+func askServers[T any](ctx context.Context, g *globals, roles []topology.Role, ask func(context.Context, *control.Client, string) ([]T, error)) (answers[T], error) {
+	t, err := g.labTopology()
+	if err != nil {
+		return answers[T]{}, err
+	}
+	var servers []string
+	for _, s := range t.Servers {
+		if slices.Contains(roles, s.Role) {
+			servers = append(servers, s.Name)
+		}
+	}
+	return askEach(ctx, g, servers, ask)
+}
+
+// askEach asks the admin API of each server for its part of a listing. A
+// server whose process does not answer is a problem to report with the
+// rest, not the end of the listing; a server with no admin API at all is
+// an error.
+func askEach[T any](ctx context.Context, g *globals, servers []string, ask func(context.Context, *control.Client, string) ([]T, error)) (answers[T], error) {
 	a := answers[T]{asked: len(servers)}
 	for _, name := range servers {
 		c, err := g.adminFor(name)
@@ -91,7 +115,7 @@ func askTransportServers[T any](ctx context.Context, g *globals, server string, 
 		}
 		part, err := ask(ctx, c, name)
 		if err != nil {
-			a.problems = append(a.problems, fmt.Sprintf("%s: %v", name, err))
+			a.problems = append(a.problems, fmt.Errorf("%s: %w", name, err))
 			continue
 		}
 		a.items = append(a.items, part...)
@@ -101,16 +125,14 @@ func askTransportServers[T any](ctx context.Context, g *globals, server string, 
 
 // askServer runs one request against the admin API of the process running
 // server; the API's refusal is a usage error (exit code 2), as every
-// command that changes a running lab reports it.
+// command that changes a running lab reports it, and no answer at all is
+// "no lab running" (exit code 3).
 func (g *globals) askServer(server string, do func(*control.Client) error) error {
 	c, err := g.adminFor(server)
 	if err != nil {
 		return err
 	}
-	if err := do(c); err != nil {
-		return usageError("%v", err)
-	}
-	return nil
+	return adminError(do(c))
 }
 
 // adminProcesses returns one client per process of the running lab (a
@@ -132,14 +154,23 @@ func (g *globals) adminProcesses() ([]*control.Client, error) {
 	return out, nil
 }
 
-// reportProblems prints servers that could not be asked; with nothing to
-// show it is an error.
-func reportProblems(g *globals, problems []string, empty bool) error {
-	for _, p := range problems {
+// report prints the servers that could not be asked on standard error,
+// before the listing (which goes to standard output, so JSON stays
+// whole). When no server answered it is the command's error, and nothing
+// is listed: "no lab running" (exit code 3) when nothing answered at all,
+// else the API's refusal (exit code 2).
+func (a answers[T]) report(g *globals) error {
+	if len(a.problems) == 0 {
+		return nil
+	}
+	if len(a.problems) == a.asked && !slices.ContainsFunc(a.problems, func(err error) bool { return !noAnswer(err) }) {
+		return noLab(a.problems[0])
+	}
+	for _, p := range a.problems {
 		fmt.Fprintln(g.stderr, "exsim:", p)
 	}
-	if len(problems) > 0 && empty {
-		return usageError("no running server answered (start the lab with exsim up, or point --admin at it)")
+	if len(a.problems) == a.asked {
+		return usageError("no server could answer")
 	}
 	return nil
 }

@@ -43,14 +43,24 @@ Exit code 1 when any flow fails.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runProbe(cmd.Context(), g, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.format, "format", "f", "table", "table, json, junit, markdown or svg")
+	formatFlag(cmd, &f.format, report.Formats...)
 	fl.StringVarP(&f.output, "output", "o", "", "write the report to a file (default: standard output)")
-	fl.StringVar(&f.from, "from", "", "only flows from this server")
-	fl.StringVar(&f.to, "to", "", "only flows to this server")
-	fl.StringVar(&f.table, "table", "", "only one table: clients, mailflow-noedge, mailflow-edge, ground-rules, lab")
+	g.serverFlag(cmd, "from", &f.from, "only flows from this server")
+	g.serverFlag(cmd, "to", &f.to, "only flows to this server")
+	enumFlag(cmd, &f.table, "table", "", "", "only one table", probeTables()...)
 	fl.StringSliceVar(&f.flows, "flow", nil, "only these flow ids")
+	completeWith(cmd, "flow", g.fromTopology(flowIDs))
 	fl.DurationVar(&f.timeout, "timeout", probe.DefaultTimeout, "per-flow timeout")
 	return cmd
+}
+
+// probeTables are the values of --table: the catalogue's tables.
+func probeTables() []string {
+	out := []string{""}
+	for _, t := range probe.Tables {
+		out = append(out, string(t))
+	}
+	return out
 }
 
 // selectFlows filters the catalogue by the command's flags.
@@ -70,9 +80,6 @@ func selectFlows(t *topology.Topology, f probeFlags) ([]probe.Flow, error) {
 }
 
 func runProbe(ctx context.Context, g *globals, f probeFlags) error {
-	if !slices.Contains(report.Formats, f.format) {
-		return usageError("--format %q: use %s", f.format, strings.Join(report.Formats, ", "))
-	}
 	t, err := g.labTopology()
 	if err != nil {
 		return err
@@ -129,7 +136,7 @@ func probeThroughAdmin(ctx context.Context, g *globals, flows []probe.Flow, time
 				if key == "*" {
 					who = c.BaseURL
 				}
-				answers <- answer{err: usageError("probe through %s: %v", who, err)}
+				answers <- answer{err: adminError(fmt.Errorf("probe through %s: %w", who, err))}
 				return
 			}
 			var rs []probe.Result

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,6 +13,9 @@ import (
 	"github.com/exsim/exsim/topology"
 	"github.com/exsim/exsim/transport"
 )
+
+// transportRoles are the roles of the servers with queues.
+var transportRoles = []topology.Role{topology.RoleEdge, topology.RoleMailbox, topology.RoleInternet}
 
 // transportServers lists the servers that have queues, or just server.
 func (g *globals) transportServers(server string) ([]string, error) {
@@ -56,23 +60,23 @@ retry, suspend or resume a queue, or suspend, resume or remove a message.`,
 			if err != nil {
 				return err
 			}
-			err = writeListing(g, format, a.items, "IDENTITY\tDELIVERYTYPE\tSTATUS\tMESSAGECOUNT\tNEXTHOPDOMAIN\tNEXTHOPCONNECTOR\tLASTERROR", func(q transport.QueueInfo) []any {
-				return []any{q.Identity, q.DeliveryType, q.Status, q.MessageCount, q.NextHopDomain, q.NextHopConnector, q.LastError}
-			})
-			if format == "json" || err != nil {
+			if err := a.report(g); err != nil {
 				return err
 			}
-			return reportProblems(g, a.problems, len(a.items) == 0)
+			return writeListing(g, format, a.items, "IDENTITY\tDELIVERYTYPE\tSTATUS\tMESSAGECOUNT\tNEXTHOPDOMAIN\tNEXTHOPCONNECTOR\tLASTERROR", func(q transport.QueueInfo) []any {
+				return []any{q.Identity, q.DeliveryType, q.Status, q.MessageCount, q.NextHopDomain, q.NextHopConnector, q.LastError}
+			})
 		},
 	}
-	cmd.Flags().StringVar(&server, "server", "", "one server (default: every server with queues)")
-	cmd.Flags().StringVarP(&format, "format", "f", "table", "table or json")
+	g.serverFlag(cmd, "server", &server, "one server (default: every server with queues)", transportRoles...)
+	formatFlag(cmd, &format, "table", "json")
 	cmd.AddCommand(newQueueMessagesCmd(g), newQueueMessageCmd(g))
 	for _, action := range []string{"retry", "suspend", "resume"} {
 		cmd.AddCommand(&cobra.Command{
-			Use:   action + " QUEUE",
-			Short: strings.ToUpper(action[:1]) + action[1:] + "-Queue: " + map[string]string{"retry": "connect to the next hop now", "suspend": "stop delivery from the queue", "resume": "resume a suspended queue"}[action],
-			Args:  cobra.ExactArgs(1),
+			Use:               action + " QUEUE",
+			Short:             strings.ToUpper(action[:1]) + action[1:] + "-Queue: " + map[string]string{"retry": "connect to the next hop now", "suspend": "stop delivery from the queue", "resume": "resume a suspended queue"}[action],
+			Args:              cobra.ExactArgs(1),
+			ValidArgsFunction: g.queueIdentities,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				server, _, ok := strings.Cut(args[0], `\`)
 				if !ok {
@@ -91,6 +95,25 @@ retry, suspend or resume a queue, or suspend, resume or remove a message.`,
 	return cmd
 }
 
+// queueIdentities completes a queue action's argument with the queues of
+// the running lab (Get-Queue's Identity, with the next hop and status).
+func (g *globals) queueIdentities(c *cobra.Command, args []string, typed string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	defer g.quiet()()
+	ctx, cancel := context.WithTimeout(c.Context(), 3*time.Second)
+	defer cancel()
+	a, _ := askTransportServers(ctx, g, "", func(ctx context.Context, c *control.Client, name string) ([]transport.QueueInfo, error) {
+		return c.Queues(ctx, name)
+	})
+	var out []string
+	for _, q := range a.items {
+		out = append(out, fmt.Sprintf("%s\t%s, %s, %d messages", q.Identity, q.NextHopDomain, q.Status, q.MessageCount))
+	}
+	return withPrefix(out, typed), cobra.ShellCompDirectiveNoFileComp
+}
+
 func newQueueMessagesCmd(g *globals) *cobra.Command {
 	var server, queue, format string
 	cmd := &cobra.Command{
@@ -107,18 +130,17 @@ func newQueueMessagesCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			err = writeListing(g, format, a.items, "IDENTITY\tFROMADDRESS\tSTATUS\tSIZE\tSUBJECT\tRECIPIENTS\tLASTERROR", func(m transport.MessageInfo) []any {
-				return []any{m.Identity, m.FromAddress, m.Status, m.Size, m.Subject, strings.Join(m.Recipients, ";"), m.LastError}
-			})
-			if format == "json" || err != nil {
+			if err := a.report(g); err != nil {
 				return err
 			}
-			return reportProblems(g, a.problems, false)
+			return writeListing(g, format, a.items, "IDENTITY\tFROMADDRESS\tSTATUS\tSIZE\tSUBJECT\tRECIPIENTS\tLASTERROR", func(m transport.MessageInfo) []any {
+				return []any{m.Identity, m.FromAddress, m.Status, m.Size, m.Subject, strings.Join(m.Recipients, ";"), m.LastError}
+			})
 		},
 	}
-	cmd.Flags().StringVar(&server, "server", "", "one server (default: every server with queues)")
+	g.serverFlag(cmd, "server", &server, "one server (default: every server with queues)", transportRoles...)
 	cmd.Flags().StringVar(&queue, "queue", "", `one queue, e.g. 'EX01\3'`)
-	cmd.Flags().StringVarP(&format, "format", "f", "table", "table or json")
+	formatFlag(cmd, &format, "table", "json")
 	return cmd
 }
 
@@ -129,6 +151,12 @@ func newQueueMessageCmd(g *globals) *cobra.Command {
 		Use:   "message suspend|resume|remove ID",
 		Short: "Suspend-Message, Resume-Message or Remove-Message by InternalId",
 		Args:  cobra.ExactArgs(2),
+		ValidArgsFunction: func(c *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) == 0 {
+				return []string{"suspend", "resume", "remove"}, cobra.ShellCompDirectiveNoFileComp
+			}
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if server == "" {
 				return usageError("--server is required")
@@ -151,7 +179,7 @@ func newQueueMessageCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&server, "server", "", "the server holding the message")
+	g.serverFlag(cmd, "server", &server, "the server holding the message", transportRoles...)
 	cmd.Flags().BoolVar(&ndr, "ndr", false, "with remove: send an NDR to the sender")
 	return cmd
 }

@@ -6,21 +6,25 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/exsim/exsim/internal/control"
 	"github.com/exsim/exsim/lab"
 	"github.com/exsim/exsim/topology"
 )
 
-// Exit codes (SPEC section 2).
+// Exit codes (SPEC section 2; README "Quick tour").
 const (
 	exitOK    = 0
 	exitCheck = 1 // a check failed
 	exitUsage = 2 // bad usage or bad input
+	exitNoLab = 3 // no lab answers: nothing runs from --data or at --admin
 )
 
 // exitError carries an exit code with its error.
@@ -40,6 +44,39 @@ func checkFailed(format string, args ...any) error {
 
 func usageError(format string, args ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// noLabHint ends every "no lab running" error.
+const noLabHint = "start one with exsim up or exsim demo, or give the --data (or --admin) of the lab you mean"
+
+// noLab is the error of a command that found no lab to talk to (exit code
+// 3, so scripts can tell it from bad input).
+func noLab(err error) error {
+	return &exitError{code: exitNoLab, err: fmt.Errorf("no lab running: %w; %s", err, noLabHint)}
+}
+
+// adminError classifies an admin API failure: no answer at all is "no lab
+// running" (exit code 3); an answer that refuses the request is bad input
+// (exit code 2).
+func adminError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if noAnswer(err) {
+		return noLab(err)
+	}
+	return &exitError{code: exitUsage, err: err}
+}
+
+// noAnswer reports whether err says that nothing answered: the connection
+// to the admin API was refused or timed out, not answered with an error.
+func noAnswer(err error) bool {
+	var ae *control.APIError
+	if errors.As(err, &ae) {
+		return false
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial" || errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // globals are the flags every command shares.
@@ -205,10 +242,13 @@ Start with:  exsim demo`,
 	g.root = root
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.config, "config", "c", "", "topology file (lab.yaml); default: the built-in --topology")
-	pf.StringVarP(&g.topology, "topology", "t", topology.DefaultName, "built-in topology: "+strings.Join(topology.BuiltinNames(), ", "))
+	g.topology = topology.DefaultName
+	pf.VarP(&choiceValue{&g.topology, topology.BuiltinNames()}, "topology", "t", "built-in topology: "+orList(topology.BuiltinNames()))
 	pf.StringVar(&g.data, "data", "./exsim-data", "data directory: lab CA, queues, mailboxes, logs")
 	pf.IntVar(&g.portOffset, "port-offset", 0, "add N to every port (for users who cannot bind ports below 1024)")
-	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	g.logLevel = "info"
+	logLevels := []string{"debug", "info", "warn", "error"}
+	pf.Var(&choiceValue{&g.logLevel, logLevels}, "log-level", "log level: "+orList(logLevels))
 	pf.StringVar(&g.adminURL, "admin", "", "admin API address (default 127.0.0.1:9925): where up/serve listen and the other commands connect")
 	root.SetIn(g.stdin)
 	root.SetOut(g.stdout)
@@ -216,6 +256,8 @@ Start with:  exsim demo`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError("%v\nSee '%s --help'.", err, c.CommandPath())
 	})
+	completeWith(root, "topology", func(*cobra.Command) []string { return topology.BuiltinNames() })
+	completeWith(root, "log-level", func(*cobra.Command) []string { return logLevels })
 	for _, add := range commands {
 		root.AddCommand(add(g))
 	}

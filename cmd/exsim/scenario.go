@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -51,25 +49,42 @@ unknown recipient rejected at the Edge. Exit code 1 when any scenario fails.`,
 			if err != nil {
 				return err
 			}
+			if err := g.requireLab(cmd.Context()); err != nil {
+				return err
+			}
 			results := runScenarios(cmd.Context(), g, adminEnv{g, t}, scs)
 			return writeScenarioReport(g, format, output, results)
 		},
 	}
-	run.Flags().StringVarP(&format, "format", "f", "table", "table, json, junit or markdown")
+	formatFlag(run, &format, scenarios.Formats...)
+	run.ValidArgsFunction = scenarioIDs
 	run.Flags().StringVarP(&output, "output", "o", "", "write the report to a file")
+	var listFormat string
 	list := noArgsCmd("list", "List the built-in scenarios", func(cmd *cobra.Command) error {
 		all, err := scenarios.Builtin()
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(g.stdout, "%-32s %-15s %-16s %s\n", "ID", "TOPOLOGY", "TABLE", "NAME")
+		items := make([]scenarioItem, 0, len(all))
 		for _, s := range all {
-			fmt.Fprintf(g.stdout, "%-32s %-15s %-16s %s\n", s.ID, s.Topology, s.Table, s.Name)
+			items = append(items, scenarioItem{ID: s.ID, Topology: s.Topology, Table: s.Table, Name: s.Name, Flows: append([]string{}, s.Flows...)})
 		}
-		return nil
+		return writeListing(g, listFormat, items, "ID\tTOPOLOGY\tTABLE\tNAME", func(s scenarioItem) []any {
+			return []any{s.ID, s.Topology, s.Table, s.Name}
+		})
 	})
+	formatFlag(list, &listFormat, "table", "json")
 	cmd.AddCommand(run, list)
 	return cmd
+}
+
+// scenarioItem is a built-in scenario as scenario list shows it.
+type scenarioItem struct {
+	ID       string   `json:"id"`
+	Topology string   `json:"topology"`
+	Table    string   `json:"table"`
+	Name     string   `json:"name"`
+	Flows    []string `json:"flows"`
 }
 
 // pickScenarios loads files and built-in scenarios named by id, or with
@@ -129,9 +144,6 @@ func runScenarios(ctx context.Context, g *globals, env scenarios.Env, scs []*sce
 }
 
 func writeScenarioReport(g *globals, format, output string, results []scenarios.Result) error {
-	if !slices.Contains(scenarios.Formats, format) {
-		return usageError("--format %q: use %s", format, strings.Join(scenarios.Formats, ", "))
-	}
 	w, color, done, err := openReport(g, format, output)
 	if err != nil {
 		return err

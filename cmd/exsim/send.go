@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/exsim/exsim/internal/control"
@@ -27,11 +26,11 @@ import (
 )
 
 type sendFlags struct {
-	from, smtp, tls, user, password, sender, subject, body, authMech string
-	to                                                               []string
-	count, size, concurrency                                         int
-	queue                                                            bool
-	timeout                                                          time.Duration
+	from, smtp, tls, user, password, sender, subject, body, authMech, format string
+	to                                                                       []string
+	count, size, concurrency                                                 int
+	queue                                                                    bool
+	timeout                                                                  time.Duration
 }
 
 func newSendCmd(g *globals) *cobra.Command {
@@ -53,12 +52,12 @@ msgs/s) ends every run and the exit code is 1 when any message was refused.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSend(cmd.Context(), g, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.from, "from", "", "send from this server's position (address, lab DNS)")
+	g.serverFlag(cmd, "from", &f.from, "send from this server's position (address, lab DNS)")
 	fl.StringVar(&f.smtp, "smtp", "", "send as a client to host:port (a lab FQDN or an address)")
-	fl.StringVar(&f.tls, "tls", "", "none, opportunistic, starttls or implicit (default: starttls with --user, else opportunistic)")
+	enumFlag(cmd, &f.tls, "tls", "", "", "TLS (default: starttls with --user, else opportunistic)", "", "none", "opportunistic", "starttls", "implicit")
 	fl.StringVar(&f.user, "user", "", "AUTH user (alice@contoso.com, CONTOSO\\alice, alice)")
 	fl.StringVar(&f.password, "password", "", "AUTH password")
-	fl.StringVar(&f.authMech, "auth", "PLAIN", "AUTH mechanism: PLAIN or LOGIN")
+	enumFlag(cmd, &f.authMech, "auth", "", "PLAIN", "AUTH mechanism", "PLAIN", "LOGIN")
 	fl.StringVar(&f.sender, "sender", "", "envelope and From address (default: a mailbox of the --from server, or --user)")
 	fl.StringSliceVar(&f.to, "to", nil, "recipient (repeat or comma-separate)")
 	fl.StringVar(&f.subject, "subject", "exsim test message", "subject")
@@ -68,6 +67,8 @@ msgs/s) ends every run and the exit code is 1 when any message was refused.`,
 	fl.IntVar(&f.concurrency, "concurrency", 1, "parallel SMTP sessions")
 	fl.BoolVar(&f.queue, "queue", false, "with --from: queue on the server (durable, retried) instead of delivering directly")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "per-message timeout")
+	formatFlag(cmd, &f.format, "table", "json")
+	completeWith(cmd, "to", g.fromTopology(mailboxAddresses))
 	return cmd
 }
 
@@ -94,6 +95,9 @@ func runSend(ctx context.Context, g *globals, f sendFlags) error {
 	}
 	var job sendJob
 	if f.from != "" {
+		if err := g.requireLab(ctx); err != nil {
+			return err
+		}
 		job, err = fromServerJob(g, t, dir, f)
 	} else {
 		job, err = clientJob(g, t, dir, f)
@@ -259,18 +263,42 @@ func localAddress(addr netip.Addr) bool {
 	return false
 }
 
-// runJobs runs count jobs on concurrency workers with a progress bar and
-// prints the summary.
+// sendSummary is what a send run did: the table (or --format json) that
+// ends every run.
+type sendSummary struct {
+	Count   int     `json:"count"`
+	Sent    int     `json:"sent"`
+	Refused int     `json:"refused"`
+	Seconds float64 `json:"seconds"`
+	Rate    float64 `json:"rate"` // messages accepted per second
+	// MessageID, Reply and Recipients describe the message of a run of one.
+	MessageID  string          `json:"message_id,omitempty"`
+	Reply      string          `json:"reply,omitempty"`
+	Recipients []sendRecipient `json:"recipients"`
+	// Replies are the refusals, most frequent first.
+	Replies []sendReply `json:"replies"`
+}
+
+type sendRecipient struct {
+	Address string `json:"address"`
+	Reply   string `json:"reply"`
+}
+
+type sendReply struct {
+	Reply string `json:"reply"`
+	Count int    `json:"count"`
+}
+
+// runJobs runs count jobs on concurrency workers, with a progress bar on a
+// terminal, and prints the summary.
 func runJobs(ctx context.Context, g *globals, f sendFlags, job sendJob) error {
-	var bar *progressbar.ProgressBar
-	if f.count > 1 && isTerminal(g.stderr) {
-		bar = progressbar.NewOptions(f.count, progressbar.OptionSetWriter(g.stderr), progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(), progressbar.OptionSetItsString("msg"), progressbar.OptionSetDescription("sending"),
-			progressbar.OptionClearOnFinish())
+	var bar *progress
+	if f.count > 1 && animated(g.stderr) && animated(g.stdout) {
+		bar = newProgress(g.stderr, f.count, "msg", "sending")
 	}
 	var next atomic.Int64
 	var mu sync.Mutex
-	var sent, refused int
+	sum := sendSummary{Count: f.count, Recipients: []sendRecipient{}, Replies: []sendReply{}}
 	replies := map[string]int{}
 	var last smtpclient.Result
 	start := time.Now()
@@ -290,66 +318,79 @@ func runJobs(ctx context.Context, g *globals, f sendFlags, job sendJob) error {
 				mu.Lock()
 				last = r
 				if r.Accepted {
-					sent++
+					sum.Sent++
 				} else {
-					refused++
+					sum.Refused++
 					replies[shortReply(r)]++
 				}
 				mu.Unlock()
-				if bar != nil {
-					bar.Add(1)
-				}
+				bar.Done()
 			}
 		}()
 	}
 	wg.Wait()
-	if bar != nil {
-		bar.Finish()
-	}
+	bar.Finish()
 	elapsed := time.Since(start)
+	sum.Seconds, sum.Rate = elapsed.Seconds(), float64(sum.Sent)/elapsed.Seconds()
 	if f.count == 1 {
-		ok := 0
-		for _, r := range last.Rcpts {
-			if strings.HasPrefix(r, "250") {
-				ok++
-			}
+		sum.MessageID, sum.Reply = last.MessageID, last.Reply
+		for r, reply := range last.Rcpts {
+			sum.Recipients = append(sum.Recipients, sendRecipient{r, reply})
 		}
-		switch {
-		case last.Accepted:
-			fmt.Fprintf(g.stdout, "sent %s\n  %s\n", last.MessageID, last.Reply)
-		case ok > 0:
-			fmt.Fprintf(g.stdout, "sent %s to %d of %d recipients\n", last.MessageID, ok, len(last.Rcpts))
-		default:
-			fmt.Fprintf(g.stdout, "refused %s\n  %s\n", last.MessageID, last.Reply)
-		}
-		rcpts := make([]string, 0, len(last.Rcpts))
-		for r := range last.Rcpts {
-			rcpts = append(rcpts, r)
-		}
-		sort.Strings(rcpts)
-		for _, r := range rcpts {
-			if !strings.HasPrefix(last.Rcpts[r], "250") || len(rcpts) > 1 {
-				fmt.Fprintf(g.stdout, "  %s: %s\n", r, last.Rcpts[r])
-			}
+		sort.Slice(sum.Recipients, func(i, j int) bool { return sum.Recipients[i].Address < sum.Recipients[j].Address })
+	}
+	for k, n := range replies {
+		sum.Replies = append(sum.Replies, sendReply{k, n})
+	}
+	sort.Slice(sum.Replies, func(i, j int) bool {
+		a, b := sum.Replies[i], sum.Replies[j]
+		return a.Count > b.Count || a.Count == b.Count && a.Reply < b.Reply
+	})
+	if f.format == "json" {
+		if err := writeJSON(g, sum); err != nil {
+			return err
 		}
 	} else {
-		fmt.Fprintf(g.stdout, "sent %d, refused %d of %d in %s: %.1f msgs/s\n", sent, refused, f.count, elapsed.Round(time.Millisecond), float64(sent)/elapsed.Seconds())
-		keys := make([]string, 0, len(replies))
-		for k := range replies {
-			keys = append(keys, k)
-		}
-		sort.Slice(keys, func(i, j int) bool { return replies[keys[i]] > replies[keys[j]] })
-		for _, k := range keys {
-			fmt.Fprintf(g.stdout, "  %6d x %s\n", replies[k], k)
-		}
+		printSendSummary(g, sum, last.Accepted)
 	}
 	if ctx.Err() != nil {
 		return usageError("interrupted")
 	}
-	if refused > 0 {
-		return checkFailed("%d of %d messages refused", refused, f.count)
+	if sum.Refused > 0 {
+		return checkFailed("%d of %d messages refused", sum.Refused, f.count)
 	}
 	return nil
+}
+
+// printSendSummary prints a run's summary as text: the message and its
+// recipients' replies for one message, counts, rate and refusals for more.
+func printSendSummary(g *globals, sum sendSummary, accepted bool) {
+	if sum.Count > 1 {
+		fmt.Fprintf(g.stdout, "sent %d, refused %d of %d in %s: %.1f msgs/s\n", sum.Sent, sum.Refused, sum.Count, (time.Duration(sum.Seconds * float64(time.Second))).Round(time.Millisecond), sum.Rate)
+		for _, r := range sum.Replies {
+			fmt.Fprintf(g.stdout, "  %6d x %s\n", r.Count, r.Reply)
+		}
+		return
+	}
+	ok := 0
+	for _, r := range sum.Recipients {
+		if strings.HasPrefix(r.Reply, "250") {
+			ok++
+		}
+	}
+	switch {
+	case accepted:
+		fmt.Fprintf(g.stdout, "sent %s\n  %s\n", sum.MessageID, sum.Reply)
+	case ok > 0:
+		fmt.Fprintf(g.stdout, "sent %s to %d of %d recipients\n", sum.MessageID, ok, len(sum.Recipients))
+	default:
+		fmt.Fprintf(g.stdout, "refused %s\n  %s\n", sum.MessageID, sum.Reply)
+	}
+	for _, r := range sum.Recipients {
+		if !strings.HasPrefix(r.Reply, "250") || len(sum.Recipients) > 1 {
+			fmt.Fprintf(g.stdout, "  %s: %s\n", r.Address, r.Reply)
+		}
+	}
 }
 
 func shortReply(r smtpclient.Result) string {

@@ -36,14 +36,13 @@ func newTopologyCmd(g *globals) *cobra.Command {
 				}
 				_, err = g.stdout.Write(b)
 				return err
-			case "table":
+			default:
 				printTopologyTable(g, v)
 				return nil
 			}
-			return usageError("--format %q: use table, json or yaml", format)
 		},
 	}
-	cmd.Flags().StringVarP(&format, "format", "f", "table", "table, json or yaml")
+	formatFlag(cmd, &format, "table", "json", "yaml")
 	return cmd
 }
 
@@ -81,9 +80,9 @@ func newInitCmd(g *globals) *cobra.Command {
   exsim up --config lab.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			src, err := topology.BuiltinSource(g.topology)
+			src, err := builtinInitFile(g.topology)
 			if err != nil {
-				return usageError("%v", err)
+				return err
 			}
 			if out == "-" {
 				_, err := g.stdout.Write(src)
@@ -114,4 +113,28 @@ func newInitCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVarP(&out, "output", "o", "lab.yaml", "file to write, - for standard output")
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing file")
 	return cmd
+}
+
+// builtinInitFile is the built-in topology name as `exsim init` writes it:
+// the comment that opens its source, then every key with its comment.
+func builtinInitFile(name string) ([]byte, error) {
+	src, err := topology.BuiltinSource(name)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	t, err := topology.Builtin(name)
+	if err != nil {
+		return nil, err
+	}
+	var header []string
+	for _, l := range strings.Split(string(src), "\n") {
+		c, ok := strings.CutPrefix(l, "#")
+		if !ok {
+			break
+		}
+		header = append(header, strings.TrimPrefix(c, " "))
+	}
+	header = append(header, "", "Written by `exsim init -t "+name+"`. Every key of a topology is here with what it means;",
+		"keys this lab leaves unset are commented out with an example. Edit, then: exsim up --config lab.yaml", "")
+	return initFile(t, strings.Join(header, "\n"))
 }

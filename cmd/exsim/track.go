@@ -44,6 +44,9 @@ reads top to bottom.`,
 			if err != nil {
 				return err
 			}
+			if err := a.report(g); err != nil {
+				return err
+			}
 			all := a.items
 			sort.SliceStable(all, func(i, j int) bool { return all[i].Timestamp.Before(all[j].Timestamp) })
 			switch format {
@@ -55,31 +58,34 @@ reads top to bottom.`,
 				}
 				w.Flush()
 				return w.Error()
-			case "json", "table":
-				err := writeListing(g, format, all, "TIMESTAMP\tSERVER\tEVENTID\tSOURCE\tCONNECTOR\tSENDER\tRECIPIENTS\tSUBJECT", func(e transport.TrackingEvent) []any {
+			default:
+				return writeListing(g, format, all, "TIMESTAMP\tSERVER\tEVENTID\tSOURCE\tCONNECTOR\tSENDER\tRECIPIENTS\tSUBJECT", func(e transport.TrackingEvent) []any {
 					return []any{e.Timestamp.Local().Format("15:04:05.000"), e.Server, e.EventID, e.Source, e.ConnectorID, e.Sender, strings.Join(e.Recipients, ";"), e.MessageSubject}
 				})
-				if format == "json" || err != nil {
-					return err
-				}
-				return reportProblems(g, a.problems, len(all) == 0 && len(a.problems) == a.asked)
 			}
-			return usageError("--format %q: use table, json or csv", format)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&server, "server", "", "one server (default: all)")
+	g.serverFlag(cmd, "server", &server, "one server (default: all)", transportRoles...)
 	f.StringVar(&q.Sender, "sender", "", "sender address")
 	f.StringVar(&q.Recipient, "recipient", "", "recipient address")
 	f.StringVar(&q.MessageID, "message-id", "", "Message-Id, with or without <>")
 	f.StringVar(&q.EventID, "event", "", "event id: RECEIVE, SEND, DELIVER, DEFER, FAIL, DSN, SUBMIT, ...")
+	completeWith(cmd, "event", func(*cobra.Command) []string { return trackingEvents })
+	completeWith(cmd, "sender", g.fromTopology(mailboxAddresses))
+	completeWith(cmd, "recipient", g.fromTopology(mailboxAddresses))
 	f.StringVar(&q.Subject, "subject", "", "subject contains")
 	f.StringVar(&start, "start", "", "from this time (RFC 3339, or a duration ago like 10m)")
 	f.StringVar(&end, "end", "", "until this time")
 	f.IntVar(&q.Limit, "limit", 0, "at most N events per server (ResultSize)")
-	f.StringVarP(&format, "format", "f", "table", "table, json or csv")
+	formatFlag(cmd, &format, "table", "json", "csv")
 	return cmd
 }
+
+// trackingEvents are the event ids --event completes.
+var trackingEvents = []string{transport.EventReceive, transport.EventSend, transport.EventDeliver, transport.EventDefer, transport.EventFail,
+	transport.EventDSN, transport.EventExpand, transport.EventResolve, transport.EventSubmit, transport.EventHARedir, transport.EventDrop,
+	transport.EventBadmail, transport.EventPoison, transport.EventAgentInfo}
 
 // parseWhen reads RFC 3339 or "10m" (that long ago).
 func parseWhen(s string) (time.Time, error) {

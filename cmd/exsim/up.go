@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -61,7 +62,7 @@ func newServeCmd(g *globals) *cobra.Command {
 			return serveLab(cmd.Context(), g, []string{server}, false)
 		},
 	}
-	cmd.Flags().StringVar(&server, "server", "", "the server to run, e.g. EX01")
+	g.serverFlag(cmd, "server", &server, "the server to run, e.g. EX01")
 	cmd.Flags().BoolVar(&g.bindAny, "pod", false, "run in a Kubernetes pod behind a Service whose ClusterIP is the server's topology address: listen on every address, connect from the pod's own (exsim export kubernetes)")
 	cmd.Flags().StringVar(&routeVia, "route-via", "", "first make GW the default route of this network namespace: the zone's router, for a container (needs CAP_NET_ADMIN)")
 	return cmd
@@ -88,12 +89,34 @@ func startLab(ctx context.Context, g *globals, t *topology.Topology, servers []s
 	if err != nil {
 		var be *roles.BindError
 		if errors.As(err, &be) {
-			return nil, usageError("%v", be)
+			// Bad input (exit 2), but still a *roles.BindError to
+			// startMovingPorts, which moves the ports when it may.
+			return nil, &exitError{code: exitUsage, err: be}
 		}
 		return nil, err
 	}
 	return rt, nil
 }
+
+// startMovingPorts retries a lab that could not bind a port below 1024
+// (not root, no CAP_NET_BIND_SERVICE) with every port moved up by 10000,
+// as the README promises for demo and up, unless the user chose the port
+// offset. rt and err are startLab's first answer.
+func startMovingPorts(ctx context.Context, g *globals, t *topology.Topology, rt *roles.Runtime, err error) (*roles.Runtime, error) {
+	var be *roles.BindError
+	if err == nil || !errors.As(err, &be) || !errors.Is(be.Err, syscall.EACCES) || t.PortOffset() != 0 || g.flagChanged("port-offset") {
+		return rt, err
+	}
+	fmt.Fprintf(g.stderr, "exsim: cannot bind %s: ports below 1024 need root; every port moves up by %d (--port-offset %d)\n", be.Listener.AddrPort(), nonRootOffset, nonRootOffset)
+	if err := t.SetPortOffset(nonRootOffset); err != nil {
+		return nil, usageError("%v", err)
+	}
+	return startLab(ctx, g, t, nil)
+}
+
+// nonRootOffset is the port offset demo and up choose by themselves when
+// they may not bind ports below 1024: port 25 becomes 10025.
+const nonRootOffset = 10000
 
 func serveLab(ctx context.Context, g *globals, servers []string, firewall bool) error {
 	t, err := g.loadTopology()
@@ -101,6 +124,9 @@ func serveLab(ctx context.Context, g *globals, servers []string, firewall bool) 
 		return err
 	}
 	rt, err := startLab(ctx, g, t, servers)
+	if len(servers) == 0 {
+		rt, err = startMovingPorts(ctx, g, t, rt, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/exsim/exsim/internal/loopback"
 )
 
 func listen(t *testing.T, addr string) net.Listener {
@@ -15,17 +17,7 @@ func listen(t *testing.T, addr string) net.Listener {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte(c.RemoteAddr().String()))
-			c.Close()
-		}
-	}()
+	loopback.Serve(t, l, func(c net.Conn) { c.Write([]byte(c.RemoteAddr().String())) })
 	return l
 }
 

@@ -14,9 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exsim/exsim/internal/leaktest"
-	"github.com/exsim/exsim/servers/dnsd"
 	"github.com/miekg/dns"
+
+	"github.com/exsim/exsim/internal/leaktest"
+	"github.com/exsim/exsim/internal/loopback"
+	"github.com/exsim/exsim/servers/dnsd"
 )
 
 const (
@@ -497,24 +499,9 @@ func truncatingServer(t *testing.T, tcp func(c net.Conn, q *dns.Msg)) netip.Addr
 	if err != nil {
 		t.Skipf("the UDP port is taken over TCP: %v", err)
 	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		l.Close()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				q, err := (&dns.Conn{Conn: c}).ReadMsg()
-				if err == nil {
-					tcp(c, q)
-				}
-			})
+	loopback.Serve(t, l, func(c net.Conn) {
+		if q, err := (&dns.Conn{Conn: c}).ReadMsg(); err == nil {
+			tcp(c, q)
 		}
 	})
 	return udp

@@ -1,7 +1,6 @@
 package ntlm
 
 import (
-	"crypto/des"
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/rc4"
@@ -9,13 +8,16 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/md4"
+
+	"github.com/exsim/exsim/internal/ntlm/nlmp"
 )
 
-// ntowfv1 is NTOWFv1: MD4 of the UTF-16LE password, the NT hash
-// (MS-NLMP section 3.3.1).
-func ntowfv1(password string) []byte {
-	return md4Sum(encodeUTF16(password))
-}
+// The MS-NLMP primitives this server shares with its test client.
+var (
+	ntowfv1     = nlmp.NTOWFv1
+	desl        = nlmp.DESL
+	encodeUTF16 = nlmp.UTF16LE
+)
 
 func md4Sum(b []byte) []byte {
 	h := md4.New()
@@ -44,36 +46,6 @@ func md5Sum(data ...[]byte) []byte {
 		h.Write(d)
 	}
 	return h.Sum(nil)
-}
-
-// desl is DESL(K, D): D encrypted with three DES keys made of the 16-byte K
-// padded to 21 bytes (MS-NLMP section 6).
-func desl(k, d []byte) []byte {
-	var k21 [21]byte
-	copy(k21[:], k)
-	out := make([]byte, 0, 24)
-	for i := 0; i < 3; i++ {
-		c, _ := des.NewCipher(desKey(k21[7*i : 7*i+7])) // 8-byte key: cannot fail
-		var block [8]byte
-		c.Encrypt(block[:], d[:8])
-		out = append(out, block[:]...)
-	}
-	return out
-}
-
-// desKey spreads 56 key bits over 8 bytes, seven bits each; DES ignores the
-// parity bit.
-func desKey(k7 []byte) []byte {
-	k := make([]byte, 8)
-	k[0] = k7[0]
-	k[1] = k7[0]<<7 | k7[1]>>1
-	k[2] = k7[1]<<6 | k7[2]>>2
-	k[3] = k7[2]<<5 | k7[3]>>3
-	k[4] = k7[3]<<4 | k7[4]>>4
-	k[5] = k7[4]<<3 | k7[5]>>5
-	k[6] = k7[5]<<2 | k7[6]>>6
-	k[7] = k7[6] << 1
-	return k
 }
 
 // rc4K is RC4K(K, D), a one-shot RC4 encryption (MS-NLMP section 6).

@@ -296,16 +296,6 @@ func decodeString(b []byte, unicode bool) string {
 	return string(utf16.Decode(u))
 }
 
-// encodeUTF16 encodes s as UTF-16LE.
-func encodeUTF16(s string) []byte {
-	u := utf16.Encode([]rune(s))
-	b := make([]byte, 2*len(u))
-	for i, c := range u {
-		binary.LittleEndian.PutUint16(b[2*i:], c)
-	}
-	return b
-}
-
 // encodeOEM encodes s for a client that negotiated OEM strings: non-Latin-1
 // runes become '?'.
 func encodeOEM(s string) []byte {

@@ -142,21 +142,24 @@ func TestWriteJSON(t *testing.T) {
 	}
 }
 
+// junitCounts are the attributes testsuites and each testsuite carry
+// (nil when missing).
+type junitCounts struct {
+	Tests    *int    `xml:"tests,attr"`
+	Failures *int    `xml:"failures,attr"`
+	Errors   *int    `xml:"errors,attr"`
+	Time     *string `xml:"time,attr"`
+}
+
 // junit* mirror the JUnit XML schema CI systems validate against.
 type junitDoc struct {
-	XMLName  xml.Name `xml:"testsuites"`
-	Name     string   `xml:"name,attr"`
-	Tests    *int     `xml:"tests,attr"`
-	Failures *int     `xml:"failures,attr"`
-	Errors   *int     `xml:"errors,attr"`
-	Time     *string  `xml:"time,attr"`
-	Suites   []struct {
-		Name     *string `xml:"name,attr"`
-		Tests    *int    `xml:"tests,attr"`
-		Failures *int    `xml:"failures,attr"`
-		Errors   *int    `xml:"errors,attr"`
-		Time     *string `xml:"time,attr"`
-		Cases    []struct {
+	XMLName xml.Name `xml:"testsuites"`
+	Name    string   `xml:"name,attr"`
+	junitCounts
+	Suites []struct {
+		Name *string `xml:"name,attr"`
+		junitCounts
+		Cases []struct {
 			Name      *string `xml:"name,attr"`
 			Classname *string `xml:"classname,attr"`
 			Time      *string `xml:"time,attr"`

@@ -16,6 +16,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/exsim/exsim/certs"
+	"github.com/exsim/exsim/certs/certstest"
 	"github.com/exsim/exsim/servers/ldapd"
 	"github.com/exsim/exsim/store/directory"
 	"github.com/exsim/exsim/store/directory/directorytest"
@@ -39,14 +40,8 @@ type testEdge struct {
 
 func startEdge(t testing.TB) *testEdge {
 	t.Helper()
-	ca, err := certs.NewEphemeral("Contoso")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue(certs.Identity{Name: "EDGE01", FQDN: "edge01.contoso.com", Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := certstest.CA(t, "Contoso")
+	cert := certstest.Issue(t, ca, certs.Identity{Name: "EDGE01", FQDN: "edge01.contoso.com", Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
 	path := filepath.Join(t.TempDir(), "EDGE01", "adam", "directory.json")
 	tree, edge := openEdge(t, path)
 	opts, err := edge.ServerOptions()

@@ -8,6 +8,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/exsim/exsim/internal/defaults"
 )
 
 // Exchange's EdgeSync schedule (Set-EdgeSyncServiceConfig
@@ -91,15 +93,9 @@ func NewSyncer(o Options) (*Syncer, error) {
 	case o.TLSConfig == nil:
 		return nil, errors.New("edgesync: Options.TLSConfig is required (secure LDAP only)")
 	}
-	if o.ConfigInterval <= 0 {
-		o.ConfigInterval = DefaultConfigInterval
-	}
-	if o.RecipientInterval <= 0 {
-		o.RecipientInterval = DefaultRecipientInterval
-	}
-	if o.SessionTimeout <= 0 {
-		o.SessionTimeout = DefaultSessionTimeout
-	}
+	defaults.Set(&o.ConfigInterval, DefaultConfigInterval)
+	defaults.Set(&o.RecipientInterval, DefaultRecipientInterval)
+	defaults.Set(&o.SessionTimeout, DefaultSessionTimeout)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/exsim/exsim/internal/defaults"
 )
 
 // Sender reputation keeps each sender's open proxy status with the time it
@@ -51,12 +53,8 @@ type flight struct {
 
 // NewCache returns a cache in front of t.
 func NewCache(t *Tester, o CacheOptions) *Cache {
-	if o.TTL <= 0 {
-		o.TTL = DefaultCacheTTL
-	}
-	if o.MaxEntries <= 0 {
-		o.MaxEntries = DefaultCacheMaxEntries
-	}
+	defaults.Set(&o.TTL, DefaultCacheTTL)
+	defaults.Set(&o.MaxEntries, DefaultCacheMaxEntries)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

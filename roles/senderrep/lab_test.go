@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/exsim/exsim/internal/loopback"
 	"github.com/exsim/exsim/roles/senderrep"
 	"github.com/exsim/exsim/servers/proxyd"
 )
@@ -24,55 +25,13 @@ const (
 	edgeBanner = "220 edge01.contoso.com Microsoft ESMTP MAIL Service ready at Fri, 5 Aug 2016 16:24:41 -0700\r\n"
 )
 
-var loopback = netip.MustParseAddr("127.0.0.1")
-
-// tracker closes what a test listener accepted, at cleanup.
-type tracker struct {
-	mu    sync.Mutex
-	conns []net.Conn
-	wg    sync.WaitGroup
-}
-
-func (tr *tracker) add(c net.Conn) {
-	tr.mu.Lock()
-	tr.conns = append(tr.conns, c)
-	tr.mu.Unlock()
-}
-
-func (tr *tracker) closeAll() {
-	tr.mu.Lock()
-	for _, c := range tr.conns {
-		c.Close()
-	}
-	tr.mu.Unlock()
-	tr.wg.Wait()
-}
+var localhost = netip.MustParseAddr("127.0.0.1")
 
 // serveTCP runs handle for every connection of a fresh 127.0.0.1:0 listener.
 func serveTCP(t testing.TB, handle func(net.Conn)) netip.AddrPort {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &tracker{}
-	tr.wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			tr.add(c)
-			tr.wg.Go(func() {
-				defer c.Close()
-				handle(c)
-			})
-		}
-	})
-	t.Cleanup(func() {
-		l.Close()
-		tr.closeAll()
-	})
+	l := loopback.Listen(t)
+	loopback.Serve(t, l, handle)
 	return l.Addr().(*net.TCPAddr).AddrPort()
 }
 

@@ -30,6 +30,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/exsim/exsim/internal/defaults"
 )
 
 // DialFunc makes a TCP connection.
@@ -112,12 +114,8 @@ func NewTester(o Options) (*Tester, error) {
 		var d net.Dialer
 		o.Dial = d.DialContext
 	}
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = DefaultConcurrency
-	}
+	defaults.Set(&o.Timeout, DefaultTimeout)
+	defaults.Set(&o.Concurrency, DefaultConcurrency)
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -69,11 +69,11 @@ func TestEveryProbeFindsOpenProxy(t *testing.T) {
 	ports := openProxySender(t, allowOnly(edge))
 	tt := newTester(t, senderrep.Options{Target: edge, Ports: ports, Timeout: 10 * time.Second})
 	before := runtime.NumGoroutine()
-	res := tt.Test(context.Background(), loopback)
+	res := tt.Test(context.Background(), localhost)
 	checkAll(t, res, ports, senderrep.OpenProxy, same("banner: 220 edge01.contoso.com Microsoft ESMTP MAIL Service ready"))
 	leaktest.WaitGoroutines(t, before)
-	if res.Addr != loopback {
-		t.Errorf("Result.Addr = %v, want %v", res.Addr, loopback)
+	if res.Addr != localhost {
+		t.Errorf("Result.Addr = %v, want %v", res.Addr, localhost)
 	}
 	if !strings.HasPrefix(res.Reason(), "open proxy: socks4/") {
 		t.Errorf("Result.Reason() = %q, want it to start with %q", res.Reason(), "open proxy: socks4/")
@@ -85,7 +85,7 @@ func TestNotOpenProxy(t *testing.T) {
 	t.Run("plain SMTP server", func(t *testing.T) {
 		ports := everyProtocolOn(plainSMTP(t))
 		tt := newTester(t, senderrep.Options{Target: edge, Ports: ports, Timeout: 5 * time.Second})
-		checkAll(t, tt.Test(context.Background(), loopback), ports, senderrep.NotProxy, byProtocol(map[senderrep.Protocol]string{
+		checkAll(t, tt.Test(context.Background(), localhost), ports, senderrep.NotProxy, byProtocol(map[senderrep.Protocol]string{
 			senderrep.SOCKS4:      "not a socks4 reply",
 			senderrep.SOCKS5:      "not a socks5 reply",
 			senderrep.HTTPConnect: "not an HTTP reply",
@@ -94,13 +94,13 @@ func TestNotOpenProxy(t *testing.T) {
 	t.Run("refused port", func(t *testing.T) {
 		ports := everyProtocolOn(closedPort(t))
 		tt := newTester(t, senderrep.Options{Target: edge, Ports: ports, Timeout: 5 * time.Second})
-		checkAll(t, tt.Test(context.Background(), loopback), ports, senderrep.Closed, same("connection refused"))
+		checkAll(t, tt.Test(context.Background(), localhost), ports, senderrep.Closed, same("connection refused"))
 	})
 	t.Run("accepts and never answers", func(t *testing.T) {
 		ports := everyProtocolOn(silent(t, nil))
 		timeout := 300 * time.Millisecond
 		tt := newTester(t, senderrep.Options{Target: edge, Ports: ports, Timeout: timeout})
-		res := tt.Test(context.Background(), loopback)
+		res := tt.Test(context.Background(), localhost)
 		checkAll(t, res, ports, senderrep.Filtered, same("connected, no answer within 300ms"))
 		for _, p := range res.Probes {
 			if p.Duration < timeout || p.Duration > timeout+5*time.Second {
@@ -116,7 +116,7 @@ func TestNotOpenProxy(t *testing.T) {
 		}
 		ports := everyProtocolOn(edge)
 		tt := newTester(t, senderrep.Options{Target: edge, Ports: ports, Timeout: 200 * time.Millisecond, Dial: drop})
-		checkAll(t, tt.Test(context.Background(), loopback), ports, senderrep.Filtered, same("no answer to connect"))
+		checkAll(t, tt.Test(context.Background(), localhost), ports, senderrep.Filtered, same("no answer to connect"))
 	})
 	t.Run("unreachable", func(t *testing.T) {
 		unreachable := func(context.Context, string, string) (net.Conn, error) {
@@ -124,15 +124,15 @@ func TestNotOpenProxy(t *testing.T) {
 		}
 		ports := everyProtocolOn(edge)
 		tt := newTester(t, senderrep.Options{Target: edge, Ports: ports, Dial: unreachable})
-		checkAll(t, tt.Test(context.Background(), loopback), ports, senderrep.Error, same("network is unreachable"))
+		checkAll(t, tt.Test(context.Background(), localhost), ports, senderrep.Error, same("network is unreachable"))
 	})
 }
 
 func TestProxyRefusesTarget(t *testing.T) {
 	edge := fakeEdge(t)
-	ports := openProxySender(t, allowOnly(netip.AddrPortFrom(loopback, edge.Port()+1)))
+	ports := openProxySender(t, allowOnly(netip.AddrPortFrom(localhost, edge.Port()+1)))
 	tt := newTester(t, senderrep.Options{Target: edge, Ports: ports, Timeout: time.Second})
-	checkAll(t, tt.Test(context.Background(), loopback), ports, senderrep.NotProxy, byProtocol(map[senderrep.Protocol]string{
+	checkAll(t, tt.Test(context.Background(), localhost), ports, senderrep.NotProxy, byProtocol(map[senderrep.Protocol]string{
 		senderrep.SOCKS4:      "socks4 request rejected (0x5b)",
 		senderrep.SOCKS5:      "socks5 reply 0x02 (connection not allowed by ruleset)",
 		senderrep.HTTPConnect: `http reply "HTTP/1.1 403 Forbidden"`,
@@ -166,7 +166,7 @@ func TestThroughOutboundProxy(t *testing.T) {
 			}
 			proxy := &senderrep.ProxyConfig{Type: tc.typ, Name: "127.0.0.1", Port: out}
 			tt := newTester(t, senderrep.Options{Target: edge, Ports: ports, Timeout: 10 * time.Second, OutboundProxy: proxy, Dial: dial})
-			checkAll(t, tt.Test(context.Background(), loopback), ports, senderrep.OpenProxy, same("banner: 220 edge01.contoso.com"))
+			checkAll(t, tt.Test(context.Background(), localhost), ports, senderrep.OpenProxy, same("banner: 220 edge01.contoso.com"))
 			for _, a := range dialled {
 				if a != proxy.Address() {
 					t.Errorf("dialled %s directly, want only the outbound proxy %s", a, proxy.Address())
@@ -199,13 +199,13 @@ func TestOutboundProxyFailures(t *testing.T) {
 			out := serveProxy(t, proxyd.Options{Protocol: tc.proto, Allow: tc.allow}, 1)[0]
 			proxy := &senderrep.ProxyConfig{Type: tc.typ, Name: "127.0.0.1", Port: out}
 			tt := newTester(t, senderrep.Options{Target: edge, Ports: ports, Timeout: 5 * time.Second, OutboundProxy: proxy})
-			checkAll(t, tt.Test(context.Background(), loopback), ports, tc.want, same(tc.detail))
+			checkAll(t, tt.Test(context.Background(), localhost), ports, tc.want, same(tc.detail))
 		})
 	}
 	t.Run("outbound proxy down", func(t *testing.T) {
 		proxy := &senderrep.ProxyConfig{Type: senderrep.ProxySOCKS5, Name: "127.0.0.1", Port: closedPort(t).Port()}
 		tt := newTester(t, senderrep.Options{Target: edge, Ports: ports, OutboundProxy: proxy})
-		checkAll(t, tt.Test(context.Background(), loopback), ports, senderrep.Error, same("outbound proxy 127.0.0.1:"))
+		checkAll(t, tt.Test(context.Background(), localhost), ports, senderrep.Error, same("outbound proxy 127.0.0.1:"))
 	})
 }
 
@@ -217,7 +217,7 @@ func TestCancel(t *testing.T) {
 	before := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan senderrep.Result)
-	go func() { done <- tt.Test(ctx, loopback) }()
+	go func() { done <- tt.Test(ctx, localhost) }()
 	for range len(senderrep.Protocols()) {
 		<-accepted
 	}
@@ -249,7 +249,7 @@ func TestConcurrencyBound(t *testing.T) {
 		return &countedConn{Conn: c, done: func() { mu.Lock(); inFlight--; mu.Unlock() }}, nil
 	}
 	tt := newTester(t, senderrep.Options{Target: edge, Ports: ports, Concurrency: 2, Dial: dial})
-	checkAll(t, tt.Test(context.Background(), loopback), ports, senderrep.OpenProxy, same("banner"))
+	checkAll(t, tt.Test(context.Background(), localhost), ports, senderrep.OpenProxy, same("banner"))
 	if peak > 2 {
 		t.Errorf("peak probes in flight = %d, want <= Concurrency 2", peak)
 	}
@@ -293,7 +293,7 @@ func TestSOCKS4CannotReachIPv6Target(t *testing.T) {
 		t.Error("dialled for a probe that cannot be made")
 		return nil, syscall.ECONNREFUSED
 	}})
-	res := tt.Test(context.Background(), loopback)
+	res := tt.Test(context.Background(), localhost)
 	if len(res.Probes) != 1 || res.Probes[0].Outcome != senderrep.Error {
 		t.Fatalf("Test() = %v, want one error probe", res.Probes)
 	}
@@ -307,7 +307,7 @@ func BenchmarkTestOpenProxy(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if res := tt.Test(context.Background(), loopback); !res.OpenProxy {
+		if res := tt.Test(context.Background(), localhost); !res.OpenProxy {
 			b.Fatalf("Test() = %v, want an open proxy", res.Probes)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/exsim/exsim/certs"
+	"github.com/exsim/exsim/certs/certstest"
 	"github.com/exsim/exsim/servers/internal/servertest"
 	"github.com/exsim/exsim/store"
 )
@@ -318,10 +319,7 @@ func (u *redialUpstream) DialBackend(ctx context.Context, account string) (net.C
 // FlavorPlain is the lab Internet server's IMAP service: go-imap's own
 // greeting, SPECIAL-USE, served directly on 143 (STARTTLS) and 993.
 func TestPlainFlavorDirect(t *testing.T) {
-	ca, err := certs.NewEphemeral("Fabrikam")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := certstest.CA(t, "Fabrikam")
 	cert := servertest.Issue(t, ca, "INET01", "mx.fabrikam.com")
 	st, err := store.Open(filepath.Join(t.TempDir(), "INET01", "mailboxes.db"), store.Options{Folders: store.BasicFolders(), AutoCreate: true})
 	if err != nil {

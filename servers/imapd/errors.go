@@ -8,37 +8,38 @@ import (
 	"github.com/exsim/exsim/store"
 )
 
-// storeError turns store errors into IMAP status responses with the RFC 5530
-// response code that fits. Unknown errors pass through; imapserver logs them
-// and answers NO [SERVERBUG].
+// storeRefusals are the store's sentinel errors and the NO each becomes,
+// with the RFC 5530 response code that fits, first match first.
+var storeRefusals = []struct {
+	err  error
+	code imap.ResponseCode
+	text string
+}{
+	{store.ErrNoFolder, imap.ResponseCodeNonExistent, "The requested item could not be found."},
+	{store.ErrFolderExists, imap.ResponseCodeAlreadyExists, "Mailbox already exists."},
+	{store.ErrDefaultFolder, imap.ResponseCodeCannot, "Default folders cannot be deleted or renamed."},
+	{store.ErrHasChildren, imap.ResponseCodeHasChildren, "Mailbox has subfolders."},
+	{store.ErrBadName, imap.ResponseCodeCannot, "Invalid mailbox name."},
+	{store.ErrSameFolder, imap.ResponseCodeCannot, "Source and destination mailboxes are the same."},
+	{store.ErrTooLarge, imap.ResponseCodeTooBig, "Message too large."},
+	{store.ErrNoMailbox, imap.ResponseCodeNonExistent, "Mailbox not found."},
+	{store.ErrClosed, imap.ResponseCodeUnavailable, "Server Unavailable. 15"},
+}
+
+// storeError turns store errors into IMAP status responses (storeRefusals;
+// a damaged store answers as ErrClosed does, with CORRUPTION). Unknown
+// errors pass through; imapserver logs them and answers NO [SERVERBUG].
 func storeError(err error) error {
-	no := func(code imap.ResponseCode, text string) error {
-		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: code, Text: text}
-	}
-	var ce *store.CorruptError
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case errors.Is(err, store.ErrNoFolder):
-		return no(imap.ResponseCodeNonExistent, "The requested item could not be found.")
-	case errors.Is(err, store.ErrFolderExists):
-		return no(imap.ResponseCodeAlreadyExists, "Mailbox already exists.")
-	case errors.Is(err, store.ErrDefaultFolder):
-		return no(imap.ResponseCodeCannot, "Default folders cannot be deleted or renamed.")
-	case errors.Is(err, store.ErrHasChildren):
-		return no(imap.ResponseCodeHasChildren, "Mailbox has subfolders.")
-	case errors.Is(err, store.ErrBadName):
-		return no(imap.ResponseCodeCannot, "Invalid mailbox name.")
-	case errors.Is(err, store.ErrSameFolder):
-		return no(imap.ResponseCodeCannot, "Source and destination mailboxes are the same.")
-	case errors.Is(err, store.ErrTooLarge):
-		return no(imap.ResponseCodeTooBig, "Message too large.")
-	case errors.Is(err, store.ErrNoMailbox):
-		return no(imap.ResponseCodeNonExistent, "Mailbox not found.")
-	case errors.Is(err, store.ErrClosed):
-		return no(imap.ResponseCodeUnavailable, "Server Unavailable. 15")
-	case errors.As(err, &ce):
-		return no(imap.ResponseCodeCorruption, "Server Unavailable. 15")
+	}
+	for _, r := range storeRefusals {
+		if errors.Is(err, r.err) {
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: r.code, Text: r.text}
+		}
+	}
+	if ce := (*store.CorruptError)(nil); errors.As(err, &ce) {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCorruption, Text: "Server Unavailable. 15"}
 	}
 	return err
 }

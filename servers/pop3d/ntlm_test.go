@@ -90,10 +90,7 @@ func TestFrontendNTLM(t *testing.T) {
 // NTLM can be canceled and fails on garbage.
 func TestFrontendSASLRefusals(t *testing.T) {
 	addr, _, up := twoServers(t, ExchangePersona(), true)
-	tests := []struct {
-		name  string
-		steps []step
-	}{
+	tests := []dialogue{
 		{"GSSAPI", []step{{"AUTH GSSAPI", l("+ ")}, {"YIIBhwYJKoZIhvcSAQICAQBuggF2", l(eLogon)}}},
 		{"GSSAPI initial response", []step{{"AUTH GSSAPI YIIBhwYJKoZIhvcSAQICAQBuggF2", l(eLogon)}}},
 		{"GSSAPI canceled", []step{{"AUTH GSSAPI", l("+ ")}, {"*", l("-ERR Authentication canceled.")}}},

@@ -46,6 +46,13 @@ func run(t *testing.T, c *popClient, steps []step) {
 
 func l(lines ...string) []string { return lines }
 
+// dialogue is one case of the table tests: a named sequence of steps on a
+// fresh session.
+type dialogue struct {
+	name  string
+	steps []step
+}
+
 const (
 	okLogon = "+OK User successfully logged on."
 	okQuit  = "+OK Microsoft Exchange Server POP3 server signing off."
@@ -58,13 +65,16 @@ const (
 
 var login = []step{{"USER alice", l("+OK")}, {"PASS P@ssw0rd", l(okLogon)}}
 
+// Exchange's CAPA before STLS on a clear-text listener, and after TLS.
+var (
+	capaClear = l("+OK", "TOP", "UIDL", "STLS", ".")
+	capaTLS   = l("+OK", "TOP", "UIDL", "SASL NTLM GSSAPI PLAIN", "USER", ".")
+)
+
 // TestCommands runs every command in every state against a clear-text
 // server that allows plain-text logons.
 func TestCommands(t *testing.T) {
-	tests := []struct {
-		name  string
-		steps []step
-	}{
+	tests := []dialogue{
 		{"quit in authorization", []step{{"QUIT", l(okQuit)}}},
 		{"noop before logon", []step{{"NOOP", l(eState)}}},
 		{"transaction commands before logon", []step{
@@ -155,7 +165,7 @@ func TestSecureLogin(t *testing.T) {
 	c := dialPOP(t, addr)
 	c.line()
 	run(t, c, []step{
-		{"CAPA", l("+OK", "TOP", "UIDL", "STLS", ".")},
+		{"CAPA", capaClear},
 		{"USER alice", l(eState)},
 		{"PASS P@ssw0rd", l(eState)},
 		{"AUTH PLAIN AGFsaWNlAFBAc3N3MHJk", l(eState)},
@@ -163,11 +173,11 @@ func TestSecureLogin(t *testing.T) {
 	})
 	c.starttls()
 	run(t, c, []step{
-		{"CAPA", l("+OK", "TOP", "UIDL", "SASL NTLM GSSAPI PLAIN", "USER", ".")},
+		{"CAPA", capaTLS},
 		{"STLS", l(eState)},
 		{"USER alice", l("+OK")},
 		{"PASS P@ssw0rd", l(okLogon)},
-		{"CAPA", l("+OK", "TOP", "UIDL", "SASL NTLM GSSAPI PLAIN", "USER", ".")},
+		{"CAPA", capaTLS},
 		{"QUIT", l(okQuit)},
 	})
 }
@@ -179,7 +189,7 @@ func TestImplicitTLS(t *testing.T) {
 	c := dialPOPS(t, addr)
 	c.line()
 	run(t, c, []step{
-		{"CAPA", l("+OK", "TOP", "UIDL", "SASL NTLM GSSAPI PLAIN", "USER", ".")},
+		{"CAPA", capaTLS},
 		{"STLS", l(eState)},
 		{"AUTH PLAIN AGFsaWNlAFBAc3N3MHJk", l(okLogon)}, // \0alice\0P@ssw0rd
 		{"STAT", l("+OK 3 " + itoa(size1+size2+size3))},
@@ -197,10 +207,7 @@ func TestNoTLSConfig(t *testing.T) {
 }
 
 func TestAuthPlain(t *testing.T) {
-	tests := []struct {
-		name  string
-		steps []step
-	}{
+	tests := []dialogue{
 		{"initial response", []step{{"AUTH PLAIN AGFsaWNlAFBAc3N3MHJk", l(okLogon)}}},
 		{"authzid equal to authcid", []step{{"AUTH PLAIN YWxpY2UAYWxpY2UAUEBzc3cwcmQ=", l(okLogon)}}},
 		{"authzid of another user", []step{{"AUTH PLAIN Ym9iAGFsaWNlAFBAc3N3MHJk", l(eLogon)}}},

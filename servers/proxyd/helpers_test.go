@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/exsim/exsim/internal/loopback"
 	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
@@ -41,36 +42,12 @@ func startUpstream(t testing.TB) *upstream {
 	t.Helper()
 	l := servertest.Listen(t)
 	u := &upstream{addr: l.Addr().(*net.TCPAddr).AddrPort()}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var open []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			u.mu.Lock()
-			u.conns++
-			u.mu.Unlock()
-			mu.Lock()
-			open = append(open, c)
-			mu.Unlock()
-			wg.Go(func() {
-				defer c.Close()
-				io.WriteString(c, upstreamGreeting)
-				io.Copy(c, c)
-			})
-		}
-	})
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range open {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
+	loopback.Serve(t, l, func(c net.Conn) {
+		u.mu.Lock()
+		u.conns++
+		u.mu.Unlock()
+		io.WriteString(c, upstreamGreeting)
+		io.Copy(c, c)
 	})
 	return u
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/exsim/exsim/certs"
+	"github.com/exsim/exsim/certs/certstest"
 	"github.com/exsim/exsim/servers/smtpd"
 )
 
@@ -24,15 +25,8 @@ type lab struct {
 
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	ca, err := certs.NewEphemeral("Contoso")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue(certs.Identity{Name: "EX02", FQDN: "ex02.contoso.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &lab{ca: ca, cert: cert}
+	ca := certstest.CA(t, "Contoso")
+	return &lab{ca: ca, cert: certstest.Issue(t, ca, certs.Identity{Name: "EX02", FQDN: "ex02.contoso.com"})}
 }
 
 // clientTLS verifies ex02.contoso.com against the lab CA.

@@ -6,13 +6,11 @@
 package ntlmtest
 
 import (
-	"crypto/des"
 	"crypto/md5"
 	"encoding/binary"
 	"errors"
-	"unicode/utf16"
 
-	"golang.org/x/crypto/md4"
+	"github.com/exsim/exsim/internal/ntlm/nlmp"
 )
 
 // Flags of a NEGOTIATE_MESSAGE (MS-NLMP section 2.2.2.5).
@@ -53,18 +51,18 @@ func Authenticate(challenge []byte, user, domain, password string, clientChallen
 	}
 	flags := binary.LittleEndian.Uint32(challenge[20:])
 	sc := challenge[24:32]
-	ntHash := NTOWFv1(password)
+	ntHash := nlmp.NTOWFv1(password)
 	var lm, nt []byte
 	if flags&flagESS != 0 {
 		lm = append(clientChallenge[:], make([]byte, 16)...)
 		h := md5.Sum(append(append([]byte(nil), sc...), clientChallenge[:]...))
-		nt = DESL(ntHash, h[:8])
+		nt = nlmp.DESL(ntHash, h[:8])
 	} else {
-		nt = DESL(ntHash, sc)
+		nt = nlmp.DESL(ntHash, sc)
 		lm = nt // Windows without an LM hash repeats the NT response
 	}
 	flags &= flagUnicode | flagOEM | flagNTLM | flagAlwaysSign | flagESS | flagRequestTgt
-	enc := utf16le
+	enc := nlmp.UTF16LE
 	if flags&flagUnicode == 0 {
 		enc = func(s string) []byte { return []byte(s) }
 	}
@@ -83,44 +81,6 @@ func Authenticate(challenge []byte, user, domain, password string, clientChallen
 		m = append(m, p...)
 	}
 	return m, nil
-}
-
-// NTOWFv1 is MD4 of the UTF-16LE password (MS-NLMP section 3.3.1).
-func NTOWFv1(password string) []byte {
-	h := md4.New()
-	h.Write(utf16le(password))
-	return h.Sum(nil)
-}
-
-// DESL is DESL(K, D) of MS-NLMP section 6: D encrypted under the three
-// 7-byte thirds of K padded to 21 bytes.
-func DESL(k, d []byte) []byte {
-	var k21 [21]byte
-	copy(k21[:], k)
-	out := make([]byte, 0, 24)
-	for i := range 3 {
-		c, _ := des.NewCipher(desKey(k21[7*i : 7*i+7])) // 8-byte key: cannot fail
-		var b [8]byte
-		c.Encrypt(b[:], d[:8])
-		out = append(out, b[:]...)
-	}
-	return out
-}
-
-func desKey(k7 []byte) []byte {
-	return []byte{
-		k7[0], k7[0]<<7 | k7[1]>>1, k7[1]<<6 | k7[2]>>2, k7[2]<<5 | k7[3]>>3,
-		k7[3]<<4 | k7[4]>>4, k7[4]<<3 | k7[5]>>5, k7[5]<<2 | k7[6]>>6, k7[6] << 1,
-	}
-}
-
-func utf16le(s string) []byte {
-	u := utf16.Encode([]rune(s))
-	b := make([]byte, 2*len(u))
-	for i, c := range u {
-		binary.LittleEndian.PutUint16(b[2*i:], c)
-	}
-	return b
 }
 
 func putField(b []byte, n, off int) {

@@ -19,7 +19,9 @@ import (
 	"time"
 
 	"github.com/exsim/exsim/certs"
+	"github.com/exsim/exsim/certs/certstest"
 	"github.com/exsim/exsim/internal/golden"
+	"github.com/exsim/exsim/internal/loopback"
 )
 
 // Server is what every protocol server in servers/ is.
@@ -31,12 +33,7 @@ type Server interface {
 // Listen returns a TCP listener on 127.0.0.1:0, closed when the test ends.
 func Listen(t testing.TB) net.Listener {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
+	return loopback.Listen(t)
 }
 
 // Serve runs s.Serve(l) in the background until the test ends; then it
@@ -97,22 +94,14 @@ func Dial(t testing.TB, addr string, cfg *tls.Config) net.Conn {
 // CA returns a new lab CA of the organization Contoso.
 func CA(t testing.TB) *certs.CA {
 	t.Helper()
-	ca, err := certs.NewEphemeral("Contoso")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca
+	return certstest.CA(t, "Contoso")
 }
 
 // Issue returns the certificate ca issues to the server name at fqdn,
 // valid for 127.0.0.1 too, where tests serve.
 func Issue(t testing.TB, ca *certs.CA, name, fqdn string) tls.Certificate {
 	t.Helper()
-	cert, err := ca.Issue(certs.Identity{Name: name, FQDN: fqdn, Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
+	return certstest.Issue(t, ca, certs.Identity{Name: name, FQDN: fqdn, Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
 }
 
 // WaitGoroutines waits up to 5 s for the number of goroutines to drop to at
