@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/exsim/exsim/servers/httpd"
 	"github.com/exsim/exsim/servers/smtpd"
 	"github.com/exsim/exsim/store"
 	"github.com/exsim/exsim/transport"
@@ -16,7 +17,7 @@ import (
 // Transport service of any Mailbox server and writes it into the mailboxes
 // this server hosts.
 func (r *mailboxRole) delivery(in *transport.Ingress) smtpd.Backend {
-	target := &transport.MailboxDelivery{Store: mailboxStore{r.store}, Transport: r.tr, Database: databaseName(r.s.Config.Name)}
+	target := &transport.MailboxDelivery{Store: mailboxStore{s: r.store, delivered: r.delivered}, Transport: r.tr, Database: databaseName(r.s.Config.Name)}
 	return smtpd.BackendFunc(func(c *smtpd.Conn) (smtpd.Session, error) {
 		return &deliverySession{smtpAuth: smtpAuth{r: r, c: c}, in: in, target: target}, nil
 	})
@@ -61,8 +62,12 @@ func (d *deliverySession) Data(rd io.Reader) (*smtpd.Reply, error) {
 func (d *deliverySession) Reset()  { d.env.Reset() }
 func (d *deliverySession) Logout() {}
 
-// mailboxStore is the store as Mailbox Transport Delivery sees it.
-type mailboxStore struct{ s *store.Store }
+// mailboxStore is the store as Mailbox Transport Delivery sees it;
+// delivered runs for each mailbox a message was stored in.
+type mailboxStore struct {
+	s         *store.Store
+	delivered func(ctx context.Context, msg []byte, mailbox string)
+}
 
 var _ transport.MailboxStore = mailboxStore{}
 
@@ -77,6 +82,61 @@ func (m mailboxStore) StoreMessage(ctx context.Context, msg []byte, mailboxes []
 	out := make([]transport.StoreResult, len(res))
 	for i, d := range res {
 		out[i] = transport.StoreResult{UID: d.UID, Err: d.Err}
+		if d.Err == nil && m.delivered != nil && i < len(mailboxes) {
+			m.delivered(ctx, msg, mailboxes[i])
+		}
 	}
 	return out, nil
+}
+
+// delivered is what the Mailbox server does with a message just stored:
+// its calendar processing puts a meeting request on the calendar, and an
+// automatic reply goes out when OOF is on.
+func (r *mailboxRole) delivered(ctx context.Context, msg []byte, mailbox string) {
+	r.calendarAttendant(ctx, msg, mailbox)
+	r.automaticReply(ctx, msg, mailbox)
+}
+
+// calendarAttendant puts a meeting request on the attendee's calendar as
+// Tentative until answered, as Exchange's calendar processing does for a
+// user mailbox (Set-CalendarProcessing AutomateProcessing AutoUpdate,
+// AddNewRequestsTentatively): the request's own event, which Exchange
+// sends Tentative with the organizer's status as the intended one. An
+// update (the same UID) replaces the item it updates.
+func (r *mailboxRole) calendarAttendant(ctx context.Context, msg []byte, mailbox string) {
+	evs := httpd.MessageEvents(msg)
+	if len(evs) == 0 || evs[0].Method != "REQUEST" || evs[0].UID == "" || strings.EqualFold(evs[0].Organizer, mailbox) {
+		return
+	}
+	mb, err := r.store.Mailbox(mailbox)
+	if err != nil {
+		return
+	}
+	cal, err := mb.Folder(httpd.FolderCalendar)
+	if err != nil {
+		return
+	}
+	items, err := cal.Messages()
+	if err != nil {
+		r.s.log.Error("calendar processing", "rcpt", mailbox, "err", err)
+		return
+	}
+	var stale []uint32
+	for _, it := range items {
+		body, err := cal.Body(it.UID)
+		if err != nil {
+			continue
+		}
+		if old := httpd.MessageEvents(body); len(old) > 0 && old[0].UID == evs[0].UID {
+			stale = append(stale, it.UID)
+		}
+	}
+	if len(stale) > 0 {
+		if _, err := cal.Remove(ctx, stale); err != nil {
+			r.s.log.Error("calendar processing", "rcpt", mailbox, "err", err)
+		}
+	}
+	if _, err := cal.Append(ctx, msg, []string{store.FlagSeen}, r.s.rt.o.Now()); err != nil {
+		r.s.log.Error("calendar processing", "rcpt", mailbox, "err", err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"net/mail"
 	"os"
 	"os/exec"
 	"slices"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/exsim/exsim/internal/labtest"
+	"github.com/exsim/exsim/servers/httpd"
+	"github.com/exsim/exsim/transport"
 	"github.com/exsim/exsim/transport/smtpclient"
 )
 
@@ -43,6 +46,38 @@ type exchangelibResult struct {
 	Moved           []string `json:"moved"`
 	Resolved        []string `json:"resolved"`
 	FoldersAfter    []string `json:"folders_after_delete"`
+	CalendarView    []string `json:"calendar_view"`
+	BobCalendar     []string `json:"bob_calendar"` // subject/status/response
+	MeetingStart    string   `json:"meeting_start"`
+	FreeBusyBob     freeBusy `json:"freebusy_bob"`
+	FreeBusyAlice   freeBusy `json:"freebusy_alice"`
+	OOFState        string   `json:"oof_state"`
+	OOFStateAfter   string   `json:"oof_state_after"`
+	OOFReplies      []struct {
+		Subject string `json:"subject"`
+		Body    string `json:"body"`
+	} `json:"oof_replies"`
+}
+
+// freeBusy is one FreeBusyView as exchangelib reads it.
+type freeBusy struct {
+	View   string `json:"view"`
+	Merged string `json:"merged"`
+	Events []struct {
+		Start    string  `json:"start"`
+		BusyType string  `json:"busy_type"`
+		Subject  *string `json:"subject"`
+	} `json:"events"`
+}
+
+// at is the status of the event that starts at start, "" if none.
+func (f freeBusy) at(start string) (status string, subject *string) {
+	for _, e := range f.Events {
+		if e.Start == start {
+			return e.BusyType, e.Subject
+		}
+	}
+	return "", nil
 }
 
 // TestEWSWithExchangelib drives EWS with python3-exchangelib (the Debian
@@ -70,6 +105,7 @@ func TestEWSWithExchangelib(t *testing.T) {
 			sendWithAttachment(t, rt, "INET01", "carol@fabrikam.com", "alice@contoso.com", readSubject, "report.txt", "the attached numbers")
 			waitMail(t, rt, "EX01", "alice@contoso.com", readSubject)
 			sendSubject := "sent with exchangelib " + pin
+			meetingSubject := "firewall review " + pin
 
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
@@ -79,6 +115,7 @@ func TestEWSWithExchangelib(t *testing.T) {
 				"EWS_HOSTS="+strings.Join(hosts, ","), `EWS_USER=CONTOSO\alice`, "EWS_PASSWORD=P@ssw0rd",
 				"EWS_ADDRESS=alice@contoso.com", "EWS_PIN="+pin, "EWS_READ_SUBJECT="+readSubject,
 				"EWS_SEND_SUBJECT="+sendSubject, "EWS_SEND_TO=bob@contoso.com", "REQUESTS_CA_BUNDLE="+ca,
+				`EWS_BOB_USER=CONTOSO\bob`, "EWS_BOB_ADDRESS=bob@contoso.com", "EWS_MEETING_SUBJECT="+meetingSubject,
 			)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -129,6 +166,8 @@ func TestEWSWithExchangelib(t *testing.T) {
 			if !strings.Contains(got2, "notes.txt") || !strings.Contains(got2, "c2VlIHlvdSBhdCBub29u") {
 				t.Errorf("bob's copy lacks the attachment:\n%s", got2)
 			}
+			checkCalendar(t, rt, got, meetingSubject)
+			checkAutomaticReplies(t, rt, got, pin)
 		})
 	}
 }
@@ -148,5 +187,125 @@ func sendWithAttachment(t *testing.T, rt *Runtime, server, from, to, subject, na
 		TLSConfig: func(name string) *tls.Config { return rt.ca.ClientTLS(name, nil) }}, m, []byte(body))
 	if res.Err != nil {
 		t.Fatalf("send %q: %v", subject, res.Err)
+	}
+}
+
+// checkCalendar checks the meeting alice created: in her CalendarView, as
+// a request in bob's mailbox on EX02 and on his calendar, Busy in her
+// free/busy with its subject, and in bob's free/busy (read across
+// servers) without it.
+// Bob has not answered the request: Exchange's calendar processing puts
+// a new request on the attendee's calendar as Tentative
+// (Set-CalendarProcessing AddNewRequestsTentatively, on by default), and
+// so does exsim.
+func checkCalendar(t *testing.T, rt *Runtime, got exchangelibResult, subject string) {
+	t.Helper()
+	if !slices.Contains(got.CalendarView, subject) {
+		t.Errorf("calendar view = %q, want %q in it", got.CalendarView, subject)
+	}
+	req := waitMail(t, rt, "EX02", "bob@contoso.com", subject)
+	if ev := httpd.MessageEvents([]byte(req)); !strings.Contains(req, "text/calendar; charset=utf-8; method=REQUEST") || len(ev) != 1 ||
+		ev[0].Method != "REQUEST" || ev[0].Organizer != "alice@contoso.com" || len(ev[0].Attendees) != 1 || ev[0].Attendees[0].Address != "bob@contoso.com" {
+		t.Errorf("bob's meeting request:\n%s", req)
+	}
+	if !slices.Contains(got.BobCalendar, subject+"/Tentative/NoResponseReceived") {
+		t.Errorf("bob's calendar view = %q, want %q Tentative, not answered", got.BobCalendar, subject)
+	}
+	if status, subj := got.FreeBusyAlice.at(got.MeetingStart); status != "Busy" || subj == nil || *subj != subject || got.FreeBusyAlice.View != "DetailedMerged" {
+		t.Errorf("alice's free/busy at %s = %q %v (%+v), want Busy with the subject", got.MeetingStart, status, subj, got.FreeBusyAlice)
+	}
+	if status, subj := got.FreeBusyBob.at(got.MeetingStart); status != "Tentative" || subj != nil || got.FreeBusyBob.View != "FreeBusyMerged" ||
+		!strings.Contains(got.FreeBusyBob.Merged, "1") {
+		t.Errorf("bob's free/busy at %s = %q %v (%+v), want Tentative without details", got.MeetingStart, status, subj, got.FreeBusyBob)
+	}
+}
+
+// checkAutomaticReplies checks bob's OOF: on, one automatic reply to
+// alice for her two messages (the transport of EX02 submitted exactly
+// one), then off.
+func checkAutomaticReplies(t *testing.T, rt *Runtime, got exchangelibResult, pin string) {
+	t.Helper()
+	if got.OOFState != "Enabled" || got.OOFStateAfter != "Disabled" {
+		t.Errorf("bob's OOF state = %q then %q, want Enabled then Disabled", got.OOFState, got.OOFStateAfter)
+	}
+	if len(got.OOFReplies) != 1 || !strings.HasPrefix(got.OOFReplies[0].Subject, "Automatic reply: oof check "+pin+" #") ||
+		!strings.Contains(got.OOFReplies[0].Body, "Bob is out of the office.") {
+		t.Errorf("automatic replies alice got = %+v", got.OOFReplies)
+	}
+	// The reply is submitted while the message is delivered: once bob
+	// has both, every reply there will be is in EX02's tracking log.
+	for _, n := range []string{"1", "2"} {
+		waitMail(t, rt, "EX02", "bob@contoso.com", "oof check "+pin+" #"+n)
+	}
+	evs, _, err := transport.SearchTracking(rt.Server("EX02").transport.Tracking().Dir(), "EX02",
+		transport.TrackingQuery{EventID: "SUBMIT", Subject: "Automatic reply: oof check " + pin + " #"})
+	if err != nil || len(evs) != 1 {
+		t.Errorf("EX02 submitted %d automatic replies to alice's two messages (%v), want one", len(evs), err)
+	}
+}
+
+// TestAutomaticReplyExternal: bob's OOF answers a sender on the Internet
+// with the external text, through the organization's Send connector,
+// once, and never a message that asks for no automatic reply.
+func TestAutomaticReplyExternal(t *testing.T) {
+	rt := startLab(t, "contoso-noedge", nil)
+	be := webBackend{r: rt.Server("EX02").role.(*mailboxRole)}
+	if err := be.SetOOF(t.Context(), "bob@contoso.com", httpd.OOFSettings{State: "Enabled", ExternalAudience: "All",
+		InternalReply: "internal text", ExternalReply: "Bob is away until Monday."}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := be.OOF(t.Context(), "bob@contoso.com"); err != nil || s.State != "Enabled" {
+		t.Fatalf("OOF = %+v, %v", s, err)
+	}
+	for _, subject := range []string{"question 1", "question 2"} {
+		if res := sendFrom(t, rt, "INET01", "carol@fabrikam.com", subject, "bob@contoso.com"); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		waitMail(t, rt, "EX02", "bob@contoso.com", subject)
+	}
+	reply := waitMail(t, rt, "INET01", "carol@fabrikam.com", "Automatic reply: question 1")
+	for _, want := range []string{"Bob is away until Monday.", "Auto-Submitted: auto-replied", "X-Auto-Response-Suppress: All", "In-Reply-To: <"} {
+		if !strings.Contains(reply, want) {
+			t.Errorf("automatic reply lacks %q:\n%s", want, reply)
+		}
+	}
+	// Replies are submitted during delivery: with both messages in bob's
+	// mailbox, EX02's tracking log holds every reply there will be.
+	evs, _, err := transport.SearchTracking(rt.Server("EX02").transport.Tracking().Dir(), "EX02",
+		transport.TrackingQuery{EventID: "SUBMIT", Subject: "Automatic reply: question"})
+	if err != nil || len(evs) != 1 {
+		t.Errorf("EX02 submitted %d automatic replies to carol's two messages (%v), want one", len(evs), err)
+	}
+}
+
+// TestSuppressesReplies checks which messages get no automatic reply
+// (RFC 3834 section 2, X-Auto-Response-Suppress) and that a null sender
+// has no address to answer.
+func TestSuppressesReplies(t *testing.T) {
+	for _, tc := range []struct {
+		headers string
+		want    bool
+	}{
+		{"From: carol@fabrikam.com", false},
+		{"From: carol@fabrikam.com\r\nAuto-Submitted: no", false},
+		{"From: carol@fabrikam.com\r\nAuto-Submitted: auto-replied", true},
+		{"From: carol@fabrikam.com\r\nPrecedence: bulk", true},
+		{"From: carol@fabrikam.com\r\nX-Auto-Response-Suppress: DR, OOF", true},
+		{"From: carol@fabrikam.com\r\nX-Auto-Response-Suppress: RN", false},
+		{"From: carol@fabrikam.com\r\nList-Id: <lab.fabrikam.com>", true},
+		{"From: MAILER-DAEMON@fabrikam.com", true},
+		{"Return-Path: <>\r\nFrom: carol@fabrikam.com", false},
+	} {
+		m, err := mail.ReadMessage(strings.NewReader(tc.headers + "\r\n\r\nbody"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := suppressesReplies(m.Header); got != tc.want {
+			t.Errorf("suppressesReplies(%q) = %v, want %v", tc.headers, got, tc.want)
+		}
+	}
+	m, _ := mail.ReadMessage(strings.NewReader("Return-Path: <>\r\nFrom: carol@fabrikam.com\r\n\r\n"))
+	if got := replyAddress(m.Header); got != "" {
+		t.Errorf("replyAddress of a null sender = %q, want none", got)
 	}
 }

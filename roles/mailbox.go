@@ -33,6 +33,8 @@ type mailboxRole struct {
 	edgeSync []*edgeSyncState
 	// upstreams are Front End Transport's idle sessions to Transport.
 	upstreams upstreamPool
+	// oof holds the mailboxes' automatic-reply settings.
+	oof oofStore
 }
 
 func (r *mailboxRole) start(ctx context.Context, s *Server) error {
@@ -46,6 +48,7 @@ func (r *mailboxRole) start(ctx context.Context, s *Server) error {
 	if r.store, err = s.openStore(ctx, store.Options{Logger: s.log}); err != nil {
 		return err
 	}
+	r.oof.dir = filepath.Join(s.dir, "Mailbox", "OOF")
 	r.tr, err = s.newTransport(transport.RouterFunc(r.route), r.logs, r.logs.send["Hub"], exchangePostmaster(r.t))
 	if err != nil {
 		return err

@@ -218,13 +218,15 @@ func (b webBackend) Send(ctx context.Context, from *httpd.User, rcpts []string, 
 
 // CalendarEvents publishes the events of the mailbox: every VEVENT of a
 // text/calendar part in its Calendar folder and its INBOX (meeting
-// requests arrive there).
+// requests arrive there; calendar processing also puts them on the
+// calendar, and an event is listed once, from the calendar).
 func (b webBackend) CalendarEvents(ctx context.Context, address string) ([]httpd.Event, error) {
 	if _, err := b.r.store.Mailbox(address); err != nil {
 		return nil, fmt.Errorf("%w: %s", httpd.ErrNotFound, address)
 	}
 	var out []httpd.Event
-	for _, name := range []string{"Calendar", httpd.FolderInbox} {
+	seen := map[string]bool{}
+	for _, name := range []string{httpd.FolderCalendar, httpd.FolderInbox} {
 		f, err := b.folder(address, name)
 		if err != nil {
 			continue
@@ -238,7 +240,12 @@ func (b webBackend) CalendarEvents(ctx context.Context, address string) ([]httpd
 			if err != nil || !bytes.Contains(body, []byte("BEGIN:VEVENT")) {
 				continue
 			}
-			out = append(out, parseEvents(body)...)
+			for _, ev := range httpd.MessageEvents(body) {
+				if ev.UID == "" || !seen[ev.UID] {
+					out = append(out, ev)
+				}
+				seen[ev.UID] = true
+			}
 		}
 	}
 	return out, nil
@@ -343,8 +350,36 @@ func (r *mailboxRole) webFrontEnd(local http.Handler) http.Handler {
 			req.Header.Set(commonAccessToken, account)
 			req.Header.Set(serverTicketHeader, ticket)
 		}
+		if !bufferBody(req) {
+			return // the client went away mid-request
+		}
 		r.proxyTo(home).ServeHTTP(&respellWriter{ResponseWriter: w}, req)
 	})
+}
+
+// maxBufferedBody is the largest request body the front end reads whole
+// before proxying it.
+const maxBufferedBody = 4 << 20
+
+// bufferBody reads a request body of known, bounded length before it is
+// proxied. Streamed, the body races the response: once the back end
+// answers, Go's server closes the unread end of the client's body, and
+// the transport's final read of it (which checks that nothing follows
+// the Content-Length) fails and closes the back-end connection in the
+// middle of the response ("use of closed network connection", a
+// truncated chunked body at the client). Larger or unsized bodies stream.
+func bufferBody(req *http.Request) bool {
+	if req.Body == nil || req.ContentLength <= 0 || req.ContentLength > maxBufferedBody {
+		return true
+	}
+	b, err := io.ReadAll(io.LimitReader(req.Body, req.ContentLength))
+	if err != nil {
+		return false
+	}
+	req.Body.Close()
+	req.Body = io.NopCloser(bytes.NewReader(b))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	return true
 }
 
 // respellWriter gives proxied response headers back Exchange's spelling:

@@ -4,8 +4,10 @@ Run by roles/ews_exchangelib_test.go. Environment: EWS_URL, EWS_HOSTS
 (name=address,...: the lab's names, which the system resolver does not
 know), EWS_USER, EWS_PASSWORD, EWS_ADDRESS, EWS_PIN (1: pin Exchange2016),
 EWS_READ_SUBJECT (a message delivered by SMTP, with one attachment),
-EWS_SEND_SUBJECT, EWS_SEND_TO, REQUESTS_CA_BUNDLE (the lab CA). Prints one
-JSON object of what it saw; any exception fails the run.
+EWS_SEND_SUBJECT, EWS_SEND_TO, REQUESTS_CA_BUNDLE (the lab CA), and for the
+calendar and automatic replies EWS_BOB_USER and EWS_BOB_ADDRESS (the
+attendee, whose OOF is turned on) and EWS_MEETING_SUBJECT. Prints one JSON
+object of what it saw; any exception fails the run.
 """
 import json
 import os
@@ -86,4 +88,97 @@ for i in projects.all():
     i.delete()
 projects.delete()
 out["folders_after_delete"] = sorted(f.name for f in account.msg_folder_root.walk())
+
+# Calendar: a meeting with bob (requests go out through the transport),
+# found again in a CalendarView; then free/busy of bob and of alice.
+import datetime  # noqa: E402
+import time  # noqa: E402
+
+from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone, OofSettings  # noqa: E402
+from exchangelib.items import SEND_TO_ALL_AND_SAVE_COPY  # noqa: E402
+
+utc = EWSTimeZone("UTC")
+pin = int(os.environ["EWS_PIN"])
+day = EWSDateTime.now(utc).replace(hour=0, minute=0, second=0, microsecond=0) + datetime.timedelta(days=2)
+start = day + datetime.timedelta(hours=9 + pin)
+meeting = CalendarItem(
+    account=account,
+    folder=account.calendar,
+    subject=os.environ["EWS_MEETING_SUBJECT"],
+    body="Agenda: the lab firewall.",
+    location="Room 1",
+    start=start,
+    end=start + datetime.timedelta(hours=1),
+    required_attendees=[os.environ["EWS_BOB_ADDRESS"]],
+)
+meeting.save(send_meeting_invitations=SEND_TO_ALL_AND_SAVE_COPY)
+out["calendar_view"] = [i.subject for i in account.calendar.view(start=day, end=day + datetime.timedelta(days=1))]
+
+
+def free_busy(address, view):
+    fb = list(
+        account.protocol.get_free_busy_info(
+            accounts=[(address, "Required", False)],
+            start=day,
+            end=day + datetime.timedelta(days=1),
+            merged_free_busy_interval=60,
+            requested_view=view,
+        )
+    )[0]
+    return {
+        "view": fb.view_type,
+        "merged": fb.merged,
+        "events": [
+            {
+                "start": e.start.strftime("%Y-%m-%dT%H:%M:%S"),
+                "busy_type": e.busy_type,
+                "subject": e.details.subject if e.details else None,
+            }
+            for e in fb.calendar_events or []
+        ],
+    }
+
+
+want_start = start.strftime("%Y-%m-%dT%H:%M:%S")
+deadline = time.time() + 60
+while True:  # the request travels through the transport to bob on EX02
+    out["freebusy_bob"] = free_busy(os.environ["EWS_BOB_ADDRESS"], "DetailedMerged")
+    if any(e["start"] == want_start for e in out["freebusy_bob"]["events"]) or time.time() > deadline:
+        break
+    time.sleep(0.5)
+out["freebusy_alice"] = free_busy(os.environ["EWS_ADDRESS"], "DetailedMerged")
+out["meeting_start"] = want_start
+
+# Automatic replies: bob turns OOF on; alice writes to him twice and gets
+# one automatic reply.
+bob = Account(
+    os.environ["EWS_BOB_ADDRESS"],
+    config=Configuration(**dict(kwargs, credentials=Credentials(os.environ["EWS_BOB_USER"], os.environ["EWS_PASSWORD"]))),
+    autodiscover=False,
+    access_type=DELEGATE,
+)
+# Bob's calendar processing put the request on his calendar as Tentative.
+out["bob_calendar"] = [
+    f"{i.subject}/{i.legacy_free_busy_status}/{i.my_response_type}"
+    for i in bob.calendar.view(start=day, end=day + datetime.timedelta(days=1))
+]
+bob.oof_settings = OofSettings(
+    state=OofSettings.ENABLED,
+    external_audience="All",
+    internal_reply="Bob is out of the office.",
+    external_reply="I am away.",
+)
+out["oof_state"] = bob.oof_settings.state
+oof_subject = "oof check " + os.environ["EWS_PIN"]
+for n in (1, 2):
+    Message(account=account, subject=f"{oof_subject} #{n}", body="are you there?", to_recipients=[os.environ["EWS_BOB_ADDRESS"]]).send()
+deadline = time.time() + 60
+replies = []
+while not replies and time.time() < deadline:
+    replies = [m for m in inbox.filter(subject__startswith="Automatic reply: " + oof_subject)]
+    if not replies:
+        time.sleep(0.5)
+out["oof_replies"] = [{"subject": m.subject, "body": str(m.text_body or m.body)} for m in replies]
+bob.oof_settings = OofSettings(state=OofSettings.DISABLED)
+out["oof_state_after"] = bob.oof_settings.state
 json.dump(out, sys.stdout)

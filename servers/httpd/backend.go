@@ -58,6 +58,7 @@ const (
 	FolderDrafts       = "Drafts"
 	FolderDeletedItems = "Deleted Items"
 	FolderJunkEmail    = "Junk Email"
+	FolderCalendar     = "Calendar"
 )
 
 // User is an authenticated mailbox user.
@@ -84,11 +85,22 @@ type MessageInfo struct {
 	Preview string // the first characters of the text body, may be empty
 }
 
-// Event is one published calendar item.
+// Event is one calendar item (ParseEvents reads them from iCalendar).
 type Event struct {
-	UID      string
-	Summary  string
-	Start    time.Time
-	End      time.Time
-	Location string
+	UID         string
+	Summary     string
+	Start       time.Time
+	End         time.Time
+	Location    string
+	Description string
+	AllDay      bool
+	// BusyStatus is Free, Tentative, Busy or OOF (X-MICROSOFT-CDO-BUSYSTATUS;
+	// Busy when absent).
+	BusyStatus    string
+	Organizer     string // SMTP address
+	OrganizerName string
+	Attendees     []Attendee
+	Method        string // the VCALENDAR's METHOD: PUBLISH, REQUEST, CANCEL...
+	Sequence      int
+	Cancelled     bool
 }

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -62,35 +63,98 @@ func serveCalendar(c *config, b Backend, w http.ResponseWriter, r *http.Request,
 }
 
 // iCalendar renders events as an RFC 5545 VCALENDAR the way Exchange
-// publishes one: METHOD:PUBLISH, Exchange's PRODID, UTC times.
+// publishes one: METHOD:PUBLISH, Exchange's PRODID, UTC times. A published
+// calendar shows availability, subject and location (the LimitedDetails
+// level): organizer, attendees and description are left out.
 func iCalendar(events []Event, now time.Time) []byte {
 	var b icsWriter
-	stamp := icsTime(now)
 	b.line("BEGIN:VCALENDAR")
 	b.line("METHOD:PUBLISH")
-	b.line("PRODID:Microsoft Exchange Server 2010")
+	b.line("PRODID:" + icsProdID)
 	b.line("VERSION:2.0")
 	b.line("X-WR-CALNAME:Calendar")
 	for _, e := range events {
-		b.line("BEGIN:VEVENT")
-		b.line("UID:" + icsText(e.UID))
-		b.line("SUMMARY;LANGUAGE=en-US:" + icsText(e.Summary))
-		b.line("DTSTART:" + icsTime(e.Start))
-		b.line("DTEND:" + icsTime(e.End))
-		b.line("CLASS:PUBLIC")
-		b.line("PRIORITY:5")
-		b.line("DTSTAMP:" + stamp)
-		b.line("TRANSP:OPAQUE")
-		b.line("STATUS:CONFIRMED")
-		b.line("SEQUENCE:0")
-		if e.Location != "" {
-			b.line("LOCATION;LANGUAGE=en-US:" + icsText(e.Location))
-		}
-		b.line("X-MICROSOFT-CDO-BUSYSTATUS:BUSY")
-		b.line("END:VEVENT")
+		e.Organizer, e.OrganizerName, e.Attendees, e.Description = "", "", nil, ""
+		b.vevent(e, now, "")
 	}
 	b.line("END:VCALENDAR")
 	return b.buf
+}
+
+// icsProdID is the PRODID Exchange 2016 and 2019 still write.
+const icsProdID = "Microsoft Exchange Server 2010"
+
+// vevent writes one VEVENT in Exchange's property order. intended is a
+// meeting request's X-MICROSOFT-CDO-INTENDEDSTATUS, the organizer's own
+// status ("" for none) ([MS-OXCICAL] 2.1.3.1.1.20.10).
+func (b *icsWriter) vevent(e Event, now time.Time, intended string) {
+	b.line("BEGIN:VEVENT")
+	if e.Organizer != "" {
+		b.line("ORGANIZER" + icsCN(e.OrganizerName) + ":mailto:" + e.Organizer)
+	}
+	for _, a := range e.Attendees {
+		role, cutype := "REQ-PARTICIPANT", ""
+		switch a.Role {
+		case "Optional":
+			role = "OPT-PARTICIPANT"
+		case "Resource":
+			role, cutype = "NON-PARTICIPANT", ";CUTYPE=RESOURCE"
+		}
+		b.line("ATTENDEE;ROLE=" + role + cutype + ";PARTSTAT=NEEDS-ACTION;RSVP=TRUE" + icsCN(a.Name) + ":mailto:" + a.Address)
+	}
+	if e.Description != "" {
+		b.line("DESCRIPTION;LANGUAGE=en-US:" + icsText(e.Description))
+	}
+	b.line("UID:" + icsText(e.UID))
+	b.line("SUMMARY;LANGUAGE=en-US:" + icsText(e.Summary))
+	if e.AllDay {
+		b.line("DTSTART;VALUE=DATE:" + e.Start.UTC().Format("20060102"))
+		b.line("DTEND;VALUE=DATE:" + e.End.UTC().Format("20060102"))
+	} else {
+		b.line("DTSTART:" + icsTime(e.Start))
+		b.line("DTEND:" + icsTime(e.End))
+	}
+	b.line("CLASS:PUBLIC")
+	b.line("PRIORITY:5")
+	b.line("DTSTAMP:" + icsTime(now))
+	transp := "OPAQUE"
+	if e.BusyStatus == BusyFree {
+		transp = "TRANSPARENT"
+	}
+	b.line("TRANSP:" + transp)
+	b.line("STATUS:CONFIRMED")
+	b.line("SEQUENCE:" + strconv.Itoa(e.Sequence))
+	if e.Location != "" {
+		b.line("LOCATION;LANGUAGE=en-US:" + icsText(e.Location))
+	}
+	busy := strings.ToUpper(e.BusyStatus)
+	if busy == "" {
+		busy = "BUSY"
+	}
+	b.line("X-MICROSOFT-CDO-BUSYSTATUS:" + busy)
+	if intended != "" {
+		b.line("X-MICROSOFT-CDO-INTENDEDSTATUS:" + strings.ToUpper(intended))
+	}
+	b.line("X-MICROSOFT-CDO-ALLDAYEVENT:" + strings.ToUpper(strconv.FormatBool(e.AllDay)))
+	b.line("END:VEVENT")
+}
+
+// icsCN is the CN parameter of a name, quoted when it holds a separator
+// (RFC 5545 section 3.2).
+func icsCN(name string) string {
+	name = strings.Map(func(c rune) rune {
+		if c == '"' || c < 0x20 {
+			return -1
+		}
+		return c
+	}, name)
+	if name == "" {
+		return ""
+	}
+	if strings.ContainsAny(name, ":;,") {
+		return `;CN="` + name + `"`
+	}
+	return ";CN=" + name
 }
 
 // icsWriter writes content lines folded at 75 octets with CRLF (RFC 5545

@@ -13,7 +13,8 @@ import (
 
 const maxEWSRequest = 1 << 20
 
-// The EWS operations Exchange 2016/2019 know. Those exsim does not run
+// The EWS operations Exchange 2016/2019 know, by the element that carries
+// them (messages.xsd: the Availability operations' end in "Request"). Those exsim does not run
 // get ErrorInvalidOperation; an element that is none of them fails schema
 // validation.
 var ewsOperations = []string{
@@ -23,9 +24,9 @@ var ewsOperations = []string{
 	"EmptyFolder", "ExpandDL", "ExportItems", "FindConversation", "FindFolder", "FindItem", "FindPeople",
 	"GetAttachment", "GetConversationItems", "GetDelegate", "GetEvents", "GetFolder", "GetInboxRules",
 	"GetItem", "GetMailTips", "GetPasswordExpirationDate", "GetRoomLists", "GetRooms", "GetServerTimeZones",
-	"GetSharingFolder", "GetSharingMetadata", "GetStreamingEvents", "GetUserAvailability",
-	"GetUserConfiguration", "GetUserOofSettings", "GetUserPhoto", "MarkAllItemsAsRead", "MarkAsJunk",
-	"MoveFolder", "MoveItem", "RemoveDelegate", "ResolveNames", "SendItem", "SetUserOofSettings",
+	"GetSharingFolder", "GetSharingMetadata", "GetStreamingEvents", "GetUserAvailabilityRequest",
+	"GetUserConfiguration", "GetUserOofSettingsRequest", "GetUserPhoto", "MarkAllItemsAsRead", "MarkAsJunk",
+	"MoveFolder", "MoveItem", "RemoveDelegate", "ResolveNames", "SendItem", "SetUserOofSettingsRequest",
 	"Subscribe", "SyncFolderHierarchy", "SyncFolderItems", "Unsubscribe", "UpdateDelegate", "UpdateFolder",
 	"UpdateInboxRules", "UpdateItem", "UploadItems",
 }
@@ -63,6 +64,12 @@ var ewsOps = map[string]struct {
 	"SyncFolderItems":     {run: (*ewsCall).syncFolderItems},
 	"ResolveNames":        {run: (*ewsCall).resolveNames, store: true},
 	"ConvertId":           {run: (*ewsCall).convertID},
+	"ExpandDL":            {run: (*ewsCall).expandDL},
+	"GetServerTimeZones":  {run: (*ewsCall).getServerTimeZones},
+
+	"GetUserAvailabilityRequest": {run: (*ewsCall).getUserAvailability},
+	"GetUserOofSettingsRequest":  {run: (*ewsCall).getUserOofSettings},
+	"SetUserOofSettingsRequest":  {run: (*ewsCall).setUserOofSettings},
 }
 
 // serveEWS is /EWS/Exchange.asmx.
@@ -241,11 +248,26 @@ func errMessage(code, text string) responseMessage {
 	return responseMessage{Class: "Error", MessageText: text, ResponseCode: code, LinkKey: &zero}
 }
 
-// EWS errors for one folder or item (messages.xsd ResponseCodeType).
+// EWS errors of response messages (messages.xsd ResponseCodeType), one
+// place for all of them. The codes are Exchange's; the MessageText of the
+// calendar, availability and OOF codes has no public capture and is
+// exsim's wording.
 var (
-	ewsFolderNotFound = errMessage("ErrorFolderNotFound", "The specified folder could not be found in the store.")
-	ewsIDMalformed    = errMessage("ErrorInvalidIdMalformed", "Id is malformed.")
-	ewsAccessDenied   = errMessage("ErrorAccessDenied", "Access is denied. Check credentials and try again.")
-	ewsInternal       = errMessage("ErrorInternalServerError", "An internal server error occurred. The operation failed.")
-	ewsItemNotFound   = errMessage("ErrorItemNotFound", "The specified object was not found in the store.")
+	ewsFolderNotFound     = errMessage("ErrorFolderNotFound", "The specified folder could not be found in the store.")
+	ewsIDMalformed        = errMessage("ErrorInvalidIdMalformed", "Id is malformed.")
+	ewsAccessDenied       = errMessage("ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+	ewsInternal           = errMessage("ErrorInternalServerError", "An internal server error occurred. The operation failed.")
+	ewsItemNotFound       = errMessage("ErrorItemNotFound", "The specified object was not found in the store.")
+	ewsEndBeforeStart     = errMessage("ErrorCalendarEndDateIsEarlierThanStartDate", "EndDate is earlier than StartDate")
+	ewsInvalidCalendar    = errMessage("ErrorCalendarInvalidPropertyValue", "A calendar property has an invalid value.")
+	ewsInvalidSendInvites = errMessage("ErrorInvalidOperation", "SendMeetingInvitations is invalid.")
+	ewsCalendarViewFolder = errMessage("ErrorCalendarFolderIsInvalidForCalendarView", "The folder isn't a calendar folder.")
+	ewsCalendarViewRange  = errMessage("ErrorCalendarViewRangeTooBig", "The calendar view range is too big.")
+	ewsInvalidOOF         = errMessage("ErrorInvalidOofParameter", "The OOF parameters are invalid.")
+	ewsInvalidTimeZone    = errMessage("ErrorInvalidTimeInterval", "The time zone or time window is invalid.")
+	ewsIntervalTooBig     = errMessage("ErrorTimeIntervalTooBig", "The time interval specified is too big. The maximum allowed interval is 62 days.")
+	ewsInvalidMerged      = errMessage("ErrorInvalidMergedFreeBusyInterval", "The merged free/busy interval must be between 5 and 1440 minutes.")
+	ewsInvalidView        = errMessage("ErrorInvalidFreeBusyViewType", "The free/busy view type is invalid.")
+	ewsMailboxArrayBig    = errMessage("ErrorMailboxDataArrayTooBig", "The number of mailboxes exceeds 100.")
+	ewsMailboxArrayNone   = errMessage("ErrorMailboxDataArrayEmpty", "The MailboxDataArray is empty.")
 )

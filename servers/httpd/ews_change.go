@@ -127,7 +127,11 @@ func (c *ewsCall) build(d *ewsDraft, keepBcc bool) ([]byte, error) {
 			return nil, err
 		}
 		io.WriteString(w, text)
-		return buf.Bytes(), w.Close()
+		// Close writes the closing boundary: the bytes are read after it.
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
 	}
 	mw, err := mail.CreateWriter(&buf, h)
 	if err != nil {
@@ -152,7 +156,11 @@ func (c *ewsCall) build(d *ewsDraft, keepBcc bool) ([]byte, error) {
 		aw.Write(a.Data)
 		aw.Close()
 	}
-	return buf.Bytes(), mw.Close()
+	// Close writes the closing boundary: the bytes are read after it.
+	if err := mw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // targetFolder resolves SavedItemFolderId / ToFolderId to a backend
@@ -187,8 +195,12 @@ func (c *ewsCall) createItem() *el {
 	}
 	var msgs []*el
 	for _, n := range c.op.child("Items").Kids {
+		if n.Name.Local == "CalendarItem" {
+			msgs = append(msgs, c.createCalendarItem(n))
+			continue
+		}
 		if n.Name.Local != "Message" {
-			msgs = append(msgs, respMsg("CreateItem", errMessage("ErrorInvalidOperation", "Only message items can be created on this server.")))
+			msgs = append(msgs, respMsg("CreateItem", errMessage("ErrorInvalidOperation", "Only message and calendar items can be created on this server.")))
 			continue
 		}
 		d, err := readDraft(n)

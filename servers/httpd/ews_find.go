@@ -237,13 +237,16 @@ func (c *ewsCall) findItem() *el {
 				return respMsg("FindItem", ewsInternal)
 			}
 		}
+		if cv := c.op.child("CalendarView"); cv != nil {
+			return c.calendarView(n, list, cv, shape)
+		}
 		found, err := filterSort(list, c.op.child("Restriction"), c.op.child("SortOrder"))
 		if err != nil {
 			return respMsg("FindItem", ewsUnsupportedPath)
 		}
 		start, end := view.window(len(found))
 		items := E("t:Items")
-		raw := needsRaw(shape, false)
+		raw := needsRaw(shape, false) || n.calendar()
 		for _, mi := range found[start:end] {
 			it := &ewsItem{folder: n.Key, mi: *mi}
 			if raw {

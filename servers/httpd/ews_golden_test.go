@@ -44,7 +44,7 @@ func TestEWSGolden(t *testing.T) {
 		{"version", []ewsStep{
 			{"Exchange2019", ewsGetInbox},
 			{"Exchange2013_SP1", ewsGetInbox},
-			{"", `<m:ExpandDL><m:Mailbox><t:EmailAddress>all@contoso.com</t:EmailAddress></m:Mailbox></m:ExpandDL>`},
+			{"", `<m:GetRoomLists/>`},
 			{"", `<m:LaunchMissiles/>`},
 			{"", `<m:ConvertId DestinationFormat="EntryId"><m:SourceIds><t:AlternateId Format="EwsId" Id="DUMMY" Mailbox="DUMMY"/></m:SourceIds></m:ConvertId>`},
 			{"", `<m:ConvertId DestinationFormat="EwsLegacyId"><m:SourceIds><t:AlternateId Format="EwsId" Id="{{folder "INBOX"}}" Mailbox="alice@contoso.com"/></m:SourceIds></m:ConvertId>`},
@@ -153,6 +153,12 @@ func TestEWSGolden(t *testing.T) {
 			}
 			if drafts, _ := fs.ListFolder(t.Context(), "alice@contoso.com", FolderDrafts); len(drafts) != 0 {
 				t.Errorf("the sent draft is still in Drafts: %+v", drafts)
+			}
+		}},
+		{"calendar", ewsCalendarSteps, checkMeetingRequests},
+		{"people", ewsPeopleSteps, func(t *testing.T, fs *fakeStore) {
+			if o := fs.oof["alice@contoso.com"]; o.State != "Enabled" || o.InternalReply != "I am away." || o.ExternalAudience != "Known" {
+				t.Errorf("alice's OOF settings = %+v", o)
 			}
 		}},
 		{"sync", []ewsStep{

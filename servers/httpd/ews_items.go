@@ -31,6 +31,8 @@ type ewsItem struct {
 	raw    []byte
 	msg    *shownMessage
 	hdr    mail.Header
+	ev     *Event // the event of an item of a calendar folder
+	owner  string // the mailbox's address (is its user the organizer?)
 }
 
 // itemProp is one property of MessageType in schema order (types.xsd
@@ -49,7 +51,12 @@ var itemProps = []itemProp{
 	{"item:ParentFolderId", true, false, func(it *ewsItem, s ewsShape) *el {
 		return T("t:ParentFolderId", "").A("Id", ewsFolderID(it.folder)).A("ChangeKey", changeKey(1, it.folder))
 	}},
-	{"item:ItemClass", true, false, func(it *ewsItem, s ewsShape) *el { return T("t:ItemClass", "IPM.Note") }},
+	{"item:ItemClass", true, false, func(it *ewsItem, s ewsShape) *el {
+		if it.ev != nil {
+			return T("t:ItemClass", "IPM.Appointment")
+		}
+		return T("t:ItemClass", "IPM.Note")
+	}},
 	{"item:Subject", true, false, func(it *ewsItem, s ewsShape) *el { return T("t:Subject", it.mi.Subject) }},
 	{"item:Sensitivity", true, false, func(it *ewsItem, s ewsShape) *el { return T("t:Sensitivity", "Normal") }},
 	{"item:Body", true, true, func(it *ewsItem, s ewsShape) *el { return bodyXML("t:Body", it.msg, s.BodyType) }},
@@ -138,24 +145,30 @@ func needsRaw(s ewsShape, getItem bool) bool {
 // noFindProp are properties FindItem never returns (EWS answers them
 // only through GetItem).
 func noFindProp(uri string) bool {
-	return slices.Contains([]string{"item:Body", "item:Attachments", "message:ToRecipients", "message:CcRecipients", "message:BccRecipients", "item:MimeContent"}, uri)
+	return slices.Contains([]string{"item:Body", "item:Attachments", "message:ToRecipients", "message:CcRecipients", "message:BccRecipients", "item:MimeContent",
+		"calendar:RequiredAttendees", "calendar:OptionalAttendees", "calendar:Resources"}, uri)
 }
 
 // itemXML renders a message. getItem is false for FindItem and sync
 // changes, which leave out the properties only GetItem returns.
 func itemXML(it *ewsItem, s ewsShape, getItem bool) *el {
-	m := E("t:Message")
+	m, props := E("t:Message"), itemProps
+	if it.ev != nil {
+		m, props = E("t:CalendarItem"), calendarItemProps
+	}
 	if it.raw != nil && getItem && (s.IncludeMime || s.only("item:MimeContent")) {
 		m.add(T("t:MimeContent", base64.StdEncoding.EncodeToString(it.raw)).A("CharacterSet", "UTF-8"))
 	}
 	m.add(T("t:ItemId", "").A("Id", encodeItemID(it.folder, itemNum(it.mi))).A("ChangeKey", itemChangeKey(it.mi)))
-	for _, p := range itemProps {
+	for _, p := range props {
 		if !getItem && noFindProp(p.uri) {
 			continue
 		}
 		inDefault := p.inDefault
 		if !getItem && p.raw {
-			inDefault = p.uri == "item:HasAttachments" // FindItem's Default shape
+			// FindItem's Default shape: HasAttachments, and a calendar
+			// item's times, place and status.
+			inDefault = p.uri == "item:HasAttachments" || strings.HasPrefix(p.uri, "calendar:") && p.inDefault
 		}
 		if !s.wants(p.uri, inDefault) || (p.raw && it.msg == nil) {
 			continue
@@ -189,6 +202,7 @@ func (c *ewsCall) loadRaw(it *ewsItem) error {
 	if err != nil {
 		it.msg = &shownMessage{}
 	}
+	it.ev, it.owner = itemEvent(it.folder, it.msg), c.u.Address
 	it.hdr = mail.Header{}
 	if m, err := mail.ReadMessage(strings.NewReader(string(raw))); err == nil {
 		it.hdr = m.Header

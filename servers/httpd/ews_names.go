@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// ResolveNames and ConvertId.
+// ResolveNames, ExpandDL and ConvertId.
 
 var (
 	ewsNoResults       = errMessage("ErrorNameResolutionNoResults", "No results were found.")
@@ -81,4 +81,17 @@ func (c *ewsCall) convertID() *el {
 		msgs = append(msgs, respMsg(op, okMessage(), alt))
 	}
 	return opResponse(op, msgs)
+}
+
+// expandDL lists a distribution group's members. The lab topology has
+// mailboxes and no distribution groups, so every address answers
+// ErrorNameResolutionNoResults, as Exchange answers an address that is
+// no group it knows.
+func (c *ewsCall) expandDL() *el {
+	const op = "ExpandDL"
+	mb := c.op.child("Mailbox")
+	if strings.TrimSpace(mb.text("EmailAddress")) == "" && mb.child("ItemId") == nil {
+		return opResponse(op, []*el{respMsg(op, errMessage("ErrorInvalidArgument", "The Mailbox element must name a distribution group."))})
+	}
+	return opResponse(op, []*el{respMsg(op, ewsNoResults)})
 }

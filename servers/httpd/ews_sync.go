@@ -168,13 +168,7 @@ func (c *ewsCall) syncFolderItems() *el {
 		switch {
 		case !known:
 			pending = append(pending, change{id: num, stamp: now, xml: func() *el {
-				it := &ewsItem{folder: n.Key, mi: mi}
-				if needsRaw(shape, false) {
-					if err := c.loadRaw(it); err != nil {
-						c.log.Warn("ews: read message", "err", err)
-					}
-				}
-				return E("t:Create", itemXML(it, shape, false))
+				return E("t:Create", c.changedItemXML(n, mi, shape))
 			}})
 		case was != now && was[1:] == now[1:]: // only the read state changed
 			pending = append(pending, change{id: num, stamp: now, xml: func() *el {
@@ -182,7 +176,7 @@ func (c *ewsCall) syncFolderItems() *el {
 			}})
 		case was != now:
 			pending = append(pending, change{id: num, stamp: now, xml: func() *el {
-				return E("t:Update", itemXML(&ewsItem{folder: n.Key, mi: mi}, shape, false))
+				return E("t:Update", c.changedItemXML(n, mi, shape))
 			}})
 		}
 	}
@@ -269,4 +263,16 @@ func (c *ewsCall) syncFolderHierarchy() *el {
 	}
 	return opResponse(op, []*el{respMsg(op, okMessage(),
 		T("m:SyncState", encodeSyncState('F', top.Key, entries)), tBool("m:IncludesLastFolderInRange", true), changes)})
+}
+
+// changedItemXML is a created or updated item of a sync: a calendar
+// folder's items are read for their event (they are CalendarItems).
+func (c *ewsCall) changedItemXML(n *ewsFolderNode, mi MessageInfo, shape ewsShape) *el {
+	it := &ewsItem{folder: n.Key, mi: mi}
+	if needsRaw(shape, false) || n.calendar() {
+		if err := c.loadRaw(it); err != nil {
+			c.log.Warn("ews: read message", "err", err)
+		}
+	}
+	return itemXML(it, shape, false)
 }

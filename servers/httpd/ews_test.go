@@ -191,7 +191,7 @@ func TestEWSErrors(t *testing.T) {
 		fault      string // faultcode's EWS code, for faults
 		respCode   string // ResponseCode of the response message otherwise
 	}{
-		{"unsupported operation", ewsEnvelope(`<m:ExpandDL><m:Mailbox><t:EmailAddress>all@contoso.com</t:EmailAddress></m:Mailbox></m:ExpandDL>`), 500, "ErrorInvalidOperation", ""},
+		{"unsupported operation", ewsEnvelope(`<m:GetRoomLists/>`), 500, "ErrorInvalidOperation", ""},
 		{"unknown operation", ewsEnvelope(`<m:LaunchMissiles/>`), 500, "ErrorSchemaValidation", ""},
 		{"malformed xml", "<soap:Envelope", 500, "ErrorSchemaValidation", ""},
 		{"not soap", "<hello/>", 500, "ErrorSchemaValidation", ""},

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // fakeStore is fakeBackend with EWS's MailStore: folders beyond the
@@ -15,15 +16,20 @@ type fakeStore struct {
 	*fakeBackend
 	created map[string]bool // folders created by CreateFolder
 	sent    []fakeSubmission
+	oof     map[string]OOFSettings
 }
 
-var _ MailStore = (*fakeStore)(nil)
+var (
+	_ MailStore        = (*fakeStore)(nil)
+	_ Availability     = (*fakeStore)(nil)
+	_ AutomaticReplies = (*fakeStore)(nil)
+)
 
 var fakeDefaultFolders = []string{FolderInbox, FolderDrafts, FolderSentItems, FolderDeletedItems, FolderJunkEmail,
 	"Outbox", "Calendar", "Contacts", "Tasks", "Notes", "Journal"}
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{fakeBackend: newFakeBackend(), created: map[string]bool{}}
+	return &fakeStore{fakeBackend: newFakeBackend(), created: map[string]bool{}, oof: map[string]OOFSettings{}}
 }
 
 func (s *fakeStore) has(name string) bool {
@@ -214,4 +220,38 @@ func fakeAlias(flags []string) string {
 		}
 	}
 	return ""
+}
+
+// FreeBusy reads the events of the Calendar and the Inbox (meeting
+// requests), as the Mailbox server does.
+func (s *fakeStore) FreeBusy(ctx context.Context, requester *User, address string, start, end time.Time) ([]Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.find(address)
+	if u == nil {
+		return nil, ErrNotFound
+	}
+	var out []Event
+	for _, f := range []string{FolderCalendar, FolderInbox} {
+		for _, m := range u.folders[f] {
+			out = append(out, MessageEvents(m.raw)...)
+		}
+	}
+	return out, nil
+}
+
+func (s *fakeStore) OOF(ctx context.Context, address string) (OOFSettings, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o, ok := s.oof[address]; ok {
+		return o, nil
+	}
+	return OOFSettings{State: "Disabled", ExternalAudience: "All"}, nil
+}
+
+func (s *fakeStore) SetOOF(ctx context.Context, address string, o OOFSettings) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.oof[address] = o
+	return nil
 }

@@ -36,7 +36,11 @@ type shownMessage struct {
 	Text        string // the text/plain body
 	HTML        string // the text/html body, shown only in a sandboxed iframe
 	Attachments []shownAttachment
-	Truncated   bool
+	// Calendar is the iCalendar of a text/calendar body part (a meeting
+	// request's or a calendar item's); Exchange shows it as the item's
+	// calendar properties, not as an attachment.
+	Calendar  string
+	Truncated bool
 }
 
 type shownAttachment struct {
@@ -121,6 +125,10 @@ func (m *shownMessage) walk(e *message.Entity, rawCharset bool, depth int, parts
 		name = params["name"]
 	}
 	isText := mediaType == "" || mediaType == "text/plain" || mediaType == "text/html"
+	if mediaType == "text/calendar" && disp != "attachment" && m.Calendar == "" {
+		m.Calendar = m.readBody(e.Body, "")
+		return
+	}
 	if disp == "attachment" || !isText {
 		data, _ := io.ReadAll(io.LimitReader(e.Body, 64<<20))
 		n := int64(len(data))

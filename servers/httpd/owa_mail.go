@@ -110,8 +110,10 @@ type mailboxPage struct {
 	Items            []itemRow
 	PrevURL, NextURL string
 	PageText, Notice string
-	Reading          *readingPane
-	Compose          *composeForm
+	// OOF is the notice that the user's automatic replies are on.
+	OOF     string
+	Reading *readingPane
+	Compose *composeForm
 }
 
 func folderURL(id string) string {
@@ -169,6 +171,7 @@ func (h *Handler) serveMailbox(w http.ResponseWriter, r *http.Request, ss *sessi
 	if q.Get("sent") == "1" {
 		page.Notice = "Your message has been sent."
 	}
+	page.OOF = h.oofNotice(r, &ss.user, log)
 	pageNo, _ := strconv.Atoi(q.Get("page"))
 	if err := h.fillFolder(r, ss, &page, folderID, q.Get("id"), pageNo); err != nil {
 		if errors.Is(err, ErrNotFound) {
@@ -180,6 +183,25 @@ func (h *Handler) serveMailbox(w http.ResponseWriter, r *http.Request, ss *sessi
 		return
 	}
 	h.render(w, r, "mailbox.html", page, log)
+}
+
+// oofNotice is the bar Outlook on the web shows above the mailbox while
+// automatic replies are on ("" when they are off). Its wording has no
+// public source; this is exsim's.
+func (h *Handler) oofNotice(r *http.Request, u *User, log *slog.Logger) string {
+	ar, ok := h.b.(AutomaticReplies)
+	if !ok {
+		return ""
+	}
+	s, err := ar.OOF(r.Context(), u.Address)
+	if err != nil {
+		log.Warn("owa: OOF settings", "err", err)
+		return ""
+	}
+	if !s.Active(h.cfg.Now()) {
+		return ""
+	}
+	return "Automatic replies are turned on for your account."
 }
 
 func (h *Handler) newMailboxPage(ss *session) mailboxPage {
