@@ -8,8 +8,10 @@
 FROM scratch
 COPY exsim /usr/local/bin/exsim
 COPY lab.yaml /etc/exsim/lab.yaml
-# scratch has no /tmp; the data volume stands in.
-ENV TMPDIR=/exsim-data
+# scratch has no /tmp; the data volume stands in. EXSIM_CONFIG makes
+# every exsim command inside a container use the lab's topology without
+# --config (docker compose exec ex01 exsim queue).
+ENV TMPDIR=/exsim-data EXSIM_CONFIG=/etc/exsim/lab.yaml
 WORKDIR /
 ENTRYPOINT ["/usr/local/bin/exsim"]
 CMD ["--help"]

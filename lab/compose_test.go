@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -25,7 +27,7 @@ import (
 // files are `exsim export compose` of the default topology
 // (go test -run TestComposeInSync -update rewrites them).
 func TestComposeInSync(t *testing.T) {
-	files, err := Compose(netTopology(t, topology.DefaultName), ComposeOptions{})
+	files, err := Compose(composeNet(t, topology.DefaultName, nil), ComposeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +56,7 @@ func TestComposeInSync(t *testing.T) {
 
 // TestComposeShape checks what the compose file promises without Docker.
 func TestComposeShape(t *testing.T) {
-	nt := netTopology(t, "contoso")
+	nt := composeNet(t, "contoso", nil)
 	files, err := Compose(nt, ComposeOptions{AdminPortBase: 30000})
 	if err != nil {
 		t.Fatal(err)
@@ -62,9 +64,11 @@ func TestComposeShape(t *testing.T) {
 	y := string(files[ComposeFile])
 	for _, want := range []string{
 		`command: ["lab", "firewall", "--config", "/etc/exsim/lab.yaml", "--port-offset", "0"]`,
-		`command: ["serve", "--server", "EX01", "--config", "/etc/exsim/lab.yaml", "--data", "/exsim-data", "--admin", "0.0.0.0:9925", "--port-offset", "0", "--route-via", "192.0.2.254"]`,
-		"ipv4_address: 192.0.2.254", "ipv4_address: 198.51.100.254", "ipv4_address: 203.0.113.254",
-		`- "127.0.0.1:30001:9925"`, "subnet: 192.0.2.0/24", "gateway: 192.0.2.253",
+		`command: ["serve", "--server", "EX01", "--config", "/etc/exsim/lab.yaml", "--data", "/exsim-data", "--admin", "0.0.0.0:9925", "--port-offset", "0", "--route-via", "10.231.20.254"]`,
+		"ipv4_address: 10.231.20.254", "ipv4_address: 10.231.10.254", "ipv4_address: 10.231.30.254",
+		`- "127.0.0.1:30001:9925"`, "subnet: 10.231.20.0/24", "gateway: 10.231.20.253",
+		`test: ["CMD", "/usr/local/bin/exsim", "healthcheck", "--admin", "127.0.0.1:9925"]`,
+		"- ./deploy/certs:/exsim-data/certs", "dns01:\n        condition: service_healthy",
 		`com.docker.network.bridge.enable_ip_masquerade: "false"`, "net.ipv4.ip_forward: \"1\"",
 	} {
 		if !strings.Contains(y, want) {
@@ -81,13 +85,16 @@ func TestComposeShape(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the image's lab.yaml does not parse: %v", err)
 	}
-	if back.Server("EX01").Address != "192.0.2.1" {
-		t.Errorf("image topology EX01 = %s, want 192.0.2.1", back.Server("EX01").Address)
+	if back.Server("EX01").Address != "10.231.20.1" {
+		t.Errorf("image topology EX01 = %s, want 10.231.20.1", back.Server("EX01").Address)
+	}
+	if !strings.Contains(string(files[ComposeIgnore]), "certs") || !strings.Contains(string(files[ComposeDocker]), "EXSIM_CONFIG=/etc/exsim/lab.yaml") {
+		t.Errorf("the build context must leave the CA out and the image name its topology:\n%s\n%s", files[ComposeIgnore], files[ComposeDocker])
 	}
 	// The host's side of a bridge never takes a server's or the router's address.
-	nt.Servers = append(nt.Servers, topology.Server{Name: "X", Address: "192.0.2.253", Zone: "internal"})
-	if gw, _ := hostGateway(nt, netip.MustParsePrefix("192.0.2.0/24")); gw.String() != "192.0.2.252" {
-		t.Errorf("hostGateway = %s, want 192.0.2.252", gw)
+	nt.Servers = append(nt.Servers, topology.Server{Name: "X", Address: "10.231.20.253", Zone: "internal"})
+	if gw, _ := hostGateway(nt, netip.MustParsePrefix("10.231.20.0/24")); gw.String() != "10.231.20.252" {
+		t.Errorf("hostGateway = %s, want 10.231.20.252", gw)
 	}
 }
 
@@ -109,61 +116,20 @@ func requireDocker(t *testing.T) string {
 	return compose
 }
 
-// hostPrefixes are the networks the host already uses (its addresses and
-// routes, Docker's networks included): a compose zone must not overlap
-// them, or the host would route to the wrong place.
-func hostPrefixes(t *testing.T) []netip.Prefix {
+// composeNet is a built-in topology on the networks of a compose lab on
+// a host that uses the networks used.
+func composeNet(t *testing.T, name string, used []netip.Prefix) *topology.Topology {
 	t.Helper()
-	var out []netip.Prefix
-	for _, args := range [][]string{{"-o", "-4", "route", "show", "table", "all"}, {"-o", "-4", "addr", "show"}} {
-		b, err := exec.Command("ip", args...).Output()
-		if err != nil {
-			t.Skipf("ip %s: %v", strings.Join(args, " "), err)
-		}
-		for _, f := range strings.Fields(string(b)) {
-			if p, err := netip.ParsePrefix(f); err == nil {
-				out = append(out, p.Masked())
-			} else if a, err := netip.ParseAddr(f); err == nil && a.Is4() {
-				out = append(out, netip.PrefixFrom(a, 32))
-			}
-		}
-	}
-	return out
-}
-
-// composeTopology is the default topology for the compose test: zones
-// whose RFC 5737 subnet the host itself uses (a machine on TEST-NET-1)
-// move to a free /24 of 198.18.0.0/15 (RFC 2544, also never routed).
-func composeTopology(t *testing.T) *topology.Topology {
-	t.Helper()
-	base, err := topology.Builtin("contoso")
+	base, err := topology.Builtin(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	used := hostPrefixes(t)
-	overlaps := func(p netip.Prefix) bool {
-		return slices.ContainsFunc(used, func(u netip.Prefix) bool { return u.Bits() > 0 && u.Overlaps(p) })
-	}
-	next := 0
-	for i := range base.Zones {
-		z := &base.Zones[i]
-		p := netip.MustParsePrefix(z.Subnet)
-		if !overlaps(p) {
-			continue
-		}
-		for ; next < 512; next++ {
-			cand := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18 + byte(next/256), byte(next % 256), 0}), 24)
-			if !overlaps(cand) {
-				t.Logf("zone %s: the host uses %s; the compose test puts the zone on %s", z.Name, p, cand)
-				z.Subnet = cand.String()
-				used = append(used, cand)
-				break
-			}
-		}
-	}
-	nt, err := base.ForNetwork()
+	nt, notes, err := ComposeNetwork(base, used, true)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, n := range notes {
+		t.Log(n)
 	}
 	return nt
 }
@@ -208,7 +174,11 @@ func TestComposeUp(t *testing.T) {
 	if help, _ := exec.Command(bin, "serve", "--help").CombinedOutput(); !bytes.Contains(help, []byte("--route-via")) {
 		t.Skip("exsim serve has no --route-via flag yet (lab.RouteVia): the server containers could not route to the other zones")
 	}
-	nt := composeTopology(t)
+	used, err := HostNetworks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nt := composeNet(t, "contoso", used)
 	rnd := make([]byte, 4)
 	rand.Read(rnd)
 	id := hex.EncodeToString(rnd)
@@ -282,12 +252,75 @@ func TestComposeUp(t *testing.T) {
 		t.Errorf("flows failed in the compose lab: %v\n%s", got, describe(res))
 	}
 	// Any exsim command works inside a server container (scratch image:
-	// the binary, the topology and the shared data volume).
-	if out, err := dc(time.Minute, "exec", "-T", "ex01", "exsim", "queue", "--server", "EX01"); err != nil || !strings.Contains(out, `EX01\Submission`) {
+	// the binary, the topology the image names in $EXSIM_CONFIG and the
+	// shared data volume), for that container's server alone.
+	if out, err := dc(time.Minute, "exec", "-T", "ex01", "exsim", "queue"); err != nil || !strings.Contains(out, `EX01\Submission`) || strings.Contains(out, "not found") || strings.Contains(out, "EDGE01") {
 		t.Errorf("docker-compose exec ex01 exsim queue: %v\n%s", err, out)
+	}
+	if out, err := dc(time.Minute, "exec", "-T", "inet01", "exsim", "send", "--from", "INET01", "--to", "alice@contoso.com", "--subject", "from inside inet01"); err != nil || !strings.Contains(out, "250 2.6.0") {
+		t.Errorf("docker-compose exec inet01 exsim send: %v\n%s", err, out)
+	}
+	// Every server container turns healthy (exsim healthcheck: /healthz).
+	for _, s := range nt.Servers {
+		for {
+			id, _ := dc(time.Minute, "ps", "-q", composeName(s.Name))
+			out, _ := exec.Command("docker", "inspect", "--format", "{{.State.Health.Status}}", strings.TrimSpace(id)).CombinedOutput()
+			if strings.TrimSpace(string(out)) == "healthy" {
+				break
+			}
+			if time.Now().After(deadline.Add(time.Minute)) {
+				t.Fatalf("%s's container is %q, not healthy", s.Name, out)
+			}
+			time.Sleep(time.Second) // Docker runs the check every 5 s
+		}
+	}
+	// The host: the CA is in the bind-mounted deploy/certs, so a client on
+	// the host trusts EX01's certificate, and --data deploy alone finds
+	// the admin APIs and the lab's topology.
+	host := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, append(args, "--data", filepath.Join(dir, ComposeContext))...)
+		cmd.Env = append(os.Environ(), "EXSIM_ADMIN_TOKEN="+token)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := host("send", "--from", "INET01", "--to", "alice@contoso.com", "--subject", "from the host"); err != nil || !strings.Contains(out, "250 2.6.0") {
+		t.Errorf("exsim send --from INET01 on the host: %v\n%s", err, out)
+	}
+	ex01 := nt.Server("EX01")
+	if out, err := host("send", "--smtp", ex01.FQDN+":587", "--user", "alice@contoso.com", "--password", "P@ssw0rd", "--to", "bob@contoso.com", "--subject", "submitted from the host"); err != nil || !strings.Contains(out, "250 2.6.0") {
+		t.Errorf("exsim send --smtp %s:587 on the host (TLS verified with deploy/certs/ca.pem): %v\n%s", ex01.FQDN, err, out)
+	}
+	if out, err := host("scenario", "run"); err != nil {
+		t.Errorf("exsim scenario run on the host: %v\n%s", err, out)
+	}
+	// EDGE01 is ready once EX01 pushed EdgeSync, and its counters moved
+	// with the two messages from INET01.
+	for {
+		code, body := httpGet(t, clients["EDGE01"].BaseURL+control.ReadyzPath)
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline.Add(time.Minute)) {
+			t.Fatalf("EDGE01 /readyz = %d %s", code, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if code, body := httpGet(t, clients["EDGE01"].BaseURL+control.MetricsPath); code != 200 || !strings.Contains(body, "exsim_transport_queues_messages_submitted_total{") || !strings.Contains(body, `Default internal Receive connector EDGE01",server="EDGE01"} `) {
+		t.Errorf("EDGE01 /metrics = %d\n%s", code, body)
 	}
 	fw, err := dc(time.Minute, "logs", "--no-color", "firewall")
 	if err != nil || !strings.Contains(fw, "firewall loaded") || !strings.Contains(fw, "removed route: default via") {
 		t.Errorf("firewall container log: %v\n%s", err, fw)
 	}
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -265,7 +265,7 @@ func (rt *Runtime) Send(ctx context.Context, req control.SendRequest) (control.S
 	if err != nil {
 		return control.SendResponse{}, err
 	}
-	snd := &smtpclient.Sender{Helo: s.Config.FQDN, Dial: s.dialer.DialContext, Resolver: s.resolver(), Timeout: 30 * time.Second}
+	snd := &smtpclient.Sender{Helo: s.Config.FQDN, Dial: rt.metrics.countSend(s.dialer.DialContext, s.Config.Name), Resolver: s.resolver(), Timeout: 30 * time.Second}
 	res := snd.Send(ctx, tgt, m, body)
 	return control.SendResponse{MessageID: m.MessageID, Accepted: res.Accepted, Reply: res.Reply, Rcpts: res.Rcpts, Endpoint: res.Endpoint}, nil
 }

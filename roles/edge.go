@@ -280,6 +280,7 @@ func (e *edgeSession) Rcpt(to string, o *smtpd.RcptOptions) error {
 	}
 	if rv := e.r.s.Config.Edge.RecipientValidation; rv == nil || *rv {
 		if known, have := e.r.dir.KnownRecipient(to); have && !known {
+			e.r.s.rt.metrics.recipientRejects.WithLabelValues(e.r.s.Config.Name).Inc()
 			return smtpd.ReplyUserUnknown
 		}
 	}

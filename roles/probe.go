@@ -40,7 +40,9 @@ func (rt *Runtime) ProbeFlows(ctx context.Context, flows []probe.Flow, timeout t
 			return &s.cert
 		},
 	}
-	return p.Run(ctx, flows), nil
+	res := p.Run(ctx, flows)
+	rt.metrics.probed(res, rt.o.Now())
+	return res, nil
 }
 
 // Probe implements the admin API: the requested flows (all flows that

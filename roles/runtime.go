@@ -56,6 +56,7 @@ type Runtime struct {
 	log     *slog.Logger
 	servers []*Server
 	guard   *labnet.AllowList
+	metrics *metrics
 }
 
 // Server is one running server.
@@ -110,6 +111,7 @@ func Start(ctx context.Context, o Options) (*Runtime, error) {
 		return nil, err
 	}
 	rt := &Runtime{o: o, ca: ca, faults: o.Faults, log: o.Logger, guard: Guard(t)}
+	rt.metrics = newMetrics(rt)
 	if err := rt.prepareCertificates(); err != nil {
 		return nil, err
 	}

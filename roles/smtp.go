@@ -36,6 +36,7 @@ func openTransportLogs(s *Server, services ...string) (*transportLogs, error) {
 	if err != nil {
 		return nil, err
 	}
+	tl.Observe = s.rt.metrics.trackingEvent(s.Config.Name)
 	logs := &transportLogs{tracking: tl, recv: map[string]*transport.ProtocolLog{}, send: map[string]*transport.ProtocolLog{}}
 	s.onClose(func(context.Context) error { return tl.Close() })
 	for _, svc := range services {
@@ -63,6 +64,7 @@ func (s *Server) receiveConnector(l topology.Listener, via string, newBackend fu
 	o.Hostname = s.Config.FQDN
 	o.TLSConfig = s.serverTLS(l.Kind)
 	o.ConnectorName = s.Config.Name + `\` + l.Name
+	ln = s.rt.metrics.countReceive(ln, s.Config.Name, o.ConnectorName)
 	o.Logger = s.log.With("listener", l.Name)
 	o.Now = s.rt.o.Now
 	in := &transport.Ingress{
@@ -107,7 +109,7 @@ func (s *Server) resolver() *labnet.Resolver {
 func (s *Server) smtpSender(sendLog *transport.ProtocolLog) *transport.SMTPSender {
 	return &transport.SMTPSender{
 		HeloName: s.Config.FQDN,
-		Dial:     s.dialer.DialContext,
+		Dial:     s.rt.metrics.countSend(s.dialer.DialContext, s.Config.Name),
 		Resolver: s.resolver(),
 		ExchangeTLS: func(serverName string) *tls.Config {
 			return s.clientTLS(serverName)

@@ -127,6 +127,9 @@ type TrackingLog struct {
 	files map[LogKind]*trackingFile
 	// MaxFileSize rolls a file over to the next -<n> (Exchange: 10 MB).
 	MaxFileSize int64
+	// Observe, when set, sees every event once it is written (the
+	// process's counters of submitted and delivered messages).
+	Observe func(*TrackingEvent)
 }
 
 type trackingFile struct {
@@ -185,6 +188,9 @@ func (l *TrackingLog) Write(kind LogKind, e *TrackingEvent) error {
 	}
 	for _, f := range rec {
 		tf.size += int64(len(f)) + 1
+	}
+	if l.Observe != nil {
+		l.Observe(e)
 	}
 	return nil
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -88,13 +86,17 @@ DIR/docker-compose.yml, and the image's build context DIR/deploy/ with its Docke
 (FROM scratch), the topology on the compose networks (lab.yaml) and the admin API
 endpoints for the host's exsim commands (admin-endpoints.json); when this exsim binary
 is static it is copied there too, otherwise build one with CGO_ENABLED=0.
+Zone subnets avoid every network this host routes or has an address in (and a built-in
+topology's RFC 5737 ranges): such a zone moves to a free /24 of 10.231.0.0/16, said on
+standard error. The server containers write the lab CA to DIR/deploy/certs (a bind
+mount), so host-side commands given --data DIR/deploy trust the servers.
 The repository's docker-compose.yml is this command's output for the default topology.`,
 		Example: `  exsim export compose --dir ./mylab --config lab.yaml
-  cd mylab && docker-compose up --build -d
+  cd mylab && docker compose up --build -d   # or docker-compose (Compose v1)
   exsim export compose > docker-compose.yml   # the compose file alone`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := g.networkTopology()
+			t, err := g.composeTopology()
 			if err != nil {
 				return err
 			}
@@ -102,7 +104,6 @@ The repository's docker-compose.yml is this command's output for the default top
 			if err != nil {
 				return usageError("%v", err)
 			}
-			warnHostOverlap(g, t)
 			if dir == "" {
 				_, err := g.stdout.Write(files[lab.ComposeFile])
 				return err
@@ -155,32 +156,30 @@ func writeComposeDir(g *globals, dir string, files lab.ComposeFiles) error {
 	} else {
 		fmt.Fprintf(g.stdout, "\nThis exsim binary is not static: build one for the image with\n  CGO_ENABLED=0 GOOS=linux go build -o %s ./cmd/exsim\n", bin)
 	}
-	fmt.Fprintf(g.stdout, "\nThen: cd %s && docker-compose up --build -d\n", dir)
+	fmt.Fprintf(g.stdout, "\nThen: cd %s && docker compose up --build -d   (or docker-compose, Compose v1)\n", dir)
 	return nil
 }
 
-// warnHostOverlap warns when this host has an address inside a zone's
-// subnet: Docker gives the host's side of each zone network an address
-// and a route, which would compete with the host's own (a machine whose
-// LAN is an RFC 5737 range).
-func warnHostOverlap(g *globals, t *topology.Topology) {
-	addrs, err := net.InterfaceAddrs()
+// composeTopology is --config/--topology on the networks of a compose lab
+// on this host: zones off the host's own networks (and a built-in
+// topology off the RFC 5737 ranges), each move said on standard error.
+func (g *globals) composeTopology() (*topology.Topology, error) {
+	t, err := g.loadTopology()
 	if err != nil {
-		return
+		return nil, err
 	}
-	for _, z := range t.Zones {
-		p, err := netip.ParsePrefix(z.Subnet)
-		if err != nil {
-			continue
-		}
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok {
-				if ip, ok := netip.AddrFromSlice(n.IP); ok && p.Contains(ip.Unmap()) {
-					fmt.Fprintf(g.stderr, "exsim: warning: this host has %s, inside zone %s's subnet %s: on this host the compose network would compete with the host's own route; give the zone another subnet (zones[].subnet in a topology file, exsim init)\n", n, z.Name, p)
-				}
-			}
-		}
+	used, err := lab.HostNetworks()
+	if err != nil {
+		return nil, err
 	}
+	nt, notes, err := lab.ComposeNetwork(t, used, g.config == "")
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	for _, n := range notes {
+		fmt.Fprintln(g.stderr, "exsim: compose:", n)
+	}
+	return nt, nil
 }
 
 // isStatic reports whether the ELF file has no program interpreter (no

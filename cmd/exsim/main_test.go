@@ -64,24 +64,30 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// runUp starts `exsim up` and waits for its admin API. The child writes
-// its output to a file, handed to it as is: no copying goroutine for the
-// wait to race with.
+// runUp starts `exsim up` and waits for its admin API.
 func runUp(t *testing.T, bin string, args ...string) *exec.Cmd {
 	t.Helper()
-	out, err := os.Create(filepath.Join(t.TempDir(), "up.log"))
+	return runServing(t, bin, append([]string{"up"}, args...)...)
+}
+
+// runServing starts `exsim up` or `exsim serve` (args name it) and waits
+// for its admin API. The child writes its output to a file, handed to it
+// as is: no copying goroutine for the wait to race with.
+func runServing(t *testing.T, bin string, args ...string) *exec.Cmd {
+	t.Helper()
+	out, err := os.Create(filepath.Join(t.TempDir(), args[0]+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer out.Close() // the child holds its own copy
-	cmd := exec.Command(bin, append([]string{"up"}, args...)...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	output := func() string { b, _ := os.ReadFile(out.Name()); return string(b) }
-	waitFor(t, func() bool { return strings.Contains(output(), "Ctrl-C stops") }, func() string { return "exsim up did not start:\n" + output() })
+	waitFor(t, func() bool { return strings.Contains(output(), "Ctrl-C stops") }, func() string { return "exsim " + args[0] + " did not start:\n" + output() })
 	return cmd
 }
 

@@ -83,6 +83,9 @@ func askTransportServers[T any](ctx context.Context, g *globals, server string, 
 	if err != nil {
 		return answers[T]{}, err
 	}
+	if server == "" {
+		servers = g.onlyServedHere(ctx, servers) // inside a container: its own server
+	}
 	return askEach(ctx, g, servers, ask)
 }
 
@@ -99,7 +102,7 @@ func askServers[T any](ctx context.Context, g *globals, roles []topology.Role, a
 			servers = append(servers, s.Name)
 		}
 	}
-	return askEach(ctx, g, servers, ask)
+	return askEach(ctx, g, g.onlyServedHere(ctx, servers), ask) // inside a container: its own server
 }
 
 // askEach asks the admin API of each server for its part of a listing. A

@@ -88,6 +88,11 @@ func runProbe(ctx context.Context, g *globals, f probeFlags) error {
 	if err != nil {
 		return err
 	}
+	if f.from == "" && len(f.flows) == 0 {
+		if flows, err = flowsServedHere(ctx, g, flows); err != nil {
+			return err
+		}
+	}
 	results, err := probeThroughAdmin(ctx, g, flows, f.timeout)
 	if err != nil {
 		return err

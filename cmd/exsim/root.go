@@ -115,8 +115,8 @@ func (g *globals) logger() *slog.Logger {
 func (g *globals) loadTopology() (*topology.Topology, error) {
 	var t *topology.Topology
 	var err error
-	if g.config != "" {
-		t, err = topology.Load(g.config)
+	if cfg := g.configFile(); cfg != "" {
+		t, err = topology.Load(cfg)
 	} else {
 		t, err = topology.Builtin(g.topology)
 	}
@@ -178,6 +178,9 @@ func (g *globals) loopbackTopology(dir string) (*topology.Topology, error) {
 		return nil, usageError("%v", err)
 	}
 	if t == nil {
+		if path := g.composeDataTopology(dir); path != "" {
+			return g.composeLabTopology(path)
+		}
 		return g.loadTopology()
 	}
 	if g.config != "" || g.flagChanged("topology") {
@@ -267,6 +270,7 @@ Start with:  exsim demo`,
 // commands lists the subcommand constructors; each file adds its own.
 var commands = []func(*globals) *cobra.Command{
 	newTopologyCmd, newInitCmd, newUpCmd, newServeCmd, newQueueCmd, newTrackCmd, newFaultCmd, newSendCmd, newProbeCmd, newScenarioCmd, newDemoCmd, newEdgeSyncCmd, newLabCmd, newExportCmd,
+	newVersionCmd, newHealthcheckCmd,
 }
 
 // run executes the command line and returns the exit code.

@@ -4,6 +4,8 @@
 // running the probe or sending mail from a server's own position. It is
 // HTTP+JSON on a management address (loopback by default) behind a bearer
 // token, and the CLI and the scenario runner use it through Client.
+// Health (/healthz), readiness (/readyz) and Prometheus metrics (/metrics)
+// are served beside it without the token.
 package control
 
 import (

@@ -130,7 +130,7 @@ func Handler(lab Lab, token string, log *slog.Logger) http.Handler {
 	mux.HandleFunc("POST /v1/probe", h.probe)
 	mux.HandleFunc("POST /v1/send", call("send", lab.Send))
 	mux.HandleFunc("POST /v1/read", call("read", lab.Read))
-	return h.auth(mux)
+	return h.public(h.auth(mux))
 }
 
 type handler struct {
