@@ -3,8 +3,6 @@ package roles
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,23 +49,16 @@ func BenchmarkEWSFindItem(b *testing.B) {
 	c := webClient(&testing.T{}, rt)
 	url := fmt.Sprintf("https://ex01.contoso.com:%d/EWS/Exchange.asmx", 443+labtest.PortOffset)
 	find := func(offset int) {
-		body := fmt.Sprintf(`<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" `+
-			`xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">`+
-			`<soap:Header><t:RequestServerVersion Version="Exchange2016"/></soap:Header><soap:Body><m:FindItem Traversal="Shallow">`+
+		body := soapEnvelope(fmt.Sprintf(`<m:FindItem Traversal="Shallow">`+
 			`<m:ItemShape><t:BaseShape>Default</t:BaseShape></m:ItemShape><m:IndexedPageItemView MaxEntriesReturned="%d" Offset="%d" BasePoint="Beginning"/>`+
 			`<m:SortOrder><t:FieldOrder Order="Descending"><t:FieldURI FieldURI="item:DateTimeReceived"/></t:FieldOrder></m:SortOrder>`+
-			`<m:ParentFolderIds><t:DistinguishedFolderId Id="inbox"/></m:ParentFolderIds></m:FindItem></soap:Body></soap:Envelope>`, page, offset)
-		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-		req.Header.Set("Content-Type", "text/xml; charset=utf-8")
-		req.SetBasicAuth("alice@contoso.com", "P@ssw0rd")
-		resp, err := c.Do(req)
+			`<m:ParentFolderIds><t:DistinguishedFolderId Id="inbox"/></m:ParentFolderIds></m:FindItem>`, page, offset))
+		status, got, err := postSOAP(c, url, "alice@contoso.com", body)
 		if err != nil {
 			b.Fatal(err)
 		}
-		got, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || strings.Count(string(got), "<t:Message>") != page || !strings.Contains(string(got), `TotalItemsInView="10000"`) {
-			b.Fatalf("FindItem offset %d = %d\n%.600s", offset, resp.StatusCode, got)
+		if status != 200 || strings.Count(got, "<t:Message>") != page || !strings.Contains(got, `TotalItemsInView="10000"`) {
+			b.Fatalf("FindItem offset %d = %d\n%.600s", offset, status, got)
 		}
 	}
 	find(0) // warm up the connection

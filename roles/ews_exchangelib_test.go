@@ -9,6 +9,7 @@ import (
 	"net/mail"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/exsim/exsim/internal/labtest"
 	"github.com/exsim/exsim/servers/httpd"
+	"github.com/exsim/exsim/topology"
 	"github.com/exsim/exsim/transport"
 	"github.com/exsim/exsim/transport/smtpclient"
 )
@@ -57,6 +59,12 @@ type exchangelibResult struct {
 		Subject string `json:"subject"`
 		Body    string `json:"body"`
 	} `json:"oof_replies"`
+	// Notifications and impersonation (the pinned run).
+	PullEvents          []string `json:"pull_events"`
+	PullNewMail         []string `json:"pull_new_mail"`
+	StreamEvents        []string `json:"stream_events"`
+	Impersonated        []string `json:"impersonated"`
+	ImpersonationDenied string   `json:"impersonation_denied"`
 }
 
 // freeBusy is one FreeBusyView as exchangelib reads it.
@@ -87,7 +95,11 @@ func TestEWSWithExchangelib(t *testing.T) {
 	if exec.Command("/usr/bin/python3", "-c", "import exchangelib").Run() != nil {
 		t.Skip("python3-exchangelib is not installed (apt-get install python3-exchangelib)")
 	}
-	rt := startLab(t, "contoso-noedge", nil)
+	// A service account with the ApplicationImpersonation role, on EX01.
+	rt := startLab(t, "contoso-noedge", func(top *topology.Topology) {
+		top.Mailboxes = append(top.Mailboxes, topology.Mailbox{Address: "ews-svc@contoso.com", DisplayName: "EWS Service",
+			Password: "P@ssw0rd", Server: "EX01", Roles: []string{topology.RoleApplicationImpersonation}})
+	})
 	ca := labCAFile(t, rt)
 	var hosts []string
 	for _, s := range rt.o.Topology.Servers {
@@ -117,9 +129,39 @@ func TestEWSWithExchangelib(t *testing.T) {
 				"EWS_SEND_SUBJECT="+sendSubject, "EWS_SEND_TO=bob@contoso.com", "REQUESTS_CA_BUNDLE="+ca,
 				`EWS_BOB_USER=CONTOSO\bob`, "EWS_BOB_ADDRESS=bob@contoso.com", "EWS_MEETING_SUBJECT="+meetingSubject,
 			)
+			// The pinned run also subscribes to notifications and tries
+			// impersonation.
+			dir := t.TempDir()
+			ready, goAhead := filepath.Join(dir, "ready"), filepath.Join(dir, "go")
+			notifySubject := "ews notification " + pin
+			bobSubject := "for bob's eyes " + pin
+			if pin == "1" {
+				cmd.Env = append(cmd.Env, "EWS_NOTIFY_READY="+ready, "EWS_NOTIFY_GO="+goAhead, "EWS_IMPERSONATOR=ews-svc@contoso.com")
+				if res := sendFrom(t, rt, "INET01", "carol@fabrikam.com", bobSubject, "bob@contoso.com"); res.Err != nil {
+					t.Fatalf("send %q: %v", bobSubject, res.Err)
+				}
+				waitMail(t, rt, "EX02", "bob@contoso.com", bobSubject)
+			}
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Run(); err != nil {
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if pin == "1" {
+				// Delivered by SMTP from the internet once the
+				// subscriptions exist: the events come from transport.
+				for _, err := os.Stat(ready); err != nil && ctx.Err() == nil; _, err = os.Stat(ready) {
+					time.Sleep(50 * time.Millisecond)
+				}
+				if res := sendFrom(t, rt, "INET01", "carol@fabrikam.com", notifySubject, "alice@contoso.com"); res.Err != nil {
+					t.Fatalf("send %q: %v", notifySubject, res.Err)
+				}
+				waitMail(t, rt, "EX01", "alice@contoso.com", notifySubject)
+				if err := os.WriteFile(goAhead, nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := cmd.Wait(); err != nil {
 				t.Fatalf("exchangelib: %v\n%s", err, stderr.String())
 			}
 			t.Logf("exchangelib saw: %s", stdout.String())
@@ -159,6 +201,17 @@ func TestEWSWithExchangelib(t *testing.T) {
 			// folded into its deletion).
 			if !slices.Equal(got.SyncThird, []string{"delete"}) {
 				t.Errorf("sync_items after the changes = %q, want [delete]", got.SyncThird)
+			}
+			if pin == "1" {
+				if !slices.Contains(got.PullEvents, "NewMailEvent") || !slices.Equal(got.PullNewMail, []string{notifySubject}) ||
+					!slices.Contains(got.StreamEvents, "NewMailEvent") {
+					t.Errorf("notifications: pull %q (new mail %q), streaming %q; want NewMailEvent for %q in both",
+						got.PullEvents, got.PullNewMail, got.StreamEvents, notifySubject)
+				}
+				if !slices.Contains(got.Impersonated, bobSubject) || got.ImpersonationDenied != "ErrorImpersonateUserDenied" {
+					t.Errorf("impersonation: ews-svc read bob's inbox %q (want %q in it); alice got %q, want ErrorImpersonateUserDenied",
+						got.Impersonated, bobSubject, got.ImpersonationDenied)
+				}
 			}
 			// The message went through transport to bob on EX02, with its
 			// attachment.

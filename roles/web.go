@@ -43,7 +43,7 @@ func (b webBackend) user(m *topology.Mailbox) *httpd.User {
 	home := b.r.t.Server(m.Server)
 	return &httpd.User{
 		Address: m.Address, DisplayName: m.DisplayName, HomeServer: home.Name, HomeFQDN: home.FQDN,
-		MailboxGUID: mailboxGUID(m.Address),
+		MailboxGUID: mailboxGUID(m.Address), Impersonator: m.HasRole(topology.RoleApplicationImpersonation),
 	}
 }
 
@@ -285,6 +285,7 @@ func (r *mailboxRole) startHTTP() error {
 				Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 				ConnContext: r.ntlmHTTP.ConnContext,
 			}
+			srv.RegisterOnShutdown(https.Close) // ends EWS streams, which Shutdown would wait for
 			s.onClose(srv.Shutdown)
 			go func() {
 				if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -334,6 +335,9 @@ func (r *mailboxRole) webFrontEnd(local http.Handler) http.Handler {
 			// page): the front end answers itself.
 			local.ServeHTTP(w, req)
 			return
+		}
+		if anchor := r.anchorHome(req); anchor != nil {
+			home = anchor
 		}
 		// A mailbox's requests go to its server's Back End site, this
 		// server's own included, as Exchange's Client Access front end
@@ -441,6 +445,23 @@ func (r *mailboxRole) homeOf(req *http.Request) *topology.Server {
 		addr, _ = url.PathUnescape(addr)
 		if m := r.t.Mailbox(addr); m != nil {
 			return r.t.Server(m.Server)
+		}
+	}
+	return nil
+}
+
+// anchorHome is the server of the mailbox X-AnchorMailbox names, which
+// clients send to reach another mailbox (EWS impersonation, delegate
+// access): Client Access routes by it as Exchange's HttpProxy does. The
+// back end still decides whether the account may act for that mailbox.
+func (r *mailboxRole) anchorHome(req *http.Request) *topology.Server {
+	a := strings.TrimSpace(req.Header.Get("X-AnchorMailbox"))
+	if a == "" {
+		return nil
+	}
+	if m := r.t.Mailbox(strings.ToLower(a)); m != nil && r.t.IsAcceptedDomain(topology.Domain(m.Address)) {
+		if s := r.t.Server(m.Server); s != nil && s.Role == topology.RoleMailbox {
+			return s
 		}
 	}
 	return nil

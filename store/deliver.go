@@ -62,7 +62,7 @@ func (s *Store) Deliver(ctx context.Context, msg []byte, mailboxes ...string) ([
 					return err
 				}
 			}
-			a, err := mb.appendMsg(w, Inbox, bodyID, &msgRec{Internal: unixNano(now), Size: uint64(len(msg))}, sum)
+			a, err := mb.appendMsg(w, Inbox, bodyID, &msgRec{Internal: unixNano(now), Size: uint64(len(msg))}, sum, CauseDelivered)
 			if err != nil {
 				return err
 			}
@@ -82,15 +82,15 @@ func (s *Store) Deliver(ctx context.Context, msg []byte, mailboxes ...string) ([
 
 // appendMsg adds a message record (whose body is already stored, one
 // reference added here) to the named folder.
-func (mb *mbx) appendMsg(w *wtx, folder string, bodyID uint64, rec *msgRec, sum summary) (Appended, error) {
+func (mb *mbx) appendMsg(w *wtx, folder string, bodyID uint64, rec *msgRec, sum summary, cause ChangeCause) (Appended, error) {
 	id, r, err := mb.folderByName(folder)
 	if err != nil {
 		return Appended{}, err
 	}
-	return mb.appendTo(w, id, &r, bodyID, rec, sum)
+	return mb.appendTo(w, id, &r, bodyID, rec, sum, cause)
 }
 
-func (mb *mbx) appendTo(w *wtx, id uint64, r *folderRec, bodyID uint64, rec *msgRec, sum summary) (Appended, error) {
+func (mb *mbx) appendTo(w *wtx, id uint64, r *folderRec, bodyID uint64, rec *msgRec, sum summary, cause ChangeCause) (Appended, error) {
 	b, err := mb.msgBucket(id)
 	if err != nil {
 		return Appended{}, err
@@ -110,6 +110,6 @@ func (mb *mbx) appendTo(w *wtx, id uint64, r *folderRec, bodyID uint64, rec *msg
 	if err := mb.putFolder(id, r); err != nil {
 		return Appended{}, err
 	}
-	w.changed(Change{Kind: MessagesAdded, Mailbox: mb.addr, FolderID: id, Folder: r.Name, UIDs: []uint32{uid}})
+	w.changed(Change{Kind: MessagesAdded, Mailbox: mb.addr, FolderID: id, Folder: r.Name, UIDs: []uint32{uid}, Cause: cause})
 	return Appended{UIDValidity: r.UIDValidity, UID: uid}, nil
 }

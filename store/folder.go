@@ -237,7 +237,7 @@ func (f *Folder) Append(ctx context.Context, msg []byte, flags []string, date ti
 		if err != nil {
 			return err
 		}
-		out, err = mb.appendTo(w, f.id, r, bodyID, &msgRec{Flags: bits, Keywords: kws, Internal: unixNano(date), Size: uint64(len(msg))}, sum)
+		out, err = mb.appendTo(w, f.id, r, bodyID, &msgRec{Flags: bits, Keywords: kws, Internal: unixNano(date), Size: uint64(len(msg))}, sum, CauseAppended)
 		return err
 	})
 	return out, err
@@ -350,7 +350,7 @@ func (f *Folder) remove(ctx context.Context, uids []uint32, onlyDeleted bool) ([
 		if err := mb.putFolder(f.id, r); err != nil {
 			return err
 		}
-		w.changed(Change{Kind: MessagesExpunged, Mailbox: mb.addr, FolderID: f.id, Folder: r.Name, UIDs: slices.Clone(out)})
+		w.changed(Change{Kind: MessagesExpunged, Mailbox: mb.addr, FolderID: f.id, Folder: r.Name, UIDs: slices.Clone(out), Cause: CauseRemoved})
 		return nil
 	})
 	return out, err
@@ -431,9 +431,14 @@ func (f *Folder) transfer(ctx context.Context, uids []uint32, dest string, move 
 			if err := mb.putFolder(f.id, src); err != nil {
 				return err
 			}
-			w.changed(Change{Kind: MessagesExpunged, Mailbox: mb.addr, FolderID: f.id, Folder: src.Name, UIDs: slices.Clone(out.SourceUIDs)})
+			w.changed(Change{Kind: MessagesExpunged, Mailbox: mb.addr, FolderID: f.id, Folder: src.Name, UIDs: slices.Clone(out.SourceUIDs), Cause: CauseMoved})
 		}
-		w.changed(Change{Kind: MessagesAdded, Mailbox: mb.addr, FolderID: did, Folder: dst.Name, UIDs: slices.Clone(out.DestUIDs)})
+		cause := CauseCopied
+		if move {
+			cause = CauseMoved
+		}
+		w.changed(Change{Kind: MessagesAdded, Mailbox: mb.addr, FolderID: did, Folder: dst.Name, UIDs: slices.Clone(out.DestUIDs),
+			Cause: cause, SourceFolder: src.Name, SourceUIDs: slices.Clone(out.SourceUIDs)})
 		return nil
 	})
 	return out, err

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.etcd.io/bbolt"
 )
@@ -45,15 +46,24 @@ func TestWatch(t *testing.T) {
 	inbox.StoreFlags(ctx, []uint32{d.UID}, FlagsAdd, []string{FlagSeen})
 	inbox.StoreFlags(ctx, []uint32{d.UID}, FlagsAdd, []string{FlagSeen}) // no change, no event
 	inbox.Move(ctx, []uint32{d.UID}, "Archive")
+	archive := mustFolder(t, m, "Archive")
+	archive.Copy(ctx, []uint32{1}, Inbox)
+	archive.Remove(ctx, []uint32{1})
+	archive.Append(ctx, testMsg("b"), nil, time.Time{})
 
+	// Watchers tell a delivery from a save and a move from a delete
+	// (EWS raises NewMail, Created, Moved, Copied and Deleted from them).
 	var got []string
-	for len(got) < 4 {
+	for len(got) < 7 {
 		<-w.C()
 		for _, c := range w.Changes() {
-			got = append(got, fmt.Sprintf("%s %s %v", c.Kind, c.Folder, c.UIDs))
+			got = append(got, fmt.Sprintf("%s %s %v cause %d from %q %v", c.Kind, c.Folder, c.UIDs, c.Cause, c.SourceFolder, c.SourceUIDs))
 		}
 	}
-	want := []string{"added INBOX [1]", "flags INBOX [1]", "expunged INBOX [1]", "added Archive [1]"}
+	want := []string{`added INBOX [1] cause 1 from "" []`, `flags INBOX [1] cause 0 from "" []`,
+		`expunged INBOX [1] cause 4 from "" []`, `added Archive [1] cause 4 from "INBOX" [1]`,
+		`added INBOX [2] cause 3 from "Archive" [1]`, `expunged Archive [1] cause 5 from "" []`,
+		`added Archive [2] cause 2 from "" []`}
 	if strings.Join(got, "; ") != strings.Join(want, "; ") {
 		t.Errorf("changes = %q, want %q", got, want)
 	}

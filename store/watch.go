@@ -42,14 +42,39 @@ func (k ChangeKind) String() string {
 	return "unknown"
 }
 
-// Change is one committed change to a mailbox. UIDs is shared between
-// watchers and must not be modified.
+// ChangeCause says what added or removed messages, for watchers that tell
+// a delivery from a save or a move from a delete (EWS notifications).
+type ChangeCause int
+
+const (
+	// CauseNone: a change that is not about messages arriving or leaving.
+	CauseNone ChangeCause = iota
+	// CauseDelivered: Deliver put the message in the INBOX (new mail).
+	CauseDelivered
+	// CauseAppended: Append saved it (IMAP APPEND, a draft, a sent copy).
+	CauseAppended
+	// CauseCopied: Copy added it; Source names the originals.
+	CauseCopied
+	// CauseMoved: Move added it to its new folder (MessagesAdded, with
+	// Source) or took it from its old one (MessagesExpunged).
+	CauseMoved
+	// CauseRemoved: Expunge or Remove deleted it for good.
+	CauseRemoved
+)
+
+// Change is one committed change to a mailbox. UIDs and SourceUIDs are
+// shared between watchers and must not be modified.
 type Change struct {
 	Kind     ChangeKind
 	Mailbox  string // lower-cased address
 	FolderID uint64
 	Folder   string
 	UIDs     []uint32
+	Cause    ChangeCause // for MessagesAdded and MessagesExpunged
+	// SourceFolder and SourceUIDs are, for MessagesAdded by a copy or a
+	// move, the folder and UIDs the messages came from, in UIDs' order.
+	SourceFolder string
+	SourceUIDs   []uint32
 }
 
 // maxWatchQueue bounds the changes one watcher holds; beyond it the watcher

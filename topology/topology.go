@@ -158,6 +158,25 @@ type Mailbox struct {
 	// Server is the home server: a Mailbox server, or an Internet server for
 	// external users.
 	Server string `yaml:"server" json:"server"`
+	// Roles are the management roles assigned to the account (New-
+	// ManagementRoleAssignment). Only ApplicationImpersonation is known:
+	// its holder may act as any mailbox of the organization over EWS
+	// (ExchangeImpersonation). Default none.
+	Roles []string `yaml:"roles,omitempty" json:"roles,omitempty"`
+}
+
+// RoleApplicationImpersonation is Exchange's management role that allows
+// EWS ExchangeImpersonation.
+const RoleApplicationImpersonation = "ApplicationImpersonation"
+
+// HasRole reports whether the account holds the management role.
+func (m *Mailbox) HasRole(role string) bool {
+	for _, r := range m.Roles {
+		if strings.EqualFold(r, role) {
+			return true
+		}
+	}
+	return false
 }
 
 // SendConnector is an administrator-created Send connector.

@@ -234,6 +234,12 @@ func TestParseErrorsNameLineAndKey(t *testing.T) {
 			s = strings.Replace(s, "198.51.100.0/24", "10.99.0.0/16", 1)
 			return strings.Replace(s, "192.0.2.0/24", "10.99.3.0/24", 1)
 		}, 0, `zones[2].subnet: 10.99.3.0/24 overlaps zone perimeter's subnet 10.99.0.0/16`},
+		{"unknown management role", func(s string) string {
+			return strings.Replace(s, "    server: EX02\n", "    server: EX02\n    roles: [ApplicationImpersonator]\n", 1)
+		}, 0, `mailboxes[1].roles[0]: "ApplicationImpersonator" is not a management role exsim knows`},
+		{"role outside the organization", func(s string) string {
+			return strings.Replace(s, "    server: INET01\n", "    server: INET01\n    roles: [ApplicationImpersonation]\n", 1)
+		}, 0, `mailboxes[2].roles[0]: carol@fabrikam.com is an account of INET01, outside the organization`},
 		{"negative rate limit", func(s string) string {
 			return strings.Replace(s, "message_rate_limit: 0 ", "message_rate_limit: -5 ", 1)
 		}, 0, `servers[0].edge.message_rate_limit: -5: write a number of messages per minute`},

@@ -302,6 +302,14 @@ func (t *Topology) validateMailboxes(v *validator) {
 			v.errf(key+".password", "required")
 		}
 		s := t.Server(m.Server)
+		for j, r := range m.Roles {
+			switch {
+			case !strings.EqualFold(r, RoleApplicationImpersonation):
+				v.errf(fmt.Sprintf("%s.roles[%d]", key, j), "%q is not a management role exsim knows; use %s", r, RoleApplicationImpersonation)
+			case s != nil && s.Role != RoleMailbox:
+				v.errf(fmt.Sprintf("%s.roles[%d]", key, j), "%s is an account of %s, outside the organization; roles are for mailboxes on Mailbox servers", m.Address, s.Name)
+			}
+		}
 		switch {
 		case s == nil:
 			v.errf(key+".server", "%q is not a server of this topology", m.Server)

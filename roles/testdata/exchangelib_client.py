@@ -181,4 +181,44 @@ while not replies and time.time() < deadline:
 out["oof_replies"] = [{"subject": m.subject, "body": str(m.text_body or m.body)} for m in replies]
 bob.oof_settings = OofSettings(state=OofSettings.DISABLED)
 out["oof_state_after"] = bob.oof_settings.state
+
+if os.environ.get("EWS_NOTIFY_READY"):
+    # Notifications: a pull and a streaming subscription on the Inbox; the
+    # test delivers a message by SMTP once they exist (EWS_NOTIFY_READY
+    # appears), then says so (EWS_NOTIFY_GO).
+    import time  # noqa: E402
+
+    pull_id, watermark = inbox.subscribe_to_pull(timeout=5)
+    stream_id = inbox.subscribe_to_streaming()
+    open(os.environ["EWS_NOTIFY_READY"], "w").close()
+    deadline = time.time() + 60
+    while not os.path.exists(os.environ["EWS_NOTIFY_GO"]):
+        if time.time() > deadline:
+            raise TimeoutError("the test did not deliver")
+        time.sleep(0.1)
+    events = [e for n in inbox.get_events(pull_id, watermark) for e in n.events]
+    out["pull_events"] = [type(e).__name__ for e in events]
+    new_mail = [e.item_id.id for e in events if type(e).__name__ == "NewMailEvent"]
+    out["pull_new_mail"] = [m.subject for m in account.fetch(ids=[(i, None) for i in new_mail])]
+    out["stream_events"] = []
+    for n in inbox.get_streaming_events(stream_id, connection_timeout=1, max_notifications_returned=1):
+        out["stream_events"] += [type(e).__name__ for e in n.events]
+    inbox.unsubscribe(pull_id)
+    inbox.unsubscribe(stream_id)
+
+if os.environ.get("EWS_IMPERSONATOR"):
+    # ExchangeImpersonation: the service account reads bob's Inbox (on
+    # another server: X-AnchorMailbox routes it there); alice may not.
+    from exchangelib import IMPERSONATION  # noqa: E402
+
+    def as_bob(user):
+        cfg = Configuration(**dict(kwargs, credentials=Credentials(user, os.environ["EWS_PASSWORD"])))
+        return Account(os.environ["EWS_SEND_TO"], config=cfg, autodiscover=False, access_type=IMPERSONATION)
+
+    out["impersonated"] = [m.subject for m in as_bob(os.environ["EWS_IMPERSONATOR"]).inbox.all()[:50]]
+    try:
+        as_bob(os.environ["EWS_USER"]).inbox.all().count()
+        out["impersonation_denied"] = "no error"
+    except Exception as e:  # noqa: BLE001 - the error's name is the result
+        out["impersonation_denied"] = type(e).__name__
 json.dump(out, sys.stdout)

@@ -69,6 +69,9 @@ type User struct {
 	HomeFQDN    string // its FQDN, ex01.contoso.com (X-CalculatedBETarget)
 	MailboxGUID string // the mailbox's GUID (Autodiscover MailboxId)
 	LegacyDN    string // /o=Contoso/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=...; generated when empty
+	// Impersonator: the account holds the ApplicationImpersonation role
+	// and may act as any mailbox FindUser knows (EWS ExchangeImpersonation).
+	Impersonator bool
 }
 
 // MessageInfo is one line of a folder listing.

@@ -39,6 +39,9 @@ type ewsCall struct {
 	op  *xnode
 	log *slog.Logger
 	ms  MailStore // nil when the backend is read-only
+	// w is for operations that answer themselves (GetStreamingEvents):
+	// their run returns nil.
+	w http.ResponseWriter
 }
 
 // ewsOps are the operations exsim runs; store marks those that need a
@@ -64,6 +67,11 @@ var ewsOps = map[string]struct {
 	"SyncFolderItems":     {run: (*ewsCall).syncFolderItems},
 	"ResolveNames":        {run: (*ewsCall).resolveNames, store: true},
 	"ConvertId":           {run: (*ewsCall).convertID},
+	"CreateAttachment":    {run: (*ewsCall).createAttachment, store: true},
+	"Subscribe":           {run: (*ewsCall).subscribe},
+	"GetEvents":           {run: (*ewsCall).getEvents},
+	"GetStreamingEvents":  {run: (*ewsCall).getStreamingEvents},
+	"Unsubscribe":         {run: (*ewsCall).unsubscribe},
 	"ExpandDL":            {run: (*ewsCall).expandDL},
 	"GetServerTimeZones":  {run: (*ewsCall).getServerTimeZones},
 
@@ -102,18 +110,17 @@ func (h *Handler) serveEWS(w http.ResponseWriter, r *http.Request, rest string, 
 		return
 	}
 	if req.Impersonate != "" {
-		// ExchangeImpersonation needs the ApplicationImpersonation role,
-		// which no lab account holds: refused as Exchange refuses it,
-		// never silently run as the caller (EWS response codes,
-		// ErrorImpersonateUserDenied).
-		log.Warn("impersonation refused", "as", req.Impersonate)
-		h.ewsFault(w, "ErrorImpersonateUserDenied", "The account does not have permission to impersonate the requested user.", "The account does not have permission to impersonate the requested user.")
-		return
+		if u = h.impersonate(w, r, u, req.Impersonate, log); u == nil {
+			return
+		}
+		log = log.With("as", u.Address)
 	}
 	op, ok := ewsOps[req.Operation]
 	ms, isStore := h.b.(MailStore)
 	if ok && (!op.store || isStore) {
-		h.ewsReply(w, op.run(&ewsCall{h: h, r: r, u: u, op: req.Op, log: log, ms: ms}))
+		if resp := op.run(&ewsCall{h: h, r: r, u: u, op: req.Op, log: log, ms: ms, w: w}); resp != nil {
+			h.ewsReply(w, resp)
+		}
 		return
 	}
 	if slices.Contains(ewsOperations, req.Operation) {
@@ -173,12 +180,8 @@ func (h *Handler) versionHeader() *soapHeader {
 
 // ewsReply writes a successful (HTTP 200) SOAP response around content.
 func (h *Handler) ewsReply(w http.ResponseWriter, content any) {
-	env := soapEnvelope{
-		XmlnsS: nsSOAP11,
-		Header: h.versionHeader(),
-		Body:   soapBody{XmlnsXsi: nsXSI, XmlnsXsd: nsXSD, Content: content},
-	}
-	writeSOAP(w, http.StatusOK, env)
+	b, err := h.soapBytes(content)
+	writeSOAPBytes(w, http.StatusOK, b, err)
 }
 
 type soapFault struct {
@@ -219,10 +222,12 @@ func (h *Handler) ewsFault(w http.ResponseWriter, code, faultString, message str
 }
 
 func writeSOAP(w http.ResponseWriter, status int, env soapEnvelope) {
-	var buf bytes.Buffer
-	buf.WriteString(`<?xml version="1.0" encoding="utf-8"?>`)
-	enc := xml.NewEncoder(&buf)
-	if err := enc.Encode(env); err != nil {
+	b, err := marshalSOAP(env)
+	writeSOAPBytes(w, status, b, err)
+}
+
+func writeSOAPBytes(w http.ResponseWriter, status int, b []byte, err error) {
+	if err != nil {
 		// Only a programming error can get here: every value is ours.
 		http.Error(w, "", http.StatusInternalServerError)
 		return
@@ -230,7 +235,19 @@ func writeSOAP(w http.ResponseWriter, status int, env soapEnvelope) {
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	w.Header().Set("Cache-Control", "private")
 	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+	w.Write(b)
+}
+
+func marshalSOAP(env soapEnvelope) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteString(`<?xml version="1.0" encoding="utf-8"?>`)
+	err := xml.NewEncoder(&buf).Encode(env)
+	return buf.Bytes(), err
+}
+
+// soapBytes is the envelope ewsReply writes around content.
+func (h *Handler) soapBytes(content any) ([]byte, error) {
+	return marshalSOAP(soapEnvelope{XmlnsS: nsSOAP11, Header: h.versionHeader(), Body: soapBody{XmlnsXsi: nsXSI, XmlnsXsd: nsXSD, Content: content}})
 }
 
 // responseMessage is the common part of every EWS response message.

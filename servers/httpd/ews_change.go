@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"mime"
 	"strings"
 
 	"github.com/emersion/go-message/mail"
@@ -53,15 +52,11 @@ func readDraft(n *xnode) (*ewsDraft, error) {
 		d.categories = append(d.categories, strings.TrimSpace(s.Text))
 	}
 	for _, a := range n.child("Attachments").all("FileAttachment") {
-		data, err := base64.StdEncoding.DecodeString(a.text("Content"))
+		att, err := fileAttachment(a)
 		if err != nil {
-			return nil, fmt.Errorf("attachment content: %w", err)
+			return nil, err
 		}
-		ct := a.text("ContentType")
-		if ct == "" {
-			ct = mime.TypeByExtension(strings.ToLower(a.text("Name")[strings.LastIndex(a.text("Name"), ".")+1:]))
-		}
-		d.attachments = append(d.attachments, shownAttachment{Name: a.text("Name"), ContentType: ct, Data: data, Inline: xsBool(a.text("IsInline"))})
+		d.attachments = append(d.attachments, att)
 	}
 	if mc := n.text("MimeContent"); mc != "" {
 		b, err := base64.StdEncoding.DecodeString(mc)
@@ -69,6 +64,16 @@ func readDraft(n *xnode) (*ewsDraft, error) {
 			return nil, fmt.Errorf("MimeContent: %w", err)
 		}
 		d.mimeContent = b
+		if len(d.to)+len(d.cc)+len(d.bcc) == 0 {
+			// Exchange sends a MIME item to the recipients its
+			// headers name (DavMail's SMTP submission relies on it).
+			if r, err := mail.CreateReader(bytes.NewReader(b)); err == nil {
+				d.to, _ = r.Header.AddressList("To")
+				d.cc, _ = r.Header.AddressList("Cc")
+				d.bcc, _ = r.Header.AddressList("Bcc")
+				r.Close()
+			}
+		}
 	}
 	return d, nil
 }
@@ -88,6 +93,10 @@ func (d *ewsDraft) rcpts() []string {
 // saved draft (SendItem reads it back and strips it before sending).
 func (c *ewsCall) build(d *ewsDraft, keepBcc bool) ([]byte, error) {
 	if d.mimeContent != nil {
+		if !keepBcc {
+			empty := ""
+			return setHeaders(d.mimeContent, map[string]*string{"Bcc": &empty}), nil
+		}
 		return d.mimeContent, nil
 	}
 	cfg := c.h.cfg

@@ -36,6 +36,9 @@ func fieldValue(mi *MessageInfo, uri string) (any, error) {
 	case "item:itemclass":
 		return "IPM.Note", nil
 	}
+	if v, ok := extValue(mi, "", uri); ok {
+		return v, nil
+	}
 	return nil, errUnsupportedQuery
 }
 
@@ -94,6 +97,9 @@ func sortField(uri string) (func(a, b *MessageInfo) int, error) {
 	case "item:itemclass":
 		return func(a, b *MessageInfo) int { return 0 }, nil
 	}
+	if f := extCompare(uri); f != nil {
+		return f, nil
+	}
 	return nil, errUnsupportedQuery
 }
 
@@ -121,10 +127,10 @@ func match(mi *MessageInfo, n *xnode) (bool, error) {
 		ok, err := match(mi, n.Kids[0])
 		return !ok, err
 	case "Exists":
-		_, err := fieldValue(mi, n.child("FieldURI").attr("FieldURI"))
+		_, err := fieldValue(mi, extPath(n))
 		return err == nil, nil
 	case "Contains":
-		v, err := fieldValue(mi, n.child("FieldURI").attr("FieldURI"))
+		v, err := fieldValue(mi, extPath(n))
 		if err != nil {
 			return false, err
 		}
@@ -145,7 +151,7 @@ func match(mi *MessageInfo, n *xnode) (bool, error) {
 			return strings.Contains(s, want), nil
 		}
 	case "IsEqualTo", "IsNotEqualTo", "IsGreaterThan", "IsGreaterThanOrEqualTo", "IsLessThan", "IsLessThanOrEqualTo":
-		v, err := fieldValue(mi, n.child("FieldURI").attr("FieldURI"))
+		v, err := fieldValue(mi, extPath(n))
 		if err != nil {
 			return false, err
 		}
@@ -198,7 +204,7 @@ func filterSort(list []MessageInfo, restriction, sortOrder *xnode) ([]*MessageIn
 	if sortOrder != nil {
 		cmps, desc = cmps[:0], desc[:0]
 		for _, fo := range sortOrder.all("FieldOrder") {
-			f, err := sortField(fo.child("FieldURI").attr("FieldURI"))
+			f, err := sortField(extPath(fo))
 			if err != nil {
 				return nil, err
 			}

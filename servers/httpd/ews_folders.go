@@ -115,7 +115,10 @@ func (h *Handler) folderTree(ctx context.Context, u *User) (*folderTree, error) 
 	}
 	for _, w := range ewsWellKnown {
 		n := &ewsFolderNode{Key: w.Key, Parent: w.Parent, Distinguished: w.ID, Name: w.Name, Elem: w.Elem, Class: w.Class}
-		if !n.virtual() {
+		if fi, ok := have[strings.ToLower(FolderRecoverableDeletions)]; ok && w.ID == "recoverableitemsdeletions" {
+			// Soft-deleted items, once there are any (softDelete).
+			n.Key, n.Total, n.Unread = FolderRecoverableDeletions, fi.Total, fi.Unread
+		} else if !n.virtual() {
 			fi, ok := have[strings.ToLower(w.Key)]
 			if !ok {
 				continue
@@ -126,7 +129,7 @@ func (h *Handler) folderTree(ctx context.Context, u *User) (*folderTree, error) 
 	}
 	slices.SortFunc(infos, func(a, b FolderInfo) int { return strings.Compare(a.Name, b.Name) }) // parents first
 	for _, fi := range infos {
-		if t.get(fi.Name) != nil {
+		if t.get(fi.Name) != nil || strings.EqualFold(fi.Name, recoverableItems) {
 			continue
 		}
 		parent, name := virtualKey+"msgfolderroot", fi.Name

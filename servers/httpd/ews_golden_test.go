@@ -21,8 +21,9 @@ var fakeNow = time.Date(2024, 4, 2, 10, 0, 0, 0, time.UTC)
 
 // An ewsStep is one request of a golden transcript. Its body is a
 // text/template: {{item "INBOX" "1"}} is an ItemId, {{folder "INBOX"}} a
-// FolderId, {{att "INBOX" "1" 0}} an AttachmentId and {{state}} the last
-// SyncState the server returned.
+// FolderId, {{att "INBOX" "1" 0}} an AttachmentId, {{state}} the last
+// SyncState the server returned and {{last "Watermark"}} the last
+// Watermark (or SubscriptionId).
 type ewsStep struct {
 	version string // RequestServerVersion; "" for Exchange2016
 	body    string
@@ -32,10 +33,6 @@ type ewsStep struct {
 // compares every request and response with testdata/ews/<name>.txt
 // (C: request, S: status and the indented response).
 func TestEWSGolden(t *testing.T) {
-	report := `From: Bob Smith <bob@contoso.com>\r\nTo: Alice Wood <alice@contoso.com>\r\nSubject: Budget with attachment\r\n` +
-		`Date: Mon, 01 Apr 2024 08:00:00 +0000\r\nMessage-ID: <att@fake>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n` +
-		`--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe budget is attached.\r\n--b\r\nContent-Type: text/csv; name=budget.csv\r\n` +
-		`Content-Disposition: attachment; filename=budget.csv\r\n\r\nq1,100\r\n--b--\r\n`
 	tests := []struct {
 		name  string
 		steps []ewsStep
@@ -183,66 +180,94 @@ func TestEWSGolden(t *testing.T) {
 				<m:SyncFolderId><t:DistinguishedFolderId Id="sentitems"/></m:SyncFolderId><m:SyncState>{{state}}</m:SyncState></m:SyncFolderItems>`},
 		}, nil},
 	}
-	stateRE := regexp.MustCompile(`<m:SyncState>([^<]*)</m:SyncState>`)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fs := newFakeStore()
-			if _, err := fs.Append(t.Context(), "alice@contoso.com", FolderInbox, []byte(strings.ReplaceAll(report, `\r\n`, "\r\n")), nil); err != nil {
-				t.Fatal(err)
-			}
-			o := testOptions()
-			o.BasicAuth = &BasicAuth{EWS: true}
-			o.Now = func() time.Time { return fakeNow }
-			ts := newTestServerWith(t, o, fs, fs.fakeBackend)
-			state := ""
-			funcs := template.FuncMap{
-				"item":   func(folder, id string) string { return encodeItemID(folder, id) },
-				"folder": ewsFolderID,
-				"att": func(folder, id string, n int) string {
-					return base64Std(folder + "\x00" + id + "\x00" + fmt.Sprint(n))
-				},
-				"state": func() string { return state },
-			}
-			var out strings.Builder
-			for i, st := range tt.steps {
-				tmpl, err := template.New("").Funcs(funcs).Parse(st.body)
-				if err != nil {
-					t.Fatalf("step %d: %v", i, err)
-				}
-				var body bytes.Buffer
-				if err := tmpl.Execute(&body, nil); err != nil {
-					t.Fatal(err)
-				}
-				env := ewsEnvelope(body.String())
-				if st.version != "" {
-					env = strings.Replace(env, `Version="Exchange2016"`, `Version="`+st.version+`"`, 1)
-				}
-				resp, got := postEWS(t, ts, env)
-				if m := stateRE.FindStringSubmatch(got); m != nil {
-					state = m[1]
-				}
-				fmt.Fprintf(&out, "C: %s %s\n", strings.Join(strings.Fields(body.String()), " "), st.version)
-				fmt.Fprintf(&out, "S: %d\n%s\n", resp.StatusCode, indentXML(got))
-			}
+			fs, ts := goldenServer(t, nil)
+			replayEWS(t, ts, tt.name, tt.steps, nil)
 			if tt.check != nil {
 				tt.check(t, fs)
 			}
-			path := filepath.Join("testdata", "ews", tt.name+".txt")
-			if *updateGolden {
-				os.MkdirAll(filepath.Dir(path), 0o755)
-				if err := os.WriteFile(path, []byte(out.String()), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestEWSGolden -update)", err)
-			}
-			if out.String() != string(want) {
-				t.Errorf("transcript differs from %s (rerun with -update and review the diff):\n%s", path, firstDiff(string(want), out.String()))
-			}
 		})
+	}
+}
+
+// goldenReport is the message with an attachment every golden mailbox
+// starts with, besides the fake backend's own.
+const goldenReport = `From: Bob Smith <bob@contoso.com>\r\nTo: Alice Wood <alice@contoso.com>\r\nSubject: Budget with attachment\r\n` +
+	`Date: Mon, 01 Apr 2024 08:00:00 +0000\r\nMessage-ID: <att@fake>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n` +
+	`--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe budget is attached.\r\n--b\r\nContent-Type: text/csv; name=budget.csv\r\n` +
+	`Content-Disposition: attachment; filename=budget.csv\r\n\r\nq1,100\r\n--b--\r\n`
+
+// goldenServer is a test server on a fake store holding goldenReport,
+// with EWS Basic auth and the golden clock (now, when not nil).
+func goldenServer(t *testing.T, now func() time.Time) (*fakeStore, *testServer) {
+	fs := newFakeStore()
+	if _, err := fs.Append(t.Context(), "alice@contoso.com", FolderInbox, []byte(strings.ReplaceAll(goldenReport, `\r\n`, "\r\n")), nil); err != nil {
+		t.Fatal(err)
+	}
+	o := testOptions()
+	o.BasicAuth = &BasicAuth{EWS: true}
+	o.Now = func() time.Time { return fakeNow }
+	if now != nil {
+		o.Now = now
+	}
+	return fs, newTestServerWith(t, o, fs, fs.fakeBackend)
+}
+
+// replayEWS sends steps to ts and compares the transcript with
+// testdata/ews/<name>.txt. funcs add template functions to the steps'.
+func replayEWS(t *testing.T, ts *testServer, name string, steps []ewsStep, funcs template.FuncMap) {
+	t.Helper()
+	// The last value of these elements the server returned.
+	last := map[string]string{}
+	valueRE := regexp.MustCompile(`<[a-z]:(SyncState|SubscriptionId|Watermark)>([^<]*)</`)
+	all := template.FuncMap{
+		"item":   func(folder, id string) string { return encodeItemID(folder, id) },
+		"folder": ewsFolderID,
+		"att": func(folder, id string, n int) string {
+			return base64Std(folder + "\x00" + id + "\x00" + fmt.Sprint(n))
+		},
+		"state": func() string { return last["SyncState"] },
+		"last":  func(name string) string { return last[name] },
+	}
+	for k, f := range funcs {
+		all[k] = f
+	}
+	var out strings.Builder
+	for i, st := range steps {
+		tmpl, err := template.New("").Funcs(all).Parse(st.body)
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		var body bytes.Buffer
+		if err := tmpl.Execute(&body, nil); err != nil {
+			t.Fatal(err)
+		}
+		env := ewsEnvelope(body.String())
+		if st.version != "" {
+			env = strings.Replace(env, `Version="Exchange2016"`, `Version="`+st.version+`"`, 1)
+		}
+		resp, got := postEWS(t, ts, env)
+		for _, m := range valueRE.FindAllStringSubmatch(got, -1) {
+			last[m[1]] = m[2]
+		}
+		fmt.Fprintf(&out, "C: %s %s\n", strings.Join(strings.Fields(body.String()), " "), st.version)
+		fmt.Fprintf(&out, "S: %d\n%s\n", resp.StatusCode, indentXML(got))
+	}
+	path := filepath.Join("testdata", "ews", name+".txt")
+	if *updateGolden {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, []byte(out.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -run TestEWSGolden -update)", err)
+	}
+	if out.String() != string(want) {
+		t.Errorf("transcript differs from %s (rerun with -update and review the diff):\n%s", path, firstDiff(string(want), out.String()))
 	}
 }
 

@@ -58,7 +58,9 @@ var itemProps = []itemProp{
 		return T("t:ItemClass", "IPM.Note")
 	}},
 	{"item:Subject", true, false, func(it *ewsItem, s ewsShape) *el { return T("t:Subject", it.mi.Subject) }},
-	{"item:Sensitivity", true, false, func(it *ewsItem, s ewsShape) *el { return T("t:Sensitivity", "Normal") }},
+	// Sensitivity is the MIME header: read when the shape loads the message
+	// (GetItem), Normal in a FindItem listing.
+	{"item:Sensitivity", true, false, func(it *ewsItem, s ewsShape) *el { return T("t:Sensitivity", sensitivity(it.hdr)) }},
 	{"item:Body", true, true, func(it *ewsItem, s ewsShape) *el { return bodyXML("t:Body", it.msg, s.BodyType) }},
 	{"item:Attachments", true, true, func(it *ewsItem, s ewsShape) *el {
 		if len(it.msg.Attachments) == 0 {
@@ -161,6 +163,9 @@ func itemXML(it *ewsItem, s ewsShape, getItem bool) *el {
 	}
 	m.add(T("t:ItemId", "").A("Id", encodeItemID(it.folder, itemNum(it.mi))).A("ChangeKey", itemChangeKey(it.mi)))
 	for _, p := range props {
+		if p.uri == "item:Culture" {
+			m.Kids = append(m.Kids, anys(extPropsXML(it, s))...) // types.xsd: ExtendedProperty comes before Culture
+		}
 		if !getItem && noFindProp(p.uri) {
 			continue
 		}
@@ -284,8 +289,7 @@ func bodyXML(elem string, m *shownMessage, want string) *el {
 
 // attachmentXML is a FileAttachment; content is for GetAttachment.
 func attachmentXML(it *ewsItem, i int, a shownAttachment, content bool) *el {
-	id := base64.StdEncoding.EncodeToString([]byte(it.folder + "\x00" + itemNum(it.mi) + "\x00" + strconv.Itoa(i)))
-	f := E("t:FileAttachment", T("t:AttachmentId", "").A("Id", id), T("t:Name", a.Name), T("t:ContentType", a.ContentType))
+	f := E("t:FileAttachment", T("t:AttachmentId", "").A("Id", attachmentID(it, i)), T("t:Name", a.Name), T("t:ContentType", a.ContentType))
 	if a.ContentID != "" {
 		f.add(T("t:ContentId", a.ContentID))
 	}
@@ -297,6 +301,11 @@ func attachmentXML(it *ewsItem, i int, a shownAttachment, content bool) *el {
 		f.add(T("t:Content", base64.StdEncoding.EncodeToString(a.Data)))
 	}
 	return f
+}
+
+// attachmentID is the AttachmentId of it's i-th attachment.
+func attachmentID(it *ewsItem, i int) string {
+	return base64.StdEncoding.EncodeToString([]byte(it.folder + "\x00" + itemNum(it.mi) + "\x00" + strconv.Itoa(i)))
 }
 
 // itemRefs reads ItemIds.

@@ -48,6 +48,7 @@ func (e errSchema) Error() string { return "The request failed schema validation
 type ewsShape struct {
 	BaseShape   string
 	Fields      []string // AdditionalProperties FieldURIs
+	Ext         []*xnode // AdditionalProperties ExtendedFieldURIs
 	IncludeMime bool
 	BodyType    string // Best (default), HTML or Text
 }
@@ -58,6 +59,7 @@ func shapeOf(n *xnode) ewsShape {
 	for _, f := range n.child("AdditionalProperties").all("FieldURI") {
 		s.Fields = append(s.Fields, f.attr("FieldURI"))
 	}
+	s.Ext = n.child("AdditionalProperties").all("ExtendedFieldURI")
 	return s
 }
 
@@ -205,6 +207,9 @@ func (req *ewsRequest) validate() error {
 		if len(refs) > maxEWSFolders {
 			return errSchema{fmt.Sprintf("The element '%s' has more than %d folders.", c.list, maxEWSFolders)}
 		}
+	}
+	if err := validateSubscribe(req.Operation, req.Op); err != nil {
+		return err
 	}
 	for _, view := range []string{"IndexedPageItemView", "IndexedPageFolderView"} {
 		if _, err := pageView(req.Op.child(view)); err != nil {

@@ -2,6 +2,7 @@ package httpd
 
 import (
 	"bytes"
+	"errors"
 	"mime"
 	"strings"
 )
@@ -21,6 +22,7 @@ func (c *ewsCall) updateItem() *el {
 		}
 		var add, remove []string
 		headers := map[string]*string{}
+		var body *xnode // a new Body
 		bad := false
 		for _, u := range ch.child("Updates").Kids {
 			uri := u.child("FieldURI").attr("FieldURI")
@@ -42,6 +44,22 @@ func (c *ewsCall) updateItem() *el {
 			case "item:subject":
 				s := val.text("Subject")
 				headers["Subject"] = &s
+			case "item:importance", "item:sensitivity":
+				// Exchange carries both in MIME as headers of these
+				// names (Importance: high; Sensitivity: Private).
+				key := "Importance"
+				if strings.EqualFold(uri, "item:sensitivity") {
+					key = "Sensitivity"
+				}
+				v, ok := mimeLevel[key][val.text(key)]
+				if set && !ok {
+					bad = true
+				}
+				headers[key] = &v // "" (also DeleteItemField) removes it
+			case "item:body":
+				if body = val.child("Body"); body == nil || !set {
+					bad = true
+				}
 			case "item:categories":
 				var cats []string
 				for _, s := range val.child("Categories").all("String") {
@@ -58,25 +76,22 @@ func (c *ewsCall) updateItem() *el {
 			continue
 		}
 		folder, id := it.folder, it.mi.ID
-		if len(headers) > 0 {
+		if len(headers) > 0 || body != nil {
 			if err := c.loadRaw(it); err != nil {
 				msgs = append(msgs, respMsg("UpdateItem", ewsItemNotFound))
 				continue
 			}
-			flags := []string{ItemAliasKeyword + itemNum(it.mi)}
-			if it.mi.Read {
-				flags = append(flags, FlagSeen)
+			raw := setHeaders(it.raw, headers)
+			if body != nil {
+				var err error
+				if raw, err = replaceBody(raw, body.Text, strings.EqualFold(body.attr("BodyType"), "HTML")); err != nil {
+					msgs = append(msgs, respMsg("UpdateItem", ewsInvalidPropertySet))
+					continue
+				}
 			}
-			if it.mi.Flagged {
-				flags = append(flags, FlagFlagged)
-			}
-			newID, err := c.ms.Append(c.r.Context(), c.u.Address, folder, setHeaders(it.raw, headers), flags)
-			if err == nil {
-				err = c.ms.Remove(c.r.Context(), c.u.Address, folder, []string{id})
-			}
-			if err != nil {
-				c.log.Error("ews: rewrite item", "err", err)
-				msgs = append(msgs, respMsg("UpdateItem", ewsInternal))
+			newID, fail := c.rewrite(it, raw)
+			if fail != nil {
+				msgs = append(msgs, respMsg("UpdateItem", *fail))
 				continue
 			}
 			id = newID
@@ -97,6 +112,35 @@ func (c *ewsCall) updateItem() *el {
 		msgs = append(msgs, respMsg("UpdateItem", okMessage(), E("m:Items", item), E("m:ConflictResults", T("t:Count", "0"))))
 	}
 	return opResponse("UpdateItem", msgs)
+}
+
+// mimeLevel maps EWS Importance and Sensitivity values to the MIME
+// header values Exchange writes ("" removes the header: the default).
+var mimeLevel = map[string]map[string]string{
+	"Importance":  {"Low": "Low", "Normal": "", "High": "High"},
+	"Sensitivity": {"Normal": "", "Personal": "Personal", "Private": "Private", "Confidential": "Company-Confidential"},
+}
+
+// rewrite stores raw as the new content of it, keeping its ItemId (the
+// copy carries ItemAliasKeyword and the id) and flags, and removes the
+// old copy; it returns the copy's backend id.
+func (c *ewsCall) rewrite(it *ewsItem, raw []byte) (string, *responseMessage) {
+	flags := []string{ItemAliasKeyword + itemNum(it.mi)}
+	if it.mi.Read {
+		flags = append(flags, FlagSeen)
+	}
+	if it.mi.Flagged {
+		flags = append(flags, FlagFlagged)
+	}
+	newID, err := c.ms.Append(c.r.Context(), c.u.Address, it.folder, raw, flags)
+	if err == nil {
+		err = c.ms.Remove(c.r.Context(), c.u.Address, it.folder, []string{it.mi.ID})
+	}
+	if err != nil {
+		c.log.Error("ews: rewrite item", "err", err)
+		return "", &ewsInternal
+	}
+	return newID, nil
 }
 
 // setHeaders replaces (or adds, or with an empty value removes) header
@@ -128,7 +172,7 @@ func setHeaders(raw []byte, set map[string]*string) []byte {
 			out = append(out, line)
 		}
 	}
-	for _, k := range []string{"Subject", "Keywords"} {
+	for _, k := range []string{"Subject", "Keywords", "Importance", "Sensitivity"} {
 		if v, ok := set[k]; ok && *v != "" {
 			out = append(out, k+": "+mime.QEncoding.Encode("utf-8", *v))
 		}
@@ -136,10 +180,19 @@ func setHeaders(raw []byte, set map[string]*string) []byte {
 	return append([]byte(strings.Join(out, sep)), body...)
 }
 
-// deleteItem: HardDelete removes for good. SoftDelete and
-// MoveToDeletedItems from Deleted Items would go to Recoverable
-// Items\Deletions, which exsim's mailboxes do not keep: they remove too.
-// MoveToDeletedItems elsewhere moves the item to Deleted Items.
+// FolderRecoverableDeletions is the backend folder of Recoverable
+// Items\Deletions, where SoftDelete puts items (and MoveToDeletedItems
+// those already in Deleted Items), as Exchange does; EWS shows it as the
+// recoverableitemsdeletions distinguished folder, outside the message
+// folder tree. The backend keeps it as an ordinary folder: IMAP lists it.
+const FolderRecoverableDeletions = recoverableItems + "/Deletions"
+
+const recoverableItems = "Recoverable Items"
+
+// deleteItem: HardDelete removes for good; SoftDelete moves to
+// Recoverable Items\Deletions; MoveToDeletedItems moves to Deleted Items,
+// or from there to Recoverable Items\Deletions. Deleting from Deletions
+// itself purges.
 func (c *ewsCall) deleteItem() *el {
 	mode := c.op.attr("DeleteType")
 	var msgs []*el
@@ -149,11 +202,26 @@ func (c *ewsCall) deleteItem() *el {
 			msgs = append(msgs, respMsg("DeleteItem", *fail))
 			continue
 		}
+		dest := ""
+		switch {
+		case mode == "HardDelete" || strings.EqualFold(it.folder, FolderRecoverableDeletions):
+		case mode == "MoveToDeletedItems" && !strings.EqualFold(it.folder, FolderDeletedItems):
+			dest = FolderDeletedItems
+		default: // SoftDelete, or MoveToDeletedItems from Deleted Items
+			dest = FolderRecoverableDeletions
+		}
 		var err error
-		if mode == "MoveToDeletedItems" && !strings.EqualFold(it.folder, FolderDeletedItems) {
-			_, err = c.ms.Transfer(c.r.Context(), c.u.Address, it.folder, it.mi.ID, FolderDeletedItems, true)
-		} else {
+		if dest == "" {
 			err = c.ms.Remove(c.r.Context(), c.u.Address, it.folder, []string{it.mi.ID})
+		} else {
+			if dest == FolderRecoverableDeletions {
+				if err = c.ms.CreateFolder(c.r.Context(), c.u.Address, dest); errors.Is(err, ErrFolderExists) {
+					err = nil
+				}
+			}
+			if err == nil {
+				_, err = c.ms.Transfer(c.r.Context(), c.u.Address, it.folder, it.mi.ID, dest, true)
+			}
 		}
 		if err != nil {
 			c.log.Error("ews: delete item", "err", err)

@@ -17,6 +17,7 @@ type fakeStore struct {
 	created map[string]bool // folders created by CreateFolder
 	sent    []fakeSubmission
 	oof     map[string]OOFSettings
+	watches map[*fakeWatch]string // WatchMail's feeds and their mailboxes
 }
 
 var (
@@ -29,7 +30,7 @@ var fakeDefaultFolders = []string{FolderInbox, FolderDrafts, FolderSentItems, Fo
 	"Outbox", "Calendar", "Contacts", "Tasks", "Notes", "Journal"}
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{fakeBackend: newFakeBackend(), created: map[string]bool{}, oof: map[string]OOFSettings{}}
+	return &fakeStore{fakeBackend: newFakeBackend(), created: map[string]bool{}, oof: map[string]OOFSettings{}, watches: map[*fakeWatch]string{}}
 }
 
 func (s *fakeStore) has(name string) bool {
@@ -122,6 +123,7 @@ func (s *fakeStore) Append(ctx context.Context, address, folder string, msg []by
 			Read: slices.Contains(flags, FlagSeen), Flagged: slices.Contains(flags, FlagFlagged), Alias: fakeAlias(flags)},
 		raw: msg,
 	})
+	s.publish(address, MailEvent{Kind: EventCreated, Folder: folder, ID: id})
 	return id, nil
 }
 
@@ -150,6 +152,7 @@ func (s *fakeStore) SetFlags(ctx context.Context, address, folder, id string, ad
 	for _, f := range remove {
 		set(f, false)
 	}
+	s.publish(address, MailEvent{Kind: EventModified, Folder: folder, ID: id})
 	return nil
 }
 
@@ -158,6 +161,9 @@ func (s *fakeStore) Remove(ctx context.Context, address, folder string, ids []st
 	defer s.mu.Unlock()
 	u := s.find(address)
 	u.folders[folder] = slices.DeleteFunc(u.folders[folder], func(m *fakeMessage) bool { return slices.Contains(ids, m.info.ID) })
+	for _, id := range ids {
+		s.publish(address, MailEvent{Kind: EventDeleted, Folder: folder, ID: id})
+	}
 	return nil
 }
 
@@ -176,9 +182,12 @@ func (s *fakeStore) Transfer(ctx context.Context, address, folder, id, dest stri
 	cp := *m
 	cp.info.ID = strconv.Itoa(s.nextID)
 	u.folders[dest] = append(u.folders[dest], &cp)
+	kind := EventCopied
 	if move {
 		u.folders[folder] = slices.DeleteFunc(u.folders[folder], func(x *fakeMessage) bool { return x == m })
+		kind = EventMoved
 	}
+	s.publish(address, MailEvent{Kind: kind, Folder: dest, ID: cp.info.ID, OldFolder: folder, OldID: id})
 	return cp.info.ID, nil
 }
 

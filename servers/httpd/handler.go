@@ -13,6 +13,7 @@ type Handler struct {
 	b        Backend
 	throttle *throttle
 	sessions *sessionStore
+	notify   *notifier // EWS subscriptions
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -29,8 +30,14 @@ func NewHandler(b Backend, o Options) *Handler {
 		b:        b,
 		throttle: newThrottle(c.Throttle, c.Now),
 		sessions: newSessionStore(c.SessionTimeout, c.MaxSessions, c.Now),
+		notify:   newNotifier(c),
 	}
 }
+
+// Close ends what outlives a request: open EWS streaming connections
+// answer ConnectionStatus Closed, subscriptions are dropped. Call it when
+// the servers using the handler shut down (http.Server.RegisterOnShutdown).
+func (h *Handler) Close() { h.notify.close() }
 
 // ServeHTTP routes by virtual directory, case-insensitively as IIS does.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/internal/leaktest"
 	"github.com/exsim/exsim/servers/internal/serve/servetest"
 	"github.com/exsim/exsim/servers/internal/servertest"
 )
@@ -319,7 +320,7 @@ func TestFrontendBadInput(t *testing.T) {
 		}
 	})
 	l.frontend.Close()
-	servertest.WaitGoroutines(t, base+8) // the backend and store remain
+	leaktest.WaitGoroutines(t, base+8) // the backend and store remain
 }
 
 func repeat(s string, n int) []string {
@@ -346,7 +347,7 @@ func TestFrontendCloseEndsRelays(t *testing.T) {
 	}
 	l.backend.Close()
 	l.st.Close()
-	servertest.WaitGoroutines(t, base)
+	leaktest.WaitGoroutines(t, base)
 }
 
 func TestShutdown(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/exsim/exsim/servers/internal/servertest"
+	"github.com/exsim/exsim/internal/leaktest"
 	"github.com/exsim/exsim/store/directory"
 	"github.com/exsim/exsim/store/directory/directorytest"
 )
@@ -384,5 +384,5 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	if err := ts.srv.Close(); err != nil {
 		t.Fatalf("Close() = %v", err)
 	}
-	servertest.WaitGoroutines(t, before)
+	leaktest.WaitGoroutines(t, before)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/internal/leaktest"
 	"github.com/exsim/exsim/servers/internal/servertest"
 )
 
@@ -90,7 +91,7 @@ func twoServers(t *testing.T, backendPersona Persona, frontendImplicit bool) (st
 // cleanups (the servers' Close waits for their sessions).
 func noLeak(t *testing.T) {
 	before := runtime.NumGoroutine()
-	t.Cleanup(func() { servertest.WaitGoroutines(t, before) })
+	t.Cleanup(func() { leaktest.WaitGoroutines(t, before) })
 }
 
 func TestProxy(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/internal/leaktest"
 	"github.com/exsim/exsim/internal/socks"
 	"github.com/exsim/exsim/servers/internal/servertest"
 )
@@ -322,7 +323,7 @@ func TestShutdownAndClose(t *testing.T) {
 	}
 	s.Close()
 	c.Close()
-	servertest.WaitGoroutines(t, before+1) // the upstream's accept loop remains until cleanup
+	leaktest.WaitGoroutines(t, before+1) // the upstream's accept loop remains until cleanup
 }
 
 func TestUnknownProtocol(t *testing.T) {

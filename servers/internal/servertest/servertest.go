@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -102,22 +101,6 @@ func CA(t testing.TB) *certs.CA {
 func Issue(t testing.TB, ca *certs.CA, name, fqdn string) tls.Certificate {
 	t.Helper()
 	return certstest.Issue(t, ca, certs.Identity{Name: name, FQDN: fqdn, Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
-}
-
-// WaitGoroutines waits up to 5 s for the number of goroutines to drop to at
-// most n (goroutines end asynchronously after a server's Close returns), and
-// fails the test with every goroutine's stack if it does not.
-func WaitGoroutines(t testing.TB, n int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > n {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Errorf("goroutines = %d, want <= %d (a leak):\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
-			return
-		}
-		time.Sleep(10 * time.Millisecond) // polling: there is no event to wait on
-	}
 }
 
 // Golden fails the test unless got is the content of the file at path;
