@@ -198,6 +198,9 @@ func (r *mailboxRole) startEdgeSync(ctx context.Context) error {
 }
 
 func (r *mailboxRole) runEdgeSync(ctx context.Context, st *edgeSyncState) {
+	// The Edge starts after the Mailbox servers and writes its
+	// subscription file then: look again soon, then every second.
+	wait := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		creds, part, err := r.edgeSyncCredentials(st.edge)
 		st.mu.Lock()
@@ -210,8 +213,9 @@ func (r *mailboxRole) runEdgeSync(ctx context.Context, st *edgeSyncState) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(time.Second):
+			case <-time.After(wait):
 			}
+			wait = min(2*wait, time.Second)
 			continue
 		}
 		syncer, err := edgesync.NewSyncer(edgesync.Options{

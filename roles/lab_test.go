@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/internal/control"
 	"github.com/exsim/exsim/internal/labnet"
 	"github.com/exsim/exsim/internal/labtest"
 	"github.com/exsim/exsim/topology"
@@ -354,4 +355,51 @@ func TestFrontendFailsOverToAnotherTransport(t *testing.T) {
 		t.Errorf("no Transport reachable: %+v, want a 4xx", res)
 	}
 	t.Logf("no Transport reachable: %s", res.Reply)
+}
+
+// TestBindAnyAddresses: with BindAny (a Kubernetes pod behind its
+// Service's ClusterIP) every listener binds the unspecified address of
+// its family on its own port, loopback-only ones stay on loopback; without
+// it each binds the topology's address.
+func TestBindAnyAddresses(t *testing.T) {
+	top, err := topology.Builtin("contoso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edge := *top.Server("EDGE01")
+	edge.Address = "10.96.2.1" // a ClusterIP
+	for _, tc := range []struct {
+		bindAny bool
+		bind    string
+		port    int
+		want    string
+	}{
+		{true, "10.96.2.1", 25, "0.0.0.0:25"},
+		{true, "fd00::1", 443, "[::]:443"},
+		{true, "127.0.0.1", 50389, "127.0.0.1:50389"},
+		{false, "10.96.2.1", 25, "10.96.2.1:25"},
+	} {
+		s := &Server{Config: &edge, rt: &Runtime{o: Options{BindAny: tc.bindAny}}}
+		l := topology.Listener{Bind: netip.MustParseAddr(tc.bind), Port: tc.port}
+		if got := s.bindAddr(l).String(); got != tc.want {
+			t.Errorf("BindAny=%v bindAddr(%s:%d) = %s, want %s", tc.bindAny, tc.bind, tc.port, got, tc.want)
+		}
+	}
+}
+
+// TestProbeWithNoFlowOfItsOwn: the process of a server no flow starts at
+// (DNS01 alone, as `exsim serve` runs it in a container or pod) answers a
+// probe request for "every flow that starts here" with none, instead of
+// probing the whole catalogue from servers it does not run.
+func TestProbeWithNoFlowOfItsOwn(t *testing.T) {
+	top := labtest.Topology(t, "contoso", blocks.Next(t))
+	rt, err := Start(context.Background(), Options{Topology: top, DataDir: t.TempDir(), Servers: []string{"DNS01"}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	labtest.CloseAtEnd(t, rt)
+	res, err := rt.Probe(context.Background(), control.ProbeRequest{})
+	if err != nil || string(res.Results) != "[]" {
+		t.Fatalf("Probe() = %s, %v; want [] and no error", res.Results, err)
+	}
 }

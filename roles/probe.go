@@ -23,6 +23,12 @@ func (rt *Runtime) ProbeFlows(ctx context.Context, flows []probe.Flow, timeout t
 			return nil, &control.BadInputError{Msg: fmt.Sprintf("flow %s starts at %s, which this process does not run (it runs %s)", f.ID, f.Source, strings.Join(rt.Running(), ", "))}
 		}
 	}
+	if len(flows) == 0 {
+		// Not nil: Prober.Run takes nil for every flow of the catalogue,
+		// whose sources this process may not run (a DNS server's process
+		// has no flow of its own).
+		return []probe.Result{}, nil
+	}
 	p := &probe.Prober{
 		Topology: rt.o.Topology, CA: rt.ca, Timeout: timeout, OnResult: onResult,
 		DialerFor: func(source string) probe.Dialer { return rt.Server(source).dialer },

@@ -39,6 +39,13 @@ type Options struct {
 	// Faults is the fault table of this process (nil: a new one).
 	Faults *labnet.Faults
 	Now    func() time.Time
+	// BindAny runs the servers behind addresses they do not have, as in a
+	// Kubernetes pod behind a Service whose ClusterIP is the server's
+	// topology address: listeners bind every address of the host (the
+	// documented port on 0.0.0.0 or ::, loopback-only ones stay on
+	// loopback) and connections start from the address the system picks
+	// (the pod's). The destination guard still allows only the topology.
+	BindAny bool
 }
 
 // Runtime is the running servers of one process.
@@ -164,6 +171,9 @@ func (rt *Runtime) newServer(sc *topology.Server) (*Server, error) {
 		dialer: &labnet.Dialer{
 			Server: sc.Name, Source: sc.Addr(), Guard: rt.guard, Faults: rt.faults,
 		},
+	}
+	if rt.o.BindAny {
+		s.dialer.Source = netip.Addr{} // the pod's own address
 	}
 	cert, err := rt.ca.Issue(certIdentity(rt.o.Topology, sc))
 	if err != nil {
@@ -301,16 +311,28 @@ func (s *Server) listen(l topology.Listener) (net.Listener, error) {
 		s.record(Bound{Listener: l})
 		return nil, nil
 	}
-	ln, err := net.Listen("tcp", l.AddrPort().String())
+	ln, err := net.Listen("tcp", s.bindAddr(l).String())
 	if err = s.bound(l, ln, err); err != nil {
 		return nil, err
 	}
 	return ln, nil
 }
 
+// bindAddr is the socket address l binds: its own, or with BindAny the
+// unspecified address of its family (loopback-only listeners keep theirs).
+func (s *Server) bindAddr(l topology.Listener) netip.AddrPort {
+	if !s.rt.o.BindAny || l.Bind.IsLoopback() {
+		return l.AddrPort()
+	}
+	if l.Bind.Is4() {
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(l.Port))
+	}
+	return netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(l.Port))
+}
+
 // listenUDP binds a UDP socket.
 func (s *Server) listenUDP(l topology.Listener) (net.PacketConn, error) {
-	pc, err := net.ListenPacket("udp", l.AddrPort().String())
+	pc, err := net.ListenPacket("udp", s.bindAddr(l).String())
 	if err = s.bound(l, pc, err); err != nil {
 		return nil, err
 	}

@@ -8,17 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/exsimtest"
 	"github.com/exsim/exsim/internal/clienttest"
 	"github.com/exsim/exsim/internal/control"
-	"github.com/exsim/exsim/internal/labnet"
-	"github.com/exsim/exsim/internal/labtest"
 	"github.com/exsim/exsim/probe"
 	"github.com/exsim/exsim/roles"
 	"github.com/exsim/exsim/scenarios"
 	"github.com/exsim/exsim/topology"
 )
-
-var blocks = labtest.NewBlocks(141, 159)
 
 type env struct {
 	c *control.Client
@@ -28,25 +25,17 @@ type env struct {
 func (e env) Client(string) (*control.Client, error) { return e.c, nil }
 func (e env) Topology() *topology.Topology           { return e.t }
 
-// startLab runs a built-in lab in-process behind the simulated firewall,
-// with its admin API, as exsim up does.
+// startLab runs a built-in lab in-process behind the simulated firewall
+// (exsimtest), with its admin API, as exsim up does.
 func startLab(t *testing.T, name string) (*roles.Runtime, env) {
 	t.Helper()
-	top := labtest.Topology(t, name, blocks.Next(t))
-	rt, err := roles.Start(context.Background(), roles.Options{Topology: top, DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	labtest.CloseAtEnd(t, rt)
-	for _, f := range probe.SimulatedFirewall(top, probe.Flows(top), labnet.ActionDrop) {
-		rt.Faults().Add(f)
-	}
+	rt := exsimtest.Start(t, exsimtest.WithTopology(name)).Runtime()
 	api, err := control.Listen("127.0.0.1:0", "test-token", rt, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { api.Shutdown(context.Background()) })
-	return rt, env{c: &control.Client{BaseURL: api.URL(), Token: "test-token"}, t: top}
+	return rt, env{c: &control.Client{BaseURL: api.URL(), Token: "test-token"}, t: rt.Topology()}
 }
 
 func TestBuiltinScenariosAndProbe(t *testing.T) {

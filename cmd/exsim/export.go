@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,16 +13,17 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/exsim/exsim/lab"
+	"github.com/exsim/exsim/lab/kubernetes"
 	"github.com/exsim/exsim/topology"
 )
 
 func newExportCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "export nftables|compose",
-		Short: "Generate the minimal firewall ruleset or a docker-compose lab for a topology",
+		Use:   "export nftables|compose|kubernetes",
+		Short: "Generate the minimal firewall ruleset, a docker-compose lab or Kubernetes manifests for a topology",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newExportNftablesCmd(g), newExportComposeCmd(g))
+	cmd.AddCommand(newExportNftablesCmd(g), newExportComposeCmd(g), newExportKubernetesCmd(g))
 	return cmd
 }
 
@@ -116,21 +118,80 @@ The repository's docker-compose.yml is this command's output for the default top
 	return cmd
 }
 
-func writeComposeDir(g *globals, dir string, files lab.ComposeFiles) error {
-	var names []string
-	for n := range files {
-		names = append(names, n)
+// newExportKubernetesCmd writes the lab as Kubernetes objects (lab/kubernetes).
+func newExportKubernetesCmd(g *globals) *cobra.Command {
+	dir, o := "", kubernetes.Options{}
+	cmd := &cobra.Command{
+		Use:   "kubernetes",
+		Short: "Generate Kubernetes manifests: a namespace per zone, a workload and Service per server, NetworkPolicies for the documented flows",
+		Long: `Without --dir, prints every manifest as one YAML stream (for kubectl apply -f -). With
+--dir, writes DIR/manifests/ (for kubectl apply -R -f): the namespaces, and per zone its
+servers (ConfigMap with the topology, admin token Secret, a Service and a Deployment, or
+a StatefulSet for a Mailbox server, running exsim serve --pod) and its NetworkPolicies
+(a default deny, then exactly the documented flows of each server). Beside them:
+lab.yaml (the topology on the Service network), admin-endpoints.json and
+port-forward.sh, for exsim's commands on this machine.
+
+Each server's Service has a fixed ClusterIP in --service-cidr (kind: 10.96.0.0/16, the
+default; k3s: 10.43.0.0/16), which the lab DNS serves; the lab DNS is every pod's
+resolver. The servers share a hostPath directory (--host-path) and one node.`,
+		Example: `  exsim export kubernetes --dir ./k8s
+  kubectl apply -R -f ./k8s/manifests
+  exsim export kubernetes --service-cidr 10.43.0.0/16 | kubectl apply -f -   # k3s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			t, err := g.loadTopology()
+			if err != nil {
+				return err
+			}
+			files, err := kubernetes.Export(t, o)
+			if err != nil {
+				return usageError("%v", err)
+			}
+			if dir == "" {
+				_, err := g.stdout.Write(files.Stream(t))
+				return err
+			}
+			if err := writeFiles(g, dir, files, kubernetes.PortForward); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "\nThen: kubectl apply -R -f %s\n", filepath.Join(dir, kubernetes.Manifests))
+			return nil
+		},
 	}
-	slices.Sort(names)
+	fl := cmd.Flags()
+	fl.StringVar(&dir, "dir", "", "write the manifests and exsim's files for the host into DIR")
+	fl.StringVar(&o.Image, "image", "", "image of the servers (default exsim-lab:latest, built from deploy/)")
+	fl.StringVar(&o.ServiceCIDR, "service-cidr", "", "the cluster's Service network, for the fixed ClusterIPs (default 10.96.0.0/16: kind; k3s: 10.43.0.0/16)")
+	fl.StringVar(&o.HostPath, "host-path", "", "node directory of the lab's shared data (default /var/lib/exsim/<organization>)")
+	fl.IntVar(&o.AdminPortBase, "admin-port", 19925, "local port of the first server's admin API port-forward; the others follow")
+	return cmd
+}
+
+// writeFiles writes files (by slash-separated path under dir) in path
+// order, naming each; the paths in executable get mode 0755.
+func writeFiles(g *globals, dir string, files map[string][]byte, executable ...string) error {
+	names := slices.Sorted(maps.Keys(files))
 	for _, n := range names {
 		p := filepath.Join(dir, filepath.FromSlash(n))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(p, files[n], 0o644); err != nil {
+		mode := os.FileMode(0o644)
+		if slices.Contains(executable, n) {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, files[n], mode); err != nil {
 			return err
 		}
 		fmt.Fprintln(g.stdout, "wrote", p)
+	}
+	return nil
+}
+
+func writeComposeDir(g *globals, dir string, files lab.ComposeFiles) error {
+	if err := writeFiles(g, dir, files); err != nil {
+		return err
 	}
 	bin := filepath.Join(dir, filepath.FromSlash(lab.ComposeBinary))
 	exe, err := os.Executable()

@@ -306,6 +306,7 @@ func TestPortOffsetOutOfRange(t *testing.T) {
 		{"edgesync", "status"},
 		{"export", "nftables"},
 		{"export", "compose"},
+		{"export", "kubernetes"},
 	}
 	if os.Geteuid() == 0 {
 		cmds = append(cmds, []string{"lab", "up", "--prefix", "xoff"}, []string{"lab", "test", "--prefix", "xoff"})

@@ -90,6 +90,9 @@ type globals struct {
 	// the other commands find them (empty: 127.0.0.1:9925, or the lab's
 	// DATA/admin-endpoints.json).
 	adminURL string
+	// bindAny is serve --pod: listen on every address, send from the
+	// pod's own (roles.Options.BindAny).
+	bindAny bool
 
 	stdin          io.Reader
 	stdout, stderr io.Writer

@@ -63,6 +63,7 @@ func newServeCmd(g *globals) *cobra.Command {
 		},
 	}
 	g.serverFlag(cmd, "server", &server, "the server to run, e.g. EX01")
+	cmd.Flags().BoolVar(&g.bindAny, "pod", false, "run in a Kubernetes pod behind a Service whose ClusterIP is the server's topology address: listen on every address, connect from the pod's own (exsim export kubernetes)")
 	cmd.Flags().StringVar(&routeVia, "route-via", "", "first make GW the default route of this network namespace: the zone's router, for a container (needs CAP_NET_ADMIN)")
 	return cmd
 }
@@ -83,7 +84,7 @@ func startLab(ctx context.Context, g *globals, t *topology.Topology, servers []s
 		return nil, err
 	}
 	rt, err := roles.Start(ctx, roles.Options{
-		Topology: t, DataDir: dir, Servers: servers, Logger: g.logger(),
+		Topology: t, DataDir: dir, Servers: servers, Logger: g.logger(), BindAny: g.bindAny,
 	})
 	if err != nil {
 		var be *roles.BindError
@@ -147,7 +148,7 @@ func serveLab(ctx context.Context, g *globals, servers []string, firewall bool) 
 		defer done()
 	}
 	printListeners(g.stdout, rt)
-	fmt.Fprintf(g.stdout, "\nLab CA: %s (trust it in clients)\nAdmin API: %s (token in %s)\n", rt.CA().CertPath(), api.URL(), filepath.Join(rt.DataDir(), "admin.token"))
+	fmt.Fprintf(g.stdout, "\nLab CA: %s (trust it in clients)\nDashboard and admin API: %s/ (token in %s)\n", rt.CA().CertPath(), api.URL(), filepath.Join(rt.DataDir(), "admin.token"))
 	fmt.Fprintf(g.stdout, "Health, readiness, metrics (no token): %[1]s%[2]s %[1]s%[3]s %[1]s%[4]s\nCtrl-C stops.\n", api.URL(), control.HealthzPath, control.ReadyzPath, control.MetricsPath)
 	<-ctx.Done()
 	fmt.Fprintln(g.stdout, "stopping...")

@@ -99,7 +99,12 @@ func Listen(addr, token string, lab Lab, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("admin API on %s: %w (choose another with --admin)", addr, err)
 	}
 	s := &Server{ln: ln, addr: ln.Addr().String()}
-	s.srv = &http.Server{Handler: Handler(lab, token, log), ReadHeaderTimeout: 10 * time.Second}
+	// Shutdown cancels the requests' context: the dashboard's event
+	// streams never go idle, so Shutdown would otherwise wait for them.
+	ctx, cancel := context.WithCancel(context.Background())
+	s.srv = &http.Server{Handler: Handler(lab, token, log), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
+	s.srv.RegisterOnShutdown(cancel)
 	go s.srv.Serve(ln)
 	return s, nil
 }
@@ -109,7 +114,8 @@ func Handler(lab Lab, token string, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{lab: lab, token: token, log: log}
+	d := newDashboard(lab, token, log)
+	h := &handler{lab: lab, token: token, log: log, probes: d.observe(lab)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/topology", h.topology)
 	mux.HandleFunc("GET /v1/health", h.health)
@@ -130,13 +136,18 @@ func Handler(lab Lab, token string, log *slog.Logger) http.Handler {
 	mux.HandleFunc("POST /v1/probe", h.probe)
 	mux.HandleFunc("POST /v1/send", call("send", lab.Send))
 	mux.HandleFunc("POST /v1/read", call("read", lab.Read))
-	return h.public(h.auth(mux))
+	root := http.NewServeMux()
+	root.Handle("/v1/", h.auth(mux))
+	d.register(root) // the dashboard at /
+	return h.public(root)
 }
 
 type handler struct {
 	lab   Lab
 	token string
 	log   *slog.Logger
+	// probes is lab with every probe's results shown on the dashboard.
+	probes Lab
 }
 
 // apiError is the JSON body of every error.
@@ -186,16 +197,21 @@ func decode(w http.ResponseWriter, r *http.Request, what string, v any) bool {
 
 // fail answers an error: unknown servers and objects are 404, bad input 400.
 func fail(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
+	writeJSON(w, errorStatus(err), apiError{err.Error()})
+}
+
+// errorStatus is the HTTP status of err: 404 for unknown servers and
+// objects, 400 for bad input, otherwise 500.
+func errorStatus(err error) int {
 	var nf *NotFoundError
 	var bi *BadInputError
 	switch {
 	case errors.As(err, &nf):
-		code = http.StatusNotFound
+		return http.StatusNotFound
 	case errors.As(err, &bi):
-		code = http.StatusBadRequest
+		return http.StatusBadRequest
 	}
-	writeJSON(w, code, apiError{err.Error()})
+	return http.StatusInternalServerError
 }
 
 // NotFoundError is an unknown server, queue, message or mailbox.
@@ -324,21 +340,32 @@ func (h *handler) faults(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, f)
 }
 
-// addFault injects a fault. "from" and "to" may name servers; "port" is
-// the documented port: the topology moves it by the lab's port offset.
+// addFault injects a fault.
 func (h *handler) addFault(w http.ResponseWriter, r *http.Request) {
 	var f labnet.Fault
 	if !decode(w, r, "fault", &f) {
 		return
 	}
-	t := h.lab.Topology()
+	added, err := injectFault(h.lab, f)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	h.log.Info("fault injected", "code", added.String())
+	writeJSON(w, 201, added)
+}
+
+// injectFault adds f to the lab's fault table. "from" and "to" may name
+// servers; "port" is the documented port: the topology moves it by the
+// lab's port offset.
+func injectFault(lab Lab, f labnet.Fault) (labnet.Fault, error) {
+	t := lab.Topology()
 	if f.From != "" && f.From != "*" {
-		if s := t.Server(f.From); s != nil {
-			f.From = s.Name
-		} else {
-			fail(w, &BadInputError{fmt.Sprintf("fault: from %q is not a server of the topology", f.From)})
-			return
+		s := t.Server(f.From)
+		if s == nil {
+			return f, &BadInputError{fmt.Sprintf("fault: from %q is not a server of the topology", f.From)}
 		}
+		f.From = s.Name
 	}
 	if f.To != "" {
 		if s := t.Server(f.To); s != nil {
@@ -348,25 +375,30 @@ func (h *handler) addFault(w http.ResponseWriter, r *http.Request) {
 	if f.Port != 0 {
 		f.Port = t.Port(f.Port)
 	}
-	added, err := h.lab.Faults().Add(f)
+	added, err := lab.Faults().Add(f)
 	if err != nil {
-		fail(w, &BadInputError{err.Error()})
-		return
+		return f, &BadInputError{err.Error()}
 	}
-	h.log.Info("fault injected", "code", added.String())
-	writeJSON(w, 201, added)
+	return added, nil
 }
 
 // clearFaults removes the injected faults; the simulated firewall of a
 // loopback lab stays unless ?all=true.
 func (h *handler) clearFaults(w http.ResponseWriter, r *http.Request) {
-	all := r.URL.Query().Get("all") == "true"
-	for _, f := range h.lab.Faults().List() {
-		if all || !strings.HasPrefix(f.Note, SimulatedFirewallNote) {
-			h.lab.Faults().Remove(f.ID)
+	clearFaults(h.lab.Faults(), r.URL.Query().Get("all") == "true")
+	writeJSON(w, 200, struct{}{})
+}
+
+// clearFaults removes the injected faults, and the simulated firewall
+// too when all is set; it returns how many it removed.
+func clearFaults(faults *labnet.Faults, all bool) int {
+	n := 0
+	for _, f := range faults.List() {
+		if (all || !strings.HasPrefix(f.Note, SimulatedFirewallNote)) && faults.Remove(f.ID) {
+			n++
 		}
 	}
-	writeJSON(w, 200, struct{}{})
+	return n
 }
 
 // SimulatedFirewallNote begins the note of the faults that stand in for
@@ -391,7 +423,7 @@ func (h *handler) probe(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, "probe", &req) {
 		return
 	}
-	res, err := h.lab.Probe(r.Context(), req)
+	res, err := h.probes.Probe(r.Context(), req)
 	if err != nil {
 		fail(w, err)
 		return

@@ -3,8 +3,9 @@
 // labs of different packages (which run in parallel) never share an
 // address, and a port offset so no test needs root.
 //
-// Blocks in use: roles 210-249, cmd/exsim 121-139, scenarios 141-159,
-// probe 161-179, admin 181-189, lab 191-199, roles' TLS persona tests 200-204.
+// Blocks in use: roles 210-249, cmd/exsim 121-139, (free: 141-159),
+// probe 161-179, internal/control's dashboard 181-184, lab 191-199, roles' TLS persona tests 200-204;
+// exsimtest (and the scenarios tests through it) picks from 60-119.
 package labtest
 
 import (
@@ -73,6 +74,24 @@ func CloseAtEnd(t testing.TB, lab interface{ Close(context.Context) error }) {
 		defer cancel()
 		lab.Close(ctx)
 	})
+}
+
+// Eventually polls cond (every 50 ms) until it holds, and fails the test
+// naming what when it still does not after timeout: for what a lab does by
+// itself (a delivery, a retry, an EdgeSync).
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	give := time.NewTimer(timeout)
+	defer give.Stop()
+	poll := time.NewTicker(50 * time.Millisecond)
+	defer poll.Stop()
+	for !cond() {
+		select {
+		case <-give.C:
+			t.Fatalf("waited %v for %s", timeout, what)
+		case <-poll.C:
+		}
+	}
 }
 
 // CustomSubnetsSource is the built-in contoso as a user writes it for real

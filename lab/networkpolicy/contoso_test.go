@@ -59,6 +59,17 @@ func packetOf(t *testing.T, topo *topology.Topology, f probe.Flow) np.Packet {
 func TestContosoMinimumAllowsExactlyTheDocumentedFlows(t *testing.T) {
 	topo := contosoNet(t)
 	pols, rs := translateFile(t, topo, "testdata/contoso-minimum.yaml")
+	checkExactlyDocumented(t, topo, pols, rs)
+}
+
+// checkExactlyDocumented checks, with both evaluators (the nft text of rs
+// and NetworkPolicy semantics applied to pols), that the policies allow
+// every documented flow of topo's probe catalogue (open, unrestricted,
+// reachable), deny every flow that must be closed, and allow nothing else
+// between any two servers on any port the catalogue names (and a few it
+// does not).
+func checkExactlyDocumented(t *testing.T, topo *topology.Topology, pols []np.Policy, rs *np.Ruleset) {
+	t.Helper()
 	prog := np.ParseNft(t, rs.Text())
 	flows := probe.Flows(topo)
 	if len(flows) < 30 {

@@ -9,22 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// artifactDir is where tests leave files for people to look at:
-// $EXSIM_ARTIFACTS/<test name>, or the test's temporary directory.
-func artifactDir(t *testing.T) string {
-	t.Helper()
-	root := os.Getenv("EXSIM_ARTIFACTS")
-	if root == "" {
-		return t.TempDir()
-	}
-	dir := filepath.Join(root, t.Name())
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
+	"github.com/exsim/exsim/internal/cdp"
+)
 
 // chromiumTrust returns the flags that make chromium trust the lab: with
 // NSS's certutil, a profile whose NSS database trusts the lab CA; without
@@ -63,88 +50,80 @@ func chromiumTrust(t *testing.T, ts *testServer) (flags []string, env []string) 
 
 // TestChromiumOWA drives a real browser through Outlook on the web: the
 // forms logon, the inbox, a message, a new message; screenshots go to
-// artifactDir.
+// cdp.ArtifactDir.
 func TestChromiumOWA(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if chromium, err = exec.LookPath("/usr/bin/chromium"); err != nil {
-			t.Skip("chromium not installed")
-		}
-	}
-	if testing.Short() {
-		t.Skip("browser test skipped in -short mode")
-	}
+	chromium := cdp.Chromium(t)
 	o := testOptions()
 	clock := newFakeClock() // the afternoon the inbox's messages arrived
 	o.Now = clock.Now
 	ts := newTestServer(t, o)
-	dir := artifactDir(t)
+	dir := cdp.ArtifactDir(t)
 	flags, env := chromiumTrust(t, ts)
 	flags = append(flags, "--host-resolver-rules=MAP ex01.contoso.com 127.0.0.1")
-	b := startBrowser(t, chromium, env, flags...)
+	b := cdp.Start(t, chromium, env, flags...)
 
 	// Unauthenticated: /owa/ redirects to the logon page.
-	b.navigate(ts.base + "/owa/")
-	if got := b.evalString("document.title"); got != "Outlook" {
-		t.Fatalf("title of %s = %q, want Outlook (did TLS fail?)", b.evalString("location.href"), got)
+	b.Navigate(ts.base + "/owa/")
+	if got := b.EvalString("document.title"); got != "Outlook" {
+		t.Fatalf("title of %s = %q, want Outlook (did TLS fail?)", b.EvalString("location.href"), got)
 	}
-	if href := b.evalString("location.href"); !strings.Contains(href, "/owa/auth/logon.aspx?url=https%3a%2f%2f") {
+	if href := b.EvalString("location.href"); !strings.Contains(href, "/owa/auth/logon.aspx?url=https%3a%2f%2f") {
 		t.Errorf("logon page URL = %s", href)
 	}
-	t.Logf("screenshot: %s", b.screenshot(dir, "1-logon.png"))
+	t.Logf("screenshot: %s", b.Screenshot(dir, "1-logon.png"))
 
 	// A wrong password first: OWA's error.
-	b.clickAndWait(`document.getElementById('username').value='CONTOSO\\alice';
+	b.ClickAndWait(`document.getElementById('username').value='CONTOSO\\alice';
 		document.getElementById('password').value='nope';
 		document.getElementById('signin').click()`)
-	if got := b.evalString("(document.getElementById('signInErrorDiv')||{}).textContent||''"); got != logonFailedText {
+	if got := b.EvalString("(document.getElementById('signInErrorDiv')||{}).textContent||''"); got != logonFailedText {
 		t.Errorf("logon error = %q, want %q", got, logonFailedText)
 	}
 	// Then the right one, through the real form.
-	b.clickAndWait(`document.getElementById('username').value='CONTOSO\\alice';
+	b.ClickAndWait(`document.getElementById('username').value='CONTOSO\\alice';
 		document.getElementById('password').value='P@ssw0rd';
 		document.getElementById('signin').click()`)
-	if got := b.evalString("document.title"); got != "Alice Wood - Outlook" {
+	if got := b.EvalString("document.title"); got != "Alice Wood - Outlook" {
 		t.Fatalf("after logon title = %q, want the inbox", got)
 	}
-	if n := b.eval("document.querySelectorAll('.item').length"); n != float64(3) {
+	if n := b.Eval("document.querySelectorAll('.item').length"); n != float64(3) {
 		t.Errorf("inbox items = %v, want 3", n)
 	}
-	if n := b.eval("document.querySelectorAll('.item.unread').length"); n != float64(2) {
+	if n := b.Eval("document.querySelectorAll('.item.unread').length"); n != float64(2) {
 		t.Errorf("unread items = %v, want 2", n)
 	}
-	if w := b.evalString("getComputedStyle(document.querySelector('.item.unread .from')).fontWeight"); w != "600" {
+	if w := b.EvalString("getComputedStyle(document.querySelector('.item.unread .from')).fontWeight"); w != "600" {
 		t.Errorf("unread sender font-weight = %s, want 600 (bold)", w)
 	}
-	if bg := b.evalString("getComputedStyle(document.querySelector('.o365bar')).backgroundColor"); bg != "rgb(0, 114, 198)" {
+	if bg := b.EvalString("getComputedStyle(document.querySelector('.o365bar')).backgroundColor"); bg != "rgb(0, 114, 198)" {
 		t.Errorf("suite bar colour = %s, want OWA blue (the stylesheet did not load?)", bg)
 	}
 
 	// Open the report.
-	b.clickAndWait(`[...document.querySelectorAll('.item')].find(a => a.dataset.subject == 'Quarterly report').click()`)
-	if got := b.evalString("document.getElementById('msgsubject').textContent"); got != "Quarterly report" {
+	b.ClickAndWait(`[...document.querySelectorAll('.item')].find(a => a.dataset.subject == 'Quarterly report').click()`)
+	if got := b.EvalString("document.getElementById('msgsubject').textContent"); got != "Quarterly report" {
 		t.Errorf("reading pane subject = %q", got)
 	}
-	if got := b.evalString("document.getElementById('msgbody').textContent"); !strings.Contains(got, "the numbers are in. <b>Not bold</b> & fine.") {
+	if got := b.EvalString("document.getElementById('msgbody').textContent"); !strings.Contains(got, "the numbers are in. <b>Not bold</b> & fine.") {
 		t.Errorf("reading pane body = %q", got)
 	}
-	t.Logf("screenshot: %s", b.screenshot(dir, "2-inbox-reading.png"))
+	t.Logf("screenshot: %s", b.Screenshot(dir, "2-inbox-reading.png"))
 
 	// The HTML newsletter: its script must not run (sandboxed iframe, CSP).
-	b.clickAndWait(`[...document.querySelectorAll('.item')].find(a => a.dataset.subject.startsWith('Newsletter')).click()`)
-	if got := b.evalString("document.title"); got != "Alice Wood - Outlook" {
+	b.ClickAndWait(`[...document.querySelectorAll('.item')].find(a => a.dataset.subject.startsWith('Newsletter')).click()`)
+	if got := b.EvalString("document.title"); got != "Alice Wood - Outlook" {
 		t.Errorf("title after opening the newsletter = %q: its script ran", got)
 	}
-	t.Logf("screenshot: %s", b.screenshot(dir, "3-html-message.png"))
+	t.Logf("screenshot: %s", b.Screenshot(dir, "3-html-message.png"))
 
 	// A new message to Bob.
-	b.clickAndWait(`document.getElementById('newmsg').click()`)
-	b.eval(`document.getElementById('to').value='bob@contoso.com';
+	b.ClickAndWait(`document.getElementById('newmsg').click()`)
+	b.Eval(`document.getElementById('to').value='bob@contoso.com';
 		document.getElementById('subject').value='Hello from Chromium';
 		document.getElementById('body').value='Sent through Outlook on the web.\nAlice'; 1`)
-	t.Logf("screenshot: %s", b.screenshot(dir, "4-compose.png"))
-	b.clickAndWait(`document.getElementById('send').click()`)
-	if got := b.evalString("(document.getElementById('notice')||{}).textContent||''"); got != "Your message has been sent." {
+	t.Logf("screenshot: %s", b.Screenshot(dir, "4-compose.png"))
+	b.ClickAndWait(`document.getElementById('send').click()`)
+	if got := b.EvalString("(document.getElementById('notice')||{}).textContent||''"); got != "Your message has been sent." {
 		t.Errorf("after send notice = %q", got)
 	}
 	subs := ts.backend.submissions()
@@ -156,15 +135,15 @@ func TestChromiumOWA(t *testing.T) {
 		t.Errorf("sent message = %+v, %v", sent, err)
 	}
 	// The copy in Sent Items.
-	b.clickAndWait(`[...document.querySelectorAll('.folders a')].find(a => a.textContent.startsWith('Sent Items')).click()`)
-	if got := b.evalString("(document.querySelector('.item')||{dataset:{}}).dataset.subject||''"); got != "Hello from Chromium" {
+	b.ClickAndWait(`[...document.querySelectorAll('.folders a')].find(a => a.textContent.startsWith('Sent Items')).click()`)
+	if got := b.EvalString("(document.querySelector('.item')||{dataset:{}}).dataset.subject||''"); got != "Hello from Chromium" {
 		t.Errorf("Sent Items first item = %q, want the sent message", got)
 	}
-	t.Logf("screenshot: %s", b.screenshot(dir, "5-sent-items.png"))
+	t.Logf("screenshot: %s", b.Screenshot(dir, "5-sent-items.png"))
 
 	// Sign out.
-	b.clickAndWait(`document.getElementById('signout').click()`)
-	if got := b.evalString("document.body.textContent"); !strings.Contains(got, "You have successfully signed out") {
+	b.ClickAndWait(`document.getElementById('signout').click()`)
+	if got := b.EvalString("document.body.textContent"); !strings.Contains(got, "You have successfully signed out") {
 		t.Errorf("after sign out: %q", got)
 	}
 }

@@ -1,4 +1,8 @@
-package httpd
+// Package cdp drives a headless Chromium over the Chrome DevTools Protocol
+// for tests: start the browser, load pages, run JavaScript in them, wait
+// for a condition, take screenshots. It is a test helper: it fails or
+// skips the test it is handed rather than returning errors.
+package cdp
 
 import (
 	"bytes"
@@ -19,9 +23,9 @@ import (
 	"golang.org/x/net/websocket"
 )
 
-// browser is a headless Chromium driven over the Chrome DevTools Protocol.
-type browser struct {
-	t    *testing.T
+// Browser is a headless Chromium driven over the Chrome DevTools Protocol.
+type Browser struct {
+	t    testing.TB
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited
 	page *cdpConn
@@ -50,9 +54,9 @@ type cdpMessage struct {
 	} `json:"error,omitempty"`
 }
 
-// startBrowser starts chromium with args and connects to its first page.
+// Start starts chromium with args and connects to its first page.
 // env, when not nil, is the process environment.
-func startBrowser(t *testing.T, chromium string, env []string, args ...string) *browser {
+func Start(t testing.TB, chromium string, env []string, args ...string) *Browser {
 	t.Helper()
 	profile := t.TempDir()
 	args = append([]string{
@@ -73,7 +77,7 @@ func startBrowser(t *testing.T, chromium string, env []string, args ...string) *
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", chromium, err)
 	}
-	b := &browser{t: t, cmd: cmd, done: make(chan struct{})}
+	b := &Browser{t: t, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		cmd.Wait()
 		close(b.done)
@@ -210,8 +214,8 @@ func (c *cdpConn) waitEvent(method string, timeout time.Duration) error {
 	}
 }
 
-// navigate loads url and waits until the page (after any redirects) has loaded.
-func (b *browser) navigate(url string) {
+// Navigate loads url and waits until the page (after any redirects) has loaded.
+func (b *Browser) Navigate(url string) {
 	b.t.Helper()
 	b.page.drainEvents()
 	res, err := b.page.call("Page.navigate", map[string]any{"url": url})
@@ -228,8 +232,8 @@ func (b *browser) navigate(url string) {
 	}
 }
 
-// eval runs a JavaScript expression in the page and returns its value.
-func (b *browser) eval(expr string) any {
+// Eval runs a JavaScript expression in the page and returns its value.
+func (b *Browser) Eval(expr string) any {
 	b.t.Helper()
 	res, err := b.page.call("Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true})
 	if err != nil {
@@ -252,28 +256,33 @@ func (b *browser) eval(expr string) any {
 	return r.Result.Value
 }
 
-// evalString is eval for an expression whose value is a string.
-func (b *browser) evalString(expr string) string {
+// EvalString is Eval for an expression whose value is a string.
+func (b *Browser) EvalString(expr string) string {
 	b.t.Helper()
-	s, _ := b.eval(expr).(string)
+	s, _ := b.Eval(expr).(string)
 	return s
 }
 
-// clickAndWait runs a script that navigates (clicks a link or a submit
+// ClickAndWait runs a script that navigates (clicks a link or a submit
 // button) and waits for the new page to load.
-func (b *browser) clickAndWait(script string) {
+func (b *Browser) ClickAndWait(script string) {
 	b.t.Helper()
 	b.page.drainEvents()
-	b.eval(script)
+	b.Eval(script)
 	if err := b.page.waitEvent("Page.loadEventFired", 30*time.Second); err != nil {
 		b.t.Fatalf("after %s: %v", script, err)
 	}
 }
 
-// screenshot saves the page as a PNG in dir and returns the path.
-func (b *browser) screenshot(dir, name string) string {
+// Screenshot saves the window as a PNG in dir and returns the path.
+func (b *Browser) Screenshot(dir, name string) string {
 	b.t.Helper()
-	res, err := b.page.call("Page.captureScreenshot", map[string]any{"format": "png"})
+	return b.capture(dir, name, map[string]any{"format": "png"})
+}
+
+func (b *Browser) capture(dir, name string, params map[string]any) string {
+	b.t.Helper()
+	res, err := b.page.call("Page.captureScreenshot", params)
 	if err != nil {
 		b.t.Fatalf("screenshot: %v", err)
 	}
@@ -292,7 +301,7 @@ func (b *browser) screenshot(dir, name string) string {
 
 // close ends the browser: politely over CDP, then by killing the process
 // this test started.
-func (b *browser) close() {
+func (b *Browser) close() {
 	if b.page != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		go func() {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package exsimtest_test
+
+const raceEnabled = false
