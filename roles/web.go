@@ -271,13 +271,13 @@ func (r *mailboxRole) startHTTP() error {
 			if err != nil || ln == nil {
 				return err
 			}
+			// Per-source counting sits under TLS, so a handshake counts.
+			limits := httpd.DefaultLimits()
+			ln = limits.Listener(ln)
 			if tlsConf != nil {
 				ln = tls.NewListener(ln, tlsConf)
 			}
-			srv := &http.Server{
-				Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
-				ConnContext: r.ntlmHTTP.ConnContext,
-			}
+			srv := limits.Serve(h, r.ntlmHTTP.ConnContext)
 			s.onClose(srv.Shutdown)
 			go func() {
 				if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
