@@ -3,6 +3,7 @@ package imapd
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -45,5 +46,35 @@ func TestAppendOverBudget(t *testing.T) {
 	st, err := c.Status("Drafts", &imap.StatusOptions{NumMessages: true}).Wait()
 	if err != nil || *st.NumMessages != 1 {
 		t.Errorf("Drafts after one refused and one accepted APPEND: %+v, %v; want 1 message", st, err)
+	}
+}
+
+// TestAuthenticatedIdleTimeout: a logged-on client that sends nothing for
+// AuthenticatedTimeout is disconnected by the front end; one that keeps
+// talking is not.
+func TestAuthenticatedIdleTimeout(t *testing.T) {
+	l := newLab(t, labOptions{frontend: FrontendOptions{AuthenticatedTimeout: 400 * time.Millisecond}})
+	busy := l.dialProxy(t, nil)
+	idle := l.dialProxy(t, nil)
+	for i := 0; ; i++ {
+		select {
+		case <-idle.Closed():
+			select {
+			case <-busy.Closed():
+				t.Fatal("a client sending NOOPs was disconnected too")
+			default:
+			}
+			if err := busy.Noop().Wait(); err != nil {
+				t.Fatalf("NOOP on the busy connection: %v", err)
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+			if i == 600 {
+				t.Fatal("an idle logged-on client was never disconnected")
+			}
+			if err := busy.Noop().Wait(); err != nil {
+				t.Fatalf("NOOP on the busy connection: %v", err)
+			}
+		}
 	}
 }
