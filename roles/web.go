@@ -3,6 +3,7 @@ package roles
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/tls"
 	"errors"
@@ -219,9 +220,16 @@ func (b webBackend) Send(ctx context.Context, from *httpd.User, rcpts []string, 
 // CalendarEvents publishes the events of the mailbox: every VEVENT of a
 // text/calendar part in its Calendar folder and its INBOX (meeting
 // requests arrive there).
-func (b webBackend) CalendarEvents(ctx context.Context, address string) ([]httpd.Event, error) {
+// Only a mailbox that publishes (topology publish_calendar) is served, and
+// only under its id and token (calendar.go).
+func (b webBackend) CalendarEvents(ctx context.Context, id, token string) (string, []httpd.Event, error) {
+	m := publishedCalendar(b.r.t, id)
+	if m == nil || !hmac.Equal([]byte(token), []byte(calendarToken(b.r.s.rt.ca, m.Address))) {
+		return "", nil, fmt.Errorf("%w: calendar %s", httpd.ErrNotFound, id)
+	}
+	address := m.Address
 	if _, err := b.r.store.Mailbox(address); err != nil {
-		return nil, fmt.Errorf("%w: %s", httpd.ErrNotFound, address)
+		return "", nil, fmt.Errorf("%w: %s", httpd.ErrNotFound, address)
 	}
 	var out []httpd.Event
 	for _, name := range []string{"Calendar", httpd.FolderInbox} {
@@ -231,7 +239,7 @@ func (b webBackend) CalendarEvents(ctx context.Context, address string) ([]httpd
 		}
 		msgs, err := f.Messages()
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		for _, m := range msgs {
 			body, err := f.Body(m.UID)
@@ -241,7 +249,7 @@ func (b webBackend) CalendarEvents(ctx context.Context, address string) ([]httpd
 			out = append(out, parseEvents(body)...)
 		}
 	}
-	return out, nil
+	return address, out, nil
 }
 
 // startHTTP runs HTTP 80, HTTPS 443 (the Client Access front end, which
@@ -261,6 +269,12 @@ func (r *mailboxRole) startHTTP() error {
 			o.VirtualDirectories = map[string]httpd.VirtualDirectory{}
 		}
 		o.VirtualDirectories[name] = httpd.VirtualDirectory{InternalURL: vd.InternalURL, ExternalURL: vd.ExternalURL}
+	}
+	for _, m := range r.t.Mailboxes {
+		if m.PublishCalendar && m.Server == s.Config.Name {
+			u := PublishedCalendarURL(s.rt.ca, r.t, s.Config, m.Address)
+			s.log.Info("calendar published", "mailbox", m.Address, "PublishedCalendarUrl", u, "PublishedICalUrl", strings.TrimSuffix(u, ".html")+".ics")
+		}
 	}
 	backend := webBackend{r: r, lists: newListCache()}
 	https := httpd.NewHandler(backend, o)
@@ -402,9 +416,9 @@ func (r *mailboxRole) homeOf(req *http.Request) *topology.Server {
 		return nil
 	}
 	if rest, ok := strings.CutPrefix(path, "/owa/calendar/"); ok {
-		addr, _, _ := strings.Cut(rest, "/")
-		addr, _ = url.PathUnescape(addr)
-		if m := r.t.Mailbox(addr); m != nil {
+		id, _, _ := strings.Cut(rest, "/")
+		id, _ = url.PathUnescape(id)
+		if m := publishedCalendar(r.t, id); m != nil {
 			return r.t.Server(m.Server)
 		}
 	}

@@ -158,6 +158,11 @@ type Mailbox struct {
 	// Server is the home server: a Mailbox server, or an Internet server for
 	// external users.
 	Server string `yaml:"server" json:"server"`
+	// PublishCalendar publishes the mailbox's calendar to the internet
+	// (Set-MailboxCalendarFolder -PublishEnabled $true): anonymous
+	// calendar.html and calendar.ics at a URL with a random token, as
+	// Exchange's PublishedCalendarUrl. Off by default, as in Exchange.
+	PublishCalendar bool `yaml:"publish_calendar,omitempty" json:"publish_calendar,omitempty"`
 }
 
 // SendConnector is an administrator-created Send connector.
