@@ -8,13 +8,13 @@ import (
 	"github.com/exsim/exsim/store"
 )
 
-// storeError turns store errors into IMAP status responses with the RFC 5530
-// response code that fits. Unknown errors pass through; imapserver logs them
-// and answers NO [SERVERBUG].
 // errInsufficientResources answers an APPEND the in-flight budget cannot
 // hold.
 var errInsufficientResources = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeLimit, Text: "Insufficient system resources."}
 
+// storeError turns store errors into IMAP status responses with the RFC 5530
+// response code that fits. Unknown errors pass through; imapserver logs them
+// and answers NO [SERVERBUG].
 func storeError(err error) error {
 	no := func(code imap.ResponseCode, text string) error {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: code, Text: text}
