@@ -2,6 +2,7 @@ package roles
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -37,6 +38,9 @@ var (
 	errUserUnknown = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "Recipient address rejected: User unknown in virtual mailbox table"}
 	errNeedAuth    = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
 	errTempFail    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Error: queue file write error"}
+	// Postfix's answer when its queue file system is short of space
+	// (smtpd_check.c, "Insufficient system storage").
+	errInsufficientResources = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage"}
 )
 
 func (r *internetRole) start(ctx context.Context, s *Server) error {
@@ -162,10 +166,14 @@ func (s *internetSession) Rcpt(to string, o *smtp.RcptOptions) error {
 }
 
 func (s *internetSession) Data(rd io.Reader) error {
-	data, err := io.ReadAll(rd)
+	data, release, err := transport.ReadMessage(rd)
+	if errors.Is(err, smtpd.ReplyInsufficientResources) {
+		return errInsufficientResources
+	}
 	if err != nil {
 		return err
 	}
+	defer release()
 	now := s.r.s.rt.o.Now()
 	clientIP := ipOf(s.c.Conn().RemoteAddr())
 	proto := "ESMTP"

@@ -123,6 +123,18 @@ func track(t *testing.T, rt *Runtime, server string, q transport.TrackingQuery) 
 	return ev
 }
 
+// trackUntil polls server's tracking log until ok holds for the events
+// of q (a hop logs SEND once the next hop's 250 is back, which may be just
+// after the next hop stored the message) and returns the last events read.
+func trackUntil(t *testing.T, rt *Runtime, server string, q transport.TrackingQuery, ok func([]transport.TrackingEvent) bool) []transport.TrackingEvent {
+	t.Helper()
+	ev := track(t, rt, server, q)
+	for deadline := time.Now().Add(10 * time.Second); !ok(ev) && time.Now().Before(deadline); ev = track(t, rt, server, q) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return ev
+}
+
 func hasEvent(evs []transport.TrackingEvent, id, connector string) bool {
 	for _, e := range evs {
 		if e.EventID == id && (connector == "" || e.ConnectorID == connector) {
@@ -153,8 +165,10 @@ func TestNoEdgeMailFlow(t *testing.T) {
 				t.Errorf("delivered message lacks %q:\n%s", want, msg)
 			}
 		}
-		ev := track(t, rt, "EX01", transport.TrackingQuery{Subject: "inbound noedge"})
-		if !hasEvent(ev, "RECEIVE", `EX01\Default EX01`) || !hasEvent(ev, "SEND", intraOrgConnector) || !hasEvent(ev, "DELIVER", "") {
+		complete := func(ev []transport.TrackingEvent) bool {
+			return hasEvent(ev, "RECEIVE", `EX01\Default EX01`) && hasEvent(ev, "SEND", intraOrgConnector) && hasEvent(ev, "DELIVER", "")
+		}
+		if ev := trackUntil(t, rt, "EX01", transport.TrackingQuery{Subject: "inbound noedge"}, complete); !complete(ev) {
 			t.Errorf("EX01 tracking = %v", ev)
 		}
 	})
@@ -165,7 +179,8 @@ func TestNoEdgeMailFlow(t *testing.T) {
 		if !strings.Contains(msg, "X-ClientProxiedBy: ex01.contoso.com") || !strings.Contains(msg, "X-Originating-IP: [") {
 			t.Errorf("client submission lacks X-ClientProxiedBy/X-Originating-IP:\n%s", msg)
 		}
-		if ev := track(t, rt, "EX01", transport.TrackingQuery{Subject: "out via ex01"}); !hasEvent(ev, "SEND", "To Internet") {
+		sent := func(ev []transport.TrackingEvent) bool { return hasEvent(ev, "SEND", "To Internet") }
+		if ev := trackUntil(t, rt, "EX01", transport.TrackingQuery{Subject: "out via ex01"}, sent); !sent(ev) {
 			t.Errorf("EX01 did not send through To Internet: %v", ev)
 		}
 	})
@@ -176,7 +191,8 @@ func TestNoEdgeMailFlow(t *testing.T) {
 		if !strings.Contains(msg, "by ex02.contoso.com ("+rt.Server("EX02").Config.Address+") with Microsoft SMTP Server") {
 			t.Errorf("no Front End hop on EX02:\n%s", msg)
 		}
-		if ev := track(t, rt, "EX02", transport.TrackingQuery{Subject: "out via 717"}); !hasEvent(ev, "SEND", "To Internet via Frontend") {
+		sent := func(ev []transport.TrackingEvent) bool { return hasEvent(ev, "SEND", "To Internet via Frontend") }
+		if ev := trackUntil(t, rt, "EX02", transport.TrackingQuery{Subject: "out via 717"}, sent); !sent(ev) {
 			t.Errorf("EX02 did not send through the proxying connector: %v", ev)
 		}
 	})
@@ -184,14 +200,11 @@ func TestNoEdgeMailFlow(t *testing.T) {
 	t.Run("mailbox to mailbox across servers", func(t *testing.T) {
 		submit(t, rt, "EX01", "alice", "alice@contoso.com", "to bob", "bob@contoso.com")
 		waitMail(t, rt, "EX02", "bob@contoso.com", "to bob")
-		// EX01 logs SEND once EX02's 250 is back, which may be just after
-		// the message is in bob's mailbox.
+		ev := trackUntil(t, rt, "EX01", transport.TrackingQuery{Subject: "to bob", EventID: "SEND"},
+			func(ev []transport.TrackingEvent) bool { return len(ev) > 0 })
 		var send *transport.TrackingEvent
-		for deadline := time.Now().Add(5 * time.Second); send == nil && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			ev := track(t, rt, "EX01", transport.TrackingQuery{Subject: "to bob", EventID: "SEND"})
-			if len(ev) > 0 {
-				send = &ev[len(ev)-1]
-			}
+		if len(ev) > 0 {
+			send = &ev[len(ev)-1]
 		}
 		if send == nil || send.ServerHostname != "ex02.contoso.com" || send.SourceContext != string(transport.DeliveryToMailbox) {
 			t.Errorf("EX01 SEND = %+v, want to ex02's Mailbox Transport Delivery", send)

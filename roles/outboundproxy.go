@@ -110,10 +110,11 @@ func (p *proxySession) Rcpt(to string, o *smtpd.RcptOptions) error {
 }
 
 func (p *proxySession) Data(rd io.Reader) (*smtpd.Reply, error) {
-	data, err := io.ReadAll(rd)
+	data, release, err := transport.ReadMessage(rd)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	if p.up == nil {
 		return nil, smtpd.ReplyBadSequence
 	}

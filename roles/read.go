@@ -290,12 +290,23 @@ func (rt *Runtime) readHTTP(ctx context.Context, src *Server, dst *topology.Serv
 	if m := LookupLogon(rt.o.Topology, user); m != nil {
 		user = m.Address
 	}
-	cal, err := get("/owa/calendar/" + user + "/calendar/calendar.ics")
+	// A publishing mailbox's calendar is served at its URL; any other
+	// mailbox's calendar URL is IIS's 404 (publishing is opt-in).
+	m := rt.o.Topology.Mailbox(user)
+	published := m != nil && m.PublishCalendar
+	path := "/owa/calendar/" + calendarID(user) + "/" + strings.Repeat("0", 32) + "/calendar.ics"
+	if published {
+		path = "/owa/calendar/" + calendarID(m.Address) + "/" + calendarToken(rt.ca, m.Address) + "/calendar.ics"
+	}
+	cal, err := get(path)
 	if err != nil {
 		return res, err
 	}
-	if cal.StatusCode != http.StatusOK || !strings.HasPrefix(cal.Header.Get("Content-Type"), "text/calendar") {
+	switch {
+	case published && (cal.StatusCode != http.StatusOK || !strings.HasPrefix(cal.Header.Get("Content-Type"), "text/calendar")):
 		return res, fmt.Errorf("http: published calendar of %s = %s %s", user, cal.Status, cal.Header.Get("Content-Type"))
+	case !published && cal.StatusCode != http.StatusNotFound:
+		return res, fmt.Errorf("http: calendar of %s (not published) = %s, want 404", user, cal.Status)
 	}
 	res.Greeting = resp.Header.Get("Server")
 	res.Detail = fmt.Sprintf("HTTP %s:%d: /owa/ -> %s %s; calendar of %s: %s", dst.Name, port, resp.Status, loc, user, cal.Status)

@@ -3,6 +3,7 @@ package roles
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/tls"
 	"errors"
@@ -216,11 +217,23 @@ func (b webBackend) Send(ctx context.Context, from *httpd.User, rcpts []string, 
 	return err
 }
 
-// CalendarEvents publishes the events of the mailbox: every VEVENT of a
-// text/calendar part in its Calendar folder and its INBOX (meeting
+// CalendarEvents serves a published calendar: only a mailbox that
+// publishes (topology publish_calendar), and only under its id and token
+// (calendar.go).
+func (b webBackend) CalendarEvents(ctx context.Context, id, token string) (string, []httpd.Event, error) {
+	m := publishedCalendar(b.r.t, id)
+	if m == nil || !hmac.Equal([]byte(token), []byte(calendarToken(b.r.s.rt.ca, m.Address))) {
+		return "", nil, fmt.Errorf("%w: calendar %s", httpd.ErrNotFound, id)
+	}
+	events, err := b.mailboxEvents(m.Address)
+	return m.Address, events, err
+}
+
+// mailboxEvents is the events of a mailbox of this server: every VEVENT
+// of a text/calendar part in its Calendar folder and its INBOX (meeting
 // requests arrive there; calendar processing also puts them on the
 // calendar, and an event is listed once, from the calendar).
-func (b webBackend) CalendarEvents(ctx context.Context, address string) ([]httpd.Event, error) {
+func (b webBackend) mailboxEvents(address string) ([]httpd.Event, error) {
 	if _, err := b.r.store.Mailbox(address); err != nil {
 		return nil, fmt.Errorf("%w: %s", httpd.ErrNotFound, address)
 	}
@@ -269,6 +282,12 @@ func (r *mailboxRole) startHTTP() error {
 		}
 		o.VirtualDirectories[name] = httpd.VirtualDirectory{InternalURL: vd.InternalURL, ExternalURL: vd.ExternalURL}
 	}
+	for _, m := range r.t.Mailboxes {
+		if m.PublishCalendar && m.Server == s.Config.Name {
+			u := PublishedCalendarURL(s.rt.ca, r.t, s.Config, m.Address)
+			s.log.Info("calendar published", "mailbox", m.Address, "PublishedCalendarUrl", u, "PublishedICalUrl", strings.TrimSuffix(u, ".html")+".ics")
+		}
+	}
 	backend := webBackend{r: r, lists: newListCache()}
 	https := httpd.NewHandler(backend, o)
 	r.ntlmHTTP = ntlm.NewHTTPAuth(s.newNTLM(), ntlm.HTTPOptions{})
@@ -278,13 +297,13 @@ func (r *mailboxRole) startHTTP() error {
 			if err != nil || ln == nil {
 				return err
 			}
+			// Per-source counting sits under TLS, so a handshake counts.
+			limits := httpd.DefaultLimits()
+			ln = limits.Listener(ln)
 			if tlsConf != nil {
 				ln = tls.NewListener(ln, tlsConf)
 			}
-			srv := &http.Server{
-				Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
-				ConnContext: r.ntlmHTTP.ConnContext,
-			}
+			srv := limits.Serve(h, r.ntlmHTTP.ConnContext)
 			srv.RegisterOnShutdown(https.Close) // ends EWS streams, which Shutdown would wait for
 			s.onClose(srv.Shutdown)
 			go func() {
@@ -441,9 +460,9 @@ func (r *mailboxRole) homeOf(req *http.Request) *topology.Server {
 		return nil
 	}
 	if rest, ok := strings.CutPrefix(path, "/owa/calendar/"); ok {
-		addr, _, _ := strings.Cut(rest, "/")
-		addr, _ = url.PathUnescape(addr)
-		if m := r.t.Mailbox(addr); m != nil {
+		id, _, _ := strings.Cut(rest, "/")
+		id, _ = url.PathUnescape(id)
+		if m := publishedCalendar(r.t, id); m != nil {
 			return r.t.Server(m.Server)
 		}
 	}

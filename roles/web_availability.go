@@ -30,7 +30,7 @@ func (b webBackend) FreeBusy(ctx context.Context, requester *httpd.User, address
 		return nil, fmt.Errorf("%w: %s", httpd.ErrNotFound, address)
 	}
 	if strings.EqualFold(m.Server, b.r.s.Config.Name) {
-		return b.CalendarEvents(ctx, m.Address)
+		return b.mailboxEvents(m.Address)
 	}
 	home := b.r.t.Server(m.Server)
 	if home == nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/exsim/exsim/internal/labtest"
+	"github.com/exsim/exsim/topology"
 	"github.com/exsim/exsim/transport"
 )
 
@@ -50,7 +51,7 @@ func getPage(t *testing.T, c *http.Client, u string) (*http.Response, string) {
 }
 
 func TestOWAThroughAnotherFrontEnd(t *testing.T) {
-	rt := startLab(t, "contoso-noedge", nil)
+	rt := startLab(t, "contoso-noedge", func(top *topology.Topology) { top.Mailbox("alice@contoso.com").PublishCalendar = true })
 	sendFrom(t, rt, "INET01", "carol@fabrikam.com", "owa inbox test", "alice@contoso.com")
 	waitMail(t, rt, "EX01", "alice@contoso.com", "owa inbox test")
 
@@ -96,10 +97,31 @@ func TestOWAThroughAnotherFrontEnd(t *testing.T) {
 		}
 	}
 
-	// Published calendar over HTTP 80 on the other front end.
-	resp, ics := getPage(t, c, fmt.Sprintf("http://ex02.contoso.com:%d/owa/calendar/alice@contoso.com/calendar/calendar.ics", 80+labtest.PortOffset))
+	// Published calendar over HTTP 80 on the other front end, at its
+	// PublishedCalendarUrl; without its token, or a mailbox that does not
+	// publish: 404.
+	top := rt.Topology()
+	pub, err := url.Parse(PublishedCalendarURL(rt.CA(), top, top.Server("EX02"), "alice@contoso.com"))
+	if err != nil || !strings.HasSuffix(pub.Path, "/calendar.html") {
+		t.Fatalf("PublishedCalendarURL = %v, %v", pub, err)
+	}
+	http80 := fmt.Sprintf("http://ex02.contoso.com:%d", 80+labtest.PortOffset)
+	resp, ics := getPage(t, c, http80+strings.TrimSuffix(pub.Path, ".html")+".ics")
 	if resp.StatusCode != 200 || !strings.HasPrefix(ics, "BEGIN:VCALENDAR\r\n") {
-		t.Errorf("calendar = %d %q", resp.StatusCode, ics)
+		t.Errorf("published calendar = %d %q", resp.StatusCode, ics)
+	}
+	id, token, _ := strings.Cut(strings.TrimPrefix(pub.Path, "/owa/calendar/"), "/")
+	token, _, _ = strings.Cut(token, "/")
+	bob := calendarID("bob@contoso.com") + "/" + calendarToken(rt.CA(), "bob@contoso.com")
+	for _, p := range []string{
+		"/owa/calendar/alice@contoso.com/calendar/calendar.ics", // the old guessable URL
+		"/owa/calendar/" + id + "/calendar.ics",
+		"/owa/calendar/" + id + "/" + strings.Repeat("0", len(token)) + "/calendar.ics",
+		"/owa/calendar/" + bob + "/calendar.ics",
+	} {
+		if resp, _ := getPage(t, c, http80+p); resp.StatusCode != 404 {
+			t.Errorf("GET %s = %d, want 404", p, resp.StatusCode)
+		}
 	}
 }
 

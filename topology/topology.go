@@ -163,6 +163,11 @@ type Mailbox struct {
 	// its holder may act as any mailbox of the organization over EWS
 	// (ExchangeImpersonation). Default none.
 	Roles []string `yaml:"roles,omitempty" json:"roles,omitempty"`
+	// PublishCalendar publishes the mailbox's calendar to the internet
+	// (Set-MailboxCalendarFolder -PublishEnabled $true): anonymous
+	// calendar.html and calendar.ics at a URL with a random token, as
+	// Exchange's PublishedCalendarUrl. Off by default, as in Exchange.
+	PublishCalendar bool `yaml:"publish_calendar,omitempty" json:"publish_calendar,omitempty"`
 }
 
 // RoleApplicationImpersonation is Exchange's management role that allows

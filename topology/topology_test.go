@@ -217,6 +217,12 @@ func TestParseErrorsNameLineAndKey(t *testing.T) {
 		{"bad address", func(s string) string { return strings.Replace(s, "127.0.20.2", "127.0.20.x", 1) }, 0, `servers[2].address: "127.0.20.x" is not an IPv4 or IPv6 address`},
 		{"unknown zone", func(s string) string { return strings.Replace(s, "zone: perimeter", "zone: dmz", 1) }, 0, `servers[0].zone: "dmz" is not a zone`},
 		{"bad home server", func(s string) string { return strings.Replace(s, "server: EX02", "server: EX09", 1) }, 0, `mailboxes[1].server: "EX09" is not a server`},
+		{"internet mailbox publishing", func(s string) string {
+			return strings.Replace(s, "    server: INET01\n", "    server: INET01\n    publish_calendar: true\n", 1)
+		}, 0, `.publish_calendar: carol@fabrikam.com is on internet server INET01; only Exchange mailboxes publish calendars`},
+		{"publish_calendar not a bool", func(s string) string {
+			return strings.Replace(s, "    server: EX02\n", "    server: EX02\n    publish_calendar: yes please\n", 1)
+		}, 0, `"yes please": expected true or false`},
 		{"duplicate key", func(s string) string {
 			return strings.Replace(s, "site: Default-First-Site-Name\n", "site: A\nsite: B\n", 1)
 		}, 0, `mapping key "site" already defined`},

@@ -321,6 +321,9 @@ func (t *Topology) validateMailboxes(v *validator) {
 			if d := Domain(m.Address); ValidAddress(m.Address) && t.InternetServerFor(d) != s {
 				v.errf(key+".address", "%s is on internet server %s, which does not host %s", m.Address, s.Name, d)
 			}
+			if m.PublishCalendar {
+				v.errf(key+".publish_calendar", "%s is on internet server %s; only Exchange mailboxes publish calendars", m.Address, s.Name)
+			}
 		default:
 			v.errf(key+".server", "%s is a %s server; mailboxes live on mailbox or internet servers", s.Name, s.Role)
 		}

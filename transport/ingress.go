@@ -9,8 +9,9 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/exsim/exsim/internal/membudget"
 
 	"github.com/exsim/exsim/servers/smtpd"
 )
@@ -98,14 +99,15 @@ type Accepted struct {
 	// Received is how many bytes the client sent.
 	Received int64
 	start    time.Time
-	buf      *[]byte
+	release  func()
 }
 
-// Release returns Data's buffer; Data must not be used afterwards.
+// Release gives Data's memory back to the process-wide budget; Data must
+// not be used afterwards.
 func (a *Accepted) Release() {
-	if a.buf != nil {
-		putBuffer(a.buf)
-		a.buf, a.Data = nil, nil
+	if a.release != nil {
+		a.release()
+		a.release, a.Data = nil, nil
 	}
 }
 
@@ -161,11 +163,12 @@ func deliverTo(ctx context.Context, target Target, m *Message, body []byte) erro
 
 func (in *Ingress) accept(c ReceiveConn, env *Envelope, st Stamp, r io.Reader, target Target) (*Accepted, error) {
 	start := time.Now()
-	buf, data, err := readMessage(r, env.Mail)
+	buf, release, err := readMessage(r)
 	if err != nil {
 		return nil, err
 	}
-	a := &Accepted{Received: int64(len(data)), start: start, buf: buf}
+	data := buf[headroom:]
+	a := &Accepted{Received: int64(len(data)), start: start, release: release}
 	raw := SplitMessage(data)
 	if raw.Count("Received") >= MaxHopCount {
 		a.Release()
@@ -276,42 +279,27 @@ func ipOf(a net.Addr) string {
 // hop's header fields go without moving the body.
 const headroom = 2048
 
-// maxPooled bounds the buffers kept for reuse.
-const maxPooled = 1 << 20
+// memFactor is how many times a message's size Ingress draws from the
+// process-wide memory budget while it holds the message: the message and
+// the queue database's copy of its pages until the commit's fsync.
+const memFactor = 2
 
-var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
-
-func putBuffer(b *[]byte) {
-	if cap(*b) <= maxPooled {
-		buffers.Put(b)
+// readMessage reads the DATA stream once, with at most a small piece of it
+// in memory while it arrives (the rest goes to a temporary file), then
+// loads it into one buffer after headroom bytes, drawn from the
+// process-wide budget; data is the message. A size-limit error from smtpd
+// is returned as is, so the connector answers with Exchange's reply; a
+// spent budget is Exchange's back-pressure reply, 452 4.3.1.
+func readMessage(r io.Reader) (buf []byte, release func(), err error) {
+	sp, err := membudget.Read(r)
+	defer sp.Close()
+	if err == nil {
+		buf, release, err = sp.Load(headroom, memFactor)
 	}
-}
-
-// readMessage reads the DATA stream once into one pooled buffer, after
-// headroom bytes; data is the message. A size-limit error from smtpd is
-// returned as is, so the connector answers with Exchange's reply.
-func readMessage(r io.Reader, o *smtpd.MailOptions) (buf *[]byte, data []byte, err error) {
-	buf = buffers.Get().(*[]byte)
-	b := (*buf)[:headroom]
-	if o != nil && o.Size > 0 && o.Size < maxPooled && int(o.Size)+headroom+64 > cap(b) {
-		b = make([]byte, headroom, int(o.Size)+headroom+64) // SIZE= announced it
+	if errors.Is(err, membudget.ErrExhausted) {
+		return nil, nil, smtpd.ReplyInsufficientResources
 	}
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			*buf = b[:0]
-			return buf, b[headroom:], nil
-		}
-		if err != nil {
-			*buf = b[:0]
-			putBuffer(buf)
-			return nil, nil, err
-		}
-	}
+	return buf, release, err
 }
 
 // Envelope is a mail transaction's sender and recipients, as a session
@@ -337,4 +325,16 @@ func (e *Envelope) AddRcpt(to string, o *smtpd.RcptOptions) {
 		}
 	}
 	e.Rcpts = append(e.Rcpts, r)
+}
+
+// ReadMessage is how a session that is not an Ingress (the internet's MTA,
+// the outbound proxy) reads a DATA stream under the same bounds: data is
+// the message, release gives its memory back. A spent budget is
+// smtpd.ReplyInsufficientResources.
+func ReadMessage(r io.Reader) (data []byte, release func(), err error) {
+	buf, release, err := readMessage(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return buf[headroom:], release, nil
 }

@@ -80,6 +80,9 @@ source address (0 or unset: Unlimited, as in Exchange).`, example: 0},
 	"mailboxes.display_name":      {doc: "Display name (default: the address's local part, capitalised)."},
 	"mailboxes.password":          {doc: "Password for every logon (SMTP AUTH, IMAP4, POP3, OWA, EWS; NTLM too)."},
 	"mailboxes.server":            {doc: "The home server."},
+	"mailboxes.publish_calendar": {doc: `Publish the calendar to the internet (Set-MailboxCalendarFolder -PublishEnabled):
+anonymous calendar.html/.ics at http://<server>/owa/calendar/<guid>@<domain>/<token>/, the token random
+per lab; the home server logs the URL at start ("calendar published"). Default false: not published, 404.`, example: true},
 	"send_connectors": {doc: `Administrator-created Send connectors of the Mailbox servers: Exchange creates none to the
 internet by itself (with a subscribed Edge, EdgeSync creates the Edge's).`,
 		example: []topology.SendConnector{{Name: "To Internet", AddressSpaces: []string{"*"}, SourceServers: []string{"EX01"},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/exsim/exsim/internal/control"
 	"github.com/exsim/exsim/internal/labnet"
+	"github.com/exsim/exsim/internal/membudget"
 	"github.com/exsim/exsim/lab"
 	"github.com/exsim/exsim/probe"
 	"github.com/exsim/exsim/roles"
@@ -123,6 +124,7 @@ func serveLab(ctx context.Context, g *globals, servers []string, firewall bool) 
 	if err != nil {
 		return err
 	}
+	membudget.ApplySoftLimit()
 	rt, err := startLab(ctx, g, t, servers)
 	if len(servers) == 0 {
 		rt, err = startMovingPorts(ctx, g, t, rt, err)
@@ -130,6 +132,7 @@ func serveLab(ctx context.Context, g *globals, servers []string, firewall bool) 
 	if err != nil {
 		return err
 	}
+	membudget.SetDir(filepath.Join(rt.DataDir(), "spill"))
 	if firewall {
 		simulateFirewall(rt)
 	}

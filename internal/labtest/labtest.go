@@ -11,6 +11,7 @@ package labtest
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -57,13 +58,33 @@ type Blocks struct {
 // NewBlocks returns a dispenser for blocks first..last.
 func NewBlocks(first, last byte) *Blocks { return &Blocks{first: first, last: last} }
 
-// Next returns the next block; it fails the test when the range is used up.
+// Next returns the next block whose lab DNS port is free; it fails the
+// test when the range is used up. A block another process holds (the same
+// package's tests run from a second checkout, say) is passed over rather
+// than failing the test with "address already in use".
 func (b *Blocks) Next(t testing.TB) byte {
-	n := b.next.Add(1) - 1
-	if int(b.first)+int(n) > int(b.last) {
-		t.Fatalf("labtest: address blocks %d-%d used up; widen the range", b.first, b.last)
+	for {
+		n := b.next.Add(1) - 1
+		if int(b.first)+int(n) > int(b.last) {
+			t.Fatalf("labtest: address blocks %d-%d used up; widen the range", b.first, b.last)
+		}
+		if block := b.first + byte(n); !held(block) {
+			return block
+		}
 	}
-	return b.first + byte(n)
+}
+
+// held reports whether something already listens on the block's lab DNS
+// address (DNS01 is 127.x.20.53 in the built-in topologies), which every
+// lab binds first.
+func held(block byte) bool {
+	addr := &net.UDPAddr{IP: net.IPv4(127, block, 20, 53), Port: 53 + PortOffset}
+	c, err := net.ListenUDP("udp", addr)
+	if err != nil {
+		return true
+	}
+	c.Close()
+	return false
 }
 
 // CloseAtEnd closes a running lab (a *roles.Runtime) when the test ends,

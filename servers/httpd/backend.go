@@ -39,9 +39,12 @@ type Backend interface {
 	// saves a copy in the user's Sent Items.
 	Submit(ctx context.Context, from *User, rcpts []string, msg []byte) error
 
-	// CalendarEvents returns the published calendar of the mailbox named by
-	// address (the SMTP address in the /owa/calendar/<address>/... URL).
-	CalendarEvents(ctx context.Context, address string) ([]Event, error)
+	// CalendarEvents returns a published calendar and its mailbox's
+	// address. id and token are the two path segments of
+	// /owa/calendar/<id>/<token>/calendar.ics (Exchange's
+	// PublishedCalendarUrl: <ExchangeGuid>@<domain> and a random token);
+	// ErrNotFound when no mailbox publishes under both.
+	CalendarEvents(ctx context.Context, id, token string) (address string, events []Event, err error)
 }
 
 // Errors a Backend returns (wrapped or not).

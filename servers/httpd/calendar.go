@@ -12,9 +12,9 @@ import (
 )
 
 // serveCalendar is Internet calendar publishing (Exchange's
-// /owa/calendar/<id>@<domain>/<calendar id>/calendar.ics and
-// calendar.html), anonymous on 443 and 80. exsim's published-calendar id is
-// the mailbox's SMTP address: /owa/calendar/alice@contoso.com/<any>/calendar.ics.
+// /owa/calendar/<guid>@<domain>/<token>/calendar.ics and calendar.html),
+// anonymous on 443 and 80. The Backend decides which mailbox publishes
+// under an id and token; anything else is IIS's 404.
 func (h *Handler) serveCalendar(w http.ResponseWriter, r *http.Request, rest string, log *slog.Logger) {
 	serveCalendar(h.cfg, h.b, w, r, rest, log)
 }
@@ -33,14 +33,13 @@ func serveCalendar(c *config, b Backend, w http.ResponseWriter, r *http.Request,
 	if !allow(w, r, c, http.MethodGet, http.MethodHead) {
 		return
 	}
-	address := parts[0]
-	events, err := b.CalendarEvents(r.Context(), address)
+	address, events, err := b.CalendarEvents(r.Context(), parts[0], parts[1])
 	if errors.Is(err, ErrNotFound) {
 		c.writeIISError(w, r, errNotFound)
 		return
 	}
 	if err != nil {
-		log.Error("calendar: backend failed", "rcpt", address, "err", err)
+		log.Error("calendar: backend failed", "calendar", parts[0], "err", err)
 		c.writeIISError(w, r, errInternal)
 		return
 	}

@@ -57,7 +57,12 @@ func TestCalendarHTTPS(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, "Team meeting; weekly, with everyone") {
 		t.Errorf("calendar.html = %d\n%s", resp.StatusCode, body)
 	}
-	for _, p := range []string{"/owa/calendar/alice@contoso.com/calendar.ics", "/owa/calendar/nobody@contoso.com/x/calendar.ics", "/owa/calendar/alice@contoso.com/x/other.ics"} {
+	// Without the token, with a wrong one, for a mailbox that does not
+	// publish, or another file: IIS's 404.
+	for _, p := range []string{"/owa/calendar/alice@contoso.com/calendar.ics", "/owa/calendar/alice@contoso.com/x/calendar.ics",
+		"/owa/calendar/alice@contoso.com/8f6c2a1b0e3d4c5b9a7f6e5d4c3b2a18/calendar.ics",
+		"/owa/calendar/bob@contoso.com/" + fakeCalendarToken + "/calendar.ics", "/owa/calendar/nobody@contoso.com/x/calendar.ics",
+		"/owa/calendar/alice@contoso.com/" + fakeCalendarToken + "/other.ics"} {
 		if resp, _ := get(t, c, ts.base+p); resp.StatusCode != 404 {
 			t.Errorf("GET %s = %d, want 404", p, resp.StatusCode)
 		}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,8 +19,8 @@ import (
 // Availability is an optional Backend capability: the calendar of any
 // mailbox of the organization, wherever it is homed (a Mailbox server
 // asks the target's server, as Exchange's Availability service does).
-// requester is the user asking. Without it GetUserAvailability reads
-// CalendarEvents, which knows the mailboxes of this server only.
+// requester is the user asking. Without it GetUserAvailability finds no
+// calendar.
 type Availability interface {
 	FreeBusy(ctx context.Context, requester *User, address string, start, end time.Time) ([]Event, error)
 }
@@ -114,7 +115,7 @@ func (c *ewsCall) freeBusy(addr string, start, end time.Time) ([]Event, error) {
 	if av, ok := c.h.b.(Availability); ok {
 		events, err = av.FreeBusy(c.r.Context(), c.u, addr, start, end)
 	} else {
-		events, err = c.h.b.CalendarEvents(c.r.Context(), addr)
+		err = fmt.Errorf("%w: free/busy of %s (this backend has no Availability service)", ErrNotFound, addr)
 	}
 	if err != nil {
 		return nil, err

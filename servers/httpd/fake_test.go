@@ -214,14 +214,18 @@ func (b *fakeBackend) Submit(ctx context.Context, from *User, rcpts []string, ms
 	return nil
 }
 
-func (b *fakeBackend) CalendarEvents(ctx context.Context, address string) ([]Event, error) {
+// fakeCalendarToken is the fake's publishing token; its calendar id is
+// the address itself.
+const fakeCalendarToken = "8f6c2a1b0e3d4c5b9a7f6e5d4c3b2a19"
+
+func (b *fakeBackend) CalendarEvents(ctx context.Context, id, token string) (string, []Event, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	u := b.find(address)
-	if u == nil || u.events == nil {
-		return nil, fmt.Errorf("fake: calendar of %s: %w", address, ErrNotFound)
+	u := b.find(id)
+	if u == nil || u.events == nil || token != fakeCalendarToken {
+		return "", nil, fmt.Errorf("fake: calendar %s/%s: %w", id, token, ErrNotFound)
 	}
-	return u.events, nil
+	return u.Address, u.events, nil
 }
 
 func (b *fakeBackend) submissions() []fakeSubmission {

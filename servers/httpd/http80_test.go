@@ -35,7 +35,7 @@ func TestHTTPPort80(t *testing.T) {
 		{"GET", "/OAB/x/oab.xml", "mail.contoso.com", 403, nil, ""},
 		{"RPC_IN_DATA", "/rpc/rpcproxy.dll", "mail.contoso.com", 401,
 			map[string][]string{"WWW-Authenticate": {`Basic realm="mail.contoso.com"`, "Negotiate", "NTLM"}}, ""},
-		{"GET", "/owa/calendar/alice@contoso.com/abc/calendar.ics", "mail.contoso.com", 200,
+		{"GET", "/owa/calendar/alice@contoso.com/" + fakeCalendarToken + "/calendar.ics", "mail.contoso.com", 200,
 			map[string][]string{"Content-Type": {"text/calendar; charset=utf-8"}}, "SUMMARY;LANGUAGE=en-US:Team meeting"},
 		{"GET", "/nothing", "mail.contoso.com", 404, nil, "404"},
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/exsim/exsim/certs"
 	"github.com/exsim/exsim/certs/certstest"
+	"github.com/exsim/exsim/internal/membudget"
 	"github.com/exsim/exsim/servers/internal/servertest"
 	"github.com/exsim/exsim/store"
 )
@@ -375,5 +376,111 @@ func TestPlainFlavorDirect(t *testing.T) {
 		}
 		c.Logout().Wait()
 		c.Close()
+	}
+}
+
+// TestDeepNestingIsBAD: a command nested 100,000 parentheses deep after
+// logon is a syntax error the client caused: BAD, never NO [SERVERBUG],
+// and the session goes on.
+func TestDeepNestingIsBAD(t *testing.T) {
+	l := newLab(t, labOptions{})
+	c := dialText(t, l.fe143, nil)
+	c.recv()
+	c.cmd("a1 STARTTLS")
+	c.startTLS(l.clientTLS)
+	if r := c.cmd("a2 LOGIN alice@contoso.com " + password); !strings.HasPrefix(r, "a2 OK") {
+		t.Fatalf("LOGIN = %q", r)
+	}
+	c.cmd("a3 SELECT INBOX")
+	const depth = 100000
+	for _, cmd := range []string{
+		"a4 SEARCH " + strings.Repeat("(", depth) + "ALL" + strings.Repeat(")", depth),
+		"a5 FETCH 1 " + strings.Repeat("(", depth) + "FLAGS" + strings.Repeat(")", depth),
+		"a6 STORE 1 +FLAGS " + strings.Repeat("(", depth) + "\\Seen" + strings.Repeat(")", depth),
+	} {
+		tag, _, _ := strings.Cut(cmd, " ")
+		if r := c.cmd(cmd); !strings.HasPrefix(r, tag+" BAD") {
+			t.Errorf("%s nested %d deep = %q, want BAD", tag, depth, r)
+		}
+	}
+	// Short enough for MaxCommandSize, still deeper than maxNesting.
+	deep := "a7 SEARCH " + strings.Repeat("(", maxNesting+1) + "ALL" + strings.Repeat(")", maxNesting+1)
+	if r := c.cmd(deep); r != "a7 BAD Command Argument Error. 11" {
+		t.Errorf("SEARCH nested %d deep = %q, want BAD Command Argument Error. 11", maxNesting+1, r)
+	}
+	if r := c.cmd(`a8 SEARCH (((SUBJECT "((((" ALL)))`); !strings.HasPrefix(r, "a8 OK") {
+		t.Errorf("SEARCH nested 3 deep = %q, want OK", r)
+	}
+	if r := c.cmd("a9 NOOP"); !strings.HasPrefix(r, "a9 OK") {
+		t.Errorf("NOOP after the deep commands = %q", r)
+	}
+}
+
+// TestAppendOverBudget: an APPEND literal the process-wide in-flight
+// budget cannot hold is answered NO [LIMIT] without being stored, and the
+// session goes on (the literal was read past).
+func TestAppendOverBudget(t *testing.T) {
+	l := newLab(t, labOptions{})
+	c := l.dialProxy(t, nil)
+	raw := "From: alice@contoso.com\r\nSubject: over budget\r\n\r\n" + strings.Repeat("body line\r\n", 1000)
+	appendRaw := func() error {
+		cmd := c.Append("Drafts", int64(len(raw)), nil)
+		cmd.Write([]byte(raw))
+		cmd.Close()
+		_, err := cmd.Wait()
+		return err
+	}
+	func() {
+		defer membudget.Memory.SetMax(membudget.DefaultMemory)
+		_, used, _ := membudget.Memory.Stats()
+		membudget.Memory.SetMax(used)
+		err := appendRaw()
+		if err == nil || !strings.Contains(err.Error(), "Insufficient system resources") {
+			t.Fatalf("APPEND with the budget spent = %v, want NO [LIMIT] Insufficient system resources", err)
+		}
+		var ierr *imap.Error
+		if e, ok := err.(*imap.Error); ok {
+			ierr = e
+		}
+		if ierr == nil || ierr.Code != imap.ResponseCodeLimit {
+			t.Errorf("APPEND with the budget spent = %#v, want response code LIMIT", err)
+		}
+	}()
+	if err := appendRaw(); err != nil {
+		t.Fatalf("APPEND after the budget was given back = %v", err)
+	}
+	st, err := c.Status("Drafts", &imap.StatusOptions{NumMessages: true}).Wait()
+	if err != nil || *st.NumMessages != 1 {
+		t.Errorf("Drafts after one refused and one accepted APPEND: %+v, %v; want 1 message", st, err)
+	}
+}
+
+// TestAuthenticatedIdleTimeout: a logged-on client that sends nothing for
+// AuthenticatedTimeout is disconnected by the front end; one that keeps
+// talking is not.
+func TestAuthenticatedIdleTimeout(t *testing.T) {
+	l := newLab(t, labOptions{frontend: FrontendOptions{AuthenticatedTimeout: 400 * time.Millisecond}})
+	busy := l.dialProxy(t, nil)
+	idle := l.dialProxy(t, nil)
+	for i := 0; ; i++ {
+		select {
+		case <-idle.Closed():
+			select {
+			case <-busy.Closed():
+				t.Fatal("a client sending NOOPs was disconnected too")
+			default:
+			}
+			if err := busy.Noop().Wait(); err != nil {
+				t.Fatalf("NOOP on the busy connection: %v", err)
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+			if i == 600 {
+				t.Fatal("an idle logged-on client was never disconnected")
+			}
+			if err := busy.Noop().Wait(); err != nil {
+				t.Fatalf("NOOP on the busy connection: %v", err)
+			}
+		}
 	}
 }

@@ -8,6 +8,10 @@ import (
 	"github.com/exsim/exsim/store"
 )
 
+// errInsufficientResources answers an APPEND the in-flight budget cannot
+// hold.
+var errInsufficientResources = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeLimit, Text: "Insufficient system resources."}
+
 // storeRefusals are the store's sentinel errors and the NO each becomes,
 // with the RFC 5530 response code that fits, first match first.
 var storeRefusals = []struct {

@@ -19,13 +19,14 @@ import (
 // Defaults follow Exchange's Set-ImapSettings and receive connector
 // defaults (EXCHANGE.md section 2).
 const (
-	defaultMaxLogonFailures  = 3
-	defaultLogonFailureDelay = 2 * time.Second
-	defaultMaxProtocolErrors = 10
-	defaultMaxCommandSize    = 10240 // Set-ImapSettings -MaxCommandSize
-	defaultPreAuthTimeout    = 60 * time.Second
-	defaultBackendTimeout    = 15 * time.Second
-	writeTimeout             = 30 * time.Second
+	defaultMaxLogonFailures     = 3
+	defaultLogonFailureDelay    = 2 * time.Second
+	defaultMaxProtocolErrors    = 10
+	defaultMaxCommandSize       = 10240 // Set-ImapSettings -MaxCommandSize
+	defaultPreAuthTimeout       = 60 * time.Second
+	defaultAuthenticatedTimeout = 30 * time.Minute
+	defaultBackendTimeout       = 15 * time.Second
+	writeTimeout                = 30 * time.Second
 )
 
 // FrontendOptions configure a Frontend. Auth, Upstream and TLSConfig are
@@ -55,6 +56,11 @@ type FrontendOptions struct {
 	PreAuthTimeout time.Duration
 	// BackendTimeout bounds dialing and logging on to the backend. Default 15 s.
 	BackendTimeout time.Duration
+	// AuthenticatedTimeout ends a logged-on connection from which nothing
+	// arrived for this long: Set-ImapSettings
+	// -AuthenticatedConnectionTimeout, default 30 min (IDLE clients
+	// re-issue IDLE before 29 min, RFC 2177).
+	AuthenticatedTimeout time.Duration
 }
 
 // Frontend is Exchange's IMAP4 service (143/993): its own pre-logon state
@@ -88,6 +94,7 @@ func NewFrontend(opts FrontendOptions) (*Frontend, error) {
 	serve.Default(&opts.MaxProtocolErrors, defaultMaxProtocolErrors)
 	serve.Default(&opts.MaxCommandSize, defaultMaxCommandSize)
 	serve.Default(&opts.PreAuthTimeout, defaultPreAuthTimeout)
+	serve.Default(&opts.AuthenticatedTimeout, defaultAuthenticatedTimeout)
 	serve.Default(&opts.BackendTimeout, defaultBackendTimeout)
 	log := opts.Logger.With("server", opts.Server, "listener", opts.Listener, "proto", "imap")
 	return &Frontend{

@@ -207,7 +207,7 @@ func (c *fconn) relay(backend net.Conn, br *bufio.Reader) {
 	c.nc.SetDeadline(time.Time{})
 	done := make(chan struct{}, 2)
 	go func() {
-		io.Copy(backend, c.br)
+		io.Copy(backend, idleReader{c.br, c.nc, c.f.opts.AuthenticatedTimeout})
 		done <- struct{}{}
 	}()
 	go func() {
@@ -218,4 +218,17 @@ func (c *fconn) relay(backend net.Conn, br *bufio.Reader) {
 	c.nc.Close()
 	backend.Close()
 	<-done
+}
+
+// idleReader reads the client's side of a relay, each read bounded by the
+// authenticated idle timeout: a client silent that long is disconnected.
+type idleReader struct {
+	r       io.Reader
+	nc      net.Conn
+	timeout time.Duration
+}
+
+func (r idleReader) Read(p []byte) (int, error) {
+	r.nc.SetReadDeadline(time.Now().Add(r.timeout))
+	return r.r.Read(p)
 }

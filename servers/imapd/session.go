@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-sasl"
 
+	"github.com/exsim/exsim/internal/membudget"
 	"github.com/exsim/exsim/store"
 )
 
@@ -242,6 +243,15 @@ func (s *session) Append(name string, r imap.LiteralReader, options *imap.Append
 	if r.Size() > limit {
 		return nil, storeError(store.ErrTooLarge)
 	}
+	// The literal's announced size is drawn from the process-wide
+	// in-flight budget before it is read (twice: the body and the store's
+	// copy while it commits); NO [LIMIT] when the budget is spent (RFC 5530;
+	// Exchange's wording for it has no public source).
+	draw := 2 * r.Size()
+	if !membudget.Memory.TryAcquire(draw) {
+		return nil, errInsufficientResources
+	}
+	defer membudget.Memory.Release(draw)
 	body, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, err

@@ -48,7 +48,10 @@ type exchangeConn struct {
 	// idTooLong: the ID command is longer than Exchange's MaxCommandSize
 	// and is refused.
 	idTooLong bool
-	queue     []queuedCmd // commands in the client's order, until answered
+	// dropping: the command line being read is over MaxCommandSize; its
+	// bytes are dropped up to its end and it is answered BAD here.
+	dropping bool
+	queue    []queuedCmd // commands in the client's order, until answered
 }
 
 // queuedCmd is a command the client sent: go-imap answers it (reply nil) or
@@ -323,6 +326,12 @@ func (e *exchangeConn) watch(b []byte) error {
 	defer e.mu.Unlock()
 	var out []byte // answers written here
 	for len(b) > 0 {
+		if e.dropping {
+			if b = e.drop(b); e.dropping {
+				break
+			}
+			continue
+		}
 		if e.inLit > 0 {
 			n := min(e.inLit, len(b))
 			if e.swallow {
@@ -336,6 +345,9 @@ func (e *exchangeConn) watch(b []byte) error {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
 			e.inLine = append(e.inLine, b...)
+			if e.overlong() {
+				break
+			}
 			if len(e.inLine) > maxWatchedLine {
 				if e.swallow {
 					e.keepID(e.inLine)
@@ -348,8 +360,16 @@ func (e *exchangeConn) watch(b []byte) error {
 		}
 		e.inLine = append(e.inLine, b[:i+1]...)
 		b = b[i+1:]
+		if e.overlong() {
+			e.dropping = false // its end is in: nothing more to drop
+			continue
+		}
 		line := string(e.inLine)
 		e.inLine = e.inLine[:0]
+		if !e.inCont && !e.swallow && tooDeep(line) {
+			e.refuse(line)
+			continue
+		}
 		if !e.inCont {
 			e.command(line)
 		}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/exsim/exsim/internal/membudget"
 	"github.com/exsim/exsim/store/directory"
 )
 
@@ -55,12 +56,13 @@ func (c *conn) serve() {
 			c.notice(errUnavailable())
 			return
 		}
-		raw, err := readMessage(br, c.s.opts.MaxMessageBytes)
+		raw, held, err := readMessage(br, c.s.opts.MaxMessageBytes)
 		if err != nil {
 			c.readFailed(err)
 			return
 		}
 		m, err := parseMessage(raw)
+		membudget.Memory.Release(held) // the decoded request is what stays
 		if err != nil {
 			c.log.Info("malformed request", "code", directory.ResultProtocolError, "err", err)
 			c.notice(directory.DecodingError())
@@ -87,6 +89,11 @@ func (c *conn) readFailed(err error) {
 	case errors.Is(err, errTooLarge):
 		c.log.Info("request too large", "code", directory.ResultProtocolError)
 		c.notice(errRequestTooLarge())
+	case errors.Is(err, errNoMemory):
+		// How a DC starved of memory answers has no public source; exsim
+		// disconnects with the BUSY notice it gives while stopping.
+		c.log.Info("request refused: in-flight budget spent", "code", directory.ResultUnavailable)
+		c.notice(errUnavailable())
 	case errors.Is(err, errNotLDAP):
 		c.log.Info("not an LDAP message", "code", directory.ResultProtocolError)
 		c.notice(directory.DecodingError())

@@ -8,6 +8,8 @@ import (
 	"io"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
+
+	"github.com/exsim/exsim/internal/membudget"
 )
 
 // Application tags of the protocolOp of an LDAPMessage (RFC 4511 section
@@ -41,25 +43,33 @@ const noticeOfDisconnection = "1.3.6.1.4.1.1466.20036"
 var (
 	errNotLDAP  = errors.New("ldapd: not an LDAPMessage")
 	errTooLarge = errors.New("ldapd: message exceeds the size limit")
+	errNoMemory = errors.New("ldapd: the process-wide in-flight budget cannot hold the message")
 )
+
+// budgetFloor is the size from which a request draws from the
+// process-wide in-flight budget (membudget.Memory) before its octets are
+// read: smaller ones cost no more than the connection itself.
+const budgetFloor = 64 << 10
 
 // readMessage reads one LDAPMessage: a universal SEQUENCE with a definite
 // length (RFC 4511 section 5.1) of at most limit content octets. The buffer
 // grows as octets arrive, so a header announcing a large message costs
-// nothing until the octets come. A clean end of stream before the first
-// octet is io.EOF.
-func readMessage(r *bufio.Reader, limit int) ([]byte, error) {
+// nothing until the octets come. A message of budgetFloor octets or more
+// draws its size from membudget.Memory first (held is what the caller
+// releases once the request is answered); errNoMemory when it cannot. A
+// clean end of stream before the first octet is io.EOF.
+func readMessage(r *bufio.Reader, limit int) (raw []byte, held int64, err error) {
 	tag, err := r.ReadByte()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if tag != 0x30 {
-		return nil, errNotLDAP
+		return nil, 0, errNotLDAP
 	}
 	hdr := []byte{tag}
 	lb, err := r.ReadByte()
 	if err != nil {
-		return nil, unexpected(err)
+		return nil, 0, unexpected(err)
 	}
 	hdr = append(hdr, lb)
 	var length int
@@ -67,26 +77,33 @@ func readMessage(r *bufio.Reader, limit int) ([]byte, error) {
 	case lb < 0x80:
 		length = int(lb)
 	case lb == 0x80, lb&0x7f > 4: // indefinite length is not allowed in LDAP
-		return nil, errNotLDAP
+		return nil, 0, errNotLDAP
 	default:
 		for range int(lb & 0x7f) {
 			b, err := r.ReadByte()
 			if err != nil {
-				return nil, unexpected(err)
+				return nil, 0, unexpected(err)
 			}
 			hdr = append(hdr, b)
 			length = length<<8 | int(b)
 		}
 	}
 	if length > limit {
-		return nil, errTooLarge
+		return nil, 0, errTooLarge
+	}
+	if length >= budgetFloor {
+		if !membudget.Memory.TryAcquire(int64(length)) {
+			return nil, 0, errNoMemory
+		}
+		held = int64(length)
 	}
 	var buf bytes.Buffer
 	buf.Write(hdr)
 	if _, err := io.CopyN(&buf, r, int64(length)); err != nil {
-		return nil, unexpected(err)
+		membudget.Memory.Release(held)
+		return nil, 0, unexpected(err)
 	}
-	return buf.Bytes(), nil
+	return buf.Bytes(), held, nil
 }
 
 func unexpected(err error) error {

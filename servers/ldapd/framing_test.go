@@ -15,6 +15,7 @@ import (
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/exsim/exsim/internal/membudget"
 	"github.com/exsim/exsim/servers/internal/servertest"
 	"github.com/exsim/exsim/store/directory"
 	"github.com/exsim/exsim/store/directory/directorytest"
@@ -52,10 +53,32 @@ func TestReadMessage(t *testing.T) {
 		{"truncated content", []byte{0x30, 0x05, 0x02, 0x01}, 1024, nil, io.ErrUnexpectedEOF},
 		{"empty", nil, 1024, nil, io.EOF},
 	} {
-		got, err := readMessage(bufio.NewReader(bytes.NewReader(tc.in)), tc.limit)
+		got, _, err := readMessage(bufio.NewReader(bytes.NewReader(tc.in)), tc.limit)
 		if !errors.Is(err, tc.err) || !bytes.Equal(got, tc.want) {
 			t.Errorf("%s: readMessage(% x) = % x, %v; want % x, %v", tc.name, tc.in, got, err, tc.want, tc.err)
 		}
+	}
+}
+
+// TestReadMessageBudget: a large request draws its size from the
+// process-wide budget before its octets are read, and is refused when the
+// budget cannot hold it; a small one never draws.
+func TestReadMessageBudget(t *testing.T) {
+	defer membudget.Memory.SetMax(membudget.DefaultMemory)
+	big := append([]byte{0x30, 0x83, 0x01, 0x00, 0x00}, make([]byte, 1<<16)...)
+	raw, held, err := readMessage(bufio.NewReader(bytes.NewReader(big)), DefaultMaxMessageBytes)
+	if err != nil || held != 1<<16 || len(raw) != len(big) {
+		t.Fatalf("readMessage(64 KiB) = %d bytes, held %d, %v; want all, held 65536", len(raw), held, err)
+	}
+	membudget.Memory.Release(held)
+	_, used, _ := membudget.Memory.Stats()
+	membudget.Memory.SetMax(used + 1<<16 - 1)
+	if _, _, err := readMessage(bufio.NewReader(bytes.NewReader(big)), DefaultMaxMessageBytes); !errors.Is(err, errNoMemory) {
+		t.Fatalf("readMessage with the budget spent = %v, want errNoMemory", err)
+	}
+	small := []byte{0x30, 0x02, 0x05, 0x00}
+	if _, held, err := readMessage(bufio.NewReader(bytes.NewReader(small)), 1024); err != nil || held != 0 {
+		t.Fatalf("small request with the budget spent: held %d, %v", held, err)
 	}
 }
 

@@ -442,3 +442,33 @@ func TestServeSurvivesEMFILE(t *testing.T) {
 	c := dial(t, l.Addr().String())
 	c.greet()
 }
+
+// TestSlowSenderInDATA: a client that trickles its message in faster than
+// ConnectionInactivityTimeout never trips it, but ConnectionTimeout bounds
+// the whole session (Exchange's model: no per-byte rate on SMTP), and the
+// client is told so.
+func TestSlowSenderInDATA(t *testing.T) {
+	o := Options{Limits: DefaultLimits()}
+	o.Limits.ConnectionInactivityTimeout = 2 * time.Second
+	o.Limits.ConnectionTimeout = 700 * time.Millisecond
+	_, addr := startServer(t, &testBackend{}, o)
+	c := dial(t, addr)
+	c.reply()
+	runSteps(t, c, []step{{ehlo, ehloOK}, {"MAIL FROM:<>", sender}, {"RCPT TO:<a@contoso.com>", rcptOK}, {"DATA", start}})
+	got := make(chan string, 1)
+	go func() { s, _ := c.readReply(); got <- s }()
+	for i := 0; ; i++ {
+		select {
+		case s := <-got:
+			if s != "421 4.4.1 Connection timed out" {
+				t.Fatalf("slow sender got %q, want 421 4.4.1 Connection timed out", s)
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+			if i == 600 {
+				t.Fatal("a sender trickling a byte every 100 ms was never cut")
+			}
+			c.conn.Write([]byte("x"))
+		}
+	}
+}
