@@ -39,6 +39,10 @@ type Backend interface {
 	// saves a copy in the user's Sent Items.
 	Submit(ctx context.Context, from *User, rcpts []string, msg []byte) error
 
+	// AddressBook returns the Global Address List: every mailbox of the
+	// organization, as NSPI (Outlook Anywhere) reads it.
+	AddressBook(ctx context.Context) ([]AddressEntry, error)
+
 	// CalendarEvents returns the published calendar of the mailbox named by
 	// address (the SMTP address in the /owa/calendar/<address>/... URL).
 	CalendarEvents(ctx context.Context, address string) ([]Event, error)
@@ -69,6 +73,18 @@ type User struct {
 	HomeFQDN    string // its FQDN, ex01.contoso.com (X-CalculatedBETarget)
 	MailboxGUID string // the mailbox's GUID (Autodiscover MailboxId)
 	LegacyDN    string // /o=Contoso/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=...; generated when empty
+}
+
+// AddressEntry is one entry of the Global Address List.
+type AddressEntry struct {
+	DisplayName    string
+	Alias          string   // mailNickname, alice
+	Address        string   // primary SMTP address
+	LegacyDN       string   // legacyExchangeDN; generated as User.LegacyDN when empty
+	MailboxGUID    string   // for the generated LegacyDN
+	ProxyAddresses []string // SMTP:alice@contoso.com, smtp:...
+	ObjectGUID     string   // the object's GUID, 8-4-4-4-12 form
+	Created        time.Time
 }
 
 // MessageInfo is one line of a folder listing.
