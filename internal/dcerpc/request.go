@@ -65,8 +65,8 @@ func (c *Conn) openRequest(pdu []byte, h header) (stub []byte, cx, opnum uint16,
 	if h.flags&pfcObjectUUID != 0 {
 		off += 16
 	}
-	if len(body) < off {
-		return nil, cx, opnum, fmt.Errorf("dcerpc: request of %d bytes: %w", len(body), ErrProtocol)
+	if len(body) < off+int(st.padLen) {
+		return nil, cx, opnum, fmt.Errorf("dcerpc: request of %d bytes (pad %d): %w", len(body), st.padLen, ErrProtocol)
 	}
 	if c.sealer == nil || c.level < levelPktIntegrity {
 		if c.sess != nil && c.authed && h.authLen == 0 && c.level >= levelPktIntegrity {

@@ -164,3 +164,14 @@ func (w *writer) binary(b []byte) {
 	w.u32(uint32(len(b)))
 	w.b = append(w.b, b...)
 }
+
+// tags writes the referent of a PropertyTagArray_r.
+func (w *writer) tags(tags []uint32) {
+	w.u32(uint32(len(tags))) // conformance
+	w.u32(uint32(len(tags))) // cValues
+	w.u32(0)                 // offset
+	w.u32(uint32(len(tags))) // actual count
+	for _, t := range tags {
+		w.u32(t)
+	}
+}

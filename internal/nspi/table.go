@@ -5,6 +5,7 @@ const (
 	errInvalidBookmark = 0x80040405 // MAPI_E_INVALID_BOOKMARK: unknown container or position
 	errTooBig          = 0x80040305 // MAPI_E_TABLE_TOO_BIG
 	maxETable          = 100000
+	maxValues          = 1 << 20 // values one NspiQueryRows returns at most
 )
 
 // table is the Global Address List of one call, sorted.
@@ -106,6 +107,8 @@ func (t table) queryRows(r *reader, w *writer) {
 	var rows [][]value
 	code := uint32(0)
 	switch {
+	case len(etable)*max(len(tags), 1) > maxValues:
+		code = errTooBig
 	case hasETable:
 		for _, mid := range etable {
 			rows = append(rows, t.row(mid, tags))
@@ -123,9 +126,6 @@ func (t table) queryRows(r *reader, w *writer) {
 			rows = append(rows, t.row(t.mid(i), tags))
 		}
 		t.setPosition(&st, end)
-	}
-	if len(rows) > maxETable {
-		code, rows = errTooBig, nil
 	}
 	w.stat(st)
 	if code != 0 {
@@ -193,12 +193,6 @@ func (t table) queryColumns(r *reader, w *writer) {
 		return
 	}
 	w.ptr()
-	w.u32(uint32(len(columns)))
-	w.u32(uint32(len(columns)))
-	w.u32(0)
-	w.u32(uint32(len(columns)))
-	for _, c := range columns {
-		w.u32(c)
-	}
+	w.tags(columns)
 	w.u32(0)
 }

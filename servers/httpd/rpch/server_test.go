@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,8 +22,10 @@ func echo() dcerpc.Interface {
 		if op != 0 {
 			return nil, dcerpc.FaultOpRangeError
 		}
-		out := slices.Clone(stub)
-		slices.Reverse(out)
+		out := make([]byte, len(stub))
+		for i, c := range stub {
+			out[len(out)-1-i] = c
+		}
 		return out, nil
 	}}
 }
