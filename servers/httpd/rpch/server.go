@@ -81,6 +81,38 @@ type vconn struct {
 	inCookie   [16]byte
 	once, inOk sync.Once
 	outOk      sync.Once
+	// Flow control of the OUT channel (MS-RPCH section 3.2.1.1.4): the
+	// client's window (CONN/A1, then each FlowControlAck) and how much of
+	// what was sent it has acknowledged.
+	mu           sync.Mutex
+	window, acks uint32
+	sent         uint32
+	acked        chan struct{} // signalled on each acknowledgement
+}
+
+// ack records a FlowControlAck of the client (its bytes received and
+// available window).
+func (vc *vconn) ack(received, window uint32) {
+	vc.mu.Lock()
+	vc.acks, vc.window = received, window
+	vc.mu.Unlock()
+	select {
+	case vc.acked <- struct{}{}:
+	default:
+	}
+}
+
+// fits reports whether n more bytes of RPC PDUs fit the client's window.
+func (vc *vconn) fits(n int) bool {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	return int64(vc.sent-vc.acks)+int64(n) <= int64(vc.window)
+}
+
+func (vc *vconn) sentBytes(n int) {
+	vc.mu.Lock()
+	vc.sent += uint32(n)
+	vc.mu.Unlock()
 }
 
 func (s *Server) get(cookie [16]byte) *vconn {
@@ -88,7 +120,7 @@ func (s *Server) get(cookie [16]byte) *vconn {
 	defer s.mu.Unlock()
 	vc := s.vcs[cookie]
 	if vc == nil {
-		vc = &vconn{cookie: cookie, out: make(chan []byte, 64), inReady: make(chan struct{}), outReady: make(chan struct{}), done: make(chan struct{})}
+		vc = &vconn{cookie: cookie, out: make(chan []byte, 64), inReady: make(chan struct{}), outReady: make(chan struct{}), done: make(chan struct{}), acked: make(chan struct{}, 1)}
 		s.vcs[cookie] = vc
 	}
 	return vc
@@ -138,6 +170,9 @@ func (s *Server) ServeOut(w http.ResponseWriter, r *http.Request) {
 	}
 	vc := s.get(a1.cmds[1].cookie)
 	defer s.end(vc)
+	vc.mu.Lock()
+	vc.window = a1.cmds[3].value
+	vc.mu.Unlock()
 	vc.outOk.Do(func() { close(vc.outReady) })
 	h := w.Header()
 	h.Set("Content-Type", "application/rpc")
@@ -166,18 +201,33 @@ func (s *Server) ServeOut(w http.ResponseWriter, r *http.Request) {
 	ping := time.NewTicker(s.o.ConnectionTimeout / 2)
 	defer ping.Stop()
 	sent := len(c2)
+	var pending []byte // a PDU waiting for room in the client's window
 	for {
-		select {
-		case p := <-vc.out:
-			if sent+len(p) > ChannelLifetime {
+		// RPC PDUs wait for room in the client's receive window; RTS PDUs
+		// are not flow controlled.
+		if pending != nil && (dcerpc.Type(pending) == dcerpc.PtypeRTS || vc.fits(len(pending))) {
+			if dcerpc.Type(pending) != dcerpc.PtypeRTS {
+				vc.sentBytes(len(pending))
+			}
+			if sent+len(pending) > ChannelLifetime {
 				s.o.Logger.Info("rpc over http: OUT channel lifetime used up; recycling not simulated")
 				return
 			}
-			if send(p) != nil {
+			if send(pending) != nil {
 				return
 			}
-			sent += len(p)
+			sent += len(pending)
+			pending = nil
 			ping.Reset(s.o.ConnectionTimeout / 2)
+			continue
+		}
+		in := vc.out
+		if pending != nil {
+			in = nil
+		}
+		select {
+		case pending = <-in:
+		case <-vc.acked:
 		case <-ping.C:
 			// A PING RTS PDU keeps proxies from closing an idle channel
 			// (MS-RPCH section 2.2.4.49 and 3.2.3.5.3).
@@ -228,11 +278,18 @@ func (s *Server) ServeIn(w http.ResponseWriter, r *http.Request, port int) {
 			return
 		}
 		if dcerpc.Type(pdu) == dcerpc.PtypeRTS {
-			// Pings, flow control acknowledgements of the OUT channel and
-			// PingTrafficSentNotify need no answer from the server.
-			if _, err := parseRTS(pdu); err != nil {
+			// Flow control acknowledgements of the OUT channel open the
+			// client's window; pings and PingTrafficSentNotify need no
+			// answer from the server.
+			p, err := parseRTS(pdu)
+			if err != nil {
 				s.o.Logger.Info("rpc over http: bad RTS PDU", "err", err)
 				return
+			}
+			for _, c := range p.cmds {
+				if c.typ == cmdFlowControlAck {
+					vc.ack(c.bytes, c.value)
+				}
 			}
 			continue
 		}

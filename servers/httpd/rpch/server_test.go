@@ -83,7 +83,7 @@ func TestVirtualConnection(t *testing.T) {
 		inDone <- err
 	}()
 	a1 := buildRTS(flagNone, command{typ: cmdVersion, value: 1}, command{typ: cmdCookie, cookie: vc},
-		command{typ: cmdCookie, cookie: out}, command{typ: cmdReceiveWindowSize, value: 262144})
+		command{typ: cmdCookie, cookie: out}, command{typ: cmdReceiveWindowSize, value: 100})
 	if len(a1) != 76 {
 		t.Fatalf("CONN/A1 is %d bytes, want 76", len(a1))
 	}
@@ -127,8 +127,16 @@ func TestVirtualConnection(t *testing.T) {
 	if dcerpc.Type(rsp) != dcerpc.PtypeResponse || string(rsp[24:]) != "dcba" {
 		t.Fatalf("response % x", rsp)
 	}
+	// The client's window is 100 bytes: the bind_ack and the response
+	// filled most of it, so the fault waits for the client's
+	// FlowControlAckWithDestination (MS-RPCH section 2.2.4.51).
 	inW.Write(requestPDU(3, 7, nil))
+	inW.Write(buildRTS(flagOtherCmd, command{typ: cmdDestination, value: 0},
+		command{typ: cmdFlowControlAck, bytes: uint32(len(ack) + len(rsp)), value: 100, cookie: out}))
 	f := next()
+	for dcerpc.Type(f) == dcerpc.PtypeRTS {
+		f = next() // a PING while waiting
+	}
 	if dcerpc.Type(f) != dcerpc.PtypeFault || dcerpc.Fault(binary.LittleEndian.Uint32(f[24:])) != dcerpc.FaultOpRangeError {
 		t.Fatalf("unknown opnum answered % x", f)
 	}
