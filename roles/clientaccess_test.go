@@ -134,3 +134,74 @@ func ntlmWithCurl(t *testing.T, rt *Runtime) {
 	}
 	waitMail(t, rt, "EX02", "bob@contoso.com", "ntlm smtp")
 }
+
+// exchangerScript is impacket's exchanger.py as Debian's python3-impacket
+// installs it.
+const exchangerScript = "/usr/share/doc/python3-impacket/examples/exchanger.py"
+
+// TestExchangerNSPIOverRPCHTTP: impacket's exchanger.py binds to NSPI
+// through Outlook Anywhere (RPC over HTTP v2 on /rpc/rpcproxy.dll, NTLM on
+// HTTP and on the DCE/RPC bind at packet privacy) and reads the address
+// book: the hierarchy table, then the Global Address List's rows.
+func TestExchangerNSPIOverRPCHTTP(t *testing.T) {
+	py := needTool(t, "/usr/bin/python3")
+	src, err := os.ReadFile(exchangerScript)
+	if err != nil {
+		t.Skipf("impacket's exchanger.py is missing (apt-get install python3-impacket): %v", err)
+	}
+	// impacket reaches the RPC proxy on port 443 only; the test lab
+	// listens on 443+PortOffset, so the copy of the script run here sends
+	// its HTTPS connections there.
+	const future = "from __future__ import print_function\n"
+	if !strings.Contains(string(src), future) {
+		t.Fatalf("%s changed: no %q line to put the port redirection after", exchangerScript, future)
+	}
+	redirect := fmt.Sprintf(`import http.client
+_exsim_init = http.client.HTTPSConnection.__init__
+def _exsim_lab_port(self, host, port=None, *args, **kwargs):
+    _exsim_init(self, host, %d if port is None and ':' not in host else port, *args, **kwargs)
+http.client.HTTPSConnection.__init__ = _exsim_lab_port
+`, 443+labtest.PortOffset)
+	script := filepath.Join(t.TempDir(), "exchanger.py")
+	if err := os.WriteFile(script, []byte(strings.Replace(string(src), future, future+redirect, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rt := startLab(t, "contoso-noedge", nil)
+	ex02 := rt.Server("EX02").Config
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(py, append([]string{script, `contoso/alice:P@ssw0rd@` + ex02.Address}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil || strings.Contains(string(out), "[-]") {
+			t.Fatalf("exchanger.py %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		t.Logf("exchanger.py %s:\n%s", strings.Join(args, " "), out)
+		return string(out)
+	}
+
+	out := run("-rpc-hostname", "EX02", "nspi", "list-tables", "-count")
+	for _, want := range []string{"Default Global Address List", "TotalRecs: 2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("list-tables: no %q in\n%s", want, out)
+		}
+	}
+
+	out = run("-rpc-hostname", "EX02", "nspi", "dump-tables", "-name", "GAL")
+	for _, want := range []string{"alice@contoso.com", "bob@contoso.com"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dump-tables: no %q in\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "carol@fabrikam.com") {
+		t.Errorf("dump-tables lists an external user:\n%s", out)
+	}
+
+	// EXTENDED asks for names, entry ids and proxy addresses through an
+	// explicit table of minimal entry ids.
+	out = run("-rpc-hostname", "EX02", "nspi", "dump-tables", "-name", "GAL", "-lookup-type", "EXTENDED")
+	for _, want := range []string{"Alice Wood", "SMTP:bob@contoso.com"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dump-tables EXTENDED: no %q in\n%s", want, out)
+		}
+	}
+}

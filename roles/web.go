@@ -48,6 +48,24 @@ func (b webBackend) user(m *topology.Mailbox) *httpd.User {
 	}
 }
 
+// AddressBook is the Global Address List: the mailboxes of the
+// organization's accepted domains (external users are not in it).
+func (b webBackend) AddressBook(ctx context.Context) ([]httpd.AddressEntry, error) {
+	var out []httpd.AddressEntry
+	for _, m := range b.r.t.Mailboxes {
+		if !b.r.t.IsAcceptedDomain(topology.Domain(m.Address)) {
+			continue
+		}
+		alias, _, _ := strings.Cut(m.Address, "@")
+		out = append(out, httpd.AddressEntry{
+			DisplayName: m.DisplayName, Alias: alias, Address: m.Address, MailboxGUID: mailboxGUID(m.Address),
+			ProxyAddresses: []string{"SMTP:" + m.Address},
+			ObjectGUID:     uuid.NewHash(sha1.New(), uuid.NameSpaceURL, []byte("exsim:object:"+strings.ToLower(m.Address)), 5).String(),
+		})
+	}
+	return out, nil
+}
+
 func (b webBackend) Authenticate(ctx context.Context, login, password string) (*httpd.User, error) {
 	m, err := b.r.accts.Authenticate(login, password)
 	if err != nil {
@@ -288,6 +306,7 @@ func (r *mailboxRole) startHTTP() error {
 			s.log.Info("calendar published", "mailbox", m.Address, "PublishedCalendarUrl", u, "PublishedICalUrl", strings.TrimSuffix(u, ".html")+".ics")
 		}
 	}
+	o.RPCAuth = s.newNTLM()
 	backend := webBackend{r: r, lists: newListCache()}
 	https := httpd.NewHandler(backend, o)
 	r.ntlmHTTP = ntlm.NewHTTPAuth(s.newNTLM(), ntlm.HTTPOptions{})
@@ -346,6 +365,14 @@ func (r *mailboxRole) webFrontEnd(local http.Handler) http.Handler {
 		req.Header.Del(commonAccessToken)
 		req.Header.Del(serverTicketHeader)
 		req, home, account := r.integratedHome(req)
+		if req.Method == "RPC_IN_DATA" || req.Method == "RPC_OUT_DATA" {
+			// Outlook Anywhere's channels are streams of up to 1 GB each
+			// way that a buffering proxy cannot carry: the front end is the
+			// RPC proxy and serves the address book (NSPI) itself, as the
+			// directory is the organization's, not the mailbox server's.
+			local.ServeHTTP(w, req)
+			return
+		}
 		if home == nil {
 			home = r.homeOf(req)
 		}

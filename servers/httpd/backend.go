@@ -39,6 +39,10 @@ type Backend interface {
 	// saves a copy in the user's Sent Items.
 	Submit(ctx context.Context, from *User, rcpts []string, msg []byte) error
 
+	// AddressBook returns the Global Address List: every mailbox of the
+	// organization, as NSPI (Outlook Anywhere) reads it.
+	AddressBook(ctx context.Context) ([]AddressEntry, error)
+
 	// CalendarEvents returns a published calendar and its mailbox's
 	// address. id and token are the two path segments of
 	// /owa/calendar/<id>/<token>/calendar.ics (Exchange's
@@ -75,6 +79,18 @@ type User struct {
 	// Impersonator: the account holds the ApplicationImpersonation role
 	// and may act as any mailbox FindUser knows (EWS ExchangeImpersonation).
 	Impersonator bool
+}
+
+// AddressEntry is one entry of the Global Address List.
+type AddressEntry struct {
+	DisplayName    string
+	Alias          string   // mailNickname, alice
+	Address        string   // primary SMTP address
+	LegacyDN       string   // legacyExchangeDN; generated as User.LegacyDN when empty
+	MailboxGUID    string   // for the generated LegacyDN
+	ProxyAddresses []string // SMTP:alice@contoso.com, smtp:...
+	ObjectGUID     string   // the object's GUID, 8-4-4-4-12 form
+	Created        time.Time
 }
 
 // MessageInfo is one line of a folder listing.

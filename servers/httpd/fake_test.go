@@ -239,3 +239,14 @@ func (b *fakeBackend) authCount() int {
 	defer b.mu.Unlock()
 	return b.authCalls
 }
+
+func (b *fakeBackend) AddressBook(ctx context.Context) ([]AddressEntry, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []AddressEntry
+	for _, u := range b.users {
+		alias, _, _ := strings.Cut(u.Address, "@")
+		out = append(out, AddressEntry{DisplayName: u.DisplayName, Alias: alias, Address: u.Address, MailboxGUID: u.MailboxGUID})
+	}
+	return out, nil
+}

@@ -1,10 +1,11 @@
 package httpd
 
 import (
-	"log/slog"
 	"net/http"
 	"path"
 	"strings"
+
+	"github.com/exsim/exsim/servers/httpd/rpch"
 )
 
 // Handler serves HTTPS 443 of a Mailbox server.
@@ -16,6 +17,7 @@ type Handler struct {
 	// easDevices is ActiveSync's per-device state.
 	easDevices *easDevices
 	notify     *notifier // EWS subscriptions
+	rpc        *rpch.Server
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -33,6 +35,7 @@ func NewHandler(b Backend, o Options) *Handler {
 		throttle:   newThrottle(c.Throttle, c.Now),
 		sessions:   newSessionStore(c.SessionTimeout, c.MaxSessions, c.Now),
 		notify:     newNotifier(c),
+		rpc:        newRPCServer(b, c),
 		easDevices: newEASDevices(),
 	}
 }
@@ -117,20 +120,4 @@ func allow(w http.ResponseWriter, r *http.Request, c *config, methods ...string)
 	w.Header().Set("Allow", strings.Join(methods, ", "))
 	c.writeIISError(w, r, errMethod)
 	return false
-}
-
-// serveRPC is Outlook Anywhere (RPC over HTTP). Its virtual directory is
-// the one that does not require SSL (EXCHANGE.md section 6). exsim answers
-// the authentication exchange; the RPC protocol itself is not simulated, so
-// an authenticated RPC_IN_DATA/RPC_OUT_DATA gets 503.
-func (h *Handler) serveRPC(w http.ResponseWriter, r *http.Request, rest string, log *slog.Logger) {
-	if h.authenticateAt(w, r, h.cfg.vdirRPC(), log, rest, "/rpcproxy.dll") == nil {
-		return
-	}
-	if !allow(w, r, h.cfg, "RPC_IN_DATA", "RPC_OUT_DATA") {
-		return
-	}
-	log.Info("rpc over http requested; not simulated", "code", http.StatusServiceUnavailable)
-	w.Header().Set("Content-Length", "0")
-	w.WriteHeader(http.StatusServiceUnavailable)
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/exsim/exsim/internal/ntlm"
 )
 
 // Exchange build numbers (EXCHANGE.md section 3: 2016 is 15.1.x, 2019 is 15.2.x).
@@ -60,6 +62,14 @@ type Options struct {
 	// GUID). Default: derived from Organization, so they are stable.
 	DeploymentID string
 	OABID        string
+	// RPCAuth authenticates the DCE/RPC binds of Outlook Anywhere (NTLM
+	// at packet privacy, as Outlook and impacket bind to NSPI). Nil: RPC
+	// over HTTP answers authentication and refuses the binds.
+	RPCAuth *ntlm.Server
+	// RPCConnectionTimeout is the Outlook Anywhere channels' connection
+	// timeout (CONN/A3); the OUT channel pings after half of it idle.
+	// Default 120 s.
+	RPCConnectionTimeout time.Duration
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
