@@ -1,7 +1,6 @@
 package httpd
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -207,14 +206,4 @@ func (c *easCall) reply(resp *wbxml.Node) {
 	c.w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	c.w.WriteHeader(http.StatusOK)
 	c.w.Write(b)
-}
-
-// storeStatus maps a backend error to a command status: not found, or a
-// server error (logged).
-func (c *easCall) storeStatus(err error, notFound, serverError int) int {
-	if errors.Is(err, ErrNotFound) {
-		return notFound
-	}
-	c.log.Error("activesync: store", "err", err)
-	return serverError
 }

@@ -1,5 +1,7 @@
 package httpd
 
+import "errors"
+
 // The status codes ActiveSync answers, by command (MS-ASCMD 2.2.3.177
 // and its subsections; MS-ASPROV 2.2.2.54 for Provision).
 const (
@@ -75,3 +77,13 @@ const (
 	estimateNotPrimed = 3
 	estimateBadKey    = 4
 )
+
+// storeStatus maps a backend error to a command status: not found, or a
+// server error (logged).
+func (c *easCall) storeStatus(err error, notFound, serverError int) int {
+	if errors.Is(err, ErrNotFound) {
+		return notFound
+	}
+	c.log.Error("activesync: store", "err", err)
+	return serverError
+}
