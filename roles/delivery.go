@@ -66,8 +66,8 @@ type mailboxStore struct{ s *store.Store }
 
 var _ transport.MailboxStore = mailboxStore{}
 
-func (m mailboxStore) StoreMessage(ctx context.Context, msg []byte, mailboxes []string) ([]transport.StoreResult, error) {
-	res, err := m.s.Deliver(ctx, msg, mailboxes...)
+func (m mailboxStore) StoreMessage(ctx context.Context, id string, msg []byte, mailboxes []string) ([]transport.StoreResult, error) {
+	res, err := m.s.DeliverOnce(ctx, id, msg, mailboxes...)
 	if errors.Is(err, store.ErrTooLarge) {
 		return nil, errors.Join(transport.ErrMessageTooLarge, err)
 	}
@@ -76,7 +76,7 @@ func (m mailboxStore) StoreMessage(ctx context.Context, msg []byte, mailboxes []
 	}
 	out := make([]transport.StoreResult, len(res))
 	for i, d := range res {
-		out[i] = transport.StoreResult{UID: d.UID, Err: d.Err}
+		out[i] = transport.StoreResult{UID: d.UID, Err: d.Err, Duplicate: d.Duplicate}
 	}
 	return out, nil
 }
