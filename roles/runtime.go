@@ -22,6 +22,7 @@ import (
 
 	"github.com/exsim/exsim/certs"
 	"github.com/exsim/exsim/internal/labnet"
+	"github.com/exsim/exsim/internal/lockout"
 	"github.com/exsim/exsim/store"
 	"github.com/exsim/exsim/topology"
 	"github.com/exsim/exsim/transport"
@@ -39,6 +40,9 @@ type Options struct {
 	// Faults is the fault table of this process (nil: a new one).
 	Faults *labnet.Faults
 	Now    func() time.Time
+	// Lockout is the logon lockout policy of every protocol (zero: the
+	// default, 5 failures in 15 minutes lock for 15 minutes).
+	Lockout lockout.Policy
 }
 
 // Runtime is the running servers of one process.
@@ -49,6 +53,8 @@ type Runtime struct {
 	log     *slog.Logger
 	servers []*Server
 	guard   *labnet.AllowList
+	// lock is the logon lockout every protocol of every server shares.
+	lock *lockout.Lockout
 }
 
 // Server is one running server.
@@ -102,7 +108,7 @@ func Start(ctx context.Context, o Options) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{o: o, ca: ca, faults: o.Faults, log: o.Logger, guard: Guard(t)}
+	rt := &Runtime{o: o, ca: ca, faults: o.Faults, log: o.Logger, guard: Guard(t), lock: newLockout(t, o.Lockout, o.Now)}
 	if err := rt.prepareCertificates(); err != nil {
 		return nil, err
 	}

@@ -5,13 +5,15 @@ import (
 	"net/http"
 	"path"
 	"strings"
+
+	"github.com/exsim/exsim/internal/lockout"
 )
 
 // Handler serves HTTPS 443 of a Mailbox server.
 type Handler struct {
 	cfg      *config
 	b        Backend
-	throttle *throttle
+	throttle *lockout.Lockout
 	sessions *sessionStore
 }
 
@@ -24,10 +26,14 @@ func NewHandler(b Backend, o Options) *Handler {
 	if err != nil {
 		c.log.Warn("httpd: option replaced by its default", "server", c.ServerName, "err", err)
 	}
+	th := c.Lockout
+	if th == nil {
+		th = lockout.New(c.Throttle, c.Now, nil)
+	}
 	return &Handler{
 		cfg:      c,
 		b:        b,
-		throttle: newThrottle(c.Throttle, c.Now),
+		throttle: th,
 		sessions: newSessionStore(c.SessionTimeout, c.MaxSessions, c.Now),
 	}
 }
