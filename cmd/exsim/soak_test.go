@@ -65,7 +65,7 @@ func TestSoakKill9(t *testing.T) {
 
 	var next, acked atomic.Int64
 	ambiguous := make([]atomic.Bool, total)
-	var resends atomic.Int64
+	var resends, logged atomic.Int64
 	start := time.Now()
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -94,6 +94,9 @@ func TestSoakKill9(t *testing.T) {
 					if c == nil {
 						var err error
 						if c, err = soakDial(edge, inet); err != nil {
+							if logged.Add(1) <= 5 {
+								t.Logf("message %d: connect: %v", n, err)
+							}
 							continue
 						}
 					}
@@ -104,6 +107,9 @@ func TestSoakKill9(t *testing.T) {
 					}
 					if sentData {
 						ambiguous[n].Store(true)
+					}
+					if logged.Add(1) <= 5 {
+						t.Logf("message %d: %v", n, err)
 					}
 					c.Close()
 					c = nil
@@ -116,7 +122,13 @@ func TestSoakKill9(t *testing.T) {
 	go func() {
 		defer close(done)
 		for k := 0; k < kills; k++ {
-			time.Sleep(time.Duration(500+rand.IntN(2500)) * time.Millisecond)
+			// A moment while mail flows: after the lab (re)started and the
+			// Edge, once EdgeSync ran, acknowledged again.
+			since := acked.Load()
+			for wait := time.Now(); acked.Load() == since && acked.Load() < int64(total) && time.Since(wait) < time.Minute; {
+				time.Sleep(20 * time.Millisecond)
+			}
+			time.Sleep(time.Duration(200+rand.IntN(1800)) * time.Millisecond)
 			mu.Lock()
 			cmd.Process.Signal(syscall.SIGKILL)
 			cmd.Wait()
