@@ -19,24 +19,25 @@ import (
 
 // Tracking event ids (EXCHANGE.md section 4).
 const (
-	EventReceive = "RECEIVE"
-	EventSend    = "SEND"
-	EventDeliver = "DELIVER"
+	EventReceive   = "RECEIVE"
+	EventSend      = "SEND"
+	EventDeliver   = "DELIVER"
+	EventDefer     = "DEFER"
+	EventFail      = "FAIL"
+	EventDSN       = "DSN"
+	EventExpand    = "EXPAND"
+	EventResolve   = "RESOLVE"
+	EventSubmit    = "SUBMIT"
+	EventHARedir   = "HAREDIRECT"
+	EventDrop      = "DROP"
+	EventBadmail   = "BADMAIL"
+	EventPoison    = "POISONMESSAGE"
+	EventAgentInfo = "AGENTINFO"
+
 	// EventDupDeliver: the store recognised a copy it already held and
 	// dropped it ("Duplicate messages are detected and removed by the
 	// information store", technet bb124375).
 	EventDupDeliver = "DUPLICATEDELIVER"
-	EventDefer      = "DEFER"
-	EventFail       = "FAIL"
-	EventDSN        = "DSN"
-	EventExpand     = "EXPAND"
-	EventResolve    = "RESOLVE"
-	EventSubmit     = "SUBMIT"
-	EventHARedir    = "HAREDIRECT"
-	EventDrop       = "DROP"
-	EventBadmail    = "BADMAIL"
-	EventPoison     = "POISONMESSAGE"
-	EventAgentInfo  = "AGENTINFO"
 )
 
 // Tracking sources.
