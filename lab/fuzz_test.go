@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/exsim/exsim/internal/fuzzseed"
 	"github.com/exsim/exsim/probe"
 )
 
@@ -13,7 +14,7 @@ import (
 // compose service name, an nft comment.
 func FuzzNames(f *testing.F) {
 	for _, s := range []string{"EX01", "EDGE01", "router", "../etc", "a/b", "", "Ünïcödé", strings.Repeat("X", 300), "a\"b\\c\nd"} {
-		f.Add(s)
+		fuzzseed.Add(f, s)
 	}
 	composeRE := regexp.MustCompile(`^[a-z0-9._-]*$`)
 	f.Fuzz(func(t *testing.T, s string) {

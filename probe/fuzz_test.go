@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/exsim/exsim/internal/fuzzseed"
 )
 
 // scriptDialer connects every dial to a fake peer over a socket pair (with
@@ -103,11 +105,11 @@ func FuzzPeerReplies(f *testing.F) {
 	for _, sd := range seeds {
 		for i, fc := range fuzzChecks {
 			if slices.Contains(sd.checks, fc.check) {
-				f.Add(uint8(i), sd.script)
+				fuzzseed.Add(f, uint8(i), sd.script)
 			}
 		}
 	}
-	f.Add(uint8(10), wire) // DNS over UDP
+	fuzzseed.Add(f, uint8(10), wire) // DNS over UDP
 	topo, err := builtinTopology("contoso")
 	if err != nil {
 		f.Fatal(err)

@@ -9,7 +9,7 @@ import (
 // server; closed unless the topology starts them) and HTTP/HTTPS.
 func (r *mailboxRole) startClientAccess(ctx context.Context) error {
 	local := storeAuth{accts: accounts{t: r.t, homes: map[string]bool{r.s.Config.Name: true}}, store: r.store}
-	org := &storeAuth{accts: r.accts, ntlm: r.ntlm}
+	org := &storeAuth{accts: r.accts, ntlm: r.ntlm, lock: r.s.rt.lock}
 	if err := r.s.startPOP3(local, org); err != nil {
 		return err
 	}

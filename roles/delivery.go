@@ -71,8 +71,8 @@ type mailboxStore struct {
 
 var _ transport.MailboxStore = mailboxStore{}
 
-func (m mailboxStore) StoreMessage(ctx context.Context, msg []byte, mailboxes []string) ([]transport.StoreResult, error) {
-	res, err := m.s.Deliver(ctx, msg, mailboxes...)
+func (m mailboxStore) StoreMessage(ctx context.Context, id string, msg []byte, mailboxes []string) ([]transport.StoreResult, error) {
+	res, err := m.s.DeliverOnce(ctx, id, msg, mailboxes...)
 	if errors.Is(err, store.ErrTooLarge) {
 		return nil, errors.Join(transport.ErrMessageTooLarge, err)
 	}
@@ -81,8 +81,8 @@ func (m mailboxStore) StoreMessage(ctx context.Context, msg []byte, mailboxes []
 	}
 	out := make([]transport.StoreResult, len(res))
 	for i, d := range res {
-		out[i] = transport.StoreResult{UID: d.UID, Err: d.Err}
-		if d.Err == nil && m.delivered != nil && i < len(mailboxes) {
+		out[i] = transport.StoreResult{UID: d.UID, Err: d.Err, Duplicate: d.Duplicate}
+		if d.Err == nil && !d.Duplicate && m.delivered != nil && i < len(mailboxes) {
 			m.delivered(ctx, msg, mailboxes[i])
 		}
 	}

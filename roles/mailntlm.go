@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/emersion/go-sasl"
+
+	"github.com/exsim/exsim/internal/lockout"
 	"github.com/exsim/exsim/internal/ntlm"
 	"github.com/exsim/exsim/servers/imapd"
 	"github.com/exsim/exsim/servers/pop3d"
@@ -24,16 +27,16 @@ var (
 	_ pop3d.MechanismAuthenticator = pop3FrontAuth{}
 )
 
-func (a imapFrontAuth) Mechanism(name string) (imapd.SASLExchange, bool) {
-	l := a.ntlmLogon(name)
+func (a imapFrontAuth) Mechanism(ctx context.Context, name string) (imapd.SASLExchange, bool) {
+	l := a.ntlmLogon(ctx, name)
 	if l == nil {
 		return nil, false
 	}
 	return l, true
 }
 
-func (a pop3FrontAuth) Mechanism(_ context.Context, name string) (pop3d.FrontendExchange, bool) {
-	l := a.ntlmLogon(name)
+func (a pop3FrontAuth) Mechanism(ctx context.Context, name string) (pop3d.FrontendExchange, bool) {
+	l := a.ntlmLogon(ctx, name)
 	if l == nil {
 		return nil, false
 	}
@@ -42,26 +45,31 @@ func (a pop3FrontAuth) Mechanism(_ context.Context, name string) (pop3d.Frontend
 
 // ntlmLogon starts an NTLM logon, nil for any other mechanism or without
 // an NTLM acceptor.
-func (a *storeAuth) ntlmLogon(mech string) *ntlmLogon {
+func (a *storeAuth) ntlmLogon(ctx context.Context, mech string) *ntlmLogon {
 	if mech != ntlm.Mechanism || a.ntlm == nil {
 		return nil
 	}
 	l := &ntlmLogon{}
-	l.sasl = ntlm.NewSASLServer(a.ntlm, func(account string) error {
+	src := lockout.Source(ctx)
+	l.sasl = lockedSASL{ctx: ctx, l: a.lock, src: src, account: &l.account, Server: ntlm.NewSASLServer(a.ntlm, func(account string) error {
+		if err := admit(a.lock, account, src, &l.account); err != nil {
+			return err
+		}
 		m := a.accts.lookup(account)
 		if m == nil {
 			return ErrLogonFailed
 		}
 		l.m = m
 		return nil
-	})
+	})}
 	return l
 }
 
 // ntlmLogon is one NTLM logon on a mail-access frontend.
 type ntlmLogon struct {
-	sasl *ntlm.SASLServer
-	m    *topology.Mailbox // after success
+	sasl    sasl.Server       // NTLM through the lockout
+	m       *topology.Mailbox // after success
+	account string            // the NTLM user, once known
 }
 
 // Next runs the exchange; every failure is a logon failure in the words of

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/exsim/exsim/internal/lockout"
 	"github.com/exsim/exsim/internal/ntlm"
 	"github.com/exsim/exsim/servers/imapd"
 	"github.com/exsim/exsim/servers/pop3d"
@@ -23,6 +24,9 @@ type storeAuth struct {
 	accts accounts
 	store *store.Store
 	ntlm  *ntlm.Server // NTLM on a frontend; nil: PLAIN and USER/PASS only
+	// lock is the lab's logon lockout, on a frontend (where the client's
+	// address is known); nil on a backend, whose client is the frontend.
+	lock *lockout.Lockout
 }
 
 // errLogonFailure is a failed logon in the words of both mail-access
@@ -31,7 +35,11 @@ var errLogonFailure = fmt.Errorf("%w (%w)", pop3d.ErrLogonFailure, imapd.ErrAuth
 
 // Authenticate implements pop3d.Authenticator and imapd.Authenticator.
 func (a storeAuth) Authenticate(ctx context.Context, user, password string) (string, error) {
-	m, err := a.accts.Authenticate(user, password)
+	var m *topology.Mailbox
+	err := checkLogon(ctx, a.lock, user, lockout.Source(ctx), func() (err error) {
+		m, err = a.accts.Authenticate(user, password)
+		return err
+	})
 	if err != nil {
 		return "", errLogonFailure
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/exsim/exsim/certs"
 	"github.com/exsim/exsim/internal/labnet"
+	"github.com/exsim/exsim/internal/lockout"
 	"github.com/exsim/exsim/store"
 	"github.com/exsim/exsim/topology"
 	"github.com/exsim/exsim/transport"
@@ -46,6 +47,9 @@ type Options struct {
 	// loopback) and connections start from the address the system picks
 	// (the pod's). The destination guard still allows only the topology.
 	BindAny bool
+	// Lockout is the logon lockout policy of every protocol (zero: the
+	// default, 5 failures in 15 minutes lock for 15 minutes).
+	Lockout lockout.Policy
 }
 
 // Runtime is the running servers of one process.
@@ -57,6 +61,8 @@ type Runtime struct {
 	servers []*Server
 	guard   *labnet.AllowList
 	metrics *metrics
+	// lock is the logon lockout every protocol of every server shares.
+	lock *lockout.Lockout
 }
 
 // Server is one running server.
@@ -110,7 +116,7 @@ func Start(ctx context.Context, o Options) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{o: o, ca: ca, faults: o.Faults, log: o.Logger, guard: Guard(t)}
+	rt := &Runtime{o: o, ca: ca, faults: o.Faults, log: o.Logger, guard: Guard(t), lock: newLockout(t, o.Lockout, o.Now)}
 	rt.metrics = newMetrics(rt)
 	if err := rt.prepareCertificates(); err != nil {
 		return nil, err

@@ -29,8 +29,13 @@ func (a *smtpAuth) AuthMechanisms() []string {
 }
 
 func (a *smtpAuth) Auth(mech string) (sasl.Server, error) {
+	lock, src, ctx := a.r.s.rt.lock, ipOf(a.c.RemoteAddr()), a.c.Context()
 	check := func(user, pass string) error {
-		m, err := a.r.accts.Authenticate(user, pass)
+		var m *topology.Mailbox
+		err := checkLogon(ctx, lock, user, src, func() (err error) {
+			m, err = a.r.accts.Authenticate(user, pass)
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -51,7 +56,11 @@ func (a *smtpAuth) Auth(mech string) (sasl.Server, error) {
 	case "LOGIN":
 		return smtpd.NewLoginServer(check), nil
 	case "NTLM":
-		return ntlm.NewSASLServer(a.r.ntlm, func(account string) error {
+		var name string
+		return lockedSASL{ctx: ctx, l: lock, src: src, account: &name, Server: ntlm.NewSASLServer(a.r.ntlm, func(account string) error {
+			if err := admit(lock, account, src, &name); err != nil {
+				return err
+			}
 			m := a.r.t.Mailbox(account)
 			if m == nil {
 				return ErrLogonFailed
@@ -59,7 +68,7 @@ func (a *smtpAuth) Auth(mech string) (sasl.Server, error) {
 			a.user = m
 			a.c.SetAuthIdentity(m.Address)
 			return nil
-		}), nil
+		})}, nil
 	}
 	return nil, smtpd.ReplyAuthUnrecognized
 }

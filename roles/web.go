@@ -293,6 +293,7 @@ func (r *mailboxRole) startHTTP() error {
 	o := httpd.Options{
 		ServerName: s.Config.Name, FQDN: s.Config.FQDN, Domain: r.t.DefaultDomain(), Organization: r.t.Organization,
 		HTTPSPort: r.t.Port(443), Version: r.t.BuildNumber(), BasicAuth: &basic, Logger: s.log, Now: s.rt.o.Now,
+		Lockout: s.rt.lock,
 	}
 	for name, vd := range s.Config.Mailbox.VirtualDirectories {
 		if o.VirtualDirectories == nil {

@@ -13,6 +13,9 @@ type Delivered struct {
 	UIDValidity uint32 // of the INBOX
 	UID         uint32
 	Err         error // ErrNoMailbox (wrapped) when this recipient has no mailbox
+	// Duplicate says the mailbox already held this message (DeliverOnce's
+	// id): nothing was stored; UID is the copy stored first.
+	Duplicate bool
 }
 
 // Deliver stores msg in the INBOX of every listed mailbox in one durable
@@ -22,6 +25,18 @@ type Delivered struct {
 // failures (an unknown mailbox) are reported in Delivered.Err. msg must not
 // be modified until Deliver returns.
 func (s *Store) Deliver(ctx context.Context, msg []byte, mailboxes ...string) ([]Delivered, error) {
+	return s.DeliverOnce(ctx, "", msg, mailboxes...)
+}
+
+// DeliverOnce is Deliver that recognises a message it already holds: id
+// names the message across the organization (its Network-Message-Id), and
+// a mailbox that already received id is reported as Duplicate instead of
+// getting a second copy. The record of id is written in the same
+// transaction as the message, so a sender that retries after a crash (the
+// store's fsync happened, the sender's bookkeeping did not) delivers
+// exactly once. Exchange's store does the same and logs it as the
+// DUPLICATEDELIVER tracking event. An empty id turns the check off.
+func (s *Store) DeliverOnce(ctx context.Context, id string, msg []byte, mailboxes ...string) ([]Delivered, error) {
 	if len(msg) > s.opts.MaxMessageSize {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(msg))
 	}
@@ -45,7 +60,11 @@ func (s *Store) Deliver(ctx context.Context, msg []byte, mailboxes ...string) ([
 			if d.Mailbox == "" {
 				continue
 			}
-			d.Err, d.UID, d.UIDValidity = nil, 0, 0
+			d.Err, d.UID, d.UIDValidity, d.Duplicate = nil, 0, 0, false
+			if seen, ok := lookupDelivered(w.Tx, id, d.Mailbox); ok {
+				d.Duplicate, d.UIDValidity, d.UID = true, seen.uidValidity, seen.uid
+				continue
+			}
 			mb, err := s.openMbx(w.Tx, d.Mailbox)
 			if errors.Is(err, ErrNoMailbox) && s.opts.AutoCreate {
 				mb, err = s.createMbx(w, d.Mailbox)
@@ -67,6 +86,9 @@ func (s *Store) Deliver(ctx context.Context, msg []byte, mailboxes ...string) ([
 				return err
 			}
 			d.UID, d.UIDValidity = a.UID, a.UIDValidity
+			if err := putDelivered(w.Tx, id, d.Mailbox, now, a); err != nil {
+				return err
+			}
 			stored++
 		}
 		if bodyID != 0 {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/exsim/exsim/internal/fuzzseed"
 )
 
 func countBodies(t *testing.T, s *Store) int {
@@ -346,9 +348,9 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 func FuzzDecodeRecords(f *testing.F) {
-	f.Add((&msgRec{Keywords: []string{"x"}, Body: 1, Subject: "s"}).encode())
-	f.Add((&folderRec{Name: "INBOX", UIDValidity: 1, UIDNext: 1}).encode())
-	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	fuzzseed.Add(f, (&msgRec{Keywords: []string{"x"}, Body: 1, Subject: "s"}).encode())
+	fuzzseed.Add(f, (&folderRec{Name: "INBOX", UIDValidity: 1, UIDNext: 1}).encode())
+	fuzzseed.Add(f, []byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if r, err := decodeMsgRec(b); err == nil {
 			if _, err := decodeMsgRec(r.encode()); err != nil {

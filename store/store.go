@@ -48,6 +48,7 @@ var (
 	bucketBodies    = []byte("bodies")
 	bucketRefs      = []byte("refs")
 	bucketMailboxes = []byte("mailboxes")
+	bucketDelivered = []byte("delivered") // message id NUL mailbox -> deliveredRec
 
 	keyVersion     = []byte("version")
 	keyUIDValidity = []byte("uidvalidity")
@@ -203,12 +204,12 @@ func (s *Store) initSchema(tx *bbolt.Tx) error {
 			return fmt.Errorf("store: %s: schema version %d, this exsim reads %d", s.path, got, schemaVersion)
 		}
 	}
-	for _, name := range [][]byte{bucketBodies, bucketRefs, bucketMailboxes} {
+	for _, name := range [][]byte{bucketBodies, bucketRefs, bucketMailboxes, bucketDelivered} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return s.corrupt(string(name), err)
 		}
 	}
-	return nil
+	return pruneDelivered(tx, time.Now())
 }
 
 // Path returns the database file.

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/exsim/exsim/internal/fuzzseed"
 )
 
 // FuzzParse drives the whole path a lab.yaml takes (decode, defaults,
@@ -16,7 +18,7 @@ import (
 func FuzzParse(f *testing.F) {
 	for _, n := range BuiltinNames() {
 		b, _ := BuiltinSource(n)
-		f.Add(b)
+		fuzzseed.Add(f, b)
 	}
 	broken, _ := filepath.Glob(filepath.Join("testdata", "broken", "*.yaml"))
 	if len(broken) == 0 {
@@ -27,10 +29,10 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(b)
+		fuzzseed.Add(f, b)
 	}
-	f.Add([]byte("servers: [{name: EX01}]\n"))
-	f.Add([]byte("organization: &a [*a]\n"))
+	fuzzseed.Add(f, []byte("servers: [{name: EX01}]\n"))
+	fuzzseed.Add(f, []byte("organization: &a [*a]\n"))
 	f.Fuzz(fuzzBody)
 }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/exsim/exsim/internal/fuzzseed"
 )
 
 func TestSplitAndStrip(t *testing.T) {
@@ -72,10 +74,10 @@ func TestReceivedFormat(t *testing.T) {
 }
 
 func FuzzHeaders(f *testing.F) {
-	f.Add([]byte("Subject: x\r\n\r\nbody"))
-	f.Add([]byte("Received: a\r\n b\r\nX-MS-Exchange-Organization-AuthAs: Internal\r\n\r\n"))
-	f.Add([]byte(" leading continuation\r\n\r\n"))
-	f.Add([]byte("\n\n\n"))
+	fuzzseed.Add(f, []byte("Subject: x\r\n\r\nbody"))
+	fuzzseed.Add(f, []byte("Received: a\r\n b\r\nX-MS-Exchange-Organization-AuthAs: Internal\r\n\r\n"))
+	fuzzseed.Add(f, []byte(" leading continuation\r\n\r\n"))
+	fuzzseed.Add(f, []byte("\n\n\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cp := append([]byte(nil), data...)
 		m := SplitMessage(data)

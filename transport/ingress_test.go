@@ -214,9 +214,10 @@ type fakeStore struct {
 	bad   map[string]bool // mailboxes that fail
 	uid   uint32
 	saved map[string][]string
+	seen  map[string]uint32 // id NUL mailbox -> UID, as store.DeliverOnce
 }
 
-func (s *fakeStore) StoreMessage(ctx context.Context, msg []byte, mailboxes []string) ([]StoreResult, error) {
+func (s *fakeStore) StoreMessage(ctx context.Context, id string, msg []byte, mailboxes []string) ([]StoreResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
@@ -228,8 +229,16 @@ func (s *fakeStore) StoreMessage(ctx context.Context, msg []byte, mailboxes []st
 			out[i].Err = errors.New("no such mailbox")
 			continue
 		}
+		if uid, ok := s.seen[id+"\x00"+mb]; ok && id != "" {
+			out[i].UID, out[i].Duplicate = uid, true
+			continue
+		}
 		s.uid++
 		out[i].UID = s.uid
+		if s.seen == nil {
+			s.seen = map[string]uint32{}
+		}
+		s.seen[id+"\x00"+mb] = s.uid
 		s.saved[mb] = append(s.saved[mb], string(msg))
 	}
 	return out, nil

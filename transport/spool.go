@@ -49,12 +49,12 @@ func OpenSpool(path string) (*Spool, error) {
 	db.MaxBatchDelay = time.Millisecond
 	db.MaxBatchSize = 256
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketBody, bucketBroken} {
+		for _, b := range [][]byte{bucketMeta, bucketBody, bucketBroken, bucketSeen} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		return pruneSeen(tx, time.Now())
 	})
 	if err != nil {
 		db.Close()
@@ -77,8 +77,25 @@ func key(id int64) []byte {
 
 // Put stores a new message and its body and assigns m.ID. It returns once
 // the message is on disk (fsync), so the caller may answer 250.
-func (s *Spool) Put(m *Message, body []byte) error {
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+//
+// Recipients that this server already accepted the message for (same
+// Network-Message-Id, see seen.go) are taken out of m first; dup says how
+// many. When none is left nothing is stored and m.ID is the InternalId the
+// first copy got.
+func (s *Spool) Put(m *Message, body []byte) (dup int, err error) {
+	now := time.Now()
+	all := m.Recipients
+	var fresh []Recipient
+	var prevID int64
+	// Batch may run the function more than once: it must not depend on
+	// what an earlier run did to m.
+	err = s.db.Batch(func(tx *bolt.Tx) error {
+		m.Recipients = all
+		fresh, prevID = splitSeen(tx, m)
+		if len(fresh) == 0 && len(all) > 0 {
+			return nil
+		}
+		m.Recipients = fresh
 		meta := tx.Bucket(bucketMeta)
 		seq, err := meta.NextSequence()
 		if err != nil {
@@ -92,12 +109,20 @@ func (s *Spool) Put(m *Message, body []byte) error {
 		if err := meta.Put(key(m.ID), b); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketBody).Put(key(m.ID), body)
+		if err := tx.Bucket(bucketBody).Put(key(m.ID), body); err != nil {
+			return err
+		}
+		return markSeen(tx, m, now)
 	})
 	if err != nil {
-		return fmt.Errorf("queue: store message: %w", err)
+		m.Recipients = all
+		return 0, fmt.Errorf("queue: store message: %w", err)
 	}
-	return nil
+	m.Recipients = fresh
+	if len(fresh) == 0 && len(all) > 0 {
+		m.ID = prevID
+	}
+	return len(all) - len(fresh), nil
 }
 
 // Update rewrites a message's state (recipients, flags).

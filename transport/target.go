@@ -75,14 +75,18 @@ type MailboxStore interface {
 	// StoreMessage puts msg into the inbox of each mailbox in one durable
 	// transaction and returns one result per mailbox. A non-nil error
 	// means nothing was stored; one wrapping ErrMessageTooLarge is over
-	// the store's size limit. msg is not kept after the call.
-	StoreMessage(ctx context.Context, msg []byte, mailboxes []string) ([]StoreResult, error)
+	// the store's size limit. msg is not kept after the call. id is the
+	// message's Network-Message-Id: a mailbox that already holds id gets
+	// no second copy (StoreResult.Duplicate), so a sender that retries
+	// after a crash delivers exactly once.
+	StoreMessage(ctx context.Context, id string, msg []byte, mailboxes []string) ([]StoreResult, error)
 }
 
 // StoreResult is the outcome for one mailbox.
 type StoreResult struct {
-	UID uint32
-	Err error
+	UID       uint32
+	Err       error
+	Duplicate bool // the mailbox already held the message: nothing stored
 }
 
 // ErrMessageTooLarge is a message over the mailbox store's size limit.
@@ -124,14 +128,14 @@ type mailboxDelivery struct {
 // RecipientNotFound.
 func (d *mailboxDelivery) Commit(ctx context.Context) error {
 	m, t := d.m, d.md.Transport
-	res, err := d.md.Store.StoreMessage(ctx, d.body, m.RecipientAddresses())
+	res, err := d.md.Store.StoreMessage(ctx, m.NetworkID, d.body, m.RecipientAddresses())
 	if err != nil {
 		if errors.Is(err, ErrMessageTooLarge) {
 			return errors.Join(smtpd.ReplyMessageTooLarge, err)
 		}
 		return err
 	}
-	var delivered []Recipient
+	var delivered, dups []Recipient
 	for i, r := range res {
 		if i >= len(m.Recipients) {
 			break
@@ -140,25 +144,25 @@ func (d *mailboxDelivery) Commit(ctx context.Context) error {
 			t.log.Error("mailbox delivery failed", "msg_id", m.MessageID, "rcpt", m.Recipients[i].Address, "err", r.Err)
 			continue
 		}
-		delivered = append(delivered, m.Recipients[i])
 		m.ID = int64(r.UID)
+		if r.Duplicate {
+			dups = append(dups, m.Recipients[i])
+			continue
+		}
+		delivered = append(delivered, m.Recipients[i])
 	}
-	if len(delivered) == 0 {
+	if len(delivered)+len(dups) == 0 {
 		return smtpd.ReplyRecipientNotFound
 	}
-	addrs := make([]string, len(delivered))
-	for i, r := range delivered {
-		addrs[i] = r.Address
+	if len(dups) > 0 {
+		// The sender retried what this store already holds (a crash after
+		// our fsync, before its bookkeeping): it gets its 250 again.
+		d.trackDelivery(EventDupDeliver, dups)
 	}
-	t.track(LogDelivery, &TrackingEvent{
-		ClientIP: m.Source.ClientIP, ClientHostname: m.Source.ClientHostname, ServerIP: m.Source.ServerIP,
-		ServerHostname: t.FQDN(), ConnectorID: m.Source.Connector, Source: SourceStoreDriver,
-		EventID: EventDeliver, InternalMessageID: m.ID, MessageID: m.MessageID, NetworkMessageID: m.NetworkID,
-		Recipients: addrs, RecipientStatus: []string{"250 2.1.5 Recipient OK"}, TotalBytes: int64(len(d.body)),
-		RecipientCount: len(addrs), MessageSubject: m.Subject, Sender: m.From, ReturnPath: m.From,
-		Directionality: directionality(m), OriginalClientIP: m.Source.OriginalClientIP,
-		SourceContext: "MDB:" + d.md.Database,
-	})
+	if len(delivered) == 0 {
+		return nil
+	}
+	d.trackDelivery(EventDeliver, delivered)
 	for _, r := range delivered {
 		if r.Notifies("SUCCESS") && len(r.Notify) > 0 {
 			// The DSN is built after Commit returns: it gets its own copy.
@@ -167,4 +171,23 @@ func (d *mailboxDelivery) Commit(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// trackDelivery logs a store driver event (DELIVER, DUPLICATEDELIVER) for
+// the recipients.
+func (d *mailboxDelivery) trackDelivery(event string, rcpts []Recipient) {
+	m, t := d.m, d.md.Transport
+	addrs := make([]string, len(rcpts))
+	for i, r := range rcpts {
+		addrs[i] = r.Address
+	}
+	t.track(LogDelivery, &TrackingEvent{
+		ClientIP: m.Source.ClientIP, ClientHostname: m.Source.ClientHostname, ServerIP: m.Source.ServerIP,
+		ServerHostname: t.FQDN(), ConnectorID: m.Source.Connector, Source: SourceStoreDriver,
+		EventID: event, InternalMessageID: m.ID, MessageID: m.MessageID, NetworkMessageID: m.NetworkID,
+		Recipients: addrs, RecipientStatus: []string{"250 2.1.5 Recipient OK"}, TotalBytes: int64(len(d.body)),
+		RecipientCount: len(addrs), MessageSubject: m.Subject, Sender: m.From, ReturnPath: m.From,
+		Directionality: directionality(m), OriginalClientIP: m.Source.OriginalClientIP,
+		SourceContext: "MDB:" + d.md.Database,
+	})
 }

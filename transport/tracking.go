@@ -33,6 +33,11 @@ const (
 	EventBadmail   = "BADMAIL"
 	EventPoison    = "POISONMESSAGE"
 	EventAgentInfo = "AGENTINFO"
+
+	// EventDupDeliver: the store recognised a copy it already held and
+	// dropped it ("Duplicate messages are detected and removed by the
+	// information store", technet bb124375).
+	EventDupDeliver = "DUPLICATEDELIVER"
 )
 
 // Tracking sources.

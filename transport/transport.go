@@ -157,8 +157,17 @@ func (t *Transport) Submit(ctx context.Context, m *Message, body []byte) error {
 	for i := range m.Recipients {
 		m.Recipients[i].Status = RcptReady
 	}
-	if err := t.spool.Put(m, body); err != nil {
+	dup, err := t.spool.Put(m, body)
+	if err != nil {
 		return err
+	}
+	if dup > 0 {
+		// A sender retried what we accepted before (it crashed after our
+		// 250): the copy is dropped, the 250 repeated.
+		t.log.Info("duplicate of a message already accepted", "msg_id", m.MessageID, "network_id", m.NetworkID, "recipients", dup)
+		if len(m.Recipients) == 0 {
+			return nil
+		}
 	}
 	t.trackReceive(m)
 	t.mu.Lock()

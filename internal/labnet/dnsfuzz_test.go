@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/exsim/exsim/internal/fuzzseed"
 )
 
 // FuzzResponse treats arbitrary bytes as the server's answer to the
@@ -27,7 +29,7 @@ func FuzzResponse(f *testing.F) {
 		m.Response = true
 		build(m)
 		b, _ := m.Pack()
-		f.Add(b)
+		fuzzseed.Add(f, b)
 	}
 	q := new(dns.Msg)
 	q.SetQuestion("contoso.com.", dns.TypeMX)

@@ -2,16 +2,18 @@ package ntlm
 
 import (
 	"testing"
+
+	"github.com/exsim/exsim/internal/fuzzseed"
 )
 
 // FuzzNegotiateMessage feeds arbitrary bytes to a new session: a CHALLENGE
 // or an error, never a panic.
 func FuzzNegotiateMessage(f *testing.F) {
-	f.Add((&testClient{}).negotiateMessage())
-	f.Add((&testClient{}).negotiateMessage()[:16])
-	f.Add(unhex("4e544c4d5353500001000000b78208e2000000000000000000000000000000000a00614a0000000f"))
-	f.Add(unhex("4e544c4d53535000010000000732000006000600330000000b000b0028000000050093080000000f574f524b53544154494f4e444f4d41494e"))
-	f.Add([]byte("NTLMSSP\x00\x01\x00\x00\x00"))
+	fuzzseed.Add(f, (&testClient{}).negotiateMessage())
+	fuzzseed.Add(f, (&testClient{}).negotiateMessage()[:16])
+	fuzzseed.Add(f, unhex("4e544c4d5353500001000000b78208e2000000000000000000000000000000000a00614a0000000f"))
+	fuzzseed.Add(f, unhex("4e544c4d53535000010000000732000006000600330000000b000b0028000000050093080000000f574f524b53544154494f4e444f4d41494e"))
+	fuzzseed.Add(f, []byte("NTLMSSP\x00\x01\x00\x00\x00"))
 	srv := NewServer(labOptions())
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		chal, done, err := srv.NewSession().Next(msg)
@@ -31,10 +33,10 @@ func FuzzNegotiateMessage(f *testing.F) {
 func FuzzAuthenticateMessage(f *testing.F) {
 	srv := NewServer(labOptions())
 	ready, good := validAuthenticate(f, srv)
-	f.Add(good)
-	f.Add(specAuthenticate)
-	f.Add(anonymousAuthenticate())
-	f.Add(good[:64])
+	fuzzseed.Add(f, good)
+	fuzzseed.Add(f, specAuthenticate)
+	fuzzseed.Add(f, anonymousAuthenticate())
+	fuzzseed.Add(f, good[:64])
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		parseAuthenticate(msg)
 		ss := *ready // a session waiting for its AUTHENTICATE
@@ -47,8 +49,8 @@ func FuzzAuthenticateMessage(f *testing.F) {
 // FuzzSPNEGO feeds arbitrary first and second tokens to the acceptor.
 func FuzzSPNEGO(f *testing.F) {
 	neg := (&testClient{}).negotiateMessage()
-	f.Add(spnegoInit([][]byte{oidDER(oidNTLMSSP)}, neg), []byte{0xa1, 0x00})
-	f.Add(spnegoInit([][]byte{oidDER(oidKerberos), oidDER(oidNTLMSSP)}, []byte{1, 2, 3}), spnegoResp(neg, nil))
+	fuzzseed.Add(f, spnegoInit([][]byte{oidDER(oidNTLMSSP)}, neg), []byte{0xa1, 0x00})
+	fuzzseed.Add(f, spnegoInit([][]byte{oidDER(oidKerberos), oidDER(oidNTLMSSP)}, []byte{1, 2, 3}), spnegoResp(neg, nil))
 	srv := NewServer(labOptions())
 	f.Fuzz(func(t *testing.T, first, second []byte) {
 		a := &spnegoAcceptor{sess: srv.NewSession()}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/exsim/exsim/internal/fuzzseed"
 )
 
 var target = netip.MustParseAddrPort("127.0.10.1:25")
@@ -172,13 +174,13 @@ func (c fakeConn) SetWriteDeadline(t time.Time) error { return nil }
 // outbound proxy's) answer to every conversation of the tester.
 func FuzzProxyReplies(f *testing.F) {
 	banner := "220 edge01.contoso.com Microsoft ESMTP MAIL Service ready\r\n"
-	f.Add([]byte("\x00\x5a\x00\x19\x7f\x00\x0a\x01" + banner))
-	f.Add([]byte("\x05\x00\x05\x00\x00\x01\x7f\x00\x0a\x01\x00\x19" + banner))
-	f.Add([]byte("\x05\x00\x05\x00\x00\x03\xff"))
-	f.Add([]byte("WinGate>Connecting to host 127.0.10.1...Connected\r\n" + banner))
-	f.Add([]byte("HTTP/1.1 200 Connection established\r\n\r\n" + banner))
-	f.Add([]byte("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"))
-	f.Add([]byte(banner))
+	fuzzseed.Add(f, []byte("\x00\x5a\x00\x19\x7f\x00\x0a\x01"+banner))
+	fuzzseed.Add(f, []byte("\x05\x00\x05\x00\x00\x01\x7f\x00\x0a\x01\x00\x19"+banner))
+	fuzzseed.Add(f, []byte("\x05\x00\x05\x00\x00\x03\xff"))
+	fuzzseed.Add(f, []byte("WinGate>Connecting to host 127.0.10.1...Connected\r\n"+banner))
+	fuzzseed.Add(f, []byte("HTTP/1.1 200 Connection established\r\n\r\n"+banner))
+	fuzzseed.Add(f, []byte("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"))
+	fuzzseed.Add(f, []byte(banner))
 	match := MatchBanner("edge01.contoso.com")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, p := range Protocols() {

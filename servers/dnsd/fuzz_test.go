@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/exsim/exsim/internal/fuzzseed"
 )
 
 // FuzzHandler feeds arbitrary bytes to the query handler: it must not panic,
@@ -32,12 +34,12 @@ func FuzzHandler(f *testing.F) {
 			m.SetEdns0(q.edns, true)
 		}
 		b, _ := m.Pack()
-		f.Add(b, false)
-		f.Add(b, true)
+		fuzzseed.Add(f, b, false)
+		fuzzseed.Add(f, b, true)
 	}
-	f.Add(header(1, 0, 1), false)
-	f.Add(append(header(1, 0, 1), 0xc0, 12, 0, 1, 0, 1), false)
-	f.Add([]byte{}, true)
+	fuzzseed.Add(f, header(1, 0, 1), false)
+	fuzzseed.Add(f, append(header(1, 0, 1), 0xc0, 12, 0, 1, 0, 1), false)
+	fuzzseed.Add(f, []byte{}, true)
 	zs := testZones(f)
 	zs.freeze()
 	f.Fuzz(func(t *testing.T, query []byte, tcp bool) {
@@ -71,10 +73,10 @@ func FuzzHandler(f *testing.F) {
 // FuzzZoneText feeds arbitrary zone text to AddText: no panic, and whatever
 // was accepted can be answered.
 func FuzzZoneText(f *testing.F) {
-	f.Add("@ MX 10 edge01\nedge01 A 127.0.10.1\n")
-	f.Add("$TTL 60\nwww CNAME mail\nmail AAAA fd00::1\n")
-	f.Add("x TXT \"a\" \"b\"\n_sip._tcp SRV 0 5 5060 sip\n")
-	f.Add("$ORIGIN sub.contoso.com.\na A 1.2.3.4\n")
+	fuzzseed.Add(f, "@ MX 10 edge01\nedge01 A 127.0.10.1\n")
+	fuzzseed.Add(f, "$TTL 60\nwww CNAME mail\nmail AAAA fd00::1\n")
+	fuzzseed.Add(f, "x TXT \"a\" \"b\"\n_sip._tcp SRV 0 5 5060 sip\n")
+	fuzzseed.Add(f, "$ORIGIN sub.contoso.com.\na A 1.2.3.4\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		z, err := NewZone("contoso.com", nil, []string{"dns01.contoso.com"})
 		if err != nil {

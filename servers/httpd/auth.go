@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/exsim/exsim/internal/lockout"
 )
 
 // vdirAuth is the IIS authentication configuration of one virtual
@@ -92,12 +94,19 @@ type IntegratedAuth interface {
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, v vdirAuth, log *slog.Logger) *User {
 	if ia, ok := h.b.(IntegratedAuth); ok && v.windows {
 		u, challenge, st := ia.IntegratedLogon(r)
+		if st == IntegratedDone && h.throttle.Locked(u.Address, sourceIP(r)) {
+			// The right answer during a lockout is refused all the same.
+			log.Warn("logon refused: account or source locked out", "code", 401)
+			lockout.Sleep(r.Context(), h.throttle.LockedDelay())
+			h.cfg.challenge(w, r, v)
+			return nil
+		}
 		switch st {
 		case IntegratedDone:
 			if challenge != "" {
 				addRaw(w.Header(), "WWW-Authenticate", challenge)
 			}
-			h.throttle.succeed(sourceIP(r))
+			h.throttle.Succeed(u.Address, sourceIP(r))
 			return u
 		case IntegratedContinue:
 			addRaw(w.Header(), "WWW-Authenticate", challenge)
@@ -105,9 +114,11 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, v vdirAut
 			w.WriteHeader(http.StatusUnauthorized)
 			return nil
 		case IntegratedFailed:
-			delay, _ := h.throttle.fail(sourceIP(r))
+			// The account is not known after a failed exchange: the
+			// source alone counts.
+			delay, _ := h.throttle.Fail("", sourceIP(r))
 			log.Info("integrated logon failed", "code", 401)
-			sleep(r.Context(), delay)
+			lockout.Sleep(r.Context(), delay)
 			h.cfg.challenge(w, r, v)
 			return nil
 		}
@@ -150,12 +161,12 @@ func (h *Handler) authenticateAt(w http.ResponseWriter, r *http.Request, v vdirA
 // error wrapping ErrInvalidCredentials for a refused logon (after the
 // throttle's delay) and any other error for a backend failure.
 func (h *Handler) logon(ctx context.Context, src, login, password string, log *slog.Logger) (*User, error) {
-	if h.throttle.locked(src) {
-		log.Warn("logon refused: source locked out", "code", 401)
-		sleep(ctx, h.throttle.lockedDelay())
-		return nil, fmt.Errorf("httpd: logon from %s: locked out: %w", src, ErrInvalidCredentials)
-	}
 	login = strings.TrimSpace(login)
+	if h.throttle.Locked(login, src) {
+		log.Warn("logon refused: account or source locked out", "code", 401)
+		lockout.Sleep(ctx, h.throttle.LockedDelay())
+		return nil, fmt.Errorf("httpd: logon of %q from %s: locked out: %w", login, src, ErrInvalidCredentials)
+	}
 	var u *User
 	var err error
 	if login == "" || password == "" || len(login) > 256 || len(password) > 256 {
@@ -168,17 +179,17 @@ func (h *Handler) logon(ctx context.Context, src, login, password string, log *s
 	}
 	switch {
 	case err == nil:
-		h.throttle.succeed(src)
+		h.throttle.Succeed(login, src)
 		log.Info("logon", "rcpt", u.Address)
 		return u, nil
 	case errors.Is(err, ErrInvalidCredentials):
-		delay, locked := h.throttle.fail(src)
+		delay, locked := h.throttle.Fail(login, src)
 		if locked {
-			log.Warn("logon failed; source locked out", "code", 401)
+			log.Warn("logon failed; account or source locked out", "code", 401)
 		} else {
 			log.Info("logon failed", "code", 401)
 		}
-		sleep(ctx, delay)
+		lockout.Sleep(ctx, delay)
 		return nil, fmt.Errorf("httpd: logon: %w", ErrInvalidCredentials)
 	default:
 		log.Error("logon: backend failed", "err", err)

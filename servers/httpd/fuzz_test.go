@@ -4,15 +4,17 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/exsim/exsim/internal/fuzzseed"
 )
 
 func FuzzAutodiscoverRequest(f *testing.F) {
-	f.Add([]byte(adOutlookRequest("alice@contoso.com")))
-	f.Add([]byte(adMobileRequest("alice@contoso.com")))
-	f.Add([]byte(strings.ReplaceAll(adOutlookRequest(""), "<EMailAddress></EMailAddress>", "<LegacyDN>/o=First Organization/cn=alice</LegacyDN>")))
-	f.Add([]byte("<Autodiscover><Request>"))
-	f.Add([]byte(`<!DOCTYPE x [<!ENTITY e "boom">]><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>&e;</EMailAddress></Request></Autodiscover>`))
-	f.Add([]byte{})
+	fuzzseed.Add(f, []byte(adOutlookRequest("alice@contoso.com")))
+	fuzzseed.Add(f, []byte(adMobileRequest("alice@contoso.com")))
+	fuzzseed.Add(f, []byte(strings.ReplaceAll(adOutlookRequest(""), "<EMailAddress></EMailAddress>", "<LegacyDN>/o=First Organization/cn=alice</LegacyDN>")))
+	fuzzseed.Add(f, []byte("<Autodiscover><Request>"))
+	fuzzseed.Add(f, []byte(`<!DOCTYPE x [<!ENTITY e "boom">]><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>&e;</EMailAddress></Request></Autodiscover>`))
+	fuzzseed.Add(f, []byte{})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := parseAutodiscoverRequest(body)
 		if err != nil {
@@ -43,12 +45,12 @@ func FuzzAutodiscoverRequest(f *testing.F) {
 }
 
 func FuzzEWSRequest(f *testing.F) {
-	f.Add([]byte(ewsEnvelope(ewsGetInbox)))
-	f.Add([]byte(ewsEnvelope(ewsFindInbox)))
-	f.Add([]byte(ewsEnvelope(`<m:GetItem/>`)))
-	f.Add([]byte(strings.ReplaceAll(ewsEnvelope(ewsFindInbox), "http://schemas.xmlsoap.org/soap/envelope/", nsSOAP12)))
-	f.Add([]byte("<soap:Envelope"))
-	f.Add([]byte{})
+	fuzzseed.Add(f, []byte(ewsEnvelope(ewsGetInbox)))
+	fuzzseed.Add(f, []byte(ewsEnvelope(ewsFindInbox)))
+	fuzzseed.Add(f, []byte(ewsEnvelope(`<m:GetItem/>`)))
+	fuzzseed.Add(f, []byte(strings.ReplaceAll(ewsEnvelope(ewsFindInbox), "http://schemas.xmlsoap.org/soap/envelope/", nsSOAP12)))
+	fuzzseed.Add(f, []byte("<soap:Envelope"))
+	fuzzseed.Add(f, []byte{})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := parseEWSRequest(body)
 		if err != nil {
@@ -85,9 +87,9 @@ func FuzzEWSRequest(f *testing.F) {
 func FuzzParseMessage(f *testing.F) {
 	b := newFakeBackend()
 	for _, m := range b.find("alice@contoso.com").folders[FolderInbox] {
-		f.Add(m.raw)
+		fuzzseed.Add(f, m.raw)
 	}
-	f.Add([]byte("Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: multipart/alternative; boundary=y\r\n\r\n--y\r\nContent-Type: text/plain\r\n\r\nhi\r\n--y--\r\n--x\r\nContent-Disposition: attachment; filename=a.pdf\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--x--\r\n"))
+	fuzzseed.Add(f, []byte("Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: multipart/alternative; boundary=y\r\n\r\n--y\r\nContent-Type: text/plain\r\n\r\nhi\r\n--y--\r\n--x\r\nContent-Disposition: attachment; filename=a.pdf\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--x--\r\n"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		m, err := parseMessage(raw)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/exsim/exsim/internal/lockout"
 	"github.com/exsim/exsim/servers/httpd/rpch"
 )
 
@@ -12,7 +13,7 @@ import (
 type Handler struct {
 	cfg      *config
 	b        Backend
-	throttle *throttle
+	throttle *lockout.Lockout
 	sessions *sessionStore
 	// easDevices is ActiveSync's per-device state.
 	easDevices *easDevices
@@ -29,10 +30,14 @@ func NewHandler(b Backend, o Options) *Handler {
 	if err != nil {
 		c.log.Warn("httpd: option replaced by its default", "server", c.ServerName, "err", err)
 	}
+	th := c.Lockout
+	if th == nil {
+		th = lockout.New(c.Throttle, c.Now, nil)
+	}
 	return &Handler{
 		cfg:        c,
 		b:          b,
-		throttle:   newThrottle(c.Throttle, c.Now),
+		throttle:   th,
 		sessions:   newSessionStore(c.SessionTimeout, c.MaxSessions, c.Now),
 		notify:     newNotifier(c),
 		rpc:        newRPCServer(b, c),

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/exsim/exsim/internal/lockout"
 	"github.com/exsim/exsim/internal/ntlm"
 )
 
@@ -51,8 +52,11 @@ type Options struct {
 	// BasicAuth says which virtual directories accept HTTP Basic
 	// authentication; nil means DefaultBasicAuth().
 	BasicAuth *BasicAuth
-	// Throttle limits logon attempts (OWA forms and Basic) per source.
+	// Throttle limits logon attempts (OWA forms, Basic, NTLM) per account
+	// and per source. Lockout, when set, is the lockout shared with the
+	// server's other protocols and Throttle is not used.
 	Throttle Throttle
+	Lockout  *lockout.Lockout
 	// SessionTimeout is how long an idle OWA session lives. Default 8 h
 	// (OWA's private-computer timeout); MaxSessions caps the session table
 	// (default 10000; the oldest session is dropped beyond it).
@@ -94,20 +98,11 @@ func DefaultBasicAuth() BasicAuth {
 	return BasicAuth{Autodiscover: true, ActiveSync: true, RPC: true}
 }
 
-// Throttle configures the brute-force protection of logons. Each failed
-// logon from one source (client IP) is answered after a delay that doubles
-// with every failure (BaseDelay, 2*BaseDelay, ... up to MaxDelay); after
-// MaxFailures failures within Window the source is locked out for Lockout:
-// every logon from it fails, whatever the password, without reaching the
-// backend. A successful logon clears the source's record.
-type Throttle struct {
-	MaxFailures int           // default 5; negative disables throttling
-	Window      time.Duration // default 15 min
-	Lockout     time.Duration // default 15 min
-	BaseDelay   time.Duration // default 500 ms; negative means no delay
-	MaxDelay    time.Duration // default 8 s
-	MaxSources  int           // sources remembered at once, default 65536
-}
+// Throttle configures the brute-force protection of logons: the shared
+// lockout policy (package internal/lockout), counted per account and per
+// source; a locked-out logon fails, whatever the password, without
+// reaching the backend.
+type Throttle = lockout.Policy
 
 // version is a parsed Exchange build number.
 type version struct {
@@ -211,26 +206,4 @@ func newConfig(o Options) (*config, error) {
 		c.Now = time.Now
 	}
 	return c, bad
-}
-
-func (t Throttle) withDefaults() Throttle {
-	if t.MaxFailures == 0 {
-		t.MaxFailures = 5
-	}
-	if t.Window <= 0 {
-		t.Window = 15 * time.Minute
-	}
-	if t.Lockout <= 0 {
-		t.Lockout = 15 * time.Minute
-	}
-	if t.BaseDelay == 0 {
-		t.BaseDelay = 500 * time.Millisecond
-	}
-	if t.MaxDelay <= 0 {
-		t.MaxDelay = 8 * time.Second
-	}
-	if t.MaxSources <= 0 {
-		t.MaxSources = 65536
-	}
-	return t
 }

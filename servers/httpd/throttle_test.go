@@ -7,44 +7,6 @@ import (
 	"time"
 )
 
-func TestThrottleDelays(t *testing.T) {
-	th := newThrottle(Throttle{MaxFailures: 5, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}, newFakeClock().Now)
-	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, time.Second}
-	for i, w := range want {
-		d, locked := th.fail("192.0.2.1")
-		if d != w {
-			t.Errorf("failure %d: delay %v, want %v", i+1, d, w)
-		}
-		if locked != (i == 4) {
-			t.Errorf("failure %d: locked = %v, want %v", i+1, locked, i == 4)
-		}
-	}
-	if th.locked("192.0.2.2") {
-		t.Errorf("another source is locked out")
-	}
-}
-
-func TestThrottleWindowForgets(t *testing.T) {
-	clock := newFakeClock()
-	th := newThrottle(Throttle{MaxFailures: 3, Window: time.Minute}, clock.Now)
-	th.fail("192.0.2.1")
-	th.fail("192.0.2.1")
-	clock.Advance(2 * time.Minute)
-	if _, locked := th.fail("192.0.2.1"); locked {
-		t.Errorf("failures older than the window still counted")
-	}
-}
-
-func TestThrottleBounded(t *testing.T) {
-	th := newThrottle(Throttle{MaxSources: 10}, newFakeClock().Now)
-	for i := range 100 {
-		th.fail("192.0.2." + string(rune('0'+i%10)) + string(rune('a'+i/10)))
-	}
-	if n := len(th.sources); n > 10 {
-		t.Errorf("sources = %d, want at most 10", n)
-	}
-}
-
 // TestOWALockout: after MaxFailures wrong passwords from one source, even
 // the right password is refused, without asking the backend, until the
 // lockout ends.

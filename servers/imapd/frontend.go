@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/exsim/exsim/internal/lockout"
 	"github.com/exsim/exsim/servers/internal/serve"
 )
 
@@ -110,11 +111,18 @@ func (f *Frontend) Serve(ln net.Listener) error { return f.lc.Serve(ln, f.serveC
 
 func (f *Frontend) serveConn(nc net.Conn) {
 	_, isTLS := nc.(*tls.Conn)
+	host, _, err := net.SplitHostPort(nc.RemoteAddr().String())
+	if err != nil {
+		host = nc.RemoteAddr().String()
+	}
 	c := &fconn{
 		f:     f,
 		nc:    nc,
 		isTLS: isTLS,
-		log:   f.log.With("cid", strconv.FormatUint(f.cid.Add(1), 16), "remote", nc.RemoteAddr().String()),
+		// The client's address goes to the Authenticator in the context,
+		// for the lockout (internal/lockout) that counts per source.
+		ctx: lockout.WithSource(f.lc.Context(), host),
+		log: f.log.With("cid", strconv.FormatUint(f.cid.Add(1), 16), "remote", nc.RemoteAddr().String()),
 	}
 	c.setIO()
 	// Close ends relayed sessions too: the Lifecycle closes only the
@@ -137,6 +145,7 @@ type fconn struct {
 	f     *Frontend
 	log   *slog.Logger
 	isTLS bool
+	ctx   context.Context // the Frontend's, with the client's address
 
 	nc net.Conn // replaced by the TLS conn after STARTTLS
 	br *bufio.Reader

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/exsim/exsim/internal/fuzzseed"
 )
 
 // FuzzCommandParser feeds arbitrary bytes to the frontend's command reader:
@@ -27,7 +29,7 @@ func FuzzCommandParser(f *testing.F) {
 		"\r\n\r\n)(\"\x00{}{+}\n",
 		"a9 ID ({3}\r\nabc)\r\n",
 	} {
-		f.Add([]byte(seed))
+		fuzzseed.Add(f, []byte(seed))
 	}
 	const maxSize = 256
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -68,9 +70,9 @@ func FuzzCommandParser(f *testing.F) {
 // FuzzDecodePlain: SASL PLAIN messages never panic and never yield an empty
 // user.
 func FuzzDecodePlain(f *testing.F) {
-	f.Add(plain("alice", "pw"))
-	f.Add("=")
-	f.Add("YWxpY2UAYWxpY2UAcHc=")
+	fuzzseed.Add(f, plain("alice", "pw"))
+	fuzzseed.Add(f, "=")
+	fuzzseed.Add(f, "YWxpY2UAYWxpY2UAcHc=")
 	f.Fuzz(func(t *testing.T, s string) {
 		user, _, err := decodePlain(s)
 		if err == nil && user == "" {
@@ -98,7 +100,7 @@ func FuzzExchangeWords(f *testing.F) {
 		"* OK hi\r\n* 2 EXISTS\r\n* OK [UNSEEN 1] x\r\n* OK [UIDNEXT 3] y\r\n* FLAGS (\\Seen)\r\n* OK [PERMANENTFLAGS (\\Seen)] z\r\nt OK [READ-WRITE] SELECT completed\r\n",
 		"* OK hi\r\n+ idling\r\n* BYE Logging out\r\n* OK [CLOSED] gone\r\n",
 	} {
-		f.Add([]byte(seed))
+		fuzzseed.Add(f, []byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		whole := &captureConn{}

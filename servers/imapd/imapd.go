@@ -36,7 +36,7 @@ type MechanismAuthenticator interface {
 	Authenticator
 	// Mechanism starts an exchange of the named mechanism (upper case);
 	// ok is false when it is not provided.
-	Mechanism(name string) (ex SASLExchange, ok bool)
+	Mechanism(ctx context.Context, name string) (ex SASLExchange, ok bool)
 }
 
 // SASLExchange is the server side of one SASL authentication (RFC 4422).

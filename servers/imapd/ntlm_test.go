@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -26,7 +27,7 @@ var testNTLM = ntlm.NewServer(ntlm.Options{
 
 var _ MechanismAuthenticator = testAuth{}
 
-func (testAuth) Mechanism(name string) (SASLExchange, bool) {
+func (testAuth) Mechanism(_ context.Context, name string) (SASLExchange, bool) {
 	if name != ntlm.Mechanism {
 		return nil, false
 	}

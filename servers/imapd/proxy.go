@@ -85,7 +85,7 @@ func decodePlain(s string) (user, pass string, err error) {
 // there and relays the connection. It reports whether the connection goes
 // on (it does not after a relay).
 func (c *fconn) logon(tag, user, pass string, ok, failed reply) bool {
-	ctx, cancel := context.WithTimeout(c.f.lc.Context(), c.f.opts.BackendTimeout)
+	ctx, cancel := context.WithTimeout(c.ctx, c.f.opts.BackendTimeout)
 	defer cancel()
 	account, err := c.f.opts.Auth.Authenticate(ctx, user, pass)
 	if err != nil {

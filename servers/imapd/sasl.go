@@ -46,7 +46,7 @@ func (c *fconn) authenticateMechanism(cmd *command, mech string, ir *string) boo
 	ma, ok := c.f.opts.Auth.(MechanismAuthenticator)
 	var ex SASLExchange
 	if ok {
-		ex, ok = ma.Mechanism(mech)
+		ex, ok = ma.Mechanism(c.ctx, mech)
 	}
 	if !ok {
 		c.log.Info("imapd: unsupported SASL mechanism", "err", mech)
@@ -79,7 +79,7 @@ func (c *fconn) authenticateMechanism(cmd *command, mech string, ir *string) boo
 		}
 	}
 	account, pass := ex.Credentials()
-	ctx, cancel := context.WithTimeout(c.f.lc.Context(), c.f.opts.BackendTimeout)
+	ctx, cancel := context.WithTimeout(c.ctx, c.f.opts.BackendTimeout)
 	defer cancel()
 	return c.proxy(ctx, cmd.tag, account, pass, replyAuthOK)
 }

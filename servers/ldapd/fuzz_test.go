@@ -11,6 +11,7 @@ import (
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/exsim/exsim/internal/fuzzseed"
 	"github.com/exsim/exsim/servers/internal/servertest"
 	"github.com/exsim/exsim/store/directory"
 	"github.com/exsim/exsim/store/directory/directorytest"
@@ -78,7 +79,7 @@ func FuzzHandler(f *testing.F) {
 		o.IdleTimeout = 2 * time.Second
 	})
 	for _, s := range fuzzSeeds() {
-		f.Add(s)
+		fuzzseed.Add(f, s)
 	}
 	f.Cleanup(func() {
 		c, err := ldap.DialURL("ldap://" + ts.plain)
@@ -118,7 +119,7 @@ func isReset(err error) bool {
 // envelope, controls and every request body.
 func FuzzParseMessage(f *testing.F) {
 	for _, s := range fuzzSeeds() {
-		f.Add(s)
+		fuzzseed.Add(f, s)
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		m, err := parseMessage(raw)
@@ -146,7 +147,7 @@ func FuzzParseMessage(f *testing.F) {
 // FuzzFilter compiles and evaluates arbitrary filter strings.
 func FuzzFilter(f *testing.F) {
 	for _, s := range []string{"(objectClass=*)", "(&(a=b)(|(c=d*e*f)(!(g>=1))))", "(cn=\\2a\\28)", "(x:dn:1.2.3:=y)", "(a~=b)"} {
-		f.Add(s)
+		fuzzseed.Add(f, s)
 	}
 	e := directorytest.Entry("CN=a,OU=b", "cn", "a", "mail", "a@b.c", "n", "5")
 	e.Set("distinguishedName", e.DN)

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/exsim/exsim/internal/fuzzseed"
 )
 
 func TestParseCommand(t *testing.T) {
@@ -63,7 +65,7 @@ func TestParseNumber(t *testing.T) {
 // argument, and it round-trips.
 func FuzzCommand(f *testing.F) {
 	for _, s := range []string{"STAT", "list 1", "TOP 1 2", "PASS a b c", "AUTH PLAIN =", "USER  x", "", "\x00", "RETR 99999999999", "UIDL \xff"} {
-		f.Add(s)
+		fuzzseed.Add(f, s)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
 		cmd, err := parseCommand(line)

@@ -7,6 +7,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/exsim/exsim/internal/fuzzseed"
 )
 
 // inputConn is the server's end of a net.Pipe whose reads come from the fuzz
@@ -32,7 +34,7 @@ func FuzzSession(f *testing.F) {
 		"AUTH PLAIN\r\n*\r\nAUTH NTLM TlRMTVNTUAABAAAA\r\n",
 		"USER " + string(bytes.Repeat([]byte("a"), 300)) + "\r\nQUIT\r\n",
 	} {
-		f.Add([]byte(s))
+		fuzzseed.Add(f, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, input []byte) {
 		store := aliceStore()

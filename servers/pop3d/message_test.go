@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/exsim/exsim/internal/fuzzseed"
 )
 
 // refStuff is the obvious whole-message version of messageWriter.
@@ -104,8 +106,8 @@ func TestWireSize(t *testing.T) {
 // reference transformation says, and never contains a terminating
 // CRLF.CRLF before the end.
 func FuzzMessageWriter(f *testing.F) {
-	f.Add("A: b\r\n\r\n.x\r\n", 1, 3)
-	f.Add(".\n.\r\n\r\r\n", -1, 1)
+	fuzzseed.Add(f, "A: b\r\n\r\n.x\r\n", 1, 3)
+	fuzzseed.Add(f, ".\n.\r\n\r\r\n", -1, 1)
 	f.Fuzz(func(t *testing.T, msg string, bodyLines, chunk int) {
 		if strings.Contains(msg, "\r") {
 			// The reference treats only CRLF and LF as line ends; lone CRs

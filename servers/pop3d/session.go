@@ -11,6 +11,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/exsim/exsim/internal/lockout"
 )
 
 // state is the RFC 1939 session state.
@@ -65,7 +67,9 @@ const (
 var errClose = errors.New("pop3d: closing connection")
 
 func (s *Server) serveConn(c net.Conn, log *slog.Logger) {
-	ctx, cancel := context.WithCancel(s.lc.Context())
+	// The client's address rides in the context for the Authenticator's
+	// lockout (internal/lockout), which counts per source.
+	ctx, cancel := context.WithCancel(lockout.WithSource(s.lc.Context(), hostOnly(c.RemoteAddr())))
 	defer cancel()
 	ss := &session{
 		srv:  s,
@@ -251,4 +255,13 @@ type deadlineWriter struct {
 func (d *deadlineWriter) Write(p []byte) (int, error) {
 	d.raw.SetWriteDeadline(time.Now().Add(d.timeout))
 	return d.w.Write(p)
+}
+
+// hostOnly is the IP of a connection endpoint, without the port.
+func hostOnly(a net.Addr) string {
+	h, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return h
 }

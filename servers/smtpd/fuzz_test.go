@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
+
+	"github.com/exsim/exsim/internal/fuzzseed"
 )
 
 // FuzzSMTPCommand attacks the command and parameter parsers.
@@ -22,7 +24,7 @@ func FuzzSMTPCommand(f *testing.F) {
 		"EHLO [IPv6:::1]", "HELO x-y.example", "BDAT 100 LAST", "BDAT 18446744073709551616",
 		"MAIL FROM:<jürgen@fabrikam.com> SMTPUTF8", "RCPT TO:<Postmaster>", "AUTH PLAIN =",
 	} {
-		f.Add(s)
+		fuzzseed.Add(f, s)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
 		var buf [16]byte
@@ -119,7 +121,7 @@ func FuzzSession(f *testing.F) {
 		"HELO a\r\nMAIL FROM:<a@b> SIZE=1\r\nSTARTTLS\r\n\x00\r\n\n\n\r\r\n",
 		"EHLO a\r\nMAIL FROM:<>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nbare\nlf\n.\nstill data\r\n.\r\n",
 	} {
-		f.Add([]byte(s))
+		fuzzseed.Add(f, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		be := &fuzzBackend{}

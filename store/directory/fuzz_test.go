@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/exsim/exsim/internal/fuzzseed"
 	"github.com/exsim/exsim/store/directory"
 	"github.com/exsim/exsim/store/directory/directorytest"
 )
@@ -15,7 +16,7 @@ import (
 // it again gives the same canonical form.
 func FuzzParseName(f *testing.F) {
 	for _, s := range []string{directorytest.Writer, `CN=a\,b+OU=c,DC=x`, `cn=#0403616263`, ` CN = a , OU=b `, `CN=\ lead\ `} {
-		f.Add(s)
+		fuzzseed.Add(f, s)
 	}
 	f.Fuzz(func(t *testing.T, dn string) {
 		key, err := directory.NormalizeDN(dn)
@@ -37,10 +38,10 @@ func FuzzParseName(f *testing.F) {
 func FuzzOpenTree(f *testing.F) {
 	good := directory.NewTree()
 	directorytest.Seed(f, good)
-	f.Add([]byte(`{"format":"exsim-ldapd/1","usn":1,"entries":[{"dn":"CN=a","naming_context":true,"attributes":[{"name":"objectClass","values":["top"]}]}]}`),
+	fuzzseed.Add(f, []byte(`{"format":"exsim-ldapd/1","usn":1,"entries":[{"dn":"CN=a","naming_context":true,"attributes":[{"name":"objectClass","values":["top"]}]}]}`),
 		[]byte(`{"usn":2,"ops":[{"put":{"dn":"CN=b,CN=a","attributes":[]}},{"del":"CN=b,CN=a"}]}`+"\n"))
-	f.Add([]byte(""), []byte(`{"usn":1,"ops":[{"put":{"dn":"CN=x","naming_context":true,"attributes":[]}}]}`+"\n"+`{"usn":2,"ops":[{"del":"CN=x"}]}`+"\n{\"usn\":3"))
-	f.Add([]byte("{"), []byte("\n\n"))
+	fuzzseed.Add(f, []byte(""), []byte(`{"usn":1,"ops":[{"put":{"dn":"CN=x","naming_context":true,"attributes":[]}}]}`+"\n"+`{"usn":2,"ops":[{"del":"CN=x"}]}`+"\n{\"usn\":3"))
+	fuzzseed.Add(f, []byte("{"), []byte("\n\n"))
 	f.Fuzz(func(t *testing.T, snapshot, journal []byte) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "directory.json")
