@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,23 +119,29 @@ func TestSoakKill9(t *testing.T) {
 		})
 	}
 
-	// The chaos: kill -9 at random moments while the load runs.
+	// The chaos: kill -9 at random moments spread over the whole load:
+	// each kill waits for a random point of the run (a count of
+	// acknowledged messages) and for mail to flow again after the last
+	// restart, then strikes a random moment later.
+	points := make([]int64, kills)
+	for i := range points {
+		points[i] = 1 + rand.Int64N(int64(max(total-1, 1)))
+	}
+	slices.Sort(points)
 	go func() {
 		defer close(done)
 		for k := 0; k < kills; k++ {
-			// A moment while mail flows: after the lab (re)started and the
-			// Edge, once EdgeSync ran, acknowledged again.
 			since := acked.Load()
-			for wait := time.Now(); acked.Load() == since && acked.Load() < int64(total) && time.Since(wait) < time.Minute; {
+			for wait := time.Now(); (acked.Load() == since || acked.Load() < points[k]) && acked.Load() < int64(total) && time.Since(wait) < 5*time.Minute; {
 				time.Sleep(20 * time.Millisecond)
 			}
-			time.Sleep(time.Duration(200+rand.IntN(1800)) * time.Millisecond)
+			time.Sleep(time.Duration(rand.IntN(500)) * time.Millisecond)
 			mu.Lock()
 			cmd.Process.Signal(syscall.SIGKILL)
 			cmd.Wait()
 			cmd = runUp(t, bin, common...)
 			mu.Unlock()
-			t.Logf("kill %d at %d of %d acknowledged", k+1, acked.Load(), total)
+			t.Logf("kill %d at %d of %d acknowledged (aimed at %d)", k+1, acked.Load(), total, points[k])
 		}
 	}()
 	wg.Wait()
