@@ -12,6 +12,7 @@
 #
 #   internal/bench/relay.sh                 # N=3000 messages per measurement
 #   N=1000 OFFSET=13100 internal/bench/relay.sh
+#   EXSIM_SRC=/work/main internal/bench/relay.sh   # exsim built from another checkout (before/after)
 #
 # Needs smtp-source (apt-get install -y --no-install-recommends postfix; the
 # postfix daemon itself is not used and must not run) and Go. Mailpit is
@@ -25,6 +26,7 @@ OFFSET=${OFFSET:-13100}
 BENCH_CACHE=${BENCH_CACHE:-$HOME/.cache/exsim-bench}
 SMTP_SOURCE=${SMTP_SOURCE:-/usr/sbin/smtp-source}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+EXSIM_SRC=${EXSIM_SRC:-$ROOT}
 
 [ -x "$SMTP_SOURCE" ] || { echo "relay.sh: $SMTP_SOURCE missing: apt-get install -y --no-install-recommends postfix" >&2; exit 2; }
 WORK=$(mktemp -d /tmp/exsim-bench.XXXXXX)
@@ -37,7 +39,8 @@ cleanup() {
 trap cleanup EXIT
 
 echo "building exsim and fsyncsink" >&2
-(cd "$ROOT" && go build -o "$WORK/exsim" ./cmd/exsim && go build -o "$WORK/fsyncsink" ./internal/bench/fsyncsink)
+(cd "$EXSIM_SRC" && go build -o "$WORK/exsim" ./cmd/exsim)
+(cd "$ROOT" && go build -o "$WORK/fsyncsink" ./internal/bench/fsyncsink)
 if [ ! -x "$BENCH_CACHE/mailpit" ]; then
 	echo "installing mailpit v1.33.1 into $BENCH_CACHE" >&2
 	mkdir -p "$BENCH_CACHE"
@@ -109,6 +112,7 @@ measure() {
 } | tee "$WORK/rates" >&2
 
 echo
+echo "exsim from $EXSIM_SRC ($(git -C "$EXSIM_SRC" rev-parse --short HEAD 2>/dev/null || echo '?'))"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) on $(nproc) CPUs; N=$N, $SESSIONS sessions, $LEN-byte messages"
 awk '{ r[$1 " " $2] = $3 }
 END {
