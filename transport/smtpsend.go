@@ -114,7 +114,7 @@ func (s *SMTPSender) open(ctx context.Context, hop NextHop, ep smtpclient.Endpoi
 		mode, cfg = smtpclient.TLSRequired, s.ExchangeTLS(ep.Host)
 	}
 	c, err := smtpclient.NewClient(ctx, raw, smtpclient.Options{
-		Helo: s.HeloName, TLS: mode, TLSConfig: cfg, Timeout: s.timeout(), DataTimeout: 10 * time.Minute,
+		Helo: s.HeloName, TLS: mode, TLSConfig: cfg, Timeout: s.timeout(), DataTimeout: 10 * time.Minute, Chunking: true,
 		Trace: func(dir, line string) {
 			if dir == "*" {
 				lg.write("*", "", line)

@@ -12,6 +12,9 @@ import (
 // Client is a set-up SMTP session that runs transactions.
 type Client struct {
 	c *smtp.Client
+	// pipe runs transactions with PIPELINING and CHUNKING (pipeline.go);
+	// nil when Options.Chunking is off or the server lacks either.
+	pipe *pipeline
 	// Session is what the server showed before the first transaction.
 	Session *Session
 }
@@ -19,11 +22,13 @@ type Client struct {
 // NewClient sets up a session on conn (already connected) like Dial. On
 // error conn is closed.
 func NewClient(ctx context.Context, conn net.Conn, o Options) (*Client, error) {
-	c, s, err := Dial(ctx, conn, o)
+	c, raw, s, err := setUp(ctx, conn, o)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{c: c, Session: s}, nil
+	cl := &Client{c: c, Session: s}
+	cl.pipe = newPipeline(c, raw, o)
+	return cl, nil
 }
 
 // SMTP hands over the go-smtp client, for a proxy that relays a session
@@ -80,7 +85,15 @@ type Rcpt struct {
 // and the session must be dropped; the replies are then nil. After a
 // transaction that did not reach the end of DATA the session is reset
 // and can take the next one.
+//
+// With Options.Chunking and a server that offers PIPELINING and CHUNKING,
+// the transaction is MAIL, RCPT... and BDAT n LAST in one write, the body
+// sent as it is (no dot-stuffing), then the replies read in order: one
+// round trip per message, as Exchange servers talk to each other.
 func (c *Client) Deliver(env *Envelope, body ...[]byte) (map[string]Reply, error) {
+	if c.pipe != nil {
+		return c.pipe.deliver(env, body)
+	}
 	out := make(map[string]Reply, len(env.To))
 	all := func(to []Rcpt, err error) (map[string]Reply, error) {
 		r, connErr := ReplyOf(err)

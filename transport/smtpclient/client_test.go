@@ -15,7 +15,14 @@ import (
 
 func open(t *testing.T, l *lab, ts *testServer, mode TLSMode) *Client {
 	t.Helper()
-	c, err := NewClient(context.Background(), dial(t, ts), Options{Helo: "ex01.contoso.com", TLS: mode, TLSConfig: l.clientTLS(), Timeout: 5 * time.Second})
+	return openWith(t, l, ts, Options{TLS: mode})
+}
+
+// openWith opens a session with o, its Helo, TLSConfig and Timeout set.
+func openWith(t *testing.T, l *lab, ts *testServer, o Options) *Client {
+	t.Helper()
+	o.Helo, o.TLSConfig, o.Timeout = "ex01.contoso.com", l.clientTLS(), 5*time.Second
+	c, err := NewClient(context.Background(), dial(t, ts), o)
 	if err != nil {
 		t.Fatalf("NewClient = %v", err)
 	}
@@ -25,12 +32,14 @@ func open(t *testing.T, l *lab, ts *testServer, mode TLSMode) *Client {
 
 // TestDeliverPartialFailure: a refused recipient keeps its RCPT reply, the
 // others get the DATA reply; the DSN parameters and the body arrive as sent.
-func TestDeliverPartialFailure(t *testing.T) {
+func TestDeliverPartialFailure(t *testing.T) { bothWays(t, testDeliverPartialFailure) }
+
+func testDeliverPartialFailure(t *testing.T, chunking bool) {
 	l := newLab(t)
 	ts := startServer(t, l, serverOptions{starttls: true, reject: map[string]*smtpd.Reply{
 		"nobody@fabrikam.com": {Code: 550, Enhanced: "5.1.1", Text: "User unknown"},
 	}})
-	c := open(t, l, ts, TLSRequired)
+	c := openWith(t, l, ts, Options{TLS: TLSRequired, Chunking: chunking})
 	body := "Subject: hello\r\n\r\nline one\r\n.leading dot\r\n"
 	env := &Envelope{From: "alice@contoso.com", EnvID: "ENV1", Ret: "HDRS", To: []Rcpt{
 		{Address: "bob@fabrikam.com", Notify: []string{"success", "failure"}, ORCPT: "rfc822;bob@fabrikam.com"},
@@ -74,13 +83,15 @@ func TestDeliverPartialFailure(t *testing.T) {
 // TestDeliverRefusedTransactions: a refused MAIL, or every recipient
 // refused, gives every recipient a reply, sends no DATA and leaves the
 // session usable.
-func TestDeliverRefusedTransactions(t *testing.T) {
+func TestDeliverRefusedTransactions(t *testing.T) { bothWays(t, testDeliverRefusedTransactions) }
+
+func testDeliverRefusedTransactions(t *testing.T, chunking bool) {
 	l := newLab(t)
 	ts := startServer(t, l, serverOptions{starttls: true, reject: map[string]*smtpd.Reply{
 		"nobody@fabrikam.com": {Code: 550, Enhanced: "5.1.1", Text: "User unknown"},
 		"full@fabrikam.com":   {Code: 452, Enhanced: "4.2.2", Text: "Mailbox full"},
 	}})
-	c := open(t, l, ts, TLSRequired)
+	c := openWith(t, l, ts, Options{TLS: TLSRequired, Chunking: chunking})
 	got, err := c.Deliver(&Envelope{From: "alice@contoso.com", To: []Rcpt{{Address: "nobody@fabrikam.com"}, {Address: "full@fabrikam.com"}}}, []byte("x\r\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +108,7 @@ func TestDeliverRefusedTransactions(t *testing.T) {
 	}
 
 	ts2 := startServer(t, l, serverOptions{mailErr: &smtpd.Reply{Code: 550, Enhanced: "5.7.1", Text: "Client does not have permissions to send as this sender"}})
-	c2 := open(t, l, ts2, TLSNone)
+	c2 := openWith(t, l, ts2, Options{TLS: TLSNone, Chunking: chunking})
 	got, err = c2.Deliver(&Envelope{From: "eve@contoso.com", To: []Rcpt{{Address: "bob@fabrikam.com"}, {Address: "carol@fabrikam.com"}}}, []byte("x\r\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -111,10 +122,12 @@ func TestDeliverRefusedTransactions(t *testing.T) {
 
 // TestDeliverConnectionLost: 421 is not a reply to the recipients but a
 // closing server; the caller drops the session.
-func TestDeliverConnectionLost(t *testing.T) {
+func TestDeliverConnectionLost(t *testing.T) { bothWays(t, testDeliverConnectionLost) }
+
+func testDeliverConnectionLost(t *testing.T, chunking bool) {
 	l := newLab(t)
 	ts := startServer(t, l, serverOptions{mailErr: &smtpd.Reply{Code: 421, Enhanced: "4.3.2", Text: "Service not available"}})
-	c := open(t, l, ts, TLSNone)
+	c := openWith(t, l, ts, Options{TLS: TLSNone, Chunking: chunking})
 	got, err := c.Deliver(&Envelope{From: "alice@contoso.com", To: []Rcpt{{Address: "bob@fabrikam.com"}}}, []byte("x\r\n"))
 	if err == nil || got != nil {
 		t.Fatalf("Deliver after 421 = %v, %v; want a connection error", got, err)

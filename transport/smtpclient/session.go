@@ -42,6 +42,10 @@ type Options struct {
 	// DataTimeout bounds the wait for the reply to the end of DATA
 	// (default go-smtp's, 12 minutes).
 	DataTimeout time.Duration
+	// Chunking lets Client.Deliver pipeline MAIL, RCPT and BDAT LAST
+	// (RFC 2920, RFC 3030) when the server offers PIPELINING and CHUNKING;
+	// without either it falls back to one command at a time and DATA.
+	Chunking bool
 	// Trace, when set, receives every line: ("<", line) from the server,
 	// (">", line) from the client, ("*", note).
 	Trace func(dir, line string)
@@ -90,6 +94,13 @@ func (e *Error) Unwrap() error { return e.Err }
 // command. Senders use NewClient and Client.Deliver. On error conn is
 // closed.
 func Dial(ctx context.Context, conn net.Conn, o Options) (*smtp.Client, *Session, error) {
+	c, _, s, err := setUp(ctx, conn, o)
+	return c, s, err
+}
+
+// setUp is Dial that also returns the connection go-smtp's client runs on,
+// for the pipelined transactions of Client.Deliver.
+func setUp(ctx context.Context, conn net.Conn, o Options) (*smtp.Client, net.Conn, *Session, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
@@ -104,7 +115,7 @@ func Dial(ctx context.Context, conn net.Conn, o Options) (*smtp.Client, *Session
 		conn.SetDeadline(time.Now().Add(o.Timeout))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
-			return nil, s, &Error{Step: StepTLS, Err: err}
+			return nil, nil, s, &Error{Step: StepTLS, Err: err}
 		}
 		cs := tc.ConnectionState()
 		s.TLS = &cs
@@ -137,9 +148,9 @@ func Dial(ctx context.Context, conn net.Conn, o Options) (*smtp.Client, *Session
 		}
 		return nil
 	}
-	fail := func(err error) (*smtp.Client, *Session, error) {
+	fail := func(err error) (*smtp.Client, net.Conn, *Session, error) {
 		conn.Close()
-		return nil, s, err
+		return nil, nil, s, err
 	}
 	greet, err := read(StepGreeting, 220)
 	if err != nil {
@@ -186,9 +197,10 @@ func Dial(ctx context.Context, conn net.Conn, o Options) (*smtp.Client, *Session
 
 // handOver gives the connection to go-smtp, replaying a greeting it can
 // read (after STARTTLS there is none on the wire), and sends EHLO through it.
-func handOver(conn net.Conn, s *Session, o Options) (*smtp.Client, *Session, error) {
+func handOver(conn net.Conn, s *Session, o Options) (*smtp.Client, net.Conn, *Session, error) {
 	conn.SetDeadline(time.Time{})
-	c := smtp.NewClient(&greetConn{Conn: conn, pending: []byte("220 " + firstText(s.Greeting) + "\r\n")})
+	gc := &greetConn{Conn: conn, pending: []byte("220 " + firstText(s.Greeting) + "\r\n")}
+	c := smtp.NewClient(gc)
 	c.CommandTimeout = o.Timeout
 	if o.DataTimeout > 0 {
 		c.SubmissionTimeout = o.DataTimeout
@@ -198,7 +210,7 @@ func handOver(conn net.Conn, s *Session, o Options) (*smtp.Client, *Session, err
 	}
 	if err := c.Hello(o.Helo); err != nil {
 		c.Close()
-		return nil, s, &Error{Step: StepEHLO, Err: err}
+		return nil, nil, s, &Error{Step: StepEHLO, Err: err}
 	}
 	if s.TLS != nil {
 		// The EHLO after TLS is go-smtp's; ask it for the extension list.
@@ -208,7 +220,7 @@ func handOver(conn net.Conn, s *Session, o Options) (*smtp.Client, *Session, err
 			}
 		}
 	}
-	return c, s, nil
+	return c, gc, s, nil
 }
 
 func firstText(greeting string) string {
