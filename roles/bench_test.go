@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/exsim/exsim/internal/labtest"
+	"github.com/exsim/exsim/internal/loopback"
 	"github.com/exsim/exsim/store"
 	"github.com/exsim/exsim/transport/smtpclient"
 )
@@ -208,12 +209,7 @@ func BenchmarkFsyncSink(b *testing.B) {
 			srv := smtp.NewServer(&fsyncSink{dir: b.TempDir()})
 			srv.Domain = "sink.test"
 			srv.TLSConfig = nil
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			go srv.Serve(l)
-			defer srv.Close()
+			l := loopback.ServeSMTP(b, srv)
 			b.ResetTimer()
 			start := time.Now()
 			load(b, l.Addr().String(), "carol@fabrikam.com", "alice@contoso.com", b.N, reuse, (&net.Dialer{}).DialContext)

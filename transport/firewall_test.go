@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/exsim/exsim/internal/labnet"
+	"github.com/exsim/exsim/internal/loopback"
 )
 
 // firewallInput has one field of every family the header firewall knows,
@@ -192,12 +193,7 @@ func TestSMTPSenderHeaderFirewall(t *testing.T) {
 	srv := smtp.NewServer(sk)
 	srv.Domain = "mx.fabrikam.com"
 	srv.AllowInsecureAuth = true
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	defer srv.Close()
+	l := loopback.ServeSMTP(t, srv)
 	port := l.Addr().(*net.TCPAddr).Port
 	data := "Received: from ex01.contoso.com by edge01.contoso.com; Fri, 5 Aug 2016 16:24:41 -0700\r\n" +
 		HeaderAuthAs + ": Internal\r\n" + HeaderOrigClientIP + ": 192.0.2.10\r\n" +

@@ -18,6 +18,7 @@ import (
 
 	"github.com/exsim/exsim/certs"
 	"github.com/exsim/exsim/internal/labnet"
+	"github.com/exsim/exsim/internal/loopback"
 )
 
 // sink is a go-smtp server that records what it accepts and the client
@@ -89,9 +90,7 @@ func TestSMTPSenderMutualTLS(t *testing.T) {
 	srv := smtp.NewServer(sk)
 	srv.Domain = "ex02.contoso.com"
 	srv.TLSConfig = ca.ServerTLS(srvCert)
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	go srv.Serve(l)
-	defer srv.Close()
+	l := loopback.ServeSMTP(t, srv)
 	port := uint16(l.Addr().(*net.TCPAddr).Port)
 
 	dir := t.TempDir()

@@ -19,17 +19,14 @@ func newEdgeSyncCmd(g *globals) *cobra.Command {
 	}
 	var format string
 	status := noArgsCmd("status", "Test-EdgeSynchronization: what each Mailbox server pushed and what each Edge holds", func(cmd *cobra.Command) error {
-		a, err := askServers(cmd.Context(), g, []topology.Role{topology.RoleMailbox, topology.RoleEdge}, func(ctx context.Context, c *control.Client, name string) ([]control.EdgeSyncStatus, error) {
+		items, err := askServers(cmd.Context(), g, []topology.Role{topology.RoleMailbox, topology.RoleEdge}, func(ctx context.Context, c *control.Client, name string) ([]control.EdgeSyncStatus, error) {
 			st, err := c.EdgeSync(ctx, name)
 			return []control.EdgeSyncStatus{st}, err
 		})
 		if err != nil {
 			return err
 		}
-		if err := a.report(g); err != nil {
-			return err
-		}
-		return writeListing(g, format, a.items, "SERVER\tROLE\tPARTICIPATES\tLAST SUCCESS\tCONFIG\tRECIPIENTS\tSTALE\tLAST ERROR", func(st control.EdgeSyncStatus) []any {
+		return writeListing(g, format, items, "SERVER\tROLE\tPARTICIPATES\tLAST SUCCESS\tCONFIG\tRECIPIENTS\tSTALE\tLAST ERROR", func(st control.EdgeSyncStatus) []any {
 			last := "never"
 			if !st.LastSuccess.IsZero() {
 				last = st.LastSuccess.Local().Format(time.DateTime)

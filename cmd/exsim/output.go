@@ -69,19 +69,12 @@ func openReport(g *globals, format, output string) (w io.Writer, color bool, don
 	return f, false, func() { f.Close() }, nil
 }
 
-// answers is one listing gathered from the admin APIs of several servers.
-type answers[T any] struct {
-	items    []T
-	problems []error // "SERVER: error", one per server that did not answer
-	asked    int
-}
-
 // askTransportServers asks the admin API of every server with queues (or
-// of server alone) for its part of a listing.
-func askTransportServers[T any](ctx context.Context, g *globals, server string, ask func(context.Context, *control.Client, string) ([]T, error)) (answers[T], error) {
+// of server alone) for its part of a listing (see askEach).
+func askTransportServers[T any](ctx context.Context, g *globals, server string, ask func(context.Context, *control.Client, string) ([]T, error)) ([]T, error) {
 	servers, err := g.transportServers(server)
 	if err != nil {
-		return answers[T]{}, err
+		return nil, err
 	}
 	if server == "" {
 		servers = g.onlyServedHere(ctx, servers) // inside a container: its own server
@@ -91,10 +84,10 @@ func askTransportServers[T any](ctx context.Context, g *globals, server string, 
 
 // askServers asks the admin API of every server of the lab with one of
 // roles for its part of a listing.
-func askServers[T any](ctx context.Context, g *globals, roles []topology.Role, ask func(context.Context, *control.Client, string) ([]T, error)) (answers[T], error) {
+func askServers[T any](ctx context.Context, g *globals, roles []topology.Role, ask func(context.Context, *control.Client, string) ([]T, error)) ([]T, error) {
 	t, err := g.labTopology()
 	if err != nil {
-		return answers[T]{}, err
+		return nil, err
 	}
 	var servers []string
 	for _, s := range t.Servers {
@@ -108,22 +101,39 @@ func askServers[T any](ctx context.Context, g *globals, roles []topology.Role, a
 // askEach asks the admin API of each server for its part of a listing. A
 // server whose process does not answer is a problem to report with the
 // rest, not the end of the listing; a server with no admin API at all is
-// an error.
-func askEach[T any](ctx context.Context, g *globals, servers []string, ask func(context.Context, *control.Client, string) ([]T, error)) (answers[T], error) {
-	a := answers[T]{asked: len(servers)}
+// an error. The problems go to standard error, before the listing (which
+// goes to standard output, so JSON stays whole). When no server answered
+// it is the command's error, and nothing is listed: "no lab running" (exit
+// code 3) when nothing answered at all, else the API's refusal (exit code
+// 2).
+func askEach[T any](ctx context.Context, g *globals, servers []string, ask func(context.Context, *control.Client, string) ([]T, error)) ([]T, error) {
+	var items []T
+	var problems []error // "SERVER: error", one per server that did not answer
 	for _, name := range servers {
 		c, err := g.adminFor(name)
 		if err != nil {
-			return answers[T]{}, err
+			return nil, err
 		}
 		part, err := ask(ctx, c, name)
 		if err != nil {
-			a.problems = append(a.problems, fmt.Errorf("%s: %w", name, err))
+			problems = append(problems, fmt.Errorf("%s: %w", name, err))
 			continue
 		}
-		a.items = append(a.items, part...)
+		items = append(items, part...)
 	}
-	return a, nil
+	if len(problems) == 0 {
+		return items, nil
+	}
+	if len(problems) == len(servers) && !slices.ContainsFunc(problems, func(err error) bool { return !noAnswer(err) }) {
+		return nil, noLab(problems[0])
+	}
+	for _, p := range problems {
+		fmt.Fprintln(g.stderr, "exsim:", p)
+	}
+	if len(problems) == len(servers) {
+		return nil, usageError("no server could answer")
+	}
+	return items, nil
 }
 
 // askServer runs one request against the admin API of the process running
@@ -155,25 +165,4 @@ func (g *globals) adminProcesses() ([]*control.Client, error) {
 	}
 	slices.SortFunc(out, func(a, b *control.Client) int { return strings.Compare(a.BaseURL, b.BaseURL) })
 	return out, nil
-}
-
-// report prints the servers that could not be asked on standard error,
-// before the listing (which goes to standard output, so JSON stays
-// whole). When no server answered it is the command's error, and nothing
-// is listed: "no lab running" (exit code 3) when nothing answered at all,
-// else the API's refusal (exit code 2).
-func (a answers[T]) report(g *globals) error {
-	if len(a.problems) == 0 {
-		return nil
-	}
-	if len(a.problems) == a.asked && !slices.ContainsFunc(a.problems, func(err error) bool { return !noAnswer(err) }) {
-		return noLab(a.problems[0])
-	}
-	for _, p := range a.problems {
-		fmt.Fprintln(g.stderr, "exsim:", p)
-	}
-	if len(a.problems) == a.asked {
-		return usageError("no server could answer")
-	}
-	return nil
 }

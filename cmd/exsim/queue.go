@@ -54,16 +54,13 @@ retry, suspend or resume a queue, or suspend, resume or remove a message.`,
   exsim queue message remove 12 --server EX01 --ndr`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := askTransportServers(cmd.Context(), g, server, func(ctx context.Context, c *control.Client, name string) ([]transport.QueueInfo, error) {
+			items, err := askTransportServers(cmd.Context(), g, server, func(ctx context.Context, c *control.Client, name string) ([]transport.QueueInfo, error) {
 				return c.Queues(ctx, name)
 			})
 			if err != nil {
 				return err
 			}
-			if err := a.report(g); err != nil {
-				return err
-			}
-			return writeListing(g, format, a.items, "IDENTITY\tDELIVERYTYPE\tSTATUS\tMESSAGECOUNT\tNEXTHOPDOMAIN\tNEXTHOPCONNECTOR\tLASTERROR", func(q transport.QueueInfo) []any {
+			return writeListing(g, format, items, "IDENTITY\tDELIVERYTYPE\tSTATUS\tMESSAGECOUNT\tNEXTHOPDOMAIN\tNEXTHOPCONNECTOR\tLASTERROR", func(q transport.QueueInfo) []any {
 				return []any{q.Identity, q.DeliveryType, q.Status, q.MessageCount, q.NextHopDomain, q.NextHopConnector, q.LastError}
 			})
 		},
@@ -104,11 +101,11 @@ func (g *globals) queueIdentities(c *cobra.Command, args []string, typed string)
 	defer g.quiet()()
 	ctx, cancel := context.WithTimeout(c.Context(), 3*time.Second)
 	defer cancel()
-	a, _ := askTransportServers(ctx, g, "", func(ctx context.Context, c *control.Client, name string) ([]transport.QueueInfo, error) {
+	items, _ := askTransportServers(ctx, g, "", func(ctx context.Context, c *control.Client, name string) ([]transport.QueueInfo, error) {
 		return c.Queues(ctx, name)
 	})
 	var out []string
-	for _, q := range a.items {
+	for _, q := range items {
 		out = append(out, fmt.Sprintf("%s\t%s, %s, %d messages", q.Identity, q.NextHopDomain, q.Status, q.MessageCount))
 	}
 	return withPrefix(out, typed), cobra.ShellCompDirectiveNoFileComp
@@ -124,16 +121,13 @@ func newQueueMessagesCmd(g *globals) *cobra.Command {
 			if server == "" && queue != "" {
 				server, _, _ = strings.Cut(queue, `\`)
 			}
-			a, err := askTransportServers(cmd.Context(), g, server, func(ctx context.Context, c *control.Client, name string) ([]transport.MessageInfo, error) {
+			items, err := askTransportServers(cmd.Context(), g, server, func(ctx context.Context, c *control.Client, name string) ([]transport.MessageInfo, error) {
 				return c.Messages(ctx, name, queue)
 			})
 			if err != nil {
 				return err
 			}
-			if err := a.report(g); err != nil {
-				return err
-			}
-			return writeListing(g, format, a.items, "IDENTITY\tFROMADDRESS\tSTATUS\tSIZE\tSUBJECT\tRECIPIENTS\tLASTERROR", func(m transport.MessageInfo) []any {
+			return writeListing(g, format, items, "IDENTITY\tFROMADDRESS\tSTATUS\tSIZE\tSUBJECT\tRECIPIENTS\tLASTERROR", func(m transport.MessageInfo) []any {
 				return []any{m.Identity, m.FromAddress, m.Status, m.Size, m.Subject, strings.Join(m.Recipients, ";"), m.LastError}
 			})
 		},

@@ -38,16 +38,12 @@ reads top to bottom.`,
 					return usageError("%v", err)
 				}
 			}
-			a, err := askTransportServers(cmd.Context(), g, server, func(ctx context.Context, c *control.Client, name string) ([]transport.TrackingEvent, error) {
+			all, err := askTransportServers(cmd.Context(), g, server, func(ctx context.Context, c *control.Client, name string) ([]transport.TrackingEvent, error) {
 				return c.Track(ctx, name, q)
 			})
 			if err != nil {
 				return err
 			}
-			if err := a.report(g); err != nil {
-				return err
-			}
-			all := a.items
 			sort.SliceStable(all, func(i, j int) bool { return all[i].Timestamp.Before(all[j].Timestamp) })
 			switch format {
 			case "csv":

@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"testing"
+
+	"github.com/emersion/go-smtp"
 )
 
 // Serve accepts connections on l until the test ends and runs handle for
@@ -60,5 +62,15 @@ func Listen(t testing.TB) net.Listener {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// ServeSMTP runs srv, an emersion go-smtp server (the plain MTA tests send
+// to), on a Listen listener until the test ends, and returns the listener.
+func ServeSMTP(t testing.TB, srv *smtp.Server) net.Listener {
+	t.Helper()
+	l := Listen(t)
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
 	return l
 }

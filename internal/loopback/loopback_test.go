@@ -1,10 +1,14 @@
 package loopback
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"testing"
+
+	"github.com/emersion/go-smtp"
 )
 
 // TestServe: each connection reaches the handler, and is closed when the
@@ -47,4 +51,34 @@ func TestServeEndsBlockedHandlers(t *testing.T) {
 	if err := <-ended; !errors.Is(err, net.ErrClosed) {
 		t.Errorf("the blocked handler's Read = %v, want the error of a connection Serve closed", err)
 	}
+}
+
+// TestServeSMTP: the go-smtp server greets on the listener ServeSMTP
+// returns, and is closed when the test ends.
+func TestServeSMTP(t *testing.T) {
+	var addr string
+	t.Run("server", func(t *testing.T) {
+		srv := smtp.NewServer(nopBackend{})
+		srv.Domain = "mx.fabrikam.com"
+		addr = ServeSMTP(t, srv).Addr().String()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		greeting, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil || !strings.HasPrefix(greeting, "220 mx.fabrikam.com ") {
+			t.Fatalf("greeting %q, %v; want 220 mx.fabrikam.com", greeting, err)
+		}
+	})
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Errorf("%s still accepts connections after the test ended", addr)
+	}
+}
+
+type nopBackend struct{}
+
+func (nopBackend) NewSession(*smtp.Conn) (smtp.Session, error) {
+	return nil, errors.New("no sessions")
 }

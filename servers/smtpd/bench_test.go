@@ -13,6 +13,8 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/exsim/exsim/internal/loopback"
 )
 
 // The relay benchmark: 4 KB messages, 20 concurrent go-smtp clients over
@@ -87,18 +89,12 @@ func BenchmarkSession(b *testing.B) {
 			return l.Addr().String()
 		}},
 		{"go-smtp", func(b *testing.B) string {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
 			s := gosmtp.NewServer(goSMTPDiscard{})
 			s.Domain = testHost
 			s.MaxMessageBytes = 36 << 20
 			s.MaxRecipients = 200
 			s.ReadTimeout, s.WriteTimeout = time.Minute, time.Minute
-			go s.Serve(l)
-			b.Cleanup(func() { s.Close() })
-			return l.Addr().String()
+			return loopback.ServeSMTP(b, s).Addr().String()
 		}},
 	}
 	for _, mode := range []struct {
