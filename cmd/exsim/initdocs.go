@@ -83,6 +83,9 @@ source address (0 or unset: Unlimited, as in Exchange).`, example: 0},
 	"mailboxes.publish_calendar": {doc: `Publish the calendar to the internet (Set-MailboxCalendarFolder -PublishEnabled):
 anonymous calendar.html/.ics at http://<server>/owa/calendar/<guid>@<domain>/<token>/, the token random
 per lab; the home server logs the URL at start ("calendar published"). Default false: not published, 404.`, example: true},
+	"mailboxes.roles": {doc: `Management roles of the account (New-ManagementRoleAssignment). Only ApplicationImpersonation
+is known: its holder may act as any mailbox of the organization over EWS (ExchangeImpersonation). Default none.`,
+		example: []string{topology.RoleApplicationImpersonation}},
 	"send_connectors": {doc: `Administrator-created Send connectors of the Mailbox servers: Exchange creates none to the
 internet by itself (with a subscribed Edge, EdgeSync creates the Edge's).`,
 		example: []topology.SendConnector{{Name: "To Internet", AddressSpaces: []string{"*"}, SourceServers: []string{"EX01"},
