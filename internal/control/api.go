@@ -37,6 +37,9 @@ type Lab interface {
 	Probe(ctx context.Context, req ProbeRequest) (ProbeResponse, error)
 	Send(ctx context.Context, req SendRequest) (SendResponse, error)
 	Read(ctx context.Context, req ReadRequest) (ReadResponse, error)
+	// RCA runs the Remote Connectivity Analyzer's tests from a server's
+	// position (exsim rca).
+	RCA(ctx context.Context, req RCARequest) (RCAResponse, error)
 	EdgeSync(server string) (EdgeSyncStatus, error)
 	// RenewEdgeSubscription runs New-EdgeSubscription again on an Edge;
 	// participants empty means every Mailbox server of the site.
@@ -156,4 +159,26 @@ type ReadResponse struct {
 	Greeting string   `json:"greeting,omitempty"`
 	Subjects []string `json:"subjects"`
 	Detail   string   `json:"detail,omitempty"`
+}
+
+// RCARequest runs Remote Connectivity Analyzer tests (package probe/rca)
+// from a server's position.
+type RCARequest struct {
+	// FromServer is the server whose position (address, DNS) runs them.
+	FromServer string `json:"from_server"`
+	// Target is the host every test connects to ("" for the public names
+	// of the user's domain).
+	Target   string `json:"target,omitempty"`
+	User     string `json:"user,omitempty"` // "" for the first mailbox of the first accepted domain
+	Password string `json:"password,omitempty"`
+	// Tests are test names; empty runs all.
+	Tests   []string      `json:"tests,omitempty"`
+	Timeout time.Duration `json:"timeout,omitempty"`
+}
+
+// RCAResponse carries the results: a JSON array of rca.Result, and the
+// user the tests ran as.
+type RCAResponse struct {
+	User    string          `json:"user"`
+	Results json.RawMessage `json:"results"`
 }
