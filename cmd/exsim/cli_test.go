@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +71,7 @@ func TestCLIAgainstRunningLab(t *testing.T) {
 		t.Errorf("fault clear must remove the injected fault and keep the simulated firewall:\n%s", out)
 	}
 	run(0, "probe", "--flow", flow)
+	rcaBlocked443(t, run)
 	report := filepath.Join(t.TempDir(), "scenarios.json")
 	run(0, "scenario", "run", "20-edge-inbound-internet", "24-edgesync.yaml", "--format", "json", "--output", report)
 	var rep struct {
@@ -301,4 +303,20 @@ func TestCLIUsesTheLabItsDataHolds(t *testing.T) {
 	if _, code := exsim(t, bin, "send", "--data", data, "--from", "INET01", "--to", "alice@contoso.com"); code == 0 {
 		t.Errorf("exsim send --data after the lab stopped exited 0; the record of a killed lab must not be trusted")
 	}
+}
+
+// rcaBlocked443 runs exsim rca from INET01 (the default) against the lab:
+// EWS and IMAP pass; with 443 to EX01 reset, EWS fails at its connect step.
+func rcaBlocked443(t *testing.T, run func(int, ...string) string) {
+	t.Helper()
+	out := run(0, "rca", "--test", "ews", "--test", "imap")
+	if !strings.Contains(out, "PASS  Exchange Web Services") || !strings.Contains(out, "PASS  IMAP Email (from INET01 as alice@contoso.com") {
+		t.Errorf("exsim rca:\n%s", out)
+	}
+	run(0, "fault", "add", "--from", "INET01", "--to", "EX01", "--port", "443", "--action", "reset")
+	out = run(1, "rca", "--test", "ews")
+	if !strings.Contains(out, "FAIL  Exchange Web Services") || !regexp.MustCompile(`FAIL +Connect to \S+ on port 443 +connection refused`).MatchString(out) {
+		t.Errorf("exsim rca with 443 reset:\n%s", out)
+	}
+	run(0, "fault", "clear")
 }

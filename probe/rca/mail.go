@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -35,6 +36,7 @@ func imapTest(r *run) {
 		for cp := range caps {
 			names = append(names, string(cp))
 		}
+		slices.Sort(names)
 		return strings.Join(names, " "), nil
 	}) && r.step("LOGIN as "+r.o.User, func() (string, error) {
 		return "logged on", c.Login(r.o.User, r.o.Password).Wait()

@@ -48,7 +48,11 @@ func writeTable(w io.Writer, from string, rs []Result) error {
 		fmt.Fprintln(tw)
 	}
 	s := Summarize(rs)
-	fmt.Fprintf(tw, "%d tests: %d passed, %d failed, %d incomplete (steps not run: client not built yet)\n", s.Tests, s.Passed, s.Failed, s.Incomplete)
+	fmt.Fprintf(tw, "%d tests: %d passed, %d failed", s.Tests, s.Passed, s.Failed)
+	if s.Incomplete > 0 {
+		fmt.Fprintf(tw, ", %d incomplete (steps not run: client not built yet)", s.Incomplete)
+	}
+	fmt.Fprintln(tw)
 	return tw.Flush()
 }
 
@@ -59,12 +63,14 @@ func writeJUnit(w io.Writer, from string, rs []Result) error {
 	for _, r := range rs {
 		suite := junit.Suite{Name: r.Test, Package: "rca." + r.ID}
 		for i, s := range r.Steps {
-			c := junit.Case{Name: fmt.Sprintf("%02d %s", i+1, s.Name), Classname: "rca." + r.ID, SystemOut: s.Detail}
+			c := junit.Case{Name: fmt.Sprintf("%02d %s", i+1, s.Name), Classname: "rca." + r.ID}
 			switch s.Status {
 			case Fail:
 				c.Failure = &junit.Problem{Message: s.Detail, Type: "fail"}
 			case Skip:
 				c.Skipped = &junit.Problem{Message: s.Detail}
+			default:
+				c.SystemOut = s.Detail
 			}
 			suite.Add(c, s.Duration)
 		}
