@@ -96,7 +96,7 @@ func TestCLIAgainstRunningLab(t *testing.T) {
 		{[]string{"queue", "messages", "--server", "EX02", "--format", "json"}, 0},
 		{[]string{"fault", "list", "--format", "json"}, 1},
 		{[]string{"edgesync", "status", "--format", "json"}, 3},
-		{[]string{"scenario", "list", "--format", "json"}, 15},
+		{[]string{"scenario", "list", "--format", "json"}, 16},
 		{[]string{"track", "--subject", "cli e2e", "--format", "json"}, 4},
 	} {
 		out := run(0, tc.args...)

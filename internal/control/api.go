@@ -144,7 +144,8 @@ type SendResponse struct {
 // (an internet client is the internet server's position).
 type ReadRequest struct {
 	FromServer string `json:"from_server"`
-	// Protocol is imap, pop3 or https (EWS FindItem with NTLM).
+	// Protocol is imap, pop3, https (EWS FindItem with NTLM), ews-stream
+	// (an EWS streaming subscription held open for Hold) or http.
 	Protocol string `json:"protocol"`
 	// Server is the server whose front end is used.
 	Server   string `json:"server"`
@@ -152,6 +153,9 @@ type ReadRequest struct {
 	Password string `json:"password"`
 	// TLS is implicit (993, 995; the default) or starttls (143, 110).
 	TLS string `json:"tls,omitempty"`
+	// Hold is how long protocol ews-stream holds its GetStreamingEvents
+	// connection open.
+	Hold time.Duration `json:"hold,omitempty"`
 }
 
 // ReadResponse lists what the client saw in the inbox.
@@ -159,6 +163,9 @@ type ReadResponse struct {
 	Greeting string   `json:"greeting,omitempty"`
 	Subjects []string `json:"subjects"`
 	Detail   string   `json:"detail,omitempty"`
+	// Cut says why a held connection (ews-stream) ended before Hold: a
+	// proxy's idle timeout, a reset. Empty when it lasted.
+	Cut string `json:"cut,omitempty"`
 }
 
 // RCARequest runs Remote Connectivity Analyzer tests (package probe/rca)
