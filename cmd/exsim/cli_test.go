@@ -133,7 +133,7 @@ func TestCLIAgainstRunningLab(t *testing.T) {
 		{[]string{"send", "--to", "a"}, []string{"alice@contoso.com"}},
 		{[]string{"track", "--recipient", "c"}, []string{"carol@fabrikam.com"}},
 		{[]string{"track", "--event", "DE"}, []string{"DELIVER", "DEFER"}},
-		{[]string{"fault", "add", "--action", ""}, []string{"drop", "reset", "delay"}},
+		{[]string{"fault", "add", "--action", ""}, []string{"drop", "reset", "delay", "idle"}},
 		{[]string{"probe", "--flow", "edgesync-"}, []string{"edgesync-EX01-EDGE01-50636"}},
 		{[]string{"probe", "--format", ""}, []string{"table", "json", "junit", "markdown", "svg"}},
 		{[]string{"scenario", "run", "24"}, []string{"24-edgesync\tEdge: EdgeSync"}},
