@@ -215,7 +215,7 @@ func TestDemoExit(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exsim demo --exit = %d\n%s", code, out)
 	}
-	for _, want := range []string{"EdgeSync: EDGE01 has the organization's configuration", "0 failed", "15 scenarios, 15 passed, 0 failed", "Topology picture: "} {
+	for _, want := range []string{"EdgeSync: EDGE01 has the organization's configuration", "0 failed", "16 scenarios, 16 passed, 0 failed", "Topology picture: "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
@@ -241,8 +241,8 @@ func TestDemoExit(t *testing.T) {
 			t.Errorf("JUnit suite with %d failures", s.Failures)
 		}
 	}
-	if last := suites.Suites[len(suites.Suites)-1]; last.Name != "exsim scenarios" || last.Tests != 15 {
-		t.Errorf("last JUnit suite %+v, want the 15 scenarios", last)
+	if last := suites.Suites[len(suites.Suites)-1]; last.Name != "exsim scenarios" || last.Tests != 16 {
+		t.Errorf("last JUnit suite %+v, want the 16 scenarios", last)
 	}
 	if tests < 89+15 {
 		t.Errorf("JUnit holds %d test cases, want every flow and scenario", tests)
