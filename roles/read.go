@@ -33,7 +33,7 @@ func (rt *Runtime) Read(ctx context.Context, req control.ReadRequest) (control.R
 	if dst == nil || dst.Role != topology.RoleMailbox && dst.Role != topology.RoleInternet {
 		return control.ReadResponse{}, &control.BadInputError{Msg: fmt.Sprintf("server %q has no mailboxes to read", req.Server)}
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second+req.Hold)
 	defer cancel()
 	tlsConf := rt.ca.ClientTLS(dst.FQDN, nil)
 	implicit := req.TLS != "starttls"
@@ -52,10 +52,12 @@ func (rt *Runtime) Read(ctx context.Context, req control.ReadRequest) (control.R
 		return readPOP3(ctx, src, dst, rt.o.Topology.Port(port), implicit, tlsConf, req)
 	case "https", "ews":
 		return readEWS(ctx, src, dst, rt.o.Topology.Port(443), tlsConf, req)
+	case "ews-stream":
+		return readEWSStream(ctx, src, dst, rt.o.Topology.Port(443), tlsConf, req)
 	case "http":
 		return rt.readHTTP(ctx, src, dst, rt.o.Topology.Port(80), req)
 	}
-	return control.ReadResponse{}, &control.BadInputError{Msg: fmt.Sprintf("protocol %q: use imap, pop3 or https", req.Protocol)}
+	return control.ReadResponse{}, &control.BadInputError{Msg: fmt.Sprintf("protocol %q: use imap, pop3, https, ews-stream or http", req.Protocol)}
 }
 
 func dialFrom(ctx context.Context, src *Server, dst *topology.Server, port int) (net.Conn, error) {
@@ -211,28 +213,42 @@ const findItemRequest = `<?xml version="1.0" encoding="utf-8"?>
   </soap:Body>
 </soap:Envelope>`
 
-// readEWS lists the inbox with EWS FindItem, logging on with NTLM.
-func readEWS(ctx context.Context, src *Server, dst *topology.Server, port int, tlsConf *tls.Config, req control.ReadRequest) (control.ReadResponse, error) {
-	var res control.ReadResponse
-	client := &http.Client{
-		Transport: ntlmssp.Negotiator{RoundTripper: &http.Transport{
-			TLSClientConfig: tlsConf,
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return dialFrom(ctx, src, dst, port)
-			},
-			MaxIdleConnsPerHost: 1,
-		}},
+// ewsPost posts one EWS request from src to dst's front end, logging on
+// with NTLM as Outlook does; the caller closes the body. onErr, when not
+// nil, sees every failed round trip of the handshake (the NTLM negotiator
+// hides them behind the first 401).
+func ewsPost(ctx context.Context, src *Server, dst *topology.Server, port int, tlsConf *tls.Config, req control.ReadRequest, body string, onErr func(error)) (*http.Response, string, error) {
+	var rt http.RoundTripper = &http.Transport{
+		TLSClientConfig: tlsConf,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dialFrom(ctx, src, dst, port)
+		},
+		MaxIdleConnsPerHost: 1,
 	}
+	if onErr != nil {
+		rt = watchErrors{rt, onErr}
+	}
+	client := &http.Client{Transport: ntlmssp.Negotiator{RoundTripper: rt}}
 	u := fmt.Sprintf("https://%s:%d/EWS/Exchange.asmx", dst.FQDN, port)
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(findItemRequest))
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(body))
 	if err != nil {
-		return res, err
+		return nil, u, err
 	}
 	hr.Header.Set("Content-Type", "text/xml; charset=utf-8")
 	hr.SetBasicAuth(req.User, req.Password) // the Negotiator turns it into NTLM
 	resp, err := client.Do(hr)
 	if err != nil {
-		return res, fmt.Errorf("ews: %w", err)
+		return nil, u, fmt.Errorf("ews: %w", err)
+	}
+	return resp, u, nil
+}
+
+// readEWS lists the inbox with EWS FindItem, logging on with NTLM.
+func readEWS(ctx context.Context, src *Server, dst *topology.Server, port int, tlsConf *tls.Config, req control.ReadRequest) (control.ReadResponse, error) {
+	var res control.ReadResponse
+	resp, u, err := ewsPost(ctx, src, dst, port, tlsConf, req, findItemRequest, nil)
+	if err != nil {
+		return res, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -379,6 +380,9 @@ func (st *run) fault(ctx context.Context, s *FaultStep) (string, error) {
 	if s.Delay != nil {
 		f.Delay = time.Duration(*s.Delay)
 	}
+	if s.Idle != nil {
+		f.Idle = time.Duration(*s.Idle)
+	}
 	added, err := c.AddFault(ctx, f)
 	if err != nil {
 		return "", err
@@ -496,9 +500,19 @@ func (st *run) read(ctx context.Context, s *ReadStep) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	r, err := c.Read(ctx, control.ReadRequest{FromServer: from, Protocol: s.Protocol, Server: s.Server, User: s.User, Password: s.Password, TLS: s.TLS})
+	req := control.ReadRequest{FromServer: from, Protocol: s.Protocol, Server: s.Server, User: s.User, Password: s.Password, TLS: s.TLS}
+	if s.Hold != nil {
+		req.Hold = time.Duration(*s.Hold)
+	}
+	r, err := c.Read(ctx, req)
 	if err != nil {
 		return "", err
+	}
+	switch {
+	case s.ExpectCut && r.Cut == "":
+		return "", fmt.Errorf("%s: want it cut (expect_cut), but it lasted", r.Detail)
+	case !s.ExpectCut && r.Cut != "":
+		return "", errors.New(r.Detail)
 	}
 	if s.ExpectLast {
 		for _, l := range st.last {

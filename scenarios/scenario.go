@@ -147,6 +147,8 @@ type FaultStep struct {
 	Port   int       `yaml:"port,omitempty"`
 	Action string    `yaml:"action"`
 	Delay  *Duration `yaml:"delay,omitempty"`
+	// Idle is the idle timeout of action idle.
+	Idle *Duration `yaml:"idle,omitempty"`
 }
 
 // RetryStep runs Retry-Queue on the queue to a next hop (by its domain or
@@ -160,13 +162,18 @@ type RetryStep struct {
 // ReadStep reads a mailbox as a client from a server's position.
 type ReadStep struct {
 	From     string `yaml:"from"`
-	Protocol string `yaml:"protocol"` // imap, pop3, https
+	Protocol string `yaml:"protocol"` // imap, pop3, https, ews-stream, http
 	Server   string `yaml:"server"`
 	TLS      string `yaml:"tls,omitempty"`
 	User     string `yaml:"user"`
 	Password string `yaml:"password"`
 	// ExpectLast: the last sent message must be listed.
 	ExpectLast bool `yaml:"expect_last,omitempty"`
+	// Hold is how long ews-stream holds its streaming connection.
+	Hold *Duration `yaml:"hold,omitempty"`
+	// ExpectCut: the held connection must end early (an idle timeout in
+	// the path); without it, it must last the whole hold.
+	ExpectCut bool `yaml:"expect_cut,omitempty"`
 }
 
 // EdgeSyncStep waits until EdgeSync succeeded on a server.

@@ -56,8 +56,8 @@ func TestSelect(t *testing.T) {
 		}
 		builtin[name] = run
 	}
-	if n := len(builtin["contoso"]); n != 15 {
-		t.Errorf("contoso: %d scenarios, want 15", n)
+	if n := len(builtin["contoso"]); n != 16 {
+		t.Errorf("contoso: %d scenarios, want 16", n)
 	}
 
 	run, skipped := scenarios.Select(all, customContoso(t, nil))
@@ -71,8 +71,8 @@ func TestSelect(t *testing.T) {
 		return strings.NewReplacer("name: EX02", "name: MBX02", "server: EX02", "server: MBX02", "ex02.contoso.com", "mbx02.contoso.com").Replace(s)
 	})
 	run, skipped = scenarios.Select(all, renamed)
-	if len(skipped) == 0 || len(run)+len(skipped) != 15 {
-		t.Fatalf("EX02 renamed: ran %d, skipped %d; want some skipped and 15 in all", len(run), len(skipped))
+	if len(skipped) == 0 || len(run)+len(skipped) != 16 {
+		t.Fatalf("EX02 renamed: ran %d, skipped %d; want some skipped and 16 in all", len(run), len(skipped))
 	}
 	for _, sk := range skipped {
 		if !strings.Contains(sk.Reason, "EX02") || !strings.Contains(sk.Reason, "which the topology lacks") {
@@ -86,7 +86,7 @@ func TestSelect(t *testing.T) {
 		return strings.NewReplacer("subscribed: true", "subscribed: false", "edge_sync: true", "edge_sync: false").Replace(s)
 	})
 	run, skipped = scenarios.Select(all, unsub)
-	if len(run) != 5 || len(skipped) != 10 || !strings.Contains(skipped[0].Reason, "Edge Subscription") {
+	if len(run) != 6 || len(skipped) != 10 || !strings.Contains(skipped[0].Reason, "Edge Subscription") {
 		t.Errorf("unsubscribed Edge: ran %v, skipped %v", names(run), skipped)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +71,7 @@ func TestCLIAgainstRunningLab(t *testing.T) {
 		t.Errorf("fault clear must remove the injected fault and keep the simulated firewall:\n%s", out)
 	}
 	run(0, "probe", "--flow", flow)
+	rcaBlocked443(t, run)
 	report := filepath.Join(t.TempDir(), "scenarios.json")
 	run(0, "scenario", "run", "20-edge-inbound-internet", "24-edgesync.yaml", "--format", "json", "--output", report)
 	var rep struct {
@@ -94,7 +96,7 @@ func TestCLIAgainstRunningLab(t *testing.T) {
 		{[]string{"queue", "messages", "--server", "EX02", "--format", "json"}, 0},
 		{[]string{"fault", "list", "--format", "json"}, 1},
 		{[]string{"edgesync", "status", "--format", "json"}, 3},
-		{[]string{"scenario", "list", "--format", "json"}, 15},
+		{[]string{"scenario", "list", "--format", "json"}, 16},
 		{[]string{"track", "--subject", "cli e2e", "--format", "json"}, 4},
 	} {
 		out := run(0, tc.args...)
@@ -131,7 +133,7 @@ func TestCLIAgainstRunningLab(t *testing.T) {
 		{[]string{"send", "--to", "a"}, []string{"alice@contoso.com"}},
 		{[]string{"track", "--recipient", "c"}, []string{"carol@fabrikam.com"}},
 		{[]string{"track", "--event", "DE"}, []string{"DELIVER", "DEFER"}},
-		{[]string{"fault", "add", "--action", ""}, []string{"drop", "reset", "delay"}},
+		{[]string{"fault", "add", "--action", ""}, []string{"drop", "reset", "delay", "idle"}},
 		{[]string{"probe", "--flow", "edgesync-"}, []string{"edgesync-EX01-EDGE01-50636"}},
 		{[]string{"probe", "--format", ""}, []string{"table", "json", "junit", "markdown", "svg"}},
 		{[]string{"scenario", "run", "24"}, []string{"24-edgesync\tEdge: EdgeSync"}},
@@ -213,7 +215,7 @@ func TestDemoExit(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exsim demo --exit = %d\n%s", code, out)
 	}
-	for _, want := range []string{"EdgeSync: EDGE01 has the organization's configuration", "0 failed", "15 scenarios, 15 passed, 0 failed", "Topology picture: "} {
+	for _, want := range []string{"EdgeSync: EDGE01 has the organization's configuration", "0 failed", "16 scenarios, 16 passed, 0 failed", "Topology picture: "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
@@ -239,8 +241,8 @@ func TestDemoExit(t *testing.T) {
 			t.Errorf("JUnit suite with %d failures", s.Failures)
 		}
 	}
-	if last := suites.Suites[len(suites.Suites)-1]; last.Name != "exsim scenarios" || last.Tests != 15 {
-		t.Errorf("last JUnit suite %+v, want the 15 scenarios", last)
+	if last := suites.Suites[len(suites.Suites)-1]; last.Name != "exsim scenarios" || last.Tests != 16 {
+		t.Errorf("last JUnit suite %+v, want the 16 scenarios", last)
 	}
 	if tests < 89+15 {
 		t.Errorf("JUnit holds %d test cases, want every flow and scenario", tests)
@@ -301,4 +303,20 @@ func TestCLIUsesTheLabItsDataHolds(t *testing.T) {
 	if _, code := exsim(t, bin, "send", "--data", data, "--from", "INET01", "--to", "alice@contoso.com"); code == 0 {
 		t.Errorf("exsim send --data after the lab stopped exited 0; the record of a killed lab must not be trusted")
 	}
+}
+
+// rcaBlocked443 runs exsim rca from INET01 (the default) against the lab:
+// EWS and IMAP pass; with 443 to EX01 reset, EWS fails at its connect step.
+func rcaBlocked443(t *testing.T, run func(int, ...string) string) {
+	t.Helper()
+	out := run(0, "rca", "--test", "ews", "--test", "imap")
+	if !strings.Contains(out, "PASS  Exchange Web Services") || !strings.Contains(out, "PASS  IMAP Email (from INET01 as alice@contoso.com") {
+		t.Errorf("exsim rca:\n%s", out)
+	}
+	run(0, "fault", "add", "--from", "INET01", "--to", "EX01", "--port", "443", "--action", "reset")
+	out = run(1, "rca", "--test", "ews")
+	if !strings.Contains(out, "FAIL  Exchange Web Services") || !regexp.MustCompile(`FAIL +Connect to \S+ on port 443 +connection refused`).MatchString(out) {
+		t.Errorf("exsim rca with 443 reset:\n%s", out)
+	}
+	run(0, "fault", "clear")
 }

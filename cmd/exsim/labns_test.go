@@ -173,8 +173,8 @@ func TestLabTestCustomTopology(t *testing.T) {
 			edge++
 		}
 	}
-	if doc.Summary.Scenarios != 15 || doc.Summary.Passed != 15 || doc.Summary.Skipped != 0 || edge != 8 {
-		t.Errorf("scenarios: %+v, %d of them Edge rows; want 15 run and passed (8 Edge rows), none skipped", doc.Summary, edge)
+	if doc.Summary.Scenarios != 16 || doc.Summary.Passed != 16 || doc.Summary.Skipped != 0 || edge != 8 {
+		t.Errorf("scenarios: %+v, %d of them Edge rows; want 16 run and passed (8 Edge rows), none skipped", doc.Summary, edge)
 	}
 	b, err := os.ReadFile(filepath.Join(data, "lab.yaml"))
 	if err != nil || !strings.Contains(string(b), "10.91.2.1") {

@@ -397,7 +397,7 @@ func TestNonRootDemoMovesPorts(t *testing.T) {
 	}
 	for _, want := range []string{
 		"ports below 1024 need root; every port moves up by 10000 (--port-offset 10000)",
-		"15 scenarios, 15 passed, 0 failed",
+		"16 scenarios, 16 passed, 0 failed",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("exsim demo --exit as nobody lacks %q:\n%s", want, out.String())

@@ -269,7 +269,7 @@ Start with:  exsim demo`,
 
 // commands lists the subcommand constructors; each file adds its own.
 var commands = []func(*globals) *cobra.Command{
-	newTopologyCmd, newInitCmd, newUpCmd, newServeCmd, newQueueCmd, newTrackCmd, newFaultCmd, newSendCmd, newProbeCmd, newScenarioCmd, newDemoCmd, newEdgeSyncCmd, newLabCmd, newExportCmd,
+	newTopologyCmd, newInitCmd, newUpCmd, newServeCmd, newQueueCmd, newTrackCmd, newFaultCmd, newSendCmd, newProbeCmd, newRCACmd, newScenarioCmd, newDemoCmd, newEdgeSyncCmd, newLabCmd, newExportCmd,
 	newVersionCmd, newHealthcheckCmd,
 }
 

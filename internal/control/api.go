@@ -37,6 +37,9 @@ type Lab interface {
 	Probe(ctx context.Context, req ProbeRequest) (ProbeResponse, error)
 	Send(ctx context.Context, req SendRequest) (SendResponse, error)
 	Read(ctx context.Context, req ReadRequest) (ReadResponse, error)
+	// RCA runs the Remote Connectivity Analyzer's tests from a server's
+	// position (exsim rca).
+	RCA(ctx context.Context, req RCARequest) (RCAResponse, error)
 	EdgeSync(server string) (EdgeSyncStatus, error)
 	// RenewEdgeSubscription runs New-EdgeSubscription again on an Edge;
 	// participants empty means every Mailbox server of the site.
@@ -141,7 +144,8 @@ type SendResponse struct {
 // (an internet client is the internet server's position).
 type ReadRequest struct {
 	FromServer string `json:"from_server"`
-	// Protocol is imap, pop3 or https (EWS FindItem with NTLM).
+	// Protocol is imap, pop3, https (EWS FindItem with NTLM), ews-stream
+	// (an EWS streaming subscription held open for Hold) or http.
 	Protocol string `json:"protocol"`
 	// Server is the server whose front end is used.
 	Server   string `json:"server"`
@@ -149,6 +153,9 @@ type ReadRequest struct {
 	Password string `json:"password"`
 	// TLS is implicit (993, 995; the default) or starttls (143, 110).
 	TLS string `json:"tls,omitempty"`
+	// Hold is how long protocol ews-stream holds its GetStreamingEvents
+	// connection open.
+	Hold time.Duration `json:"hold,omitempty"`
 }
 
 // ReadResponse lists what the client saw in the inbox.
@@ -156,4 +163,29 @@ type ReadResponse struct {
 	Greeting string   `json:"greeting,omitempty"`
 	Subjects []string `json:"subjects"`
 	Detail   string   `json:"detail,omitempty"`
+	// Cut says why a held connection (ews-stream) ended before Hold: a
+	// proxy's idle timeout, a reset. Empty when it lasted.
+	Cut string `json:"cut,omitempty"`
+}
+
+// RCARequest runs Remote Connectivity Analyzer tests (package probe/rca)
+// from a server's position.
+type RCARequest struct {
+	// FromServer is the server whose position (address, DNS) runs them.
+	FromServer string `json:"from_server"`
+	// Target is the host every test connects to ("" for the public names
+	// of the user's domain).
+	Target   string `json:"target,omitempty"`
+	User     string `json:"user,omitempty"` // "" for the first mailbox of the first accepted domain
+	Password string `json:"password,omitempty"`
+	// Tests are test names; empty runs all.
+	Tests   []string      `json:"tests,omitempty"`
+	Timeout time.Duration `json:"timeout,omitempty"`
+}
+
+// RCAResponse carries the results: a JSON array of rca.Result, and the
+// user the tests ran as.
+type RCAResponse struct {
+	User    string          `json:"user"`
+	Results json.RawMessage `json:"results"`
 }

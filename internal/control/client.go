@@ -212,6 +212,12 @@ func (c *Client) Read(ctx context.Context, req ReadRequest) (ReadResponse, error
 	return v, c.do(ctx, "POST", "/v1/read", req, &v)
 }
 
+// RCA runs Remote Connectivity Analyzer tests from a server's position.
+func (c *Client) RCA(ctx context.Context, req RCARequest) (RCAResponse, error) {
+	var v RCAResponse
+	return v, c.do(ctx, "POST", "/v1/rca", req, &v)
+}
+
 // RenewEdgeSubscription renews an Edge's subscription.
 func (c *Client) RenewEdgeSubscription(ctx context.Context, server string, participants []string) error {
 	return c.do(ctx, "POST", srv(server)+"/edgesync/renew", struct {

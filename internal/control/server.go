@@ -136,6 +136,7 @@ func Handler(lab Lab, token string, log *slog.Logger) http.Handler {
 	mux.HandleFunc("POST /v1/probe", h.probe)
 	mux.HandleFunc("POST /v1/send", call("send", lab.Send))
 	mux.HandleFunc("POST /v1/read", call("read", lab.Read))
+	mux.HandleFunc("POST /v1/rca", call("rca", lab.RCA))
 	root := http.NewServeMux()
 	root.Handle("/v1/", h.auth(mux))
 	d.register(root) // the dashboard at /

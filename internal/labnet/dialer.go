@@ -72,7 +72,8 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	if d.Guard != nil && !d.Guard.Allowed(dst.Addr()) {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(dst), Err: ErrOutsideTopology}
 	}
-	if f := d.Faults.match(d.Server, d.Source, dst, transportOf(network)); f != nil {
+	f := d.Faults.match(d.Server, d.Source, dst, transportOf(network))
+	if f != nil {
 		switch f.Action {
 		case ActionDrop:
 			return nil, d.drop(ctx, network, dst)
@@ -97,7 +98,11 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 			nd.LocalAddr = &net.TCPAddr{IP: d.Source.AsSlice()}
 		}
 	}
-	return nd.DialContext(ctx, network, dst.String())
+	conn, err := nd.DialContext(ctx, network, dst.String())
+	if err == nil && f != nil && f.Action == ActionIdle {
+		conn = newIdleConn(conn, f)
+	}
+	return conn, err
 }
 
 func (d *Dialer) timeout() time.Duration {

@@ -16,6 +16,11 @@ const (
 	ActionDrop  Action = "drop"  // nothing answers: the flow looks filtered
 	ActionReset Action = "reset" // the connection is refused: the flow looks closed
 	ActionDelay Action = "delay" // the connection is set up after Delay
+	// ActionIdle sets the connection up and cuts it once Idle passes
+	// without traffic either way: a reverse proxy, load balancer or
+	// firewall with an idle timeout, which breaks long polls (ActiveSync
+	// Ping, EWS streaming, RPC over HTTP channels) that stay quiet longer.
+	ActionIdle Action = "idle"
 )
 
 // Fault is one rule of the fault table. Empty fields match anything.
@@ -31,6 +36,8 @@ type Fault struct {
 	Transport string        `json:"transport,omitempty"`
 	Action    Action        `json:"action"`
 	Delay     time.Duration `json:"delay,omitempty"`
+	// Idle is the idle timeout of ActionIdle.
+	Idle time.Duration `json:"idle,omitempty"`
 	// Note says why the fault exists (shown in listings).
 	Note string `json:"note,omitempty"`
 }
@@ -43,8 +50,12 @@ func (f *Fault) Validate() error {
 		if f.Delay <= 0 {
 			return fmt.Errorf("fault: delay needs a positive duration")
 		}
+	case ActionIdle:
+		if f.Idle <= 0 {
+			return fmt.Errorf("fault: idle needs a positive duration")
+		}
 	default:
-		return fmt.Errorf("fault: action %q: use drop, reset or delay", f.Action)
+		return fmt.Errorf("fault: action %q: use drop, reset, delay or idle", f.Action)
 	}
 	if f.To != "" {
 		if _, err := netip.ParseAddr(f.To); err != nil {
@@ -74,8 +85,11 @@ func (f *Fault) String() string {
 		port = fmt.Sprint(f.Port)
 	}
 	s := fmt.Sprintf("#%d %s %s -> %s:%s", f.ID, f.Action, from, to, port)
-	if f.Action == ActionDelay {
+	switch f.Action {
+	case ActionDelay:
 		s += " by " + f.Delay.String()
+	case ActionIdle:
+		s += " after " + f.Idle.String() + " without traffic"
 	}
 	return s
 }
