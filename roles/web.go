@@ -45,7 +45,21 @@ func (b webBackend) user(m *topology.Mailbox) *httpd.User {
 	return &httpd.User{
 		Address: m.Address, DisplayName: m.DisplayName, HomeServer: home.Name, HomeFQDN: home.FQDN,
 		MailboxGUID: mailboxGUID(m.Address), Impersonator: m.HasRole(topology.RoleApplicationImpersonation),
+		HomeVirtualDirectories: httpVirtualDirectories(home),
 	}
+}
+
+// httpVirtualDirectories are a Mailbox server's configured virtual
+// directory URLs (nil when it has none: Exchange's defaults).
+func httpVirtualDirectories(s *topology.Server) map[string]httpd.VirtualDirectory {
+	if s == nil || s.Mailbox == nil || len(s.Mailbox.VirtualDirectories) == 0 {
+		return nil
+	}
+	out := make(map[string]httpd.VirtualDirectory, len(s.Mailbox.VirtualDirectories))
+	for name, vd := range s.Mailbox.VirtualDirectories {
+		out[name] = httpd.VirtualDirectory{InternalURL: vd.InternalURL, ExternalURL: vd.ExternalURL}
+	}
+	return out
 }
 
 // AddressBook is the Global Address List: the mailboxes of the
@@ -293,12 +307,7 @@ func (r *mailboxRole) startHTTP() error {
 	o := httpd.Options{
 		ServerName: s.Config.Name, FQDN: s.Config.FQDN, Domain: r.t.DefaultDomain(), Organization: r.t.Organization,
 		HTTPSPort: r.t.Port(443), Version: r.t.BuildNumber(), BasicAuth: &basic, Logger: s.log, Now: s.rt.o.Now,
-	}
-	for name, vd := range s.Config.Mailbox.VirtualDirectories {
-		if o.VirtualDirectories == nil {
-			o.VirtualDirectories = map[string]httpd.VirtualDirectory{}
-		}
-		o.VirtualDirectories[name] = httpd.VirtualDirectory{InternalURL: vd.InternalURL, ExternalURL: vd.ExternalURL}
+		VirtualDirectories: httpVirtualDirectories(s.Config),
 	}
 	for _, m := range r.t.Mailboxes {
 		if m.PublishCalendar && m.Server == s.Config.Name {
