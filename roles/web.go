@@ -529,11 +529,31 @@ func (r *mailboxRole) homeOfLogin(user string) *topology.Server {
 	return nil
 }
 
-// proxyTo reverse-proxies to home's Exchange Back End site (444) from this
-// server's position, accepting the back end's self-signed certificate as
-// Exchange's front ends do (certs.BackEndClientTLS) and resuming TLS
-// sessions.
+// proxyTo is the reverse proxy to home's Back End site, one per back end
+// for the server's life: a proxy made per request (each with its own
+// transport) left a kept-alive back-end connection behind every request,
+// and the front end's memory grew with every page a client read.
 func (r *mailboxRole) proxyTo(home *topology.Server) http.Handler {
+	key := home.Name + "|" + home.Address
+	if p, ok := r.proxies.Load(key); ok {
+		return p.(*httputil.ReverseProxy)
+	}
+	p, loaded := r.proxies.LoadOrStore(key, r.newProxy(home))
+	rp := p.(*httputil.ReverseProxy)
+	if !loaded {
+		r.s.onClose(func(context.Context) error {
+			rp.Transport.(*http.Transport).CloseIdleConnections()
+			return nil
+		})
+	}
+	return rp
+}
+
+// newProxy reverse-proxies to home's Exchange Back End site (444) from
+// this server's position, accepting the back end's self-signed certificate
+// as Exchange's front ends do (certs.BackEndClientTLS) and resuming TLS
+// sessions.
+func (r *mailboxRole) newProxy(home *topology.Server) *httputil.ReverseProxy {
 	target := &url.URL{Scheme: "https", Host: net.JoinHostPort(home.Address, strconv.Itoa(r.t.Port(444)))}
 	beTLS := certs.BackEndClientTLS(home.FQDN)
 	beTLS.ClientSessionCache = r.s.tlsCache
