@@ -35,6 +35,11 @@ func TestAutodiscoverGolden(t *testing.T) {
 		{"outlook-other-server", adOutlookRequest("bob@contoso.com")},
 		{"outlook-legacydn", adLegacyDNRequest(bobDN)},
 		{"outlook-unknown", adOutlookRequest("nobody@contoso.com")},
+		// An address of a domain the organization does not hold, with no
+		// recipient object (mail user or contact) in its directory: not a
+		// redirectAddr, which Exchange returns only for a recipient whose
+		// targetAddress is elsewhere.
+		{"outlook-other-domain", adOutlookRequest("carol@fabrikam.com")},
 		{"outlook-unknown-legacydn", adLegacyDNRequest("/o=First Organization/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=nobody")},
 		{"mobilesync-other-server", adMobileRequest("bob@contoso.com")},
 		{"mobilesync-unknown", adMobileRequest("nobody@contoso.com")},
