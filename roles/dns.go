@@ -28,6 +28,8 @@ func Zones(t *topology.Topology) (*dnsd.ZoneSet, error) {
 				err = z.AddAddr(r.Name, netip.MustParseAddr(r.Value))
 			case "MX":
 				err = z.AddMX(r.Name, r.Pref, r.Value)
+			case "SRV":
+				err = z.AddText(fmt.Sprintf("%s. %d IN SRV %d %d %d %s.", r.Name, dnsd.DefaultTTL, r.Pref, r.Weight, r.Port, r.Value))
 			case "PTR":
 				err = z.AddText(fmt.Sprintf("%s. %d IN PTR %s.", r.Name, dnsd.DefaultTTL, r.Value))
 			}

@@ -362,3 +362,55 @@ func TestSuppressesReplies(t *testing.T) {
 		t.Errorf("replyAddress of a null sender = %q, want none", got)
 	}
 }
+
+// TestAutodiscoverWithExchangelib: python3-exchangelib's own Autodiscover
+// (POX, with its https://<domain>, https://autodiscover.<domain>
+// sequence) finds alice's EWS URL from her address and password alone,
+// then bob's with alice's credentials, as a script opening a colleague's
+// mailbox does: bob is homed on EX02, so his settings name EX02's URLs.
+func TestAutodiscoverWithExchangelib(t *testing.T) {
+	if exec.Command("/usr/bin/python3", "-c", "import exchangelib").Run() != nil {
+		t.Skip("python3-exchangelib is not installed (apt-get install python3-exchangelib)")
+	}
+	rt := startLab(t, "contoso-noedge", nil)
+	ca := labCAFile(t, rt)
+	top := rt.o.Topology
+	hosts := []string{"autodiscover.contoso.com=" + top.ClientAccessServer().Address}
+	for _, s := range top.Servers {
+		hosts = append(hosts, s.FQDN+"="+s.Address)
+	}
+	cmd := exec.CommandContext(t.Context(), "/usr/bin/python3", "testdata/exchangelib_autodiscover.py")
+	cmd.Env = append(os.Environ(),
+		"AD_HOSTS="+strings.Join(hosts, ","), "AD_PORT="+fmt.Sprint(443+labtest.PortOffset),
+		`AD_USER=CONTOSO\alice`, "AD_PASSWORD=P@ssw0rd", "AD_ADDRESS=alice@contoso.com", "AD_OTHER=bob@contoso.com",
+		"AD_DNS="+top.Endpoint(top.Server("DNS01"), 53).String(), "REQUESTS_CA_BUNDLE="+ca,
+		// exchangelib caches Autodiscover answers in the temporary folder.
+		"TMPDIR="+t.TempDir(),
+	)
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("exchangelib autodiscover: %v\n%s\n%s", err, out, stderr)
+	}
+	var got struct {
+		EWSURL       string `json:"ews_url"`
+		Inbox        string `json:"inbox"`
+		OtherAddress string `json:"other_address"`
+		OtherEWSURL  string `json:"other_ews_url"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("exchangelib output: %v\n%s", err, out)
+	}
+	ews := func(host string) string {
+		return fmt.Sprintf("https://%s:%d/EWS/Exchange.asmx", host, 443+labtest.PortOffset)
+	}
+	if got.EWSURL != ews("ex01.contoso.com") || got.Inbox != "Inbox" {
+		t.Errorf("alice: EWS %q inbox %q, want %q Inbox", got.EWSURL, got.Inbox, ews("ex01.contoso.com"))
+	}
+	if got.OtherAddress != "bob@contoso.com" || got.OtherEWSURL != ews("ex02.contoso.com") {
+		t.Errorf("bob through alice's credentials: %q at %q, want bob@contoso.com at %q", got.OtherAddress, got.OtherEWSURL, ews("ex02.contoso.com"))
+	}
+}

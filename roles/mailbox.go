@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"path/filepath"
+	"sync"
 
 	"github.com/exsim/exsim/internal/ntlm"
 	"github.com/exsim/exsim/servers/smtpd"
@@ -35,6 +36,9 @@ type mailboxRole struct {
 	upstreams upstreamPool
 	// oof holds the mailboxes' automatic-reply settings.
 	oof oofStore
+	// proxies are the web front end's reverse proxies to each back end
+	// (*httputil.ReverseProxy by server name and address).
+	proxies sync.Map
 }
 
 func (r *mailboxRole) start(ctx context.Context, s *Server) error {

@@ -45,7 +45,21 @@ func (b webBackend) user(m *topology.Mailbox) *httpd.User {
 	return &httpd.User{
 		Address: m.Address, DisplayName: m.DisplayName, HomeServer: home.Name, HomeFQDN: home.FQDN,
 		MailboxGUID: mailboxGUID(m.Address), Impersonator: m.HasRole(topology.RoleApplicationImpersonation),
+		HomeVirtualDirectories: httpVirtualDirectories(home),
 	}
+}
+
+// httpVirtualDirectories are a Mailbox server's configured virtual
+// directory URLs (nil when it has none: Exchange's defaults).
+func httpVirtualDirectories(s *topology.Server) map[string]httpd.VirtualDirectory {
+	if s == nil || s.Mailbox == nil || len(s.Mailbox.VirtualDirectories) == 0 {
+		return nil
+	}
+	out := make(map[string]httpd.VirtualDirectory, len(s.Mailbox.VirtualDirectories))
+	for name, vd := range s.Mailbox.VirtualDirectories {
+		out[name] = httpd.VirtualDirectory{InternalURL: vd.InternalURL, ExternalURL: vd.ExternalURL}
+	}
+	return out
 }
 
 // AddressBook is the Global Address List: the mailboxes of the
@@ -293,13 +307,8 @@ func (r *mailboxRole) startHTTP() error {
 	o := httpd.Options{
 		ServerName: s.Config.Name, FQDN: s.Config.FQDN, Domain: r.t.DefaultDomain(), Organization: r.t.Organization,
 		HTTPSPort: r.t.Port(443), Version: r.t.BuildNumber(), BasicAuth: &basic, Logger: s.log, Now: s.rt.o.Now,
-		Lockout: s.rt.lock,
-	}
-	for name, vd := range s.Config.Mailbox.VirtualDirectories {
-		if o.VirtualDirectories == nil {
-			o.VirtualDirectories = map[string]httpd.VirtualDirectory{}
-		}
-		o.VirtualDirectories[name] = httpd.VirtualDirectory{InternalURL: vd.InternalURL, ExternalURL: vd.ExternalURL}
+		Lockout:            s.rt.lock,
+		VirtualDirectories: httpVirtualDirectories(s.Config),
 	}
 	for _, m := range r.t.Mailboxes {
 		if m.PublishCalendar && m.Server == s.Config.Name {
@@ -521,11 +530,31 @@ func (r *mailboxRole) homeOfLogin(user string) *topology.Server {
 	return nil
 }
 
-// proxyTo reverse-proxies to home's Exchange Back End site (444) from this
-// server's position, accepting the back end's self-signed certificate as
-// Exchange's front ends do (certs.BackEndClientTLS) and resuming TLS
-// sessions.
+// proxyTo is the reverse proxy to home's Back End site, one per back end
+// for the server's life: a proxy made per request (each with its own
+// transport) left a kept-alive back-end connection behind every request,
+// and the front end's memory grew with every page a client read.
 func (r *mailboxRole) proxyTo(home *topology.Server) http.Handler {
+	key := home.Name + "|" + home.Address
+	if p, ok := r.proxies.Load(key); ok {
+		return p.(*httputil.ReverseProxy)
+	}
+	p, loaded := r.proxies.LoadOrStore(key, r.newProxy(home))
+	rp := p.(*httputil.ReverseProxy)
+	if !loaded {
+		r.s.onClose(func(context.Context) error {
+			rp.Transport.(*http.Transport).CloseIdleConnections()
+			return nil
+		})
+	}
+	return rp
+}
+
+// newProxy reverse-proxies to home's Exchange Back End site (444) from
+// this server's position, accepting the back end's self-signed certificate
+// as Exchange's front ends do (certs.BackEndClientTLS) and resuming TLS
+// sessions.
+func (r *mailboxRole) newProxy(home *topology.Server) *httputil.ReverseProxy {
 	target := &url.URL{Scheme: "https", Host: net.JoinHostPort(home.Address, strconv.Itoa(r.t.Port(444)))}
 	beTLS := certs.BackEndClientTLS(home.FQDN)
 	beTLS.ClientSessionCache = r.s.tlsCache

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,9 +11,11 @@ import (
 // Record is one DNS resource record of the lab, as data.
 type Record struct {
 	Name  string // owner name, lower case, no trailing dot
-	Type  string // A, AAAA, MX, PTR
+	Type  string // A, AAAA, MX, PTR, SRV
 	Value string // address, or target host name
-	Pref  uint16 // MX preference
+	Pref  uint16 // MX preference; SRV priority
+	// SRV weight and port.
+	Weight, Port uint16
 }
 
 // DNSZone is one zone the lab DNS server is authoritative for.
@@ -32,7 +35,7 @@ func (t *Topology) NameServers() []string {
 
 // DNSZones derives every zone of the lab from the topology: the accepted
 // domains (MX to the mail exchangers, mail. and autodiscover. to the Client
-// Access server), the internet domains (MX to their internet server), A or
+// Access server, and the _autodiscover._tcp SRV record), the internet domains (MX to their internet server), A or
 // AAAA records for every server in the zone holding its FQDN, and the
 // reverse zones with a PTR for every server (one zone per IPv4 /24 and per
 // IPv6 /64).
@@ -73,6 +76,8 @@ func (t *Topology) DNSZones() []DNSZone {
 					z.Records = append(z.Records, addrRecord(host, cas.Addr()))
 				}
 			}
+			target, port := t.AutodiscoverHost(cas)
+			z.Records = append(z.Records, Record{Name: "_autodiscover._tcp." + d, Type: "SRV", Value: target, Port: port})
 		}
 	}
 	for _, s := range t.ServersByRole(RoleInternet) {
@@ -87,6 +92,37 @@ func (t *Topology) DNSZones() []DNSZone {
 	}
 	slices.SortFunc(out, func(a, b DNSZone) int { return strings.Compare(a.Origin, b.Origin) })
 	return out
+}
+
+// AutodiscoverHost is the host name and port that the _autodiscover._tcp
+// SRV record of every accepted domain points at (priority 0, weight 0):
+// the host of the Client Access server's autodiscover virtual directory
+// (its ExternalUrl, else its InternalUrl) when the topology sets one,
+// else autodiscover.<primary domain>, which the lab DNS resolves to that
+// server and its certificate names; port 443 after the port offset
+// unless the URL names another. Clients look the record up when the
+// predefined autodiscover URLs fail and try
+// https://<target>/Autodiscover/Autodiscover.xml ([MS-OXDISCO] 3.1.5.1
+// "Locations found from SRV DNS records"; KB 940881 for Outlook), which is
+// how a domain whose own autodiscover name the certificate does not cover
+// reaches the one that it does.
+func (t *Topology) AutodiscoverHost(cas *Server) (string, uint16) {
+	host, port := "autodiscover."+t.DefaultDomain(), uint16(t.Port(443))
+	if cas == nil || cas.Mailbox == nil {
+		return host, port
+	}
+	vd := cas.Mailbox.VirtualDirectories["autodiscover"]
+	for _, raw := range []string{vd.ExternalURL, vd.InternalURL} {
+		u, err := url.Parse(raw)
+		if raw == "" || err != nil || u.Hostname() == "" {
+			continue
+		}
+		if p, err := strconv.ParseUint(u.Port(), 10, 16); err == nil && p > 0 {
+			port = uint16(p)
+		}
+		return strings.ToLower(u.Hostname()), port
+	}
+	return host, port
 }
 
 // zoneFor picks the zone of a host name: the longest mail domain it lies

@@ -76,6 +76,7 @@ func TestDNSZones(t *testing.T) {
 			"contoso.com MX edge01.contoso.com",
 			"fabrikam.com MX mx.fabrikam.com",
 			"autodiscover.contoso.com A 127.0.20.1",
+			"_autodiscover._tcp.contoso.com SRV autodiscover.contoso.com",
 			"mail.contoso.com A 127.0.20.1",
 			"edge01.contoso.com A 127.0.10.1",
 			"ex02.contoso.com A 127.0.20.2",

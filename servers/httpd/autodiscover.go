@@ -52,9 +52,10 @@ func (h *Handler) serveAutodiscover(w http.ResponseWriter, r *http.Request, rest
 		h.writeAutodiscover(w, adErrorResponse(h.cfg, req != nil && req.Mobile, ae))
 		return
 	}
-	// The caller gets settings for its own mailbox only: another address
-	// (another user, or one that does not exist) is "can't be found".
-	target, err := h.autodiscoverTarget(r, u, req)
+	// Any authenticated user of the organization gets the settings of
+	// any mailbox it holds (that is how Outlook adds a delegate's or a
+	// shared mailbox); an address nobody has is "can't be found".
+	target, err := h.autodiscoverTarget(r, req)
 	if err != nil {
 		var ae adError
 		if !errors.As(err, &ae) {
@@ -64,28 +65,40 @@ func (h *Handler) serveAutodiscover(w http.ResponseWriter, r *http.Request, rest
 		h.writeAutodiscover(w, adErrorResponse(h.cfg, req.Mobile, ae))
 		return
 	}
+	log.Debug("autodiscover", "caller", u.Address, "mailbox", target.Address, "home", target.HomeServer)
+	c := h.cfg.forHome(target)
 	if req.Mobile {
-		h.writeAutodiscover(w, adMobileResponse(target, h.cfg.vdirURL("activesync", true)))
+		h.writeAutodiscover(w, adMobileResponse(target, c.vdirURL("activesync", true)))
 		return
 	}
-	h.writeAutodiscover(w, adOutlookResponse(h.cfg, target))
+	h.writeAutodiscover(w, adOutlookResponse(c, target))
 }
 
-func (h *Handler) autodiscoverTarget(r *http.Request, u *User, req *adRequest) (*User, error) {
-	if req.EMailAddress == "" {
-		if strings.EqualFold(req.LegacyDN, legacyDN(h.cfg, u)) {
-			return u, nil
+// autodiscoverTarget is the mailbox a request asks for, by EMailAddress
+// (primary or proxy address) or, without one, by LegacyDN.
+func (h *Handler) autodiscoverTarget(r *http.Request, req *adRequest) (*User, error) {
+	address := req.EMailAddress
+	if address == "" {
+		list, err := h.b.AddressBook(r.Context())
+		if err != nil {
+			return nil, err
 		}
-		return nil, adNotFound
+		for _, e := range list {
+			if strings.EqualFold(req.LegacyDN, legacyDN(h.cfg, &User{Address: e.Address, LegacyDN: e.LegacyDN, MailboxGUID: e.MailboxGUID})) {
+				address = e.Address
+				break
+			}
+		}
+		if address == "" {
+			return nil, adNotFound
+		}
 	}
-	found, err := h.b.FindUser(r.Context(), req.EMailAddress)
+	found, err := h.b.FindUser(r.Context(), address)
 	switch {
 	case errors.Is(err, ErrNotFound) || (err == nil && found == nil):
 		return nil, adNotFound
 	case err != nil:
 		return nil, err
-	case !strings.EqualFold(found.Address, u.Address):
-		return nil, adNotFound
 	}
 	return found, nil
 }
@@ -338,10 +351,19 @@ func (h *Handler) serveAutodiscoverJSON(w http.ResponseWriter, r *http.Request) 
 		})
 		return
 	}
+	// A mailbox of the organization gets its home server's URL. Any other
+	// address gets this server's: the endpoint is anonymous and, as far
+	// as public documentation goes, does not tell which addresses exist
+	// (no public source shows on-premises Exchange's answer for an
+	// unknown address).
+	c := h.cfg
+	if found, err := h.b.FindUser(r.Context(), email); err == nil && found != nil {
+		c = c.forHome(found)
+	}
 	writeJSON(w, r, http.StatusOK, struct {
 		Protocol string
 		URL      string `json:"Url"`
-	}{protocol, h.cfg.vdirURL(p, true)})
+	}{protocol, c.vdirURL(p, true)})
 }
 
 func queryFold(q url.Values, key string) string {

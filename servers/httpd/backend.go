@@ -79,6 +79,11 @@ type User struct {
 	// Impersonator: the account holds the ApplicationImpersonation role
 	// and may act as any mailbox FindUser knows (EWS ExchangeImpersonation).
 	Impersonator bool
+	// HomeVirtualDirectories are the InternalUrl/ExternalUrl of the home
+	// server's web virtual directories, for Autodiscover answers about a
+	// mailbox homed on another server than the one answering. Nil: that
+	// server's defaults (https://<HomeFQDN>/<path>).
+	HomeVirtualDirectories map[string]VirtualDirectory
 }
 
 // AddressEntry is one entry of the Global Address List.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/exsim/exsim/internal/easclient"
+	"github.com/exsim/exsim/internal/golden"
 	"github.com/exsim/exsim/internal/wbxml"
 )
 
@@ -216,7 +217,7 @@ func TestEASGolden(t *testing.T) {
 	s.step("Settings", "14.1", wbxml.E("Settings:Settings", wbxml.E("Settings:Oof", wbxml.E("Settings:Get", wbxml.T("Settings:BodyType", "Text")))))
 
 	transcript := easSyncKeyRE.ReplaceAllString(easKeyRE.ReplaceAllString(s.out.String(), "<PolicyKey>KEY</PolicyKey>"), "{GEN}")
-	checkGolden(t, filepath.Join("testdata", "eas", "session.txt"), transcript)
+	golden.Check(t, filepath.Join("testdata", "eas", "session.txt"), transcript)
 
 	if o, err := fs.OOF(t.Context(), "alice@contoso.com"); err != nil || o.State != "Enabled" || o.InternalReply != "Away until Monday" {
 		t.Errorf("OOF after Settings Set = %+v, %v", o, err)

@@ -2,19 +2,17 @@ package httpd
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/exsim/exsim/internal/golden"
 	"text/template"
 	"time"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite the golden EWS and ActiveSync transcripts in testdata/")
 
 // fakeNow is the golden tests' clock.
 var fakeNow = time.Date(2024, 4, 2, 10, 0, 0, 0, time.UTC)
@@ -254,27 +252,7 @@ func replayEWS(t *testing.T, ts *testServer, name string, steps []ewsStep, funcs
 		fmt.Fprintf(&out, "C: %s %s\n", strings.Join(strings.Fields(body.String()), " "), st.version)
 		fmt.Fprintf(&out, "S: %d\n%s\n", resp.StatusCode, indentXML(got))
 	}
-	checkGolden(t, filepath.Join("testdata", "ews", name+".txt"), out.String())
-}
-
-// checkGolden compares a transcript with the file at path; with -update
-// it writes the file instead.
-func checkGolden(t *testing.T, path, got string) {
-	t.Helper()
-	if *updateGolden {
-		os.MkdirAll(filepath.Dir(path), 0o755)
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -run %s -update)", err, t.Name())
-	}
-	if got != string(want) {
-		t.Errorf("transcript differs from %s (rerun with -update and review the diff):\n%s", path, firstDiff(string(want), got))
-	}
+	golden.Check(t, filepath.Join("testdata", "ews", name+".txt"), out.String())
 }
 
 // indentXML puts each element of a response on its own line, an element
@@ -308,22 +286,4 @@ func indentXML(s string) string {
 		}
 	}
 	return b.String()
-}
-
-// firstDiff shows the first differing line of two transcripts.
-func firstDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := range max(len(w), len(g)) {
-		var a, b string
-		if i < len(w) {
-			a = w[i]
-		}
-		if i < len(g) {
-			b = g[i]
-		}
-		if a != b {
-			return fmt.Sprintf("line %d:\nwant %s\ngot  %s", i+1, a, b)
-		}
-	}
-	return ""
 }

@@ -58,3 +58,18 @@ func (c *config) vdirHost(name string, external bool) string {
 func (c *config) vdirBase(name string, external bool) string {
 	return strings.TrimSuffix(c.vdirURL(name, external), "/")
 }
+
+// forHome is the configuration whose URLs are those of u's home server:
+// this one's when u is homed here (or the backend does not say), else
+// one with the home's FQDN and virtual directories. ExternalHost (one
+// name for every server, a reverse proxy) still applies.
+func (c *config) forHome(u *User) *config {
+	home := strings.ToLower(strings.TrimSuffix(u.HomeFQDN, "."))
+	if home == "" || home == c.FQDN {
+		return c
+	}
+	cc := *c
+	cc.FQDN = home
+	cc.VirtualDirectories = u.HomeVirtualDirectories
+	return &cc
+}
