@@ -200,7 +200,7 @@ func TestDashboardFaultsAndCounters(t *testing.T) {
 	}{
 		{url.Values{"from": {"NOPE"}, "action": {"drop"}}, `400 fault: from "NOPE" is not a server of the topology`},
 		{url.Values{"port": {"x"}, "action": {"drop"}}, `400 fault: port "x" is not a port number`},
-		{url.Values{"action": {"explode"}}, `400 fault: action "explode": use drop, reset or delay`},
+		{url.Values{"action": {"explode"}}, `400 fault: action "explode": use drop, reset, delay or idle`},
 		{url.Values{"from": {"EDGE01"}, "to": {"EX01"}, "port": {"25"}, "action": {"reset"}}, "200 fault #"},
 	} {
 		if got := post("/ui/faults", tc.form); !strings.HasPrefix(got, tc.want) {
