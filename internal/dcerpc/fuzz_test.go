@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/exsim/exsim/internal/fuzzseed"
 	"github.com/exsim/exsim/internal/ntlm"
 )
 
@@ -121,8 +122,8 @@ func TestBindRejections(t *testing.T) {
 
 // FuzzHandle: no PDU sequence makes a Conn panic.
 func FuzzHandle(f *testing.F) {
-	f.Add(testBind(testUUID, ndr20), testRequest(2, 0, []byte("abcd")))
-	f.Add(testBind(testUUID, ndr20), []byte{5, 0, 0, 3, 0x10, 0, 0, 0, 24, 0, 8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	fuzzseed.Add(f, testBind(testUUID, ndr20), testRequest(2, 0, []byte("abcd")))
+	fuzzseed.Add(f, testBind(testUUID, ndr20), []byte{5, 0, 0, 3, 0x10, 0, 0, 0, 24, 0, 8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		c := testConn()
 		for _, p := range [][]byte{a, b} {

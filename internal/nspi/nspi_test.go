@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/exsim/exsim/internal/dcerpc"
+	"github.com/exsim/exsim/internal/fuzzseed"
 )
 
 func testServer() *Server {
@@ -108,9 +109,9 @@ func TestCallErrors(t *testing.T) {
 
 // FuzzCall: no request stub makes an operation panic.
 func FuzzCall(f *testing.F) {
-	f.Add(uint16(opQueryRows), make([]byte, 100))
-	f.Add(uint16(opUpdateStat), make([]byte, 68))
-	f.Add(uint16(opGetSpecialTable), make([]byte, 40))
+	fuzzseed.Add(f, uint16(opQueryRows), make([]byte, 100))
+	fuzzseed.Add(f, uint16(opUpdateStat), make([]byte, 68))
+	fuzzseed.Add(f, uint16(opGetSpecialTable), make([]byte, 40))
 	s := testServer()
 	f.Fuzz(func(t *testing.T, op uint16, stub []byte) {
 		if len(stub) >= 20 {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/exsim/exsim/internal/fuzzseed"
 	"github.com/exsim/exsim/internal/wbxml"
 )
 
@@ -17,7 +18,7 @@ import (
 func FuzzEASQuery(f *testing.F) {
 	for _, seed := range []string{"Cmd=Sync&User=alice&DeviceId=D1&DeviceType=iPhone",
 		"jQAJBAIBqwQ5MAAACVNtYXJ0UGhvbgEBNQMDNTo3BwEDCAVhbGljZQ==", "%%%", ""} {
-		f.Add(seed)
+		fuzzseed.Add(f, seed)
 	}
 	f.Fuzz(func(t *testing.T, query string) {
 		r := &http.Request{Method: "POST", Header: http.Header{}, URL: &url.URL{Path: "/Microsoft-Server-ActiveSync", RawQuery: query}}
@@ -48,7 +49,7 @@ func FuzzEASCommand(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(uint8(0), b)
+		fuzzseed.Add(f, uint8(0), b)
 	}
 	names := slices.Sorted(func(yield func(string) bool) {
 		for k := range easCommands {
