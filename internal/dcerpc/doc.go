@@ -9,4 +9,7 @@
 // (servers/httpd/rpch) and a plain TCP endpoint can share it. The
 // interfaces a Conn serves are given as Interface values whose Call gets
 // the NDR stub of a request and returns the stub of the response.
+// ParseRTS and BuildRTS are the RTS PDUs of RPC over HTTP v2 (MS-RPCH),
+// shared by its server (servers/httpd/rpch) and its client
+// (internal/rpchclient).
 package dcerpc

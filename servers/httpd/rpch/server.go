@@ -160,18 +160,18 @@ func (s *Server) ServeOut(w http.ResponseWriter, r *http.Request) {
 		s.badRequest(w, "CONN/A1", err)
 		return
 	}
-	a1, err := parseRTS(pdu)
+	a1, err := dcerpc.ParseRTS(pdu)
 	if err == nil {
-		err = a1.expect("CONN/A1", cmdVersion, cmdCookie, cmdCookie, cmdReceiveWindowSize)
+		err = a1.Expect("CONN/A1", dcerpc.RTSVersion, dcerpc.RTSCookie, dcerpc.RTSCookie, dcerpc.RTSReceiveWindowSize)
 	}
 	if err != nil {
 		s.badRequest(w, "CONN/A1", err)
 		return
 	}
-	vc := s.get(a1.cmds[1].cookie)
+	vc := s.get(a1.Cmds[1].Cookie)
 	defer s.end(vc)
 	vc.mu.Lock()
-	vc.window = a1.cmds[3].value
+	vc.window = a1.Cmds[3].Value
 	vc.mu.Unlock()
 	vc.outOk.Do(func() { close(vc.outReady) })
 	h := w.Header()
@@ -186,15 +186,15 @@ func (s *Server) ServeOut(w http.ResponseWriter, r *http.Request) {
 		return rc.Flush()
 	}
 	timeout := uint32(s.o.ConnectionTimeout / time.Millisecond)
-	if send(buildRTS(flagNone, command{typ: cmdConnectionTimeout, value: timeout})) != nil {
+	if send(dcerpc.BuildRTS(dcerpc.RTSFlagNone, dcerpc.RTSCommand{Type: dcerpc.RTSConnectionTimeout, Value: timeout})) != nil {
 		return
 	}
 	if err := vc.wait(r.Context(), vc.inReady); err != nil {
 		s.o.Logger.Info("rpc over http: OUT channel not paired", "err", err)
 		return
 	}
-	c2 := buildRTS(flagNone, command{typ: cmdVersion, value: 1}, command{typ: cmdReceiveWindowSize, value: receiveWindow},
-		command{typ: cmdConnectionTimeout, value: timeout})
+	c2 := dcerpc.BuildRTS(dcerpc.RTSFlagNone, dcerpc.RTSCommand{Type: dcerpc.RTSVersion, Value: 1}, dcerpc.RTSCommand{Type: dcerpc.RTSReceiveWindowSize, Value: receiveWindow},
+		dcerpc.RTSCommand{Type: dcerpc.RTSConnectionTimeout, Value: timeout})
 	if send(c2) != nil {
 		return
 	}
@@ -231,7 +231,7 @@ func (s *Server) ServeOut(w http.ResponseWriter, r *http.Request) {
 		case <-ping.C:
 			// A PING RTS PDU keeps proxies from closing an idle channel
 			// (MS-RPCH section 2.2.4.49 and 3.2.3.5.3).
-			if send(buildRTS(flagPing)) != nil {
+			if send(dcerpc.BuildRTS(dcerpc.RTSFlagPing)) != nil {
 				return
 			}
 		case <-vc.done:
@@ -251,17 +251,17 @@ func (s *Server) ServeIn(w http.ResponseWriter, r *http.Request, port int) {
 		s.badRequest(w, "CONN/B1", err)
 		return
 	}
-	b1, err := parseRTS(pdu)
+	b1, err := dcerpc.ParseRTS(pdu)
 	if err == nil {
-		err = b1.expect("CONN/B1", cmdVersion, cmdCookie, cmdCookie, cmdChannelLifetime, cmdClientKeepalive, cmdAssociationGroup)
+		err = b1.Expect("CONN/B1", dcerpc.RTSVersion, dcerpc.RTSCookie, dcerpc.RTSCookie, dcerpc.RTSChannelLifetime, dcerpc.RTSClientKeepalive, dcerpc.RTSAssociationGroup)
 	}
 	if err != nil {
 		s.badRequest(w, "CONN/B1", err)
 		return
 	}
-	vc := s.get(b1.cmds[1].cookie)
+	vc := s.get(b1.Cmds[1].Cookie)
 	defer s.end(vc)
-	vc.inCookie = b1.cmds[2].cookie
+	vc.inCookie = b1.Cmds[2].Cookie
 	vc.inOk.Do(func() { close(vc.inReady) })
 	if err := vc.wait(r.Context(), vc.outReady); err != nil {
 		s.o.Logger.Info("rpc over http: IN channel not paired", "err", err)
@@ -281,14 +281,14 @@ func (s *Server) ServeIn(w http.ResponseWriter, r *http.Request, port int) {
 			// Flow control acknowledgements of the OUT channel open the
 			// client's window; pings and PingTrafficSentNotify need no
 			// answer from the server.
-			p, err := parseRTS(pdu)
+			p, err := dcerpc.ParseRTS(pdu)
 			if err != nil {
 				s.o.Logger.Info("rpc over http: bad RTS PDU", "err", err)
 				return
 			}
-			for _, c := range p.cmds {
-				if c.typ == cmdFlowControlAck {
-					vc.ack(c.bytes, c.value)
+			for _, c := range p.Cmds {
+				if c.Type == dcerpc.RTSFlowControlAck {
+					vc.ack(c.Bytes, c.Value)
 				}
 			}
 			continue
@@ -303,7 +303,7 @@ func (s *Server) ServeIn(w http.ResponseWriter, r *http.Request, port int) {
 			// FlowControlAck (MS-RPCH section 2.2.4.50, 3.2.5.5.4): the
 			// server has consumed what the client sent.
 			acked = received
-			out = append(out, buildRTS(flagOtherCmd, command{typ: cmdFlowControlAck, bytes: received, value: receiveWindow, cookie: vc.inCookie}))
+			out = append(out, dcerpc.BuildRTS(dcerpc.RTSFlagOtherCmd, dcerpc.RTSCommand{Type: dcerpc.RTSFlowControlAck, Bytes: received, Value: receiveWindow, Cookie: vc.inCookie}))
 		}
 		for _, p := range out {
 			select {

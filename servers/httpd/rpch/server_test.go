@@ -82,8 +82,8 @@ func TestVirtualConnection(t *testing.T) {
 		}
 		inDone <- err
 	}()
-	a1 := buildRTS(flagNone, command{typ: cmdVersion, value: 1}, command{typ: cmdCookie, cookie: vc},
-		command{typ: cmdCookie, cookie: out}, command{typ: cmdReceiveWindowSize, value: 100})
+	a1 := dcerpc.BuildRTS(dcerpc.RTSFlagNone, dcerpc.RTSCommand{Type: dcerpc.RTSVersion, Value: 1}, dcerpc.RTSCommand{Type: dcerpc.RTSCookie, Cookie: vc},
+		dcerpc.RTSCommand{Type: dcerpc.RTSCookie, Cookie: out}, dcerpc.RTSCommand{Type: dcerpc.RTSReceiveWindowSize, Value: 100})
 	if len(a1) != 76 {
 		t.Fatalf("CONN/A1 is %d bytes, want 76", len(a1))
 	}
@@ -104,16 +104,16 @@ func TestVirtualConnection(t *testing.T) {
 		}
 		return p
 	}
-	a3, err := parseRTS(next())
-	if err != nil || a3.expect("CONN/A3", cmdConnectionTimeout) != nil || a3.cmds[0].value != 400 {
+	a3, err := dcerpc.ParseRTS(next())
+	if err != nil || a3.Expect("CONN/A3", dcerpc.RTSConnectionTimeout) != nil || a3.Cmds[0].Value != 400 {
 		t.Fatalf("CONN/A3: %+v %v", a3, err)
 	}
-	b1 := buildRTS(flagNone, command{typ: cmdVersion, value: 1}, command{typ: cmdCookie, cookie: vc},
-		command{typ: cmdCookie, cookie: in}, command{typ: cmdChannelLifetime, value: ChannelLifetime},
-		command{typ: cmdClientKeepalive, value: 300000}, command{typ: cmdAssociationGroup, cookie: [16]byte{9}})
+	b1 := dcerpc.BuildRTS(dcerpc.RTSFlagNone, dcerpc.RTSCommand{Type: dcerpc.RTSVersion, Value: 1}, dcerpc.RTSCommand{Type: dcerpc.RTSCookie, Cookie: vc},
+		dcerpc.RTSCommand{Type: dcerpc.RTSCookie, Cookie: in}, dcerpc.RTSCommand{Type: dcerpc.RTSChannelLifetime, Value: ChannelLifetime},
+		dcerpc.RTSCommand{Type: dcerpc.RTSClientKeepalive, Value: 300000}, dcerpc.RTSCommand{Type: dcerpc.RTSAssociationGroup, Cookie: [16]byte{9}})
 	inW.Write(b1)
-	c2, err := parseRTS(next())
-	if err != nil || c2.expect("CONN/C2", cmdVersion, cmdReceiveWindowSize, cmdConnectionTimeout) != nil {
+	c2, err := dcerpc.ParseRTS(next())
+	if err != nil || c2.Expect("CONN/C2", dcerpc.RTSVersion, dcerpc.RTSReceiveWindowSize, dcerpc.RTSConnectionTimeout) != nil {
 		t.Fatalf("CONN/C2: %+v %v", c2, err)
 	}
 
@@ -131,8 +131,8 @@ func TestVirtualConnection(t *testing.T) {
 	// filled most of it, so the fault waits for the client's
 	// FlowControlAckWithDestination (MS-RPCH section 2.2.4.51).
 	inW.Write(requestPDU(3, 7, nil))
-	inW.Write(buildRTS(flagOtherCmd, command{typ: cmdDestination, value: 0},
-		command{typ: cmdFlowControlAck, bytes: uint32(len(ack) + len(rsp)), value: 100, cookie: out}))
+	inW.Write(dcerpc.BuildRTS(dcerpc.RTSFlagOtherCmd, dcerpc.RTSCommand{Type: dcerpc.RTSDestination, Value: 0},
+		dcerpc.RTSCommand{Type: dcerpc.RTSFlowControlAck, Bytes: uint32(len(ack) + len(rsp)), Value: 100, Cookie: out}))
 	f := next()
 	for dcerpc.Type(f) == dcerpc.PtypeRTS {
 		f = next() // a PING while waiting
@@ -141,8 +141,8 @@ func TestVirtualConnection(t *testing.T) {
 		t.Fatalf("unknown opnum answered % x", f)
 	}
 	// Idle: the OUT channel sends a PING RTS PDU.
-	ping, err := parseRTS(next())
-	if err != nil || ping.flags != flagPing {
+	ping, err := dcerpc.ParseRTS(next())
+	if err != nil || ping.Flags != dcerpc.RTSFlagPing {
 		t.Fatalf("idle OUT channel sent %+v %v", ping, err)
 	}
 	// The client ends the IN channel: the OUT channel ends too.
@@ -157,7 +157,7 @@ func TestVirtualConnection(t *testing.T) {
 func TestBadConnA1(t *testing.T) {
 	s := NewServer(Options{})
 	w := httptest.NewRecorder()
-	s.ServeOut(w, httptest.NewRequest("RPC_OUT_DATA", "/rpc/rpcproxy.dll", strings.NewReader(string(buildRTS(flagPing)))))
+	s.ServeOut(w, httptest.NewRequest("RPC_OUT_DATA", "/rpc/rpcproxy.dll", strings.NewReader(string(dcerpc.BuildRTS(dcerpc.RTSFlagPing)))))
 	if w.Code != http.StatusBadRequest {
 		t.Fatalf("status %d", w.Code)
 	}
