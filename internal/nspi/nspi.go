@@ -4,6 +4,8 @@
 // Address List. It serves NspiBind, NspiUnbind, NspiUpdateStat,
 // NspiQueryRows, NspiGetSpecialTable and NspiQueryColumns over NDR 2.0 as
 // a dcerpc.Interface; other operations fault with nca_s_op_rng_error.
+// Bind, UpdateStat, QueryRows and Unbind are the client side of those
+// calls, for connectivity tests (exsim rca) against any Exchange.
 //
 // The address book is one container, the Default Global Address List
 // (minimal entry id 0), holding the entries Book returns, sorted by display
