@@ -84,12 +84,14 @@ func (w *web) client(auth string) *http.Client {
 }
 
 // url is https://host[:port]/path, with the port dialled.
-func (w *web) url(path string) string {
-	h := w.host
+func (w *web) url(path string) string { return "https://" + w.hostport() + path }
+
+// hostport is the host as a Host header names it: the port only when not 443.
+func (w *web) hostport() string {
 	if w.port != 443 {
-		h = net.JoinHostPort(w.host, strconv.Itoa(w.port))
+		return net.JoinHostPort(w.host, strconv.Itoa(w.port))
 	}
-	return "https://" + h + path
+	return w.host
 }
 
 // do sends one request; auth as for client. The body is read whole.

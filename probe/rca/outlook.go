@@ -2,15 +2,15 @@ package rca
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
-	"strings"
 )
 
 // outlookConnectivity is RCA's Outlook Connectivity test: Autodiscover,
 // then the MAPI over HTTP endpoints and the RPC over HTTP proxy. The
-// MAPI/HTTP (MS-OXCMAPIHTTP) and RPC/HTTP (MS-RPCH) clients are not in the
-// repository yet: their protocol steps are reported as not run.
+// MAPI/HTTP (MS-OXCMAPIHTTP) client is not in the repository yet: its
+// steps are reported as not run. RPC over HTTP (MS-RPCH) opens the
+// channels and reads the address book (NSPI) with internal/rpchclient;
+// its mailbox step (EMSMDB) is not run (rpcHTTP).
 func outlookConnectivity(r *run) {
 	ad, ok := r.autodiscover(false)
 	if !ok {
@@ -51,48 +51,7 @@ func outlookConnectivity(r *run) {
 	}
 	// RPC_IN_DATA is what Outlook sends first (MS-RPCH 2.1.2.1.1).
 	if w.challenge("RPC_IN_DATA", "/rpc/rpcproxy.dll", "NTLM", "Negotiate", "Basic") {
-		r.notBuilt("RPC over HTTP: establish the RPC_IN_DATA and RPC_OUT_DATA channels")
-		r.notBuilt("RPC over HTTP: bind the address book (NSPI) and the mailbox (EMSMDB)")
+		server, _, _, _, _ := ad.protocol("EXCH")
+		rpcHTTP(r, w, server)
 	}
-}
-
-// activeSync is RCA's Exchange ActiveSync test: Autodiscover (mobilesync),
-// then OPTIONS with Basic authentication as a device sends it
-// (MS-ASHTTP 2.2.3). The WBXML commands (MS-ASCMD) need the ActiveSync
-// client, which is not in the repository yet.
-func activeSync(r *run) {
-	ad, ok := r.autodiscover(true)
-	if !ok {
-		return
-	}
-	var easURL string
-	for _, s := range ad.Mobile {
-		if s.Type == "MobileSync" {
-			easURL = s.URL
-		}
-	}
-	w, u, ok := r.webFor(easURL)
-	if !ok || !w.challenge(http.MethodOptions, u.Path, "Basic") {
-		return
-	}
-	if !r.step("OPTIONS "+u.Path+" as "+r.o.User+" (Basic authentication)", func() (string, error) {
-		resp, b, err := w.do("basic", http.MethodOptions, u.Path, nil, nil)
-		if err != nil {
-			return "", err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return "", statusErr(resp, b)
-		}
-		vers := resp.Header.Get("MS-ASProtocolVersions")
-		if !strings.Contains(vers, "14.1") && !strings.Contains(vers, "16.1") {
-			return "", fmt.Errorf("MS-ASProtocolVersions %q offers neither 14.1 nor 16.1", vers)
-		}
-		return "MS-ASProtocolVersions " + vers, nil
-	}) {
-		return
-	}
-	r.notBuilt("Provision (policy key)")
-	r.notBuilt("FolderSync")
-	r.notBuilt("Sync the Inbox")
-	r.notBuilt("Ping")
 }

@@ -50,7 +50,7 @@ func writeTable(w io.Writer, from string, rs []Result) error {
 	s := Summarize(rs)
 	fmt.Fprintf(tw, "%d tests: %d passed, %d failed", s.Tests, s.Passed, s.Failed)
 	if s.Incomplete > 0 {
-		fmt.Fprintf(tw, ", %d incomplete (steps not run: client not built yet)", s.Incomplete)
+		fmt.Fprintf(tw, ", %d incomplete (steps not run)", s.Incomplete)
 	}
 	fmt.Fprintln(tw)
 	return tw.Flush()
