@@ -54,10 +54,14 @@ func (rt *Runtime) Read(ctx context.Context, req control.ReadRequest) (control.R
 		return readEWS(ctx, src, dst, rt.o.Topology.Port(443), tlsConf, req)
 	case "ews-stream":
 		return readEWSStream(ctx, src, dst, rt.o.Topology.Port(443), tlsConf, req)
+	case "activesync-ping":
+		return readEASPing(ctx, src, dst, rt.o.Topology.Port(443), tlsConf, req)
+	case "rpc-http":
+		return readRPCHTTP(ctx, src, dst, rt.o.Topology.Port(443), tlsConf, req)
 	case "http":
 		return rt.readHTTP(ctx, src, dst, rt.o.Topology.Port(80), req)
 	}
-	return control.ReadResponse{}, &control.BadInputError{Msg: fmt.Sprintf("protocol %q: use imap, pop3, https, ews-stream or http", req.Protocol)}
+	return control.ReadResponse{}, &control.BadInputError{Msg: fmt.Sprintf("protocol %q: use imap, pop3, https, ews-stream, activesync-ping, rpc-http or http", req.Protocol)}
 }
 
 func dialFrom(ctx context.Context, src *Server, dst *topology.Server, port int) (net.Conn, error) {
@@ -217,14 +221,19 @@ const findItemRequest = `<?xml version="1.0" encoding="utf-8"?>
 // with NTLM as Outlook does; the caller closes the body. onErr, when not
 // nil, sees every failed round trip of the handshake (the NTLM negotiator
 // hides them behind the first 401).
-func ewsPost(ctx context.Context, src *Server, dst *topology.Server, port int, tlsConf *tls.Config, req control.ReadRequest, body string, onErr func(error)) (*http.Response, string, error) {
-	var rt http.RoundTripper = &http.Transport{
+// webTransport reaches dst's port from src's position with TLS.
+func webTransport(src *Server, dst *topology.Server, port int, tlsConf *tls.Config) *http.Transport {
+	return &http.Transport{
 		TLSClientConfig: tlsConf,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return dialFrom(ctx, src, dst, port)
 		},
 		MaxIdleConnsPerHost: 1,
 	}
+}
+
+func ewsPost(ctx context.Context, src *Server, dst *topology.Server, port int, tlsConf *tls.Config, req control.ReadRequest, body string, onErr func(error)) (*http.Response, string, error) {
+	var rt http.RoundTripper = webTransport(src, dst, port, tlsConf)
 	if onErr != nil {
 		rt = watchErrors{rt, onErr}
 	}

@@ -42,8 +42,8 @@ const (
 // point of the idle-timeout scenario.
 func readEWSStream(ctx context.Context, src *Server, dst *topology.Server, port int, tlsConf *tls.Config, req control.ReadRequest) (control.ReadResponse, error) {
 	res := control.ReadResponse{Subjects: []string{}}
-	if req.Hold <= 0 || req.Hold > 29*time.Minute {
-		return res, &control.BadInputError{Msg: fmt.Sprintf("ews-stream: hold %s: give 1s to 29m", req.Hold)}
+	if err := checkHold("ews-stream", req.Hold); err != nil {
+		return res, err
 	}
 	resp, u, err := ewsPost(ctx, src, dst, port, tlsConf, req, streamingSubscribeRequest, nil)
 	if err != nil {
@@ -96,21 +96,47 @@ func readEWSStream(ctx context.Context, src *Server, dst *topology.Server, port 
 		}
 		ended <- err
 	}()
-	hold := time.NewTimer(req.Hold)
-	defer hold.Stop()
-	select {
-	case <-hold.C:
-		res.Detail = fmt.Sprintf("EWS GetStreamingEvents on %s as %s held open for %s", u, req.User, req.Hold)
-	case err := <-ended:
-		if r, ok := err.(*refusedError); ok {
-			return res, r.err // an answer, not a cut connection
-		}
-		res.Cut = fmt.Sprintf("after %s: %v", time.Since(start).Round(100*time.Millisecond), err)
-		res.Detail = fmt.Sprintf("EWS GetStreamingEvents on %s as %s ended before %s: %s", u, req.User, req.Hold, res.Cut)
-	case <-ctx.Done():
-		return res, ctx.Err()
+	cut, err := held(ctx, req.Hold, start, ended)
+	if err != nil {
+		return res, err
+	}
+	res.Cut = cut
+	res.Detail = fmt.Sprintf("EWS GetStreamingEvents on %s as %s held open for %s", u, req.User, req.Hold)
+	if cut != "" {
+		res.Detail = fmt.Sprintf("EWS GetStreamingEvents on %s as %s ended before %s: %s", u, req.User, req.Hold, cut)
 	}
 	return res, nil
+}
+
+// held waits until hold has passed or the held connection ended (its
+// error on ended; nil: it was answered, not cut). It returns why the
+// connection ended early ("" when it lasted) or the refusal that is an
+// answer rather than a cut.
+func held(ctx context.Context, hold time.Duration, start time.Time, ended <-chan error) (cut string, err error) {
+	t := time.NewTimer(hold)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return "", nil
+	case err := <-ended:
+		if r, ok := err.(*refusedError); ok {
+			return "", r.err
+		}
+		if err == nil {
+			return "", nil
+		}
+		return fmt.Sprintf("after %s: %v", time.Since(start).Round(100*time.Millisecond), err), nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// checkHold bounds the hold of a held read.
+func checkHold(protocol string, hold time.Duration) error {
+	if hold <= 0 || hold > 29*time.Minute {
+		return &control.BadInputError{Msg: fmt.Sprintf("%s: hold %s: give 1s to 29m", protocol, hold)}
+	}
+	return nil
 }
 
 // watchErrors reports the errors of the round trips it makes.

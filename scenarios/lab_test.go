@@ -152,3 +152,38 @@ func TestJUnitReport(t *testing.T) {
 	}
 	clienttest.ValidateJUnit(t, b.Bytes())
 }
+
+// TestIdleTimeoutCutsHeldConnections runs scenario 32 alone on contoso:
+// the EWS stream, the ActiveSync Ping and the RPC over HTTP channels last
+// without the idle fault and are cut with it.
+func TestIdleTimeoutCutsHeldConnections(t *testing.T) {
+	all, err := scenarios.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sc *scenarios.Scenario
+	for _, s := range scenarios.For(all, "contoso") {
+		if strings.Contains(s.File, "32-proxy-idle-timeout") {
+			sc = s
+		}
+	}
+	if sc == nil {
+		t.Fatal("no scenario 32 for contoso")
+	}
+	_, e := startLab(t, "contoso")
+	r := (&scenarios.Runner{Env: e, Timeout: 20 * time.Second}).RunOne(context.Background(), sc)
+	var details []string
+	for _, s := range r.Steps {
+		details = append(details, s.Detail)
+		t.Logf("step %d %s pass=%v: %s", s.Index+1, s.Kind, s.Pass, s.Detail)
+	}
+	if !r.Pass {
+		t.Fatalf("scenario 32: %s", r.Error)
+	}
+	joined := strings.Join(details, "\n")
+	for _, want := range []string{"ActiveSync Ping (HeartbeatInterval 480 s)", "ActiveSync Ping on", "RPC over HTTP channels", "held open for", "ended before"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("no step says %q", want)
+		}
+	}
+}

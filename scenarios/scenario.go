@@ -162,14 +162,15 @@ type RetryStep struct {
 // ReadStep reads a mailbox as a client from a server's position.
 type ReadStep struct {
 	From     string `yaml:"from"`
-	Protocol string `yaml:"protocol"` // imap, pop3, https, ews-stream, http
+	Protocol string `yaml:"protocol"` // imap, pop3, https, ews-stream, activesync-ping, rpc-http, http
 	Server   string `yaml:"server"`
 	TLS      string `yaml:"tls,omitempty"`
 	User     string `yaml:"user"`
 	Password string `yaml:"password"`
 	// ExpectLast: the last sent message must be listed.
 	ExpectLast bool `yaml:"expect_last,omitempty"`
-	// Hold is how long ews-stream holds its streaming connection.
+	// Hold is how long ews-stream, activesync-ping and rpc-http hold
+	// their connection.
 	Hold *Duration `yaml:"hold,omitempty"`
 	// ExpectCut: the held connection must end early (an idle timeout in
 	// the path); without it, it must last the whole hold.

@@ -145,7 +145,9 @@ type SendResponse struct {
 type ReadRequest struct {
 	FromServer string `json:"from_server"`
 	// Protocol is imap, pop3, https (EWS FindItem with NTLM), ews-stream
-	// (an EWS streaming subscription held open for Hold) or http.
+	// (an EWS streaming subscription held open for Hold), activesync-ping
+	// (an ActiveSync Ping on the Inbox held for Hold), rpc-http (RPC over
+	// HTTP channels with NSPI bound, held idle for Hold) or http.
 	Protocol string `json:"protocol"`
 	// Server is the server whose front end is used.
 	Server   string `json:"server"`
@@ -153,8 +155,8 @@ type ReadRequest struct {
 	Password string `json:"password"`
 	// TLS is implicit (993, 995; the default) or starttls (143, 110).
 	TLS string `json:"tls,omitempty"`
-	// Hold is how long protocol ews-stream holds its GetStreamingEvents
-	// connection open.
+	// Hold is how long protocols ews-stream, activesync-ping and rpc-http
+	// hold their connection open.
 	Hold time.Duration `json:"hold,omitempty"`
 }
 
@@ -163,8 +165,9 @@ type ReadResponse struct {
 	Greeting string   `json:"greeting,omitempty"`
 	Subjects []string `json:"subjects"`
 	Detail   string   `json:"detail,omitempty"`
-	// Cut says why a held connection (ews-stream) ended before Hold: a
-	// proxy's idle timeout, a reset. Empty when it lasted.
+	// Cut says why a held connection (ews-stream, activesync-ping,
+	// rpc-http) ended before Hold: a proxy's idle timeout, a reset. Empty
+	// when it lasted.
 	Cut string `json:"cut,omitempty"`
 }
 
