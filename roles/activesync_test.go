@@ -155,16 +155,21 @@ func TestActiveSyncDevice(t *testing.T) {
 	}
 	accepted := time.Now() // EDGE01 said 250; EX01's transport still has to deliver it
 	waitMail(t, rt, "EX01", "alice@contoso.com", "eas ping wake")
+	delivered := time.Now()
+	// The bar is "within a second of delivery"; the test allows
+	// a generous 10 s so that a loaded machine does not fail it, and logs
+	// the real figure.
 	var r pingResult
 	select {
 	case r = <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the Ping was not woken by the delivery")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Ping was not woken within 10 s of the delivery")
 	}
 	if r.err != nil || r.status != easclient.PingChanges || !slices.Equal(r.folders, []string{inbox.ServerID}) {
 		t.Fatalf("Ping = %+v, want status 2 for the inbox", r)
 	}
-	t.Logf("Ping answered %v after the Edge accepted the message (docs/PERFORMANCE.md)", r.at.Sub(accepted))
+	t.Logf("Ping answered %v after the Edge accepted the message, %v after the delivery was seen (docs/PERFORMANCE.md)",
+		r.at.Sub(accepted), max(0, r.at.Sub(delivered)))
 	res, err = c.Sync(ctx, inbox.ServerID, easclient.SyncOptions{})
 	if err != nil || len(res.Added) != 1 || res.Added[0].Value("Email:Subject") != "eas ping wake" {
 		t.Fatalf("Sync after Ping = %+v, %v", res, err)
