@@ -26,7 +26,8 @@ int main(int argc, char **argv) {
 
 // libmspack, the reader Evolution's EWS provider downloads real Exchange
 // OABs with, unpacks what Pack writes to the same bytes: an independent
-// check of the container (LZX_HDR, LZX_BLK, stored blocks).
+// check of the container (LZX_HDR, LZX_BLK) and of the LZXD streams inside
+// (chunk prefixes, block headers, R0-R2, padding), whose CRC it verifies.
 func TestLibmspackReadsPack(t *testing.T) {
 	cc, err := exec.LookPath("cc")
 	if err != nil {

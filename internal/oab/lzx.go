@@ -15,23 +15,28 @@ const (
 	lzxHdrSize   = 16
 	lzxBlkSize   = 16
 	// BlockSize is the uncompressed size of every block but the last, and
-	// the header's ulBlockMax: one LZX frame (32 KB), the unit Exchange's
-	// LZX DELTA encoder works in.
+	// the header's ulBlockMax: one LZXD chunk (MS-PATCH 2.2.1), so that
+	// each block's stream is a single chunk.
 	BlockSize = 32768
 	// blockStored and blockLZX are LZX_BLK.ulFlags.
 	blockStored = 0
 	blockLZX    = 1
 )
 
-// ErrCompressed is Unpack's error for a block compressed with LZX (ulFlags
-// 1), which this package does not decode.
-var ErrCompressed = errors.New("oab: LZX-compressed block: this reader decodes stored blocks only")
+// ErrCompressed is Unpack's error for LZX-compressed data (LZXD verbatim
+// or aligned offset blocks, with Huffman trees and matches), which this
+// package does not decode.
+var ErrCompressed = errors.New("oab: LZX-compressed block: this reader decodes stored and LZX uncompressed blocks only")
 
-// Pack wraps an uncompressed file in the OAB container with stored blocks:
-// ulFlags 0 and ulCompSize equal to ulUncompSize, each block with the
-// MS-OXOAB section 2.1 CRC of its data.
+// Pack wraps an uncompressed file in the OAB container: blocks of
+// BlockSize bytes (the last one less), each with ulFlags 1 and an LZXD
+// stream holding the block's data as one LZX uncompressed block (block
+// type 3 of MS-PATCH), and the MS-OXOAB section 2.1 CRC of the data. Every
+// LZX decoder reads uncompressed blocks; the file is 36 bytes a block
+// larger than the data.
 func Pack(data []byte) []byte {
-	out := make([]byte, 0, lzxHdrSize+len(data)+lzxBlkSize*(len(data)/BlockSize+1))
+	nblk := (len(data) + BlockSize - 1) / BlockSize
+	out := make([]byte, 0, lzxHdrSize+len(data)+nblk*(lzxBlkSize+lzxChunkPrefixSize+lzxUncompHdrSize+1))
 	out = binary.LittleEndian.AppendUint32(out, lzxVersionHi)
 	out = binary.LittleEndian.AppendUint32(out, lzxVersionLo)
 	out = binary.LittleEndian.AppendUint32(out, BlockSize)
@@ -39,18 +44,20 @@ func Pack(data []byte) []byte {
 	for len(data) > 0 {
 		blk := data[:min(len(data), BlockSize)]
 		data = data[len(blk):]
-		out = binary.LittleEndian.AppendUint32(out, blockStored)
-		out = binary.LittleEndian.AppendUint32(out, uint32(len(blk)))
+		out = binary.LittleEndian.AppendUint32(out, blockLZX)
+		out = binary.LittleEndian.AppendUint32(out, uint32(lzxChunkPrefixSize+lzxUncompHdrSize+len(blk)+len(blk)&1))
 		out = binary.LittleEndian.AppendUint32(out, uint32(len(blk)))
 		out = binary.LittleEndian.AppendUint32(out, crc(blk))
-		out = append(out, blk...)
+		out = appendLZXDUncompressed(out, blk)
 	}
 	return out
 }
 
-// Unpack returns the file a container holds, checking the header's
-// version, every block's sizes against ulBlockMax and what is left of
-// ulTargetSize, its CRC, and that nothing follows the last block.
+// Unpack returns the file a container holds: stored blocks (ulFlags 0) and
+// LZX blocks made of LZXD uncompressed blocks (what Pack writes). It checks
+// the header's version, every block's sizes against ulBlockMax and what is
+// left of ulTargetSize, its LZXD chunks, its CRC, and that nothing follows
+// the last block.
 func Unpack(b []byte) ([]byte, error) {
 	if len(b) < lzxHdrSize {
 		return nil, fmt.Errorf("oab: container of %d bytes has no LZX_HDR", len(b))
@@ -62,8 +69,8 @@ func Unpack(b []byte) ([]byte, error) {
 	blockMax := binary.LittleEndian.Uint32(b[8:])
 	left := binary.LittleEndian.Uint32(b[12:])
 	b = b[lzxHdrSize:]
-	// Stored data is never larger than its container, which bounds the
-	// allocation whatever ulTargetSize claims.
+	// Stored and LZX uncompressed data are never larger than their
+	// container, which bounds the allocation whatever ulTargetSize claims.
 	out := make([]byte, 0, min(uint64(left), uint64(len(b))))
 	for n := 0; left > 0; n++ {
 		if len(b) < lzxBlkSize {
@@ -74,18 +81,22 @@ func Unpack(b []byte) ([]byte, error) {
 		sum := binary.LittleEndian.Uint32(b[12:])
 		b = b[lzxBlkSize:]
 		switch {
-		case flags == blockLZX:
-			return nil, fmt.Errorf("block %d: %w", n, ErrCompressed)
-		case flags != blockStored:
+		case flags != blockStored && flags != blockLZX:
 			return nil, fmt.Errorf("oab: block %d: ulFlags %#x is neither 0 (stored) nor 1 (LZX)", n, flags)
 		case usize == 0 || usize > blockMax || usize > left:
 			return nil, fmt.Errorf("oab: block %d: ulUncompSize %d is outside 1..min(ulBlockMax %d, %d left)", n, usize, blockMax, left)
-		case csize != usize:
+		case flags == blockStored && csize != usize:
 			return nil, fmt.Errorf("oab: block %d: stored block with ulCompSize %d != ulUncompSize %d", n, csize, usize)
 		case uint64(csize) > uint64(len(b)):
 			return nil, fmt.Errorf("oab: block %d: %d bytes of data, %d in the file", n, csize, len(b))
 		}
 		data := b[:csize]
+		if flags == blockLZX {
+			var err error
+			if data, err = unpackLZXD(data, int(usize)); err != nil {
+				return nil, fmt.Errorf("block %d: %w", n, err)
+			}
+		}
 		if got := crc(data); got != sum {
 			return nil, fmt.Errorf("oab: block %d: CRC %#08x, ulCRC says %#08x", n, got, sum)
 		}

@@ -146,15 +146,27 @@ func TestPublishRoundTrip(t *testing.T) {
 	}
 }
 
-// A file over several blocks: every block but the last is BlockSize.
+// A file over several blocks: every block but the last is BlockSize, each
+// an LZX block of one chunk holding one uncompressed block.
 func TestPackBlocks(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789abcdef"), BlockSize/8+3) // 2 blocks and 48 bytes
+	data = append(data, 'x')                                        // an odd last block
 	c := Pack(data)
-	if want := lzxHdrSize + len(data) + 3*lzxBlkSize; len(c) != want {
+	perBlock := lzxBlkSize + 2 + 4 + 12 // LZX_BLK, chunk size, block header, R0-R2
+	if want := lzxHdrSize + len(data) + 3*perBlock + 1; len(c) != want {
 		t.Fatalf("Pack: %d bytes, want %d", len(c), want)
 	}
-	if binary.LittleEndian.Uint32(c[lzxHdrSize+8:]) != BlockSize {
-		t.Errorf("first block ulUncompSize = %d", binary.LittleEndian.Uint32(c[lzxHdrSize+8:]))
+	le := binary.LittleEndian
+	blk := c[lzxHdrSize:]
+	if le.Uint32(blk) != 1 || le.Uint32(blk[4:]) != 2+4+12+BlockSize || le.Uint32(blk[8:]) != BlockSize ||
+		le.Uint32(blk[12:]) != crc(data[:BlockSize]) {
+		t.Errorf("first LZX_BLK = % x", blk[:16])
+	}
+	// The chunk: its size (0x8010), then 0 (no E8), 011 (uncompressed), the
+	// 24-bit size 0x008000 and 4 bits of padding, as two 16-bit
+	// little-endian words (0x3008, 0x0000).
+	if !bytes.Equal(blk[16:22], []byte{0x10, 0x80, 0x08, 0x30, 0x00, 0x00}) || le.Uint32(blk[22:]) != 1 {
+		t.Errorf("first chunk starts % x", blk[16:30])
 	}
 	got, err := Unpack(c)
 	if err != nil || !bytes.Equal(got, data) {
@@ -162,11 +174,28 @@ func TestPackBlocks(t *testing.T) {
 	}
 }
 
+// storedContainer is a container of stored blocks (ulFlags 0), which
+// MS-OXOAB allows and Pack does not write, built by hand.
+func storedContainer(data []byte) []byte {
+	le := binary.LittleEndian
+	b := le.AppendUint32(le.AppendUint32(le.AppendUint32(le.AppendUint32(nil, 3), 1), BlockSize), uint32(len(data)))
+	b = le.AppendUint32(le.AppendUint32(le.AppendUint32(le.AppendUint32(b, 0), uint32(len(data))), uint32(len(data))), crc(data))
+	return append(b, data...)
+}
+
+func TestUnpackStored(t *testing.T) {
+	got, err := Unpack(storedContainer([]byte("details")))
+	if err != nil || string(got) != "details" {
+		t.Fatalf("Unpack(stored) = %q, %v", got, err)
+	}
+}
+
 func TestUnpackErrors(t *testing.T) {
-	good := Pack([]byte("details"))
-	edit := func(off int, v uint32) []byte {
-		b := bytes.Clone(good)
-		binary.LittleEndian.PutUint32(b[off:], v)
+	good := Pack([]byte("details")) // LZX_BLK at 16, its chunk at 32, the data at 50
+	stored := storedContainer([]byte("details"))
+	edit := func(in []byte, off int, v ...byte) []byte {
+		b := bytes.Clone(in)
+		copy(b[off:], v)
 		return b
 	}
 	for _, tt := range []struct {
@@ -175,23 +204,27 @@ func TestUnpackErrors(t *testing.T) {
 		want string
 	}{
 		{"short", good[:10], "no LZX_HDR"},
-		{"patch version", edit(4, 2), "not 3.1"},
-		{"compressed block", edit(16, 1), "LZX-compressed"},
-		{"unknown flags", edit(16, 7), "neither 0"},
-		{"block over ulBlockMax", edit(8, 3), "outside 1..min"},
-		{"sizes differ", edit(20, 6), "ulCompSize 6"},
-		{"bad CRC", edit(28, 0), "CRC"},
+		{"patch version", edit(good, 4, 2), "not 3.1"},
+		{"unknown flags", edit(good, 16, 7), "neither 0"},
+		{"block over ulBlockMax", edit(good, 8, 3, 0, 0, 0), "outside 1..min"},
+		{"bad CRC", edit(good, 28, 0), "CRC"},
 		{"truncated data", good[:len(good)-2], "bytes of data"},
 		{"trailing bytes", append(bytes.Clone(good), 0), "after the last block"},
-		{"missing block", edit(12, 100), "no LZX_BLK"},
+		{"missing block", edit(good, 12, 100), "no LZX_BLK"},
+		{"verbatim block", edit(good, 35, 0x10), "LZX-compressed"},
+		{"E8 translation", edit(good, 35, 0xB0), "E8"},
+		{"chunk shorter than its block", edit(good, 32, 0x14), "past the chunk"},
+		{"block longer than its data", edit(good, 36, 0x90), "size prefix"},
+		{"stored sizes differ", edit(stored, 20, 6), "ulCompSize 6"},
+		{"stored bad CRC", edit(stored, 28, 0), "CRC"},
 	} {
 		_, err := Unpack(tt.in)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: Unpack = %v, want an error with %q", tt.name, err, tt.want)
 		}
 	}
-	if _, err := Unpack(edit(16, 1)); !errors.Is(err, ErrCompressed) {
-		t.Errorf("compressed block: %v is not ErrCompressed", err)
+	if _, err := Unpack(edit(good, 35, 0x10)); !errors.Is(err, ErrCompressed) {
+		t.Errorf("verbatim block: %v is not ErrCompressed", err)
 	}
 }
 
