@@ -50,7 +50,9 @@ const (
 
 // Flags of an OAB_PROP_REC (MS-OXOAB section 2.9.4): the property is an
 // ambiguous name resolution index online (a), a primary key index whose
-// value every record carries (b).
+// value every record carries (b). The values read the section's diagram
+// (c, b, a from the most significant bit down) in the little-endian order
+// of every OAB integer: a is bit 0, b bit 1.
 const (
 	FlagANR        = 0x1
 	FlagPrimaryKey = 0x2

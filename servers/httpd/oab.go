@@ -16,7 +16,10 @@ import (
 )
 
 // The Offline Address Book's one offline address list: the Default Global
-// Address List, whose DN Exchange's manifests give as "/".
+// Address List. MS-OXWOAB gives the OAL element's attributes (the list's
+// GUID, DN and name) but no values; "/" for the GAL's DN and the name with
+// its leading backslash are those of Exchange 2013+ manifests as they are
+// quoted in troubleshooting material, not checked against a live server.
 const (
 	galName = `\Global Address List`
 	galDN   = "/"
