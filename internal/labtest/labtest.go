@@ -3,7 +3,8 @@
 // labs of different packages (which run in parallel) never share an
 // address, and a port offset so no test needs root.
 //
-// Blocks in use: roles 210-249, cmd/exsim 121-139, (free: 141-159),
+// Blocks in use: roles 210-249 (and 145-148 for its Offline Address Book test),
+// cmd/exsim 121-139, (free: 141-144, 149-159),
 // probe 161-179, internal/control's dashboard 181-184, lab 191-199, roles' TLS persona tests 200-204,
 // probe/rca 205-209;
 // exsimtest (and the scenarios tests through it) picks from 60-119.

@@ -169,9 +169,7 @@ func (s *Server) withBook(ctx context.Context, opnum uint16, r *reader, w *write
 		return fmt.Errorf("nspi: address book: %w", err)
 	}
 	entries = slices.Clone(entries)
-	slices.SortStableFunc(entries, func(a, b Entry) int {
-		return strings.Compare(strings.ToLower(a.DisplayName), strings.ToLower(b.DisplayName))
-	})
+	SortEntries(entries)
 	t := table(entries)
 	switch opnum {
 	case opUpdateStat:
@@ -186,4 +184,13 @@ func (s *Server) withBook(ctx context.Context, opnum uint16, r *reader, w *write
 		return dcerpc.FaultOpRangeError
 	}
 	return nil
+}
+
+// SortEntries puts entries in the Global Address List's order, by display
+// name without regard to case, keeping the order of equal names: the order
+// of NSPI's minimal entry ids, and of the Offline Address Book's records.
+func SortEntries(entries []Entry) {
+	slices.SortStableFunc(entries, func(a, b Entry) int {
+		return strings.Compare(strings.ToLower(a.DisplayName), strings.ToLower(b.DisplayName))
+	})
 }

@@ -19,6 +19,7 @@ type Handler struct {
 	easDevices *easDevices
 	notify     *notifier // EWS subscriptions
 	rpc        *rpch.Server
+	oab        oabPublisher
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -81,8 +82,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// MAPI over HTTP: /mapi/emsmdb and /mapi/nspi, Windows auth only.
 		h.cfg.challenge(w, r, vdirMAPI)
 	case "oab":
-		// /OAB/<guid>/oab.xml: Windows auth only.
-		h.cfg.challenge(w, r, vdirOAB)
+		h.serveOAB(w, r, rest, log)
 	case "rpc":
 		h.serveRPC(w, r, rest, log)
 	default:

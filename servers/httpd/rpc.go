@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/uuid"
-
 	"github.com/exsim/exsim/internal/dcerpc"
 	"github.com/exsim/exsim/internal/nspi"
 	"github.com/exsim/exsim/servers/httpd/rpch"
@@ -28,23 +26,7 @@ const (
 // 6002 and 6004, bound with NTLM (Options.RPCAuth). EMSMDB (6001) is not
 // simulated: its binds are refused (abstract syntax not supported).
 func newRPCServer(b Backend, c *config) *rpch.Server {
-	book := nspi.NewServer(func(ctx context.Context) ([]nspi.Entry, error) {
-		list, err := b.AddressBook(ctx)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]nspi.Entry, 0, len(list))
-		for _, e := range list {
-			g, err := uuid.Parse(e.ObjectGUID)
-			if err != nil {
-				g = uuid.NewSHA1(uuid.NameSpaceURL, []byte("mailto:"+strings.ToLower(e.Address)))
-			}
-			dn := legacyDN(c, &User{Address: e.Address, LegacyDN: e.LegacyDN, MailboxGUID: e.MailboxGUID})
-			out = append(out, nspi.Entry{DisplayName: e.DisplayName, Alias: e.Alias, Address: e.Address,
-				LegacyDN: dn, ProxyAddresses: e.ProxyAddresses, GUID: guidWire(g), Created: e.Created})
-		}
-		return out, nil
-	})
+	book := nspi.NewServer(func(ctx context.Context) ([]nspi.Entry, error) { return addressBook(ctx, b, c) })
 	return rpch.NewServer(rpch.Options{
 		ConnectionTimeout: c.RPCConnectionTimeout,
 		Logger:            c.log.With("server", c.ServerName, "proto", "rpc"),
@@ -56,16 +38,6 @@ func newRPCServer(b Backend, c *config) *rpch.Server {
 			return dcerpc.NewConn(o)
 		},
 	})
-}
-
-// guidWire is a GUID in the byte order Windows stores objectGUID (the
-// first three fields little-endian).
-func guidWire(g uuid.UUID) [16]byte {
-	b := [16]byte(g)
-	b[0], b[1], b[2], b[3] = b[3], b[2], b[1], b[0]
-	b[4], b[5] = b[5], b[4]
-	b[6], b[7] = b[7], b[6]
-	return b
 }
 
 // serveRPC is Outlook Anywhere (RPC over HTTP v2, MS-RPCH). Its virtual

@@ -77,9 +77,17 @@ func newTestServer(t *testing.T, o Options) *testServer {
 // newTestServerWith serves backend, whose fake is b.
 func newTestServerWith(t *testing.T, o Options, backend Backend, b *fakeBackend) *testServer {
 	t.Helper()
+	return newTestServerConn(t, o, backend, b, nil)
+}
+
+// newTestServerConn is newTestServerWith with the server's ConnContext
+// (an NTLM acceptor's connection state), when not nil.
+func newTestServerConn(t *testing.T, o Options, backend Backend, b *fakeBackend, connContext func(context.Context, net.Conn) context.Context) *testServer {
+	t.Helper()
 	ca, cert := labCertificate(t)
 	h := NewHandler(backend, o)
 	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnContext = connContext
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // browsers' aborted preconnects
 	srv.TLS = ca.ServerTLS(cert)
 	srv.StartTLS()
