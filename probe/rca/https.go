@@ -187,6 +187,7 @@ type adSettings struct {
 			EwsURL      string `xml:"EwsUrl"`
 			MailStore   string `xml:"MailStore>ExternalUrl"`
 			AddressBook string `xml:"AddressBook>ExternalUrl"`
+			OABURL      string `xml:"OABUrl"`
 		} `xml:"Protocol"`
 	} `xml:"Response>Account"`
 	Mobile []struct {
@@ -204,6 +205,17 @@ func (s *adSettings) protocol(typ string) (server, asURL, mailStore, addressBook
 		}
 	}
 	return "", "", "", "", false
+}
+
+// oabURL is the first OABUrl of the answer's Protocol blocks (EXPR for
+// outside clients, EXCH inside: both name the same OAB virtual directory).
+func (s *adSettings) oabURL() string {
+	for _, p := range s.Account.Protocols {
+		if p.OABURL != "" {
+			return p.OABURL
+		}
+	}
+	return ""
 }
 
 // autodiscover runs the Autodiscover steps (POX, the Outlook or the

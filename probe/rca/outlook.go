@@ -16,6 +16,10 @@ func outlookConnectivity(r *run) {
 	if !ok {
 		return
 	}
+	offlineAddressBook(r, ad)
+	if r.failed {
+		return
+	}
 	var mailStore string
 	if !r.step("Find the MAPI over HTTP settings in the Autodiscover answer", func() (string, error) {
 		_, _, ms, ab, found := ad.protocol("mapiHttp")

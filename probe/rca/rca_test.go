@@ -122,6 +122,7 @@ func TestEveryTestPassesFromTheInternet(t *testing.T) {
 	for prefix, want := range map[string]string{
 		"RPC over HTTP: establish":        "CONN/C2 received",
 		"RPC over HTTP: bind the address": "Global Address List holds ",
+		"Download oab.xml":                "alice@contoso.com among them as \"Alice",
 	} {
 		if s := stepOf(t, out, prefix); s.Status != rca.Pass || !strings.Contains(s.Detail, want) {
 			t.Errorf("outlook step %q: %s %q, want pass with %q", s.Name, s.Status, s.Detail, want)
