@@ -214,10 +214,7 @@ func TestLabTestCommand(t *testing.T) {
 	requireNft(t)
 	bin := labtest.Binary(t)
 	dir := t.TempDir()
-	gen, err := exec.Command(bin, "export", "nftables").Output()
-	if err != nil {
-		t.Fatalf("exsim export nftables: %v", err)
-	}
+	gen := labtest.Exsim(t, "export", "nftables")
 	edgesync := regexp.MustCompile(`(?m)^.*comment "edgesync-EX01-EDGE01-50636"\n`)
 	if !edgesync.Match(gen) {
 		t.Fatal("exported ruleset lacks the EdgeSync rule")

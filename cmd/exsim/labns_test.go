@@ -235,10 +235,7 @@ func TestLabDiffCommand(t *testing.T) {
 	requireLabHost(t)
 	bin := labtest.Binary(t)
 	dir := t.TempDir()
-	exported, err := exec.Command(bin, "export", "nftables").Output()
-	if err != nil {
-		t.Fatalf("exsim export nftables: %v", err)
-	}
+	exported := labtest.Exsim(t, "export", "nftables")
 	before := filepath.Join(dir, "base.nft")
 	os.WriteFile(before, exported, 0o644)
 	var lines []string

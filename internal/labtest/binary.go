@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -40,6 +41,21 @@ func Binary(t testing.TB) string {
 		t.Fatal(binErr)
 	}
 	return binPath
+}
+
+// Exsim runs the exsim command (Binary) with args and returns its standard
+// output; a failing run fails the test with its standard error.
+func Exsim(t testing.TB, args ...string) []byte {
+	t.Helper()
+	out, err := exec.Command(Binary(t), args...).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w\n%s", err, ee.Stderr)
+		}
+		t.Fatalf("exsim %s: %v", strings.Join(args, " "), err)
+	}
+	return out
 }
 
 // Main runs a package's tests and removes the binary Binary built:
