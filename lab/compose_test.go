@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/exsim/exsim/internal/control"
+	"github.com/exsim/exsim/internal/labtest"
 	"github.com/exsim/exsim/probe"
 	"github.com/exsim/exsim/topology"
 )
@@ -170,7 +171,7 @@ func freePorts(t *testing.T, n int) int {
 // zone the host itself uses moved to a free subnet.
 func TestComposeUp(t *testing.T) {
 	compose := requireDocker(t)
-	bin := exsimBinary(t)
+	bin := labtest.Binary(t)
 	if help, _ := exec.Command(bin, "serve", "--help").CombinedOutput(); !bytes.Contains(help, []byte("--route-via")) {
 		t.Skip("exsim serve has no --route-via flag yet (lab.RouteVia): the server containers could not route to the other zones")
 	}

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/exsim/exsim/internal/labtest"
 )
 
 // requireRoot skips tests that need root and network namespaces.
@@ -77,42 +77,4 @@ func nftList(t testing.TB, ns string) string {
 	return out
 }
 
-// The exsim binary, built once per test run (go build ./cmd/exsim).
-var (
-	exsimOnce sync.Once
-	exsimBin  string
-	exsimErr  error
-	exsimDir  string
-)
-
-// exsimBinary builds the exsim command once and returns its path. The
-// binary is static (CGO_ENABLED=0), so the compose test can put it in a
-// scratch image.
-func exsimBinary(t testing.TB) string {
-	t.Helper()
-	exsimOnce.Do(func() {
-		exsimDir, exsimErr = os.MkdirTemp("", "exsim-labtest-bin-")
-		if exsimErr != nil {
-			return
-		}
-		exsimBin = filepath.Join(exsimDir, "exsim")
-		cmd := exec.Command("go", "build", "-o", exsimBin, "./cmd/exsim")
-		cmd.Dir = ".."
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			exsimErr = fmt.Errorf("go build ./cmd/exsim: %v\n%s", err, out)
-		}
-	})
-	if exsimErr != nil {
-		t.Fatal(exsimErr)
-	}
-	return exsimBin
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if exsimDir != "" {
-		os.RemoveAll(exsimDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { labtest.Main(m) }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
-	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/exsim/exsim/internal/junit"
+	"github.com/exsim/exsim/internal/labtest"
 	"github.com/exsim/exsim/probe"
 )
 
@@ -31,7 +31,7 @@ func testOptions(t testing.TB, firewall string) Options {
 	requireNft(t)
 	return Options{
 		Topology: netTopology(t, "contoso"), DataDir: t.TempDir(), Prefix: testPrefix(),
-		Firewall: firewall, Exe: exsimBinary(t), Wait: 60 * time.Second,
+		Firewall: firewall, Exe: labtest.Binary(t), Wait: 60 * time.Second,
 	}
 }
 
@@ -212,12 +212,9 @@ func TestLabFirewalls(t *testing.T) {
 func TestLabTestCommand(t *testing.T) {
 	requireRoot(t)
 	requireNft(t)
-	bin := exsimBinary(t)
+	bin := labtest.Binary(t)
 	dir := t.TempDir()
-	gen, err := exec.Command(bin, "export", "nftables").Output()
-	if err != nil {
-		t.Fatalf("exsim export nftables: %v", err)
-	}
+	gen := labtest.Exsim(t, "export", "nftables")
 	edgesync := regexp.MustCompile(`(?m)^.*comment "edgesync-EX01-EDGE01-50636"\n`)
 	if !edgesync.Match(gen) {
 		t.Fatal("exported ruleset lacks the EdgeSync rule")
@@ -242,15 +239,8 @@ func TestLabTestCommand(t *testing.T) {
 			cmd := exec.Command(bin, "lab", "test", "--no-scenarios", "--firewall", fw, "--junit", junitPath, "--prefix", prefix, "--data", data)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
 			t.Cleanup(func() { Down(context.Background(), DownOptions{DataDir: data, Prefix: prefix}) })
-			code := 0
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
+			code := labtest.ExitCode(t, cmd)
 			if code != tc.wantCode {
 				t.Fatalf("exsim lab test exit code = %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.wantCode, stdout.String(), stderr.String())
 			}
@@ -310,7 +300,7 @@ func checkJUnit(t *testing.T, path string, code int) {
 func TestLabDownAfterCrash(t *testing.T) {
 	requireRoot(t)
 	requireNft(t)
-	bin := exsimBinary(t)
+	bin := labtest.Binary(t)
 	linksBefore := hostLinks(t)
 	prefix := testPrefix()
 	data := t.TempDir()
@@ -376,7 +366,7 @@ func TestLabUpFailureCleansUp(t *testing.T) {
 func TestLabTestInterrupted(t *testing.T) {
 	requireRoot(t)
 	requireNft(t)
-	bin := exsimBinary(t)
+	bin := labtest.Binary(t)
 	prefix, data := testPrefix(), t.TempDir()
 	t.Cleanup(func() { Down(context.Background(), DownOptions{DataDir: data, Prefix: prefix}) })
 	cmd := exec.Command(bin, "lab", "test", "--no-scenarios", "--prefix", prefix, "--data", data)

@@ -112,7 +112,7 @@ func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
 		{"name: x\ntopology: any\nsteps:\n  - sned: {}\n", "unknown field"},
 		{"name: x\ntopology: any\nsteps:\n  - send: {from: A}\n    sleep: 1s\n", "a step does one thing"},
-		{"name: x\ntopology: any\nsteps:\n  - {}\n", "empty step"},
+		{"name: x\ntopology: any\nsteps:\n  - {}\n", "empty step: give one of assert_not_delivered, assert_path,"},
 		{"topology: any\nsteps:\n  - sleep: 1s\n", "name is required"},
 		{"name: x\nsteps:\n  - sleep: 1s\n", "topology is required"},
 	} {

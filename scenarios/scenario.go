@@ -9,8 +9,8 @@ package scenarios
 import (
 	"bytes"
 	"embed"
-	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"slices"
@@ -186,14 +186,16 @@ type EdgeSyncStep struct {
 // Duration is a YAML duration ("30s", or seconds).
 type Duration = topology.Duration
 
+// kind is the step's YAML key; a step must have exactly one.
 func (s *Step) kind() (string, error) {
-	var kinds []string
-	for name, set := range map[string]bool{
+	given := map[string]bool{
 		"send": s.Send != nil, "submit": s.Submit != nil, "wait_delivery": s.Wait != nil, "assert_path": s.Path != nil,
 		"assert_queue": s.Queue != nil, "fault": s.Fault != nil, "clear_faults": s.ClearFaults != nil,
 		"retry_queue": s.RetryQueue != nil, "read": s.Read != nil, "wait_edgesync": s.EdgeSync != nil,
 		"assert_tracking": s.Tracking != nil, "sleep": s.Sleep != nil, "assert_not_delivered": s.NotDelivered != nil,
-	} {
+	}
+	var kinds []string
+	for name, set := range given {
 		if set {
 			kinds = append(kinds, name)
 		}
@@ -202,7 +204,9 @@ func (s *Step) kind() (string, error) {
 	case 1:
 		return kinds[0], nil
 	case 0:
-		return "", errors.New("empty step: give one of send, submit, wait_delivery, assert_path, assert_tracking, assert_queue, fault, clear_faults, retry_queue, read, wait_edgesync, sleep")
+		// The list comes from the map, so a new kind of step cannot be
+		// left out of it (assert_not_delivered was).
+		return "", fmt.Errorf("empty step: give one of %s", strings.Join(slices.Sorted(maps.Keys(given)), ", "))
 	}
 	slices.Sort(kinds)
 	return "", fmt.Errorf("a step does one thing; this one has %s", strings.Join(kinds, " and "))

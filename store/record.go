@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 	"unicode/utf8"
 )
@@ -62,13 +63,61 @@ type mailboxRec struct {
 	Created int64 // unix seconds
 }
 
-type encoder struct{ b []byte }
+// codec reads or writes a record, one field at a time: each record's
+// fields method walks its fields in their on-disk order, and the same walk
+// encodes (appending to b) or decodes (reading b into the record), so the
+// layout is written once and the two directions cannot drift apart.
+// Decoding checks every length, so a damaged record becomes an error
+// instead of a panic; after the first error the fields read as zero.
+type codec struct {
+	decode bool
+	b      []byte
+	err    error
+}
 
-func (e *encoder) u(v uint64)   { e.b = binary.AppendUvarint(e.b, v) }
-func (e *encoder) i(v int64)    { e.b = binary.AppendVarint(e.b, v) }
-func (e *encoder) s(v string)   { e.u(uint64(len(v))); e.b = append(e.b, v...) }
-func (e *encoder) bool(v bool)  { e.b = append(e.b, boolByte(v)) }
-func (e *encoder) byte(v uint8) { e.b = append(e.b, v) }
+func (c *codec) fail(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+}
+
+// end is the decoding's result: the first error, or one for bytes left over.
+func (c *codec) end() error {
+	if c.err == nil && len(c.b) != 0 {
+		c.fail(fmt.Errorf("%d trailing bytes", len(c.b)))
+	}
+	return c.err
+}
+
+// version writes the record version, or checks that it is v.
+func (c *codec) version(v uint8) {
+	got := v
+	c.byte(&got)
+	if c.err == nil && got != v {
+		c.fail(fmt.Errorf("unknown record version %d", got))
+	}
+}
+
+func (c *codec) byte(v *uint8) {
+	switch {
+	case !c.decode:
+		c.b = append(c.b, *v)
+	case c.err != nil:
+	case len(c.b) == 0:
+		c.fail(errTruncated)
+	default:
+		*v, c.b = c.b[0], c.b[1:]
+	}
+}
+
+func (c *codec) bool(v *bool) {
+	b := boolByte(*v)
+	c.byte(&b)
+	if b > 1 {
+		c.fail(errors.New("bad boolean"))
+	}
+	*v = b == 1
+}
 
 func boolByte(v bool) byte {
 	if v {
@@ -77,132 +126,106 @@ func boolByte(v bool) byte {
 	return 0
 }
 
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) fail(err error) {
-	if d.err == nil {
-		d.err = err
+func (c *codec) u(v *uint64) {
+	if !c.decode {
+		c.b = binary.AppendUvarint(c.b, *v)
+		return
 	}
+	*v = varint(c, binary.Uvarint)
 }
 
-func (d *decoder) u() uint64 { return varint(d, binary.Uvarint) }
-func (d *decoder) i() int64  { return varint(d, binary.Varint) }
+func (c *codec) i(v *int64) {
+	if !c.decode {
+		c.b = binary.AppendVarint(c.b, *v)
+		return
+	}
+	*v = varint(c, binary.Varint)
+}
 
 // varint reads one varint with read (binary.Uvarint or binary.Varint).
-func varint[T uint64 | int64](d *decoder, read func([]byte) (T, int)) T {
-	if d.err != nil {
+func varint[T uint64 | int64](c *codec, read func([]byte) (T, int)) T {
+	if c.err != nil {
 		return 0
 	}
-	v, n := read(d.b)
+	v, n := read(c.b)
 	if n <= 0 {
-		d.fail(errTruncated)
+		c.fail(errTruncated)
 		return 0
 	}
-	d.b = d.b[n:]
+	c.b = c.b[n:]
 	return v
 }
 
-func (d *decoder) u32() uint32 {
-	v := d.u()
-	if v > 1<<32-1 {
-		d.fail(fmt.Errorf("value %d out of range", v))
+func (c *codec) u32(v *uint32) {
+	w := uint64(*v)
+	c.u(&w)
+	if w > math.MaxUint32 {
+		c.fail(fmt.Errorf("value %d out of range", w))
 	}
-	return uint32(v)
+	*v = uint32(w)
 }
 
-func (d *decoder) s() string {
-	n := d.u()
-	if d.err != nil {
-		return ""
-	}
-	if n > maxRecString || n > uint64(len(d.b)) {
-		d.fail(errTruncated)
-		return ""
-	}
-	v := string(d.b[:n])
-	d.b = d.b[n:]
-	if !utf8.ValidString(v) {
-		d.fail(errors.New("invalid UTF-8 in record"))
-	}
-	return v
-}
-
-func (d *decoder) byte() uint8 {
-	if d.err != nil {
-		return 0
-	}
-	if len(d.b) == 0 {
-		d.fail(errTruncated)
-		return 0
-	}
-	v := d.b[0]
-	d.b = d.b[1:]
-	return v
-}
-
-func (d *decoder) bool() bool {
-	switch d.byte() {
-	case 0:
-		return false
-	case 1:
-		return true
+// s is a length-prefixed string of at most maxRecString bytes of UTF-8.
+func (c *codec) s(v *string) {
+	n := uint64(len(*v))
+	c.u(&n)
+	switch {
+	case !c.decode:
+		c.b = append(c.b, *v...)
+	case c.err != nil:
+	case n > maxRecString || n > uint64(len(c.b)):
+		c.fail(errTruncated)
 	default:
-		d.fail(errors.New("bad boolean"))
-		return false
+		*v, c.b = string(c.b[:n]), c.b[n:]
+		if !utf8.ValidString(*v) {
+			c.fail(errors.New("invalid UTF-8 in record"))
+		}
 	}
 }
 
-func (d *decoder) version(want uint8) {
-	if v := d.byte(); d.err == nil && v != want {
-		d.fail(fmt.Errorf("unknown record version %d", v))
+// strings is a count, then that many strings; decoding refuses more than max.
+func (c *codec) strings(v *[]string, max uint64) {
+	n := uint64(len(*v))
+	c.u(&n)
+	if c.decode && c.err == nil && n > 0 {
+		if n > max {
+			c.fail(fmt.Errorf("%d strings in a list of at most %d", n, max))
+			return
+		}
+		*v = make([]string, n)
+	}
+	for i := range *v {
+		c.s(&(*v)[i])
 	}
 }
 
-func (d *decoder) end() error {
-	if d.err == nil && len(d.b) != 0 {
-		d.fail(fmt.Errorf("%d trailing bytes", len(d.b)))
-	}
-	return d.err
+func (r *folderRec) fields(c *codec) {
+	c.version(folderRecVersion)
+	c.s(&r.Name)
+	c.u32(&r.UIDValidity)
+	c.u32(&r.UIDNext)
+	c.u32(&r.Messages)
+	c.u32(&r.Unseen)
+	c.u32(&r.Deleted)
+	c.u(&r.Size)
+	c.u(&r.ModSeq)
+	c.bool(&r.Subscribed)
+	c.s(&r.SpecialUse)
+	c.bool(&r.Default)
+	c.i(&r.Created)
 }
 
 func (r *folderRec) encode() []byte {
-	e := encoder{b: make([]byte, 0, 64+len(r.Name))}
-	e.byte(folderRecVersion)
-	e.s(r.Name)
-	e.u(uint64(r.UIDValidity))
-	e.u(uint64(r.UIDNext))
-	e.u(uint64(r.Messages))
-	e.u(uint64(r.Unseen))
-	e.u(uint64(r.Deleted))
-	e.u(r.Size)
-	e.u(r.ModSeq)
-	e.bool(r.Subscribed)
-	e.s(r.SpecialUse)
-	e.bool(r.Default)
-	e.i(r.Created)
-	return e.b
+	c := codec{b: make([]byte, 0, 64+len(r.Name))}
+	r.fields(&c)
+	return c.b
 }
 
 func decodeFolderRec(b []byte) (folderRec, error) {
-	d := decoder{b: b}
 	var r folderRec
-	d.version(folderRecVersion)
-	r.Name = d.s()
-	r.UIDValidity = d.u32()
-	r.UIDNext = d.u32()
-	r.Messages = d.u32()
-	r.Unseen = d.u32()
-	r.Deleted = d.u32()
-	r.Size = d.u()
-	r.ModSeq = d.u()
-	r.Subscribed = d.bool()
-	r.SpecialUse = d.s()
-	r.Default = d.bool()
-	r.Created = d.i()
-	if err := d.end(); err != nil {
+	c := codec{decode: true, b: b}
+	r.fields(&c)
+	if err := c.end(); err != nil {
 		return folderRec{}, err
 	}
 	if r.Name == "" || r.UIDValidity == 0 || r.UIDNext == 0 {
@@ -211,56 +234,39 @@ func decodeFolderRec(b []byte) (folderRec, error) {
 	return r, nil
 }
 
-func (r *msgRec) encode() []byte {
-	e := encoder{b: make([]byte, 0, 64+len(r.From)+len(r.To)+len(r.Cc)+len(r.Subject)+len(r.MsgID))}
-	e.byte(msgRecVersion)
-	e.byte(uint8(r.Flags))
-	e.u(uint64(len(r.Keywords)))
-	for _, k := range r.Keywords {
-		e.s(k)
-	}
-	e.i(r.Internal)
-	e.u(r.Size)
-	e.u(r.Body)
-	e.s(r.From)
-	e.s(r.To)
-	e.s(r.Cc)
-	e.s(r.Subject)
-	e.s(r.MsgID)
-	e.i(r.Sent)
-	return e.b
-}
-
 // maxKeywords bounds the keywords of one message (IMAP clients use a handful).
 const maxKeywords = 64
 
+func (r *msgRec) fields(c *codec) {
+	c.version(msgRecVersion)
+	c.byte((*uint8)(&r.Flags))
+	c.strings(&r.Keywords, maxKeywords)
+	c.i(&r.Internal)
+	c.u(&r.Size)
+	c.u(&r.Body)
+	c.s(&r.From)
+	c.s(&r.To)
+	c.s(&r.Cc)
+	c.s(&r.Subject)
+	c.s(&r.MsgID)
+	c.i(&r.Sent)
+}
+
+func (r *msgRec) encode() []byte {
+	c := codec{b: make([]byte, 0, 64+len(r.From)+len(r.To)+len(r.Cc)+len(r.Subject)+len(r.MsgID))}
+	r.fields(&c)
+	return c.b
+}
+
 func decodeMsgRec(b []byte) (msgRec, error) {
-	d := decoder{b: b}
 	var r msgRec
-	d.version(msgRecVersion)
-	r.Flags = flagBits(d.byte())
-	if r.Flags&^flagAll != 0 {
-		d.fail(fmt.Errorf("unknown flag bits %#x", uint8(r.Flags)))
-	}
-	n := d.u()
-	if n > maxKeywords {
-		d.fail(fmt.Errorf("%d keywords", n))
-		n = 0
-	}
-	for range n {
-		r.Keywords = append(r.Keywords, d.s())
-	}
-	r.Internal = d.i()
-	r.Size = d.u()
-	r.Body = d.u()
-	r.From = d.s()
-	r.To = d.s()
-	r.Cc = d.s()
-	r.Subject = d.s()
-	r.MsgID = d.s()
-	r.Sent = d.i()
-	if err := d.end(); err != nil {
+	c := codec{decode: true, b: b}
+	r.fields(&c)
+	if err := c.end(); err != nil {
 		return msgRec{}, err
+	}
+	if r.Flags&^flagAll != 0 {
+		return msgRec{}, fmt.Errorf("unknown flag bits %#x", uint8(r.Flags))
 	}
 	if r.Body == 0 {
 		return msgRec{}, errors.New("message record without body")
@@ -268,21 +274,23 @@ func decodeMsgRec(b []byte) (msgRec, error) {
 	return r, nil
 }
 
+func (r *mailboxRec) fields(c *codec) {
+	c.version(mailboxRecVersion)
+	c.s(&r.Address)
+	c.i(&r.Created)
+}
+
 func (r *mailboxRec) encode() []byte {
-	e := encoder{}
-	e.byte(mailboxRecVersion)
-	e.s(r.Address)
-	e.i(r.Created)
-	return e.b
+	var c codec
+	r.fields(&c)
+	return c.b
 }
 
 func decodeMailboxRec(b []byte) (mailboxRec, error) {
-	d := decoder{b: b}
 	var r mailboxRec
-	d.version(mailboxRecVersion)
-	r.Address = d.s()
-	r.Created = d.i()
-	return r, d.end()
+	c := codec{decode: true, b: b}
+	r.fields(&c)
+	return r, c.end()
 }
 
 func u64key(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }

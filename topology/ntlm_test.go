@@ -1,7 +1,6 @@
 package topology
 
 import (
-	"errors"
 	"strings"
 	"testing"
 )
@@ -51,18 +50,14 @@ func TestNTLMErrorsNameLineAndKey(t *testing.T) {
 		{"unknown key", "ntlm:\n  require_v3: true\n", `unknown key "require_v3"`, "require_v3"},
 		{"wrong type", "ntlm:\n  require_v2: sometimes\n", "expected true or false", "sometimes"},
 	} {
-		src := strings.Replace(string(good), "site: Default-First-Site-Name\n", "site: Default-First-Site-Name\n"+tc.insert, 1)
-		_, err := Parse("lab.yaml", []byte(src))
-		var es Errors
-		if !errors.As(err, &es) {
-			t.Fatalf("%s: Parse = %v, want Errors", tc.name, err)
-		}
-		if !strings.Contains(err.Error(), tc.substr) || !strings.HasPrefix(err.Error(), "lab.yaml:") || es[0].Line == 0 {
-			t.Errorf("%s: error %q, want lab.yaml:<line> and %q", tc.name, err, tc.substr)
-			continue
-		}
-		if l := strings.Split(src, "\n")[es[0].Line-1]; !strings.Contains(l, tc.line) {
-			t.Errorf("%s: error %q points at line %q", tc.name, err, l)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			es, line := parseFails(t, strings.Replace(string(good), "site: Default-First-Site-Name\n", "site: Default-First-Site-Name\n"+tc.insert, 1))
+			if !strings.Contains(es.Error(), tc.substr) {
+				t.Errorf("error %q, want %q", es, tc.substr)
+			}
+			if !strings.Contains(line, tc.line) {
+				t.Errorf("error %q points at line %q", es[0], line)
+			}
+		})
 	}
 }

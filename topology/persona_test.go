@@ -1,7 +1,6 @@
 package topology
 
 import (
-	"errors"
 	"strings"
 	"testing"
 )
@@ -35,17 +34,11 @@ func TestPersona(t *testing.T) {
 		{"cu: 14\nwindows: 2025\n", "windows", "windows: 2025"},
 		{"certs:\n  key: dsa\n", "certs.key", "key: dsa"},
 	} {
-		src := with(tc.extra)
-		_, err := Parse("lab.yaml", []byte(src))
-		var es Errors
-		if !errors.As(err, &es) {
-			t.Fatalf("%q: Parse = %v, want Errors", tc.extra, err)
+		es, line := parseFails(t, with(tc.extra))
+		if !strings.Contains(es[0].Error(), ": "+tc.key+": ") {
+			t.Errorf("%q: error %q, want lab.yaml:<line>: %s: ...", tc.extra, es[0], tc.key)
 		}
-		msg := es[0].Error()
-		if !strings.HasPrefix(msg, "lab.yaml:") || !strings.Contains(msg, ": "+tc.key+": ") {
-			t.Errorf("%q: error %q, want lab.yaml:<line>: %s: ...", tc.extra, msg, tc.key)
-		}
-		if line := strings.Split(src, "\n")[es[0].Line-1]; !strings.Contains(line, tc.lineHas) {
+		if !strings.Contains(line, tc.lineHas) {
 			t.Errorf("%q: error names line %d %q, want the line with %q", tc.extra, es[0].Line, line, tc.lineHas)
 		}
 	}

@@ -252,42 +252,40 @@ func TestParseErrorsNameLineAndKey(t *testing.T) {
 		}, 0, `servers[0].edge.message_rate_limit: -5: write a number of messages per minute`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			src := tc.edit(string(good))
-			_, err := Parse("lab.yaml", []byte(src))
-			if err == nil {
-				t.Fatal("Parse succeeded, want an error")
-			}
-			var es Errors
-			if !errors.As(err, &es) {
-				t.Fatalf("error %T, want Errors", err)
-			}
-			msg := err.Error()
-			if !strings.Contains(msg, tc.substr) {
+			es, line := parseFails(t, tc.edit(string(good)))
+			if msg := es.Error(); !strings.Contains(msg, tc.substr) {
 				t.Errorf("error %q lacks %q", msg, tc.substr)
 			}
-			if !strings.HasPrefix(msg, "lab.yaml:") || es[0].Line == 0 {
-				t.Errorf("error %q does not name the file and line", msg)
-			}
-			// The line named must be the one holding the offending text.
-			lines := strings.Split(src, "\n")
-			if es[0].Line > len(lines) {
-				t.Fatalf("line %d beyond the file", es[0].Line)
-			}
-			t.Logf("%s (line: %q)", msg, lines[es[0].Line-1])
+			t.Logf("%s (line: %q)", es[0], line)
 		})
 	}
+}
+
+// parseFails parses src as lab.yaml, which must fail with Errors whose
+// first names the file and a line of it; it returns the errors and that
+// line.
+func parseFails(t *testing.T, src string) (Errors, string) {
+	t.Helper()
+	_, err := Parse("lab.yaml", []byte(src))
+	var es Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("Parse = %v, want Errors", err)
+	}
+	lines := strings.Split(src, "\n")
+	if !strings.HasPrefix(es[0].Error(), "lab.yaml:") || es[0].Line < 1 || es[0].Line > len(lines) {
+		t.Fatalf("error %q does not name the file and a line of it", es[0])
+	}
+	return es, lines[es[0].Line-1]
 }
 
 func TestOverlappingZonesNameTheLine(t *testing.T) {
 	src, _ := BuiltinSource("contoso")
 	s := strings.Replace(string(src), "198.51.100.0/24", "10.99.0.0/16", 1)
 	s = strings.Replace(s, "192.0.2.0/24", "10.99.3.0/24", 1)
-	_, err := Parse("lab.yaml", []byte(s))
-	es, ok := err.(Errors)
-	if !ok || len(es) != 1 {
-		t.Fatalf("Parse = %v, want one error", err)
+	es, line := parseFails(t, s)
+	if len(es) != 1 {
+		t.Fatalf("Parse = %v, want one error", es)
 	}
-	line := strings.Split(s, "\n")[es[0].Line-1]
 	if es[0].Key != "zones[2].subnet" || !strings.Contains(line, "subnet: 10.99.3.0/24") {
 		t.Errorf("error %q points at line %q, want the internal zone's subnet", es[0], line)
 	}
@@ -295,13 +293,7 @@ func TestOverlappingZonesNameTheLine(t *testing.T) {
 
 func TestErrorLinePointsAtValue(t *testing.T) {
 	src, _ := BuiltinSource("contoso")
-	bad := strings.Replace(string(src), "127.0.30.1", "300.1.1.1", 1)
-	_, err := Parse("lab.yaml", []byte(bad))
-	var es Errors
-	if !errors.As(err, &es) {
-		t.Fatalf("Parse = %v", err)
-	}
-	line := strings.Split(bad, "\n")[es[0].Line-1]
+	es, line := parseFails(t, strings.Replace(string(src), "127.0.30.1", "300.1.1.1", 1))
 	if !strings.Contains(line, "300.1.1.1") {
 		t.Errorf("error line %d is %q, want the address line", es[0].Line, line)
 	}

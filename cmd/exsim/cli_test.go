@@ -19,7 +19,7 @@ import (
 // engineer does: EdgeSync status, send, track, a fault that the probe
 // names, the scenarios by id, the queues.
 func TestCLIAgainstRunningLab(t *testing.T) {
-	bin := exsimBin(t)
+	bin := labtest.Binary(t)
 	cfg, top := labFile(t, "contoso")
 	data, api := t.TempDir(), freePort(t)
 	off := fmt.Sprint(labtest.PortOffset)
@@ -208,7 +208,7 @@ func TestDemoExit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the demo runs every flow and scenario (~30 s)")
 	}
-	bin := exsimBin(t)
+	bin := labtest.Binary(t)
 	dir := t.TempDir()
 	junit := filepath.Join(dir, "demo.xml")
 	out, code := exsim(t, bin, "demo", "--exit", "--data", filepath.Join(dir, "data"), "--admin", freePort(t), "--junit", junit)
@@ -264,7 +264,7 @@ func lineOf(table, prefix string) string {
 // talk to that lab (its addresses, its port offset, its admin API) and say
 // so, instead of falling back to the built-in addresses of another lab.
 func TestCLIUsesTheLabItsDataHolds(t *testing.T) {
-	bin := exsimBin(t)
+	bin := labtest.Binary(t)
 	cfg, _ := labFile(t, "contoso")
 	data, api := t.TempDir(), freePort(t)
 	up := runUp(t, bin, "--config", cfg, "--data", data, "--admin", api, "--port-offset", fmt.Sprint(labtest.PortOffset), "--log-level", "error")

@@ -24,7 +24,7 @@ func TestCommandsInsideAServerProcess(t *testing.T) {
 		cmd.Env = append(os.Environ(), ConfigEnv+"="+cfg)
 		var out, errb strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, &errb
-		code := exitCode(t, cmd)
+		code := labtest.ExitCode(t, cmd)
 		return out.String(), errb.String(), code
 	}
 	out, errs, code := run("queue")
@@ -64,7 +64,7 @@ func TestCommandsInsideAServerProcess(t *testing.T) {
 // reach that process (data directory, port offset, admin address).
 func serveOne(t *testing.T, server string) (bin, cfg string, common []string) {
 	t.Helper()
-	bin = exsimBin(t)
+	bin = labtest.Binary(t)
 	cfg, _ = labFile(t, "contoso")
 	common = []string{"--data", t.TempDir(), "--port-offset", fmt.Sprint(labtest.PortOffset), "--admin", freePort(t), "--log-level", "error"}
 	runServing(t, bin, append([]string{"serve", "--server", server, "--config", cfg}, common...)...)

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/exsim/exsim/internal/labtest"
 )
 
 // TestExportKubernetes: --dir writes the manifests, the topology on the
@@ -12,7 +14,7 @@ import (
 // manifests go to standard output; a Service network too small for the
 // zones is bad input (exit 2) that names the flag's value.
 func TestExportKubernetes(t *testing.T) {
-	bin := exsimBin(t)
+	bin := labtest.Binary(t)
 	dir := t.TempDir()
 	out, code := exsim(t, bin, "export", "kubernetes", "--dir", dir, "--service-cidr", "10.43.0.0/16")
 	if code != 0 || !strings.Contains(out, "kubectl apply -R -f "+filepath.Join(dir, "manifests")) {

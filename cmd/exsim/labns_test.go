@@ -62,14 +62,14 @@ func labUp(t *testing.T, bin string, args ...string) (data string) {
 // that lab, not to the built-in 127.x addresses.
 func TestCLIAgainstNamespaceLab(t *testing.T) {
 	requireLabHost(t)
-	bin := exsimBin(t)
+	bin := labtest.Binary(t)
 	data := labUp(t, bin)
 	run := func(want int, args ...string) (stdout, stderr string) {
 		t.Helper()
 		cmd := exec.Command(bin, append(args, "--data", data)...)
 		var o, e strings.Builder
 		cmd.Stdout, cmd.Stderr = &o, &e
-		if code := exitCode(t, cmd); code != want {
+		if code := labtest.ExitCode(t, cmd); code != want {
 			t.Fatalf("exsim %s = %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, want, o.String(), e.String())
 		}
 		return o.String(), e.String()
@@ -144,7 +144,7 @@ func customSubnets(t *testing.T) string {
 // runs (15), the ten Edge ones included, and they pass; none is skipped.
 func TestLabTestCustomTopology(t *testing.T) {
 	requireLabHost(t)
-	bin := exsimBin(t)
+	bin := labtest.Binary(t)
 	cfg := customSubnets(t)
 	data, prefix := t.TempDir(), labPrefix()
 	t.Cleanup(func() { exsim(t, bin, "lab", "down", "--data", data, "--prefix", prefix) })
@@ -188,7 +188,7 @@ func TestLabTestCustomTopology(t *testing.T) {
 // behind, saying so.
 func TestLabTestRulesetErrors(t *testing.T) {
 	requireLabHost(t)
-	bin := exsimBin(t)
+	bin := labtest.Binary(t)
 	for _, tc := range []struct{ name, ruleset, want string }{
 		{"no forward hook", "table inet host {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t\ttcp dport 22 accept\n\t}\n}\n",
 			"has no chain on the forward hook"},
@@ -233,12 +233,9 @@ func TestLabTestRulesetErrors(t *testing.T) {
 // no temporary directory; a file in the wrong syntax gets one line.
 func TestLabDiffCommand(t *testing.T) {
 	requireLabHost(t)
-	bin := exsimBin(t)
+	bin := labtest.Binary(t)
 	dir := t.TempDir()
-	exported, err := exec.Command(bin, "export", "nftables").Output()
-	if err != nil {
-		t.Fatalf("exsim export nftables: %v", err)
-	}
+	exported := labtest.Exsim(t, "export", "nftables")
 	before := filepath.Join(dir, "base.nft")
 	os.WriteFile(before, exported, 0o644)
 	var lines []string
@@ -259,7 +256,7 @@ func TestLabDiffCommand(t *testing.T) {
 		cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 		var out strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, &out
-		code := exitCode(t, cmd)
+		code := labtest.ExitCode(t, cmd)
 		return out.String(), code
 	}
 

@@ -20,25 +20,7 @@ import (
 
 var blocks = labtest.NewBlocks(121, 139)
 
-// exsimBin builds the binary once per test run.
-var exsimBin = func() func(t *testing.T) string {
-	var path string
-	return func(t *testing.T) string {
-		t.Helper()
-		if path != "" {
-			return path
-		}
-		dir, err := os.MkdirTemp("", "exsim-bin")
-		if err != nil {
-			t.Fatal(err)
-		}
-		path = filepath.Join(dir, "exsim")
-		if out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-		return path
-	}
-}()
+func TestMain(m *testing.M) { labtest.Main(m) }
 
 // labFile writes a built-in topology moved into its own address block.
 func labFile(t *testing.T, name string) (string, *topology.Topology) {
@@ -112,20 +94,8 @@ func exsimCmd(t *testing.T, cmd *exec.Cmd) (string, int) {
 	t.Helper()
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
-	code := exitCode(t, cmd) // before out.String(): it runs the command
+	code := labtest.ExitCode(t, cmd) // before out.String(): it runs the command
 	return out.String(), code
-}
-
-// exitCode runs cmd and returns its exit code; failing to start it fails t.
-func exitCode(t *testing.T, cmd *exec.Cmd) int {
-	t.Helper()
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return 0
 }
 
 // waitDelivered polls `exsim track` through track until it shows the
@@ -154,7 +124,7 @@ func waitDelivered(t *testing.T, track func(args ...string) string, subject stri
 // next hop is blocked are all delivered after exsim is killed with
 // SIGKILL and started again.
 func TestKill9LosesNothing(t *testing.T) {
-	bin := exsimBin(t)
+	bin := labtest.Binary(t)
 	cfg, top := labFile(t, "contoso-noedge")
 	data := t.TempDir()
 	api := freePort(t)
@@ -212,7 +182,7 @@ func TestKill9LosesNothing(t *testing.T) {
 }
 
 func TestExitCodesAndErrors(t *testing.T) {
-	bin := exsimBin(t)
+	bin := labtest.Binary(t)
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("organization: Contoso\nservers:\n  - name: ex01\n    adress: 1.2.3.4\n"), 0o644)
 	for _, tc := range []struct {
@@ -243,7 +213,7 @@ func TestExitCodesAndErrors(t *testing.T) {
 // answers (a data directory with a token, an admin address nobody listens
 // on), so a script can tell "start the lab first" from bad input (2).
 func TestNoLabRunning(t *testing.T) {
-	bin := exsimBin(t)
+	bin := labtest.Binary(t)
 	data := t.TempDir()
 	if _, err := control.LoadOrCreateToken(data); err != nil {
 		t.Fatal(err)
@@ -274,7 +244,7 @@ func TestBindErrorSuggestsOffset(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to hold port 25 on a lab address")
 	}
-	bin := exsimBin(t)
+	bin := labtest.Binary(t)
 	cfg, top := labFile(t, "contoso-noedge")
 	l, err := net.Listen("tcp", top.Server("EX01").Address+":25")
 	if err != nil {
@@ -291,7 +261,7 @@ func TestBindErrorSuggestsOffset(t *testing.T) {
 // --port-offset through it, and refuses one that moves a port past 65535
 // (or below its documented value) before it binds, dials or writes.
 func TestPortOffsetOutOfRange(t *testing.T) {
-	bin := exsimBin(t)
+	bin := labtest.Binary(t)
 	data := t.TempDir()
 	const want = "--port-offset 30000 moves LDAPS 50636 on EDGE01 past 65535"
 	cmds := [][]string{
@@ -360,7 +330,7 @@ func asNobody(t *testing.T, name string) (run func(args ...string) *exec.Cmd, cf
 		}
 	}
 	bin := filepath.Join(dir, "exsim")
-	b, err := os.ReadFile(exsimBin(t))
+	b, err := os.ReadFile(labtest.Binary(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +361,7 @@ func TestNonRootDemoMovesPorts(t *testing.T) {
 	cmd := run("demo", "--exit", "--config", cfg, "--data", data, "--admin", freePort(t))
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
-	code := exitCode(t, cmd)
+	code := labtest.ExitCode(t, cmd)
 	if code != 0 {
 		t.Fatalf("exsim demo --exit as nobody = %d, want 0\n%s", code, out.String())
 	}

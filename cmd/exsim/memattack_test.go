@@ -33,7 +33,7 @@ func TestMemoryAttack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the memory attack moves gigabytes over loopback; skipped with -short")
 	}
-	bin := exsimBin(t)
+	bin := labtest.Binary(t)
 	cfg, top := labFile(t, "contoso-noedge")
 	data := t.TempDir()
 	cmd := runUp(t, bin, "--config", cfg, "--data", data, "--port-offset", fmt.Sprint(labtest.PortOffset), "--admin", freePort(t), "--log-level", "error")

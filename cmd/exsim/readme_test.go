@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/exsim/exsim/internal/labtest"
 )
 
 // readmeMarker, on the line before a ```sh block of README.md, marks the
@@ -73,7 +75,7 @@ func TestREADMEExamples(t *testing.T) {
 		}
 		// The test binary again, inside a new network namespace.
 		cmd := exec.Command("unshare", "--net", os.Args[0], "-test.run=^TestREADMEExamples$", "-test.v", "-test.count=1", "-test.timeout=3m")
-		cmd.Env = append(os.Environ(), "EXSIM_README_NETNS=1", "EXSIM_BIN="+exsimBin(t))
+		cmd.Env = append(os.Environ(), "EXSIM_README_NETNS=1", "EXSIM_BIN="+labtest.Binary(t))
 		out, err := cmd.CombinedOutput()
 		t.Logf("in a network namespace of its own:\n%s", out)
 		if err != nil {

@@ -46,7 +46,7 @@ func soakEnv(name string, def int) int {
 //	go test -tags soak -run SoakKill9 -timeout 30m -v ./cmd/exsim
 func TestSoakKill9(t *testing.T) {
 	total, kills := soakEnv("EXSIM_SOAK_MESSAGES", 10000), soakEnv("EXSIM_SOAK_KILLS", 20)
-	bin := exsimBin(t)
+	bin := labtest.Binary(t)
 	cfg, top := labFile(t, "contoso")
 	data := t.TempDir()
 	api := freePort(t)

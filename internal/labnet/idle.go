@@ -39,32 +39,25 @@ func newIdleConn(c net.Conn, f *Fault) net.Conn {
 	return ic
 }
 
-// traffic restarts the idle clock unless the connection is already cut.
-func (c *idleConn) traffic(n int) {
-	if n > 0 && !c.cut.Load() {
+// traffic follows a Read or Write of n bytes: it restarts the idle clock
+// unless the connection is already cut, and names the fault in the error
+// of a connection it cut.
+func (c *idleConn) traffic(n int, err error) (int, error) {
+	cut := c.cut.Load()
+	if n > 0 && !cut {
 		c.mu.Lock()
 		c.timer.Reset(c.idle)
 		c.mu.Unlock()
 	}
-}
-
-func (c *idleConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	c.traffic(n)
-	if err != nil && c.cut.Load() {
+	if err != nil && cut {
 		err = c.err
 	}
 	return n, err
 }
 
-func (c *idleConn) Write(b []byte) (int, error) {
-	n, err := c.Conn.Write(b)
-	c.traffic(n)
-	if err != nil && c.cut.Load() {
-		err = c.err
-	}
-	return n, err
-}
+func (c *idleConn) Read(b []byte) (int, error) { return c.traffic(c.Conn.Read(b)) }
+
+func (c *idleConn) Write(b []byte) (int, error) { return c.traffic(c.Conn.Write(b)) }
 
 func (c *idleConn) Close() error {
 	c.mu.Lock()

@@ -1,7 +1,8 @@
 // Package labtest gives tests their own copy of a built-in lab: the
 // topology with every 127.0.x.y address moved to 127.<block>.x.y, so test
 // labs of different packages (which run in parallel) never share an
-// address, and a port offset so no test needs root.
+// address, and a port offset so no test needs root. It also builds the
+// exsim command once for the tests that run it as users do (Binary).
 //
 // Blocks in use: roles 210-249 (and 145-148 for its Offline Address Book test),
 // cmd/exsim 121-139, (free: 141-144, 149-159),

@@ -12,11 +12,14 @@ import (
 	"time"
 
 	"github.com/exsim/exsim/internal/control"
+	"github.com/exsim/exsim/internal/labtest"
 	"github.com/exsim/exsim/lab"
 	"github.com/exsim/exsim/lab/kubernetes"
 	"github.com/exsim/exsim/probe"
 	"github.com/exsim/exsim/topology"
 )
+
+func TestMain(m *testing.M) { labtest.Main(m) }
 
 // TestServePodBehindClusterIPs runs the exported lab as a cluster would,
 // without one: each server is `exsim serve --pod` in a network namespace
@@ -38,11 +41,7 @@ func TestServePodBehindClusterIPs(t *testing.T) {
 			t.Skipf("%s not installed (apt-get install iproute2 nftables)", tool)
 		}
 	}
-	bin := filepath.Join(t.TempDir(), "exsim")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/exsim")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := labtest.Binary(t)
 	dir := t.TempDir()
 	top, err := topology.Builtin("contoso")
 	if err != nil {

@@ -9,9 +9,7 @@ import (
 )
 
 func TestLineTooLong(t *testing.T) {
-	addr, _ := startServer(t, testOptions(t, aliceStore()), false)
-	c := dialPOP(t, addr)
-	c.line()
+	c := serveAndGreet(t, testOptions(t, aliceStore()), false)
 	run(t, c, []step{
 		{strings.Repeat("A", 253), l(eProto)}, // 255 with CRLF: at the limit
 		{"USER " + strings.Repeat("a", 251), l("-ERR Command is too long.")},
@@ -23,9 +21,7 @@ func TestLineTooLong(t *testing.T) {
 func TestTooManyProtocolErrors(t *testing.T) {
 	o := testOptions(t, aliceStore())
 	o.MaxProtocolErrors = 4
-	addr, _ := startServer(t, o, false)
-	c := dialPOP(t, addr)
-	c.line()
+	c := serveAndGreet(t, o, false)
 	run(t, c, []step{
 		{"FOO", l(eProto)},
 		{"STAT", l(eState)},
@@ -43,9 +39,7 @@ func TestLogonThrottling(t *testing.T) {
 	o := testOptions(t, aliceStore())
 	o.LogonFailureDelay = 40 * time.Millisecond
 	o.MaxLogonFailureDelay = time.Second
-	addr, _ := startServer(t, o, true)
-	c := dialPOPS(t, addr)
-	c.line()
+	c := serveAndGreet(t, o, true)
 	for i, want := range []struct {
 		reply    string
 		minDelay time.Duration
@@ -84,8 +78,7 @@ func TestIdleTimeouts(t *testing.T) {
 	addr, _ := startServer(t, o, false)
 
 	t.Run("silent client", func(t *testing.T) {
-		c := dialPOP(t, addr)
-		c.line()
+		c := greeted(t, addr, false)
 		if got := c.line(); got != "-ERR Connection is closed. 13" {
 			t.Errorf("autologout = %q", got)
 		}
@@ -96,8 +89,7 @@ func TestIdleTimeouts(t *testing.T) {
 	t.Run("slow client", func(t *testing.T) {
 		// Bytes keep coming, but the line never completes within the
 		// timeout: the deadline is per line, not per byte.
-		c := dialPOP(t, addr)
-		c.line()
+		c := greeted(t, addr, false)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -119,8 +111,7 @@ func TestGarbage(t *testing.T) {
 	addr, _ := startServer(t, testOptions(t, aliceStore()), false)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 20 {
-		c := dialPOP(t, addr)
-		c.line()
+		c := greeted(t, addr, false)
 		junk := make([]byte, 4096)
 		for j := range junk {
 			junk[j] = byte(rng.UintN(256))
@@ -140,17 +131,14 @@ func TestGarbage(t *testing.T) {
 			}
 		}
 	}
-	c := dialPOP(t, addr)
-	c.line()
+	c := greeted(t, addr, false)
 	run(t, c, []step{{"CAPA", capaClear}})
 }
 
 // TestStlsInjection: clear text pipelined behind STLS is refused
 // (RFC 2595 section 4; CVE-2011-0411).
 func TestStlsInjection(t *testing.T) {
-	addr, _ := startServer(t, testOptions(t, aliceStore()), false)
-	c := dialPOP(t, addr)
-	c.line()
+	c := serveAndGreet(t, testOptions(t, aliceStore()), false)
 	c.send("STLS\r\nUSER alice")
 	if got := c.line(); got != eProto {
 		t.Errorf("STLS with pipelined data = %q, want %q", got, eProto)
@@ -176,9 +164,7 @@ func TestEarlyDisconnect(t *testing.T) {
 			store.addUser("alice", "P@ssw0rd", big)
 			o := testOptions(t, store)
 			o.WriteTimeout = 200 * time.Millisecond
-			addr, _ := startServer(t, o, true)
-			c := dialPOPS(t, addr)
-			c.line()
+			c := serveAndGreet(t, o, true)
 			run(t, c, []step{{"AUTH PLAIN AGFsaWNlAFBAc3N3MHJk", l(okLogon)}})
 			c.send("RETR 1")
 			tt.end(c)
@@ -191,9 +177,7 @@ func TestEarlyDisconnect(t *testing.T) {
 }
 
 func TestSASLResponseTooLong(t *testing.T) {
-	addr, _ := startServer(t, testOptions(t, aliceStore()), true)
-	c := dialPOPS(t, addr)
-	c.line()
+	c := serveAndGreet(t, testOptions(t, aliceStore()), true)
 	run(t, c, []step{
 		{"AUTH PLAIN", l("+ ")},
 		{strings.Repeat("QUFB", 3000), l("-ERR Command is too long.")},

@@ -58,12 +58,7 @@ func TestGolden(t *testing.T) {
 				o.LoginType = PlainTextLogin
 			}
 			addr, _ := startServer(t, o, tt.implicit)
-			var c *popClient
-			if tt.implicit {
-				c = dialPOPS(t, addr)
-			} else {
-				c = dialPOP(t, addr)
-			}
+			c := dialPOP(t, addr, tt.implicit)
 			servertest.Golden(t, filepath.Join("testdata", tt.file), transcript(t, c, tt.script))
 		})
 	}

@@ -92,17 +92,32 @@ type popClient struct {
 	log  []string // "C: ..." and "S: ..."
 }
 
-func dialPOP(t *testing.T, addr string) *popClient {
+// dialPOP connects to addr, with TLS from the start when implicit is set.
+func dialPOP(t *testing.T, addr string, implicit bool) *popClient {
 	t.Helper()
-	conn := servertest.Dial(t, addr, nil)
+	var cfg *tls.Config
+	if implicit {
+		ca, _, _ := lab(t)
+		cfg = ca.ClientTLS("127.0.0.1", nil) // both lab certificates name 127.0.0.1
+	}
+	conn := servertest.Dial(t, addr, cfg)
 	return &popClient{t: t, conn: conn, r: bufio.NewReader(conn)}
 }
 
-func dialPOPS(t *testing.T, addr string) *popClient {
+// greeted is dialPOP past the server's greeting.
+func greeted(t *testing.T, addr string, implicit bool) *popClient {
 	t.Helper()
-	ca, _, _ := lab(t)
-	conn := servertest.Dial(t, addr, ca.ClientTLS("127.0.0.1", nil)) // both lab certificates name 127.0.0.1
-	return &popClient{t: t, conn: conn, r: bufio.NewReader(conn)}
+	c := dialPOP(t, addr, implicit)
+	c.line()
+	return c
+}
+
+// serveAndGreet serves o (implicit TLS when implicit is set) for the test and
+// returns a client past the greeting.
+func serveAndGreet(t *testing.T, o Options, implicit bool) *popClient {
+	t.Helper()
+	addr, _ := startServer(t, o, implicit)
+	return greeted(t, addr, implicit)
 }
 
 // line reads one server line (without CRLF); "" with a failed test on error.

@@ -60,8 +60,7 @@ func TestFrontendNTLM(t *testing.T) {
 				t.Run(fmt.Sprintf("%s IR %v %s", cl.Name, ir, pass), func(t *testing.T) {
 					noLeak(t)
 					addr, store, _ := twoServers(t, ExchangePersona(), true)
-					c := dialPOPS(t, addr)
-					c.line()
+					c := greeted(t, addr, true)
 					var got string
 					if ir {
 						got = c.cmd("AUTH NTLM " + servertest.B64(cl.Negotiate()))
@@ -101,8 +100,7 @@ func TestFrontendSASLRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := dialPOPS(t, addr)
-			c.line()
+			c := greeted(t, addr, true)
 			run(t, c, tt.steps)
 		})
 	}

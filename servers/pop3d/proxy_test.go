@@ -97,7 +97,7 @@ func noLeak(t *testing.T) {
 func TestProxy(t *testing.T) {
 	noLeak(t)
 	addr, store, up := twoServers(t, ExchangePersona(), false)
-	c := dialPOP(t, addr)
+	c := dialPOP(t, addr, false)
 	if g := c.line(); g != "+OK The Microsoft Exchange POP3 service is ready." {
 		t.Fatalf("greeting = %q", g)
 	}
@@ -106,9 +106,6 @@ func TestProxy(t *testing.T) {
 		{"USER CONTOSO\\alice", l(eState)},
 		{"STAT", l(eState)},
 		{"STLS", l("+OK Begin TLS negotiation.")},
-	})
-	c.starttls()
-	run(t, c, []step{
 		{"CAPA", capaTLS},
 		{"USER CONTOSO\\alice", l("+OK")},
 		{"PASS wrong", l(eLogon)},
@@ -139,8 +136,7 @@ func TestProxy(t *testing.T) {
 func TestProxyImplicitPipelined(t *testing.T) {
 	noLeak(t)
 	addr, _, _ := twoServers(t, ExchangePersona(), true)
-	c := dialPOPS(t, addr)
-	c.line()
+	c := greeted(t, addr, true)
 	c.send("USER alice@contoso.com\r\nPASS P@ssw0rd\r\nUIDL 3\r\nNOOP")
 	for _, want := range []string{"+OK", okLogon, "+OK 3 alice-3", "+OK"} {
 		if got := c.line(); got != want {
@@ -167,8 +163,7 @@ func TestProxyBackendLogonForms(t *testing.T) {
 			noLeak(t)
 			addr, store, _ := twoServers(t, tt.persona, true)
 			store.addUser("dave", tt.password, "Subject: d\r\n\r\nd\r\n")
-			c := dialPOPS(t, addr)
-			c.line()
+			c := greeted(t, addr, true)
 			run(t, c, []step{{"USER dave", l("+OK")}, {"PASS " + tt.password, l(okLogon)}, {"UIDL", l("+OK", "1 dave-1", ".")}})
 		})
 	}
@@ -182,9 +177,7 @@ func TestProxyBackendUnavailable(t *testing.T) {
 	dead.Close() // nothing listens there any more
 	fo := testOptions(t, nil)
 	fo.Backend, fo.Authenticator, fo.Upstream = nil, contosoAuth{store}, newUpstream(t, deadAddr)
-	addr, _ := startServer(t, fo, true)
-	c := dialPOPS(t, addr)
-	c.line()
+	c := serveAndGreet(t, fo, true)
 	run(t, c, []step{
 		{"AUTH PLAIN AGFsaWNlAFBAc3N3MHJk", l("-ERR Server Unavailable. 21")},
 		{"QUIT", l(okQuit)},
@@ -199,8 +192,7 @@ func TestProxyBackendRefuses(t *testing.T) {
 	store.mu.Lock()
 	store.loginErr = ErrLogonFailure
 	store.mu.Unlock()
-	c := dialPOPS(t, addr)
-	c.line()
+	c := greeted(t, addr, true)
 	run(t, c, []step{{"AUTH PLAIN AGFsaWNlAFBAc3N3MHJk", l("-ERR Server Unavailable. 21")}})
 }
 
@@ -209,8 +201,7 @@ func TestProxyBackendRefuses(t *testing.T) {
 func TestProxyDrop(t *testing.T) {
 	noLeak(t)
 	addr, store, _ := twoServers(t, ExchangePersona(), true)
-	c := dialPOPS(t, addr)
-	c.line()
+	c := greeted(t, addr, true)
 	run(t, c, []step{{"AUTH PLAIN AGFsaWNlAFBAc3N3MHJk", l(okLogon)}, {"DELE 1", l("+OK Marked to be deleted.")}})
 	c.conn.Close()
 	waitClosed(t, store, "alice")
@@ -228,8 +219,7 @@ func TestProxyFrontendClose(t *testing.T) {
 	fo := testOptions(t, nil)
 	fo.Backend, fo.Authenticator, fo.Upstream = nil, contosoAuth{store}, newUpstream(t, backendAddr)
 	addr, frontend := startServer(t, fo, true)
-	c := dialPOPS(t, addr)
-	c.line()
+	c := greeted(t, addr, true)
 	run(t, c, []step{{"AUTH PLAIN AGFsaWNlAFBAc3N3MHJk", l(okLogon)}})
 	closed := make(chan error, 1)
 	go func() { closed <- frontend.Close() }()

@@ -20,8 +20,7 @@ import (
 func TestShutdownIdleSession(t *testing.T) {
 	store := aliceStore()
 	addr, srv := startServer(t, testOptions(t, store), true)
-	c := dialPOPS(t, addr)
-	c.line()
+	c := greeted(t, addr, true)
 	run(t, c, []step{{"AUTH PLAIN AGFsaWNlAFBAc3N3MHJk", l(okLogon)}, {"DELE 1", l("+OK Marked to be deleted.")}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -79,8 +78,7 @@ func retrInFlight(t *testing.T, retr string) (*popClient, *Server, blockingStore
 	o := testOptions(t, nil)
 	o.Backend = bs
 	addr, srv := startServer(t, o, true)
-	c := dialPOPS(t, addr)
-	c.line()
+	c := greeted(t, addr, true)
 	run(t, c, []step{{"AUTH PLAIN AGFsaWNlAFBAc3N3MHJk", l(okLogon)}})
 	c.send(retr)
 	<-bs.opened
@@ -211,7 +209,7 @@ func TestServeSurvivesEMFILE(t *testing.T) {
 	l := servertest.Listen(t)
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(servetest.EMFILE(l, 3)) }()
-	c := dialPOP(t, l.Addr().String())
+	c := dialPOP(t, l.Addr().String(), false)
 	if g := c.line(); !strings.HasPrefix(g, "+OK The Microsoft Exchange POP3 service is ready.") {
 		t.Errorf("greeting after EMFILE: %q", g)
 	}

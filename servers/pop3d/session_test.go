@@ -32,6 +32,8 @@ type step struct {
 	want []string // every reply line, the "." of a multi-line reply included
 }
 
+// run sends each step and checks its reply lines; after a positive STLS
+// it upgrades the connection, as a client does.
 func run(t *testing.T, c *popClient, steps []step) {
 	t.Helper()
 	for _, s := range steps {
@@ -40,6 +42,9 @@ func run(t *testing.T, c *popClient, steps []step) {
 			if got := c.line(); got != w {
 				t.Fatalf("%s: reply line %d = %q, want %q\ntranscript:\n%s", s.send, i, got, w, strings.Join(c.log, "\n"))
 			}
+		}
+		if strings.EqualFold(s.send, "STLS") && len(s.want) > 0 && strings.HasPrefix(s.want[0], "+OK") {
+			c.starttls()
 		}
 	}
 }
@@ -150,7 +155,7 @@ func TestCommands(t *testing.T) {
 			o := testOptions(t, store)
 			o.LoginType = PlainTextLogin
 			addr, _ := startServer(t, o, false)
-			c := dialPOP(t, addr)
+			c := dialPOP(t, addr, false)
 			if g := c.line(); g != "+OK The Microsoft Exchange POP3 service is ready." {
 				t.Fatalf("greeting = %q", g)
 			}
@@ -161,18 +166,13 @@ func TestCommands(t *testing.T) {
 
 // TestSecureLogin: with Exchange's default, plain-text logons need TLS.
 func TestSecureLogin(t *testing.T) {
-	addr, _ := startServer(t, testOptions(t, aliceStore()), false)
-	c := dialPOP(t, addr)
-	c.line()
+	c := serveAndGreet(t, testOptions(t, aliceStore()), false)
 	run(t, c, []step{
 		{"CAPA", capaClear},
 		{"USER alice", l(eState)},
 		{"PASS P@ssw0rd", l(eState)},
 		{"AUTH PLAIN AGFsaWNlAFBAc3N3MHJk", l(eState)},
 		{"STLS", l("+OK Begin TLS negotiation.")},
-	})
-	c.starttls()
-	run(t, c, []step{
 		{"CAPA", capaTLS},
 		{"STLS", l(eState)},
 		{"USER alice", l("+OK")},
@@ -185,9 +185,7 @@ func TestSecureLogin(t *testing.T) {
 // TestImplicitTLS: on a TLS listener (995/1995) the session starts
 // encrypted: no STLS, logons allowed.
 func TestImplicitTLS(t *testing.T) {
-	addr, _ := startServer(t, testOptions(t, aliceStore()), true)
-	c := dialPOPS(t, addr)
-	c.line()
+	c := serveAndGreet(t, testOptions(t, aliceStore()), true)
 	run(t, c, []step{
 		{"CAPA", capaTLS},
 		{"STLS", l(eState)},
@@ -200,9 +198,7 @@ func TestImplicitTLS(t *testing.T) {
 func TestNoTLSConfig(t *testing.T) {
 	o := testOptions(t, aliceStore())
 	o.TLSConfig = nil
-	addr, _ := startServer(t, o, false)
-	c := dialPOP(t, addr)
-	c.line()
+	c := serveAndGreet(t, o, false)
 	run(t, c, []step{{"CAPA", l("+OK", "TOP", "UIDL", ".")}, {"STLS", l(eProto)}})
 }
 
@@ -224,9 +220,7 @@ func TestAuthPlain(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr, _ := startServer(t, testOptions(t, aliceStore()), true)
-			c := dialPOPS(t, addr)
-			c.line()
+			c := serveAndGreet(t, testOptions(t, aliceStore()), true)
 			run(t, c, tt.steps)
 		})
 	}
@@ -266,24 +260,22 @@ func TestMechanismBackend(t *testing.T) {
 	o := testOptions(t, nil)
 	o.Backend = saslStore{aliceStore()}
 	addr, _ := startServer(t, o, true)
-	c := dialPOPS(t, addr)
-	c.line()
+	c := greeted(t, addr, true)
 	run(t, c, []step{
 		{"AUTH X-TOKEN", l("+ dG9rZW4/")},
 		{"YWxpY2UtdG9rZW4=", l(okLogon)},
 		{"STAT", l("+OK 3 " + itoa(size1+size2+size3))},
 	})
-	c2 := dialPOPS(t, addr)
-	c2.line()
+	c2 := greeted(t, addr, true)
 	run(t, c2, []step{{"AUTH X-TOKEN bm9wZQ==", l(eLogon)}})
 }
 
 func TestMaildropInUse(t *testing.T) {
 	addr, _ := startServer(t, testOptions(t, aliceStore()), true)
-	a := dialPOPS(t, addr)
+	a := dialPOP(t, addr, true)
 	a.line()
 	run(t, a, []step{{"AUTH PLAIN AGFsaWNlAFBAc3N3MHJk", l(okLogon)}})
-	b := dialPOPS(t, addr)
+	b := dialPOP(t, addr, true)
 	b.line()
 	run(t, b, []step{{"AUTH PLAIN AGFsaWNlAFBAc3N3MHJk", l("-ERR [IN-USE] The mailbox is in use by another session.")}})
 }
@@ -307,9 +299,7 @@ func TestStoreErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			store := aliceStore()
 			tt.setup(store)
-			addr, _ := startServer(t, testOptions(t, store), true)
-			c := dialPOPS(t, addr)
-			c.line()
+			c := serveAndGreet(t, testOptions(t, store), true)
 			run(t, c, tt.steps)
 		})
 	}
@@ -321,9 +311,7 @@ func TestInvalidSnapshot(t *testing.T) {
 		store := newMemStore()
 		store.passwords["alice"] = "pw"
 		store.boxes["alice"] = []memMsg{{uid, "x\r\n"}}
-		addr, _ := startServer(t, testOptions(t, store), true)
-		c := dialPOPS(t, addr)
-		c.line()
+		c := serveAndGreet(t, testOptions(t, store), true)
 		run(t, c, []step{{"AUTH PLAIN AGFsaWNlAHB3", l("-ERR Server Unavailable. 21")}})
 		if !c.closed() {
 			t.Errorf("uid %q: connection still open", uid)
@@ -337,7 +325,7 @@ func TestPlainPersona(t *testing.T) {
 	o.Persona = PlainPersona("fabrikam.com")
 	o.LoginType = PlainTextLogin
 	addr, _ := startServer(t, o, false)
-	c := dialPOP(t, addr)
+	c := dialPOP(t, addr, false)
 	if g := c.line(); g != "+OK POP3 server ready fabrikam.com" {
 		t.Fatalf("greeting = %q", g)
 	}

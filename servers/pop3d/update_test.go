@@ -41,8 +41,7 @@ func TestUpdateState(t *testing.T) {
 				o.AuthenticatedConnectionTimeout = 100 * time.Millisecond
 			}
 			addr, srv := startServer(t, o, true)
-			c := dialPOPS(t, addr)
-			c.line()
+			c := greeted(t, addr, true)
 			run(t, c, []step{{"AUTH PLAIN AGFsaWNlAFBAc3N3MHJk", l(okLogon)}, {"DELE 2", l("+OK Marked to be deleted.")}})
 			tt.end(t, c, srv)
 			waitClosed(t, store, "alice")
@@ -58,12 +57,10 @@ func TestUpdateState(t *testing.T) {
 func TestRenumberAfterQuit(t *testing.T) {
 	store := aliceStore()
 	addr, _ := startServer(t, testOptions(t, store), true)
-	c := dialPOPS(t, addr)
-	c.line()
+	c := greeted(t, addr, true)
 	run(t, c, []step{{"AUTH PLAIN AGFsaWNlAFBAc3N3MHJk", l(okLogon)}, {"DELE 1", l("+OK Marked to be deleted.")}, {"QUIT", l(okQuit)}})
 	waitClosed(t, store, "alice")
-	c = dialPOPS(t, addr)
-	c.line()
+	c = greeted(t, addr, true)
 	run(t, c, []step{
 		{"AUTH PLAIN AGFsaWNlAFBAc3N3MHJk", l(okLogon)},
 		{"UIDL", l("+OK", "1 alice-2", "2 alice-3", ".")},
