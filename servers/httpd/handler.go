@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/exsim/exsim/internal/lockout"
+	"github.com/exsim/exsim/internal/nspi"
 	"github.com/exsim/exsim/servers/httpd/rpch"
 )
 
@@ -19,6 +20,8 @@ type Handler struct {
 	easDevices *easDevices
 	notify     *notifier // EWS subscriptions
 	rpc        *rpch.Server
+	book       *nspi.Server  // the address book of NSPI over RPC and MAPI/HTTP
+	mapi       *mapiSessions // MAPI/HTTP Session Contexts
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -34,21 +37,28 @@ func NewHandler(b Backend, o Options) *Handler {
 	if th == nil {
 		th = lockout.New(c.Throttle, c.Now, nil)
 	}
+	book := newAddressBook(b, c)
 	return &Handler{
 		cfg:        c,
 		b:          b,
 		throttle:   th,
 		sessions:   newSessionStore(c.SessionTimeout, c.MaxSessions, c.Now),
 		notify:     newNotifier(c),
-		rpc:        newRPCServer(b, c),
+		rpc:        newRPCServer(book, c),
+		book:       book,
+		mapi:       newMAPISessions(c),
 		easDevices: newEASDevices(),
 	}
 }
 
 // Close ends what outlives a request: open EWS streaming connections
-// answer ConnectionStatus Closed, subscriptions are dropped. Call it when
-// the servers using the handler shut down (http.Server.RegisterOnShutdown).
-func (h *Handler) Close() { h.notify.close() }
+// answer ConnectionStatus Closed, subscriptions are dropped, MAPI/HTTP
+// Session Contexts end (a NotificationWait answers). Call it when the
+// servers using the handler shut down (http.Server.RegisterOnShutdown).
+func (h *Handler) Close() {
+	h.notify.close()
+	h.mapi.closeAll()
+}
 
 // ServeHTTP routes by virtual directory, case-insensitively as IIS does.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -79,7 +89,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveActiveSync(w, r, rest, log)
 	case "mapi":
 		// MAPI over HTTP: /mapi/emsmdb and /mapi/nspi, Windows auth only.
-		h.cfg.challenge(w, r, vdirMAPI)
+		h.serveMAPI(w, r, rest, log)
 	case "oab":
 		// /OAB/<guid>/oab.xml: Windows auth only.
 		h.cfg.challenge(w, r, vdirOAB)

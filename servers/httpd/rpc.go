@@ -24,11 +24,10 @@ const (
 	rpcPortAddressBook = 6004
 )
 
-// newRPCServer is Outlook Anywhere's RPC over HTTP v2 endpoint: NSPI on
-// 6002 and 6004, bound with NTLM (Options.RPCAuth). EMSMDB (6001) is not
-// simulated: its binds are refused (abstract syntax not supported).
-func newRPCServer(b Backend, c *config) *rpch.Server {
-	book := nspi.NewServer(func(ctx context.Context) ([]nspi.Entry, error) {
+// newAddressBook is the NSPI address book over the Backend's Global
+// Address List, served over RPC/HTTP and MAPI/HTTP.
+func newAddressBook(b Backend, c *config) *nspi.Server {
+	return nspi.NewServer(func(ctx context.Context) ([]nspi.Entry, error) {
 		list, err := b.AddressBook(ctx)
 		if err != nil {
 			return nil, err
@@ -45,6 +44,12 @@ func newRPCServer(b Backend, c *config) *rpch.Server {
 		}
 		return out, nil
 	})
+}
+
+// newRPCServer is Outlook Anywhere's RPC over HTTP v2 endpoint: NSPI on
+// 6002 and 6004, bound with NTLM (Options.RPCAuth). EMSMDB (6001) is not
+// simulated: its binds are refused (abstract syntax not supported).
+func newRPCServer(book *nspi.Server, c *config) *rpch.Server {
 	return rpch.NewServer(rpch.Options{
 		ConnectionTimeout: c.RPCConnectionTimeout,
 		Logger:            c.log.With("server", c.ServerName, "proto", "rpc"),

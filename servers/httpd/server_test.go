@@ -74,14 +74,18 @@ func newTestServer(t *testing.T, o Options) *testServer {
 	return newTestServerWith(t, o, b, b)
 }
 
-// newTestServerWith serves backend, whose fake is b.
-func newTestServerWith(t *testing.T, o Options, backend Backend, b *fakeBackend) *testServer {
+// newTestServerWith serves backend, whose fake is b; setup runs before
+// the server starts.
+func newTestServerWith(t *testing.T, o Options, backend Backend, b *fakeBackend, setup ...func(*httptest.Server)) *testServer {
 	t.Helper()
 	ca, cert := labCertificate(t)
 	h := NewHandler(backend, o)
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // browsers' aborted preconnects
 	srv.TLS = ca.ServerTLS(cert)
+	for _, f := range setup {
+		f(srv)
+	}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
