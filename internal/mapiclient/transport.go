@@ -68,6 +68,7 @@ func newTransport(cfg *Config) *transport {
 	}
 	c := *hc
 	c.Transport = ntlmssp.Negotiator{RoundTripper: rt}
+	c.Jar = nil // the endpoints keep their Session Context's cookies themselves
 	app := cfg.ClientApplication
 	if app == "" {
 		// The documented form is Outlook/15.xx.xxxx.xxxx (section
