@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 
@@ -39,9 +40,12 @@ type ropObject struct {
 	pos     int
 }
 
-// ropSession is the EMSMDB state of a Session Context. It is used by one
-// Execute at a time (MapiSequence orders them).
+// ropSession is the EMSMDB state of a Session Context. MapiSequence
+// orders Executes, but a client that has the next sequence cookie (sent
+// with the headers) may send one before the last has answered: mu runs
+// them one at a time.
 type ropSession struct {
+	mu      sync.Mutex
 	user    *User
 	dn      string
 	logon   bool
@@ -70,6 +74,8 @@ func (s *ropSession) object(handles []uint32, i uint8) *ropObject {
 
 // execute runs rops and returns their responses and the handle table.
 func (s *ropSession) execute(ctx context.Context, c *mapiCall, rops []mapi.ROP, handles []uint32) ([]mapi.ROP, []uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	handles = append([]uint32(nil), handles...)
 	var out []mapi.ROP
 	budget := maxQueryRowsBytes

@@ -53,6 +53,9 @@ func (s *mapiSessions) create(c *mapiCall) *mapiSession {
 		seq: randomToken(8), lastUsed: now, closed: make(chan struct{}), busy: 1}
 	s.mu.Lock()
 	s.sweepLocked(now)
+	if len(s.m) >= s.cfg.MaxSessions {
+		s.dropOldestLocked()
+	}
 	s.m[ms.id] = ms
 	s.mu.Unlock()
 	c.sess, c.held = ms, ms
@@ -71,6 +74,26 @@ func (s *mapiSessions) sweepLocked(now time.Time) {
 			delete(s.m, id)
 			ms.end()
 		}
+	}
+}
+
+// dropOldestLocked ends the context idle the longest when the table is
+// full (Options.MaxSessions, shared with OWA's bound), as OWA drops its
+// oldest session. s.mu is held.
+func (s *mapiSessions) dropOldestLocked() {
+	var oldest *mapiSession
+	var at time.Time
+	for _, ms := range s.m {
+		ms.mu.Lock()
+		t, busy := ms.lastUsed, ms.busy > 0
+		ms.mu.Unlock()
+		if !busy && (oldest == nil || t.Before(at)) {
+			oldest, at = ms, t
+		}
+	}
+	if oldest != nil {
+		delete(s.m, oldest.id)
+		oldest.end()
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	ntlmssp "github.com/Azure/go-ntlmssp"
 
@@ -289,5 +290,29 @@ func TestMAPINSPI(t *testing.T) {
 	res, _ := m.post("POST", "/mapi/nspi/", "GetProps", mapi.Marshal(&mapi.GetPropsRequest{}), []*http.Cookie{jar["MapiContext"], jar["MapiSequence"]}, nil)
 	if responseCode(res) != int(mapi.RespContextNotFound) {
 		t.Errorf("GetProps after Unbind: X-ResponseCode %s, want 10", res.Header.Get("X-ResponseCode"))
+	}
+}
+
+// TestMAPISessionCap: the Session Context table is bounded by
+// MaxSessions; a Connect beyond it ends the context idle the longest.
+func TestMAPISessionCap(t *testing.T) {
+	clock := newFakeClock()
+	ts, _ := mapiServer(t, Options{MaxSessions: 2, Now: clock.Now})
+	m := newMAPIRaw(t, ts)
+	connect := mapi.Marshal(&mapi.ConnectRequest{})
+	var first []*http.Cookie
+	for i := range 3 {
+		res, b := m.post("POST", "/mapi/emsmdb/", "Connect", connect, nil, nil)
+		if responseCode(res) != 0 {
+			t.Fatalf("Connect %d: %s", i, b)
+		}
+		if i == 0 {
+			first = res.Cookies()
+		}
+		clock.Advance(time.Second)
+	}
+	res, _ := m.post("POST", "/mapi/emsmdb/", "PING", nil, first, nil)
+	if responseCode(res) != int(mapi.RespContextNotFound) {
+		t.Fatalf("PING of the oldest of 3 contexts with MaxSessions 2: X-ResponseCode %s, want 10", res.Header.Get("X-ResponseCode"))
 	}
 }
