@@ -120,6 +120,16 @@ func (c *Codec) Fixed(v []byte) {
 	}
 }
 
+// Align pads (encoding) or skips (decoding) to a multiple of n bytes
+// from the start of the buffer, as NDR aligns scalars (C706 14.2.2): the
+// EMSMDB RPC stubs carry the same buffers MAPI/HTTP does.
+func (c *Codec) Align(n int) {
+	for c.err == nil && (c.enc && len(c.b)%n != 0 || !c.enc && c.off%n != 0) {
+		var pad uint8
+		c.U8(&pad)
+	}
+}
+
 // Bool is a one-byte flag: 0xFF for true as MAPI/HTTP's Has* fields
 // (MS-OXCMAPIHTTP 2.2.1); any non-zero byte reads as true.
 func (c *Codec) Bool(v *bool) {

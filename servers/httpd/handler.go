@@ -37,18 +37,18 @@ func NewHandler(b Backend, o Options) *Handler {
 	if th == nil {
 		th = lockout.New(c.Throttle, c.Now, nil)
 	}
-	book := newAddressBook(b, c)
-	return &Handler{
+	h := &Handler{
 		cfg:        c,
 		b:          b,
 		throttle:   th,
 		sessions:   newSessionStore(c.SessionTimeout, c.MaxSessions, c.Now),
 		notify:     newNotifier(c),
-		rpc:        newRPCServer(book, c),
-		book:       book,
+		book:       newAddressBook(b, c),
 		mapi:       newMAPISessions(c),
 		easDevices: newEASDevices(),
 	}
+	h.rpc = newRPCServer(h.book, h.emsmdbInterface(), c)
+	return h
 }
 
 // Close ends what outlives a request: open EWS streaming connections

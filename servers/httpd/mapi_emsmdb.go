@@ -3,6 +3,7 @@ package httpd
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -46,6 +47,17 @@ func (c *config) dnPrefix() string {
 	return "/o=" + c.Organization + "/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Configuration/cn=Servers/cn="
 }
 
+// connectStore checks the DN a client connects with (Connect,
+// EcDoConnectEx): the user's own or empty.
+func (h *Handler) connectStore(u *User, userDN string, log *slog.Logger) (*ropSession, mapi.ErrorCode) {
+	dn := legacyDN(h.cfg, u)
+	if userDN != "" && !strings.EqualFold(userDN, dn) {
+		log.Info("mapi connect refused: user DN is not the caller's", "dn", userDN)
+		return nil, mapi.ErrUnknownUser
+	}
+	return newROPSession(u, dn), mapi.Success
+}
+
 // connect is the Connect request type (2.2.4.1): a new Session Context
 // for the mailbox of the authenticated user. UserDn must be that user's
 // DN (or empty); Exchange refuses a connection as another user, with a
@@ -56,16 +68,13 @@ func (c *mapiCall) connect() {
 	if !c.decode(&req) {
 		return
 	}
-	dn := legacyDN(c.h.cfg, c.u)
-	if req.UserDN != "" && !strings.EqualFold(req.UserDN, dn) {
-		c.log.Info("mapi connect refused: user DN is not the caller's", "dn", req.UserDN)
-		c.respond(func(context.Context) (mapi.Body, error) {
-			return &mapi.ConnectResponse{ErrorCode: mapi.ErrUnknownUser}, nil
-		})
+	store, code := c.h.connectStore(c.u, req.UserDN, c.log)
+	if code != mapi.Success {
+		c.respond(func(context.Context) (mapi.Body, error) { return &mapi.ConnectResponse{ErrorCode: code}, nil })
 		return
 	}
 	ms := c.h.mapi.create(c)
-	ms.store = newROPSession(c.u, dn)
+	ms.store = store
 	if mw, ok := c.h.b.(MailWatcher); ok {
 		// The feed starts with the context, so mail that arrives between
 		// two NotificationWaits is not missed.
@@ -92,22 +101,11 @@ func (c *mapiCall) execute() {
 	if !c.decode(&req) {
 		return
 	}
-	payload, err := mapi.SplitExt(req.RopBuffer)
+	rr, err := parseROPRequest(req.RopBuffer)
 	if err != nil {
 		// Compressed (MS-OXCRPC 3.1.7.2) and XOR-obfuscated payloads are
 		// refused by name so that a client knows to send them plain.
 		c.fail(mapi.RespInvalidRequestBody, "the ROP buffer is invalid: "+err.Error())
-		return
-	}
-	buf, err := mapi.ParseROPBuffer(payload)
-	if err != nil {
-		c.fail(mapi.RespInvalidRequestBody, "the ROP buffer is invalid: "+err.Error())
-		return
-	}
-	rops, derr := mapi.DecodeRequests(buf.ROPs)
-	var unsupported *mapi.UnsupportedROPError
-	if derr != nil && !errors.As(derr, &unsupported) {
-		c.fail(mapi.RespInvalidRequestBody, "the ROP buffer is invalid: "+derr.Error())
 		return
 	}
 	ms := c.sess
@@ -115,19 +113,50 @@ func (c *mapiCall) execute() {
 		ms.mu.Lock()
 		store := ms.store
 		ms.mu.Unlock()
-		out, handles := store.execute(ctx, c, rops, buf.Handles)
-		if unsupported != nil {
-			// The ROPs after one exsim does not know cannot be read: the
-			// unknown one fails with MAPI_E_NO_SUPPORT and ends the buffer.
-			c.log.Info("mapi: ROP not supported", "rop", unsupported.ID)
-			out = append(out, &mapi.ErrorResponse{ID: unsupported.ID, HandleIndex: unsupported.HandleIndex, ReturnValue: mapi.ErrNoSupport})
-		}
-		rb, err := mapi.JoinExt((&mapi.ROPBuffer{ROPs: mapi.EncodeROPs(out), Handles: handles}).Bytes())
+		rb, err := rr.run(ctx, ropEnv{c.h, c.log}, store)
 		if err != nil {
 			return nil, err
 		}
 		return &mapi.ExecuteResponse{RopBuffer: rb}, nil
 	})
+}
+
+// ropRequest is a decoded ROP buffer: the rgbIn of EcDoRpcExt2 and the
+// RopBuffer of Execute (RPC_HEADER_EXT chains around a ROP buffer).
+type ropRequest struct {
+	rops        []mapi.ROP
+	handles     []uint32
+	unsupported *mapi.UnsupportedROPError
+}
+
+func parseROPRequest(b []byte) (*ropRequest, error) {
+	payload, err := mapi.SplitExt(b)
+	if err != nil {
+		return nil, err
+	}
+	buf, err := mapi.ParseROPBuffer(payload)
+	if err != nil {
+		return nil, err
+	}
+	rr := &ropRequest{handles: buf.Handles}
+	rr.rops, err = mapi.DecodeRequests(buf.ROPs)
+	if err != nil && !errors.As(err, &rr.unsupported) {
+		return nil, err
+	}
+	return rr, nil
+}
+
+// run executes the ROPs on store and returns the response buffer
+// (rgbOut).
+func (rr *ropRequest) run(ctx context.Context, env ropEnv, store *ropSession) ([]byte, error) {
+	out, handles := store.execute(ctx, env, rr.rops, rr.handles)
+	if u := rr.unsupported; u != nil {
+		// The ROPs after one exsim does not know cannot be read: the
+		// unknown one fails with MAPI_E_NO_SUPPORT and ends the buffer.
+		env.log.Info("mapi: ROP not supported", "rop", u.ID)
+		out = append(out, &mapi.ErrorResponse{ID: u.ID, HandleIndex: u.HandleIndex, ReturnValue: mapi.ErrNoSupport})
+	}
+	return mapi.JoinExt((&mapi.ROPBuffer{ROPs: mapi.EncodeROPs(out), Handles: handles}).Bytes())
 }
 
 // notificationWait is the NotificationWait request type (2.2.4.4): it

@@ -3,6 +3,7 @@ package httpd
 import (
 	"context"
 	"crypto/sha1"
+	"log/slog"
 	"strings"
 	"sync"
 
@@ -40,6 +41,13 @@ type ropObject struct {
 	pos     int
 }
 
+// ropEnv is what ROPs run with: the handler (store, clock) and the
+// request's logger. MAPI/HTTP's Execute and RPC's EcDoRpcExt2 both give it.
+type ropEnv struct {
+	h   *Handler
+	log *slog.Logger
+}
+
 // ropSession is the EMSMDB state of a Session Context. MapiSequence
 // orders Executes, but a client that has the next sequence cookie (sent
 // with the headers) may send one before the last has answered: mu runs
@@ -73,7 +81,7 @@ func (s *ropSession) object(handles []uint32, i uint8) *ropObject {
 }
 
 // execute runs rops and returns their responses and the handle table.
-func (s *ropSession) execute(ctx context.Context, c *mapiCall, rops []mapi.ROP, handles []uint32) ([]mapi.ROP, []uint32) {
+func (s *ropSession) execute(ctx context.Context, c ropEnv, rops []mapi.ROP, handles []uint32) ([]mapi.ROP, []uint32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	handles = append([]uint32(nil), handles...)
@@ -163,7 +171,7 @@ func (s *ropSession) execute(ctx context.Context, c *mapiCall, rops []mapi.ROP, 
 // ropLogon is RopLogon on the user's own private mailbox (MS-OXCROPS
 // 2.2.3.1). exsim grants no delegate access and has no public folders:
 // another mailbox's DN, or a public logon, fails with ecLoginFailure.
-func (s *ropSession) ropLogon(c *mapiCall, r *mapi.LogonRequest) (*mapi.LogonResponse, mapi.ErrorCode) {
+func (s *ropSession) ropLogon(c ropEnv, r *mapi.LogonRequest) (*mapi.LogonResponse, mapi.ErrorCode) {
 	if r.LogonFlags&mapi.LogonPrivate == 0 {
 		return nil, mapi.ErrLoginFailure
 	}
@@ -192,7 +200,7 @@ func (s *ropSession) ropLogon(c *mapiCall, r *mapi.LogonRequest) (*mapi.LogonRes
 }
 
 // folder finds a folder by FID: MAPI_E_NOT_FOUND when there is none.
-func (s *ropSession) folder(ctx context.Context, c *mapiCall, fid uint64) (*mapiFolder, mapi.ErrorCode) {
+func (s *ropSession) folder(ctx context.Context, c ropEnv, fid uint64) (*mapiFolder, mapi.ErrorCode) {
 	all, err := c.h.mapiFolders(ctx, s.user)
 	if err != nil {
 		c.log.Error("mapi: folders", "err", err)
@@ -208,7 +216,7 @@ func (s *ropSession) folder(ctx context.Context, c *mapiCall, fid uint64) (*mapi
 
 // tableRows are the rows of a folder's contents table (its messages,
 // newest first) or hierarchy table (its subfolders).
-func (s *ropSession) tableRows(ctx context.Context, c *mapiCall, f *mapiFolder, contents bool) ([]propSource, error) {
+func (s *ropSession) tableRows(ctx context.Context, c ropEnv, f *mapiFolder, contents bool) ([]propSource, error) {
 	var rows []propSource
 	if contents {
 		if f.backend == "" {

@@ -48,8 +48,17 @@ func newMAPISessions(c *config) *mapiSessions {
 // create starts a Session Context for c (Connect or Bind) and makes it
 // c's session.
 func (s *mapiSessions) create(c *mapiCall) *mapiSession {
+	ms := s.add(c.ep.name, c.u.Address, randomToken(16))
+	c.sess, c.held = ms, ms
+	c.sequenced = true
+	return ms
+}
+
+// add starts the Session Context id of endpoint ep for owner, busy with
+// the request that creates it.
+func (s *mapiSessions) add(ep, owner, id string) *mapiSession {
 	now := s.cfg.Now()
-	ms := &mapiSession{id: randomToken(16), ep: c.ep.name, owner: strings.ToLower(c.u.Address),
+	ms := &mapiSession{id: id, ep: ep, owner: strings.ToLower(owner),
 		seq: randomToken(8), lastUsed: now, closed: make(chan struct{}), busy: 1}
 	s.mu.Lock()
 	s.sweepLocked(now)
@@ -58,8 +67,24 @@ func (s *mapiSessions) create(c *mapiCall) *mapiSession {
 	}
 	s.m[ms.id] = ms
 	s.mu.Unlock()
-	c.sess, c.held = ms, ms
-	c.sequenced = true
+	return ms
+}
+
+// get returns the live context id of endpoint ep owned by owner, busy
+// (release it), or nil.
+func (s *mapiSessions) get(id, ep, owner string) *mapiSession {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	s.sweepLocked(now)
+	ms := s.m[id]
+	s.mu.Unlock()
+	if ms == nil || ms.ep != ep || ms.owner != strings.ToLower(owner) {
+		return nil
+	}
+	ms.mu.Lock()
+	ms.busy++
+	ms.lastUsed = now
+	ms.mu.Unlock()
 	return ms
 }
 

@@ -46,17 +46,18 @@ func newAddressBook(b Backend, c *config) *nspi.Server {
 	})
 }
 
-// newRPCServer is Outlook Anywhere's RPC over HTTP v2 endpoint: NSPI on
-// 6002 and 6004, bound with NTLM (Options.RPCAuth). EMSMDB (6001) is not
-// simulated: its binds are refused (abstract syntax not supported).
-func newRPCServer(book *nspi.Server, c *config) *rpch.Server {
+// newRPCServer is Outlook Anywhere's RPC over HTTP v2 endpoint: EMSMDB
+// on 6001 (emsmdb), NSPI on 6002 and 6004, bound with NTLM
+// (Options.RPCAuth).
+func newRPCServer(book *nspi.Server, emsmdb dcerpc.Interface, c *config) *rpch.Server {
 	return rpch.NewServer(rpch.Options{
 		ConnectionTimeout: c.RPCConnectionTimeout,
 		Logger:            c.log.With("server", c.ServerName, "proto", "rpc"),
 		NewConn: func(port int) *dcerpc.Conn {
 			o := dcerpc.Options{NTLM: c.RPCAuth, SecondaryAddress: strconv.Itoa(port), AssocGroup: 0x1a2b}
-			if port != rpcPortMailbox {
-				o.Interfaces = []dcerpc.Interface{book.Interface()}
+			o.Interfaces = []dcerpc.Interface{book.Interface()}
+			if port == rpcPortMailbox {
+				o.Interfaces = []dcerpc.Interface{emsmdb}
 			}
 			return dcerpc.NewConn(o)
 		},
