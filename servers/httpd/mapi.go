@@ -1,10 +1,9 @@
 package httpd
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -170,32 +169,11 @@ func (c *mapiCall) fail(code mapi.ResponseCode, msg string) {
 	}
 	c.w.Header().Set("Content-Type", "text/html")
 	body := fmt.Sprintf("<html><head><title>%s</title></head><body>%d %s: %s</body></html>",
-		code, int(code), code, htmlEscape(msg))
+		code, int(code), code, html.EscapeString(msg))
 	c.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	c.w.WriteHeader(http.StatusOK)
 	io.WriteString(c.w, body)
 }
-
-func htmlEscape(s string) string {
-	var b bytes.Buffer
-	for _, r := range s {
-		switch r {
-		case '<':
-			b.WriteString("&lt;")
-		case '>':
-			b.WriteString("&gt;")
-		case '&':
-			b.WriteString("&amp;")
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-// errBadBody is what an operation returns for a body that does not
-// decode: the request is answered X-ResponseCode 12.
-var errBadBody = errors.New("invalid request body")
 
 // respond runs work while the answer streams: the headers (with the
 // session cookies), PROCESSING, PENDING every pending period until work

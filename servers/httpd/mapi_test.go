@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -43,7 +44,7 @@ func (s ntlmStore) IntegratedLogon(r *http.Request) (*User, string, IntegratedSt
 }
 
 // mapiServer serves a fakeStore over HTTPS with NTLM.
-func mapiServer(t *testing.T, o Options) (*testServer, *fakeStore) {
+func mapiServer(t testing.TB, o Options) (*testServer, *fakeStore) {
 	t.Helper()
 	fs := newFakeStore()
 	srv := ntlm.NewServer(ntlm.Options{TargetName: "CONTOSO", DNSDomain: "contoso.com", NetBIOSComputer: "EX01",
@@ -71,7 +72,7 @@ func mapiServer(t *testing.T, o Options) (*testServer, *fakeStore) {
 }
 
 // mapiDial connects alice with the repository's client.
-func mapiDial(t *testing.T, ts *testServer, onPending func(string)) *mapiclient.Session {
+func mapiDial(t testing.TB, ts *testServer, onPending func(string)) *mapiclient.Session {
 	t.Helper()
 	hc := ts.client(false)
 	hc.Timeout = 0 // NotificationWait outlasts any fixed timeout
@@ -195,5 +196,26 @@ func TestMAPISessionExpiry(t *testing.T) {
 	var re *mapiclient.ResponseError
 	if _, err := s.Inbox(ctx); !errors.As(err, &re) || re.Code != mapi.RespContextNotFound {
 		t.Fatalf("Inbox after 61 s idle = %v, want X-ResponseCode 10", err)
+	}
+}
+
+// BenchmarkMAPIInbox is one Inbox listing of 100 messages by the
+// repository's client over HTTPS with NTLM on loopback: an Execute of
+// RopOpenFolder, RopGetContentsTable, RopSetColumns and RopQueryRows, and
+// one of two RopRelease. The numbers are in docs/PERFORMANCE.md.
+func BenchmarkMAPIInbox(b *testing.B) {
+	ts, fs := mapiServer(b, Options{})
+	alice := fs.find("alice@contoso.com")
+	for i := len(alice.folders[FolderInbox]); i < 100; i++ {
+		fs.deliver(alice, FolderInbox, time.Date(2026, 12, 5, 8, 0, i, 0, time.UTC), false,
+			"Carol <carol@fabrikam.com>", "message "+strconv.Itoa(i), "text/plain", "", "hello\r\n")
+	}
+	s := mapiDial(b, ts, nil)
+	b.ResetTimer()
+	for b.Loop() {
+		rows, err := s.Inbox(b.Context())
+		if err != nil || len(rows) != 100 {
+			b.Fatalf("Inbox = %d rows, %v", len(rows), err)
+		}
 	}
 }

@@ -26,7 +26,7 @@ const labFQDN = "ex01.contoso.com"
 // and a real client that trusts the lab CA and reaches it as
 // ex01.contoso.com.
 type testServer struct {
-	t       *testing.T
+	t       testing.TB
 	srv     *httptest.Server
 	ca      *certs.CA
 	handler *Handler
@@ -63,7 +63,7 @@ var labPKI = sync.OnceValues(func() (*certs.CA, tls.Certificate) {
 	return ca, cert
 })
 
-func labCertificate(t *testing.T) (*certs.CA, tls.Certificate) {
+func labCertificate(t testing.TB) (*certs.CA, tls.Certificate) {
 	t.Helper()
 	return labPKI()
 }
@@ -76,7 +76,7 @@ func newTestServer(t *testing.T, o Options) *testServer {
 
 // newTestServerWith serves backend, whose fake is b; setup runs before
 // the server starts.
-func newTestServerWith(t *testing.T, o Options, backend Backend, b *fakeBackend, setup ...func(*httptest.Server)) *testServer {
+func newTestServerWith(t testing.TB, o Options, backend Backend, b *fakeBackend, setup ...func(*httptest.Server)) *testServer {
 	t.Helper()
 	ca, cert := labCertificate(t)
 	h := NewHandler(backend, o)
