@@ -28,8 +28,6 @@ type Codec struct {
 	b   []byte
 	off int
 	err error
-	// skipped: a decoder was told the rest is absent; reads yield zero values.
-	skipped bool
 }
 
 // NewEncoder returns a Codec that appends to an empty buffer.
@@ -57,17 +55,8 @@ func (c *Codec) Fail(err error) {
 	}
 }
 
-// Skip stops a decoder: what follows is not read (a response whose
-// error code leaves the rest of the structure out).
-func (c *Codec) Skip() {
-	if !c.enc {
-		c.off = len(c.b)
-		c.skipped = true
-	}
-}
-
 func (c *Codec) take(n int) []byte {
-	if c.err != nil || c.skipped {
+	if c.err != nil {
 		return nil
 	}
 	if n < 0 || n > len(c.b)-c.off {
@@ -156,7 +145,7 @@ func (c *Codec) Count16(n *uint16, min int) int {
 }
 
 func (c *Codec) checkCount(n, min int) int {
-	if c.err != nil || c.skipped {
+	if c.err != nil {
 		return 0
 	}
 	if !c.enc && n*max(min, 1) > len(c.b)-c.off {
@@ -195,7 +184,7 @@ func (c *Codec) ASCIIZ(v *string) {
 		c.b = append(append(c.b, *v...), 0)
 		return
 	}
-	if c.err != nil || c.skipped {
+	if c.err != nil {
 		return
 	}
 	for i := c.off; i < len(c.b); i++ {
@@ -217,7 +206,7 @@ func (c *Codec) UTF16Z(v *string) {
 		c.b = append(c.b, 0, 0)
 		return
 	}
-	if c.err != nil || c.skipped {
+	if c.err != nil {
 		return
 	}
 	var u []uint16

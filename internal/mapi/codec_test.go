@@ -174,14 +174,19 @@ func TestAddressBookBodies(t *testing.T) {
 }
 
 // TestFailedResponseDecodes: a response whose ErrorCode is not 0 may stop
-// there; the decoder does not ask for the rest.
+// before its auxiliary buffer, or carry every field (a warning).
 func TestFailedResponseDecodes(t *testing.T) {
 	var r ConnectResponse
-	if err := Unmarshal(unhex(t, "00000000 eb030000"), &r); err != nil || r.ErrorCode != ErrUnknownUser {
+	if err := Unmarshal(unhex(t, "00000000 eb030000 00000000"), &r); err != nil || r.ErrorCode != ErrUnknownUser {
 		t.Fatalf("Unmarshal(short failed Connect) = %+v, %v", r, err)
 	}
 	if err := Unmarshal(Marshal(&ConnectResponse{ErrorCode: ErrUnknownUser}), &r); err != nil || r.ErrorCode != ErrUnknownUser {
 		t.Fatalf("Unmarshal(full failed Connect) = %+v, %v", r, err)
+	}
+	warn := &GetPropsResponse{ErrorCode: ErrorsReturned, CodePage: 1252, Values: []PropValue{NotFound(PidTagSubject)}}
+	var gp GetPropsResponse
+	if err := Unmarshal(Marshal(warn), &gp); err != nil || gp.ErrorCode != ErrorsReturned || len(gp.Values) != 1 {
+		t.Fatalf("Unmarshal(GetProps with ErrorsReturned) = %+v, %v", gp, err)
 	}
 }
 

@@ -1,5 +1,7 @@
 package mapi
 
+import "encoding/binary"
+
 // Request types of the X-RequestType header (MS-OXCMAPIHTTP 2.2.3.3.1).
 const (
 	ReqConnect          = "Connect"
@@ -71,19 +73,27 @@ const ContentType = "application/mapi-http"
 
 // status runs StatusCode and ErrorCode, the two fields every response
 // starts with; StatusCode is always 0 on the wire (MS-OXCMAPIHTTP
-// 2.2.4.1.2). A decoder stops after a non-zero ErrorCode: Exchange's
-// failed responses leave the rest out.
+// 2.2.4.1.2). After a non-zero ErrorCode a server may send the whole
+// structure (exsim does; warnings such as ErrorsReturned need it) or
+// leave all but the auxiliary buffer out: a decoder that finds only an
+// auxiliary buffer left reports false, and the caller reads just that.
 func (c *Codec) status(code *ErrorCode) bool {
 	var sc uint32
 	c.U32(&sc)
 	u := uint32(*code)
 	c.U32(&u)
 	*code = ErrorCode(u)
-	if c.err == nil && !c.enc && *code != Success {
-		c.Skip()
+	if c.err == nil && !c.enc && *code != Success && c.restIsAux() {
 		return false
 	}
 	return c.err == nil
+}
+
+// restIsAux says whether what a decoder has left is exactly one
+// AuxiliaryBufferSize and its bytes.
+func (c *Codec) restIsAux() bool {
+	rest := c.b[c.off:]
+	return len(rest) >= 4 && int(binary.LittleEndian.Uint32(rest)) == len(rest)-4
 }
 
 // ConnectRequest is the Connect request body (MS-OXCMAPIHTTP 2.2.4.1.1).

@@ -89,13 +89,16 @@ const (
 	ErrTooBig        ErrorCode = 0x80040305 // MAPI_E_TABLE_TOO_BIG
 	ErrBufferTooSmal ErrorCode = 0x0000047D // ecBufferTooSmall
 	ErrInvalidObject ErrorCode = 0x80040108
+	// ErrorsReturned is the warning of an NSPI call whose answer holds
+	// PtypErrorCode values (MS-OXNSPI 2.2.1.2).
+	ErrorsReturned ErrorCode = 0x00040380
 )
 
 var errorNames = map[ErrorCode]string{
 	ErrNotFound: "MAPI_E_NOT_FOUND", ErrInvalidParam: "MAPI_E_INVALID_PARAMETER", ErrNoSupport: "MAPI_E_NO_SUPPORT",
 	ErrNullObject: "ecNullObject", ErrRpcFormat: "ecRpcFormat", ErrUnknownUser: "ecUnknownUser",
 	ErrLoginFailure: "ecLoginFailure", ErrNotEncrypted: "ecNotEncrypted", ErrTooBig: "MAPI_E_TABLE_TOO_BIG",
-	ErrBufferTooSmal: "ecBufferTooSmall", ErrInvalidObject: "MAPI_E_INVALID_OBJECT",
+	ErrBufferTooSmal: "ecBufferTooSmall", ErrInvalidObject: "MAPI_E_INVALID_OBJECT", ErrorsReturned: "ErrorsReturned",
 }
 
 // PropValue is one property: Tag and a Go value of its type: int16,

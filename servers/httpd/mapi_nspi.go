@@ -99,7 +99,15 @@ func getProps(b *nspi.Book, req *mapi.GetPropsRequest) mapi.Body {
 		tags = b.DefaultColumns()
 	}
 	row := b.Row(req.State.CurrentRec, tags)
-	return &mapi.GetPropsResponse{CodePage: codePage(req.State), Values: row}
+	resp := &mapi.GetPropsResponse{CodePage: codePage(req.State), Values: row}
+	for _, v := range row {
+		if _, isErr := v.ErrorValue(); isErr {
+			// A property the object lacks: the row comes with the
+			// ErrorsReturned warning (MS-OXNSPI 3.1.4.1.7).
+			resp.ErrorCode = mapi.ErrorsReturned
+		}
+	}
+	return resp
 }
 
 // queryRows is QueryRows (MS-OXNSPI 3.1.4.1.8): the rows of an explicit
