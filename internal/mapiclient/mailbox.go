@@ -49,7 +49,12 @@ func (s *Session) Inbox(ctx context.Context) ([]Message, error) {
 
 // Folders lists the folders under the top of the information store.
 func (s *Session) Folders(ctx context.Context) ([]Folder, error) {
-	rows, err := s.table(ctx, s.folders[mapi.FolderIPMSubtree], mapi.RopIDGetHierarchyTable, folderColumns)
+	return s.Subfolders(ctx, s.folders[mapi.FolderIPMSubtree])
+}
+
+// Subfolders lists the folders right under the folder fid.
+func (s *Session) Subfolders(ctx context.Context, fid uint64) ([]Folder, error) {
+	rows, err := s.table(ctx, fid, mapi.RopIDGetHierarchyTable, folderColumns)
 	if err != nil {
 		return nil, err
 	}

@@ -65,6 +65,17 @@ func specialFIDs() (ids [mapi.NumSpecialFolders]uint64) {
 	return ids
 }
 
+// folderFID is the FID of the backend folder name: a special folder's
+// (INBOX/Sub's parent is the Inbox), else the hash of the name.
+func folderFID(name string) uint64 {
+	for i, s := range specialFolders {
+		if s.backend != "" && strings.EqualFold(s.backend, name) {
+			return mapiID(uint64(i + 1))
+		}
+	}
+	return mapiID(hashCounter(1<<40, name))
+}
+
 // mapiFolder is one folder of the tree.
 type mapiFolder struct {
 	fid, parent   uint64
@@ -104,9 +115,9 @@ func (h *Handler) mapiFolders(ctx context.Context, u *User) ([]*mapiFolder, erro
 		}
 		parent, name := fids[mapi.FolderIPMSubtree], fi.Name
 		if i := strings.LastIndexByte(fi.Name, '/'); i >= 0 {
-			parent, name = mapiID(hashCounter(1<<40, fi.Name[:i])), fi.Name[i+1:]
+			parent, name = folderFID(fi.Name[:i]), fi.Name[i+1:]
 		}
-		f := &mapiFolder{fid: mapiID(hashCounter(1<<40, fi.Name)), parent: parent, name: name,
+		f := &mapiFolder{fid: folderFID(fi.Name), parent: parent, name: name,
 			backend: fi.Name, total: fi.Total, unread: fi.Unread}
 		byBackend[key] = f
 		out = append(out, f)

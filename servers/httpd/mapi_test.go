@@ -124,6 +124,13 @@ func TestMAPIClientSession(t *testing.T) {
 			t.Errorf("Folders: no %q in %+v", want, folders)
 		}
 	}
+	if err := fs.CreateFolder(ctx, "alice@contoso.com", "INBOX/Receipts"); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := s.Subfolders(ctx, found["Inbox"].ID)
+	if err != nil || len(sub) != 1 || sub[0].Name != "Receipts" {
+		t.Errorf("Subfolders(Inbox) = %+v, %v; want Receipts", sub, err)
+	}
 	es, err := s.ResolveNames(ctx, "bob@contoso.com", "nobody", "b")
 	if err != nil {
 		t.Fatal(err)
