@@ -167,7 +167,7 @@ func TestMAPIClientSession(t *testing.T) {
 // TestMAPIPendingKeepAlive: a NotificationWait that finds nothing streams
 // PENDING every X-PendingPeriod and answers EventPending 0 at the end.
 func TestMAPIPendingKeepAlive(t *testing.T) {
-	ts, _ := mapiServer(t, Options{MAPIPendingPeriod: 20 * time.Millisecond, MAPINotificationWait: 300 * time.Millisecond})
+	ts, _ := mapiServer(t, Options{MAPIPendingPeriod: 10 * time.Millisecond, MAPINotificationWait: time.Second})
 	var pendings atomic.Int32
 	s := mapiDial(t, ts, func(req string) {
 		if req == mapi.ReqNotificationWait {
@@ -179,7 +179,7 @@ func TestMAPIPendingKeepAlive(t *testing.T) {
 		t.Fatalf("WaitForMail = %v, %v; want false after the wait", got, err)
 	}
 	if pendings.Load() == 0 {
-		t.Errorf("no PENDING line during a 300 ms wait with a 20 ms pending period")
+		t.Errorf("no PENDING line during a 1 s wait with a 10 ms pending period")
 	}
 }
 
