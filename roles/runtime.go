@@ -50,6 +50,16 @@ type Options struct {
 	// Lockout is the logon lockout policy of every protocol (zero: the
 	// default, 5 failures in 15 minutes lock for 15 minutes).
 	Lockout lockout.Policy
+	// MAPI tunes the timers of MAPI over HTTP (zero fields: the
+	// defaults of httpd.Options); tests shorten them.
+	MAPI MAPITimers
+}
+
+// MAPITimers are MAPI over HTTP's timers, as httpd.Options documents
+// them: the PENDING keep-alive period, the idle life of a Session
+// Context and the length of a NotificationWait without news.
+type MAPITimers struct {
+	PendingPeriod, SessionTimeout, NotificationWait time.Duration
 }
 
 // Runtime is the running servers of one process.

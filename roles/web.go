@@ -309,6 +309,8 @@ func (r *mailboxRole) startHTTP() error {
 		HTTPSPort: r.t.Port(443), Version: r.t.BuildNumber(), BasicAuth: &basic, Logger: s.log, Now: s.rt.o.Now,
 		Lockout:            s.rt.lock,
 		VirtualDirectories: httpVirtualDirectories(s.Config),
+		MAPIPendingPeriod:  s.rt.o.MAPI.PendingPeriod, MAPISessionTimeout: s.rt.o.MAPI.SessionTimeout,
+		MAPINotificationWait: s.rt.o.MAPI.NotificationWait,
 	}
 	for _, m := range r.t.Mailboxes {
 		if m.PublishCalendar && m.Server == s.Config.Name {

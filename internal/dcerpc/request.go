@@ -39,7 +39,7 @@ func (c *Conn) request(ctx context.Context, pdu []byte, h header) ([][]byte, err
 	if c.sess != nil && !c.authed {
 		return [][]byte{c.fault(h.callID, c.pendingCx, FaultAccessDenied)}, nil
 	}
-	out, err := iface.Call(ctx, c.pendingOp, stub)
+	out, err := iface.Call(WithAccount(ctx, c.Account), c.pendingOp, stub)
 	if err != nil {
 		var f Fault
 		if !errors.As(err, &f) {
@@ -195,4 +195,20 @@ func UUIDBytes(s string) [16]byte {
 	b[4], b[5] = b[5], b[4]
 	b[6], b[7] = b[7], b[6]
 	return b
+}
+
+type accountKey struct{}
+
+// WithAccount is ctx carrying the NTLM account of a call, as a Conn hands
+// it to Interface.Call.
+func WithAccount(ctx context.Context, account string) context.Context {
+	return context.WithValue(ctx, accountKey{}, account)
+}
+
+// AccountFromContext is the NTLM account of the association whose call
+// ctx carries ("" for an unauthenticated one): interfaces whose calls act
+// as a user (EMSMDB) read it.
+func AccountFromContext(ctx context.Context) string {
+	a, _ := ctx.Value(accountKey{}).(string)
+	return a
 }

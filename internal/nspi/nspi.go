@@ -17,13 +17,11 @@ package nspi
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/exsim/exsim/internal/dcerpc"
+	"github.com/exsim/exsim/internal/mapi"
 )
 
 // InterfaceUUID and version of NSPI (MS-NSPI section 2.1; MS-OXNSPI 2.1).
@@ -48,13 +46,9 @@ type Entry struct {
 	Created        time.Time
 }
 
-// Stat is the STAT of MS-NSPI section 2.3.7.
-type Stat struct {
-	SortType, ContainerID, CurrentRec uint32
-	Delta                             int32
-	NumPos, TotalRecs, CodePage       uint32
-	TemplateLocale, SortLocale        uint32
-}
+// Stat is the STAT of MS-NSPI section 2.3.7 (the same structure the
+// MAPI/HTTP encodings carry).
+type Stat = mapi.Stat
 
 // Server answers NSPI for one address book.
 type Server struct {
@@ -164,13 +158,11 @@ func (s *Server) unbind(r *reader, w *writer) {
 
 // withBook runs the operations that read the address book.
 func (s *Server) withBook(ctx context.Context, opnum uint16, r *reader, w *writer) error {
-	entries, err := s.book(ctx)
+	b, err := s.Book(ctx)
 	if err != nil {
-		return fmt.Errorf("nspi: address book: %w", err)
+		return err
 	}
-	entries = slices.Clone(entries)
-	SortEntries(entries)
-	t := table(entries)
+	t := b.t
 	switch opnum {
 	case opUpdateStat:
 		t.updateStat(r, w)

@@ -165,15 +165,19 @@ func (t table) specialTable(r *reader, w *writer) {
 	if r.err != nil {
 		return
 	}
-	gal := []value{
+	w.u32(version)
+	w.ptr()
+	w.rows([][]value{galRow()})
+	w.u32(0)
+}
+
+// galRow is the hierarchy table's row of the Global Address List.
+func galRow() []value {
+	return []value{
 		{tag: pidContainerID<<16 | ptypInteger32, i: 0},
 		{tag: pidContainerFlags<<16 | ptypInteger32, i: abRecipients | abUnmodifiable},
 		{tag: pidDepth<<16 | ptypInteger32, i: 0},
 	}
-	w.u32(version)
-	w.ptr()
-	w.rows([][]value{gal})
-	w.u32(0)
 }
 
 // columns are the properties NspiQueryColumns lists: those Entry has.

@@ -86,23 +86,30 @@ func (t *folderTree) descendants(key string) []*ewsFolderNode {
 	return out
 }
 
+// folderInfos lists the mailbox's folders with their counts: the
+// MailStore's, or without one the distinguished mail folders that
+// ListFolder serves (EWS and MAPI/HTTP build their trees on it).
+func (h *Handler) folderInfos(ctx context.Context, u *User) ([]FolderInfo, error) {
+	if ms, ok := h.b.(MailStore); ok {
+		return ms.Folders(ctx, u.Address)
+	}
+	var infos []FolderInfo
+	for _, f := range distinguishedFolders {
+		msgs, err := h.b.ListFolder(ctx, u.Address, f.Store)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		infos = append(infos, FolderInfo{Name: f.Store, Total: len(msgs), Unread: countUnread(msgs)})
+	}
+	return infos, nil
+}
+
 // folderTree reads the mailbox's folders. Without a MailStore the tree
 // holds the distinguished mail folders that ListFolder serves.
 func (h *Handler) folderTree(ctx context.Context, u *User) (*folderTree, error) {
-	var infos []FolderInfo
-	if ms, ok := h.b.(MailStore); ok {
-		var err error
-		if infos, err = ms.Folders(ctx, u.Address); err != nil {
-			return nil, err
-		}
-	} else {
-		for _, f := range distinguishedFolders {
-			msgs, err := h.b.ListFolder(ctx, u.Address, f.Store)
-			if err != nil && !errors.Is(err, ErrNotFound) {
-				return nil, err
-			}
-			infos = append(infos, FolderInfo{Name: f.Store, Total: len(msgs), Unread: countUnread(msgs)})
-		}
+	infos, err := h.folderInfos(ctx, u)
+	if err != nil {
+		return nil, err
 	}
 	t := &folderTree{byKey: map[string]*ewsFolderNode{}}
 	addNode := func(n *ewsFolderNode) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/exsim/exsim/internal/lockout"
+	"github.com/exsim/exsim/internal/nspi"
 	"github.com/exsim/exsim/servers/httpd/rpch"
 )
 
@@ -20,6 +21,8 @@ type Handler struct {
 	notify     *notifier // EWS subscriptions
 	rpc        *rpch.Server
 	oab        oabPublisher
+	book       *nspi.Server  // the address book of NSPI over RPC and MAPI/HTTP
+	mapi       *mapiSessions // MAPI/HTTP Session Contexts
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -35,21 +38,28 @@ func NewHandler(b Backend, o Options) *Handler {
 	if th == nil {
 		th = lockout.New(c.Throttle, c.Now, nil)
 	}
-	return &Handler{
+	h := &Handler{
 		cfg:        c,
 		b:          b,
 		throttle:   th,
 		sessions:   newSessionStore(c.SessionTimeout, c.MaxSessions, c.Now),
 		notify:     newNotifier(c),
-		rpc:        newRPCServer(b, c),
+		book:       newAddressBook(b, c),
+		mapi:       newMAPISessions(c),
 		easDevices: newEASDevices(),
 	}
+	h.rpc = newRPCServer(h.book, h.emsmdbInterface(), c)
+	return h
 }
 
 // Close ends what outlives a request: open EWS streaming connections
-// answer ConnectionStatus Closed, subscriptions are dropped. Call it when
-// the servers using the handler shut down (http.Server.RegisterOnShutdown).
-func (h *Handler) Close() { h.notify.close() }
+// answer ConnectionStatus Closed, subscriptions are dropped, MAPI/HTTP
+// Session Contexts end (a NotificationWait answers). Call it when the
+// servers using the handler shut down (http.Server.RegisterOnShutdown).
+func (h *Handler) Close() {
+	h.notify.close()
+	h.mapi.closeAll()
+}
 
 // ServeHTTP routes by virtual directory, case-insensitively as IIS does.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -80,7 +90,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveActiveSync(w, r, rest, log)
 	case "mapi":
 		// MAPI over HTTP: /mapi/emsmdb and /mapi/nspi, Windows auth only.
-		h.cfg.challenge(w, r, vdirMAPI)
+		h.serveMAPI(w, r, rest, log)
 	case "oab":
 		h.serveOAB(w, r, rest, log)
 	case "rpc":

@@ -74,6 +74,17 @@ type Options struct {
 	// timeout (CONN/A3); the OUT channel pings after half of it idle.
 	// Default 120 s.
 	RPCConnectionTimeout time.Duration
+	// MAPIPendingPeriod is X-PendingPeriod: how often a MAPI/HTTP answer
+	// still being worked on sends a PENDING line. Default 15 s, the
+	// value of MS-OXCMAPIHTTP's examples (section 4).
+	MAPIPendingPeriod time.Duration
+	// MAPISessionTimeout is how long a MAPI/HTTP Session Context lives
+	// idle (X-ExpirationInfo); PING, or any request, restarts it.
+	// Exchange's value is not documented; default 15 min.
+	MAPISessionTimeout time.Duration
+	// MAPINotificationWait is how long a NotificationWait is held when
+	// nothing changes. Exchange's value is not documented; default 5 min.
+	MAPINotificationWait time.Duration
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -190,6 +201,15 @@ func newConfig(o Options) (*config, error) {
 	}
 	if c.MaxSessions <= 0 {
 		c.MaxSessions = 10000
+	}
+	if c.MAPIPendingPeriod <= 0 {
+		c.MAPIPendingPeriod = 15 * time.Second
+	}
+	if c.MAPISessionTimeout <= 0 {
+		c.MAPISessionTimeout = 15 * time.Minute
+	}
+	if c.MAPINotificationWait <= 0 {
+		c.MAPINotificationWait = 5 * time.Minute
 	}
 	ns := uuid.NewSHA1(uuid.NameSpaceDNS, []byte(strings.ToLower(c.Organization)+"."+c.Domain))
 	if c.DeploymentID == "" {

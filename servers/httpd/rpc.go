@@ -22,18 +22,24 @@ const (
 	rpcPortAddressBook = 6004
 )
 
-// newRPCServer is Outlook Anywhere's RPC over HTTP v2 endpoint: NSPI on
-// 6002 and 6004, bound with NTLM (Options.RPCAuth). EMSMDB (6001) is not
-// simulated: its binds are refused (abstract syntax not supported).
-func newRPCServer(b Backend, c *config) *rpch.Server {
-	book := nspi.NewServer(func(ctx context.Context) ([]nspi.Entry, error) { return addressBook(ctx, b, c) })
+// newAddressBook is the NSPI address book over the Backend's Global
+// Address List, served over RPC/HTTP and MAPI/HTTP.
+func newAddressBook(b Backend, c *config) *nspi.Server {
+	return nspi.NewServer(func(ctx context.Context) ([]nspi.Entry, error) { return addressBook(ctx, b, c) })
+}
+
+// newRPCServer is Outlook Anywhere's RPC over HTTP v2 endpoint: EMSMDB
+// on 6001 (emsmdb), NSPI on 6002 and 6004, bound with NTLM
+// (Options.RPCAuth).
+func newRPCServer(book *nspi.Server, emsmdb dcerpc.Interface, c *config) *rpch.Server {
 	return rpch.NewServer(rpch.Options{
 		ConnectionTimeout: c.RPCConnectionTimeout,
 		Logger:            c.log.With("server", c.ServerName, "proto", "rpc"),
 		NewConn: func(port int) *dcerpc.Conn {
 			o := dcerpc.Options{NTLM: c.RPCAuth, SecondaryAddress: strconv.Itoa(port), AssocGroup: 0x1a2b}
-			if port != rpcPortMailbox {
-				o.Interfaces = []dcerpc.Interface{book.Interface()}
+			o.Interfaces = []dcerpc.Interface{book.Interface()}
+			if port == rpcPortMailbox {
+				o.Interfaces = []dcerpc.Interface{emsmdb}
 			}
 			return dcerpc.NewConn(o)
 		},

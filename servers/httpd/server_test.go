@@ -26,7 +26,7 @@ const labFQDN = "ex01.contoso.com"
 // and a real client that trusts the lab CA and reaches it as
 // ex01.contoso.com.
 type testServer struct {
-	t       *testing.T
+	t       testing.TB
 	srv     *httptest.Server
 	ca      *certs.CA
 	handler *Handler
@@ -63,7 +63,7 @@ var labPKI = sync.OnceValues(func() (*certs.CA, tls.Certificate) {
 	return ca, cert
 })
 
-func labCertificate(t *testing.T) (*certs.CA, tls.Certificate) {
+func labCertificate(t testing.TB) (*certs.CA, tls.Certificate) {
 	t.Helper()
 	return labPKI()
 }
@@ -74,8 +74,9 @@ func newTestServer(t *testing.T, o Options) *testServer {
 	return newTestServerWith(t, o, b, b)
 }
 
-// newTestServerWith serves backend, whose fake is b.
-func newTestServerWith(t *testing.T, o Options, backend Backend, b *fakeBackend) *testServer {
+// newTestServerWith serves backend, whose fake is b; setup runs before
+// the server starts.
+func newTestServerWith(t testing.TB, o Options, backend Backend, b *fakeBackend, setup ...func(*httptest.Server)) *testServer {
 	t.Helper()
 	return newTestServerConn(t, o, backend, b, nil)
 }
@@ -90,6 +91,9 @@ func newTestServerConn(t *testing.T, o Options, backend Backend, b *fakeBackend,
 	srv.Config.ConnContext = connContext
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // browsers' aborted preconnects
 	srv.TLS = ca.ServerTLS(cert)
+	for _, f := range setup {
+		f(srv)
+	}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())

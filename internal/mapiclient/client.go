@@ -1,0 +1,195 @@
+package mapiclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/exsim/exsim/internal/mapi"
+)
+
+// Config says where and as whom to connect.
+type Config struct {
+	// URL is the server's MAPI virtual directory, https://mail.contoso.com/mapi/
+	// (a bare https://host means /mapi/ on it). The EMSMDB and NSPI
+	// endpoints are emsmdb/ and nspi/ under it.
+	URL string
+	// User ("alice@contoso.com" or "CONTOSO\alice") and Password for NTLM.
+	User, Password string
+	// MailboxID, when set, goes in the endpoints' ?MailboxId= query as
+	// Autodiscover hands it out (<ExchangeGuid>@<domain>).
+	MailboxID string
+	// UserDN is the mailbox's legacyExchangeDN; empty: Dial asks the
+	// address book for the DN of User's address.
+	UserDN string
+	// HTTP carries the requests (its Transport's TLS settings are used;
+	// NTLM is added). Nil: http.DefaultClient.
+	HTTP *http.Client
+	// ClientApplication is X-ClientApplication; empty: an Outlook 2016
+	// build string.
+	ClientApplication string
+	// OnPending, when set, is called for every PENDING keep-alive line
+	// of an answer still being worked on.
+	OnPending func(request string)
+}
+
+// Session is a connected mailbox: an NSPI binding and an EMSMDB Session
+// Context with a private mailbox logon.
+type Session struct {
+	t           *transport
+	emsmdb      *endpoint
+	nspi        *endpoint
+	DN          string // the mailbox's legacyExchangeDN
+	DisplayName string // as Connect returned it
+	// MaxPollingInterval is Connect's, the longest a client may wait
+	// between requests.
+	MaxPollingInterval time.Duration
+	folders            [mapi.NumSpecialFolders]uint64
+	logonHandle        uint32 // the server object handle of the logon
+}
+
+// Connect is Dial with a URL and credentials only.
+func Connect(ctx context.Context, url, user, password string) (*Session, error) {
+	return Dial(ctx, Config{URL: url, User: user, Password: password})
+}
+
+// Dial binds to the address book, finds the user's DN when it is not
+// given, connects to the mailbox and logs on.
+func Dial(ctx context.Context, cfg Config) (*Session, error) {
+	base, err := baseURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	q := ""
+	if cfg.MailboxID != "" {
+		q = "?MailboxId=" + url.QueryEscape(cfg.MailboxID)
+	}
+	s := &Session{t: newTransport(&cfg),
+		emsmdb: &endpoint{url: base + "emsmdb/" + q, jar: map[string]string{}},
+		nspi:   &endpoint{url: base + "nspi/" + q, jar: map[string]string{}}}
+	if err := s.bind(ctx); err != nil {
+		return nil, err
+	}
+	s.DN = cfg.UserDN
+	if s.DN == "" {
+		addr := cfg.User
+		if i := strings.IndexByte(addr, '\\'); i >= 0 {
+			addr = addr[i+1:]
+		}
+		es, err := s.ResolveNames(ctx, addr)
+		if err != nil {
+			return nil, err
+		}
+		if es[0].DN == "" {
+			return nil, fmt.Errorf("mapiclient: the address book does not resolve %q to one entry", addr)
+		}
+		s.DN = es[0].DN
+	}
+	var cr mapi.ConnectResponse
+	err = s.t.do(ctx, s.emsmdb, mapi.ReqConnect, &mapi.ConnectRequest{UserDN: s.DN, DefaultCodePage: 1252,
+		LcidSort: 0x409, LcidString: 0x409}, &cr)
+	if err == nil && cr.ErrorCode != mapi.Success {
+		err = fmt.Errorf("mapiclient: Connect: %w", cr.ErrorCode)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.DisplayName = cr.DisplayName
+	s.MaxPollingInterval = time.Duration(cr.MaxPollingInterval) * time.Millisecond
+	if err := s.logon(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func baseURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return "", fmt.Errorf("mapiclient: URL %q: want https://host/mapi/", raw)
+	}
+	p := strings.TrimSuffix(u.Path, "/")
+	if p == "" {
+		p = "/mapi"
+	}
+	return u.Scheme + "://" + u.Host + p + "/", nil
+}
+
+// logon is RopLogon on the private mailbox of s.DN; it keeps the special
+// folder ids.
+func (s *Session) logon(ctx context.Context) error {
+	var lr mapi.LogonResponse
+	handles, err := s.execute(ctx, []mapi.ROP{&mapi.LogonRequest{LogonFlags: mapi.LogonPrivate,
+		OpenFlags: mapi.OpenUseAdminPrv | mapi.OpenHomeLogon | mapi.OpenNoMail, Essdn: s.DN}},
+		[]uint32{freeHandle}, []mapi.ROP{&lr})
+	if err != nil {
+		return err
+	}
+	if lr.ReturnValue != mapi.Success {
+		return fmt.Errorf("mapiclient: RopLogon: %w", lr.ReturnValue)
+	}
+	s.folders = lr.FolderIDs
+	s.logonHandle = handles[0]
+	return nil
+}
+
+// freeHandle is a slot of the handle table that holds no object.
+const freeHandle = 0xFFFFFFFF
+
+// execute sends rops in one Execute with the server object handle table
+// handles, decodes the responses into want and returns the table the
+// server sent back.
+func (s *Session) execute(ctx context.Context, rops []mapi.ROP, handles []uint32, want []mapi.ROP) ([]uint32, error) {
+	rb, err := mapi.JoinExt((&mapi.ROPBuffer{ROPs: mapi.EncodeROPs(rops), Handles: handles}).Bytes())
+	if err != nil {
+		return nil, err
+	}
+	var er mapi.ExecuteResponse
+	if err := s.t.do(ctx, s.emsmdb, mapi.ReqExecute, &mapi.ExecuteRequest{RopBuffer: rb, MaxRopOut: 0x10000}, &er); err != nil {
+		return nil, err
+	}
+	if er.ErrorCode != mapi.Success {
+		return nil, fmt.Errorf("mapiclient: Execute: %w", er.ErrorCode)
+	}
+	p, err := mapi.SplitExt(er.RopBuffer)
+	if err != nil {
+		return nil, err
+	}
+	buf, err := mapi.ParseROPBuffer(p)
+	if err != nil {
+		return nil, err
+	}
+	if len(buf.Handles) != len(handles) {
+		return nil, fmt.Errorf("mapiclient: Execute: %d handles back for %d sent", len(buf.Handles), len(handles))
+	}
+	return buf.Handles, mapi.DecodeResponses(buf.ROPs, want)
+}
+
+// Ping keeps the Session Context alive (the PING request type).
+func (s *Session) Ping(ctx context.Context) error {
+	return s.t.do(ctx, s.emsmdb, mapi.ReqPing, nil, nil)
+}
+
+// WaitForMail is NotificationWait: it returns true as soon as the server
+// has an event for the mailbox, false when its wait ends without one.
+func (s *Session) WaitForMail(ctx context.Context) (bool, error) {
+	var r mapi.NotificationWaitResponse
+	if err := s.t.do(ctx, s.emsmdb, mapi.ReqNotificationWait, &mapi.NotificationWaitRequest{}, &r); err != nil {
+		return false, err
+	}
+	if r.ErrorCode != mapi.Success {
+		return false, fmt.Errorf("mapiclient: NotificationWait: %w", r.ErrorCode)
+	}
+	return r.EventPending != 0, nil
+}
+
+// Close disconnects from the mailbox and unbinds from the address book.
+func (s *Session) Close(ctx context.Context) error {
+	var dr, ur mapi.StatusResponse
+	err1 := s.t.do(ctx, s.emsmdb, mapi.ReqDisconnect, &mapi.AuxRequest{}, &dr)
+	err2 := s.t.do(ctx, s.nspi, mapi.ReqUnbind, &mapi.UnbindRequest{}, &ur)
+	return errors.Join(err1, err2)
+}
