@@ -17,6 +17,8 @@ package nspi
 import (
 	"context"
 	"crypto/rand"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 

@@ -78,12 +78,12 @@ func newTestServer(t *testing.T, o Options) *testServer {
 // the server starts.
 func newTestServerWith(t testing.TB, o Options, backend Backend, b *fakeBackend, setup ...func(*httptest.Server)) *testServer {
 	t.Helper()
-	return newTestServerConn(t, o, backend, b, nil)
+	return newTestServerConn(t, o, backend, b, nil, setup...)
 }
 
 // newTestServerConn is newTestServerWith with the server's ConnContext
 // (an NTLM acceptor's connection state), when not nil.
-func newTestServerConn(t *testing.T, o Options, backend Backend, b *fakeBackend, connContext func(context.Context, net.Conn) context.Context) *testServer {
+func newTestServerConn(t testing.TB, o Options, backend Backend, b *fakeBackend, connContext func(context.Context, net.Conn) context.Context, setup ...func(*httptest.Server)) *testServer {
 	t.Helper()
 	ca, cert := labCertificate(t)
 	h := NewHandler(backend, o)
