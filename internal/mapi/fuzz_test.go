@@ -24,6 +24,14 @@ var requestBodies = []struct {
 	{func() Body { return &ResolveNamesRequest{} }, &ResolveNamesRequest{Tags: []PropTag{PidTagEmailAddress}, Names: []string{"alice"}}},
 	{func() Body { return &DNToMIdRequest{} }, &DNToMIdRequest{Names: []string{"/o=Contoso/cn=alice"}}},
 	{func() Body { return &GetSpecialTableRequest{} }, &GetSpecialTableRequest{State: &Stat{}}},
+	// The EMSMDB RPC stubs behind port 6001, and the answers a client
+	// decodes from a server it does not trust.
+	{func() Body { return &RPCConnectRequest{} }, &RPCConnectRequest{UserDN: "/o=Contoso/cn=alice", CodePage: 1252, MaxAuxOut: MaxAuxOut}},
+	{func() Body { return &RPCExt2Request{} }, &RPCExt2Request{In: seedROPBuffer(), MaxOut: MaxRgbOut}},
+	{func() Body { return &RPCDisconnect{} }, &RPCDisconnect{Handle: [20]byte{4: 1}}},
+	{func() Body { return &RPCConnectResponse{} }, &RPCConnectResponse{DNPrefix: "/o=Contoso", DisplayName: "Alice", AuxOut: []byte{1}}},
+	{func() Body { return &RPCExt2Response{} }, &RPCExt2Response{Out: seedROPBuffer()}},
+	{func() Body { return &RPCDisconnect{Answer: true} }, &RPCDisconnect{Answer: true}},
 }
 
 func seedROPBuffer() []byte {

@@ -38,6 +38,9 @@ func (s *Session) bind(ctx context.Context) error {
 // address book: one Entry per name, the zero Entry for a name that is
 // unresolved or ambiguous.
 func (s *Session) ResolveNames(ctx context.Context, names ...string) ([]Entry, error) {
+	if err := s.overHTTP("ResolveNames"); err != nil {
+		return nil, err
+	}
 	var r mapi.ResolveNamesResponse
 	err := s.t.do(ctx, s.nspi, mapi.ReqResolveNames, &mapi.ResolveNamesRequest{State: stat(), Tags: entryColumns, Names: names}, &r)
 	if err != nil {

@@ -2,9 +2,12 @@
 // Microsoft's open specifications (MS-OXCMAPIHTTP, MS-OXCROPS, MS-OXCRPC,
 // MS-OXNSPI) on the codec of internal/mapi: it binds to the address book,
 // resolves names, connects to the mailbox, logs on, lists the folders and
-// the Inbox, waits for new mail and disconnects. It accepts any server
-// that answers as the specifications say (a real Exchange 2016 or 2019
-// too): authentication is NTLM (or Negotiate carrying NTLM) over HTTPS.
+// the Inbox, waits for new mail and disconnects. The same Session runs
+// over EMSMDB's DCE/RPC operations (DialRPC: EcDoConnectEx, EcDoRpcExt2,
+// EcDoDisconnect) on an association such as internal/rpchclient's RPC
+// over HTTP. It accepts any server that answers as the specifications
+// say (a real Exchange 2016 or 2019 too): authentication is NTLM (or
+// Negotiate carrying NTLM) over HTTPS.
 package mapiclient
 
 import (

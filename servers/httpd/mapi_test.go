@@ -61,6 +61,7 @@ func mapiServer(t testing.TB, o Options) (*testServer, *fakeStore) {
 			return "", "", false
 		}})
 	auth := ntlm.NewHTTPAuth(srv, ntlm.HTTPOptions{})
+	o.RPCAuth = srv // Outlook Anywhere's DCE/RPC binds authenticate as the channels do
 	if o.FQDN == "" {
 		o.FQDN = labFQDN
 	}

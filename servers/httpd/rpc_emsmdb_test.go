@@ -3,11 +3,16 @@ package httpd
 import (
 	"context"
 	"errors"
+	"net"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/exsim/exsim/internal/dcerpc"
 	"github.com/exsim/exsim/internal/fuzzseed"
 	"github.com/exsim/exsim/internal/mapi"
+	"github.com/exsim/exsim/internal/mapiclient"
+	"github.com/exsim/exsim/internal/rpchclient"
 )
 
 // ndrConnectEx is the request stub of EcDoConnectEx for dn.
@@ -140,6 +145,56 @@ func TestEMSMDBOverRPC(t *testing.T) {
 	}
 	if _, err := iface.Call(ctx, opEcDoConnectEx, []byte{1, 2, 3}); !errors.Is(err, dcerpc.FaultNDR) {
 		t.Errorf("EcDoConnectEx with a truncated stub = %v, want an NDR fault", err)
+	}
+}
+
+// TestEMSMDBClientOverRPCOverHTTP is the whole Outlook Anywhere path to
+// the mailbox with the repository's clients: the RPC_IN_DATA and
+// RPC_OUT_DATA channels to port 6001 through /rpc/rpcproxy.dll (NTLM),
+// an NTLM bind to EMSMDB 0.81, EcDoConnectEx (a DN that is not the
+// account's first), RopLogon and table ROPs in EcDoRpcExt2, and
+// EcDoDisconnect.
+func TestEMSMDBClientOverRPCOverHTTP(t *testing.T) {
+	ts, fs := mapiServer(t, Options{})
+	ctx := t.Context()
+	c, err := rpchclient.Dial(ctx, rpchclient.Options{
+		Dial: func(context.Context) (net.Conn, error) { return tlsDial(ts) },
+		Host: ts.host, Server: labFQDN, Port: rpcPortMailbox, User: "alice@contoso.com", Password: "P@ssw0rd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Bind(ctx, dcerpc.UUIDBytes(mapi.EMSMDBUUID), mapi.EMSMDBMajor, mapi.EMSMDBMinor); err != nil {
+		t.Fatal(err)
+	}
+	bob, _ := fs.FindUser(ctx, "bob@contoso.com")
+	if _, err := mapiclient.DialRPC(ctx, c, legacyDN(ts.handler.cfg, bob)); !errors.Is(err, mapi.ErrUnknownUser) {
+		t.Errorf("DialRPC with bob's DN as alice = %v, want ecUnknownUser", err)
+	}
+	alice, _ := fs.FindUser(ctx, "alice@contoso.com")
+	s, err := mapiclient.DialRPC(ctx, c, legacyDN(ts.handler.cfg, alice))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.DisplayName != "Alice Wood" || s.MaxPollingInterval.Milliseconds() != mapiMaxPollingInterval {
+		t.Errorf("EcDoConnectEx: display name %q, polls max %s", s.DisplayName, s.MaxPollingInterval)
+	}
+	inbox, err := s.Inbox(ctx)
+	if err != nil || len(inbox) != 3 {
+		t.Fatalf("Inbox over RPC = %d rows, %v; want the three fake messages", len(inbox), err)
+	}
+	folders, err := s.Folders(ctx)
+	if err != nil || !slices.ContainsFunc(folders, func(f mapiclient.Folder) bool { return f.Name == "Sent Items" }) {
+		t.Errorf("Folders over RPC = %+v, %v; want the special folders", folders, err)
+	}
+	if _, err := s.ResolveNames(ctx, "bob"); err == nil || !strings.Contains(err.Error(), "MAPI over HTTP") {
+		t.Errorf("ResolveNames over RPC = %v, want a MAPI over HTTP only error", err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Inbox(ctx); !errors.Is(err, dcerpc.FaultContext) {
+		t.Errorf("Inbox after EcDoDisconnect = %v, want a context fault", err)
 	}
 }
 
