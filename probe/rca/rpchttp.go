@@ -3,6 +3,7 @@ package rca
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -10,22 +11,31 @@ import (
 	"time"
 
 	"github.com/exsim/exsim/internal/dcerpc"
+	"github.com/exsim/exsim/internal/mapi"
+	"github.com/exsim/exsim/internal/mapiclient"
 	"github.com/exsim/exsim/internal/nspi"
 	"github.com/exsim/exsim/internal/rpchclient"
 )
 
-// nspiPort is the RPC server port of the address book behind the RPC
-// proxy (Exchange 2013 and later; see servers/httpd/rpc.go).
-const nspiPort = 6004
+// The RPC server ports of the mailbox and the address book behind the
+// RPC proxy (Exchange 2013 and later; see servers/httpd/rpc.go).
+const (
+	emsmdbPort = 6001
+	nspiPort   = 6004
+)
+
+// errNoDN: an Autodiscover answer without the LegacyDN the mailbox is
+// connected with.
+var errNoDN = errors.New("the Autodiscover answer gives no User LegacyDN to connect to the mailbox with")
 
 // rpcHTTP is the RPC over HTTP part of the Outlook test: the two channels
 // of a virtual connection to the mailbox server Autodiscover named (EXCH
 // Server: the mailbox GUID at the domain), then NSPI over it: an NTLM
 // bind, NspiBind, NspiUpdateStat, NspiQueryRows of the first entries and
-// NspiUnbind. EMSMDB is not run: exsim's RPC proxy serves no mailbox
-// interface yet (servers/httpd/rpc.go refuses it), so no client for it
-// could be tested.
-func rpcHTTP(r *run, w *web, server string) {
+// NspiUnbind; then EMSMDB on a second virtual connection to port 6001:
+// an NTLM bind, EcDoConnectEx as the LegacyDN Autodiscover gave,
+// RopLogon and the folder list in EcDoRpcExt2, EcDoDisconnect.
+func rpcHTTP(r *run, w *web, server, legacyDN string) {
 	if server == "" {
 		server = w.host
 	}
@@ -72,7 +82,36 @@ func rpcHTTP(r *run, w *web, server string) {
 		return fmt.Sprintf("NTLM bind as %s; NspiBind; the Global Address List holds %d entries (first: %s); NspiUnbind",
 			r.o.User, st.TotalRecs, strings.Join(first, ", ")), nil
 	})
-	r.notRun("RPC over HTTP: bind the mailbox (EMSMDB)", "exsim's RPC over HTTP server does not simulate EMSMDB (port 6001) yet")
+	r.step("RPC over HTTP: bind the mailbox (EMSMDB)", func() (string, error) {
+		if legacyDN == "" {
+			return "", errNoDN
+		}
+		mc, err := rpchclient.Dial(r.ctx, w.rpchOptions(server, emsmdbPort))
+		if err != nil {
+			return "", explainDial(err)
+		}
+		defer mc.Close()
+		done := fmt.Sprintf("virtual connection to %s:%d", server, emsmdbPort)
+		if err := mc.Bind(r.ctx, dcerpc.UUIDBytes(mapi.EMSMDBUUID), mapi.EMSMDBMajor, mapi.EMSMDBMinor); err != nil {
+			return done, err
+		}
+		done += fmt.Sprintf("; NTLM bind to EMSMDB %d.%d as %s", mapi.EMSMDBMajor, mapi.EMSMDBMinor, r.o.User)
+		s, err := mapiclient.DialRPC(r.ctx, mc, legacyDN)
+		if err != nil {
+			return done, err
+		}
+		done += fmt.Sprintf("; EcDoConnectEx as %q (%s); RopLogon", s.DisplayName, legacyDN)
+		folders, err := s.Folders(r.ctx)
+		if err != nil {
+			s.Close(r.ctx)
+			return done, err
+		}
+		done += fmt.Sprintf("; %d folders under the Top of Information Store", len(folders))
+		if err := s.Close(r.ctx); err != nil {
+			return done, err
+		}
+		return done + "; EcDoDisconnect", nil
+	})
 }
 
 // rpchOptions are the RPC over HTTP options of the host: each channel is

@@ -44,18 +44,6 @@ func (r *run) step(name string, fn func() (string, error)) bool {
 	return !r.failed
 }
 
-// notBuilt records a step whose client does not exist yet: skipped, never
-// passed.
-func (r *run) notBuilt(name string) { r.notRun(name, "client not built yet") }
-
-// notRun records a step skipped for a reason: never passed.
-func (r *run) notRun(name, why string) {
-	if r.failed {
-		return
-	}
-	r.res.Steps = append(r.res.Steps, Step{Name: name, Status: Skip, Detail: "not run: " + why})
-}
-
 func (r *run) port(p int) int {
 	if r.env.Port == nil {
 		return p
