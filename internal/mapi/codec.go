@@ -2,9 +2,11 @@
 // of the remote operations it carries (MS-OXCROPS inside MS-OXCRPC's
 // RPC_HEADER_EXT): the request and response bodies of the EMSMDB and NSPI
 // endpoints, property values and rows (MS-OXCDATA), and the ROPs exsim
-// serves. The server (servers/httpd) and the client (internal/mapiclient)
-// share it, so one definition of each structure encodes and decodes: every
-// structure has one codec method that a Codec runs either way.
+// serves, and the NDR stubs of the same mailbox operations over DCE/RPC
+// (MS-OXCRPC's EcDoConnectEx, EcDoRpcExt2, EcDoDisconnect). The server
+// (servers/httpd) and the client (internal/mapiclient) share it, so one
+// definition of each structure encodes and decodes: every structure has
+// one codec method that a Codec runs either way.
 package mapi
 
 import (
