@@ -69,7 +69,7 @@ func TestQueryRowsResponseGolden(t *testing.T) {
 // TestROPRequestsRoundTrip decodes what it encodes, for every ROP.
 func TestROPRequestsRoundTrip(t *testing.T) {
 	rops := []ROP{
-		&LogonRequest{OutputHandleIndex: 0, LogonFlags: LogonPrivate, OpenFlags: OpenHomeLogon | OpenUseAdminPrv, Essdn: "/o=Contoso/cn=alice"},
+		&LogonRequest{OutputHandleIndex: 0, LogonFlags: LogonPrivate, OpenFlags: OpenHomeLogon | OpenUseAdminPrivilege, Essdn: "/o=Contoso/cn=alice"},
 		&OpenFolderRequest{InputHandleIndex: 0, OutputHandleIndex: 1, FolderID: 0x0500000000000001},
 		&TableRequest{ID: RopIDGetContentsTable, InputHandleIndex: 1, OutputHandleIndex: 2},
 		&TableRequest{ID: RopIDGetHierarchyTable, InputHandleIndex: 1, OutputHandleIndex: 3},

@@ -72,3 +72,15 @@ func TestRPCStubsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestLogonRequestGolden: RopLogon as a client sends it for its own
+// mailbox, byte for byte (MS-OXCROPS 2.2.3.1.1): LogonFlags Private,
+// OpenFlags USE_PER_MDB_REPLID_MAPPING | NO_MAIL | TAKE_OWNERSHIP |
+// HOME_LOGON (0x0100040C, MS-OXCSTOR 2.2.1.1.2), the ESSDN with its null.
+func TestLogonRequestGolden(t *testing.T) {
+	rop := &LogonRequest{LogonFlags: LogonPrivate, OpenFlags: OpenUsePerMDBReplIDMapping | OpenNoMail | OpenTakeOwnership | OpenHomeLogon, Essdn: "/o=C"}
+	want := unhex(t, "fe 00 00 01 0c040001 00000000 0500 2f6f3d4300")
+	if got := EncodeROPs([]ROP{rop}); !bytes.Equal(got, want) {
+		t.Fatalf("RopLogon = %x, want %x", got, want)
+	}
+}

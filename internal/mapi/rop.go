@@ -19,12 +19,18 @@ type ROP interface {
 	RopID() uint8
 }
 
-// Logon flags and open flags (MS-OXCROPS 2.2.3.1.1).
+// Logon flags and open flags (MS-OXCROPS 2.2.3.1.1, the values of
+// MS-OXCSTOR 2.2.1.1.2). A private logon without
+// OpenUsePerMDBReplIDMapping is refused by Exchange with
+// ecInvalidParameter (MS-OXCSTOR 3.2.5.1.3).
 const (
-	LogonPrivate    = 0x01
-	OpenUseAdminPrv = 0x00000001
-	OpenHomeLogon   = 0x00000002
-	OpenNoMail      = 0x00000010
+	LogonPrivate               = 0x01
+	OpenUseAdminPrivilege      = 0x00000001
+	OpenPublic                 = 0x00000002
+	OpenHomeLogon              = 0x00000004
+	OpenTakeOwnership          = 0x00000008
+	OpenNoMail                 = 0x00000400
+	OpenUsePerMDBReplIDMapping = 0x01000000
 )
 
 // Special folders of a private mailbox logon, in the order of

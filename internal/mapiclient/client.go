@@ -155,12 +155,14 @@ func baseURL(raw string) (string, error) {
 	return u.Scheme + "://" + u.Host + p + "/", nil
 }
 
-// logon is RopLogon on the private mailbox of s.DN; it keeps the special
-// folder ids.
+// logon is RopLogon on the private mailbox of s.DN, with the open flags
+// of a client on its own mailbox (per-database replica ids, home logon,
+// ownership, no mail submission); it keeps the special folder ids.
 func (s *Session) logon(ctx context.Context) error {
 	var lr mapi.LogonResponse
 	handles, err := s.execute(ctx, []mapi.ROP{&mapi.LogonRequest{LogonFlags: mapi.LogonPrivate,
-		OpenFlags: mapi.OpenUseAdminPrv | mapi.OpenHomeLogon | mapi.OpenNoMail, Essdn: s.DN}},
+		OpenFlags: mapi.OpenUsePerMDBReplIDMapping | mapi.OpenHomeLogon | mapi.OpenTakeOwnership | mapi.OpenNoMail,
+		Essdn:     s.DN}},
 		[]uint32{freeHandle}, []mapi.ROP{&lr})
 	if err != nil {
 		return err
