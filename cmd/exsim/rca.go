@@ -32,9 +32,8 @@ Services (synchronization, notification, availability, automatic replies), Outlo
 Connectivity, Exchange ActiveSync, IMAP Email and POP Email. The source server's process
 runs them from its own address through the lab DNS, trusting the lab CA, and prints
 RCA's step list: resolve, connect, TLS certificate name and chain, authentication and
-each protocol step, with the reason of the step that failed. Steps whose client is not
-built yet (MAPI over HTTP, RPC over HTTP, ActiveSync commands) are shown as not run and
-leave their test INCOMPLETE, never passed. Exit code 1 when a test fails.`,
+each protocol step, with the reason of the step that failed; a test stops at its first
+failed step. Exit code 1 when a test fails.`,
 		Example: `  exsim rca
   exsim rca --test ews --test imap
   exsim rca --from EX02 --target mail.contoso.com --format junit -o rca.xml
