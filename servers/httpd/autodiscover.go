@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -71,7 +72,19 @@ func (h *Handler) serveAutodiscover(w http.ResponseWriter, r *http.Request, rest
 		h.writeAutodiscover(w, adMobileResponse(target, c.vdirURL("activesync", true)))
 		return
 	}
-	h.writeAutodiscover(w, adOutlookResponse(c, target))
+	h.writeAutodiscover(w, adOutlookResponse(c, target, mapiHTTPCapability(r.Header)))
+}
+
+// mapiHTTPCapability is the MAPI over HTTP version a client asks
+// Autodiscover for (X-MapiHttpCapability, MS-OXDSCLI 2.2.2.1): 0 when the
+// header is absent or not a positive integer, else the highest version
+// exsim speaks (1) that the client accepts.
+func mapiHTTPCapability(h http.Header) int {
+	n, err := strconv.Atoi(strings.TrimSpace(h.Get("X-MapiHttpCapability")))
+	if err != nil || n < 1 {
+		return 0
+	}
+	return 1
 }
 
 // autodiscoverTarget is the mailbox a request asks for, by EMailAddress
@@ -243,7 +256,14 @@ type adOutlook struct {
 // adOutlookResponse is the outlook provider's settings for u
 // (EXCHANGE.md section 6): EXCH and WEB/Internal carry the virtual
 // directories' InternalUrl, EXPR and WEB/External their ExternalUrl.
-func adOutlookResponse(c *config, u *User) adDocument {
+// mapiVersion > 0 is a client that sent X-MapiHttpCapability: it gets
+// the mapiHttp Protocol (its Version at most the header's, MS-OXDSCLI
+// 2.2.4.1.1.2.6) in place of EXCH and EXPR, as MS-OXDSCLI 4.4's example
+// answers; a client without the header gets EXCH and EXPR, never
+// mapiHttp. Whether a real Exchange 2019 also keeps EXCH and EXPR beside
+// mapiHttp has no public capture we found; the specification's example
+// is what this follows.
+func adOutlookResponse(c *config, u *User, mapiVersion int) adDocument {
 	domain := u.Address[strings.LastIndexByte(u.Address, '@')+1:]
 	mailboxID := strings.ToLower(u.MailboxGUID) + "@" + domain
 	serverDN := "/o=" + c.Organization + "/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Configuration/cn=Servers/cn=" + mailboxID
@@ -281,14 +301,21 @@ func adOutlookResponse(c *config, u *User) adDocument {
 		p.OABURL = c.vdirBase("oab", external) + "/" + c.OABID + "/"
 		return p
 	}
+	webProto := adProtocol{Type: "WEB", Internal: web("Basic, Fba", "EXCH", false), External: web("Fba", "EXPR", true)}
+	if mapiVersion > 0 {
+		o.Account.Protocols = []adProtocol{
+			{TypeAttr: "mapiHttp", VersionAttr: strconv.Itoa(mapiVersion), MailStore: mapi("emsmdb"), AddressBook: mapi("nspi")},
+			webProto,
+		}
+		return adDocument{Xmlns: nsADResponse, Response: o}
+	}
 	o.Account.Protocols = []adProtocol{
-		{TypeAttr: "mapiHttp", VersionAttr: "1", MailStore: mapi("emsmdb"), AddressBook: mapi("nspi")},
 		exch(adProtocol{
 			Type: "EXCH", Server: mailboxID, ServerDN: serverDN, ServerVersion: serverVersion(c.ver),
 			MdbDN: serverDN + "/cn=Microsoft Private MDB", PublicFolderServer: c.vdirHost("ews", false), ServerExclusiveConnect: "off",
 		}, false),
 		exch(adProtocol{Type: "EXPR", Server: c.vdirHost("ews", true), SSL: "On", AuthPackage: authPackage, ServerExclusiveConnect: "on"}, true),
-		{Type: "WEB", Internal: web("Basic, Fba", "EXCH", false), External: web("Fba", "EXPR", true)},
+		webProto,
 	}
 	return adDocument{Xmlns: nsADResponse, Response: o}
 }

@@ -28,10 +28,13 @@ func adPOXRequest(family, responseVersion, email string) string {
 </Autodiscover>`
 }
 
-func postAutodiscover(t *testing.T, ts *testServer, body string) (*http.Response, string) {
+func postAutodiscover(t *testing.T, ts *testServer, body string, header ...string) (*http.Response, string) {
 	t.Helper()
 	req := basicRequest("POST", ts.base+"/Autodiscover/Autodiscover.xml", "alice@contoso.com", "P@ssw0rd", strings.NewReader(body))
 	req.Header.Set("Content-Type", "text/xml")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	return do(t, ts.client(false), req)
 }
 
@@ -92,10 +95,10 @@ func TestAutodiscoverOutlook(t *testing.T) {
 		byType[p.Type+p.TypeAttr] = i
 	}
 	protos := doc.Response.Account.Protocol
-	if i, ok := byType["mapiHttp"]; !ok || protos[i].VersionAttr != "1" ||
-		protos[i].MailStore.ExternalUrl != base+"/mapi/emsmdb/?MailboxId="+mailboxID ||
-		protos[i].AddressBook.ExternalUrl != base+"/mapi/nspi/?MailboxId="+mailboxID {
-		t.Errorf("mapiHttp protocol wrong or missing:\n%s", body)
+	// Without X-MapiHttpCapability, no mapiHttp (its Version must not
+	// exceed the header's, MS-OXDSCLI 2.2.4.1.1.2.6).
+	if _, ok := byType["mapiHttp"]; ok {
+		t.Errorf("mapiHttp protocol for a client that did not ask for it:\n%s", body)
 	}
 	for _, typ := range []string{"EXCH", "EXPR"} {
 		i, ok := byType[typ]
@@ -238,5 +241,41 @@ func TestAutodiscoverErrors(t *testing.T) {
 	resp, b := do(t, ts.client(false), basicRequest("GET", ts.base+"/autodiscover/autodiscover.xml", "alice", "P@ssw0rd", nil))
 	if resp.StatusCode != 200 || !strings.Contains(b, "<ErrorCode>600</ErrorCode>") || !strings.Contains(b, "<Message>Invalid Request</Message>") {
 		t.Errorf("GET with auth = %d\n%s", resp.StatusCode, b)
+	}
+}
+
+// TestAutodiscoverMapiHTTP: a MAPI over HTTP client (X-MapiHttpCapability)
+// gets the mapiHttp Protocol with the emsmdb and nspi URLs and the WEB
+// block, as MS-OXDSCLI 4.4's example; a header that is not a positive
+// number is no header.
+func TestAutodiscoverMapiHTTP(t *testing.T) {
+	ts := newTestServer(t, testOptions())
+	base := "https://" + labFQDN
+	mailboxID := "5a0a1d3e-4b6f-4a4e-9d7c-2f1e0c9b8a71@contoso.com"
+	for _, tt := range []struct {
+		header string
+		mapi   bool
+	}{{"1", true}, {"2", true}, {"0", false}, {"yes", false}} {
+		_, body := postAutodiscover(t, ts, adOutlookRequest("alice@contoso.com"), "X-MapiHttpCapability", tt.header)
+		var doc adOutlookDoc
+		if err := xml.Unmarshal([]byte(body), &doc); err != nil {
+			t.Fatalf("X-MapiHttpCapability %s: %v\n%s", tt.header, err, body)
+		}
+		var types []string
+		for _, p := range doc.Response.Account.Protocol {
+			types = append(types, p.Type+p.TypeAttr)
+			if p.TypeAttr == "mapiHttp" && (p.VersionAttr != "1" ||
+				p.MailStore.ExternalUrl != base+"/mapi/emsmdb/?MailboxId="+mailboxID ||
+				p.AddressBook.ExternalUrl != base+"/mapi/nspi/?MailboxId="+mailboxID) {
+				t.Errorf("X-MapiHttpCapability %s: mapiHttp protocol wrong:\n%s", tt.header, body)
+			}
+		}
+		want := "EXCH EXPR WEB"
+		if tt.mapi {
+			want = "mapiHttp WEB"
+		}
+		if got := strings.Join(types, " "); got != want {
+			t.Errorf("X-MapiHttpCapability %s: protocols %s, want %s", tt.header, got, want)
+		}
 	}
 }

@@ -101,7 +101,7 @@ func TestCurl(t *testing.T) {
 		for _, want := range []string{
 			`<Response xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a">`,
 			"<AutoDiscoverSMTPAddress>alice@contoso.com</AutoDiscoverSMTPAddress>",
-			`<Protocol Type="mapiHttp" Version="1">`,
+			"<Type>EXPR</Type>",
 			"<ASUrl>https://" + labFQDN + "/EWS/Exchange.asmx</ASUrl>",
 		} {
 			if !strings.Contains(out, want) {

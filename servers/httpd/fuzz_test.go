@@ -36,7 +36,8 @@ func FuzzAutodiscoverRequest(f *testing.F) {
 		}
 		h := &Handler{cfg: c}
 		w := newDiscardWriter()
-		h.writeAutodiscover(w, adOutlookResponse(c, u))
+		h.writeAutodiscover(w, adOutlookResponse(c, u, 0))
+		h.writeAutodiscover(w, adOutlookResponse(c, u, 1))
 		h.writeAutodiscover(w, adMobileResponse(u, c.vdirURL("activesync", true)))
 		if w.status != 200 {
 			t.Fatalf("response for %+v did not render: %d", req, w.status)
