@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -333,15 +334,30 @@ func TestDiffNetworkPolicy(t *testing.T) {
 }
 
 // TestLabTestNetworkPolicy: a NetworkPolicy set equivalent to the
-// documented minimum passes lab test; without its EdgeSync rule, lab test
-// fails on the EdgeSync flows alone and names the feature and the policy.
+// documented minimum passes lab test; without its EdgeSync rule on either
+// side (the Edge's ingress, EX01's egress), lab test fails on the EdgeSync
+// flow alone and names the feature and the policy that isolates the side.
 func TestLabTestNetworkPolicy(t *testing.T) {
+	const minimum = "networkpolicy/testdata/contoso-minimum.yaml"
+	min, err := os.ReadFile(minimum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// EX01's egress to the Edge's 50636 is the policy edgesync-out alone.
+	docs := strings.Split(string(min), "\n---\n")
+	noEgress := slices.DeleteFunc(slices.Clone(docs), func(d string) bool { return strings.Contains(d, "\n  name: edgesync-out\n") })
+	if len(noEgress) != len(docs)-1 {
+		t.Fatalf("%s: %d documents, %d without edgesync-out; want one fewer", minimum, len(docs), len(noEgress))
+	}
+	egressFile := filepath.Join(t.TempDir(), "contoso-no-edgesync-egress.yaml")
+	writeFile(t, egressFile, strings.Join(noEgress, "\n---\n"))
 	for _, tc := range []struct {
-		file  string
-		fails []string
+		file, denied string
+		fails        []string
 	}{
-		{"networkpolicy/testdata/contoso-minimum.yaml", nil},
-		{"networkpolicy/testdata/contoso-no-edgesync.yaml", []string{"edgesync-EX01-EDGE01-50636"}},
+		{minimum, "", nil},
+		{"networkpolicy/testdata/contoso-no-edgesync.yaml", "EDGE01 ingress denied", []string{"edgesync-EX01-EDGE01-50636"}},
+		{egressFile, "EX01 egress denied", []string{"edgesync-EX01-EDGE01-50636"}},
 	} {
 		t.Run(filepath.Base(tc.file), func(t *testing.T) {
 			o := testOptions(t, "")
@@ -357,8 +373,8 @@ func TestLabTestNetworkPolicy(t *testing.T) {
 				t.Fatalf("failures = %d, want %d %v:\n%s", len(fails), len(tc.fails), tc.fails, strings.Join(fails, "\n"))
 			}
 			for i, f := range fails {
-				if !strings.Contains(f, tc.fails[i]) || !strings.Contains(f, "EdgeSync") || !strings.Contains(f, "EDGE01 ingress denied") {
-					t.Errorf("failure %q: want flow %s, its EdgeSync feature and the policy that isolates EDGE01", f, tc.fails[i])
+				if !strings.Contains(f, tc.fails[i]) || !strings.Contains(f, "EdgeSync") || !strings.Contains(f, tc.denied) {
+					t.Errorf("failure %q: want flow %s, its EdgeSync feature and %q", f, tc.fails[i], tc.denied)
 				}
 			}
 		})
