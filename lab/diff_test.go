@@ -333,6 +333,83 @@ func TestDiffNetworkPolicy(t *testing.T) {
 	}
 }
 
+// perimeterTransport lets the Edge reach the Mailbox servers' Transport
+// service (2525) through ipBlock peers on both sides, with the ingress
+// side's except list inserted at %s.
+const perimeterTransport = `---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: perimeter-transport
+  namespace: internal
+spec:
+  podSelector:
+    matchLabels:
+      exsim.io/role: mailbox
+  ingress:
+    - from:
+        - ipBlock:
+            cidr: 198.51.100.0/24%s
+      ports:
+        - protocol: TCP
+          port: 2500
+          endPort: 2530
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: edge-to-transport
+  namespace: perimeter
+spec:
+  podSelector:
+    matchLabels:
+      exsim.io/server: edge01
+  policyTypes: [Egress]
+  egress:
+    - to:
+        - ipBlock:
+            cidr: 192.0.2.0/24
+      ports:
+        - port: 2525
+`
+
+// TestDiffNetworkPolicyIPBlock checks ipBlock with except in the lab: the
+// documented minimum plus an Edge-to-Transport allow whose except names
+// the Edge opens nothing; without the except, the Edge reaches both
+// Mailbox servers' 2525, accepted by the ipBlock rule of the after file.
+func TestDiffNetworkPolicyIPBlock(t *testing.T) {
+	o := testOptions(t, "")
+	min, err := os.ReadFile("networkpolicy/testdata/contoso-minimum.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bf, af := filepath.Join(dir, "except.yaml"), filepath.Join(dir, "open.yaml")
+	writeFile(t, bf, string(min)+fmt.Sprintf(perimeterTransport, "\n            except: [198.51.100.1/32]"))
+	writeFile(t, af, string(min)+fmt.Sprintf(perimeterTransport, ""))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := Diff(ctx, DiffOptions{Options: o, Before: bf, After: af})
+	if err != nil {
+		t.Fatalf("Diff: %v", err)
+	}
+	if len(rep.Broken) != 0 || len(rep.Fixed) != 0 || rep.Passed() {
+		t.Errorf("broken %d, fixed %d, passed %v; want 0, 0, false", len(rep.Broken), len(rep.Fixed), rep.Passed())
+	}
+	var opened []string
+	for _, c := range rep.Opened {
+		opened = append(opened, c.Flow.ID)
+		if v := c.Verdict; v == nil || v.Action != "accept" || v.Rule.File != af || v.Rule.Line == 0 ||
+			!strings.Contains(v.Rule.Text, "perimeter-transport ingress[0] from ipBlock 198.51.100.0/24 tcp 2500-2530") {
+			t.Errorf("opened %s: verdict %+v, want the ipBlock rule of %s", c.Flow.ID, v, af)
+		}
+	}
+	slices.Sort(opened)
+	if want := []string{"deny-edge-internal-EDGE01-EX01-2525", "deny-edge-internal-EDGE01-EX02-2525"}; !slices.Equal(opened, want) {
+		t.Errorf("opened = %v, want %v", opened, want)
+	}
+}
+
 // TestLabTestNetworkPolicy: a NetworkPolicy set equivalent to the
 // documented minimum passes lab test; without its EdgeSync rule on either
 // side (the Edge's ingress, EX01's egress), lab test fails on the EdgeSync
