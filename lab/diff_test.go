@@ -263,6 +263,42 @@ func TestDiffBadRulesets(t *testing.T) {
 	}
 }
 
+// TestDiffInterrupted: a diff interrupted while it probes reports
+// nothing (the flows it cut short would read as broken, and CI would post
+// that on the pull request), says so, and brings the lab down.
+func TestDiffInterrupted(t *testing.T) {
+	o := testOptions(t, "")
+	rs, err := MinimalRuleset(o.Topology)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, after, _ := nftChange(t, rs)
+	dir := t.TempDir()
+	bf, af := filepath.Join(dir, "before.nft"), filepath.Join(dir, "after.nft")
+	writeFile(t, bf, before)
+	writeFile(t, af, after)
+	for _, at := range []string{"probe before", "probe after"} {
+		t.Run(at, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var phases []string
+			rep, err := Diff(ctx, DiffOptions{Options: o, Before: bf, After: af, OnPhase: func(p string) {
+				phases = append(phases, p)
+				if p == at {
+					cancel()
+				}
+			}})
+			if rep != nil || !errors.Is(err, context.Canceled) || !strings.Contains(fmt.Sprint(err), "interrupted during the "+strings.TrimPrefix(at, "probe ")+" probe, no report") {
+				t.Errorf("Diff interrupted at %q = report %v, error %v; want no report and the interruption", at, rep != nil, err)
+			}
+			if len(phases) == 0 || phases[len(phases)-1] != "lab down" {
+				t.Errorf("phases %v, want the lab brought down last", phases)
+			}
+			assertNothingLeft(t, o.Prefix, nil)
+		})
+	}
+}
+
 // TestLabTestNamesTheRule: lab test with a ruleset file names, on every
 // failing flow, the rule of the file that dropped or accepted it.
 func TestLabTestNamesTheRule(t *testing.T) {
