@@ -47,6 +47,22 @@ func nftChange(t testing.TB, rs *Ruleset) (before, after string, line int) {
 	return before, after, strings.Count(after, "\n") - 2
 }
 
+// nftChangeFiles writes nftChange of the lab's minimal ruleset to
+// before.nft and exchange.nft (the after file), and returns their paths
+// and the line of the added rule.
+func nftChangeFiles(t testing.TB, o Options) (bf, af string, line int) {
+	rs, err := MinimalRuleset(o.Topology)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, after, line := nftChange(t, rs)
+	dir := t.TempDir()
+	bf, af = filepath.Join(dir, "before.nft"), filepath.Join(dir, "exchange.nft")
+	writeFile(t, bf, before)
+	writeFile(t, af, after)
+	return bf, af, line
+}
+
 // iptablesSave writes rs as iptables-save output.
 func iptablesSave(rs *Ruleset) string {
 	var b strings.Builder
@@ -268,15 +284,7 @@ func TestDiffBadRulesets(t *testing.T) {
 // that on the pull request), says so, and brings the lab down.
 func TestDiffInterrupted(t *testing.T) {
 	o := testOptions(t, "")
-	rs, err := MinimalRuleset(o.Topology)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before, after, _ := nftChange(t, rs)
-	dir := t.TempDir()
-	bf, af := filepath.Join(dir, "before.nft"), filepath.Join(dir, "after.nft")
-	writeFile(t, bf, before)
-	writeFile(t, af, after)
+	bf, af, _ := nftChangeFiles(t, o)
 	for _, at := range []string{"probe before", "probe after"} {
 		t.Run(at, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
@@ -303,13 +311,8 @@ func TestDiffInterrupted(t *testing.T) {
 // failing flow, the rule of the file that dropped or accepted it.
 func TestLabTestNamesTheRule(t *testing.T) {
 	o := testOptions(t, "")
-	rs, err := MinimalRuleset(o.Topology)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, after, line := nftChange(t, rs)
-	o.Firewall = filepath.Join(t.TempDir(), "exchange.nft")
-	writeFile(t, o.Firewall, after)
+	var line int
+	_, o.Firewall, line = nftChangeFiles(t, o)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	rep, err := Test(ctx, TestOptions{Options: o})
