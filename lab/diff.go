@@ -158,6 +158,11 @@ func Diff(ctx context.Context, o DiffOptions) (rep *DiffReport, err error) {
 	run := func(name string, origins *RuleOrigins) (res []probe.Result, fv *FlowVerdicts, scs []ScenarioResult, err error) {
 		phase("probe " + name)
 		res, fv, err = l.probeTraced(ctx, po, origins)
+		if err == nil && ctx.Err() != nil {
+			// Flows cut short by the interrupt failed as errors, not
+			// through the ruleset: no report is better than a wrong one.
+			err = fmt.Errorf("interrupted during the %s probe, no report: %w", name, ctx.Err())
+		}
 		if err != nil || o.RunScenarios == nil {
 			return res, fv, nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -44,6 +45,22 @@ func nftChange(t testing.TB, rs *Ruleset) (before, after string, line int) {
 	}
 	after = strings.TrimSuffix(after, end) + "\t\t" + relayNft + "\n" + end
 	return before, after, strings.Count(after, "\n") - 2
+}
+
+// nftChangeFiles writes nftChange of the lab's minimal ruleset to
+// before.nft and exchange.nft (the after file), and returns their paths
+// and the line of the added rule.
+func nftChangeFiles(t testing.TB, o Options) (bf, af string, line int) {
+	rs, err := MinimalRuleset(o.Topology)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, after, line := nftChange(t, rs)
+	dir := t.TempDir()
+	bf, af = filepath.Join(dir, "before.nft"), filepath.Join(dir, "exchange.nft")
+	writeFile(t, bf, before)
+	writeFile(t, af, after)
+	return bf, af, line
 }
 
 // iptablesSave writes rs as iptables-save output.
@@ -262,17 +279,40 @@ func TestDiffBadRulesets(t *testing.T) {
 	}
 }
 
+// TestDiffInterrupted: a diff interrupted while it probes reports
+// nothing (the flows it cut short would read as broken, and CI would post
+// that on the pull request), says so, and brings the lab down.
+func TestDiffInterrupted(t *testing.T) {
+	o := testOptions(t, "")
+	bf, af, _ := nftChangeFiles(t, o)
+	for _, at := range []string{"probe before", "probe after"} {
+		t.Run(at, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var phases []string
+			rep, err := Diff(ctx, DiffOptions{Options: o, Before: bf, After: af, OnPhase: func(p string) {
+				phases = append(phases, p)
+				if p == at {
+					cancel()
+				}
+			}})
+			if rep != nil || !errors.Is(err, context.Canceled) || !strings.Contains(fmt.Sprint(err), "interrupted during the "+strings.TrimPrefix(at, "probe ")+" probe, no report") {
+				t.Errorf("Diff interrupted at %q = report %v, error %v; want no report and the interruption", at, rep != nil, err)
+			}
+			if len(phases) == 0 || phases[len(phases)-1] != "lab down" {
+				t.Errorf("phases %v, want the lab brought down last", phases)
+			}
+			assertNothingLeft(t, o.Prefix, nil)
+		})
+	}
+}
+
 // TestLabTestNamesTheRule: lab test with a ruleset file names, on every
 // failing flow, the rule of the file that dropped or accepted it.
 func TestLabTestNamesTheRule(t *testing.T) {
 	o := testOptions(t, "")
-	rs, err := MinimalRuleset(o.Topology)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, after, line := nftChange(t, rs)
-	o.Firewall = filepath.Join(t.TempDir(), "exchange.nft")
-	writeFile(t, o.Firewall, after)
+	var line int
+	_, o.Firewall, line = nftChangeFiles(t, o)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	rep, err := Test(ctx, TestOptions{Options: o})
@@ -332,16 +372,108 @@ func TestDiffNetworkPolicy(t *testing.T) {
 	}
 }
 
+// perimeterTransport lets the Edge reach the Mailbox servers' Transport
+// service (2525) through ipBlock peers on both sides, with the ingress
+// side's except list inserted at %s.
+const perimeterTransport = `---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: perimeter-transport
+  namespace: internal
+spec:
+  podSelector:
+    matchLabels:
+      exsim.io/role: mailbox
+  ingress:
+    - from:
+        - ipBlock:
+            cidr: 198.51.100.0/24%s
+      ports:
+        - protocol: TCP
+          port: 2500
+          endPort: 2530
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: edge-to-transport
+  namespace: perimeter
+spec:
+  podSelector:
+    matchLabels:
+      exsim.io/server: edge01
+  policyTypes: [Egress]
+  egress:
+    - to:
+        - ipBlock:
+            cidr: 192.0.2.0/24
+      ports:
+        - port: 2525
+`
+
+// TestDiffNetworkPolicyIPBlock checks ipBlock with except in the lab: the
+// documented minimum plus an Edge-to-Transport allow whose except names
+// the Edge opens nothing; without the except, the Edge reaches both
+// Mailbox servers' 2525, accepted by the ipBlock rule of the after file.
+func TestDiffNetworkPolicyIPBlock(t *testing.T) {
+	o := testOptions(t, "")
+	min, err := os.ReadFile("networkpolicy/testdata/contoso-minimum.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bf, af := filepath.Join(dir, "except.yaml"), filepath.Join(dir, "open.yaml")
+	writeFile(t, bf, string(min)+fmt.Sprintf(perimeterTransport, "\n            except: [198.51.100.1/32]"))
+	writeFile(t, af, string(min)+fmt.Sprintf(perimeterTransport, ""))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := Diff(ctx, DiffOptions{Options: o, Before: bf, After: af})
+	if err != nil {
+		t.Fatalf("Diff: %v", err)
+	}
+	if len(rep.Broken) != 0 || len(rep.Fixed) != 0 || rep.Passed() {
+		t.Errorf("broken %d, fixed %d, passed %v; want 0, 0, false", len(rep.Broken), len(rep.Fixed), rep.Passed())
+	}
+	var opened []string
+	for _, c := range rep.Opened {
+		opened = append(opened, c.Flow.ID)
+		if v := c.Verdict; v == nil || v.Action != "accept" || v.Rule.File != af || v.Rule.Line == 0 ||
+			!strings.Contains(v.Rule.Text, "perimeter-transport ingress[0] from ipBlock 198.51.100.0/24 tcp 2500-2530") {
+			t.Errorf("opened %s: verdict %+v, want the ipBlock rule of %s", c.Flow.ID, v, af)
+		}
+	}
+	slices.Sort(opened)
+	if want := []string{"deny-edge-internal-EDGE01-EX01-2525", "deny-edge-internal-EDGE01-EX02-2525"}; !slices.Equal(opened, want) {
+		t.Errorf("opened = %v, want %v", opened, want)
+	}
+}
+
 // TestLabTestNetworkPolicy: a NetworkPolicy set equivalent to the
-// documented minimum passes lab test; without its EdgeSync rule, lab test
-// fails on the EdgeSync flows alone and names the feature and the policy.
+// documented minimum passes lab test; without its EdgeSync rule on either
+// side (the Edge's ingress, EX01's egress), lab test fails on the EdgeSync
+// flow alone and names the feature and the policy that isolates the side.
 func TestLabTestNetworkPolicy(t *testing.T) {
+	const minimum = "networkpolicy/testdata/contoso-minimum.yaml"
+	min, err := os.ReadFile(minimum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// EX01's egress to the Edge's 50636 is the policy edgesync-out alone.
+	docs := strings.Split(string(min), "\n---\n")
+	noEgress := slices.DeleteFunc(slices.Clone(docs), func(d string) bool { return strings.Contains(d, "\n  name: edgesync-out\n") })
+	if len(noEgress) != len(docs)-1 {
+		t.Fatalf("%s: %d documents, %d without edgesync-out; want one fewer", minimum, len(docs), len(noEgress))
+	}
+	egressFile := filepath.Join(t.TempDir(), "contoso-no-edgesync-egress.yaml")
+	writeFile(t, egressFile, strings.Join(noEgress, "\n---\n"))
 	for _, tc := range []struct {
-		file  string
-		fails []string
+		file, denied string
+		fails        []string
 	}{
-		{"networkpolicy/testdata/contoso-minimum.yaml", nil},
-		{"networkpolicy/testdata/contoso-no-edgesync.yaml", []string{"edgesync-EX01-EDGE01-50636"}},
+		{minimum, "", nil},
+		{"networkpolicy/testdata/contoso-no-edgesync.yaml", "EDGE01 ingress denied", []string{"edgesync-EX01-EDGE01-50636"}},
+		{egressFile, "EX01 egress denied", []string{"edgesync-EX01-EDGE01-50636"}},
 	} {
 		t.Run(filepath.Base(tc.file), func(t *testing.T) {
 			o := testOptions(t, "")
@@ -357,8 +489,8 @@ func TestLabTestNetworkPolicy(t *testing.T) {
 				t.Fatalf("failures = %d, want %d %v:\n%s", len(fails), len(tc.fails), tc.fails, strings.Join(fails, "\n"))
 			}
 			for i, f := range fails {
-				if !strings.Contains(f, tc.fails[i]) || !strings.Contains(f, "EdgeSync") || !strings.Contains(f, "EDGE01 ingress denied") {
-					t.Errorf("failure %q: want flow %s, its EdgeSync feature and the policy that isolates EDGE01", f, tc.fails[i])
+				if !strings.Contains(f, tc.fails[i]) || !strings.Contains(f, "EdgeSync") || !strings.Contains(f, tc.denied) {
+					t.Errorf("failure %q: want flow %s, its EdgeSync feature and %q", f, tc.fails[i], tc.denied)
 				}
 			}
 		})

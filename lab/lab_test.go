@@ -322,7 +322,16 @@ func TestLabDownAfterCrash(t *testing.T) {
 	}
 	// The crash: the state is gone, and one server died by SIGKILL.
 	os.RemoveAll(filepath.Join(data, "lab"))
-	exec.Command("kill", "-9", strconv.Itoa(st.Servers[0].PID)).Run()
+	killed := st.Servers[0].PID
+	exec.Command("kill", "-9", strconv.Itoa(killed)).Run()
+	// SIGKILL is delivered asynchronously: until the process has exited it
+	// is still in its namespace, and lab down rightly stops it. Wait for
+	// the exit (not for any speed) so that the count below is the live 4.
+	for deadline := time.Now().Add(30 * time.Second); slices.ContainsFunc(processesIn(st.Namespaces), func(p Process) bool { return p.PID == killed }); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d is still in its namespace 30 s after SIGKILL", killed)
+		}
+	}
 
 	out, err := exec.Command(bin, "lab", "down", "--prefix", prefix, "--data", t.TempDir()).CombinedOutput()
 	if err != nil {

@@ -11,14 +11,46 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
+// netnsDirMu serializes making /run/netns a mount point: two goroutines
+// that both found it none would stack two bind mounts.
+var netnsDirMu sync.Mutex
+
+// shareNetnsDir makes /run/netns a shared mount point of its own before a
+// namespace is mounted in it, as `ip netns add` does. Without it, the
+// first `ip netns add` anyone runs later bind-mounts the directory over
+// itself (recursively): the lab's namespace mounts are copied into the new
+// mount and the originals stay hidden below it, so that neither lab down
+// nor `ip netns delete` can remove them ("device or resource busy").
+func shareNetnsDir() error {
+	netnsDirMu.Lock()
+	defer netnsDirMu.Unlock()
+	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
+		return err
+	}
+	err := unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if errors.Is(err, unix.EINVAL) { // not a mount point yet
+		if err = unix.Mount(netnsDir, netnsDir, "none", unix.MS_BIND|unix.MS_REC, ""); err == nil {
+			err = unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: making it a shared mount point, as ip netns add does: %w", netnsDir, err)
+	}
+	return nil
+}
+
 // createNetns creates the named network namespace (like `ip netns add`)
 // and leaves the calling thread where it was.
 func createNetns(name string) error {
+	if err := shareNetnsDir(); err != nil {
+		return err
+	}
 	var err error
 	if lerr := lockedAndBack(name, func() error {
 		var ns netns.NsHandle

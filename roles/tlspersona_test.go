@@ -103,12 +103,18 @@ func startTLSLab(t *testing.T, name string, edit func(*topology.Topology)) *Runt
 	return startLabIn(t, tlsBlocks, name, edit)
 }
 
+// certRequest is what a client learns from a CertificateRequest.
+type certRequest struct {
+	sent bool
+	cas  int // distinguished names in certificate_authorities
+}
+
 // probeConfig trusts nothing (it only looks) and records a CertificateRequest.
-func probeConfig(requested *bool) *tls.Config {
+func probeConfig(req *certRequest) *tls.Config {
 	return &tls.Config{
 		InsecureSkipVerify: true,
-		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			*requested = true
+		GetClientCertificate: func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			req.sent, req.cas = true, len(cri.AcceptableCAs)
 			return &tls.Certificate{}, nil
 		},
 	}
@@ -128,15 +134,21 @@ func TestListenerTLSPersona(t *testing.T) {
 		}
 		t.Run(fmt.Sprintf("%s/%d", l.Server, l.BasePort), func(t *testing.T) {
 			seen[fmt.Sprintf("%s/%d", l.Server, l.BasePort)] = true
-			var requested bool
-			tc, err := tlsDial(l, probeConfig(&requested))
+			var req certRequest
+			tc, err := tlsDial(l, probeConfig(&req))
 			if err != nil {
 				t.Fatalf("%s: %v", l, err)
 			}
 			cs := tc.ConnectionState()
 			tc.Close()
-			if requested != wantRequest[l.BasePort] {
-				t.Errorf("%s: CertificateRequest sent = %v, want %v", l, requested, wantRequest[l.BasePort])
+			if req.sent != wantRequest[l.BasePort] {
+				t.Errorf("%s: CertificateRequest sent = %v, want %v", l, req.sent, wantRequest[l.BasePort])
+			}
+			// openssl's "No client certificate CA names sent": a browser or
+			// mail client holding certificates has no CA to match, so it
+			// never prompts.
+			if req.cas != 0 {
+				t.Errorf("%s: CertificateRequest names %d acceptable CAs, want none", l, req.cas)
 			}
 			if k, ok := cs.PeerCertificates[0].PublicKey.(*rsa.PublicKey); !ok || k.N.BitLen() != 2048 {
 				t.Errorf("%s: server key %T, want RSA-2048", l, cs.PeerCertificates[0].PublicKey)
@@ -151,7 +163,7 @@ func TestListenerTLSPersona(t *testing.T) {
 				t.Errorf("%s: certificate not from the lab CA", l)
 			}
 			// A TLS 1.2 client with only ChaCha20 finds no common suite.
-			chacha := probeConfig(new(bool))
+			chacha := probeConfig(new(certRequest))
 			chacha.MaxVersion = tls.VersionTLS12
 			chacha.CipherSuites = []uint16{tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}
 			if tc, err := tlsDial(l, chacha); err == nil {

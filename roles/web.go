@@ -366,7 +366,12 @@ func (r *mailboxRole) startHTTP() error {
 var exchangeHeaderNames = []string{"X-FEServer", "X-BEServer", "X-CalculatedBETarget", "X-OWA-Version", "request-id", "X-AspNet-Version", "MS-ASProtocolVersions", "MS-ASProtocolCommands", "MS-Server-ActiveSync", "X-DiagInfo", "X-OWA-CANARY"}
 
 // backEndCookie names the server a client's OWA session lives on (Exchange
-// sets the same cookie on its front ends).
+// sets the same cookie on its front ends). Its value is not Exchange's:
+// Exchange writes "<user SID>=<base64 of the bitwise NOT of
+// Database~<mailbox database GUID>~<domain>~<expiry>>" (a capture is in
+// Microsoft's "HTTP headers returned by the Office 365 Reporting web
+// service"); exsim has neither SIDs nor database GUIDs and writes the
+// server's name.
 const backEndCookie = "X-BackEndCookie"
 
 // webFrontEnd proxies requests for a mailbox homed on another Mailbox

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +70,13 @@ func TestOWAThroughAnotherFrontEnd(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 302 || resp.Header.Get("X-BEServer") != "EX01" {
 		t.Fatalf("logon = %d %v", resp.StatusCode, resp.Header)
+	}
+	// The logon sets the cookie that sends the session's later requests
+	// to the mailbox's server (Exchange's X-BackEndCookie).
+	if !slices.ContainsFunc(resp.Cookies(), func(c *http.Cookie) bool {
+		return c.Name == backEndCookie && c.Value == "EX01" && c.Secure && c.HttpOnly
+	}) {
+		t.Errorf("logon through EX02 sets cookies %v, want a secure, HttpOnly %s naming EX01", resp.Cookies(), backEndCookie)
 	}
 	resp, page := getPage(t, c, base+"/owa/")
 	if resp.StatusCode != 200 || !strings.Contains(page, "owa inbox test") {

@@ -340,6 +340,9 @@ kept (with the servers' logs) only when the test fails.`,
   exsim export nftables > my-rules.nft    # the documented minimum, to start from`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkReportPath("--junit", junit); err != nil {
+				return err
+			}
 			dir, temp, err := labTestDataDir(g, cmd)
 			if err != nil {
 				return err

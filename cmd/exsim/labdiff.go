@@ -52,6 +52,9 @@ iptables-save files.`,
 					return usageError("%v", err)
 				}
 			}
+			if err := checkReportPath("-o", output); err != nil {
+				return err
+			}
 			dir, temp, err := labTestDataDir(g, cmd)
 			if err != nil {
 				return err

@@ -201,6 +201,9 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{[]string{"topology", "--log-level", "loud"}, 2, `"loud": use debug, info, warn or error`},
 		{[]string{"send", "--from", "INET01", "--to", "alice@contoso.com", "--tls", "always"}, 2, `"always": use none, opportunistic, starttls or implicit`},
 		{[]string{"probe", "--table", "nonsense"}, 2, "use clients, mailflow-noedge, mailflow-edge, ground-rules or lab"},
+		// A report that could not be written is found before the lab runs.
+		{[]string{"lab", "diff", "--before", bad, "--after", bad, "-o", "/nonexistent/comment.md"}, 2, "-o /nonexistent/comment.md: cannot write there: no such file or directory"},
+		{[]string{"lab", "test", "--junit", t.TempDir()}, 2, "is a directory"},
 	} {
 		out, code := exsim(t, bin, tc.args...)
 		if code != tc.code || !strings.Contains(out, tc.want) {

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -67,6 +69,25 @@ func openReport(g *globals, format, output string) (w io.Writer, color bool, don
 		return nil, false, nil, usageError("%v", err)
 	}
 	return f, false, func() { f.Close() }, nil
+}
+
+// checkReportPath fails at once, before a long run, when a report could
+// not be written to path (its directory is missing, or it is one): the
+// run's results would be lost at the end. It leaves nothing behind, since
+// CI posts a report file that exists.
+func checkReportPath(flag, path string) error {
+	if path == "" {
+		return nil
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return usageError("%s %s: is a directory", flag, path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".exsim-report-*")
+	if err != nil {
+		return usageError("%s %s: cannot write there: %v", flag, path, errors.Unwrap(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // askTransportServers asks the admin API of every server with queues (or

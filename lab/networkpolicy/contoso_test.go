@@ -233,3 +233,62 @@ func TestNftAcceptsTheText(t *testing.T) {
 		}
 	}
 }
+
+// withoutPolicy returns the documents of a policy file without the one
+// named name, and fails when no document has that name.
+func withoutPolicy(t *testing.T, text, name string) string {
+	t.Helper()
+	docs := strings.Split(text, "\n---\n")
+	kept := slices.DeleteFunc(slices.Clone(docs), func(d string) bool {
+		return regexp.MustCompile(`(?m)^  name: ` + regexp.QuoteMeta(name) + `$`).MatchString(d)
+	})
+	if len(kept) != len(docs)-1 {
+		t.Fatalf("%d documents named %q, want 1", len(docs)-len(kept), name)
+	}
+	return strings.Join(kept, "\n---\n")
+}
+
+// TestContosoWithoutEdgeSyncEgress: the other side of the same review.
+// Without EX01's egress policy for 50636 (edgesync-out), the Edge still
+// admits EdgeSync but EX01 may not send it: exactly the EdgeSync flow is
+// denied, and the ruleset names EX01's egress isolation.
+func TestContosoWithoutEdgeSyncEgress(t *testing.T) {
+	topo := contosoNet(t)
+	_, before := translateFile(t, topo, "testdata/contoso-minimum.yaml")
+	data, err := os.ReadFile("testdata/contoso-minimum.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const file = "no-edgesync-egress.yaml"
+	pols, _, err := np.Parse(file, []byte(withoutPolicy(t, string(data), "edgesync-out")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := np.Translate(topo, pols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	progBefore, progAfter := np.ParseNft(t, before.Text()), np.ParseNft(t, after.Text())
+	var denied []string
+	for _, f := range probe.Flows(topo) {
+		p := packetOf(t, topo, f)
+		was, _ := progBefore.Eval(t, p)
+		is, trail := progAfter.Eval(t, p)
+		if is == was {
+			continue
+		}
+		denied = append(denied, f.ID)
+		if !was || is || np.Allowed(after.Pods, pols, p) {
+			t.Errorf("flow %s: allowed before = %v, after = %v; want true, false", f.ID, was, is)
+			continue
+		}
+		last, ok := after.Lookup(trail[len(trail)-1])
+		if !ok || last.Origin.Kind != np.KindDefaultDeny || last.Origin.Direction != np.Egress ||
+			!strings.Contains(last.Origin.String(), file+":") || !strings.Contains(last.Origin.String(), "EX01 egress denied: selected by ") {
+			t.Errorf("flow %s denied by %+v (%s); want EX01's egress isolation in %s", f.ID, last.Origin, last.Origin, file)
+		}
+	}
+	if want := []string{"edgesync-EX01-EDGE01-50636"}; !slices.Equal(denied, want) {
+		t.Errorf("flows that changed = %v, want %v", denied, want)
+	}
+}
