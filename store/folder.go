@@ -201,17 +201,50 @@ func (f *Folder) Body(uid uint32) ([]byte, error) {
 			}
 			return err
 		}
-		v := mb.s.readBody(mb.tx(), rec.Body)
-		if v == nil {
-			return mb.s.corrupt(fmt.Sprintf("%s folder %d uid %d", mb.addr, f.id, uid), fmt.Errorf("body %d missing", rec.Body))
-		}
-		if uint64(len(v)) != rec.Size {
-			return mb.s.corrupt(fmt.Sprintf("%s folder %d uid %d", mb.addr, f.id, uid), fmt.Errorf("body %d has %d bytes, record says %d", rec.Body, len(v), rec.Size))
-		}
+		v, err := mb.body(f.id, uid, rec)
 		body = bytes.Clone(v)
-		return nil
+		return err
 	})
 	return body, err
+}
+
+// body is the text of message uid of folder id, valid in the transaction.
+func (mb *mbx) body(id uint64, uid uint32, rec msgRec) ([]byte, error) {
+	v := mb.s.readBody(mb.tx(), rec.Body)
+	if v == nil {
+		return nil, mb.s.corrupt(fmt.Sprintf("%s folder %d uid %d", mb.addr, id, uid), fmt.Errorf("body %d missing", rec.Body))
+	}
+	if uint64(len(v)) != rec.Size {
+		return nil, mb.s.corrupt(fmt.Sprintf("%s folder %d uid %d", mb.addr, id, uid), fmt.Errorf("body %d has %d bytes, record says %d", rec.Body, len(v), rec.Size))
+	}
+	return v, nil
+}
+
+// Scan calls fn with the metadata and the full text of every message of
+// the folder, in UID order, all in one read transaction and without copies:
+// body is valid only until fn returns and must not be modified. It is for
+// scans of whole folders (IMAP SEARCH on headers or text), which Messages
+// and then Body, a transaction and a copy per message, make slow. fn must
+// not wait on anything, network writes included: the transaction holds off
+// the growth of the store's file. Damaged records are logged and skipped.
+func (f *Folder) Scan(fn func(info *MessageInfo, body []byte) error) error {
+	return f.readMsgs(func(mb *mbx, _ *folderRec, b *bbolt.Bucket) error {
+		return b.ForEach(func(k, v []byte) error {
+			uid, ok := keyU32(k)
+			rec, err := decodeMsgRec(v)
+			if !ok || err != nil {
+				mb.s.logCorrupt(mb.s.corrupt(fmt.Sprintf("%s folder %d uid %x", mb.addr, f.id, k), err))
+				return nil
+			}
+			body, err := mb.body(f.id, uid, rec)
+			if err != nil {
+				mb.s.logCorrupt(err)
+				return nil
+			}
+			info := rec.info(uid)
+			return fn(&info, body)
+		})
+	})
 }
 
 func (mb *mbx) tx() *bbolt.Tx { return mb.b.Tx() }

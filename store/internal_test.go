@@ -317,6 +317,17 @@ func TestCorruptRecord(t *testing.T) {
 	if err != nil || len(msgs) != 2 {
 		t.Errorf("Messages() = %d messages, %v; want the 2 intact ones", len(msgs), err)
 	}
+	var scanned []string
+	err = inbox.Scan(func(info *MessageInfo, body []byte) error {
+		if want := testMsg(fmt.Sprint(info.UID - 1)); string(body) != string(want) || info.Subject != fmt.Sprint(info.UID-1) {
+			t.Errorf("Scan: uid %d subject %q body %q, want %q", info.UID, info.Subject, body, want)
+		}
+		scanned = append(scanned, fmt.Sprint(info.UID))
+		return nil
+	})
+	if err != nil || strings.Join(scanned, " ") != "1 3" {
+		t.Errorf("Scan() = UIDs %v, %v; want the 2 intact ones, 1 3", scanned, err)
+	}
 	if err := s.Check(); err == nil || !strings.Contains(err.Error(), s.Path()) {
 		t.Errorf("Check() = %v, want the damaged record reported", err)
 	}
