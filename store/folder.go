@@ -220,14 +220,15 @@ func (mb *mbx) body(id uint64, uid uint32, rec msgRec) ([]byte, error) {
 	return v, nil
 }
 
-// Scan calls fn with the metadata and the full text of every message of
-// the folder, in UID order, all in one read transaction and without copies:
-// body is valid only until fn returns and must not be modified. It is for
-// scans of whole folders (IMAP SEARCH on headers or text), which Messages
+// Scan calls fn with the metadata of every message of the folder, in UID
+// order, all in one read transaction; body returns the message's full text
+// without a copy (nil for a damaged body, which is logged). body's result is
+// valid only until fn returns and must not be modified. Scan is for
+// searches of whole folders (IMAP SEARCH on headers or text), which Messages
 // and then Body, a transaction and a copy per message, make slow. fn must
 // not wait on anything, network writes included: the transaction holds off
 // the growth of the store's file. Damaged records are logged and skipped.
-func (f *Folder) Scan(fn func(info *MessageInfo, body []byte) error) error {
+func (f *Folder) Scan(fn func(info *MessageInfo, body func() []byte) error) error {
 	return f.readMsgs(func(mb *mbx, _ *folderRec, b *bbolt.Bucket) error {
 		return b.ForEach(func(k, v []byte) error {
 			uid, ok := keyU32(k)
@@ -236,13 +237,14 @@ func (f *Folder) Scan(fn func(info *MessageInfo, body []byte) error) error {
 				mb.s.logCorrupt(mb.s.corrupt(fmt.Sprintf("%s folder %d uid %x", mb.addr, f.id, k), err))
 				return nil
 			}
-			body, err := mb.body(f.id, uid, rec)
-			if err != nil {
-				mb.s.logCorrupt(err)
-				return nil
-			}
 			info := rec.info(uid)
-			return fn(&info, body)
+			return fn(&info, func() []byte {
+				body, err := mb.body(f.id, uid, rec)
+				if err != nil {
+					mb.s.logCorrupt(err)
+				}
+				return body
+			})
 		})
 	})
 }

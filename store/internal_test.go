@@ -318,7 +318,8 @@ func TestCorruptRecord(t *testing.T) {
 		t.Errorf("Messages() = %d messages, %v; want the 2 intact ones", len(msgs), err)
 	}
 	var scanned []string
-	err = inbox.Scan(func(info *MessageInfo, body []byte) error {
+	err = inbox.Scan(func(info *MessageInfo, read func() []byte) error {
+		body := read()
 		if want := testMsg(fmt.Sprint(info.UID - 1)); string(body) != string(want) || info.Subject != fmt.Sprint(info.UID-1) {
 			t.Errorf("Scan: uid %d subject %q body %q, want %q", info.UID, info.Subject, body, want)
 		}

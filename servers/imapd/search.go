@@ -25,13 +25,13 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		return nil, err
 	}
 	r := searchResult{kind: kind}
-	sc := &scratch{br: bufio.NewReaderSize(nil, 4096)}
+	sc := &scratch{br: bufio.NewReaderSize(nil, 4096), headers: &s.b.headers}
 	if needsText(criteria) {
 		// Headers or text: metadata and bodies in one pass over the folder
 		// (in UID order, so sequence order), in one store transaction.
-		err := v.folder.Scan(func(info *store.MessageInfo, body []byte) error {
+		err := v.folder.Scan(func(info *store.MessageInfo, body func() []byte) error {
 			if i, ok := v.index(imap.UID(info.UID)); ok {
-				r.test(&candidate{v: v, seq: uint32(i) + 1, info: info, body: body, scratch: sc}, criteria)
+				r.test(&candidate{v: v, seq: uint32(i) + 1, info: info, read: body, scratch: sc}, criteria)
 			}
 			return nil
 		})
@@ -112,26 +112,37 @@ func needsText(cr *imap.SearchCriteria) bool {
 	return false
 }
 
-// candidate is one message under test. body, when the criteria need it,
-// is the store's (valid during the search only); the header is parsed once
-// and only if a header criterion cannot be decided on the raw bytes.
+// candidate is one message under test. Its text, when the criteria need
+// it, is read from the store on first use (valid during the search only);
+// the header is parsed once, and only if a header criterion cannot be
+// decided on the raw bytes.
 type candidate struct {
 	v      *view
 	seq    uint32
 	info   *store.MessageInfo
+	read   func() []byte // from store.Folder.Scan
 	body   []byte
+	loaded bool
 	header *mail.Header
 	*scratch
 }
 
 // scratch is what the candidates of one SEARCH share, one after another.
 type scratch struct {
-	br    *bufio.Reader // parses headers and entities
-	lower []byte        // a raw header in lower case, for headerCannotHold
+	br       *bufio.Reader // parses headers and entities
+	headers  *headerCache
+	patterns map[string][]byte // the criteria's patterns in lower case
+}
+
+func (c *candidate) text() []byte {
+	if !c.loaded && c.read != nil {
+		c.body, c.loaded = c.read(), true
+	}
+	return c.body
 }
 
 func (c *candidate) entity() *gomessage.Entity {
-	c.br.Reset(bytes.NewReader(c.body))
+	c.br.Reset(bytes.NewReader(c.text()))
 	e, _ := gomessage.Read(c.br) // a *bufio.Reader of 4096 bytes is used as it is
 	if e == nil {
 		e, _ = gomessage.New(gomessage.Header{}, bytes.NewReader(nil))
@@ -142,7 +153,7 @@ func (c *candidate) entity() *gomessage.Entity {
 // parsedHeader is the message's header, parsed on first use.
 func (c *candidate) parsedHeader() *mail.Header {
 	if c.header == nil {
-		c.br.Reset(bytes.NewReader(c.body))
+		c.br.Reset(bytes.NewReader(c.text()))
 		h, err := textproto.ReadHeader(c.br)
 		if err != nil {
 			h = textproto.Header{} // unreadable: no field matches, as for an unreadable entity
@@ -156,38 +167,30 @@ func (c *candidate) parsedHeader() *mail.Header {
 // contain pattern, judged on the raw header: only when that is certain (an
 // ASCII pattern without spaces, a header without encoded words or non-ASCII
 // bytes, where the decoded text is the raw text); otherwise the header is
-// parsed. Most messages of a SEARCH SUBJECT/FROM are settled this way.
+// parsed. Most messages of a SEARCH SUBJECT/FROM are settled this way, from
+// the Backend's headerCache once the folder was searched.
 func (c *candidate) headerCannotHold(pattern string) bool {
-	if pattern == "" {
+	lp, ok := c.patterns[pattern]
+	if !ok {
+		if c.patterns == nil {
+			c.patterns = make(map[string][]byte)
+		}
+		lp = nil // not decidable on raw bytes
+		if pattern != "" && !strings.ContainsFunc(pattern, func(r rune) bool { return r >= 0x80 || r == ' ' || r == '\t' }) {
+			lp = []byte(strings.ToLower(pattern))
+		}
+		c.patterns[pattern] = lp
+	}
+	if lp == nil || c.read == nil {
 		return false
 	}
-	for i := 0; i < len(pattern); i++ {
-		if b := pattern[i]; b >= 0x80 || b == ' ' || b == '\t' {
-			return false
-		}
+	k := headerKey(c.v.uidValidity, c.info.UID)
+	h, ok := c.headers.get(k)
+	if !ok {
+		h = lowerHeader(c.text())
+		c.headers.put(k, h)
 	}
-	hdr := c.body
-	if end := bytes.Index(hdr, []byte("\r\n\r\n")); end >= 0 {
-		hdr = hdr[:end]
-	} else if end := bytes.Index(hdr, []byte("\n\n")); end >= 0 {
-		hdr = hdr[:end]
-	}
-	for _, b := range hdr {
-		if b >= 0x80 {
-			return false
-		}
-	}
-	if bytes.Contains(hdr, []byte("=?")) {
-		return false
-	}
-	c.lower = c.lower[:0]
-	for _, b := range hdr {
-		if 'A' <= b && b <= 'Z' {
-			b += 'a' - 'A'
-		}
-		c.lower = append(c.lower, b)
-	}
-	return !bytes.Contains(c.lower, []byte(strings.ToLower(pattern)))
+	return h.usable && !bytes.Contains(h.lower, lp)
 }
 
 // match implements RFC 9051 section 6.4.4 search keys.

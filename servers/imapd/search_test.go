@@ -26,6 +26,20 @@ func TestSearchHeadersAndText(t *testing.T) {
 		}
 	}
 	c := l.selectINBOX(t)
+	// Twice: the second time the headers come from the Backend's cache.
+	for range 2 {
+		searchTable(c)
+	}
+	l.backend.headers.mu.RLock()
+	n := len(l.backend.headers.m)
+	l.backend.headers.mu.RUnlock()
+	if n != len(msgs) {
+		t.Errorf("header cache holds %d messages, want %d", n, len(msgs))
+	}
+}
+
+func searchTable(c *conversation) {
+	c.t.Helper()
 	for _, tc := range []struct{ criteria, want string }{
 		{`SUBJECT quarterly`, "SEARCH 1"},
 		{`SUBJECT QUARTERLY`, "SEARCH 1"},
@@ -47,5 +61,30 @@ func TestSearchHeadersAndText(t *testing.T) {
 		{`UID 2:3 SUBJECT review`, "SEARCH 3"},
 	} {
 		c.told("s1 SEARCH "+tc.criteria, tc.want)
+	}
+}
+
+// The header cache stays within its bound however many messages are searched.
+func TestHeaderCacheBound(t *testing.T) {
+	var c headerCache
+	h := rawHeader{lower: make([]byte, 1000), usable: true}
+	for uid := range uint32(3 * maxHeaderCache / 1000) {
+		c.put(headerKey(7, uid+1), h)
+		if c.bytes > maxHeaderCache {
+			t.Fatalf("after %d headers the cache holds %d bytes, over %d", uid+1, c.bytes, maxHeaderCache)
+		}
+	}
+	if c.bytes < maxHeaderCache/2 {
+		t.Errorf("the cache holds %d bytes, want it used (over half of %d)", c.bytes, maxHeaderCache)
+	}
+	got := 0
+	for k, e := range c.m {
+		got += e.size()
+		if k>>32 != 7 {
+			t.Fatalf("key %x", k)
+		}
+	}
+	if got != c.bytes {
+		t.Errorf("entries add up to %d bytes, the count says %d", got, c.bytes)
 	}
 }
