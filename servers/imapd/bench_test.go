@@ -1,7 +1,10 @@
 package imapd
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
@@ -38,4 +41,45 @@ func BenchmarkBackendFetch(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(2*b.N)/b.Elapsed().Seconds(), "cmds/s")
+}
+
+// BenchmarkFetchBody: FETCH BODY.PEEK[] of one 16 KB message, through the
+// frontend (993, which relays to the backend) and from the backend (1993)
+// directly: the difference is the frontend hop.
+func BenchmarkFetchBody(b *testing.B) {
+	l := newLab(b, labOptions{})
+	body := strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n", 256)
+	msg := "From: carol@fabrikam.com\r\nTo: alice@contoso.com\r\nSubject: big\r\n\r\n" + body
+	if _, err := l.st.Deliver(context.Background(), []byte(msg), "alice@contoso.com"); err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, addr string
+		tls        *tls.Config
+	}{
+		{"frontend", l.fe993, l.clientTLS},
+		{"backend", l.beAddr, l.ca.ClientTLS("ex01.contoso.com", nil)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			c, err := imapclient.DialTLS(tc.addr, &imapclient.Options{TLSConfig: tc.tls})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.Login("alice@contoso.com", password).Wait(); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+				b.Fatal(err)
+			}
+			opts := &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}
+			b.SetBytes(int64(len(msg)))
+			for b.Loop() {
+				msgs, err := c.Fetch(imap.SeqSetNum(1), opts).Collect()
+				if err != nil || len(msgs) != 1 || len(msgs[0].BodySection) != 1 {
+					b.Fatalf("Fetch = %v, %v", msgs, err)
+				}
+			}
+		})
+	}
 }
