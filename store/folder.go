@@ -158,13 +158,21 @@ func (f *Folder) Status() (FolderInfo, error) {
 
 // Messages returns the metadata of every message in UID order. Damaged
 // records are logged and skipped.
-func (f *Folder) Messages() ([]MessageInfo, error) {
+func (f *Folder) Messages() ([]MessageInfo, error) { return f.messages(true) }
+
+// List is Messages without the header fields (From, To, Cc, Subject and
+// MessageID are empty), for views that need only UIDs, flags, sizes and
+// dates (IMAP SELECT and SEARCH on flags): on a 10,000-message folder it
+// spares the 50,000 strings Messages makes.
+func (f *Folder) List() ([]MessageInfo, error) { return f.messages(false) }
+
+func (f *Folder) messages(text bool) ([]MessageInfo, error) {
 	var out []MessageInfo
 	err := f.readMsgs(func(mb *mbx, r *folderRec, b *bbolt.Bucket) error {
 		out = make([]MessageInfo, 0, r.Messages)
 		return b.ForEach(func(k, v []byte) error {
 			uid, ok := keyU32(k)
-			rec, err := decodeMsgRec(v)
+			rec, err := decodeMsgRecText(v, text)
 			if !ok || err != nil {
 				f.m.s.logCorrupt(f.m.s.corrupt(fmt.Sprintf("%s folder %d uid %x", mb.addr, f.id, k), err))
 				return nil

@@ -114,19 +114,28 @@ func (d *decoder) u32() uint32 {
 }
 
 func (d *decoder) s() string {
-	n := d.u()
-	if d.err != nil {
-		return ""
-	}
-	if n > maxRecString || n > uint64(len(d.b)) {
-		d.fail(errTruncated)
-		return ""
-	}
-	v := string(d.b[:n])
-	d.b = d.b[n:]
+	v := string(d.raw())
 	if !utf8.ValidString(v) {
 		d.fail(errors.New("invalid UTF-8 in record"))
 	}
+	return v
+}
+
+// skipS skips what s would read.
+func (d *decoder) skipS() { d.raw() }
+
+// raw reads a length-prefixed string's bytes.
+func (d *decoder) raw() []byte {
+	n := d.u()
+	if d.err != nil {
+		return nil
+	}
+	if n > maxRecString || n > uint64(len(d.b)) {
+		d.fail(errTruncated)
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
 	return v
 }
 
@@ -234,7 +243,12 @@ func (r *msgRec) encode() []byte {
 // maxKeywords bounds the keywords of one message (IMAP clients use a handful).
 const maxKeywords = 64
 
-func decodeMsgRec(b []byte) (msgRec, error) {
+func decodeMsgRec(b []byte) (msgRec, error) { return decodeMsgRecText(b, true) }
+
+// decodeMsgRecText decodes a message record; without text, the header
+// fields (From to MsgID) are skipped, not made into strings nor checked
+// for UTF-8.
+func decodeMsgRecText(b []byte, text bool) (msgRec, error) {
 	d := decoder{b: b}
 	var r msgRec
 	d.version(msgRecVersion)
@@ -253,11 +267,17 @@ func decodeMsgRec(b []byte) (msgRec, error) {
 	r.Internal = d.i()
 	r.Size = d.u()
 	r.Body = d.u()
-	r.From = d.s()
-	r.To = d.s()
-	r.Cc = d.s()
-	r.Subject = d.s()
-	r.MsgID = d.s()
+	if text {
+		r.From = d.s()
+		r.To = d.s()
+		r.Cc = d.s()
+		r.Subject = d.s()
+		r.MsgID = d.s()
+	} else {
+		for range 5 {
+			d.skipS()
+		}
+	}
 	r.Sent = d.i()
 	if err := d.end(); err != nil {
 		return msgRec{}, err

@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
 # internal/bench/imap.sh: issue 16's IMAP benchmark, one run. Builds exsim and
 # internal/bench/imapload, starts the contoso lab (loopback, --port-offset)
-# and a private Dovecot (its own config in a temporary directory, Maildir,
-# passwd-file, implicit TLS; no system service), seeds alice's INBOX on both
-# with the same N messages (IMAP APPEND into exsim, files written into
-# Dovecot's Maildir: its APPENDs fsync one by one), then runs the same load, one after
-# another, against:
-#   exsim-993   EX01's IMAP4 front end (993), which relays to the back end
-#               (1993) as Exchange's Client Access proxy does
-#   exsim-1993  EX01's IMAP4 back end directly: the difference is the
-#               front end hop's cost
-#   dovecot     Dovecot, Debian's dovecot-imapd
+# and a private Dovecot (its own config in a temporary directory,
+# passwd-file, implicit TLS; no system service), seeds alice's INBOX with the
+# same N messages (IMAP APPEND into exsim; files written into a Dovecot
+# Maildir and imported into an mdbox with doveadm: Dovecot's APPENDs fsync
+# one by one), then runs the same load, one after another, against:
+#   exsim-993        EX01's IMAP4 front end (993), which relays to the back
+#                    end (1993) as Exchange's Client Access proxy does
+#   exsim-1993       EX01's IMAP4 back end directly: the difference is the
+#                    front end hop's cost
+#   dovecot-maildir  Debian's dovecot-imapd on a Maildir
+#   dovecot-mdbox    the same Dovecot on an mdbox
 # and prints each run's table and a summary with the ratios. Not part of the
 # test suite.
 #
 #   internal/bench/imap.sh                        # N=10000, 10 clients, 30 s each
 #   N=2000 DURATION=10s OFFSET=14400 internal/bench/imap.sh
-#   EXSIM_SRC=/work/main internal/bench/imap.sh   # exsim built from another checkout (before/after)
-#   ROUNDS=2 internal/bench/imap.sh               # the three runs twice, alternating
+#   EXSIM_SRC=/tmp/base internal/bench/imap.sh    # exsim built from another tree (before/after)
+#   ROUNDS=2 internal/bench/imap.sh               # the four runs twice, alternating
 #
 # Needs dovecot-imapd (apt-get install -y --no-install-recommends
 # dovecot-imapd; the system's dovecot service is not used), openssl and Go.
@@ -33,6 +34,7 @@ ROUNDS=${ROUNDS:-1}
 OFFSET=${OFFSET:-14400}
 MIX=${MIX:-}
 DOVECOT=${DOVECOT:-/usr/sbin/dovecot}
+DOVEADM=${DOVEADM:-/usr/bin/doveadm}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 EXSIM_SRC=${EXSIM_SRC:-$ROOT}
 
@@ -52,14 +54,20 @@ wait_port $EX01 $((OFFSET + 1993))
 
 # A private Dovecot: Debian's defaults except what running it unprivileged
 # in a temporary directory needs, and a per-user connection limit above the
-# load's (mail_max_userip_connections is 10 by default).
+# load's (mail_max_userip_connections is 10 by default). Two users with the
+# same messages: alice@contoso.com in a Maildir (the format most Dovecot
+# installations use), mdbox@contoso.com in an mdbox (Dovecot's own format,
+# which its documentation recommends for speed).
 DC="$WORK/dovecot"
 DOVECOT_PORT=$((OFFSET + 3993))
 mkdir -p "$DC/run" "$DC/home"
 chown nobody:nogroup "$DC/home"
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
 	-keyout "$DC/key.pem" -out "$DC/cert.pem" 2>/dev/null
-echo 'alice@contoso.com:{PLAIN}P@ssw0rd' >"$DC/passwd"
+{
+	echo "alice@contoso.com:{PLAIN}P@ssw0rd:65534:65534::$DC/home/alice::userdb_mail=maildir:~/Maildir"
+	echo "mdbox@contoso.com:{PLAIN}P@ssw0rd:65534:65534::$DC/home/mdbox::userdb_mail=mdbox:~/mdbox"
+} >"$DC/passwd"
 chmod 644 "$DC/passwd" "$DC/key.pem"
 cat >"$DC/dovecot.conf" <<EOF
 base_dir = $DC/run
@@ -77,10 +85,9 @@ passdb {
   args = $DC/passwd
 }
 userdb {
-  driver = static
-  args = uid=nobody gid=nogroup home=$DC/home/%u
+  driver = passwd-file
+  args = $DC/passwd
 }
-mail_location = maildir:~/Maildir
 first_valid_uid = 1
 mail_max_userip_connections = 100
 service imap-login {
@@ -105,32 +112,35 @@ load() { # load NAME ADDR [imapload flags...]
 
 echo "seeding $N messages into alice's INBOX on exsim and Dovecot" >&2
 load exsim $EX01:$((OFFSET + 993)) -seed "$N" -duration 0
-"$WORK/imapload" -seed "$N" -duration 0 -maildir "$DC/home/alice@contoso.com/Maildir"
+"$WORK/imapload" -seed "$N" -duration 0 -maildir "$DC/home/alice/Maildir"
 chown -R nobody:nogroup "$DC/home"
-load dovecot 127.0.0.1:$DOVECOT_PORT -seed "$N" -duration 0 # Dovecot indexes the Maildir
+"$DOVEADM" -c "$DC/dovecot.conf" import -u mdbox@contoso.com "maildir:$DC/home/alice/Maildir" "" all
+load dovecot-maildir 127.0.0.1:$DOVECOT_PORT -seed "$N" -duration 0 # Dovecot indexes the Maildir
+load dovecot-mdbox 127.0.0.1:$DOVECOT_PORT -user mdbox@contoso.com -seed "$N" -duration 0
 
 : >"$WORK/totals"
 LOADS=()
 for round in $(seq "$ROUNDS"); do
-	for target in "exsim-993 $EX01:$((OFFSET + 993))" "exsim-1993 $EX01:$((OFFSET + 1993))" "dovecot 127.0.0.1:$DOVECOT_PORT"; do
+	for target in "exsim-993 $EX01:$((OFFSET + 993))" "exsim-1993 $EX01:$((OFFSET + 1993))" \
+		"dovecot-maildir 127.0.0.1:$DOVECOT_PORT alice@contoso.com" "dovecot-mdbox 127.0.0.1:$DOVECOT_PORT mdbox@contoso.com"; do
 		set -- $target
 		echo "round $round: $1" >&2
-		load "$1" "$2" | tee "$WORK/out" >&2 || true # errors are counted in the summary
+		load "$1" "$2" ${3:+-user "$3"} | tee "$WORK/out" >&2 || true # errors are counted in the summary
 		grep '^total ' "$WORK/out" >>"$WORK/totals" || echo "total $1 0 failed" >>"$WORK/totals"
 		LOADS+=("$(cut -d' ' -f1 /proc/loadavg)")
 	done
 done
 
 echo
-echo "exsim from $EXSIM_SRC ($(git -C "$EXSIM_SRC" rev-parse --short HEAD 2>/dev/null || echo '?')), $("$DOVECOT" --version | cut -d' ' -f1) as dovecot"
+echo "exsim from $EXSIM_SRC ($(git -C "$EXSIM_SRC" rev-parse --short HEAD 2>/dev/null || echo '?')), Dovecot $("$DOVECOT" --version | cut -d' ' -f1)"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) on $(nproc) CPUs, 1-min load after each run: ${LOADS[*]}"
 echo "N=$N messages, $CLIENTS clients, $DURATION after $WARMUP warm-up, mix ${MIX:-default}"
 echo
-awk '{ r[NR] = $3; n[NR] = $2; e[NR] = $4 }
+awk '{ if ($2 == "exsim-993") n++; r[n, $2] = $3; e[n] += $4 }
 END {
-	printf "| round | exsim 993 cmd/s | exsim 1993 cmd/s | Dovecot cmd/s | 993/Dovecot | 1993/Dovecot | 993/1993 (front end hop) | errors |\n|---|---|---|---|---|---|---|---|\n"
-	for (i = 1; i + 2 <= NR; i += 3) {
-		printf "| %d | %d | %d | %d | %.2f | %.2f | %.2f | %d |\n", (i + 2) / 3, r[i], r[i + 1], r[i + 2],
-			r[i] / r[i + 2], r[i + 1] / r[i + 2], r[i] / r[i + 1], e[i] + e[i + 1] + e[i + 2]
+	printf "| round | exsim 993 cmd/s | exsim 1993 cmd/s | Dovecot Maildir | Dovecot mdbox | 993/Maildir | 993/mdbox | 993/1993 (front end hop) | errors |\n|---|---|---|---|---|---|---|---|---|\n"
+	for (i = 1; i <= n; i++) {
+		a = r[i, "exsim-993"]; b = r[i, "exsim-1993"]; m = r[i, "dovecot-maildir"]; d = r[i, "dovecot-mdbox"]
+		printf "| %d | %d | %d | %d | %d | %.2f | %.2f | %.2f | %s |\n", i, a, b, m, d, a / m, a / d, a / b, e[i]
 	}
 }' "$WORK/totals"

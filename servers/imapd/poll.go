@@ -117,7 +117,7 @@ func sortedUIDs(uids []uint32) []uint32 {
 // so that the next Poll compares again.
 func (s *session) resync(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	v := s.sel
-	list, err := v.folder.Messages()
+	list, err := v.folder.List()
 	if errors.Is(err, store.ErrNoFolder) {
 		v.gone = true
 		return nil

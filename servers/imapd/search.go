@@ -40,7 +40,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		}
 		return r.data(), nil
 	}
-	infos, err := v.folder.Messages()
+	infos, err := v.folder.List()
 	if err != nil {
 		return nil, storeError(err)
 	}

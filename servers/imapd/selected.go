@@ -61,7 +61,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	if err != nil {
 		return nil, err
 	}
-	list, err := f.Messages()
+	list, err := f.List()
 	if err != nil {
 		return nil, storeError(err)
 	}
