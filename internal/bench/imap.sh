@@ -102,6 +102,7 @@ service imap-login {
 EOF
 "$DOVECOT" -F -c "$DC/dovecot.conf" >"$DC/stdout.log" 2>&1 &
 PIDS+=($!)
+DOVECOT_PID=$!
 wait_port 127.0.0.1 $DOVECOT_PORT
 
 load() { # load NAME ADDR [imapload flags...]
@@ -118,15 +119,34 @@ chown -R nobody:nogroup "$DC/home"
 load dovecot-maildir 127.0.0.1:$DOVECOT_PORT -seed "$N" -duration 0 # Dovecot indexes the Maildir
 load dovecot-mdbox 127.0.0.1:$DOVECOT_PORT -user mdbox@contoso.com -seed "$N" -duration 0
 
+# cpu_ticks PID: the CPU time, in clock ticks, of PID, of its children that
+# ended (Dovecot's imap processes end with their connection) and of those
+# alive. The machine's load changes how much CPU a server gets, not what a
+# command costs it: commands per CPU second compare the servers under any
+# load.
+cpu_ticks() {
+	local t c
+	t=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat")
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$c/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+LAB_PID=${PIDS[0]}
+
 : >"$WORK/totals"
 LOADS=()
 for round in $(seq "$ROUNDS"); do
-	for target in "exsim-993 $EX01:$((OFFSET + 993))" "exsim-1993 $EX01:$((OFFSET + 1993))" \
-		"dovecot-maildir 127.0.0.1:$DOVECOT_PORT alice@contoso.com" "dovecot-mdbox 127.0.0.1:$DOVECOT_PORT mdbox@contoso.com"; do
+	for target in "exsim-993 $EX01:$((OFFSET + 993)) $LAB_PID" "exsim-1993 $EX01:$((OFFSET + 1993)) $LAB_PID" \
+		"dovecot-maildir 127.0.0.1:$DOVECOT_PORT $DOVECOT_PID alice@contoso.com" \
+		"dovecot-mdbox 127.0.0.1:$DOVECOT_PORT $DOVECOT_PID mdbox@contoso.com"; do
 		set -- $target
 		echo "round $round: $1" >&2
-		load "$1" "$2" ${3:+-user "$3"} | tee "$WORK/out" >&2 || true # errors are counted in the summary
-		grep '^total ' "$WORK/out" >>"$WORK/totals" || echo "total $1 0 failed" >>"$WORK/totals"
+		c0=$(cpu_ticks "$3")
+		load "$1" "$2" ${4:+-user "$4"} | tee "$WORK/out" >&2 || true # errors are counted in the summary
+		c1=$(cpu_ticks "$3")
+		total=$(grep '^total ' "$WORK/out" || echo "total $1 0 failed 0")
+		echo "$total $((c1 - c0))" >>"$WORK/totals"
 		LOADS+=("$(cut -d' ' -f1 /proc/loadavg)")
 	done
 done
@@ -136,11 +156,18 @@ echo "exsim from $EXSIM_SRC ($(git -C "$EXSIM_SRC" rev-parse --short HEAD 2>/dev
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) on $(nproc) CPUs, 1-min load after each run: ${LOADS[*]}"
 echo "N=$N messages, $CLIENTS clients, $DURATION after $WARMUP warm-up, mix ${MIX:-default}"
 echo
-awk '{ if ($2 == "exsim-993") n++; r[n, $2] = $3; e[n] += $4 }
+# totals: total NAME CMD/S ERRORS COMMANDS(warm-up included) CPU-TICKS
+awk -v hz="$(getconf CLK_TCK)" '{ if ($2 == "exsim-993") n++; r[n, $2] = $3; e[n] += $4; c[n, $2] = $6 > 0 ? $5 / ($6 / hz) : 0 }
 END {
-	printf "| round | exsim 993 cmd/s | exsim 1993 cmd/s | Dovecot Maildir | Dovecot mdbox | 993/Maildir | 993/mdbox | 993/1993 (front end hop) | errors |\n|---|---|---|---|---|---|---|---|---|\n"
+	h = "| round | exsim 993 | exsim 1993 | Dovecot Maildir | Dovecot mdbox | 993/Maildir | 993/mdbox | 993/1993 (front end hop) |"
+	printf "commands per second\n\n%s errors |\n|---|---|---|---|---|---|---|---|---|\n", h
 	for (i = 1; i <= n; i++) {
 		a = r[i, "exsim-993"]; b = r[i, "exsim-1993"]; m = r[i, "dovecot-maildir"]; d = r[i, "dovecot-mdbox"]
 		printf "| %d | %d | %d | %d | %d | %.2f | %.2f | %.2f | %s |\n", i, a, b, m, d, a / m, a / d, a / b, e[i]
+	}
+	printf "\ncommands per CPU second of the server (exsim: the lab process; Dovecot: all its processes)\n\n%s\n|---|---|---|---|---|---|---|---|\n", h
+	for (i = 1; i <= n; i++) {
+		a = c[i, "exsim-993"]; b = c[i, "exsim-1993"]; m = c[i, "dovecot-maildir"]; d = c[i, "dovecot-mdbox"]
+		printf "| %d | %d | %d | %d | %d | %.2f | %.2f | %.2f |\n", i, a, b, m, d, a / m, a / d, a / b
 	}
 }' "$WORK/totals"

@@ -13,6 +13,7 @@ import (
 type recorder struct {
 	from    time.Time
 	lat     map[string][]time.Duration
+	all     int // commands, the warm-up's included (for commands per CPU second)
 	errors  int
 	samples []string // the first errors' texts
 }
@@ -22,6 +23,9 @@ func newRecorder(from time.Time) *recorder {
 }
 
 func (r *recorder) add(name string, t0 time.Time) {
+	if name != "connect" {
+		r.all++
+	}
 	if t0.Before(r.from) {
 		return
 	}
@@ -42,6 +46,7 @@ func merge(recs []*recorder) *recorder {
 			out.lat[k] = append(out.lat[k], v...)
 		}
 		out.errors += r.errors
+		out.all += r.all
 		out.samples = append(out.samples, r.samples...)
 	}
 	return out
@@ -52,7 +57,7 @@ func merge(recs []*recorder) *recorder {
 var rows = []string{"connect", "LOGIN", "SELECT", "FETCH flags", "FETCH envelope", "FETCH body", "SEARCH", "STORE", "IDLE", "LOGOUT"}
 
 // print writes the Markdown table and a last "total" line that scripts read:
-// "total <name> <commands/s> <errors>".
+// "total <name> <commands/s> <errors> <commands with the warm-up's>".
 func (r *recorder) print(w io.Writer, name string, elapsed time.Duration) {
 	fmt.Fprintf(w, "| %s | count | per s | p50 ms | p90 ms | p99 ms |\n|---|---|---|---|---|---|\n", name)
 	var all []time.Duration
@@ -70,7 +75,7 @@ func (r *recorder) print(w io.Writer, name string, elapsed time.Duration) {
 	for _, s := range r.samples {
 		fmt.Fprintf(w, "error: %s\n", s)
 	}
-	fmt.Fprintf(w, "\ntotal %s %.0f %d\n", name, float64(len(all))/elapsed.Seconds(), r.errors)
+	fmt.Fprintf(w, "\ntotal %s %.0f %d %d\n", name, float64(len(all))/elapsed.Seconds(), r.errors, r.all)
 }
 
 func printRow(w io.Writer, row string, l []time.Duration, elapsed time.Duration) {
