@@ -228,8 +228,8 @@ func (mb *mbx) body(id uint64, uid uint32, rec msgRec) ([]byte, error) {
 	return v, nil
 }
 
-// Scan calls fn with the metadata of every message of the folder, in UID
-// order, all in one read transaction; body returns the message's full text
+// Scan calls fn with the metadata of every message of the folder, as List
+// has it (no header fields), in UID order, all in one read transaction; body returns the message's full text
 // without a copy (nil for a damaged body, which is logged). body's result is
 // valid only until fn returns and must not be modified. Scan is for
 // searches of whole folders (IMAP SEARCH on headers or text), which Messages
@@ -240,7 +240,7 @@ func (f *Folder) Scan(fn func(info *MessageInfo, body func() []byte) error) erro
 	return f.readMsgs(func(mb *mbx, _ *folderRec, b *bbolt.Bucket) error {
 		return b.ForEach(func(k, v []byte) error {
 			uid, ok := keyU32(k)
-			rec, err := decodeMsgRec(v)
+			rec, err := decodeMsgRecText(v, false)
 			if !ok || err != nil {
 				mb.s.logCorrupt(mb.s.corrupt(fmt.Sprintf("%s folder %d uid %x", mb.addr, f.id, k), err))
 				return nil

@@ -320,8 +320,8 @@ func TestCorruptRecord(t *testing.T) {
 	var scanned []string
 	err = inbox.Scan(func(info *MessageInfo, read func() []byte) error {
 		body := read()
-		if want := testMsg(fmt.Sprint(info.UID - 1)); string(body) != string(want) || info.Subject != fmt.Sprint(info.UID-1) {
-			t.Errorf("Scan: uid %d subject %q body %q, want %q", info.UID, info.Subject, body, want)
+		if want := testMsg(fmt.Sprint(info.UID - 1)); string(body) != string(want) || info.Subject != "" || info.Size != int64(len(want)) {
+			t.Errorf("Scan: uid %d subject %q size %d body %q, want no subject (as List) and %q", info.UID, info.Subject, info.Size, body, want)
 		}
 		scanned = append(scanned, fmt.Sprint(info.UID))
 		return nil
