@@ -18,17 +18,7 @@ func BenchmarkBackendFetch(b *testing.B) {
 	for i := range 20 {
 		l.deliver(b, "alice@contoso.com", fmt.Sprint("bench ", i))
 	}
-	c, err := imapclient.DialTLS(l.fe993, &imapclient.Options{TLSConfig: l.clientTLS})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login("alice", password).Wait(); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
-		b.Fatal(err)
-	}
+	c := benchSession(b, l.fe993, l.clientTLS, "alice")
 	all := imap.SeqSet{{Start: 1, Stop: 20}}
 	opts := &imap.FetchOptions{Flags: true, Envelope: true, RFC822Size: true}
 	for b.Loop() {
@@ -61,17 +51,7 @@ func BenchmarkFetchBody(b *testing.B) {
 		{"backend", l.beAddr, l.ca.ClientTLS("ex01.contoso.com", nil)},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			c, err := imapclient.DialTLS(tc.addr, &imapclient.Options{TLSConfig: tc.tls})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			if err := c.Login("alice@contoso.com", password).Wait(); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := c.Select("INBOX", nil).Wait(); err != nil {
-				b.Fatal(err)
-			}
+			c := benchSession(b, tc.addr, tc.tls, "alice@contoso.com")
 			opts := &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}
 			b.SetBytes(int64(len(msg)))
 			for b.Loop() {
@@ -82,4 +62,21 @@ func BenchmarkFetchBody(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchSession logs user on at addr (implicit TLS) and selects INBOX.
+func benchSession(b *testing.B, addr string, cfg *tls.Config, user string) *imapclient.Client {
+	b.Helper()
+	c, err := imapclient.DialTLS(addr, &imapclient.Options{TLSConfig: cfg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	if err := c.Login(user, password).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	return c
 }
