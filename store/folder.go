@@ -229,15 +229,28 @@ func (mb *mbx) body(id uint64, uid uint32, rec msgRec) ([]byte, error) {
 }
 
 // Scan calls fn with the metadata of every message of the folder, as List
-// has it (no header fields), in UID order, all in one read transaction; body returns the message's full text
-// without a copy (nil for a damaged body, which is logged). body's result is
-// valid only until fn returns and must not be modified. Scan is for
-// searches of whole folders (IMAP SEARCH on headers or text), which Messages
-// and then Body, a transaction and a copy per message, make slow. fn must
-// not wait on anything, network writes included: the transaction holds off
-// the growth of the store's file. Damaged records are logged and skipped.
+// has it (no header fields), in UID order, all in one read transaction.
+// body returns the message's full text without a copy (nil for a damaged
+// body, which is logged); body and its result are valid only until fn
+// returns, and the text must not be modified. Scan is for searches of whole
+// folders (IMAP SEARCH on headers or text), which Messages and then Body, a
+// transaction and a copy per message, make slow. fn must not wait on
+// anything, network writes included: the transaction holds off the growth
+// of the store's file. Damaged records are logged and skipped.
 func (f *Folder) Scan(fn func(info *MessageInfo, body func() []byte) error) error {
 	return f.readMsgs(func(mb *mbx, _ *folderRec, b *bbolt.Bucket) error {
+		// One body function for the whole scan, reading the current record.
+		var cur struct {
+			uid uint32
+			rec msgRec
+		}
+		body := func() []byte {
+			v, err := mb.body(f.id, cur.uid, cur.rec)
+			if err != nil {
+				mb.s.logCorrupt(err)
+			}
+			return v
+		}
 		return b.ForEach(func(k, v []byte) error {
 			uid, ok := keyU32(k)
 			rec, err := decodeMsgRecText(v, false)
@@ -246,13 +259,8 @@ func (f *Folder) Scan(fn func(info *MessageInfo, body func() []byte) error) erro
 				return nil
 			}
 			info := rec.info(uid)
-			return fn(&info, func() []byte {
-				body, err := mb.body(f.id, uid, rec)
-				if err != nil {
-					mb.s.logCorrupt(err)
-				}
-				return body
-			})
+			cur.uid, cur.rec = uid, rec
+			return fn(&info, body)
 		})
 	})
 }
