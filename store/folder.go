@@ -158,13 +158,21 @@ func (f *Folder) Status() (FolderInfo, error) {
 
 // Messages returns the metadata of every message in UID order. Damaged
 // records are logged and skipped.
-func (f *Folder) Messages() ([]MessageInfo, error) {
+func (f *Folder) Messages() ([]MessageInfo, error) { return f.messages(true) }
+
+// List is Messages without the header fields (From, To, Cc, Subject and
+// MessageID are empty), for views that need only UIDs, flags, sizes and
+// dates (IMAP SELECT and SEARCH on flags): on a 10,000-message folder it
+// spares the 50,000 strings Messages makes.
+func (f *Folder) List() ([]MessageInfo, error) { return f.messages(false) }
+
+func (f *Folder) messages(text bool) ([]MessageInfo, error) {
 	var out []MessageInfo
 	err := f.readMsgs(func(mb *mbx, r *folderRec, b *bbolt.Bucket) error {
 		out = make([]MessageInfo, 0, r.Messages)
 		return b.ForEach(func(k, v []byte) error {
 			uid, ok := keyU32(k)
-			rec, err := decodeMsgRec(v)
+			rec, err := decodeMsgRecText(v, text)
 			if !ok || err != nil {
 				f.m.s.logCorrupt(f.m.s.corrupt(fmt.Sprintf("%s folder %d uid %x", mb.addr, f.id, k), err))
 				return nil
@@ -201,17 +209,60 @@ func (f *Folder) Body(uid uint32) ([]byte, error) {
 			}
 			return err
 		}
-		v := mb.s.readBody(mb.tx(), rec.Body)
-		if v == nil {
-			return mb.s.corrupt(fmt.Sprintf("%s folder %d uid %d", mb.addr, f.id, uid), fmt.Errorf("body %d missing", rec.Body))
-		}
-		if uint64(len(v)) != rec.Size {
-			return mb.s.corrupt(fmt.Sprintf("%s folder %d uid %d", mb.addr, f.id, uid), fmt.Errorf("body %d has %d bytes, record says %d", rec.Body, len(v), rec.Size))
-		}
+		v, err := mb.body(f.id, uid, rec)
 		body = bytes.Clone(v)
-		return nil
+		return err
 	})
 	return body, err
+}
+
+// body is the text of message uid of folder id, valid in the transaction.
+func (mb *mbx) body(id uint64, uid uint32, rec msgRec) ([]byte, error) {
+	v := mb.s.readBody(mb.tx(), rec.Body)
+	if v == nil {
+		return nil, mb.s.corrupt(fmt.Sprintf("%s folder %d uid %d", mb.addr, id, uid), fmt.Errorf("body %d missing", rec.Body))
+	}
+	if uint64(len(v)) != rec.Size {
+		return nil, mb.s.corrupt(fmt.Sprintf("%s folder %d uid %d", mb.addr, id, uid), fmt.Errorf("body %d has %d bytes, record says %d", rec.Body, len(v), rec.Size))
+	}
+	return v, nil
+}
+
+// Scan calls fn with the metadata of every message of the folder, as List
+// has it (no header fields), in UID order, all in one read transaction.
+// body returns the message's full text without a copy (nil for a damaged
+// body, which is logged); body and its result are valid only until fn
+// returns, and the text must not be modified. Scan is for searches of whole
+// folders (IMAP SEARCH on headers or text), which Messages and then Body, a
+// transaction and a copy per message, make slow. fn must not wait on
+// anything, network writes included: the transaction holds off the growth
+// of the store's file. Damaged records are logged and skipped.
+func (f *Folder) Scan(fn func(info *MessageInfo, body func() []byte) error) error {
+	return f.readMsgs(func(mb *mbx, _ *folderRec, b *bbolt.Bucket) error {
+		// One body function for the whole scan, reading the current record.
+		var cur struct {
+			uid uint32
+			rec msgRec
+		}
+		body := func() []byte {
+			v, err := mb.body(f.id, cur.uid, cur.rec)
+			if err != nil {
+				mb.s.logCorrupt(err)
+			}
+			return v
+		}
+		return b.ForEach(func(k, v []byte) error {
+			uid, ok := keyU32(k)
+			rec, err := decodeMsgRecText(v, false)
+			if !ok || err != nil {
+				mb.s.logCorrupt(mb.s.corrupt(fmt.Sprintf("%s folder %d uid %x", mb.addr, f.id, k), err))
+				return nil
+			}
+			info := rec.info(uid)
+			cur.uid, cur.rec = uid, rec
+			return fn(&info, body)
+		})
+	})
 }
 
 func (mb *mbx) tx() *bbolt.Tx { return mb.b.Tx() }

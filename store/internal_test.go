@@ -318,6 +318,18 @@ func TestCorruptRecord(t *testing.T) {
 	if err != nil || len(msgs) != 2 {
 		t.Errorf("Messages() = %d messages, %v; want the 2 intact ones", len(msgs), err)
 	}
+	var scanned []string
+	err = inbox.Scan(func(info *MessageInfo, read func() []byte) error {
+		body := read()
+		if want := testMsg(fmt.Sprint(info.UID - 1)); string(body) != string(want) || info.Subject != "" || info.Size != int64(len(want)) {
+			t.Errorf("Scan: uid %d subject %q size %d body %q, want no subject (as List) and %q", info.UID, info.Subject, info.Size, body, want)
+		}
+		scanned = append(scanned, fmt.Sprint(info.UID))
+		return nil
+	})
+	if err != nil || strings.Join(scanned, " ") != "1 3" {
+		t.Errorf("Scan() = UIDs %v, %v; want the 2 intact ones, 1 3", scanned, err)
+	}
 	if err := s.Check(); err == nil || !strings.Contains(err.Error(), s.Path()) {
 		t.Errorf("Check() = %v, want the damaged record reported", err)
 	}

@@ -71,6 +71,9 @@ type mailboxRec struct {
 // instead of a panic; after the first error the fields read as zero.
 type codec struct {
 	decode bool
+	// noText, when decoding, skips the strings text reads (a message's
+	// header fields) instead of making them strings and checking UTF-8.
+	noText bool
 	b      []byte
 	err    error
 }
@@ -183,6 +186,24 @@ func (c *codec) s(v *string) {
 	}
 }
 
+// text is s for a string a decoding with noText skips: its length is
+// still checked, its bytes are neither copied nor checked for UTF-8.
+func (c *codec) text(v *string) {
+	if !c.decode || !c.noText {
+		c.s(v)
+		return
+	}
+	var n uint64
+	c.u(&n)
+	switch {
+	case c.err != nil:
+	case n > maxRecString || n > uint64(len(c.b)):
+		c.fail(errTruncated)
+	default:
+		c.b = c.b[n:]
+	}
+}
+
 // strings is a count, then that many strings; decoding refuses more than max.
 func (c *codec) strings(v *[]string, max uint64) {
 	n := uint64(len(*v))
@@ -244,11 +265,11 @@ func (r *msgRec) fields(c *codec) {
 	c.i(&r.Internal)
 	c.u(&r.Size)
 	c.u(&r.Body)
-	c.s(&r.From)
-	c.s(&r.To)
-	c.s(&r.Cc)
-	c.s(&r.Subject)
-	c.s(&r.MsgID)
+	c.text(&r.From)
+	c.text(&r.To)
+	c.text(&r.Cc)
+	c.text(&r.Subject)
+	c.text(&r.MsgID)
 	c.i(&r.Sent)
 }
 
@@ -258,9 +279,14 @@ func (r *msgRec) encode() []byte {
 	return c.b
 }
 
-func decodeMsgRec(b []byte) (msgRec, error) {
+func decodeMsgRec(b []byte) (msgRec, error) { return decodeMsgRecText(b, true) }
+
+// decodeMsgRecText decodes a message record; without text, the header
+// fields (From to MsgID) are skipped, not made into strings nor checked
+// for UTF-8.
+func decodeMsgRecText(b []byte, text bool) (msgRec, error) {
 	var r msgRec
-	c := codec{decode: true, b: b}
+	c := codec{decode: true, noText: !text, b: b}
 	r.fields(&c)
 	if err := c.end(); err != nil {
 		return msgRec{}, err

@@ -423,3 +423,34 @@ func TestDeleteMailbox(t *testing.T) {
 		t.Errorf("bodies = %d, want 0", n)
 	}
 }
+
+// List is Messages without the header fields.
+func TestList(t *testing.T) {
+	s := openTest(t, "", Options{})
+	m := mustMailbox(t, s, "alice@contoso.com")
+	for i := range 3 {
+		deliver(t, s, "alice@contoso.com", testMsg(fmt.Sprint("list", i)))
+	}
+	inbox := mustFolder(t, m, Inbox)
+	if _, err := inbox.StoreFlags(context.Background(), []uint32{2}, FlagsAdd, []string{FlagSeen, "$Label1"}); err != nil {
+		t.Fatal(err)
+	}
+	full, err := inbox.Messages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := inbox.List()
+	if err != nil || len(list) != len(full) {
+		t.Fatalf("List() = %d messages, %v; want %d", len(list), err, len(full))
+	}
+	for i, mi := range full {
+		if mi.Subject == "" || mi.From == "" {
+			t.Fatalf("Messages()[%d] has no header fields: %+v", i, mi)
+		}
+		mi.From, mi.To, mi.Cc, mi.Subject, mi.MessageID = "", "", "", "", ""
+		if got := list[i]; got.UID != mi.UID || !slices.Equal(got.Flags, mi.Flags) || got.Size != mi.Size ||
+			!got.InternalDate.Equal(mi.InternalDate) || !got.Date.Equal(mi.Date) || got.From+got.To+got.Cc+got.Subject+got.MessageID != "" {
+			t.Errorf("List()[%d] = %+v, want %+v", i, got, mi)
+		}
+	}
+}

@@ -29,17 +29,11 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 EXSIM_SRC=${EXSIM_SRC:-$ROOT}
 
 [ -x "$SMTP_SOURCE" ] || { echo "relay.sh: $SMTP_SOURCE missing: apt-get install -y --no-install-recommends postfix" >&2; exit 2; }
-WORK=$(mktemp -d /tmp/exsim-bench.XXXXXX)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
+NAME=relay.sh
+. "$ROOT/internal/bench/lib.sh"
+bench_init exsim-bench
 
 echo "building exsim and fsyncsink" >&2
-(cd "$EXSIM_SRC" && go build -o "$WORK/exsim" ./cmd/exsim)
 (cd "$ROOT" && go build -o "$WORK/fsyncsink" ./internal/bench/fsyncsink)
 if [ ! -x "$BENCH_CACHE/mailpit" ]; then
 	echo "installing mailpit v1.33.1 into $BENCH_CACHE" >&2
@@ -47,19 +41,8 @@ if [ ! -x "$BENCH_CACHE/mailpit" ]; then
 	GOBIN="$BENCH_CACHE" go install github.com/axllent/mailpit@v1.33.1
 fi
 
-# wait_port HOST PORT: until something accepts there (60 s).
-wait_port() {
-	for _ in $(seq 600); do
-		if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
-		sleep 0.1
-	done
-	echo "relay.sh: nothing listens on $1:$2" >&2
-	exit 1
-}
-
 LAB="$WORK/lab"
-"$WORK/exsim" up --data "$LAB" --port-offset "$OFFSET" --admin "127.0.0.1:$((OFFSET + 9925))" --log-level warn >"$WORK/lab.log" 2>&1 &
-PIDS+=($!)
+start_lab "$LAB"
 EX01=127.0.20.1 EDGE01=127.0.10.1
 wait_port $EX01 $((OFFSET + 25))
 wait_port $EX01 $((OFFSET + 475))

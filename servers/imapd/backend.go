@@ -58,7 +58,9 @@ type Backend struct {
 	opts BackendOptions
 	log  *slog.Logger
 	srv  *imapserver.Server
-	cid  atomic.Uint64
+	// headers serve SEARCH (headercache.go).
+	headers headerCache
+	cid     atomic.Uint64
 	// lc closes the listeners and counts go-imap's sessions; go-imap's
 	// server closes the connections.
 	lc *serve.Lifecycle

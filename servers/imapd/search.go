@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	gomessage "github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
 
 	"github.com/exsim/exsim/store"
 )
@@ -22,7 +24,23 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	if err != nil {
 		return nil, err
 	}
-	infos, err := v.folder.Messages()
+	r := searchResult{kind: kind}
+	sc := &scratch{br: bufio.NewReaderSize(nil, 4096), headers: &s.b.headers}
+	if needsText(criteria) {
+		// Headers or text: metadata and bodies in one pass over the folder
+		// (in UID order, so sequence order), in one store transaction.
+		err := v.folder.Scan(func(info *store.MessageInfo, body func() []byte) error {
+			if i, ok := v.index(imap.UID(info.UID)); ok {
+				r.test(&candidate{v: v, seq: uint32(i) + 1, info: info, read: body, scratch: sc}, criteria)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, storeError(err)
+		}
+		return r.data(), nil
+	}
+	infos, err := v.folder.List()
 	if err != nil {
 		return nil, storeError(err)
 	}
@@ -30,63 +48,149 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	for i := range infos {
 		byUID[imap.UID(infos[i].UID)] = &infos[i]
 	}
-	var (
-		data   imap.SearchData
-		seqSet imap.SeqSet
-		uidSet imap.UIDSet
-	)
 	for i, vm := range v.msgs {
-		info := byUID[vm.uid]
-		if info == nil {
-			continue
+		if info := byUID[vm.uid]; info != nil {
+			r.test(&candidate{v: v, seq: uint32(i) + 1, info: info, scratch: sc}, criteria)
 		}
-		c := candidate{v: v, seq: uint32(i) + 1, info: info}
-		if !c.match(criteria) {
-			continue
-		}
-		num := c.seq
-		if kind == imapserver.NumKindUID {
-			num = uint32(vm.uid)
-			uidSet.AddNum(vm.uid)
-		} else {
-			seqSet.AddNum(c.seq)
-		}
-		if data.Min == 0 || num < data.Min {
-			data.Min = num
-		}
-		if num > data.Max {
-			data.Max = num
-		}
-		data.Count++
 	}
-	if kind == imapserver.NumKindUID {
-		data.All = uidSet
-	} else {
-		data.All = seqSet
-	}
-	return &data, nil
+	return r.data(), nil
 }
 
-// candidate is one message under test; its body is read only if a
-// criterion needs it.
+// searchResult collects the matches of a SEARCH.
+type searchResult struct {
+	kind   imapserver.NumKind
+	d      imap.SearchData
+	seqSet imap.SeqSet
+	uidSet imap.UIDSet
+}
+
+func (r *searchResult) test(c *candidate, criteria *imap.SearchCriteria) {
+	if !c.match(criteria) {
+		return
+	}
+	num := c.seq
+	if r.kind == imapserver.NumKindUID {
+		num = c.info.UID
+		r.uidSet.AddNum(imap.UID(num))
+	} else {
+		r.seqSet.AddNum(num)
+	}
+	if r.d.Min == 0 || num < r.d.Min {
+		r.d.Min = num
+	}
+	if num > r.d.Max {
+		r.d.Max = num
+	}
+	r.d.Count++
+}
+
+func (r *searchResult) data() *imap.SearchData {
+	if r.kind == imapserver.NumKindUID {
+		r.d.All = r.uidSet
+	} else {
+		r.d.All = r.seqSet
+	}
+	return &r.d
+}
+
+// needsText reports whether criteria look at a message's header or text,
+// which the store's MessageInfo does not hold.
+func needsText(cr *imap.SearchCriteria) bool {
+	if len(cr.Header) > 0 || len(cr.Text) > 0 || len(cr.Body) > 0 {
+		return true
+	}
+	for i := range cr.Not {
+		if needsText(&cr.Not[i]) {
+			return true
+		}
+	}
+	for i := range cr.Or {
+		if needsText(&cr.Or[i][0]) || needsText(&cr.Or[i][1]) {
+			return true
+		}
+	}
+	return false
+}
+
+// candidate is one message under test. Its text, when the criteria need
+// it, is read from the store on first use (valid during the search only);
+// the header is parsed once, and only if a header criterion cannot be
+// decided on the raw bytes.
 type candidate struct {
 	v      *view
 	seq    uint32
 	info   *store.MessageInfo
+	read   func() []byte // from store.Folder.Scan
 	body   []byte
 	loaded bool
+	header *mail.Header
+	*scratch
+}
+
+// scratch is what the candidates of one SEARCH share, one after another.
+type scratch struct {
+	br       *bufio.Reader // parses headers and entities
+	headers  *headerCache
+	patterns map[string][]byte // the criteria's patterns in lower case
+}
+
+func (c *candidate) text() []byte {
+	if !c.loaded && c.read != nil {
+		c.body, c.loaded = c.read(), true
+	}
+	return c.body
 }
 
 func (c *candidate) entity() *gomessage.Entity {
-	if !c.loaded {
-		c.loaded = true
-		c.body, _ = c.v.folder.Body(c.info.UID)
-	}
-	e, _ := gomessage.Read(bytes.NewReader(c.body))
+	c.br.Reset(bytes.NewReader(c.text()))
+	e, _ := gomessage.Read(c.br) // a *bufio.Reader of 4096 bytes is used as it is
 	if e == nil {
 		e, _ = gomessage.New(gomessage.Header{}, bytes.NewReader(nil))
 	}
 	return e
+}
+
+// parsedHeader is the message's header, parsed on first use.
+func (c *candidate) parsedHeader() *mail.Header {
+	if c.header == nil {
+		c.br.Reset(bytes.NewReader(c.text()))
+		h, err := textproto.ReadHeader(c.br)
+		if err != nil {
+			h = textproto.Header{} // unreadable: no field matches, as for an unreadable entity
+		}
+		c.header = &mail.Header{Header: gomessage.Header{Header: h}}
+	}
+	return c.header
+}
+
+// headerCannotHold reports whether no header field of the message can
+// contain pattern, judged on the raw header: only when that is certain (an
+// ASCII pattern without spaces, a header without encoded words or non-ASCII
+// bytes, where the decoded text is the raw text); otherwise the header is
+// parsed. Most messages of a SEARCH SUBJECT/FROM are settled this way, from
+// the Backend's headerCache once the folder was searched.
+func (c *candidate) headerCannotHold(pattern string) bool {
+	lp, ok := c.patterns[pattern]
+	if !ok {
+		if c.patterns == nil {
+			c.patterns = make(map[string][]byte)
+		}
+		lp = nil // not decidable on raw bytes
+		if pattern != "" && !strings.ContainsFunc(pattern, func(r rune) bool { return r >= 0x80 || r == ' ' || r == '\t' }) {
+			lp = []byte(strings.ToLower(pattern))
+		}
+		c.patterns[pattern] = lp
+	}
+	if lp == nil || c.read == nil {
+		return false
+	}
+	k := headerKey(c.v.uidValidity, c.info.UID)
+	h, ok := c.headers.get(k)
+	if !ok {
+		h = lowerHeader(c.text())
+		c.headers.put(k, h)
+	}
+	return h.usable && !bytes.Contains(h.lower, lp)
 }
 
 // match implements RFC 9051 section 6.4.4 search keys.
@@ -125,12 +229,9 @@ func (c *candidate) match(cr *imap.SearchCriteria) bool {
 			return false
 		}
 	}
-	if len(cr.Header) > 0 {
-		h := mail.Header{Header: c.entity().Header}
-		for _, hf := range cr.Header {
-			if !matchHeaderFields(h.FieldsByKey(hf.Key), hf.Value) {
-				return false
-			}
+	for _, hf := range cr.Header {
+		if c.headerCannotHold(hf.Value) || !matchHeaderFields(c.parsedHeader().FieldsByKey(hf.Key), hf.Value) {
+			return false
 		}
 	}
 	for _, text := range cr.Text {

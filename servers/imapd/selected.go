@@ -1,7 +1,6 @@
 package imapd
 
 import (
-	"errors"
 	"slices"
 	"strings"
 
@@ -13,15 +12,20 @@ import (
 
 // view is a session's picture of the selected folder: message sequence
 // numbers are positions in msgs (RFC 9051 section 2.3.1.2). The store knows
-// nothing about sequence numbers; the view is brought up to date by
-// comparing it with the folder whenever the folder's ModSeq moved.
+// nothing about sequence numbers; the view is brought up to date from the
+// mailbox's change feed (Poll).
 type view struct {
 	folder      *store.Folder
 	readOnly    bool
 	uidValidity uint32
-	modSeq      uint64
-	msgs        []viewMsg
-	gone        bool // the folder was deleted
+	msgs        []viewMsg // in UID order
+	gone        bool      // the folder was deleted
+	// expunged are UIDs removed by other sessions and not yet announced
+	// (EXPUNGE is not allowed during every command).
+	expunged []uint32
+	// stale: the change feed lost changes, or expunges are still to be
+	// announced after a resync; the next Poll compares the whole folder.
+	stale bool
 }
 
 type viewMsg struct {
@@ -51,15 +55,17 @@ func (s *session) keepFlags(flags []imap.Flag) []string {
 }
 
 func (s *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
+	// The changes so far are in what is read below; Poll follows the rest.
+	s.watch.Changes()
 	f, st, err := s.folderStatus(name)
 	if err != nil {
 		return nil, err
 	}
-	list, err := f.Messages()
+	list, err := f.List()
 	if err != nil {
 		return nil, storeError(err)
 	}
-	v := &view{folder: f, readOnly: options.ReadOnly, uidValidity: st.UIDValidity, modSeq: st.ModSeq}
+	v := &view{folder: f, readOnly: options.ReadOnly, uidValidity: st.UIDValidity}
 	v.msgs = make([]viewMsg, len(list))
 	flags := slices.Clone(systemFlags)
 	var firstUnseen uint32
@@ -92,99 +98,6 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 func (s *session) Unselect() error {
 	s.sel = nil
 	return nil
-}
-
-// Poll reports what changed in the selected folder since the session last
-// looked: EXPUNGE (only where allowed: not during FETCH, STORE, SEARCH;
-// RFC 9051 section 7.5.1), FETCH FLAGS and EXISTS.
-func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
-	v := s.sel
-	if v == nil || v.gone {
-		return nil
-	}
-	st, err := v.folder.Status()
-	if errors.Is(err, store.ErrNoFolder) {
-		v.gone = true
-		return nil
-	}
-	if err != nil {
-		return storeError(err)
-	}
-	if st.ModSeq == v.modSeq {
-		return nil
-	}
-	list, err := v.folder.Messages()
-	if err != nil {
-		return storeError(err)
-	}
-	cur := make(map[imap.UID][]string, len(list))
-	for _, m := range list {
-		cur[imap.UID(m.UID)] = m.Flags
-	}
-	synced := true
-	// Expunges first, highest sequence number first so that each number is
-	// still valid when the client applies it.
-	for i := len(v.msgs) - 1; i >= 0; i-- {
-		if _, ok := cur[v.msgs[i].uid]; ok {
-			continue
-		}
-		if !allowExpunge {
-			synced = false
-			continue
-		}
-		if err := w.WriteExpunge(uint32(i) + 1); err != nil {
-			return err
-		}
-		v.msgs = slices.Delete(v.msgs, i, i+1)
-	}
-	for i := range v.msgs {
-		m := &v.msgs[i]
-		if fl, ok := cur[m.uid]; ok && !slices.Equal(fl, m.flags) {
-			m.flags = fl
-			if err := w.WriteMessageFlags(uint32(i)+1, m.uid, imapFlags(fl)); err != nil {
-				return err
-			}
-		}
-	}
-	var last imap.UID
-	if n := len(v.msgs); n > 0 {
-		last = v.msgs[n-1].uid
-	}
-	added := false
-	for _, m := range list {
-		if imap.UID(m.UID) > last {
-			v.msgs = append(v.msgs, viewMsg{uid: imap.UID(m.UID), flags: m.Flags})
-			added = true
-		}
-	}
-	if added {
-		if err := w.WriteNumMessages(uint32(len(v.msgs))); err != nil {
-			return err
-		}
-	}
-	if synced {
-		v.modSeq = st.ModSeq
-	}
-	return nil
-}
-
-// Idle reports changes as they are committed until stop is closed.
-func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	wake := s.watch.C()
-	for {
-		if err := s.Poll(w, true); err != nil {
-			return err
-		}
-		select {
-		case <-stop:
-			return nil
-		case _, ok := <-wake:
-			if !ok {
-				wake = nil // store closed: nothing more will come
-			}
-			s.watch.Changes() // the view is rebuilt from the folder, not from events
-		}
-	}
 }
 
 func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
