@@ -31,7 +31,7 @@ type deliverySession struct {
 }
 
 func (d *deliverySession) Mail(from string, o *smtpd.MailOptions) error {
-	if exchangeServer(d.r.t, d.r.s.rt.ca, d.c.TLS()) == nil {
+	if d.exchangePeer() == nil {
 		return smtpd.ReplyNotAuthenticated
 	}
 	d.env = transport.Envelope{From: from, Mail: o}

@@ -71,11 +71,7 @@ func (f *feSession) TLSEstablished(*tls.ConnectionState) error { return nil }
 // trusted reports whether the session may relay and keep organization
 // headers: an authenticated user or an Exchange server of the organization.
 func (f *feSession) trusted() bool {
-	return f.user != nil || f.peerServer() != nil
-}
-
-func (f *feSession) peerServer() *topology.Server {
-	return exchangeServer(f.r.t, f.r.s.rt.ca, f.c.TLS())
+	return f.user != nil || f.exchangePeer() != nil
 }
 
 func (f *feSession) Mail(from string, o *smtpd.MailOptions) error {
@@ -290,7 +286,7 @@ func (f *feSession) Data(rd io.Reader) (*smtpd.Reply, error) {
 	// and this first Exchange hop stamps the organization's own.
 	st := transport.Stamp{Accept: transport.AcceptHeaders(transport.AnonymousUsers), Org: transport.OrgStamp, AuthAs: "Anonymous", Date: true}
 	switch {
-	case f.peerServer() != nil:
+	case f.exchangePeer() != nil:
 		st.Accept, st.Org = transport.AcceptHeaders(transport.ExchangeServers), transport.OrgStampIfNew
 	case f.user != nil:
 		st.Accept, st.Org = transport.AcceptHeaders(transport.ExchangeUsers), transport.OrgStampIfNew
