@@ -374,14 +374,7 @@ func (t *Transport) finishIfDoneLocked(m *Message) {
 		return
 	}
 	delete(t.msgs, m.ID)
-	id := m.ID
-	// The delete shares its fsync with other commits; if it is lost in a
-	// crash the message is delivered again (a duplicate, never a loss).
-	go func() {
-		if err := t.spool.Delete(id); err != nil {
-			t.log.Error("queue database", "err", err)
-		}
-	}()
+	t.deleteLater(m.ID)
 }
 
 // persistLocked stores a message's recipient state if it is still queued.

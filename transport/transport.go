@@ -75,6 +75,8 @@ type Transport struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	dels deletes // removals of finished messages, committed together
 }
 
 // New opens the queue database and resumes every message it holds.
@@ -132,6 +134,7 @@ func (t *Transport) Start() {
 func (t *Transport) Close() error {
 	t.cancel()
 	t.wg.Wait()
+	t.flushDeletes()
 	return t.spool.Close()
 }
 
