@@ -166,14 +166,18 @@ func (s *Spool) Delete(ids ...int64) error {
 }
 
 // Body returns a copy of a message's body.
-func (s *Spool) Body(id int64) ([]byte, error) {
-	var out []byte
+func (s *Spool) Body(id int64) ([]byte, error) { return s.AppendBody(nil, id) }
+
+// AppendBody appends a copy of a message's body to buf (a reused buffer:
+// the bytes must not outlive a read transaction of the database).
+func (s *Spool) AppendBody(buf []byte, id int64) ([]byte, error) {
+	out := buf
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketBody).Get(key(id))
 		if b == nil {
 			return fmt.Errorf("no body for message %d", id)
 		}
-		out = append([]byte(nil), b...)
+		out = append(out, b...)
 		return nil
 	})
 	if err != nil {
