@@ -1,6 +1,7 @@
 package roles
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -31,7 +32,7 @@ type deliverySession struct {
 }
 
 func (d *deliverySession) Mail(from string, o *smtpd.MailOptions) error {
-	if exchangeServer(d.r.t, d.r.s.rt.ca, d.c.TLS()) == nil {
+	if d.exchangePeer() == nil {
 		return smtpd.ReplyNotAuthenticated
 	}
 	d.env = transport.Envelope{From: from, Mail: o}
@@ -104,6 +105,10 @@ func (r *mailboxRole) delivered(ctx context.Context, msg []byte, mailbox string)
 // sends Tentative with the organizer's status as the intended one. An
 // update (the same UID) replaces the item it updates.
 func (r *mailboxRole) calendarAttendant(ctx context.Context, msg []byte, mailbox string) {
+	if !containsFoldASCII(msg, "text/calendar") {
+		// No part can be a calendar: skip the MIME parse of every message.
+		return
+	}
 	evs := httpd.MessageEvents(msg)
 	if len(evs) == 0 || evs[0].Method != "REQUEST" || evs[0].UID == "" || strings.EqualFold(evs[0].Organizer, mailbox) {
 		return
@@ -139,4 +144,21 @@ func (r *mailboxRole) calendarAttendant(ctx context.Context, msg []byte, mailbox
 	if _, err := cal.Append(ctx, msg, []string{store.FlagSeen}, r.s.rt.o.Now()); err != nil {
 		r.s.log.Error("calendar processing", "rcpt", mailbox, "err", err)
 	}
+}
+
+// containsFoldASCII reports whether b holds s (lower-case ASCII) in any
+// letter case: a MIME part's Content-Type, which may be written in any case
+// (RFC 2045 section 5.1), without a lower-cased copy of the message.
+func containsFoldASCII(b []byte, s string) bool {
+	for len(b) >= len(s) {
+		i := bytes.IndexAny(b[:len(b)-len(s)+1], s[:1]+strings.ToUpper(s[:1]))
+		if i < 0 {
+			return false
+		}
+		if bytes.EqualFold(b[i:i+len(s)], []byte(s)) {
+			return true
+		}
+		b = b[i+1:]
+	}
+	return false
 }

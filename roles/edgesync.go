@@ -54,7 +54,7 @@ func (r *edgeRole) startDirectory(ctx context.Context) error {
 		return err
 	}
 	r.edge = edge
-	r.dir = edgeDir{v: edge.View()}
+	r.dir = newEdgeDir(edge.View(), tree)
 	if s.Config.Edge.Subscribed {
 		if _, err := os.Stat(filepath.Join(s.dir, subscriptionFile)); err != nil || !edge.Subscribed() {
 			if err := r.newSubscription(nil); err != nil {
@@ -140,32 +140,98 @@ func (r *edgeRole) watchEdgeSync(ctx context.Context) {
 	}
 }
 
-// edgeDir adapts EdgeView to what the Edge's transport asks.
-type edgeDir struct{ v *edgesync.EdgeView }
+// edgeDir adapts EdgeView to what the Edge's transport asks. What every
+// message asks (synchronized yet, accepted domains, the site's servers) is
+// kept until the directory changes (its update sequence number moves),
+// instead of searching AD LDS and parsing its DNs for every message.
+type edgeDir struct {
+	v   *edgesync.EdgeView
+	usn func() int64 // the directory's update sequence number
+	c   *edgeDirCache
+}
 
-func (d edgeDir) Synchronized() bool { return !d.v.LastConfigSync().IsZero() }
+func newEdgeDir(v *edgesync.EdgeView, tree *directory.Tree) edgeDir {
+	return edgeDir{v: v, usn: tree.USN, c: &edgeDirCache{}}
+}
+
+// edgeDirCache holds answers for the directory at usn.
+type edgeDirCache struct {
+	mu       sync.Mutex
+	usn      int64
+	synced   int8            // 0 not asked, 1 no, 2 yes
+	accepted map[string]bool // by domain as asked
+	servers  bool            // mailbox and site are filled
+	mailbox  []string
+	site     []string
+}
+
+// maxCachedDomains bounds the accepted-domain answers kept: senders name
+// any domain they like.
+const maxCachedDomains = 4096
+
+// lock locks the cache, emptied first when the directory changed; the
+// caller unlocks. The directory is read after usn, so an answer computed
+// while it changes is stored under the older number and not used again.
+func (d edgeDir) lock() *edgeDirCache {
+	usn := d.usn()
+	c := d.c
+	c.mu.Lock()
+	if c.accepted == nil || c.usn != usn || len(c.accepted) > maxCachedDomains {
+		c.usn, c.synced, c.accepted, c.servers, c.mailbox, c.site = usn, 0, map[string]bool{}, false, nil, nil
+	}
+	return c
+}
+
+func (d edgeDir) Synchronized() bool {
+	c := d.lock()
+	defer c.mu.Unlock()
+	if c.synced == 0 {
+		c.synced = 1
+		if !d.v.LastConfigSync().IsZero() {
+			c.synced = 2
+		}
+	}
+	return c.synced == 2
+}
 
 func (d edgeDir) IsAcceptedDomain(domain string) bool {
-	_, ok := d.v.AcceptedDomain(domain)
+	c := d.lock()
+	defer c.mu.Unlock()
+	ok, known := c.accepted[domain]
+	if !known {
+		_, ok = d.v.AcceptedDomain(domain)
+		c.accepted[domain] = ok
+	}
 	return ok
 }
 
 func (d edgeDir) KnownRecipient(addr string) (bool, bool) { return d.v.KnownRecipient(addr) }
 
 func (d edgeDir) MailboxServers() []string {
-	var out []string
-	for _, s := range d.v.MailboxServers() {
-		out = append(out, s.FQDN)
-	}
-	return out
+	c := d.lock()
+	defer c.mu.Unlock()
+	d.fillServers(c)
+	return slices.Clone(c.mailbox)
 }
 
 func (d edgeDir) SiteServers() []string {
-	var out []string
-	for _, s := range d.v.SiteServers() {
-		out = append(out, s.FQDN)
+	c := d.lock()
+	defer c.mu.Unlock()
+	d.fillServers(c)
+	return slices.Clone(c.site)
+}
+
+func (d edgeDir) fillServers(c *edgeDirCache) {
+	if c.servers {
+		return
 	}
-	return out
+	c.servers = true
+	for _, s := range d.v.SiteServers() {
+		c.site = append(c.site, s.FQDN)
+		if s.Participant {
+			c.mailbox = append(c.mailbox, s.FQDN)
+		}
+	}
 }
 
 // edgeSyncState is a Mailbox server's EdgeSync push to one Edge.

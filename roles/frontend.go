@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/exsim/exsim/servers/smtpd"
 	"github.com/exsim/exsim/topology"
 	"github.com/exsim/exsim/transport"
@@ -35,10 +33,14 @@ var (
 
 // frontend returns the Backend of Default Frontend or Client Frontend:
 // Front End Transport is a stateless proxy. It checks what it can itself
-// (relay, recipients, authentication) and opens a session to a Transport
-// service (Default 2525, or Client Proxy 465 for client submissions) of a
-// Mailbox server of the site, this one first, and answers 250 to the
-// client only after Transport has accepted the message.
+// (relay, recipients, authentication) and, from the first recipient on,
+// relays the transaction to a Transport service (Default 2525, or Client
+// Proxy 465 for client submissions) of a Mailbox server of the site, this
+// one first: every RCPT gets the Transport service's reply, and the client
+// gets 250 for its message only after Transport has queued it. The relay
+// is pipelined (smtpclient's relay.go): MAIL goes with the first RCPT, the
+// message as one BDAT LAST chunk, and no RSET follows a finished
+// transaction.
 func (r *mailboxRole) frontend(kind feKind, in *transport.Ingress) smtpd.Backend {
 	return smtpd.BackendFunc(func(c *smtpd.Conn) (smtpd.Session, error) {
 		return &feSession{smtpAuth: smtpAuth{r: r, c: c}, kind: kind, in: in}, nil
@@ -51,7 +53,9 @@ type feSession struct {
 	in       *transport.Ingress
 
 	env      transport.Envelope
-	up       *smtp.Client
+	inTx     bool // MAIL given, the transaction not over
+	up       *smtpclient.Client
+	upPooled bool // up came from the pool: it may have died while idle
 	upHost   *topology.Server
 	upPort   int
 	upRemote string
@@ -67,11 +71,7 @@ func (f *feSession) TLSEstablished(*tls.ConnectionState) error { return nil }
 // trusted reports whether the session may relay and keep organization
 // headers: an authenticated user or an Exchange server of the organization.
 func (f *feSession) trusted() bool {
-	return f.user != nil || f.peerServer() != nil
-}
-
-func (f *feSession) peerServer() *topology.Server {
-	return exchangeServer(f.r.t, f.r.s.rt.ca, f.c.TLS())
+	return f.user != nil || f.exchangePeer() != nil
 }
 
 func (f *feSession) Mail(from string, o *smtpd.MailOptions) error {
@@ -83,31 +83,40 @@ func (f *feSession) Mail(from string, o *smtpd.MailOptions) error {
 			return replySendAs
 		}
 	}
+	// Nothing goes to Transport before the first recipient (relay.go).
 	f.env = transport.Envelope{From: from, Mail: o}
-	if err := f.connectUpstream(); err != nil {
-		return err
-	}
-	mo := &smtp.MailOptions{Size: o.Size, UTF8: o.SMTPUTF8, EnvelopeID: o.EnvID, Return: smtp.DSNReturn(o.RET)}
-	if err := f.up.Mail(from, mo); err != nil {
-		return f.upstreamReply(err)
-	}
+	f.inTx = true
 	return nil
 }
 
+// upstreamMail starts the transaction on the upstream session: MAIL with
+// the client's parameters, sent with the first RCPT.
+func (f *feSession) upstreamMail() {
+	o := f.env.Mail
+	env := &smtpclient.Envelope{From: f.env.From}
+	var size int64
+	if o != nil {
+		env.UTF8, env.EnvID, env.Ret, size = o.SMTPUTF8, o.EnvID, string(o.RET), o.Size
+	}
+	f.up.Mail(env, size)
+}
+
 // connectUpstream opens (or reuses) the session to a Transport service:
-// this session's, an idle one from the pool, or a new one.
-func (f *feSession) connectUpstream() error {
+// this session's, an idle one from the pool, or a new one (fresh: not
+// from the pool).
+func (f *feSession) connectUpstream(fresh bool) error {
 	if f.up != nil {
-		// Reset after every transaction keeps the session clean.
 		return nil
 	}
 	port := 2525 // Default <SERVER>
 	if f.kind == feClient {
 		port = 465 // Client Proxy <SERVER>
 	}
-	if u := f.r.upstreams.get(port); u != nil {
-		f.up, f.upHost, f.upRemote, f.upPort = u.c, u.host, u.remote, port
-		return nil
+	if !fresh {
+		if u := f.r.upstreams.get(port); u != nil {
+			f.up, f.upHost, f.upRemote, f.upPort, f.upPooled = u.c, u.host, u.remote, port, true
+			return nil
+		}
 	}
 	ctx, cancel := context.WithTimeout(f.c.Context(), 30e9)
 	defer cancel()
@@ -118,15 +127,15 @@ func (f *feSession) connectUpstream() error {
 			f.c.Logger().Warn("Transport service unreachable", "hop", addr, "err", err)
 			continue
 		}
-		cli, _, err := smtpclient.Dial(ctx, raw, smtpclient.Options{
+		cli, err := smtpclient.NewClient(ctx, raw, smtpclient.Options{
 			Helo: f.r.s.Config.FQDN, TLS: smtpclient.TLSRequired,
-			TLSConfig: f.r.s.clientTLS(host.FQDN),
+			TLSConfig: f.r.s.clientTLS(host.FQDN), Chunking: true,
 		})
 		if err != nil {
 			f.c.Logger().Warn("Transport service refused the proxy session", "hop", addr, "err", err)
 			continue
 		}
-		f.up, f.upHost, f.upPort = cli, host, port
+		f.up, f.upHost, f.upPort, f.upPooled = cli, host, port, false
 		f.upRemote = raw.RemoteAddr().String()
 		return nil
 	}
@@ -142,7 +151,7 @@ type upstreamPool struct {
 }
 
 type pooledUpstream struct {
-	c      *smtp.Client
+	c      *smtpclient.Client
 	host   *topology.Server
 	remote string
 	since  time.Time
@@ -162,7 +171,7 @@ func (p *upstreamPool) get(port int) *pooledUpstream {
 		if time.Since(u.since) < upstreamIdle {
 			return u
 		}
-		u.c.Close()
+		u.c.SMTP().Close()
 	}
 	return nil
 }
@@ -175,7 +184,7 @@ func (p *upstreamPool) put(port int, u *pooledUpstream) {
 		p.idle = map[int][]*pooledUpstream{}
 	}
 	if len(p.idle[port]) >= 32 {
-		go u.c.Quit()
+		go u.c.Close()
 		return
 	}
 	u.since = time.Now()
@@ -193,28 +202,31 @@ func (r *mailboxRole) mailboxServersLocalFirst() []*topology.Server {
 	return out
 }
 
-func (f *feSession) closeUpstream() {
-	if f.up != nil {
-		if f.up.Quit() != nil {
-			f.up.Close()
-		}
-		f.up = nil
-	}
-}
-
-// upstreamReply turns Transport's answer into the reply for the client. A
-// broken upstream session is dropped and reported as a temporary error.
-func (f *feSession) upstreamReply(err error) error {
-	if r, ok := smtpReply(err); ok {
-		return r
-	}
+// upstreamFailed drops a broken upstream session and answers the client
+// with a temporary error.
+func (f *feSession) upstreamFailed(err error) error {
 	f.c.Logger().Warn("proxy session to Transport failed", "err", err)
-	f.closeUpstream()
+	f.up.SMTP().Close()
+	f.up = nil
 	return replyNoBackend
 }
 
+// upstreamReply is a reply of the Transport service as it goes back to
+// the client: the enhanced code taken apart from the text on every line.
+func upstreamReply(r smtpclient.Reply) *smtpd.Reply {
+	lines := strings.Split(r.Text, "\n")
+	enh, _, _ := strings.Cut(lines[0], " ")
+	if len(enh) < 5 || enh[1] != '.' || enh[0] != byte('0'+r.Code/100) {
+		return &smtpd.Reply{Code: r.Code, Text: r.Text}
+	}
+	for i := range lines {
+		lines[i] = strings.TrimPrefix(strings.TrimPrefix(lines[i], enh), " ")
+	}
+	return &smtpd.Reply{Code: r.Code, Enhanced: enh, Text: strings.Join(lines, "\n")}
+}
+
 func (f *feSession) Rcpt(to string, o *smtpd.RcptOptions) error {
-	if f.up == nil {
+	if !f.inTx {
 		return smtpd.ReplyBadSequence
 	}
 	domain := topology.Domain(to)
@@ -225,26 +237,46 @@ func (f *feSession) Rcpt(to string, o *smtpd.RcptOptions) error {
 	} else if !f.trusted() {
 		return smtpd.ReplyRelayDenied
 	}
-	ro := &smtp.RcptOptions{}
-	if o != nil {
-		if n := o.Notify.String(); n != "" {
-			for _, x := range strings.Split(n, ",") {
-				ro.Notify = append(ro.Notify, smtp.DSNNotify(x))
-			}
-		}
-		if o.ORCPT != "" {
-			ro.OriginalRecipientType, ro.OriginalRecipient = smtp.DSNAddressType(strings.ToUpper(o.ORCPTType)), o.ORCPT
-		}
+	var env transport.Envelope
+	env.AddRcpt(to, o)
+	rc := smtpclient.Rcpt{Address: to, Notify: env.Rcpts[0].Notify, ORCPT: env.Rcpts[0].ORCPT}
+	r, err := f.upstreamRcpt(rc)
+	if err != nil {
+		return err
 	}
-	if err := f.up.Rcpt(to, ro); err != nil {
-		return f.upstreamReply(err)
+	if !r.OK() {
+		return upstreamReply(r)
 	}
-	f.env.AddRcpt(to, o)
+	f.env.Rcpts = append(f.env.Rcpts, env.Rcpts[0])
 	return nil
 }
 
+// upstreamRcpt relays one recipient, connecting (and sending MAIL) first
+// for the transaction's first. A pooled session that died while idle is
+// replaced once: nothing of the transaction had reached it.
+func (f *feSession) upstreamRcpt(rc smtpclient.Rcpt) (smtpclient.Reply, error) {
+	for fresh := false; ; fresh = true {
+		if err := f.connectUpstream(fresh); err != nil {
+			return smtpclient.Reply{}, err
+		}
+		first := !f.up.InTransaction()
+		if first {
+			f.upstreamMail()
+		}
+		r, err := f.up.Rcpt(rc)
+		if err == nil {
+			return r, nil
+		}
+		retry := first && f.upPooled && !fresh
+		err = f.upstreamFailed(err)
+		if !retry {
+			return smtpclient.Reply{}, err
+		}
+	}
+}
+
 func (f *feSession) Data(rd io.Reader) (*smtpd.Reply, error) {
-	if f.up == nil {
+	if f.up == nil || !f.up.InTransaction() {
 		io.Copy(io.Discard, rd)
 		return nil, smtpd.ReplyBadSequence
 	}
@@ -254,7 +286,7 @@ func (f *feSession) Data(rd io.Reader) (*smtpd.Reply, error) {
 	// and this first Exchange hop stamps the organization's own.
 	st := transport.Stamp{Accept: transport.AcceptHeaders(transport.AnonymousUsers), Org: transport.OrgStamp, AuthAs: "Anonymous", Date: true}
 	switch {
-	case f.peerServer() != nil:
+	case f.exchangePeer() != nil:
 		st.Accept, st.Org = transport.AcceptHeaders(transport.ExchangeServers), transport.OrgStampIfNew
 	case f.user != nil:
 		st.Accept, st.Org = transport.AcceptHeaders(transport.ExchangeUsers), transport.OrgStampIfNew
@@ -272,19 +304,14 @@ func (f *feSession) Data(rd io.Reader) (*smtpd.Reply, error) {
 		return nil, err
 	}
 	defer a.Release()
-	out := a.Data
-	w, err := f.up.Data()
+	r, err := f.up.Data(a.Data)
 	if err != nil {
-		return nil, f.upstreamReply(err)
+		return nil, f.upstreamFailed(err)
 	}
-	if _, err := w.Write(out); err != nil {
-		return nil, f.upstreamReply(err)
+	if !r.OK() {
+		return nil, upstreamReply(r)
 	}
-	resp, err := w.CloseWithResponse()
-	if err != nil {
-		return nil, f.upstreamReply(err)
-	}
-	return acceptedReply(resp.StatusText), nil
+	return acceptedReply(r.Text), nil
 }
 
 // acceptedReply is the upstream's 250 reply to DATA (Transport's 250 2.6.0
@@ -299,23 +326,31 @@ func acceptedReply(status string) *smtpd.Reply {
 	return &smtpd.Reply{Code: 250, Enhanced: enh, Text: text}
 }
 
+// Reset ends the transaction; the upstream session costs an RSET only
+// when Transport holds the transaction open (the client gave up before
+// the end of its message).
 func (f *feSession) Reset() {
 	f.env.Reset()
+	f.inTx = false
 	if f.up != nil {
 		if err := f.up.Reset(); err != nil {
-			f.closeUpstream()
+			f.up.SMTP().Close()
+			f.up = nil
 		}
 	}
 }
 
 // Logout hands a clean upstream session back to the pool.
 func (f *feSession) Logout() {
-	if f.up != nil && f.env.From == "" && f.up.Reset() == nil {
-		f.r.upstreams.put(f.upPort, &pooledUpstream{c: f.up, host: f.upHost, remote: f.upRemote})
-		f.up = nil
+	if f.up == nil {
 		return
 	}
-	f.closeUpstream()
+	if f.up.Reset() == nil {
+		f.r.upstreams.put(f.upPort, &pooledUpstream{c: f.up, host: f.upHost, remote: f.upRemote})
+	} else {
+		f.up.SMTP().Close()
+	}
+	f.up = nil
 }
 
 func hostOnly(addrPort string) string {
@@ -331,7 +366,7 @@ func (p *upstreamPool) close() {
 	defer p.mu.Unlock()
 	for _, us := range p.idle {
 		for _, u := range us {
-			u.c.Close()
+			u.c.SMTP().Close()
 		}
 	}
 	p.idle = nil

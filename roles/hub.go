@@ -21,13 +21,11 @@ func (r *mailboxRole) hub(in *transport.Ingress) smtpd.Backend {
 type hubSession struct {
 	smtpAuth // r, c
 	in       *transport.Ingress
-	peer     *topology.Server
 	env      transport.Envelope
 }
 
 func (h *hubSession) Mail(from string, o *smtpd.MailOptions) error {
-	h.peer = exchangeServer(h.r.t, h.r.s.rt.ca, h.c.TLS())
-	if h.peer == nil {
+	if h.exchangePeer() == nil {
 		return smtpd.ReplyNotAuthenticated
 	}
 	h.env = transport.Envelope{From: from, Mail: o}

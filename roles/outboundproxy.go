@@ -41,7 +41,7 @@ type proxySession struct {
 }
 
 func (p *proxySession) Mail(from string, o *smtpd.MailOptions) error {
-	p.peer = exchangeServer(p.r.t, p.r.s.rt.ca, p.c.TLS())
+	p.peer = p.exchangePeer()
 	if p.peer == nil || p.peer.Role != topology.RoleMailbox {
 		return smtpd.ReplyNotAuthenticated
 	}

@@ -1,6 +1,7 @@
 package roles
 
 import (
+	"crypto/tls"
 	"strings"
 
 	"github.com/emersion/go-sasl"
@@ -17,6 +18,25 @@ type smtpAuth struct {
 	r    *mailboxRole
 	c    *smtpd.Conn
 	user *topology.Mailbox // after AUTH
+
+	// exPeer is exchangeServer for the TLS state exPeerTLS: the check of a
+	// client certificate's signature is an RSA verification, done once per
+	// handshake instead of once per message.
+	exPeer    *topology.Server
+	exPeerTLS *tls.ConnectionState
+}
+
+// exchangePeer is the Exchange server the connection's client certificate
+// names (exchangeServer), or nil.
+func (a *smtpAuth) exchangePeer() *topology.Server {
+	cs := a.c.TLS()
+	if cs == nil {
+		return nil
+	}
+	if cs != a.exPeerTLS {
+		a.exPeer, a.exPeerTLS = exchangeServer(a.r.t, a.r.s.rt.ca, cs), cs
+	}
+	return a.exPeer
 }
 
 var _ smtpd.AuthSession = (*smtpAuth)(nil)

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/mail"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/emersion/go-message/textproto"
@@ -35,11 +36,25 @@ func summarize(msg []byte) summary {
 		MsgID:   clip(strings.TrimSpace(h.Get("Message-Id"))),
 	}
 	if d := h.Get("Date"); d != "" {
-		if t, err := mail.ParseDate(d); err == nil {
+		if t, err := parseDate(d); err == nil {
 			s.Sent = t.Unix()
 		}
 	}
 	return s
+}
+
+// dateLayout is the Date form nearly every message carries (RFC 5322
+// section 3.3 without the optional parts; exsim's Front End writes it).
+const dateLayout = "Mon, 2 Jan 2006 15:04:05 -0700"
+
+// parseDate is mail.ParseDate with dateLayout tried first: mail.ParseDate
+// tries its layouts in turn and builds an error for each that does not
+// match, some seventy allocations for this common form.
+func parseDate(d string) (time.Time, error) {
+	if t, err := time.Parse(dateLayout, d); err == nil {
+		return t, nil
+	}
+	return mail.ParseDate(d)
 }
 
 // headerText decodes RFC 2047 encoded words; undecodable charsets keep the

@@ -1,6 +1,9 @@
 package transport
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // The header firewall, as Microsoft's "Header firewall" page of the
 // Exchange documentation describes it (Bb232136; read in its Exchange
@@ -104,14 +107,39 @@ func (p HeaderPermissions) removes(name []byte) bool {
 		return p&PermitOrganization == 0
 	case hasPrefixFold(name, ForestPrefix):
 		return p&PermitForest == 0
-	case strings.EqualFold(string(name), "Received"), hasPrefixFold(name, "Resent-"):
+	case equalFold(name, "Received"), hasPrefixFold(name, "Resent-"):
 		return p&PermitRouting == 0
 	}
 	return false
 }
 
 func hasPrefixFold(b []byte, prefix string) bool {
-	return len(b) >= len(prefix) && strings.EqualFold(string(b[:len(prefix)]), prefix)
+	return len(b) >= len(prefix) && equalFold(b[:len(prefix)], prefix)
+}
+
+// equalFold is strings.EqualFold for a field name in the message's bytes,
+// without converting them to a string (a copy on the heap for names over
+// 32 bytes, as the organization headers' are). A name with a byte outside
+// ASCII goes to strings.EqualFold, whose Unicode folding it keeps.
+func equalFold(b []byte, s string) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return strings.EqualFold(string(b), s)
+		}
+	}
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		x, y := b[i], s[i]
+		if x == y {
+			continue
+		}
+		if lx := x | 0x20; lx < 'a' || lx > 'z' || lx != y|0x20 {
+			return false
+		}
+	}
+	return true
 }
 
 // Firewall returns m without the fields the header firewall removes when

@@ -240,3 +240,17 @@ func TestSMTPSenderHeaderFirewall(t *testing.T) {
 		})
 	}
 }
+
+// TestEqualFold: the byte comparison of field names agrees with
+// strings.EqualFold, Unicode folding of a non-ASCII name included.
+func TestEqualFold(t *testing.T) {
+	for _, name := range []string{"Received", "received", "RECEIVED", "Receivee", "Receive", "Received ",
+		"X-MS-Exchange-Organization-AuthAs", "x-ms-exchange-organization-authas", "X-M\u017f-Exchange-Organization-AuthAs",
+		"Rece[ved", "Rece{ved", "Re@eived", ""} {
+		for _, s := range []string{"Received", "X-MS-Exchange-Organization-AuthAs", "Rece{ved", "Re`eived"} {
+			if got, want := equalFold([]byte(name), s), strings.EqualFold(name, s); got != want {
+				t.Errorf("equalFold(%q, %q) = %v, want %v", name, s, got, want)
+			}
+		}
+	}
+}

@@ -140,7 +140,7 @@ func (m RawMessage) Fields() []HeaderField {
 func (m RawMessage) Get(name string) string {
 	var v string
 	m.eachField(func(n, raw []byte) bool {
-		if !strings.EqualFold(string(n), name) {
+		if !equalFold(n, name) {
 			return true
 		}
 		_, val, _ := bytes.Cut(raw, []byte(":"))
@@ -154,7 +154,7 @@ func (m RawMessage) Get(name string) string {
 func (m RawMessage) Count(name string) int {
 	n := 0
 	m.eachField(func(f, _ []byte) bool {
-		if strings.EqualFold(string(f), name) {
+		if equalFold(f, name) {
 			n++
 		}
 		return true
@@ -166,7 +166,7 @@ func (m RawMessage) Count(name string) int {
 func (m RawMessage) Without(prefix string) RawMessage {
 	hdr := make([]byte, 0, len(m.Header))
 	m.eachField(func(name, raw []byte) bool {
-		if len(name) < len(prefix) || !strings.EqualFold(string(name[:len(prefix)]), prefix) {
+		if !hasPrefixFold(name, prefix) {
 			hdr = append(hdr, raw...)
 		}
 		return true

@@ -226,7 +226,7 @@ func (in *Ingress) accept(c ReceiveConn, env *Envelope, st Stamp, r io.Reader, t
 		add = append(add, s.Stamp(m, now)...)
 	}
 	a.Message = m
-	a.Data = raw.BytesInPlace(data, prepend, add)
+	a.Data = raw.BytesInPlace(buf, prepend, add)
 	return a, nil
 }
 
@@ -287,14 +287,17 @@ const memFactor = 2
 // readMessage reads the DATA stream once, with at most a small piece of it
 // in memory while it arrives (the rest goes to a temporary file), then
 // loads it into one buffer after headroom bytes, drawn from the
-// process-wide budget; data is the message. A size-limit error from smtpd
+// process-wide budget; data is the message. A message that fits in
+// membudget's pooled read buffer stays where it was read: this hop's
+// header section goes into the headroom in front of its body
+// (BytesInPlace), and nothing is copied. A size-limit error from smtpd
 // is returned as is, so the connector answers with Exchange's reply; a
 // spent budget is Exchange's back-pressure reply, 452 4.3.1.
 func readMessage(r io.Reader) (buf []byte, release func(), err error) {
-	sp, err := membudget.Read(r)
+	sp, err := membudget.Read(r, headroom)
 	defer sp.Close()
 	if err == nil {
-		buf, release, err = sp.Load(headroom, memFactor)
+		buf, release, err = sp.Load(memFactor)
 	}
 	if errors.Is(err, membudget.ErrExhausted) {
 		return nil, nil, smtpd.ReplyInsufficientResources

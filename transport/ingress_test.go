@@ -3,9 +3,11 @@ package transport
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exsim/exsim/internal/membudget"
 	"github.com/exsim/exsim/servers/smtpd"
 )
 
@@ -353,5 +356,40 @@ func TestBytesInPlaceKeepsTheBody(t *testing.T) {
 	m = SplitMessage([]byte("Subject: x\r\n\r\nb"))
 	if got := string(m.BytesInPlace([]byte("Subject: x\r\n\r\nb"), []string{"Received: r"}, nil)); got != "Received: r\r\nSubject: x\r\n\r\nb" {
 		t.Errorf("BytesInPlace without headroom = %q", got)
+	}
+}
+
+// receiveConn is a ReceiveConn without a network connection.
+type receiveConn struct{}
+
+func (receiveConn) Context() context.Context { return context.Background() }
+func (receiveConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 40000}
+}
+func (receiveConn) LocalAddr() net.Addr       { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 25} }
+func (receiveConn) HeloName() string          { return "mx.fabrikam.com" }
+func (receiveConn) TLS() *tls.ConnectionState { return nil }
+func (receiveConn) Logger() *slog.Logger      { return slog.New(slog.DiscardHandler) }
+
+// TestIngressStampsInPlace: a message that fits in the read buffer leaves
+// Ingress where it was read, this hop's header section written into the
+// headroom in front of its body: the body is not copied.
+func TestIngressStampsInPlace(t *testing.T) {
+	in := &Ingress{Connector: `EX01\Default Frontend EX01`, FQDN: "ex01.contoso.com", Build: "15.2.1258.12", Via: "Frontend Transport", Now: func() time.Time { return testNow }}
+	msg := "From: carol@fabrikam.com\r\nSubject: in place\r\n\r\n" + strings.Repeat("0123456789abcdef\r\n", 1000)
+	st := Stamp{Accept: AcceptHeaders(AnonymousUsers), Org: OrgStamp, AuthAs: "Anonymous", Date: true}
+	a, err := in.Prepare(receiveConn{}, &Envelope{From: "carol@fabrikam.com", Rcpts: []Recipient{{Address: "alice@contoso.com"}}}, st, strings.NewReader(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release()
+	got := SplitMessage(a.Data)
+	if string(got.Body) != msg[strings.Index(msg, "\r\n\r\n")+4:] || got.Get("Subject") != "in place" || got.Get(HeaderAuthAs) != "Anonymous" || got.Count("Received") != 1 {
+		t.Fatalf("stamped message:\n%.600s", a.Data)
+	}
+	// The read buffer is membudget's: headroom, then the message, then the
+	// rest of its capacity; Data ends where the message ended.
+	if spare := cap(a.Data) - len(a.Data); spare != membudget.Threshold-headroom-len(msg) {
+		t.Errorf("Data has %d bytes of capacity after it, want %d: the message was copied", spare, membudget.Threshold-headroom-len(msg))
 	}
 }

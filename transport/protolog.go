@@ -48,8 +48,10 @@ type ProtocolLog struct {
 	f    *os.File
 	bw   *bufio.Writer
 	w    *csv.Writer
-	day  string
 	size int64
+	// dayNum is the open file's day (UTC) as yyyymmdd.
+	dayNum int
+	rec    [9]string // the line being written (csv.Writer keeps none of it)
 
 	stop chan struct{}
 	done chan struct{}
@@ -127,7 +129,8 @@ func (l *ProtocolLog) Write(p ProtocolLine) {
 	if err := l.open(p.Time); err != nil {
 		return
 	}
-	rec := []string{p.Time.UTC().Format("2006-01-02T15:04:05.000Z"), p.Connector, p.Session, strconv.Itoa(p.Seq), p.Local, p.Remote, p.Event, p.Data, p.Context}
+	l.rec = [9]string{p.Time.UTC().Format("2006-01-02T15:04:05.000Z"), p.Connector, p.Session, strconv.Itoa(p.Seq), p.Local, p.Remote, p.Event, p.Data, p.Context}
+	rec := l.rec[:]
 	l.w.Write(rec)
 	for _, f := range rec {
 		l.size += int64(len(f)) + 1
@@ -135,10 +138,11 @@ func (l *ProtocolLog) Write(p ProtocolLine) {
 }
 
 func (l *ProtocolLog) open(t time.Time) error {
-	day := t.UTC().Format("20060102")
-	if l.f != nil && l.day == day && l.size < 10<<20 {
-		return nil
+	y, m, d := t.UTC().Date()
+	if l.f != nil && l.dayNum == y*10000+int(m)*100+d && l.size < 10<<20 {
+		return nil // the day's file, checked without formatting the date
 	}
+	day := t.UTC().Format("20060102")
 	if l.f != nil {
 		l.w.Flush()
 		l.bw.Flush()
@@ -157,7 +161,7 @@ func (l *ProtocolLog) open(t time.Time) error {
 		return err
 	}
 	st, _ := f.Stat()
-	l.f, l.day, l.size = f, day, st.Size()
+	l.f, l.dayNum, l.size = f, y*10000+int(m)*100+d, st.Size()
 	l.bw = bufio.NewWriterSize(f, 64<<10)
 	if l.size == 0 {
 		logType := "SMTP Receive Protocol Log"

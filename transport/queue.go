@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -195,9 +196,23 @@ func (t *Transport) takeOrWait(q *Queue) *entry {
 	}
 }
 
+// bodyBufs are the buffers deliverEntry reads a message's body into for
+// Conn.Send, which is done with it when it returns.
+var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// maxPooledBody bounds the buffers kept: a huge message's is dropped.
+const maxPooledBody = 1 << 20
+
 // deliverEntry sends one message to the recipients it has in q.
 func (t *Transport) deliverEntry(ctx context.Context, q *Queue, conn Conn, e *entry) error {
-	body, err := t.spool.Body(e.msg.ID)
+	bp := bodyBufs.Get().(*[]byte)
+	body, err := t.spool.AppendBody((*bp)[:0], e.msg.ID)
+	defer func() {
+		if cap(body) <= maxPooledBody {
+			*bp = body[:0]
+			bodyBufs.Put(bp)
+		}
+	}()
 	if err != nil {
 		t.log.Error("queue database", "msg_id", e.msg.MessageID, "err", err)
 		t.mu.Lock()
@@ -374,14 +389,7 @@ func (t *Transport) finishIfDoneLocked(m *Message) {
 		return
 	}
 	delete(t.msgs, m.ID)
-	id := m.ID
-	// The delete shares its fsync with other commits; if it is lost in a
-	// crash the message is delivered again (a duplicate, never a loss).
-	go func() {
-		if err := t.spool.Delete(id); err != nil {
-			t.log.Error("queue database", "err", err)
-		}
-	}()
+	t.deleteLater(m.ID)
 }
 
 // persistLocked stores a message's recipient state if it is still queued.

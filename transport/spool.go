@@ -144,29 +144,40 @@ func (s *Spool) Update(m *Message) error {
 	return nil
 }
 
-// Delete removes a message that is done.
-func (s *Spool) Delete(id int64) error {
-	err := s.db.Batch(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketMeta).Delete(key(id)); err != nil {
-			return err
+// Delete removes messages that are done, in one commit (the caller
+// gathers them: deletes.go).
+func (s *Spool) Delete(ids ...int64) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		meta, body := tx.Bucket(bucketMeta), tx.Bucket(bucketBody)
+		for _, id := range ids {
+			if err := meta.Delete(key(id)); err != nil {
+				return err
+			}
+			if err := body.Delete(key(id)); err != nil {
+				return err
+			}
 		}
-		return tx.Bucket(bucketBody).Delete(key(id))
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("queue: delete message %d: %w", id, err)
+		return fmt.Errorf("queue: delete %d messages: %w", len(ids), err)
 	}
 	return nil
 }
 
 // Body returns a copy of a message's body.
-func (s *Spool) Body(id int64) ([]byte, error) {
-	var out []byte
+func (s *Spool) Body(id int64) ([]byte, error) { return s.AppendBody(nil, id) }
+
+// AppendBody appends a copy of a message's body to buf (a reused buffer:
+// the bytes must not outlive a read transaction of the database).
+func (s *Spool) AppendBody(buf []byte, id int64) ([]byte, error) {
+	out := buf
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketBody).Get(key(id))
 		if b == nil {
 			return fmt.Errorf("no body for message %d", id)
 		}
-		out = append([]byte(nil), b...)
+		out = append(out, b...)
 		return nil
 	})
 	if err != nil {

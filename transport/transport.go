@@ -27,7 +27,8 @@ type Sender interface {
 type Conn interface {
 	// Send transmits one message to rcpts. A non-nil error means the
 	// connection failed and must be dropped; otherwise every recipient
-	// has a final reply (the DATA reply for accepted ones).
+	// has a final reply (the DATA reply for accepted ones). body is valid
+	// until Send returns (its buffer is used for the next message).
 	Send(ctx context.Context, m *Message, rcpts []string, body []byte) (map[string]Reply, error)
 	// Remote is the endpoint reached: host name and address:port.
 	Remote() (host, addr string)
@@ -75,6 +76,8 @@ type Transport struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	dels deletes // removals of finished messages, committed together
 }
 
 // New opens the queue database and resumes every message it holds.
@@ -132,6 +135,7 @@ func (t *Transport) Start() {
 func (t *Transport) Close() error {
 	t.cancel()
 	t.wg.Wait()
+	t.flushDeletes()
 	return t.spool.Close()
 }
 

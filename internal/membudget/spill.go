@@ -36,38 +36,57 @@ func tempDir() string {
 	return os.TempDir()
 }
 
+// memPool holds the buffers a message's first Threshold bytes (headroom
+// included) are read into; a message that fits is handed over in its
+// buffer by Load and comes back here on release.
 var memPool = sync.Pool{New: func() any { b := make([]byte, 0, Threshold); return &b }}
+
+// chunks holds the read buffers of messages that go to a file.
+var chunks = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // Spill is a message read to its end with bounded memory: its first
 // Threshold bytes in memory (drawn from Memory), the rest in a temporary
 // file (drawn from Disk). When a budget runs out Spill keeps reading, so
 // the protocol stays in step, but drops the bytes and reports ErrExhausted.
 type Spill struct {
-	mem      []byte
+	mem      []byte  // headroom bytes, then the message's first bytes
+	memBuf   *[]byte // the pooled buffer mem lives in
 	memHeld  int64
+	headroom int
 	f        *os.File
 	diskHeld int64
 	n        int64
 	dropped  bool
 }
 
-// Read reads r to io.EOF. An error from r is returned as is (a size-limit
-// reply from smtpd, a vanished client); a budget that runs out is
-// ErrExhausted, after r was read to its end. The caller must Close the
-// Spill it gets (also with ErrExhausted).
-func Read(r io.Reader) (*Spill, error) {
-	s := &Spill{}
-	if Memory.TryAcquire(Threshold) {
+// Read reads r to io.EOF, keeping headroom free bytes in front of the
+// message (Load's buffer has them; headroom must be under Threshold/2).
+// An error from r is returned as is (a size-limit reply from smtpd, a
+// vanished client); a budget that runs out is ErrExhausted, after r was
+// read to its end. The caller must Close the Spill it gets (also with
+// ErrExhausted).
+func Read(r io.Reader, headroom int) (*Spill, error) {
+	s := &Spill{headroom: headroom}
+	if headroom < Threshold/2 && Memory.TryAcquire(Threshold) {
 		s.memHeld = Threshold
-		s.mem = (*memPool.Get().(*[]byte))[:0]
+		s.memBuf = memPool.Get().(*[]byte)
+		s.mem = (*s.memBuf)[:headroom]
 	}
-	var chunk [32 << 10]byte
+	var chunk *[]byte
+	defer func() {
+		if chunk != nil {
+			chunks.Put(chunk)
+		}
+	}()
 	for {
 		var p []byte
 		if s.f == nil && !s.dropped && len(s.mem) < cap(s.mem) {
 			p = s.mem[len(s.mem):cap(s.mem)]
 		} else {
-			p = chunk[:]
+			if chunk == nil {
+				chunk = chunks.Get().(*[]byte)
+			}
+			p = *chunk
 		}
 		k, err := r.Read(p)
 		if k > 0 {
@@ -117,26 +136,46 @@ func (s *Spill) keep(p []byte) error {
 // Len is how many bytes were read (also those dropped).
 func (s *Spill) Len() int64 { return s.n }
 
-// Load returns the whole message in one buffer with headroom free bytes
-// before it (data is buf[headroom:]). It draws the buffer's size times
-// factor from Memory (factor counts the copies the caller will make while
-// it holds the buffer, such as the queue database's pages) and returns
-// ErrExhausted when Memory cannot cover it. release gives the draw back;
-// the buffer must not be used after it.
-func (s *Spill) Load(headroom int, factor int64) (buf []byte, release func(), err error) {
+// Load returns the whole message in one buffer with Read's headroom free
+// bytes before it (data is buf[headroom:]). It draws the buffer's size
+// times factor from Memory (factor counts the copies the caller will make
+// while it holds the buffer, such as the queue database's pages) and
+// returns ErrExhausted when Memory cannot cover it. A message that fitted
+// in memory is handed over in the buffer it was read into (its whole
+// capacity drawn, plus factor-1 times the message): no copy. release gives
+// the draw and the buffer back; the buffer must not be used after it.
+func (s *Spill) Load(factor int64) (buf []byte, release func(), err error) {
 	if s.dropped {
 		return nil, nil, ErrExhausted
 	}
-	size := int64(headroom) + s.n
+	size := int64(s.headroom) + s.n
+	if s.f == nil && s.memBuf != nil {
+		draw := int64(cap(s.mem)) + (factor-1)*size
+		// The buffer's share is drawn already (memHeld): it moves over.
+		if !Memory.TryAcquire(draw - s.memHeld) {
+			return nil, nil, ErrExhausted
+		}
+		buf, bp := s.mem, s.memBuf
+		s.mem, s.memBuf, s.memHeld = nil, nil, 0
+		s.Close()
+		return buf, func() {
+			*bp = (*bp)[:0]
+			memPool.Put(bp)
+			Memory.Release(draw)
+		}, nil
+	}
 	draw := size * factor
 	// The in-memory part is given back as the whole buffer is drawn.
 	if !Memory.TryAcquire(draw) {
 		return nil, nil, ErrExhausted
 	}
 	buf = make([]byte, size, size+64)
-	k := copy(buf[headroom:], s.mem)
+	k := 0
+	if len(s.mem) > s.headroom {
+		k = copy(buf[s.headroom:], s.mem[s.headroom:])
+	}
 	if s.f != nil {
-		if _, err := s.f.ReadAt(buf[headroom+k:], 0); err != nil && !errors.Is(err, io.EOF) {
+		if _, err := s.f.ReadAt(buf[s.headroom+k:], 0); err != nil && !errors.Is(err, io.EOF) {
 			Memory.Release(draw)
 			return nil, nil, err
 		}
@@ -152,11 +191,11 @@ func (s *Spill) Close() {
 		s.f.Close()
 		s.f = nil
 	}
-	if s.mem != nil {
-		b := s.mem[:0]
-		memPool.Put(&b)
+	if s.memBuf != nil {
+		*s.memBuf = (*s.memBuf)[:0]
+		memPool.Put(s.memBuf)
 	}
 	Memory.Release(s.memHeld)
 	Disk.Release(s.diskHeld)
-	s.mem, s.memHeld, s.diskHeld = nil, 0, 0
+	s.mem, s.memBuf, s.memHeld, s.diskHeld = nil, nil, 0, 0
 }

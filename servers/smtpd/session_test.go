@@ -250,6 +250,15 @@ func TestTLSDescription(t *testing.T) {
 	if got := TLSDescription(nil); got != "" {
 		t.Errorf("TLSDescription(nil) = %q, want empty", got)
 	}
+	// The kept names are crypto/tls's, an unknown suite its hex form.
+	for _, cs := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+		if got := cipherSuiteName(cs.ID); got != tls.CipherSuiteName(cs.ID) {
+			t.Errorf("cipherSuiteName(%#04x) = %q, want %q", cs.ID, got, tls.CipherSuiteName(cs.ID))
+		}
+	}
+	if got := cipherSuiteName(0x1234); got != "0x1234" {
+		t.Errorf("cipherSuiteName(0x1234) = %q", got)
+	}
 }
 
 func TestProtocolLog(t *testing.T) {

@@ -86,7 +86,25 @@ func TLSDescription(cs *tls.ConnectionState) string {
 	if cs == nil {
 		return ""
 	}
-	return "version=" + tlsVersionName(cs.Version) + ", cipher=" + tls.CipherSuiteName(cs.CipherSuite)
+	return "version=" + tlsVersionName(cs.Version) + ", cipher=" + cipherSuiteName(cs.CipherSuite)
+}
+
+// cipherSuiteNames are tls.CipherSuiteName's answers for the suites Go
+// knows: tls.CipherSuiteName builds both suite lists on every call, and
+// TLSDescription runs for every message an Exchange hop receives.
+var cipherSuiteNames = func() map[uint16]string {
+	m := map[uint16]string{}
+	for _, cs := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+		m[cs.ID] = cs.Name
+	}
+	return m
+}()
+
+func cipherSuiteName(id uint16) string {
+	if name, ok := cipherSuiteNames[id]; ok {
+		return name
+	}
+	return tls.CipherSuiteName(id)
 }
 
 func tlsVersionName(v uint16) string {

@@ -17,6 +17,11 @@ type Client struct {
 	pipe *pipeline
 	// Session is what the server showed before the first transaction.
 	Session *Session
+
+	// A transaction relayed step by step (relay.go).
+	relay     relayState
+	relayEnv  Envelope
+	relaySize int64
 }
 
 // NewClient sets up a session on conn (already connected) like Dial. On
@@ -110,14 +115,7 @@ func (c *Client) Deliver(env *Envelope, body ...[]byte) (map[string]Reply, error
 	for _, p := range body {
 		size += len(p)
 	}
-	mo := &smtp.MailOptions{Size: int64(size), UTF8: env.UTF8, EnvelopeID: env.EnvID}
-	switch env.Ret {
-	case "FULL":
-		mo.Return = smtp.DSNReturnFull
-	case "HDRS":
-		mo.Return = smtp.DSNReturnHeaders
-	}
-	if err := c.c.Mail(env.From, mo); err != nil {
+	if err := c.c.Mail(env.From, mailOptions(env, int64(size))); err != nil {
 		return all(env.To, err)
 	}
 	accepted := make([]Rcpt, 0, len(env.To))
@@ -153,15 +151,25 @@ func (c *Client) Deliver(env *Envelope, body ...[]byte) (map[string]Reply, error
 			return nil, connErr
 		}
 	} else {
-		r = Reply{Code: 250, Text: strings.TrimSpace(resp.StatusText)}
-		if !strings.HasPrefix(r.Text, "2.") {
-			r.Text = "2.0.0 " + r.Text
-		}
+		r = withEnhanced(Reply{Code: 250, Text: strings.TrimSpace(resp.StatusText)})
 	}
 	for _, rc := range accepted {
 		out[rc.Address] = r
 	}
 	return out, nil
+}
+
+// mailOptions are go-smtp's MAIL parameters for env and a message of size
+// bytes (0: no SIZE).
+func mailOptions(env *Envelope, size int64) *smtp.MailOptions {
+	mo := &smtp.MailOptions{Size: size, UTF8: env.UTF8, EnvelopeID: env.EnvID}
+	switch env.Ret {
+	case "FULL":
+		mo.Return = smtp.DSNReturnFull
+	case "HDRS":
+		mo.Return = smtp.DSNReturnHeaders
+	}
+	return mo
 }
 
 func rcptOptions(rc Rcpt) *smtp.RcptOptions {

@@ -43,6 +43,9 @@ func newPipeline(c *smtp.Client, conn net.Conn, o Options) *pipeline {
 	if !has("PIPELINING") || !has("CHUNKING") {
 		return nil
 	}
+	if o.Timeout <= 0 {
+		o.Timeout = defaultTimeout
+	}
 	if o.DataTimeout <= 0 {
 		o.DataTimeout = 12 * time.Minute // go-smtp's SubmissionTimeout, as on the DATA path
 	}
@@ -79,23 +82,7 @@ func (p *pipeline) deliver(env *Envelope, body [][]byte) (map[string]Reply, erro
 		cmds = append(cmds, line)
 	}
 	cmds = append(cmds, "BDAT "+strconv.Itoa(size)+" LAST")
-
-	bp := writeBufs.Get().(*[]byte)
-	buf := (*bp)[:0]
-	for _, l := range cmds {
-		p.trace(">", l)
-		buf = append(append(buf, l...), '\r', '\n')
-	}
-	for _, b := range body {
-		buf = append(buf, b...)
-	}
-	p.conn.SetDeadline(time.Now().Add(p.o.Timeout + p.o.DataTimeout))
-	_, err = p.conn.Write(buf)
-	if cap(buf) <= 1<<20 { // do not keep a huge message's buffer
-		*bp = buf[:0]
-		writeBufs.Put(bp)
-	}
-	if err != nil {
+	if err := p.send(cmds, body, p.o.Timeout+p.o.DataTimeout); err != nil {
 		return nil, err
 	}
 	defer p.conn.SetDeadline(time.Time{})
@@ -128,13 +115,60 @@ func (p *pipeline) deliver(env *Envelope, body [][]byte) (map[string]Reply, erro
 		// The server refused the chunk (and skipped it): start clean.
 		p.c.Reset()
 	}
-	if bdatR.Code == 250 && !strings.HasPrefix(bdatR.Text, "2.") {
-		bdatR.Text = "2.0.0 " + bdatR.Text
-	}
+	bdatR = withEnhanced(bdatR)
 	for _, rc := range accepted {
 		out[rc.Address] = bdatR
 	}
 	return out, nil
+}
+
+// bigWrite is the size above which send writes the body from the
+// caller's buffers instead of copying it behind the commands.
+const bigWrite = 64 << 10
+
+// send writes cmds (each ended by CRLF) and then body in one write, with a
+// deadline d for the whole exchange (the caller clears it). A body over
+// bigWrite goes from its own buffers after the commands, uncopied.
+func (p *pipeline) send(cmds []string, body [][]byte, d time.Duration) error {
+	size := 0
+	for _, b := range body {
+		size += len(b)
+	}
+	bp := writeBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() {
+		*bp = buf[:0]
+		writeBufs.Put(bp)
+	}()
+	for _, l := range cmds {
+		p.trace(">", l)
+		buf = append(append(buf, l...), '\r', '\n')
+	}
+	big := size > bigWrite
+	if !big {
+		for _, b := range body {
+			buf = append(buf, b...)
+		}
+	}
+	p.conn.SetDeadline(time.Now().Add(d))
+	if _, err := p.conn.Write(buf); err != nil || !big {
+		return err
+	}
+	for _, b := range body {
+		if _, err := p.conn.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// withEnhanced gives a 250 reply without an enhanced status code the
+// generic 2.0.0 (RFC 3463), as callers compare and log replies with one.
+func withEnhanced(r Reply) Reply {
+	if r.Code == 250 && !strings.HasPrefix(r.Text, "2.") {
+		r.Text = strings.TrimSpace("2.0.0 " + r.Text)
+	}
+	return r
 }
 
 // read reads one reply within d. 421 and anything that is not a reply are

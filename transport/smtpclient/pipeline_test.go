@@ -194,12 +194,32 @@ func TestDeliverGoSMTPServer(t *testing.T) {
 // TestDeliverFallsBackToDATA: a server that offers PIPELINING but not
 // CHUNKING gets DATA with dot-stuffing, one command at a time.
 func TestDeliverFallsBackToDATA(t *testing.T) {
+	c, seen := dialScripted(t)
+	r, err := c.Deliver(&Envelope{From: "a@contoso.com", To: []Rcpt{{Address: "b@fabrikam.com"}}}, []byte("Subject: x\r\n\r\n.dot\r\n"))
+	if err != nil || !r["b@fabrikam.com"].OK() {
+		t.Fatalf("Deliver = %v, %v", r, err)
+	}
+	c.Close()
+	if got := seen(); got != wantScripted {
+		t.Errorf("server saw %q, want %q", got, wantScripted)
+	}
+}
+
+// wantScripted is what scriptedServer sees of one message to
+// b@fabrikam.com with DATA. Without TLS the set-up sends EHLO twice (its
+// own, then go-smtp's; session.go).
+const wantScripted = "EHLO ex01.contoso.com|EHLO ex01.contoso.com|MAIL FROM:<a@contoso.com> BODY=8BITMIME|RCPT TO:<b@fabrikam.com>|DATA|Subject: x||..dot|.|QUIT"
+
+// dialScripted sets up a pipelining-enabled session to a scriptedServer;
+// seen returns, after the client closed, the lines the server read.
+func dialScripted(t *testing.T) (c *Client, seen func() string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	var seen []string
+	t.Cleanup(func() { ln.Close() })
+	var lines []string
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -208,27 +228,17 @@ func TestDeliverFallsBackToDATA(t *testing.T) {
 			return
 		}
 		defer conn.Close()
-		seen = scriptedServer(conn)
+		lines = scriptedServer(conn)
 	}()
 	conn, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewClient(context.Background(), conn, Options{Helo: "ex01.contoso.com", TLS: TLSNone, Timeout: 5 * time.Second, Chunking: true})
+	c, err = NewClient(context.Background(), conn, Options{Helo: "ex01.contoso.com", TLS: TLSNone, Timeout: 5 * time.Second, Chunking: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := c.Deliver(&Envelope{From: "a@contoso.com", To: []Rcpt{{Address: "b@fabrikam.com"}}}, []byte("Subject: x\r\n\r\n.dot\r\n"))
-	if err != nil || !r["b@fabrikam.com"].OK() {
-		t.Fatalf("Deliver = %v, %v", r, err)
-	}
-	c.Close()
-	<-done
-	// Without TLS the set-up sends EHLO twice (its own, then go-smtp's; session.go).
-	want := "EHLO ex01.contoso.com|EHLO ex01.contoso.com|MAIL FROM:<a@contoso.com> BODY=8BITMIME|RCPT TO:<b@fabrikam.com>|DATA|Subject: x||..dot|.|QUIT"
-	if got := strings.Join(seen, "|"); got != want {
-		t.Errorf("server saw %q, want %q", got, want)
-	}
+	return c, func() string { <-done; return strings.Join(lines, "|") }
 }
 
 // scriptedServer speaks a minimal SMTP without CHUNKING and returns the

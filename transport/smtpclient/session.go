@@ -31,6 +31,9 @@ const (
 	TLSImplicit                     // TLS from the first byte (465-style)
 )
 
+// defaultTimeout is Options.Timeout when none is given.
+const defaultTimeout = 30 * time.Second
+
 // Options for Dial.
 type Options struct {
 	Helo string
@@ -102,7 +105,7 @@ func Dial(ctx context.Context, conn net.Conn, o Options) (*smtp.Client, *Session
 // for the pipelined transactions of Client.Deliver.
 func setUp(ctx context.Context, conn net.Conn, o Options) (*smtp.Client, net.Conn, *Session, error) {
 	if o.Timeout <= 0 {
-		o.Timeout = 30 * time.Second
+		o.Timeout = defaultTimeout
 	}
 	if o.Helo == "" {
 		o.Helo = "localhost"
