@@ -419,7 +419,13 @@ func (rt *Runtime) EdgeSync(server string) (control.EdgeSyncStatus, error) {
 		v := r.edge.View()
 		out.Participates = r.edge.Subscribed()
 		out.LastSuccess = v.LastSync()
-		out.RecipientEntries = v.RecipientCount()
+		// Recipients count once their sync has finished (its time is
+		// written after the entries): before that the Edge still accepts
+		// unknown recipients (EdgeView.KnownRecipient), and a status that
+		// counted them would say otherwise.
+		if !v.LastRecipientSync().IsZero() {
+			out.RecipientEntries = v.RecipientCount()
+		}
 		out.ConfigEntries = v.ConfigCount()
 		for _, d := range v.AcceptedDomains() {
 			out.AcceptedDomains = append(out.AcceptedDomains, d.Name)

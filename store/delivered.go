@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/exsim/exsim/internal/boltkv"
 )
 
 // DeliveredWindow is how long the store remembers a delivered message id
@@ -80,18 +82,8 @@ func pruneDelivered(tx *bbolt.Tx, now time.Time) error {
 		return nil
 	}
 	cut := now.Add(-DeliveredWindow).UnixNano()
-	var old [][]byte
-	err := b.ForEach(func(k, v []byte) error {
-		if r, ok := decodeDeliveredRec(v); !ok || r.at < cut {
-			old = append(old, append([]byte(nil), k...))
-		}
-		return nil
+	return boltkv.DeleteIf(b, func(_, v []byte) bool {
+		r, ok := decodeDeliveredRec(v)
+		return !ok || r.at < cut
 	})
-	for _, k := range old {
-		if err != nil {
-			break
-		}
-		err = b.Delete(k)
-	}
-	return err
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/exsim/exsim/internal/boltkv"
 )
 
 // The queue database remembers which (Network-Message-Id, recipient) pairs
@@ -70,18 +72,7 @@ func markSeen(tx *bolt.Tx, m *Message, now time.Time) error {
 func pruneSeen(tx *bolt.Tx, now time.Time) error {
 	seen := tx.Bucket(bucketSeen)
 	cut := uint64(now.Add(-SeenWindow).UnixNano())
-	var old [][]byte
-	err := seen.ForEach(func(k, v []byte) error {
-		if len(v) != 16 || binary.BigEndian.Uint64(v) < cut {
-			old = append(old, append([]byte(nil), k...))
-		}
-		return nil
+	return boltkv.DeleteIf(seen, func(_, v []byte) bool {
+		return len(v) != 16 || binary.BigEndian.Uint64(v) < cut
 	})
-	for _, k := range old {
-		if err != nil {
-			break
-		}
-		err = seen.Delete(k)
-	}
-	return err
 }
