@@ -26,9 +26,11 @@ wait_port() {
 }
 
 # start_lab DIR: builds exsim from EXSIM_SRC into WORK and starts the
-# contoso lab on loopback at OFFSET with its data in DIR.
+# contoso lab on loopback at OFFSET with its data in DIR; with EXSIM_CONFIG,
+# that topology instead (the contoso addresses and names, other settings:
+# for example `certs: {key: ecdsa}` to weigh the TLS persona's RSA).
 start_lab() {
 	(cd "$EXSIM_SRC" && go build -o "$WORK/exsim" ./cmd/exsim)
-	"$WORK/exsim" up --data "$1" --port-offset "$OFFSET" --admin "127.0.0.1:$((OFFSET + 9925))" --log-level warn >"$WORK/lab.log" 2>&1 &
+	"$WORK/exsim" up ${EXSIM_CONFIG:+--config "$EXSIM_CONFIG"} --data "$1" --port-offset "$OFFSET" --admin "127.0.0.1:$((OFFSET + 9925))" --log-level warn >"$WORK/lab.log" 2>&1 &
 	PIDS+=($!)
 }

@@ -13,6 +13,7 @@
 #   internal/bench/relay.sh                 # N=3000 messages per measurement
 #   N=1000 OFFSET=13100 internal/bench/relay.sh
 #   EXSIM_SRC=/work/main internal/bench/relay.sh   # exsim built from another checkout (before/after)
+#   EXSIM_CONFIG=ecdsa.yaml internal/bench/relay.sh # another contoso topology (e.g. certs: {key: ecdsa})
 #
 # Needs smtp-source (apt-get install -y --no-install-recommends postfix; the
 # postfix daemon itself is not used and must not run) and Go. Mailpit is
