@@ -26,13 +26,7 @@ func (c *mapiCall) nspi(typ string) {
 		g := c.h.book.ServerGUID()
 		c.respond(func(context.Context) (mapi.Body, error) { return &mapi.BindResponse{ServerGUID: g}, nil })
 	case mapi.ReqUnbind:
-		var req mapi.UnbindRequest
-		if !c.decode(&req) {
-			return
-		}
-		c.h.mapi.remove(c.sess)
-		c.sess = nil
-		c.respond(func(context.Context) (mapi.Body, error) { return &mapi.StatusResponse{}, nil })
+		c.endSession(&mapi.UnbindRequest{})
 	case mapi.ReqGetProps:
 		var req mapi.GetPropsRequest
 		if c.decode(&req) {
