@@ -74,10 +74,12 @@ func TestReceivedFormat(t *testing.T) {
 }
 
 func FuzzHeaders(f *testing.F) {
-	fuzzseed.Add(f, []byte("Subject: x\r\n\r\nbody"))
-	fuzzseed.Add(f, []byte("Received: a\r\n b\r\nX-MS-Exchange-Organization-AuthAs: Internal\r\n\r\n"))
-	fuzzseed.Add(f, []byte(" leading continuation\r\n\r\n"))
-	fuzzseed.Add(f, []byte("\n\n\n"))
+	fuzzseed.AddBytes(f,
+		"Subject: x\r\n\r\nbody",
+		"Received: a\r\n b\r\nX-MS-Exchange-Organization-AuthAs: Internal\r\n\r\n",
+		" leading continuation\r\n\r\n",
+		"\n\n\n",
+	)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cp := append([]byte(nil), data...)
 		m := SplitMessage(data)

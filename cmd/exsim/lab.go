@@ -343,11 +343,7 @@ kept (with the servers' logs) only when the test fails.`,
 			if err := checkReportPath("--junit", junit); err != nil {
 				return err
 			}
-			dir, temp, err := labTestDataDir(g, cmd)
-			if err != nil {
-				return err
-			}
-			o, err := g.labOptions(&f, dir)
+			o, dir, temp, err := g.labTestOptions(cmd, &f)
 			if err != nil {
 				return err
 			}
@@ -414,14 +410,27 @@ kept (with the servers' logs) only when the test fails.`,
 	return cmd
 }
 
-// labTestDataDir is --data when given, else a new temporary directory.
-func labTestDataDir(g *globals, cmd *cobra.Command) (dir string, temp bool, err error) {
+// labTestOptions gives lab test and lab diff their lab options and data
+// directory: --data when given, else a new temporary directory (temp true),
+// which it removes again when the options cannot be built.
+func (g *globals) labTestOptions(cmd *cobra.Command, f *labFlags) (o lab.Options, dir string, temp bool, err error) {
 	if fl := cmd.Flags().Lookup("data"); fl != nil && fl.Changed {
-		dir, err = g.dataDir()
-		return dir, false, err
+		if dir, err = g.dataDir(); err != nil {
+			return lab.Options{}, "", false, err
+		}
+	} else {
+		if dir, err = os.MkdirTemp("", "exsim-lab-test-"); err != nil {
+			return lab.Options{}, "", false, err
+		}
+		temp = true
 	}
-	dir, err = os.MkdirTemp("", "exsim-lab-test-")
-	return dir, true, err
+	if o, err = g.labOptions(f, dir); err != nil {
+		if temp {
+			os.RemoveAll(dir)
+		}
+		return lab.Options{}, "", false, err
+	}
+	return o, dir, temp, nil
 }
 
 func newLabFirewallCmd(g *globals) *cobra.Command {

@@ -55,15 +55,8 @@ iptables-save files.`,
 			if err := checkReportPath("-o", output); err != nil {
 				return err
 			}
-			dir, temp, err := labTestDataDir(g, cmd)
+			o, dir, temp, err := g.labTestOptions(cmd, &f)
 			if err != nil {
-				return err
-			}
-			o, err := g.labOptions(&f, dir)
-			if err != nil {
-				if temp {
-					os.RemoveAll(dir)
-				}
 				return err
 			}
 			do := lab.DiffOptions{Options: o, Before: before, After: after, Format: f.format,

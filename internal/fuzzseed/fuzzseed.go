@@ -42,6 +42,15 @@ func Add(f *testing.F, args ...any) {
 	}
 }
 
+// AddBytes adds each seed as one []byte argument: the seed list of a target
+// that takes raw bytes, written as strings.
+func AddBytes(f *testing.F, seeds ...string) {
+	f.Helper()
+	for _, s := range seeds {
+		Add(f, []byte(s))
+	}
+}
+
 // Encode is a corpus file for args, in the format of the go command's
 // fuzzing engine ("go test fuzz v1" and one Go literal per argument).
 func Encode(args ...any) ([]byte, error) {

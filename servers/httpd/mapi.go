@@ -250,6 +250,18 @@ func (c *mapiCall) decode(b mapi.Body) bool {
 	return true
 }
 
+// endSession answers EMSMDB's Disconnect and NSPI's Unbind alike: once req
+// (the request body) decodes, the session context ends and the reply is a
+// bare status.
+func (c *mapiCall) endSession(req mapi.Body) {
+	if !c.decode(req) {
+		return
+	}
+	c.h.mapi.remove(c.sess)
+	c.sess = nil
+	c.respond(func(context.Context) (mapi.Body, error) { return &mapi.StatusResponse{}, nil })
+}
+
 // dispatch runs the request type.
 func (c *mapiCall) dispatch() {
 	switch t := c.canonType(); t {

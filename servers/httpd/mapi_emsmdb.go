@@ -28,13 +28,7 @@ func (c *mapiCall) emsmdb(typ string) {
 	case mapi.ReqExecute:
 		c.execute()
 	case mapi.ReqDisconnect:
-		var req mapi.AuxRequest
-		if !c.decode(&req) {
-			return
-		}
-		c.h.mapi.remove(c.sess)
-		c.sess = nil
-		c.respond(func(context.Context) (mapi.Body, error) { return &mapi.StatusResponse{}, nil })
+		c.endSession(&mapi.AuxRequest{})
 	case mapi.ReqNotificationWait:
 		c.notificationWait()
 	}

@@ -26,47 +26,46 @@ func (c *mapiCall) nspi(typ string) {
 		g := c.h.book.ServerGUID()
 		c.respond(func(context.Context) (mapi.Body, error) { return &mapi.BindResponse{ServerGUID: g}, nil })
 	case mapi.ReqUnbind:
-		var req mapi.UnbindRequest
-		if !c.decode(&req) {
-			return
-		}
-		c.h.mapi.remove(c.sess)
-		c.sess = nil
-		c.respond(func(context.Context) (mapi.Body, error) { return &mapi.StatusResponse{}, nil })
+		c.endSession(&mapi.UnbindRequest{})
 	case mapi.ReqGetProps:
-		var req mapi.GetPropsRequest
-		if c.decode(&req) {
-			c.withBook(func(b *nspi.Book) mapi.Body { return getProps(b, &req) })
-		}
+		bookRequest(c, getProps)
 	case mapi.ReqQueryRows:
-		var req mapi.ABQueryRowsRequest
-		if c.decode(&req) {
-			c.withBook(func(b *nspi.Book) mapi.Body { return queryRows(b, &req) })
-		}
+		bookRequest(c, queryRows)
 	case mapi.ReqResolveNames:
-		var req mapi.ResolveNamesRequest
-		if c.decode(&req) {
-			c.withBook(func(b *nspi.Book) mapi.Body { return resolveNames(b, &req) })
-		}
+		bookRequest(c, resolveNames)
 	case mapi.ReqDNToMId:
-		var req mapi.DNToMIdRequest
-		if c.decode(&req) {
-			c.withBook(func(b *nspi.Book) mapi.Body {
-				mids := make([]uint32, len(req.Names))
-				for i, dn := range req.Names {
-					mids[i] = b.MIDOfDN(dn)
-				}
-				return &mapi.DNToMIdResponse{MIDs: mids}
-			})
-		}
+		bookRequest(c, dnToMIDs)
 	case mapi.ReqGetSpecialTable:
-		var req mapi.GetSpecialTableRequest
-		if c.decode(&req) {
-			c.withBook(func(b *nspi.Book) mapi.Body {
-				return &mapi.GetSpecialTableResponse{CodePage: codePage(req.State), Version: req.Version, Rows: b.Hierarchy()}
-			})
-		}
+		bookRequest(c, getSpecialTable)
 	}
+}
+
+// bookRequest answers a request on the address book: the body decoded into
+// a new request (P), then what answer makes of it with the book.
+func bookRequest[R any, P interface {
+	*R
+	mapi.Body
+}](c *mapiCall, answer func(b *nspi.Book, req P) mapi.Body) {
+	req := P(new(R))
+	if c.decode(req) {
+		c.withBook(func(b *nspi.Book) mapi.Body { return answer(b, req) })
+	}
+}
+
+// dnToMIDs is DNToMId (MS-OXCMAPIHTTP 2.2.5.5): each DN's minimal id, 0
+// for a DN the book does not hold.
+func dnToMIDs(b *nspi.Book, req *mapi.DNToMIdRequest) mapi.Body {
+	mids := make([]uint32, len(req.Names))
+	for i, dn := range req.Names {
+		mids[i] = b.MIDOfDN(dn)
+	}
+	return &mapi.DNToMIdResponse{MIDs: mids}
+}
+
+// getSpecialTable is GetSpecialTable (MS-OXCMAPIHTTP 2.2.5.6): the address
+// book hierarchy table.
+func getSpecialTable(b *nspi.Book, req *mapi.GetSpecialTableRequest) mapi.Body {
+	return &mapi.GetSpecialTableResponse{CodePage: codePage(req.State), Version: req.Version, Rows: b.Hierarchy()}
 }
 
 // withBook answers with what answer makes of the address book.

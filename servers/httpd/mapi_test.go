@@ -25,42 +25,14 @@ type ntlmStore struct {
 var _ IntegratedAuth = ntlmStore{}
 
 func (s ntlmStore) IntegratedLogon(r *http.Request) (*User, string, IntegratedStatus) {
-	res := s.auth.Authenticate(r)
-	switch res.Status {
-	case ntlm.HTTPContinue:
-		return nil, res.WWWAuthenticate, IntegratedContinue
-	case ntlm.HTTPAuthenticated:
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if u := s.find(res.Account); u != nil {
-			uu := u.User
-			return &uu, res.WWWAuthenticate, IntegratedDone
-		}
-		return nil, "", IntegratedFailed
-	case ntlm.HTTPFailed:
-		return nil, "", IntegratedFailed
-	}
-	return nil, "", IntegratedNone
+	return fakeIntegratedLogon(s.auth, s.fakeBackend, r)
 }
 
 // mapiServer serves a fakeStore over HTTPS with NTLM.
 func mapiServer(t testing.TB, o Options) (*testServer, *fakeStore) {
 	t.Helper()
 	fs := newFakeStore()
-	srv := ntlm.NewServer(ntlm.Options{TargetName: "CONTOSO", DNSDomain: "contoso.com", NetBIOSComputer: "EX01",
-		Lookup: func(user, domain string) (string, string, bool) {
-			addr := strings.ToLower(user)
-			if !strings.Contains(addr, "@") {
-				addr += "@contoso.com"
-			}
-			fs.mu.Lock()
-			defer fs.mu.Unlock()
-			if u := fs.find(addr); u != nil {
-				return u.password, u.Address, true
-			}
-			return "", "", false
-		}})
-	auth := ntlm.NewHTTPAuth(srv, ntlm.HTTPOptions{})
+	srv, auth := fakeNTLM(fs.fakeBackend)
 	o.RPCAuth = srv // Outlook Anywhere's DCE/RPC binds authenticate as the channels do
 	if o.FQDN == "" {
 		o.FQDN = labFQDN

@@ -25,21 +25,7 @@ type ntlmBackend struct {
 var _ IntegratedAuth = ntlmBackend{}
 
 func (b ntlmBackend) IntegratedLogon(r *http.Request) (*User, string, IntegratedStatus) {
-	res := b.auth.Authenticate(r)
-	switch res.Status {
-	case ntlm.HTTPContinue:
-		return nil, res.WWWAuthenticate, IntegratedContinue
-	case ntlm.HTTPAuthenticated:
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		if u := b.find(res.Account); u != nil {
-			return &u.User, res.WWWAuthenticate, IntegratedDone
-		}
-		return nil, "", IntegratedFailed
-	case ntlm.HTTPFailed:
-		return nil, "", IntegratedFailed
-	}
-	return nil, "", IntegratedNone
+	return fakeIntegratedLogon(b.auth, b.fakeBackend, r)
 }
 
 // newNTLMTestServer is the test server with NTLM and Negotiate completed
@@ -47,20 +33,7 @@ func (b ntlmBackend) IntegratedLogon(r *http.Request) (*User, string, Integrated
 func newNTLMTestServer(t *testing.T) *testServer {
 	t.Helper()
 	fake := newFakeBackend()
-	srv := ntlm.NewServer(ntlm.Options{TargetName: "CONTOSO", DNSDomain: "contoso.com", DNSComputer: labFQDN, NetBIOSComputer: "EX01",
-		Lookup: func(user, _ string) (string, string, bool) {
-			name := strings.ToLower(user)
-			if !strings.Contains(name, "@") {
-				name += "@contoso.com"
-			}
-			fake.mu.Lock()
-			defer fake.mu.Unlock()
-			if u := fake.find(name); u != nil {
-				return u.password, u.Address, true
-			}
-			return "", "", false
-		}})
-	auth := ntlm.NewHTTPAuth(srv, ntlm.HTTPOptions{})
+	_, auth := fakeNTLM(fake)
 	return newTestServerConn(t, testOptions(), ntlmBackend{fake, auth}, fake, auth.ConnContext)
 }
 

@@ -17,7 +17,7 @@ import (
 // it must never panic, never return more than its limits allow, and always
 // make progress.
 func FuzzCommandParser(f *testing.F) {
-	for _, seed := range []string{
+	fuzzseed.AddBytes(f,
 		"a1 CAPABILITY\r\n",
 		"a2 LOGIN alice P@ssw0rd\r\n",
 		"a3 LOGIN \"CONTOSO\\\\alice\" \"p\\\"w\"\r\n",
@@ -28,9 +28,7 @@ func FuzzCommandParser(f *testing.F) {
 		"a8 LOGIN {99999999999}\r\n",
 		"\r\n\r\n)(\"\x00{}{+}\n",
 		"a9 ID ({3}\r\nabc)\r\n",
-	} {
-		fuzzseed.Add(f, []byte(seed))
-	}
+	)
 	const maxSize = 256
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var out bytes.Buffer
@@ -94,14 +92,12 @@ func (c *captureConn) Write(p []byte) (int, error) { return c.out.Write(p) }
 // happens to split its writes, and a literal's bytes must come out as they
 // went in.
 func FuzzExchangeWords(f *testing.F) {
-	for _, seed := range []string{
+	fuzzseed.AddBytes(f,
 		"* OK [CAPABILITY IMAP4rev1] IMAP server ready\r\na1 OK FETCH completed\r\n",
 		"* OK hi\r\n* 1 FETCH (BODY[] {20}\r\na1 OK FETCH completed\r\n)\r\na1 OK FETCH completed\r\n",
 		"* OK hi\r\n* 2 EXISTS\r\n* OK [UNSEEN 1] x\r\n* OK [UIDNEXT 3] y\r\n* FLAGS (\\Seen)\r\n* OK [PERMANENTFLAGS (\\Seen)] z\r\nt OK [READ-WRITE] SELECT completed\r\n",
 		"* OK hi\r\n+ idling\r\n* BYE Logging out\r\n* OK [CLOSED] gone\r\n",
-	} {
-		fuzzseed.Add(f, []byte(seed))
-	}
+	)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		whole := &captureConn{}
 		e := newExchangeConn(whole)

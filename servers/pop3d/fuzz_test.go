@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,17 +26,15 @@ func (c inputConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 // net.Pipe: the server must neither panic nor hang, must end the session,
 // close the maildrop, and send only CRLF-terminated lines.
 func FuzzSession(f *testing.F) {
-	for _, s := range []string{
+	fuzzseed.AddBytes(f,
 		"CAPA\r\nUSER alice\r\nPASS P@ssw0rd\r\nSTAT\r\nLIST\r\nUIDL\r\nRETR 1\r\nTOP 2 1\r\nDELE 1\r\nRSET\r\nNOOP\r\nQUIT\r\n",
 		"AUTH PLAIN\r\nAGFsaWNlAFBAc3N3MHJk\r\nRETR 2\r\nDELE 3\r\nQUIT\r\n",
 		"AUTH PLAIN AGFsaWNlAFBAc3N3MHJk\nLIST 1\nUIDL 9\nTOP 1 x\nQUIT\n",
 		"USER alice\r\nPASS x\r\nUSER alice\r\nPASS y\r\nUSER alice\r\nPASS z\r\n",
 		"STLS\r\nAPOP a b\r\n\x00\xff\r\n\r\n",
 		"AUTH PLAIN\r\n*\r\nAUTH NTLM TlRMTVNTUAABAAAA\r\n",
-		"USER " + string(bytes.Repeat([]byte("a"), 300)) + "\r\nQUIT\r\n",
-	} {
-		fuzzseed.Add(f, []byte(s))
-	}
+		"USER "+strings.Repeat("a", 300)+"\r\nQUIT\r\n",
+	)
 	f.Fuzz(func(t *testing.T, input []byte) {
 		store := aliceStore()
 		srv := NewServer(Options{

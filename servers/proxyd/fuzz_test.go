@@ -14,9 +14,11 @@ import (
 func FuzzSOCKS4Request(f *testing.F) {
 	fuzzseed.Add(f, socks4Req(netip.MustParseAddrPort("127.0.0.1:25")))
 	fuzzseed.Add(f, socks4aReq("mx.fabrikam.com", 25))
-	fuzzseed.Add(f, []byte("\x04\x02\x00\x19\x7f\x00\x00\x01\x00"))
-	fuzzseed.Add(f, []byte("\x04\x01\x00\x00\x00\x00\x00\x01\x00\x00"))
-	fuzzseed.Add(f, []byte("GET / HTTP/1.0\r\n\r\n"))
+	fuzzseed.AddBytes(f,
+		"\x04\x02\x00\x19\x7f\x00\x00\x01\x00",
+		"\x04\x01\x00\x00\x00\x00\x00\x01\x00\x00",
+		"GET / HTTP/1.0\r\n\r\n",
+	)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := readSOCKS4Request(bufio.NewReaderSize(bytes.NewReader(data), readBufferSize))
 		if err != nil {
@@ -37,9 +39,11 @@ func FuzzSOCKS4Request(f *testing.F) {
 func FuzzSOCKS5Request(f *testing.F) {
 	fuzzseed.Add(f, append([]byte{5, 1, 0}, socks5Req(netip.MustParseAddrPort("127.0.0.1:25"))...))
 	fuzzseed.Add(f, append([]byte{5, 2, 2, 0}, socks5DomainReq("mx.fabrikam.com", 25)...))
-	fuzzseed.Add(f, []byte("\x05\x01\x00\x05\x01\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x19"))
-	fuzzseed.Add(f, []byte("\x05\x00"))
-	fuzzseed.Add(f, []byte("\x05\x01\x00\x05\x01\x00\x03\x00\x00\x19"))
+	fuzzseed.AddBytes(f,
+		"\x05\x01\x00\x05\x01\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x19",
+		"\x05\x00",
+		"\x05\x01\x00\x05\x01\x00\x03\x00\x00\x19",
+	)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		br := bufio.NewReaderSize(bytes.NewReader(data), readBufferSize)
 		methods, err := readSOCKS5Greeting(br)
@@ -66,11 +70,13 @@ func FuzzSOCKS5Request(f *testing.F) {
 }
 
 func FuzzHTTPProxyRequest(f *testing.F) {
-	fuzzseed.Add(f, []byte("CONNECT 127.0.0.1:25 HTTP/1.0\r\n\r\n"))
-	fuzzseed.Add(f, []byte("POST http://127.0.0.1:25/ HTTP/1.0\r\nHost: 127.0.0.1:25\r\nContent-Length: 6\r\n\r\nQUIT\r\n"))
-	fuzzseed.Add(f, []byte("GET http://[::1]:8080/a?b HTTP/1.1\r\nProxy-Connection: keep-alive\r\n\r\n"))
-	fuzzseed.Add(f, []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
-	fuzzseed.Add(f, []byte("CONNECT [::1]:443 HTTP/1.1\n\n"))
+	fuzzseed.AddBytes(f,
+		"CONNECT 127.0.0.1:25 HTTP/1.0\r\n\r\n",
+		"POST http://127.0.0.1:25/ HTTP/1.0\r\nHost: 127.0.0.1:25\r\nContent-Length: 6\r\n\r\nQUIT\r\n",
+		"GET http://[::1]:8080/a?b HTTP/1.1\r\nProxy-Connection: keep-alive\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"CONNECT [::1]:443 HTTP/1.1\n\n",
+	)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := readHTTPProxyRequest(bufio.NewReaderSize(bytes.NewReader(data), readBufferSize))
 		if err != nil {
@@ -97,10 +103,12 @@ func FuzzHTTPProxyRequest(f *testing.F) {
 }
 
 func FuzzTelnetCommand(f *testing.F) {
-	fuzzseed.Add(f, []byte("127.0.0.1:25\r\n"))
-	fuzzseed.Add(f, []byte("open 127.0.0.1 25\r\n"))
-	fuzzseed.Add(f, []byte("cisco\r\ntelnet 127.0.0.1 25\r\n"))
-	fuzzseed.Add(f, []byte("\xff\xfd\x01\xff\xfa\x18\x01\xff\xf0[::1]:25\n"))
+	fuzzseed.AddBytes(f,
+		"127.0.0.1:25\r\n",
+		"open 127.0.0.1 25\r\n",
+		"cisco\r\ntelnet 127.0.0.1 25\r\n",
+		"\xff\xfd\x01\xff\xfa\x18\x01\xff\xf0[::1]:25\n",
+	)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		br := bufio.NewReader(bytes.NewReader(data))
 		for {

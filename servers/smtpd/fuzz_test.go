@@ -111,7 +111,7 @@ func (s *fuzzSession) Auth(mech string) (sasl.Server, error) {
 // FuzzSession feeds arbitrary client bytes to a session over net.Pipe: the
 // session must end without a panic, a hang or a goroutine left running.
 func FuzzSession(f *testing.F) {
-	for _, s := range []string{
+	fuzzseed.AddBytes(f,
 		"EHLO a.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@contoso.com>\r\nDATA\r\nSubject: x\r\n\r\n..dot\r\n.\r\nQUIT\r\n",
 		"EHLO a\r\nMAIL FROM:<> BODY=BINARYMIME\r\nRCPT TO:<c@d.example>\r\nBDAT 5\r\nhelloBDAT 3 LAST\r\nabcQUIT\r\n",
 		"EHLO a\r\nMAIL FROM:<>\r\nRCPT TO:<c@d.example>\r\nBDAT 100\r\nshort",
@@ -120,9 +120,7 @@ func FuzzSession(f *testing.F) {
 		"EHLO a\r\nAUTH PLAIN\r\n*\r\nAUTH PLAIN AHUAcHc=\r\nAUTH PLAIN AHUAcHc=\r\n",
 		"HELO a\r\nMAIL FROM:<a@b> SIZE=1\r\nSTARTTLS\r\n\x00\r\n\n\n\r\r\n",
 		"EHLO a\r\nMAIL FROM:<>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nbare\nlf\n.\nstill data\r\n.\r\n",
-	} {
-		fuzzseed.Add(f, []byte(s))
-	}
+	)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		be := &fuzzBackend{}
 		lim := DefaultLimits()
