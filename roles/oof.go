@@ -30,10 +30,14 @@ import (
 // Exchange's mailbox rules agent sends it.
 
 // oofStore keeps OOF settings as one JSON file per mailbox under
-// <data>/<SERVER>/Mailbox/OOF.
+// <data>/<SERVER>/Mailbox/OOF. Only this store writes them, so it keeps
+// what it has read or written (a mailbox without a file too): delivery
+// asks for every message it stores, and a file read per message cost an
+// open, a read and a JSON parse under the store's lock.
 type oofStore struct {
-	dir string
-	mu  sync.Mutex
+	dir   string
+	mu    sync.Mutex
+	known map[string]oofRecord // by lower-case address; guarded by mu
 }
 
 // oofRecord is one mailbox's file.
@@ -49,19 +53,34 @@ func (o *oofStore) path(address string) string {
 }
 
 // load reads a mailbox's record; a mailbox never configured has OOF off.
+// The caller holds mu and may change the copy it gets.
 func (o *oofStore) load(address string) (oofRecord, error) {
-	rec := oofRecord{Settings: httpd.OOFSettings{State: "Disabled", ExternalAudience: "All"}}
-	b, err := os.ReadFile(o.path(address))
-	if errors.Is(err, fs.ErrNotExist) {
+	key := strings.ToLower(address)
+	if rec, ok := o.known[key]; ok {
+		rec.Replied = slices.Clone(rec.Replied)
 		return rec, nil
 	}
-	if err != nil {
+	rec := oofRecord{Settings: httpd.OOFSettings{State: "Disabled", ExternalAudience: "All"}}
+	b, err := os.ReadFile(o.path(address))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return rec, err
 	}
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return rec, fmt.Errorf("OOF settings of %s: %w", address, err)
+	if err == nil {
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return rec, fmt.Errorf("OOF settings of %s: %w", address, err)
+		}
 	}
+	o.remember(key, rec)
 	return rec, nil
+}
+
+// remember keeps a copy of rec as key's record; the caller holds mu.
+func (o *oofStore) remember(key string, rec oofRecord) {
+	if o.known == nil {
+		o.known = map[string]oofRecord{}
+	}
+	rec.Replied = slices.Clone(rec.Replied)
+	o.known[key] = rec
 }
 
 // save writes the record whole (temporary file, then rename).
@@ -77,7 +96,11 @@ func (o *oofStore) save(address string, rec oofRecord) error {
 	if err := os.WriteFile(tmp, b, 0o644); err != nil {
 		return err
 	}
-	return os.Rename(tmp, o.path(address))
+	if err := os.Rename(tmp, o.path(address)); err != nil {
+		return err
+	}
+	o.remember(strings.ToLower(address), rec)
+	return nil
 }
 
 var _ httpd.AutomaticReplies = webBackend{}
