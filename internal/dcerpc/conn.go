@@ -43,8 +43,9 @@ type Interface struct {
 // Options configure a Conn.
 type Options struct {
 	Interfaces []Interface
-	// NTLM authenticates binds with RPC_C_AUTHN_WINNT. Without it every
-	// authenticated bind is refused.
+	// NTLM authenticates binds with RPC_C_AUTHN_WINNT, and then calls
+	// on an association that did not authenticate fault with
+	// access denied. Without it every authenticated bind is refused.
 	NTLM *ntlm.Server
 	// AssocGroup is the association group id sent in bind_ack.
 	AssocGroup uint32

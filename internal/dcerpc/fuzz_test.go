@@ -12,9 +12,15 @@ import (
 
 var testUUID = UUIDBytes("12345678-1234-abcd-ef00-0123456789ab")
 
-func testConn() *Conn {
+// testConn is a Conn that authenticates binds with NTLM; anonConn one
+// without NTLM, whose calls need no authentication.
+func testConn() *Conn { return newTestConn(ntlm.NewServer(ntlm.Options{})) }
+
+func anonConn() *Conn { return newTestConn(nil) }
+
+func newTestConn(n *ntlm.Server) *Conn {
 	return NewConn(Options{
-		NTLM: ntlm.NewServer(ntlm.Options{}),
+		NTLM: n,
 		Interfaces: []Interface{{UUID: testUUID, Major: 1, Call: func(_ context.Context, op uint16, stub []byte) ([]byte, error) {
 			if op != 0 {
 				return nil, FaultOpRangeError
@@ -57,7 +63,7 @@ func bindResult(t *testing.T, ack []byte) uint16 {
 
 func TestBindAndCall(t *testing.T) {
 	ctx := context.Background()
-	c := testConn()
+	c := anonConn()
 	out, err := c.Handle(ctx, testBind(testUUID, ndr20))
 	if err != nil || len(out) != 1 || Type(out[0]) != PtypeBindAck || bindResult(t, out[0]) != 0 {
 		t.Fatalf("bind: %v % x", err, out)
@@ -106,8 +112,18 @@ func TestBindRejections(t *testing.T) {
 			t.Errorf("%s: %v % x", tc.name, err, out)
 		}
 	}
+	// With NTLM configured, a call on an association that did not
+	// authenticate is refused, as Exchange refuses anonymous NSPI calls.
+	c := testConn()
+	if out, err := c.Handle(ctx, testBind(testUUID, ndr20)); err != nil || bindResult(t, out[0]) != 0 {
+		t.Fatalf("anonymous bind: %v % x", err, out)
+	}
+	out, err := c.Handle(ctx, testRequest(2, 0, []byte("abcd")))
+	if err != nil || Type(out[0]) != PtypeFault || Fault(binary.LittleEndian.Uint32(out[0][24:])) != FaultAccessDenied {
+		t.Fatalf("anonymous call: %v % x", err, out)
+	}
 	// A call on a context that was never bound faults.
-	out, err := testConn().Handle(ctx, testRequest(1, 0, nil))
+	out, err = testConn().Handle(ctx, testRequest(1, 0, nil))
 	if err != nil || Type(out[0]) != PtypeFault || Fault(binary.LittleEndian.Uint32(out[0][24:])) != FaultUnknownIf {
 		t.Fatalf("unbound call: %v % x", err, out)
 	}
@@ -126,6 +142,9 @@ func FuzzHandle(f *testing.F) {
 	fuzzseed.Add(f, testBind(testUUID, ndr20), []byte{5, 0, 0, 3, 0x10, 0, 0, 0, 24, 0, 8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		c := testConn()
+		if len(a)%2 == 1 {
+			c = anonConn() // the call paths past authentication
+		}
 		for _, p := range [][]byte{a, b} {
 			if len(p) >= HeaderSize {
 				binary.LittleEndian.PutUint16(p[8:], uint16(len(p)))
