@@ -208,12 +208,15 @@ func (s *adSettings) protocol(typ string) (server, asURL, mailStore, addressBook
 	return "", "", "", "", false
 }
 
-// oabURL is the first OABUrl of the answer's Protocol blocks (EXPR for
-// outside clients, EXCH inside: both name the same OAB virtual directory).
+// oabURL is the OABUrl an outside client uses: EXPR's (the virtual
+// directory's ExternalUrl), else EXCH's (its InternalUrl), as Outlook
+// falls back when no external URL is published.
 func (s *adSettings) oabURL() string {
-	for _, p := range s.Account.Protocols {
-		if p.OABURL != "" {
-			return p.OABURL
+	for _, typ := range []string{"EXPR", "EXCH"} {
+		for _, p := range s.Account.Protocols {
+			if strings.EqualFold(p.Type, typ) && p.OABURL != "" {
+				return p.OABURL
+			}
 		}
 	}
 	return ""
