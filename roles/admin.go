@@ -145,7 +145,7 @@ func (rt *Runtime) Track(server string, q transport.TrackingQuery) ([]transport.
 	if err != nil {
 		return nil, err
 	}
-	ev, _, err := transport.SearchTracking(tr.Tracking().Dir(), tr.Server(), q)
+	ev, _, err := tr.Tracking().Search(q)
 	if ev == nil {
 		ev = []transport.TrackingEvent{}
 	}

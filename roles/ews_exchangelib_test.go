@@ -290,8 +290,7 @@ func checkAutomaticReplies(t *testing.T, rt *Runtime, got exchangelibResult, pin
 	for _, n := range []string{"1", "2"} {
 		waitMail(t, rt, "EX02", "bob@contoso.com", "oof check "+pin+" #"+n)
 	}
-	evs, _, err := transport.SearchTracking(rt.Server("EX02").transport.Tracking().Dir(), "EX02",
-		transport.TrackingQuery{EventID: "SUBMIT", Subject: "Automatic reply: oof check " + pin + " #"})
+	evs, _, err := rt.Server("EX02").transport.Tracking().Search(transport.TrackingQuery{EventID: "SUBMIT", Subject: "Automatic reply: oof check " + pin + " #"})
 	if err != nil || len(evs) != 1 {
 		t.Errorf("EX02 submitted %d automatic replies to alice's two messages (%v), want one", len(evs), err)
 	}
@@ -324,8 +323,7 @@ func TestAutomaticReplyExternal(t *testing.T) {
 	}
 	// Replies are submitted during delivery: with both messages in bob's
 	// mailbox, EX02's tracking log holds every reply there will be.
-	evs, _, err := transport.SearchTracking(rt.Server("EX02").transport.Tracking().Dir(), "EX02",
-		transport.TrackingQuery{EventID: "SUBMIT", Subject: "Automatic reply: question"})
+	evs, _, err := rt.Server("EX02").transport.Tracking().Search(transport.TrackingQuery{EventID: "SUBMIT", Subject: "Automatic reply: question"})
 	if err != nil || len(evs) != 1 {
 		t.Errorf("EX02 submitted %d automatic replies to carol's two messages (%v), want one", len(evs), err)
 	}

@@ -116,7 +116,7 @@ func waitMail(t *testing.T, rt *Runtime, server, address, subject string) string
 func track(t *testing.T, rt *Runtime, server string, q transport.TrackingQuery) []transport.TrackingEvent {
 	t.Helper()
 	s := rt.Server(server)
-	ev, _, err := transport.SearchTracking(s.transport.Tracking().Dir(), server, q)
+	ev, _, err := s.transport.Tracking().Search(q)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -150,7 +150,7 @@ func TestOWASendGoesThroughTransport(t *testing.T) {
 	if err != nil || len(sent) != 1 || sent[0].Subject != "from owa" {
 		t.Errorf("Sent Items = %+v, %v", sent, err)
 	}
-	evs, _, _ := transport.SearchTracking(rt.Server("EX01").transport.Tracking().Dir(), "EX01", transport.TrackingQuery{MessageID: "<owa-1@contoso.com>"})
+	evs, _, _ := rt.Server("EX01").transport.Tracking().Search(transport.TrackingQuery{MessageID: "<owa-1@contoso.com>"})
 	if !hasEvent(evs, "SUBMIT", "") || !hasEvent(evs, "RECEIVE", `EX01\Mailbox Transport Submission`) {
 		t.Errorf("tracking = %+v", evs)
 	}

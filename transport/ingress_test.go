@@ -146,7 +146,7 @@ func TestIngressQueuesWithExchangeHeaders(t *testing.T) {
 		t.Errorf("body = %q", m.Body)
 	}
 	waitFor(t, "the queue to empty", func() bool { return len(tr.Messages("")) == 0 })
-	evs, _, err := SearchTracking(tr.Tracking().Dir(), "EX01", TrackingQuery{MessageID: "<m1@fabrikam.com>", EventID: EventReceive})
+	evs, _, err := tr.Tracking().Search(TrackingQuery{MessageID: "<m1@fabrikam.com>", EventID: EventReceive})
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("RECEIVE events = %v, %v; want one", evs, err)
 	}
@@ -266,7 +266,7 @@ func TestIngressMailboxDelivery(t *testing.T) {
 	if last := fields[len(fields)-1]; last.Name != HeaderMessageLatency || !strings.HasPrefix(string(last.Raw), HeaderMessageLatency+": SRV=ex01.contoso.com:TOTAL=") {
 		t.Errorf("last field = %q, want MessageLatency", last.Raw)
 	}
-	evs, _, err := SearchTracking(tr.Tracking().Dir(), "EX01", TrackingQuery{MessageID: "<m2@fabrikam.com>"})
+	evs, _, err := tr.Tracking().Search(TrackingQuery{MessageID: "<m2@fabrikam.com>"})
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("tracking = %+v, %v; want one DELIVER", evs, err)
 	}

@@ -2,7 +2,6 @@ package transport
 
 import (
 	"bufio"
-	"encoding/csv"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -47,11 +46,10 @@ type ProtocolLog struct {
 	mu   sync.Mutex
 	f    *os.File
 	bw   *bufio.Writer
-	w    *csv.Writer
 	size int64
 	// dayNum is the open file's day (UTC) as yyyymmdd.
 	dayNum int
-	rec    [9]string // the line being written (csv.Writer keeps none of it)
+	line   []byte // the line being written
 
 	stop chan struct{}
 	done chan struct{}
@@ -96,8 +94,7 @@ func (l *ProtocolLog) flusher() {
 func (l *ProtocolLog) Flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.w != nil {
-		l.w.Flush()
+	if l.bw != nil {
 		l.bw.Flush()
 	}
 }
@@ -114,7 +111,7 @@ func (l *ProtocolLog) Close() error {
 	defer l.mu.Unlock()
 	if l.f != nil {
 		l.f.Close()
-		l.f, l.w, l.bw = nil, nil, nil
+		l.f, l.bw = nil, nil
 	}
 	return nil
 }
@@ -129,11 +126,21 @@ func (l *ProtocolLog) Write(p ProtocolLine) {
 	if err := l.open(p.Time); err != nil {
 		return
 	}
-	l.rec = [9]string{p.Time.UTC().Format("2006-01-02T15:04:05.000Z"), p.Connector, p.Session, strconv.Itoa(p.Seq), p.Local, p.Remote, p.Event, p.Data, p.Context}
-	rec := l.rec[:]
-	l.w.Write(rec)
-	for _, f := range rec {
-		l.size += int64(len(f)) + 1
+	b := p.Time.UTC().AppendFormat(l.line[:0], "2006-01-02T15:04:05.000Z")
+	for _, f := range [...]string{p.Connector, p.Session} {
+		b = appendCSVField(append(b, ','), f)
+	}
+	b = strconv.AppendInt(append(b, ','), int64(p.Seq), 10)
+	for _, f := range [...]string{p.Local, p.Remote, p.Event, p.Data, p.Context} {
+		b = appendCSVField(append(b, ','), f)
+	}
+	b = append(b, '\r', '\n')
+	l.bw.Write(b)
+	l.size += int64(len(b))
+	if cap(b) <= 4<<10 {
+		l.line = b // kept for the next line; a long one is not
+	} else {
+		l.line = nil
 	}
 }
 
@@ -144,7 +151,6 @@ func (l *ProtocolLog) open(t time.Time) error {
 	}
 	day := t.UTC().Format("20060102")
 	if l.f != nil {
-		l.w.Flush()
 		l.bw.Flush()
 		l.f.Close()
 		l.f = nil
@@ -171,7 +177,5 @@ func (l *ProtocolLog) open(t time.Time) error {
 		fmt.Fprintf(l.bw, "#Software: Microsoft Exchange Server\r\n#Version: 15.0.0.0\r\n#Log-type: %s\r\n#Date: %s\r\n#Fields: date-time,connector-id,session-id,sequence-number,local-endpoint,remote-endpoint,event,data,context\r\n",
 			logType, t.UTC().Format("2006-01-02T15:04:05.000Z"))
 	}
-	l.w = csv.NewWriter(l.bw)
-	l.w.UseCRLF = true
 	return nil
 }

@@ -122,6 +122,13 @@ func formatID(n int64) string {
 // TrackingLog writes one server's message tracking log in Exchange's CSV
 // format under TransportRoles/Logs/MessageTracking: a file per day and
 // family, MSGTRK<yyyymmdd>-<n>.log, a new <n> after MaxFileSize.
+//
+// Lines are buffered and written flushDelay after the first of them
+// (Exchange's log writer buffers too): on the mail path that is one write
+// for a burst of events instead of one per event (five per message on
+// the Edge path), and none of them under the transport's lock. Search
+// and Close write what is buffered first; a reader of the files sees a
+// line at most flushDelay late.
 type TrackingLog struct {
 	dir     string
 	server  string
@@ -130,6 +137,16 @@ type TrackingLog struct {
 
 	mu    sync.Mutex
 	files map[LogKind]*trackingFile
+	// retired are files rolled over (day or size) whose last lines are
+	// not written yet; the next flush writes and closes them.
+	retired []*trackingFile
+	// timer is armed while lines wait to be written.
+	timer *time.Timer
+	// werr is the last failed write, returned by the next Write.
+	werr error
+	// wmu orders the flushes: one writes at a time, in the order the
+	// lines were buffered.
+	wmu sync.Mutex
 	// MaxFileSize rolls a file over to the next -<n> (Exchange: 10 MB).
 	MaxFileSize int64
 	// Observe, when set, sees every event once it is written (the
@@ -137,12 +154,17 @@ type TrackingLog struct {
 	Observe func(*TrackingEvent)
 }
 
+// flushDelay is how long a tracking line may wait in memory for others
+// to share its write.
+const flushDelay = 20 * time.Millisecond
+
 type trackingFile struct {
 	f    *os.File
-	w    *csv.Writer
 	day  string
 	n    int
 	size int64
+	// pend holds the lines not yet written; spare is the other buffer.
+	pend, spare []byte
 }
 
 // NewTrackingLog writes under dir for server; build is "15.2.1258.12".
@@ -169,7 +191,9 @@ func logVersion(build string) string {
 // Dir is the MessageTracking directory.
 func (l *TrackingLog) Dir() string { return l.dir }
 
-// Write appends an event to the family's current file.
+// Write appends an event to the family's current file (buffered: see
+// TrackingLog). The error is one of opening the file, or of an earlier
+// buffered write that failed.
 func (l *TrackingLog) Write(kind LogKind, e *TrackingEvent) error {
 	if e.Timestamp.IsZero() {
 		e.Timestamp = l.now()
@@ -178,26 +202,88 @@ func (l *TrackingLog) Write(kind LogKind, e *TrackingEvent) error {
 		e.LogID = uuid.NewString()
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	tf, err := l.file(kind, e.Timestamp)
 	if err != nil {
+		l.mu.Unlock()
 		return err
 	}
-	rec := e.record(l.version)
-	if err := tf.w.Write(rec); err != nil {
-		return fmt.Errorf("tracking: %w", err)
+	n := len(tf.pend)
+	tf.pend = appendCSV(tf.pend, e.record(l.version))
+	tf.size += int64(len(tf.pend) - n)
+	if l.timer == nil {
+		l.timer = time.AfterFunc(flushDelay, l.flushTimer)
 	}
-	tf.w.Flush()
-	if err := tf.w.Error(); err != nil {
-		return fmt.Errorf("tracking: %w", err)
+	err, l.werr = l.werr, nil
+	observe := l.Observe
+	l.mu.Unlock()
+	if observe != nil {
+		observe(e)
 	}
-	for _, f := range rec {
-		tf.size += int64(len(f)) + 1
+	return err
+}
+
+func (l *TrackingLog) flushTimer() {
+	if err := l.Flush(); err != nil {
+		l.mu.Lock()
+		l.werr = err
+		l.mu.Unlock()
 	}
-	if l.Observe != nil {
-		l.Observe(e)
+}
+
+// Flush writes the buffered lines and closes the files rolled over.
+func (l *TrackingLog) Flush() error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	type chunk struct {
+		tf    *trackingFile
+		b     []byte
+		close bool
 	}
-	return nil
+	var work []chunk
+	l.mu.Lock()
+	if l.timer != nil {
+		l.timer.Stop()
+		l.timer = nil
+	}
+	for _, tf := range l.retired {
+		work = append(work, chunk{tf, tf.pend, true})
+	}
+	l.retired = nil
+	for _, tf := range l.files {
+		if len(tf.pend) > 0 {
+			work = append(work, chunk{tf, tf.pend, false})
+			tf.pend, tf.spare = tf.spare[:0], nil
+		}
+	}
+	l.mu.Unlock()
+	var first error
+	for _, c := range work {
+		if len(c.b) > 0 {
+			if _, err := c.tf.f.Write(c.b); err != nil && first == nil {
+				first = fmt.Errorf("tracking: %w", err)
+			}
+		}
+		if c.close {
+			c.tf.f.Close()
+		}
+	}
+	l.mu.Lock()
+	for _, c := range work {
+		if !c.close && c.tf.spare == nil && cap(c.b) <= 1<<20 {
+			c.tf.spare = c.b[:0]
+		}
+	}
+	l.mu.Unlock()
+	return first
+}
+
+// Search is SearchTracking on this log's files, after writing what is
+// buffered.
+func (l *TrackingLog) Search(q TrackingQuery) ([]TrackingEvent, int, error) {
+	if err := l.Flush(); err != nil {
+		return nil, 0, err
+	}
+	return SearchTracking(l.dir, l.server, q)
 }
 
 func (l *TrackingLog) file(kind LogKind, t time.Time) (*trackingFile, error) {
@@ -208,7 +294,7 @@ func (l *TrackingLog) file(kind LogKind, t time.Time) (*trackingFile, error) {
 	}
 	n := 1
 	if tf != nil {
-		tf.f.Close()
+		l.retired = append(l.retired, tf)
 		if tf.day == day {
 			n = tf.n + 1
 		}
@@ -226,27 +312,31 @@ func (l *TrackingLog) file(kind LogKind, t time.Time) (*trackingFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tracking: %w", err)
 	}
-	st, _ := f.Stat()
-	if st.Size() == 0 {
-		fmt.Fprintf(f, "#Software: Microsoft Exchange Server\r\n#Version: %s\r\n#Log-type: Message Tracking Log\r\n#Date: %s\r\n#Fields: %s\r\n",
-			l.version, t.UTC().Format("2006-01-02T15:04:05.000Z"), strings.Join(trackingFields, ","))
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("tracking: %w", err)
 	}
-	w := csv.NewWriter(f)
-	w.UseCRLF = true
-	tf = &trackingFile{f: f, w: w, day: day, n: n, size: st.Size()}
+	tf = &trackingFile{f: f, day: day, n: n, size: st.Size()}
+	if st.Size() == 0 {
+		tf.pend = fmt.Appendf(nil, "#Software: Microsoft Exchange Server\r\n#Version: %s\r\n#Log-type: Message Tracking Log\r\n#Date: %s\r\n#Fields: %s\r\n",
+			l.version, t.UTC().Format("2006-01-02T15:04:05.000Z"), strings.Join(trackingFields, ","))
+		tf.size = int64(len(tf.pend))
+	}
 	l.files[kind] = tf
 	return tf, nil
 }
 
-// Close closes the open files.
+// Close writes what is buffered and closes the open files.
 func (l *TrackingLog) Close() error {
+	err := l.Flush()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for k, tf := range l.files {
 		tf.f.Close()
 		delete(l.files, k)
 	}
-	return nil
+	return err
 }
 
 // TrackingQuery holds Get-MessageTrackingLog's filters; zero fields match all.

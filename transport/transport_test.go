@@ -147,7 +147,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func events(t *testing.T, tr *Transport, q TrackingQuery) []string {
 	t.Helper()
-	evs, _, err := SearchTracking(tr.Tracking().Dir(), "EX01", q)
+	evs, _, err := tr.Tracking().Search(q)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,14 +4,44 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	stopProfile, err := startCPUProfile(os.Getenv("EXSIM_CPUPROFILE"))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "exsim: EXSIM_CPUPROFILE: %v\n", err)
+		os.Exit(2)
+	}
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
+	stopProfile()
 	os.Exit(code)
+}
+
+// startCPUProfile writes a CPU profile of the whole run to path (none when
+// path is empty) until the returned function is called: how the profiles
+// in docs/PERFORMANCE.md are taken (`EXSIM_CPUPROFILE=cpu.prof exsim up`,
+// then `go tool pprof exsim cpu.prof`).
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
