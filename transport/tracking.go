@@ -156,7 +156,7 @@ type TrackingLog struct {
 
 // flushDelay is how long a tracking line may wait in memory for others
 // to share its write.
-const flushDelay = 20 * time.Millisecond
+const flushDelay = 10 * time.Millisecond
 
 type trackingFile struct {
 	f    *os.File
