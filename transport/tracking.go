@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -121,14 +122,9 @@ func formatID(n int64) string {
 
 // TrackingLog writes one server's message tracking log in Exchange's CSV
 // format under TransportRoles/Logs/MessageTracking: a file per day and
-// family, MSGTRK<yyyymmdd>-<n>.log, a new <n> after MaxFileSize.
-//
-// Lines are buffered and written flushDelay after the first of them
-// (Exchange's log writer buffers too): on the mail path that is one write
-// for a burst of events instead of one per event (five per message on
-// the Edge path), and none of them under the transport's lock. Search
-// and Close write what is buffered first; a reader of the files sees a
-// line at most flushDelay late.
+// family, MSGTRK<yyyymmdd>-<n>.log, a new <n> after MaxFileSize. Lines are
+// buffered (see logFiles), and none is written under the transport's
+// lock; Search and Close write what is buffered first.
 type TrackingLog struct {
 	dir     string
 	server  string
@@ -136,35 +132,13 @@ type TrackingLog struct {
 	now     func() time.Time
 
 	mu    sync.Mutex
-	files map[LogKind]*trackingFile
-	// retired are files rolled over (day or size) whose last lines are
-	// not written yet; the next flush writes and closes them.
-	retired []*trackingFile
-	// timer is armed while lines wait to be written.
-	timer *time.Timer
-	// werr is the last failed write, returned by the next Write.
-	werr error
-	// wmu orders the flushes: one writes at a time, in the order the
-	// lines were buffered.
-	wmu sync.Mutex
-	// MaxFileSize rolls a file over to the next -<n> (Exchange: 10 MB).
+	files map[LogKind]*logFiles
+	// MaxFileSize rolls a file over to the next -<n> (Exchange: 10 MB); a
+	// family takes it when its first event is written.
 	MaxFileSize int64
 	// Observe, when set, sees every event once it is written (the
 	// process's counters of submitted and delivered messages).
 	Observe func(*TrackingEvent)
-}
-
-// flushDelay is how long a tracking line may wait in memory for others
-// to share its write.
-const flushDelay = 10 * time.Millisecond
-
-type trackingFile struct {
-	f    *os.File
-	day  string
-	n    int
-	size int64
-	// pend holds the lines not yet written; spare is the other buffer.
-	pend, spare []byte
 }
 
 // NewTrackingLog writes under dir for server; build is "15.2.1258.12".
@@ -175,7 +149,7 @@ func NewTrackingLog(dir, server, build string, now func() time.Time) (*TrackingL
 	if now == nil {
 		now = time.Now
 	}
-	return &TrackingLog{dir: dir, server: server, version: logVersion(build), now: now, files: map[LogKind]*trackingFile{}, MaxFileSize: 10 << 20}, nil
+	return &TrackingLog{dir: dir, server: server, version: logVersion(build), now: now, files: map[LogKind]*logFiles{}, MaxFileSize: 10 << 20}, nil
 }
 
 // logVersion turns 15.2.1258.12 into Exchange's log header form 15.02.1258.012.
@@ -191,9 +165,8 @@ func logVersion(build string) string {
 // Dir is the MessageTracking directory.
 func (l *TrackingLog) Dir() string { return l.dir }
 
-// Write appends an event to the family's current file (buffered: see
-// TrackingLog). The error is one of opening the file, or of an earlier
-// buffered write that failed.
+// Write appends an event to the family's current file (buffered). The
+// error is one of opening the file, or of an earlier write that failed.
 func (l *TrackingLog) Write(kind LogKind, e *TrackingEvent) error {
 	if e.Timestamp.IsZero() {
 		e.Timestamp = l.now()
@@ -201,81 +174,53 @@ func (l *TrackingLog) Write(kind LogKind, e *TrackingEvent) error {
 	if e.LogID == "" {
 		e.LogID = uuid.NewString()
 	}
-	l.mu.Lock()
-	tf, err := l.file(kind, e.Timestamp)
+	err := l.family(kind).append(e.Timestamp, func(b []byte) []byte { return appendCSV(b, e.record(l.version)) })
 	if err != nil {
-		l.mu.Unlock()
-		return err
+		return fmt.Errorf("tracking: %w", err)
 	}
-	n := len(tf.pend)
-	tf.pend = appendCSV(tf.pend, e.record(l.version))
-	tf.size += int64(len(tf.pend) - n)
-	if l.timer == nil {
-		l.timer = time.AfterFunc(flushDelay, l.flushTimer)
+	if l.Observe != nil {
+		l.Observe(e)
 	}
-	err, l.werr = l.werr, nil
-	observe := l.Observe
-	l.mu.Unlock()
-	if observe != nil {
-		observe(e)
-	}
-	return err
+	return nil
 }
 
-func (l *TrackingLog) flushTimer() {
-	if err := l.Flush(); err != nil {
-		l.mu.Lock()
-		l.werr = err
-		l.mu.Unlock()
+// family returns kind's files, set up on first use.
+func (l *TrackingLog) family(kind LogKind) *logFiles {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.files[kind]
+	if f == nil {
+		f = &logFiles{dir: l.dir, prefix: string(kind), maxSize: l.MaxFileSize, header: func(t time.Time) []byte {
+			return fmt.Appendf(nil, "#Software: Microsoft Exchange Server\r\n#Version: %s\r\n#Log-type: Message Tracking Log\r\n#Date: %s\r\n#Fields: %s\r\n",
+				l.version, t.UTC().Format("2006-01-02T15:04:05.000Z"), strings.Join(trackingFields, ","))
+		}}
+		l.files[kind] = f
 	}
+	return f
 }
 
-// Flush writes the buffered lines and closes the files rolled over.
-func (l *TrackingLog) Flush() error {
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	type chunk struct {
-		tf    *trackingFile
-		b     []byte
-		close bool
-	}
-	var work []chunk
+// each calls fn for every family written so far.
+func (l *TrackingLog) each(fn func(*logFiles) error) error {
 	l.mu.Lock()
-	if l.timer != nil {
-		l.timer.Stop()
-		l.timer = nil
-	}
-	for _, tf := range l.retired {
-		work = append(work, chunk{tf, tf.pend, true})
-	}
-	l.retired = nil
-	for _, tf := range l.files {
-		if len(tf.pend) > 0 {
-			work = append(work, chunk{tf, tf.pend, false})
-			tf.pend, tf.spare = tf.spare[:0], nil
-		}
+	fams := make([]*logFiles, 0, len(l.files))
+	for _, f := range l.files {
+		fams = append(fams, f)
 	}
 	l.mu.Unlock()
-	var first error
-	for _, c := range work {
-		if len(c.b) > 0 {
-			if _, err := c.tf.f.Write(c.b); err != nil && first == nil {
-				first = fmt.Errorf("tracking: %w", err)
-			}
-		}
-		if c.close {
-			c.tf.f.Close()
+	var errs []error
+	for _, f := range fams {
+		if err := fn(f); err != nil {
+			errs = append(errs, fmt.Errorf("tracking: %w", err))
 		}
 	}
-	l.mu.Lock()
-	for _, c := range work {
-		if !c.close && c.tf.spare == nil && cap(c.b) <= 1<<20 {
-			c.tf.spare = c.b[:0]
-		}
-	}
-	l.mu.Unlock()
-	return first
+	return errors.Join(errs...)
 }
+
+// Flush writes the buffered lines.
+func (l *TrackingLog) Flush() error { return l.each((*logFiles).Flush) }
+
+// Close writes what is buffered and closes the open files.
+func (l *TrackingLog) Close() error { return l.each((*logFiles).Close) }
 
 // Search is SearchTracking on this log's files, after writing what is
 // buffered.
@@ -284,59 +229,6 @@ func (l *TrackingLog) Search(q TrackingQuery) ([]TrackingEvent, int, error) {
 		return nil, 0, err
 	}
 	return SearchTracking(l.dir, l.server, q)
-}
-
-func (l *TrackingLog) file(kind LogKind, t time.Time) (*trackingFile, error) {
-	day := t.UTC().Format("20060102")
-	tf := l.files[kind]
-	if tf != nil && tf.day == day && tf.size < l.MaxFileSize {
-		return tf, nil
-	}
-	n := 1
-	if tf != nil {
-		l.retired = append(l.retired, tf)
-		if tf.day == day {
-			n = tf.n + 1
-		}
-	} else {
-		// Continue after the files an earlier run left for today.
-		for {
-			if _, err := os.Stat(filepath.Join(l.dir, fmt.Sprintf("%s%s-%d.log", kind, day, n+1))); err != nil {
-				break
-			}
-			n++
-		}
-	}
-	path := filepath.Join(l.dir, fmt.Sprintf("%s%s-%d.log", kind, day, n))
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("tracking: %w", err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("tracking: %w", err)
-	}
-	tf = &trackingFile{f: f, day: day, n: n, size: st.Size()}
-	if st.Size() == 0 {
-		tf.pend = fmt.Appendf(nil, "#Software: Microsoft Exchange Server\r\n#Version: %s\r\n#Log-type: Message Tracking Log\r\n#Date: %s\r\n#Fields: %s\r\n",
-			l.version, t.UTC().Format("2006-01-02T15:04:05.000Z"), strings.Join(trackingFields, ","))
-		tf.size = int64(len(tf.pend))
-	}
-	l.files[kind] = tf
-	return tf, nil
-}
-
-// Close writes what is buffered and closes the open files.
-func (l *TrackingLog) Close() error {
-	err := l.Flush()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for k, tf := range l.files {
-		tf.f.Close()
-		delete(l.files, k)
-	}
-	return err
 }
 
 // TrackingQuery holds Get-MessageTrackingLog's filters; zero fields match all.

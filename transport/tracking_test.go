@@ -76,3 +76,26 @@ func TestTrackingLogBuffersAndRollsOver(t *testing.T) {
 		time.Sleep(flushDelay / 2)
 	}
 }
+
+// A process's first file of the day continues after the files an earlier
+// run left, past one that is already full.
+func TestLogFilesContinueAfterEarlierRun(t *testing.T) {
+	dir := t.TempDir()
+	for name, size := range map[string]int{"RECV20261205-1.log": 100, "RECV20261205-2.log": 4096} {
+		if err := os.WriteFile(filepath.Join(dir, name), make([]byte, size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := &logFiles{dir: dir, prefix: "RECV", maxSize: 4096, header: func(time.Time) []byte { return []byte("#header\r\n") }}
+	day := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	if err := l.append(day, func(b []byte) []byte { return append(b, "line\r\n"...) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "RECV20261205-3.log"))
+	if err != nil || string(b) != "#header\r\nline\r\n" {
+		t.Fatalf("RECV20261205-3.log = %q, %v", b, err)
+	}
+}
