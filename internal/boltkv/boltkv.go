@@ -1,6 +1,6 @@
-// Package boltkv holds the bbolt bucket operations more than one of
-// exsim's databases needs (the transport queue's and the mailbox store's
-// exactly-once records).
+// Package boltkv holds bbolt bucket operations the mailbox store's
+// exactly-once records use (the transport queue was a bbolt database too
+// until its log replaced it).
 package boltkv
 
 import "go.etcd.io/bbolt"
