@@ -49,7 +49,7 @@ func (s *Store) DeliverOnce(ctx context.Context, id string, msg []byte, mailboxe
 	}
 	sum := summarize(msg)
 	now := time.Now()
-	err := s.submit(ctx, func(w *wtx) error {
+	err := s.submitOp(ctx, &op{gather: true, apply: func(w *wtx) error {
 		var bodyID uint64
 		stored := 0
 		for i := range out {
@@ -95,7 +95,7 @@ func (s *Store) DeliverOnce(ctx context.Context, id string, msg []byte, mailboxe
 			return addRef(w.Tx, bodyID, stored)
 		}
 		return nil
-	})
+	}})
 	if err != nil {
 		return nil, err
 	}
