@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -47,8 +46,14 @@ func csvNeedsQuotes(field string) bool {
 	if field == "" {
 		return false
 	}
-	if field == `\.` || strings.ContainsAny(field, ",\"\r\n") {
+	if field == `\.` {
 		return true
+	}
+	for i := 0; i < len(field); i++ {
+		switch field[i] {
+		case ',', '"', '\r', '\n':
+			return true
+		}
 	}
 	r, _ := utf8.DecodeRuneInString(field)
 	return unicode.IsSpace(r)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -135,6 +136,10 @@ func (r *Resolver) exchangeOver(ctx context.Context, network string, srv netip.A
 // udpRoundTrip writes one datagram and reads datagrams until one answers q;
 // others (late answers to earlier queries, forgeries) are skipped
 // (RFC 5452 section 9.1).
+// udpBufs are the buffers UDP answers are read into: a datagram can be as
+// large as 64 KiB, and a lookup per new connection should not allocate one.
+var udpBufs = sync.Pool{New: func() any { b := make([]byte, 65535); return &b }}
+
 func udpRoundTrip(conn net.Conn, q *dns.Msg) (*dns.Msg, error) {
 	wire, err := q.Pack()
 	if err != nil {
@@ -143,7 +148,9 @@ func udpRoundTrip(conn net.Conn, q *dns.Msg) (*dns.Msg, error) {
 	if _, err := conn.Write(wire); err != nil {
 		return nil, err
 	}
-	buf := make([]byte, 65535)
+	bp := udpBufs.Get().(*[]byte)
+	defer udpBufs.Put(bp)
+	buf := *bp
 	for {
 		n, err := conn.Read(buf)
 		if err != nil {
