@@ -125,7 +125,7 @@ func (s *Spool) load() error {
 		s.st, s.end = newSpoolState(), int64(len(spoolMagic))
 		return nil
 	}
-	st, end, err := replay(s.f)
+	st, end, err := replay(s.f, fi.Size())
 	if err != nil {
 		return fmt.Errorf("queue: %s: %w (exsim keeps its queue in this file; move it away to start with an empty queue)", s.path, err)
 	}

@@ -164,10 +164,10 @@ func (st *spoolState) markSeen(key string, v seenVal) {
 	st.last = max(st.last, v.id)
 }
 
-// replay reads the log in f into a state. It returns the offset where the
-// whole records end; what follows (a write cut short) is the caller's to
-// set aside.
-func replay(f *os.File) (*spoolState, int64, error) {
+// replay reads the log in f, size bytes long, into a state. It returns
+// the offset where the whole records end; what follows (a write cut
+// short) is the caller's to set aside.
+func replay(f *os.File, size int64) (*spoolState, int64, error) {
 	st := newSpoolState()
 	r := bufio.NewReaderSize(f, 1<<16)
 	magic := make([]byte, len(spoolMagic))
@@ -182,8 +182,8 @@ func replay(f *os.File) (*spoolState, int64, error) {
 			return st, off, nil
 		}
 		n := binary.BigEndian.Uint32(hdr[:])
-		if n > maxRecord {
-			return st, off, nil
+		if n > maxRecord || off+recHeader+int64(n) > size {
+			return st, off, nil // damage or a torn write: not allocated for
 		}
 		if cap(payload) < int(n) {
 			payload = make([]byte, n)
