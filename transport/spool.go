@@ -183,10 +183,7 @@ func (s *Spool) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	s.signal()
 	<-s.committerDone
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
@@ -204,12 +201,17 @@ func (s *Spool) batchLocked() (*spoolBatch, error) {
 	if s.cur == nil {
 		s.cur = &spoolBatch{done: make(chan struct{}), buf: s.spare[:0]}
 		s.spare = nil
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
+		s.signal()
 	}
 	return s.cur, nil
+}
+
+// signal wakes the committer (a wake already pending is enough).
+func (s *Spool) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // committer writes the gathered batches, one write and one fdatasync each.
