@@ -55,6 +55,8 @@ type Spool struct {
 	err      error       // a failed write: every later call fails with it
 	closed   bool
 	problems []error // found while opening, reported by the first Load
+	// onProblem hears of what goes wrong later (a compaction that failed).
+	onProblem func(error)
 
 	// Owned by the committer goroutine.
 	end           int64 // where the next batch is written
@@ -95,7 +97,7 @@ func OpenSpool(path string) (*Spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: open %s: %w", path, err)
 	}
-	s := &Spool{path: path, f: f, wake: make(chan struct{}, 1), committerDone: make(chan struct{})}
+	s := &Spool{path: path, f: f, compactAfter: compactMin, wake: make(chan struct{}, 1), committerDone: make(chan struct{})}
 	if err := s.load(); err != nil {
 		f.Close()
 		return nil, err
@@ -136,11 +138,26 @@ func (s *Spool) load() error {
 		}
 	}
 	s.st.pruneSeen(time.Now().Add(-SeenWindow).UnixNano())
-	s.compactAfter = compactMin
-	if s.end > compactMin && s.end > 4*s.st.live {
-		s.compact()
+	if s.shouldCompact() {
+		if err := s.compact(); err != nil {
+			s.problems = append(s.problems, err)
+		}
 	}
 	return nil
+}
+
+// shouldCompact: the log has grown past compactAfter and its live records
+// are under a quarter of it. The caller holds mu or owns the committer.
+func (s *Spool) shouldCompact() bool {
+	return s.end > s.compactAfter && s.end > 4*s.st.live
+}
+
+// OnProblem sets who hears of problems after opening (Load reports those
+// of opening): a compaction that failed and left the old log in place.
+func (s *Spool) OnProblem(f func(error)) {
+	s.mu.Lock()
+	s.onProblem = f
+	s.mu.Unlock()
 }
 
 // setTailAside copies what follows the last whole record into a file of
@@ -247,9 +264,11 @@ func (s *Spool) commit(b *spoolBatch) {
 		close(b.done)
 		return
 	}
-	_, err = s.f.WriteAt(b.buf, s.end)
-	if err == nil {
-		err = datasync(s.f)
+	if len(b.buf) > 0 { // else callers only wait for the commits before
+		_, err = s.f.WriteAt(b.buf, s.end)
+		if err == nil {
+			err = datasync(s.f)
+		}
 	}
 	s.mu.Lock()
 	if err != nil {
@@ -272,17 +291,19 @@ func (s *Spool) commit(b *spoolBatch) {
 			s.spare = b.buf
 		}
 	}
-	compact := err == nil && s.end > s.compactAfter && s.end > 4*s.st.live
+	compact, report := err == nil && s.shouldCompact(), s.onProblem
 	s.mu.Unlock()
 	close(b.done)
 	if compact {
-		s.compact()
+		if err := s.compact(); err != nil && report != nil {
+			report(err)
+		}
 	}
 }
 
 // compact rewrites the log with only its live records. A failure leaves
 // the old log in place and is tried again when the log has grown further.
-func (s *Spool) compact() {
+func (s *Spool) compact() error {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
 	s.mu.Lock()
@@ -301,9 +322,8 @@ func (s *Spool) compact() {
 		}
 	}
 	if err != nil {
-		s.problems = append(s.problems, fmt.Errorf("queue: compact %s: %w", s.path, err))
 		s.compactAfter = s.end + compactMin
-		return
+		return fmt.Errorf("queue: compact %s (the log stays as it is): %w", s.path, err)
 	}
 	syncDir(filepath.Dir(s.path))
 	for id, off := range offs {
@@ -312,6 +332,7 @@ func (s *Spool) compact() {
 	s.f.Close()
 	s.f, s.end = nf, end
 	s.compactAfter = max(compactMin, 2*end)
+	return nil
 }
 
 // Put stores a new message and its body and assigns m.ID. It returns once

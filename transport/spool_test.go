@@ -449,3 +449,40 @@ func TestSpoolCompactsUnderLoad(t *testing.T) {
 		}
 	}
 }
+
+// A compaction that cannot write its new file leaves the log as it is,
+// and the server hears of it; storing goes on.
+func TestSpoolReportsFailedCompaction(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mail.que")
+	s := openSpool(t, path)
+	var mu sync.Mutex
+	var reported []error
+	s.OnProblem(func(err error) {
+		mu.Lock()
+		reported = append(reported, err)
+		mu.Unlock()
+	})
+	// Where the compacted log would go, a directory that is not empty.
+	if err := os.MkdirAll(filepath.Join(path+".compact", "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for range 80 {
+		ids = append(ids, put(t, s, spoolMsg("", "bob@contoso.com"), strings.Repeat("x", 64<<10)))
+	}
+	if err := s.Delete(ids...); err != nil {
+		t.Fatal(err)
+	}
+	kept := put(t, s, spoolMsg("", "bob@contoso.com"), "kept") // the commit that tries
+	mu.Lock()
+	if len(reported) != 1 || !strings.Contains(reported[0].Error(), "compact "+path) {
+		t.Errorf("reported %v; want the failed compaction once", reported)
+	}
+	mu.Unlock()
+	s.Close()
+	os.RemoveAll(path + ".compact")
+	s = openSpool(t, path)
+	if _, bodies := loadAll(t, s); len(bodies) != 1 || bodies[kept] != "kept" {
+		t.Errorf("after restart: %v", bodies)
+	}
+}

@@ -112,6 +112,7 @@ func New(o Options) (*Transport, error) {
 	for _, p := range problems {
 		t.log.Error("queue database", "err", p)
 	}
+	spool.OnProblem(func(err error) { t.log.Error("queue database", "err", err) })
 	t.mu.Lock()
 	for _, m := range msgs {
 		t.msgs[m.ID] = m
