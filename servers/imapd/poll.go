@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"cmp"
 	"errors"
 	"slices"
 
@@ -52,7 +53,8 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	// Expunges first, highest sequence number first so that each number is
 	// still valid when the client applies it.
 	if allowExpunge && len(v.expunged) > 0 {
-		gone := sortedUIDs(v.expunged)
+		slices.Sort(v.expunged) // dropUIDs searches it; duplicates do no harm
+		gone := v.expunged
 		v.expunged = nil
 		if err := v.dropUIDs(gone, w.WriteExpunge); err != nil {
 			return err
@@ -69,7 +71,13 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if err != nil {
 		return storeError(err)
 	}
-	// infos are in UID order, so FETCH FLAGS go out in sequence order.
+	return v.apply(w, infos)
+}
+
+// apply brings the view up to date with infos (in UID order): FETCH FLAGS
+// for its messages whose flags changed, in sequence order, and EXISTS for
+// the messages newer than its last.
+func (v *view) apply(w *imapserver.UpdateWriter, infos []store.MessageInfo) error {
 	var last imap.UID
 	if n := len(v.msgs); n > 0 {
 		last = v.msgs[n-1].uid
@@ -102,14 +110,8 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 // index is the position of uid in the view (its sequence number - 1).
 func (v *view) index(uid imap.UID) (int, bool) {
 	return slices.BinarySearchFunc(v.msgs, uid, func(m viewMsg, uid imap.UID) int {
-		return int(int64(m.uid) - int64(uid))
+		return cmp.Compare(m.uid, uid)
 	})
-}
-
-// sortedUIDs is uids sorted without duplicates.
-func sortedUIDs(uids []uint32) []uint32 {
-	slices.Sort(uids)
-	return slices.Compact(uids)
 }
 
 // resync compares the view with the whole folder, for when the change feed
@@ -126,51 +128,21 @@ func (s *session) resync(w *imapserver.UpdateWriter, allowExpunge bool) error {
 		return storeError(err)
 	}
 	v.expunged = nil
-	cur := make(map[imap.UID][]string, len(list))
-	for _, m := range list {
-		cur[imap.UID(m.UID)] = m.Flags
-	}
-	synced := true
-	for i := len(v.msgs) - 1; i >= 0; i-- {
-		if _, ok := cur[v.msgs[i].uid]; ok {
-			continue
-		}
-		if !allowExpunge {
-			synced = false
-			continue
-		}
-		if err := w.WriteExpunge(uint32(i) + 1); err != nil {
-			return err
-		}
-		v.msgs = slices.Delete(v.msgs, i, i+1)
-	}
-	for i := range v.msgs {
-		m := &v.msgs[i]
-		if fl, ok := cur[m.uid]; ok && !slices.Equal(fl, m.flags) {
-			m.flags = fl
-			if err := w.WriteMessageFlags(uint32(i)+1, m.uid, imapFlags(fl)); err != nil {
-				return err
-			}
+	var gone []uint32 // in the view, no longer in the folder (UID order)
+	for _, m := range v.msgs {
+		if _, ok := slices.BinarySearchFunc(list, uint32(m.uid), func(info store.MessageInfo, uid uint32) int {
+			return cmp.Compare(info.UID, uid)
+		}); !ok {
+			gone = append(gone, uint32(m.uid))
 		}
 	}
-	var last imap.UID
-	if n := len(v.msgs); n > 0 {
-		last = v.msgs[n-1].uid
-	}
-	added := false
-	for _, m := range list {
-		if imap.UID(m.UID) > last {
-			v.msgs = append(v.msgs, viewMsg{uid: imap.UID(m.UID), flags: m.Flags})
-			added = true
-		}
-	}
-	if added {
-		if err := w.WriteNumMessages(uint32(len(v.msgs))); err != nil {
+	v.stale = len(gone) > 0 && !allowExpunge
+	if len(gone) > 0 && allowExpunge {
+		if err := v.dropUIDs(gone, w.WriteExpunge); err != nil {
 			return err
 		}
 	}
-	v.stale = !synced
-	return nil
+	return v.apply(w, list)
 }
 
 // Idle reports changes as they are committed until stop is closed.
