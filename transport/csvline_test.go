@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/csv"
 	"testing"
+
+	"github.com/exsim/exsim/internal/fuzzseed"
 )
 
 // csvWriterLine is what encoding/csv writes for rec with UseCRLF.
@@ -35,8 +37,8 @@ func TestAppendCSVMatchesEncodingCSV(t *testing.T) {
 }
 
 func FuzzAppendCSV(f *testing.F) {
-	f.Add("a", "b,c", "\"q\"")
-	f.Add(" x", "\r\n", `\.`)
+	fuzzseed.Add(f, "a", "b,c", "\"q\"")
+	fuzzseed.Add(f, " x", "\r\n", `\.`)
 	f.Fuzz(func(t *testing.T, a, b, c string) {
 		rec := []string{a, b, c}
 		if got, want := appendCSV(nil, rec), csvWriterLine(t, rec); !bytes.Equal(got, want) {

@@ -1,8 +1,9 @@
 # internal/bench/lib.sh: what the benchmark scripts share; sourced, not run.
 # The caller sets NAME (its name in messages), OFFSET and EXSIM_SRC.
 
-# bench_init PREFIX: a temporary directory WORK, and PIDS, the processes
-# started with bench_bg, killed and the directory removed on exit.
+# bench_init PREFIX: a temporary directory WORK, and PIDS, where callers
+# add the processes they start: those are killed and the directory removed
+# on exit.
 bench_init() {
 	WORK=$(mktemp -d "/tmp/$1.XXXXXX")
 	PIDS=()

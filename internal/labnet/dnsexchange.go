@@ -133,13 +133,13 @@ func (r *Resolver) exchangeOver(ctx context.Context, network string, srv netip.A
 	return resp, err
 }
 
-// udpRoundTrip writes one datagram and reads datagrams until one answers q;
-// others (late answers to earlier queries, forgeries) are skipped
-// (RFC 5452 section 9.1).
 // udpBufs are the buffers UDP answers are read into: a datagram can be as
 // large as 64 KiB, and a lookup per new connection should not allocate one.
 var udpBufs = sync.Pool{New: func() any { b := make([]byte, 65535); return &b }}
 
+// udpRoundTrip writes one datagram and reads datagrams until one answers q;
+// others (late answers to earlier queries, forgeries) are skipped
+// (RFC 5452 section 9.1).
 func udpRoundTrip(conn net.Conn, q *dns.Msg) (*dns.Msg, error) {
 	wire, err := q.Pack()
 	if err != nil {
