@@ -87,7 +87,7 @@ func (m *maildrop) parse(s string) (uint32, error) {
 }
 
 func (m *maildrop) Messages(ctx context.Context) ([]pop3d.MessageInfo, error) {
-	msgs, err := m.inbox.Messages()
+	msgs, err := m.inbox.List() // UIDs and sizes: no header strings
 	if err != nil {
 		return nil, err
 	}

@@ -26,32 +26,17 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	}
 	r := searchResult{kind: kind}
 	sc := &scratch{br: bufio.NewReaderSize(nil, 4096), headers: &s.b.headers}
-	if needsText(criteria) {
-		// Headers or text: metadata and bodies in one pass over the folder
-		// (in UID order, so sequence order), in one store transaction.
-		err := v.folder.Scan(func(info *store.MessageInfo, body func() []byte) error {
-			if i, ok := v.index(imap.UID(info.UID)); ok {
-				r.test(&candidate{v: v, seq: uint32(i) + 1, info: info, read: body, scratch: sc}, criteria)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, storeError(err)
+	// One pass over the folder in one store transaction, in UID order (so
+	// sequence order); a body is read only if a header or text criterion
+	// asks for it.
+	err = v.folder.Scan(func(info *store.MessageInfo, body func() []byte) error {
+		if i, ok := v.index(imap.UID(info.UID)); ok {
+			r.test(&candidate{v: v, seq: uint32(i) + 1, info: info, read: body, scratch: sc}, criteria)
 		}
-		return r.data(), nil
-	}
-	infos, err := v.folder.List()
+		return nil
+	})
 	if err != nil {
 		return nil, storeError(err)
-	}
-	byUID := make(map[imap.UID]*store.MessageInfo, len(infos))
-	for i := range infos {
-		byUID[imap.UID(infos[i].UID)] = &infos[i]
-	}
-	for i, vm := range v.msgs {
-		if info := byUID[vm.uid]; info != nil {
-			r.test(&candidate{v: v, seq: uint32(i) + 1, info: info, scratch: sc}, criteria)
-		}
 	}
 	return r.data(), nil
 }
@@ -93,25 +78,6 @@ func (r *searchResult) data() *imap.SearchData {
 	return &r.d
 }
 
-// needsText reports whether criteria look at a message's header or text,
-// which the store's MessageInfo does not hold.
-func needsText(cr *imap.SearchCriteria) bool {
-	if len(cr.Header) > 0 || len(cr.Text) > 0 || len(cr.Body) > 0 {
-		return true
-	}
-	for i := range cr.Not {
-		if needsText(&cr.Not[i]) {
-			return true
-		}
-	}
-	for i := range cr.Or {
-		if needsText(&cr.Or[i][0]) || needsText(&cr.Or[i][1]) {
-			return true
-		}
-	}
-	return false
-}
-
 // candidate is one message under test. Its text, when the criteria need
 // it, is read from the store on first use (valid during the search only);
 // the header is parsed once, and only if a header criterion cannot be
@@ -135,7 +101,7 @@ type scratch struct {
 }
 
 func (c *candidate) text() []byte {
-	if !c.loaded && c.read != nil {
+	if !c.loaded {
 		c.body, c.loaded = c.read(), true
 	}
 	return c.body
@@ -181,7 +147,7 @@ func (c *candidate) headerCannotHold(pattern string) bool {
 		}
 		c.patterns[pattern] = lp
 	}
-	if lp == nil || c.read == nil {
+	if lp == nil {
 		return false
 	}
 	k := headerKey(c.v.uidValidity, c.info.UID)
