@@ -258,11 +258,11 @@ type adOutlook struct {
 // directories' InternalUrl, EXPR and WEB/External their ExternalUrl.
 // mapiVersion > 0 is a client that sent X-MapiHttpCapability: it gets
 // the mapiHttp Protocol (its Version at most the header's, MS-OXDSCLI
-// 2.2.4.1.1.2.6) in place of EXCH and EXPR, as MS-OXDSCLI 4.4's example
-// answers; a client without the header gets EXCH and EXPR, never
-// mapiHttp. Whether a real Exchange 2019 also keeps EXCH and EXPR beside
-// mapiHttp has no public capture we found; the specification's example
-// is what this follows.
+// 2.2.4.1.1.2.6) in place of EXCH and EXPR: MS-OXDSCLI 3.2.5.1 says such
+// a response "MUST NOT include" a Protocol of Type EXCH or EXPR, and its
+// 4.4 example keeps the EWS URLs in WEB's nested Protocols, as here. A
+// client without the header gets EXCH and EXPR, never mapiHttp. (No
+// public capture of a real Exchange 2019 answer was found to compare.)
 func adOutlookResponse(c *config, u *User, mapiVersion int) adDocument {
 	domain := u.Address[strings.LastIndexByte(u.Address, '@')+1:]
 	mailboxID := strings.ToLower(u.MailboxGUID) + "@" + domain
