@@ -175,6 +175,9 @@ func (s *ropSession) ropLogon(c ropEnv, r *mapi.LogonRequest) (*mapi.LogonRespon
 	if r.LogonFlags&mapi.LogonPrivate == 0 {
 		return nil, mapi.ErrLoginFailure
 	}
+	if r.OpenFlags&mapi.OpenUsePerMDBReplIDMapping == 0 {
+		return nil, mapi.ErrInvalidParam // as Exchange (MS-OXCSTOR 3.2.5.1.3)
+	}
 	if r.Essdn != "" && !strings.EqualFold(r.Essdn, s.dn) {
 		c.log.Info("mapi logon refused: not the caller's mailbox", "dn", r.Essdn)
 		return nil, mapi.ErrLoginFailure

@@ -137,10 +137,14 @@ func TestMAPIWire(t *testing.T) {
 		rb[2] |= byte(flags)
 		return mapi.Marshal(&mapi.ExecuteRequest{RopBuffer: rb, MaxRopOut: 0x10000})
 	}
-	// A logon to another mailbox fails; a ROP exsim does not serve fails
-	// with MAPI_E_NO_SUPPORT and ends the buffer.
+	// A private logon without OpenUsePerMDBReplIDMapping is refused with
+	// ecInvalidParameter, as Exchange refuses it; a logon to another
+	// mailbox fails; a ROP exsim does not serve fails with
+	// MAPI_E_NO_SUPPORT and ends the buffer.
 	res, b = m.post("POST", "/mapi/emsmdb/", "Execute", execute([]mapi.ROP{
-		&mapi.LogonRequest{LogonFlags: mapi.LogonPrivate, Essdn: "/o=Contoso/cn=Recipients/cn=bob"}, &unknownROP{}}, 0), session, nil)
+		&mapi.LogonRequest{LogonFlags: mapi.LogonPrivate, OpenFlags: mapi.OpenHomeLogon},
+		&mapi.LogonRequest{LogonFlags: mapi.LogonPrivate, OpenFlags: mapi.OpenUsePerMDBReplIDMapping, Essdn: "/o=Contoso/cn=Recipients/cn=bob"},
+		&unknownROP{}}, 0), session, nil)
 	if responseCode(res) != 0 {
 		t.Fatalf("Execute: X-ResponseCode %s: %s", res.Header.Get("X-ResponseCode"), b)
 	}
@@ -157,10 +161,10 @@ func TestMAPIWire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logon, unknown := &mapi.ErrorResponse{ID: mapi.RopIDLogon}, &mapi.ErrorResponse{ID: 0x07}
-	if err := mapi.DecodeResponses(rb.ROPs, []mapi.ROP{logon, unknown}); err != nil ||
+	noFlag, logon, unknown := &mapi.ErrorResponse{ID: mapi.RopIDLogon}, &mapi.ErrorResponse{ID: mapi.RopIDLogon}, &mapi.ErrorResponse{ID: 0x07}
+	if err := mapi.DecodeResponses(rb.ROPs, []mapi.ROP{noFlag, logon, unknown}); err != nil || noFlag.ReturnValue != mapi.ErrInvalidParam ||
 		logon.ReturnValue != mapi.ErrLoginFailure || unknown.ReturnValue != mapi.ErrNoSupport {
-		t.Errorf("Execute responses: logon %+v, unknown %+v, %v", logon, unknown, err)
+		t.Errorf("Execute responses: logon without the flag %+v, other mailbox %+v, unknown %+v, %v", noFlag, logon, unknown, err)
 	}
 	oldSeq := seq
 	for _, c := range res.Cookies() {

@@ -97,7 +97,7 @@ func TestEMSMDBOverRPC(t *testing.T) {
 
 	cols := []mapi.PropTag{mapi.PidTagSubject, mapi.PidTagMessageDeliveryTime}
 	rops := mapi.EncodeROPs([]mapi.ROP{
-		&mapi.LogonRequest{LogonFlags: mapi.LogonPrivate, OpenFlags: mapi.OpenHomeLogon, Essdn: dn},
+		&mapi.LogonRequest{LogonFlags: mapi.LogonPrivate, OpenFlags: mapi.OpenUsePerMDBReplIDMapping | mapi.OpenHomeLogon, Essdn: dn},
 		&mapi.OpenFolderRequest{OutputHandleIndex: 1, FolderID: specialFIDs()[mapi.FolderInbox]},
 		&mapi.TableRequest{ID: mapi.RopIDGetContentsTable, InputHandleIndex: 1, OutputHandleIndex: 2},
 		&mapi.SetColumnsRequest{InputHandleIndex: 2, Columns: cols},
