@@ -253,7 +253,9 @@ func (f *feSession) Rcpt(to string, o *smtpd.RcptOptions) error {
 
 // upstreamRcpt relays one recipient, connecting (and sending MAIL) first
 // for the transaction's first. A pooled session that died while idle is
-// replaced once: nothing of the transaction had reached it.
+// replaced once: nothing of the transaction had reached it. Any other
+// failure ends the client's transaction: RCPT and DATA then get 503 until
+// the client starts over.
 func (f *feSession) upstreamRcpt(rc smtpclient.Rcpt) (smtpclient.Reply, error) {
 	for fresh := false; ; fresh = true {
 		if err := f.connectUpstream(fresh); err != nil {
@@ -270,6 +272,11 @@ func (f *feSession) upstreamRcpt(rc smtpclient.Rcpt) (smtpclient.Reply, error) {
 		retry := first && f.upPooled && !fresh
 		err = f.upstreamFailed(err)
 		if !retry {
+			// The recipients accepted so far were in the lost upstream
+			// transaction: end the client's too, or the next RCPT would
+			// start a new one without them.
+			f.env.Reset()
+			f.inTx = false
 			return smtpclient.Reply{}, err
 		}
 	}
