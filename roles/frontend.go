@@ -206,9 +206,14 @@ func (r *mailboxRole) mailboxServersLocalFirst() []*topology.Server {
 // with a temporary error.
 func (f *feSession) upstreamFailed(err error) error {
 	f.c.Logger().Warn("proxy session to Transport failed", "err", err)
+	f.dropUpstream()
+	return replyNoBackend
+}
+
+// dropUpstream closes the upstream session without a word to Transport.
+func (f *feSession) dropUpstream() {
 	f.up.SMTP().Close()
 	f.up = nil
-	return replyNoBackend
 }
 
 // upstreamReply is a reply of the Transport service as it goes back to
@@ -341,8 +346,7 @@ func (f *feSession) Reset() {
 	f.inTx = false
 	if f.up != nil {
 		if err := f.up.Reset(); err != nil {
-			f.up.SMTP().Close()
-			f.up = nil
+			f.dropUpstream()
 		}
 	}
 }
@@ -352,11 +356,11 @@ func (f *feSession) Logout() {
 	if f.up == nil {
 		return
 	}
-	if f.up.Reset() == nil {
-		f.r.upstreams.put(f.upPort, &pooledUpstream{c: f.up, host: f.upHost, remote: f.upRemote})
-	} else {
-		f.up.SMTP().Close()
+	if f.up.Reset() != nil {
+		f.dropUpstream()
+		return
 	}
+	f.r.upstreams.put(f.upPort, &pooledUpstream{c: f.up, host: f.upHost, remote: f.upRemote})
 	f.up = nil
 }
 
