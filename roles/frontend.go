@@ -328,14 +328,14 @@ func (f *feSession) Data(rd io.Reader) (*smtpd.Reply, error) {
 
 // acceptedReply is the upstream's 250 reply to DATA (Transport's 250 2.6.0
 // <id> [InternalId=..., Hostname=...]) as it goes back to the client, the
-// way Exchange's Front End passes it on.
+// way Exchange's Front End passes it on: upstreamReply, with 2.6.0 for a
+// reply that came without an enhanced code.
 func acceptedReply(status string) *smtpd.Reply {
-	text := strings.TrimSpace(status)
-	enh := "2.6.0"
-	if e, rest, ok := strings.Cut(text, " "); ok && len(e) >= 5 && e[1] == '.' {
-		enh, text = e, rest
+	r := upstreamReply(smtpclient.Reply{Code: 250, Text: strings.TrimSpace(status)})
+	if r.Enhanced == "" {
+		r.Enhanced = "2.6.0"
 	}
-	return &smtpd.Reply{Code: 250, Enhanced: enh, Text: text}
+	return r
 }
 
 // Reset ends the transaction; the upstream session costs an RSET only
