@@ -39,7 +39,7 @@ func (c *Conn) request(ctx context.Context, pdu []byte, h header) ([][]byte, err
 	// With NTLM configured, a call needs an authenticated association, as
 	// Exchange's NSPI and EMSMDB endpoints refuse anonymous binds' calls;
 	// an association that began NTLM and never finished is refused too.
-	if (c.sess != nil || c.o.NTLM != nil) && !c.authed {
+	if c.o.NTLM != nil && !c.authed {
 		return [][]byte{c.fault(h.callID, c.pendingCx, FaultAccessDenied)}, nil
 	}
 	out, err := iface.Call(WithAccount(ctx, c.Account), c.pendingOp, stub)
