@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -371,14 +373,18 @@ func TestLabUpFailureCleansUp(t *testing.T) {
 }
 
 // TestLabTestInterrupted: SIGINT during the probe still takes the lab
-// down.
+// down, and writes no report, neither the table nor --junit (as lab
+// diff): exit 2 with the interruption.
 func TestLabTestInterrupted(t *testing.T) {
 	requireRoot(t)
 	requireNft(t)
 	bin := labtest.Binary(t)
 	prefix, data := testPrefix(), t.TempDir()
+	junitFile := filepath.Join(t.TempDir(), "report.xml")
 	t.Cleanup(func() { Down(context.Background(), DownOptions{DataDir: data, Prefix: prefix}) })
-	cmd := exec.Command(bin, "lab", "test", "--no-scenarios", "--prefix", prefix, "--data", data)
+	cmd := exec.Command(bin, "lab", "test", "--no-scenarios", "--prefix", prefix, "--data", data, "--junit", junitFile)
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -399,18 +405,58 @@ func TestLabTestInterrupted(t *testing.T) {
 	cmd.Process.Signal(os.Interrupt)
 	rest, _ := io.ReadAll(stderr)
 	seen.Write(rest)
-	err = cmd.Wait()
-	if err == nil {
-		t.Errorf("interrupted lab test exited 0")
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 2 {
+		t.Errorf("interrupted lab test exited %d, want 2", code)
 	}
 	if !strings.Contains(seen.String(), "exsim lab test: lab down") {
 		t.Errorf("no lab down after the interrupt:\n%s", seen.String())
+	}
+	if !strings.Contains(seen.String(), "exsim: interrupted during the probe, no report") {
+		t.Errorf("stderr does not name the interruption:\n%s", seen.String())
+	}
+	if stdout.Len() > 0 {
+		t.Errorf("interrupted lab test printed a report:\n%s", stdout.String())
+	}
+	if _, err := os.Stat(junitFile); !os.IsNotExist(err) {
+		t.Errorf("interrupted lab test wrote --junit %s (stat: %v)", junitFile, err)
 	}
 	var procs []Process
 	if st != nil {
 		procs = st.Servers
 	}
 	assertNothingLeft(t, prefix, procs)
+}
+
+// TestTestInterrupted: a lab test interrupted while it probes or runs the
+// scenarios gives no report (the flows and scenarios it cut short would
+// read as failed), says so, and brings the lab down.
+func TestTestInterrupted(t *testing.T) {
+	o := testOptions(t, "")
+	runner := func(ctx context.Context, _ ScenarioEnv) ([]ScenarioResult, error) {
+		<-ctx.Done()
+		return []ScenarioResult{{Name: "cut short", Detail: ctx.Err().Error()}}, ctx.Err()
+	}
+	for at, stage := range map[string]string{"probe": "probe", "scenarios": "scenario run"} {
+		t.Run(at, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var phases []string
+			rep, err := Test(ctx, TestOptions{Options: o, RunScenarios: runner, OnPhase: func(p string) {
+				phases = append(phases, p)
+				if p == at {
+					cancel()
+				}
+			}})
+			if rep != nil || !errors.Is(err, context.Canceled) || !strings.Contains(fmt.Sprint(err), "interrupted during the "+stage+", no report") {
+				t.Errorf("Test interrupted at %q = report %v, error %v; want no report and the interruption", at, rep != nil, err)
+			}
+			if len(phases) == 0 || phases[len(phases)-1] != "lab down" {
+				t.Errorf("phases %v, want the lab brought down last", phases)
+			}
+			assertNothingLeft(t, o.Prefix, nil)
+		})
+	}
 }
 
 // hostLinks lists the host's network interfaces.

@@ -113,8 +113,8 @@ func (r *TestReport) Passed() bool { return len(r.Failures()) == 0 }
 // Test is the one-command CI job: lab up with the firewall under test,
 // probe every flow from its source's namespace, run the scenarios, and
 // lab down, always, also when ctx is cancelled (an interrupt). The error
-// is for a lab that could not be tested at all; failed checks are in the
-// report.
+// is for a lab that could not be tested at all, or for an interrupt, which
+// gives no report; failed checks are in the report.
 func Test(ctx context.Context, o TestOptions) (rep *TestReport, err error) {
 	start := time.Now()
 	phase := func(s string) {
@@ -134,9 +134,23 @@ func Test(ctx context.Context, o TestOptions) (rep *TestReport, err error) {
 	defer func() {
 		phase("lab down")
 		d, derr := l.Down(context.Background())
-		rep.Down = d
-		rep.Duration = time.Since(start)
+		if rep != nil {
+			rep.Down = d
+			rep.Duration = time.Since(start)
+		}
 		err = errors.Join(err, derr)
+	}()
+	// Flows and scenarios cut short by an interrupt fail as errors, not
+	// through the ruleset: no report is better than a wrong one (as in
+	// Diff), which the command would write to --junit for CI.
+	stage := "probe"
+	defer func() {
+		if ctx.Err() != nil {
+			rep = nil
+			if err == nil {
+				err = fmt.Errorf("interrupted during the %s, no report: %w", stage, ctx.Err())
+			}
+		}
 	}()
 	phase("probe")
 	po := ProbeOptions{Mode: o.ProbeMode, Timeout: o.ProbeTimeout}
@@ -146,10 +160,7 @@ func Test(ctx context.Context, o TestOptions) (rep *TestReport, err error) {
 	} else {
 		rep.Flows, err = l.Probe(ctx, po)
 	}
-	if err != nil {
-		return rep, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err != nil || ctx.Err() != nil {
 		return rep, err
 	}
 	if o.RunScenarios == nil {
@@ -159,6 +170,7 @@ func Test(ctx context.Context, o TestOptions) (rep *TestReport, err error) {
 		}
 		return rep, nil
 	}
+	stage = "scenario run"
 	phase("scenarios")
 	clients, err := l.Clients()
 	if err != nil {
@@ -168,5 +180,5 @@ func Test(ctx context.Context, o TestOptions) (rep *TestReport, err error) {
 	if err != nil {
 		rep.ScenarioError = err.Error()
 	}
-	return rep, ctx.Err()
+	return rep, nil
 }

@@ -358,7 +358,10 @@ kept (with the servers' logs) only when the test fails.`,
 				Options: o, ProbeMode: probeVia, ProbeTimeout: timeout, RunScenarios: scenarioRunner, NoScenariosWhy: "--no-scenarios",
 				OnPhase: func(p string) { fmt.Fprintf(g.stderr, "exsim lab test: %s\n", p) },
 			})
-			if rep == nil { // the lab did not come up
+			// No report: the lab did not come up, or an interrupt cut the
+			// run short (its flows would read as failed): nothing is
+			// written, not even --junit, and the error exits 2.
+			if rep == nil {
 				if temp {
 					// A ruleset that did not load (*lab.FirewallError)
 					// stops the lab before any server runs: no log to keep.
