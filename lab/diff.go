@@ -156,16 +156,21 @@ func Diff(ctx context.Context, o DiffOptions) (rep *DiffReport, err error) {
 	po := ProbeOptions{Mode: o.ProbeMode, Timeout: o.ProbeTimeout}
 	var scErrs []error
 	run := func(name string, origins *RuleOrigins) (res []probe.Result, fv *FlowVerdicts, scs []ScenarioResult, err error) {
+		stage := "probe"
+		defer func() {
+			if err == nil && ctx.Err() != nil {
+				// Flows and scenarios cut short by the interrupt failed
+				// as errors, not through the ruleset: no report is
+				// better than a wrong one.
+				err = fmt.Errorf("interrupted during the %s %s, no report: %w", name, stage, ctx.Err())
+			}
+		}()
 		phase("probe " + name)
 		res, fv, err = l.probeTraced(ctx, po, origins)
-		if err == nil && ctx.Err() != nil {
-			// Flows cut short by the interrupt failed as errors, not
-			// through the ruleset: no report is better than a wrong one.
-			err = fmt.Errorf("interrupted during the %s probe, no report: %w", name, ctx.Err())
-		}
-		if err != nil || o.RunScenarios == nil {
+		if err != nil || ctx.Err() != nil || o.RunScenarios == nil {
 			return res, fv, nil, err
 		}
+		stage = "scenario run"
 		phase("scenarios " + name)
 		clients, err := l.Clients()
 		if err != nil {
@@ -175,7 +180,7 @@ func Diff(ctx context.Context, o DiffOptions) (rep *DiffReport, err error) {
 		if err != nil {
 			scErrs = append(scErrs, fmt.Errorf("%s: %w", name, err))
 		}
-		return res, fv, scs, ctx.Err()
+		return res, fv, scs, nil
 	}
 	before, _, scBefore, err := run("before", l.Origins)
 	if err != nil {
@@ -198,7 +203,7 @@ func Diff(ctx context.Context, o DiffOptions) (rep *DiffReport, err error) {
 			rep.ScenarioError = e.Error()
 		}
 	}
-	return rep, ctx.Err()
+	return rep, nil
 }
 
 // swapRuleset replaces the router's ruleset and forgets the connections

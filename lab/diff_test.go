@@ -279,24 +279,36 @@ func TestDiffBadRulesets(t *testing.T) {
 	}
 }
 
-// TestDiffInterrupted: a diff interrupted while it probes reports
-// nothing (the flows it cut short would read as broken, and CI would post
-// that on the pull request), says so, and brings the lab down.
+// TestDiffInterrupted: a diff interrupted while it probes or runs the
+// scenarios reports nothing (the flows and scenarios it cut short would
+// read as broken, and CI would post that on the pull request), says so,
+// and brings the lab down.
 func TestDiffInterrupted(t *testing.T) {
 	o := testOptions(t, "")
 	bf, af, _ := nftChangeFiles(t, o)
-	for _, at := range []string{"probe before", "probe after"} {
+	// The scenarios' phase cancels before the runner runs: a runner cut
+	// short gives what it has and the context's error.
+	runner := func(ctx context.Context, _ ScenarioEnv) ([]ScenarioResult, error) {
+		if err := ctx.Err(); err != nil {
+			return []ScenarioResult{{Name: "cut short", Detail: err.Error()}}, err
+		}
+		return []ScenarioResult{{Name: "ran", Pass: true}}, nil
+	}
+	for at, want := range map[string]string{
+		"probe before": "before probe", "probe after": "after probe",
+		"scenarios before": "before scenario run", "scenarios after": "after scenario run",
+	} {
 		t.Run(at, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var phases []string
-			rep, err := Diff(ctx, DiffOptions{Options: o, Before: bf, After: af, OnPhase: func(p string) {
+			rep, err := Diff(ctx, DiffOptions{Options: o, Before: bf, After: af, RunScenarios: runner, OnPhase: func(p string) {
 				phases = append(phases, p)
 				if p == at {
 					cancel()
 				}
 			}})
-			if rep != nil || !errors.Is(err, context.Canceled) || !strings.Contains(fmt.Sprint(err), "interrupted during the "+strings.TrimPrefix(at, "probe ")+" probe, no report") {
+			if rep != nil || !errors.Is(err, context.Canceled) || !strings.Contains(fmt.Sprint(err), "interrupted during the "+want+", no report") {
 				t.Errorf("Diff interrupted at %q = report %v, error %v; want no report and the interruption", at, rep != nil, err)
 			}
 			if len(phases) == 0 || phases[len(phases)-1] != "lab down" {

@@ -433,9 +433,13 @@ func TestLabTestInterrupted(t *testing.T) {
 // read as failed), says so, and brings the lab down.
 func TestTestInterrupted(t *testing.T) {
 	o := testOptions(t, "")
+	// The scenarios' phase cancels before the runner runs: a runner cut
+	// short gives what it has and the context's error.
 	runner := func(ctx context.Context, _ ScenarioEnv) ([]ScenarioResult, error) {
-		<-ctx.Done()
-		return []ScenarioResult{{Name: "cut short", Detail: ctx.Err().Error()}}, ctx.Err()
+		if err := ctx.Err(); err != nil {
+			return []ScenarioResult{{Name: "cut short", Detail: err.Error()}}, err
+		}
+		return []ScenarioResult{{Name: "ran", Pass: true}}, nil
 	}
 	for at, stage := range map[string]string{"probe": "probe", "scenarios": "scenario run"} {
 		t.Run(at, func(t *testing.T) {
