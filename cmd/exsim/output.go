@@ -74,13 +74,23 @@ func openReport(g *globals, format, output string) (w io.Writer, color bool, don
 // checkReportPath fails at once, before a long run, when a report could
 // not be written to path (its directory is missing, or it is one): the
 // run's results would be lost at the end. It leaves nothing behind, since
-// CI posts a report file that exists.
+// CI posts a report file that exists. A path that exists is opened for
+// writing, untruncated: a writable file in a read-only directory, or a
+// pipe such as bash's >(...) (/dev/fd/63), is fine; only for a new file
+// must the directory take one.
 func checkReportPath(flag, path string) error {
 	if path == "" {
 		return nil
 	}
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return usageError("%s %s: is a directory", flag, path)
+	if fi, err := os.Stat(path); err == nil {
+		if fi.IsDir() {
+			return usageError("%s %s: is a directory", flag, path)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return usageError("%s %s: cannot write there: %v", flag, path, errors.Unwrap(err))
+		}
+		return f.Close()
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), ".exsim-report-*")
 	if err != nil {

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -75,4 +78,54 @@ func TestProgressBar(t *testing.T) {
 	var none *progress // no terminal: no bar, and counting is harmless
 	none.Done()
 	none.Finish()
+}
+
+// TestCheckReportPath: a report path that exists is checked by opening it
+// (a pipe such as bash's >(...) or /dev/null has no directory to create a
+// file in); a new one by creating a file next to it, removed again.
+func TestCheckReportPath(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	dir := t.TempDir()
+	for _, path := range []string{"", "/dev/null", fmt.Sprintf("/proc/self/fd/%d", w.Fd()), filepath.Join(dir, "new.xml")} {
+		if err := checkReportPath("--junit", path); err != nil {
+			t.Errorf("checkReportPath(%q) = %v, want nil", path, err)
+		}
+	}
+	if left, _ := os.ReadDir(dir); len(left) > 0 {
+		t.Errorf("checkReportPath left %v behind", left)
+	}
+	if os.Geteuid() != 0 { // root writes anywhere
+		ro := filepath.Join(t.TempDir(), "ro")
+		os.Mkdir(ro, 0o755)
+		existing := filepath.Join(ro, "report.xml")
+		os.WriteFile(existing, []byte("old"), 0o644)
+		os.Chmod(ro, 0o555)
+		defer os.Chmod(ro, 0o755)
+		if err := checkReportPath("--junit", existing); err != nil {
+			t.Errorf("checkReportPath(writable file in a read-only directory) = %v, want nil", err)
+		}
+		if b, _ := os.ReadFile(existing); string(b) != "old" {
+			t.Errorf("checkReportPath changed %s to %q", existing, b)
+		}
+		if err := checkReportPath("--junit", filepath.Join(ro, "new.xml")); err == nil {
+			t.Errorf("checkReportPath(new file in a read-only directory) = nil, want an error")
+		}
+		os.Chmod(existing, 0o444)
+		if err := checkReportPath("--junit", existing); err == nil || !strings.Contains(err.Error(), "cannot write there: permission denied") {
+			t.Errorf("checkReportPath(read-only file) = %v, want permission denied", err)
+		}
+	}
+	for path, want := range map[string]string{
+		"/nonexistent/report.xml": "cannot write there: no such file or directory",
+		dir:                       "is a directory",
+	} {
+		if err := checkReportPath("--junit", path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("checkReportPath(%q) = %v, want %q", path, err, want)
+		}
+	}
 }
