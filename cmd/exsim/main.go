@@ -13,7 +13,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	stopProfile, err := startCPUProfile(os.Getenv("EXSIM_CPUPROFILE"))
+	stopProfile, err := startCPUProfile(cpuProfilePath())
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "exsim: EXSIM_CPUPROFILE: %v\n", err)
 		os.Exit(2)
@@ -22,6 +22,15 @@ func main() {
 	stop()
 	stopProfile()
 	os.Exit(code)
+}
+
+// cpuProfilePath reads EXSIM_CPUPROFILE and unsets it, so that the exsim
+// processes this run starts (lab up/test/diff's `exsim serve`, which get
+// its environment) do not each write a profile to the same file.
+func cpuProfilePath() string {
+	path := os.Getenv("EXSIM_CPUPROFILE")
+	os.Unsetenv("EXSIM_CPUPROFILE")
+	return path
 }
 
 // startCPUProfile writes a CPU profile of the whole run to path (none when

@@ -31,3 +31,15 @@ func TestStartCPUProfile(t *testing.T) {
 	}
 	stop()
 }
+
+// TestCPUProfilePathNotInherited: the profile path is taken out of the
+// environment, which lab up/test/diff pass on to their servers.
+func TestCPUProfilePathNotInherited(t *testing.T) {
+	t.Setenv("EXSIM_CPUPROFILE", "cpu.prof")
+	if got := cpuProfilePath(); got != "cpu.prof" {
+		t.Errorf("cpuProfilePath() = %q, want cpu.prof", got)
+	}
+	if v, ok := os.LookupEnv("EXSIM_CPUPROFILE"); ok {
+		t.Errorf("EXSIM_CPUPROFILE=%q still set: child processes would write the same profile", v)
+	}
+}
