@@ -137,47 +137,66 @@ func checkExactlyDocumented(t *testing.T, topo *topology.Topology, pols []np.Pol
 	t.Logf("%d flows and %d connections checked", len(flows), n)
 }
 
-// TestContosoWithoutEdgeSyncAllow: the same policies without the Edge's
-// 50636 ingress rule deny exactly the EdgeSync flow, and the ruleset says
-// why: EDGE01 is isolated for ingress by the policy "edge".
-func TestContosoWithoutEdgeSyncAllow(t *testing.T) {
+// TestContosoWithoutEdgeSync: the policies without EdgeSync's rule on
+// either side (the Edge's 50636 ingress rule; EX01's egress policy
+// edgesync-out) deny exactly the EdgeSync flow, and the ruleset says why:
+// the isolation of the side whose rule is gone, by the policy selecting
+// it.
+func TestContosoWithoutEdgeSync(t *testing.T) {
 	topo := contosoNet(t)
 	_, before := translateFile(t, topo, "testdata/contoso-minimum.yaml")
-	pols, after := translateFile(t, topo, "testdata/contoso-no-edgesync.yaml")
-	progBefore, progAfter := np.ParseNft(t, before.Text()), np.ParseNft(t, after.Text())
-	found := false
-	for _, f := range probe.Flows(topo) {
-		p := packetOf(t, topo, f)
-		was, _ := progBefore.Eval(t, p)
-		is, trail := progAfter.Eval(t, p)
-		if f.ID != "edgesync-EX01-EDGE01-50636" {
-			if is != was {
-				t.Errorf("flow %s: allowed %v before, %v after removing the EdgeSync rule", f.ID, was, is)
+	progBefore := np.ParseNft(t, before.Text())
+	for _, tc := range []struct {
+		file, denied string
+		// allowedBy is the direction whose allow the flow still passed
+		// before the isolation of the other side denied it (empty: the
+		// trail is not checked for it).
+		allowedBy np.Direction
+	}{
+		{"testdata/contoso-no-edgesync.yaml", "testdata/contoso-no-edgesync.yaml:142: EDGE01 ingress denied: selected by edge (testdata/contoso-no-edgesync.yaml:142); none of their ingress rules allows it", np.Egress},
+		{"testdata/contoso-no-edgesync-egress.yaml", "testdata/contoso-no-edgesync-egress.yaml:12: EX01 egress denied: selected by mailbox (testdata/contoso-no-edgesync-egress.yaml:12); none of their egress rules allows it", ""},
+	} {
+		t.Run(filepath.Base(tc.file), func(t *testing.T) {
+			pols, after := translateFile(t, topo, tc.file)
+			progAfter := np.ParseNft(t, after.Text())
+			found := false
+			for _, f := range probe.Flows(topo) {
+				p := packetOf(t, topo, f)
+				was, _ := progBefore.Eval(t, p)
+				is, trail := progAfter.Eval(t, p)
+				if f.ID != "edgesync-EX01-EDGE01-50636" {
+					if is != was {
+						t.Errorf("flow %s: allowed %v before, %v after removing the EdgeSync rule", f.ID, was, is)
+					}
+					continue
+				}
+				found = true
+				if !was || is || np.Allowed(after.Pods, pols, p) {
+					t.Errorf("EdgeSync flow: allowed before = %v, after = %v; want true, false", was, is)
+					continue
+				}
+				last, ok := after.Lookup(trail[len(trail)-1])
+				if !ok || last.Origin.Kind != np.KindDefaultDeny || last.Origin.String() != tc.denied {
+					t.Errorf("EdgeSync denied by %+v\nwant %s", last.Origin, tc.denied)
+				}
+				if tc.allowedBy == "" {
+					continue
+				}
+				// The side that kept its rule still allowed it: the trail
+				// shows that rule.
+				var sawAllow bool
+				for _, c := range trail {
+					r, _ := after.Lookup(c)
+					sawAllow = sawAllow || (r.Origin.Kind == np.KindAllow && r.Origin.Direction == tc.allowedBy && r.Origin.Ports == "tcp 50636")
+				}
+				if !sawAllow {
+					t.Errorf("EdgeSync trail %v lacks the %s allow", trail, tc.allowedBy)
+				}
 			}
-			continue
-		}
-		found = true
-		if !was || is || np.Allowed(after.Pods, pols, p) {
-			t.Errorf("EdgeSync flow: allowed before = %v, after = %v; want true, false", was, is)
-			continue
-		}
-		last, ok := after.Lookup(trail[len(trail)-1])
-		want := "testdata/contoso-no-edgesync.yaml:142: EDGE01 ingress denied: selected by edge (testdata/contoso-no-edgesync.yaml:142); none of their ingress rules allows it"
-		if !ok || last.Origin.Kind != np.KindDefaultDeny || last.Origin.String() != want {
-			t.Errorf("EdgeSync denied by %+v\nwant %s", last.Origin, want)
-		}
-		// EX01's own egress still allowed it: the trail shows that rule.
-		var sawEgress bool
-		for _, c := range trail {
-			r, _ := after.Lookup(c)
-			sawEgress = sawEgress || (r.Origin.Kind == np.KindAllow && r.Origin.Direction == np.Egress && r.Origin.Ports == "tcp 50636")
-		}
-		if !sawEgress {
-			t.Errorf("EdgeSync trail %v lacks EX01's egress allow", trail)
-		}
-	}
-	if !found {
-		t.Fatal("the catalogue has no flow edgesync-EX01-EDGE01-50636")
+			if !found {
+				t.Fatal("the catalogue has no flow edgesync-EX01-EDGE01-50636")
+			}
+		})
 	}
 }
 
@@ -204,7 +223,7 @@ func TestNftAcceptsTheText(t *testing.T) {
 		t.Skip("unshare not installed (util-linux): no private network namespace to load into")
 	}
 	topo := contosoNet(t)
-	for _, file := range []string{"testdata/contoso-minimum.yaml", "testdata/contoso-no-edgesync.yaml"} {
+	for _, file := range []string{"testdata/contoso-minimum.yaml", "testdata/contoso-no-edgesync.yaml", "testdata/contoso-no-edgesync-egress.yaml"} {
 		_, rs := translateFile(t, topo, file)
 		path := filepath.Join(t.TempDir(), "np.nft")
 		if err := os.WriteFile(path, []byte(rs.Text()), 0o644); err != nil {
@@ -231,64 +250,5 @@ func TestNftAcceptsTheText(t *testing.T) {
 				t.Errorf("%s: listed rule %d has comment %s, want %s", file, i, m[1], rs.Rules[i].Comment)
 			}
 		}
-	}
-}
-
-// withoutPolicy returns the documents of a policy file without the one
-// named name, and fails when no document has that name.
-func withoutPolicy(t *testing.T, text, name string) string {
-	t.Helper()
-	docs := strings.Split(text, "\n---\n")
-	kept := slices.DeleteFunc(slices.Clone(docs), func(d string) bool {
-		return regexp.MustCompile(`(?m)^  name: ` + regexp.QuoteMeta(name) + `$`).MatchString(d)
-	})
-	if len(kept) != len(docs)-1 {
-		t.Fatalf("%d documents named %q, want 1", len(docs)-len(kept), name)
-	}
-	return strings.Join(kept, "\n---\n")
-}
-
-// TestContosoWithoutEdgeSyncEgress: the other side of the same review.
-// Without EX01's egress policy for 50636 (edgesync-out), the Edge still
-// admits EdgeSync but EX01 may not send it: exactly the EdgeSync flow is
-// denied, and the ruleset names EX01's egress isolation.
-func TestContosoWithoutEdgeSyncEgress(t *testing.T) {
-	topo := contosoNet(t)
-	_, before := translateFile(t, topo, "testdata/contoso-minimum.yaml")
-	data, err := os.ReadFile("testdata/contoso-minimum.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	const file = "no-edgesync-egress.yaml"
-	pols, _, err := np.Parse(file, []byte(withoutPolicy(t, string(data), "edgesync-out")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	after, err := np.Translate(topo, pols)
-	if err != nil {
-		t.Fatal(err)
-	}
-	progBefore, progAfter := np.ParseNft(t, before.Text()), np.ParseNft(t, after.Text())
-	var denied []string
-	for _, f := range probe.Flows(topo) {
-		p := packetOf(t, topo, f)
-		was, _ := progBefore.Eval(t, p)
-		is, trail := progAfter.Eval(t, p)
-		if is == was {
-			continue
-		}
-		denied = append(denied, f.ID)
-		if !was || is || np.Allowed(after.Pods, pols, p) {
-			t.Errorf("flow %s: allowed before = %v, after = %v; want true, false", f.ID, was, is)
-			continue
-		}
-		last, ok := after.Lookup(trail[len(trail)-1])
-		if !ok || last.Origin.Kind != np.KindDefaultDeny || last.Origin.Direction != np.Egress ||
-			!strings.Contains(last.Origin.String(), file+":") || !strings.Contains(last.Origin.String(), "EX01 egress denied: selected by ") {
-			t.Errorf("flow %s denied by %+v (%s); want EX01's egress isolation in %s", f.ID, last.Origin, last.Origin, file)
-		}
-	}
-	if want := []string{"edgesync-EX01-EDGE01-50636"}; !slices.Equal(denied, want) {
-		t.Errorf("flows that changed = %v, want %v", denied, want)
 	}
 }
