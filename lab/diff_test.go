@@ -286,37 +286,13 @@ func TestDiffBadRulesets(t *testing.T) {
 func TestDiffInterrupted(t *testing.T) {
 	o := testOptions(t, "")
 	bf, af, _ := nftChangeFiles(t, o)
-	// The scenarios' phase cancels before the runner runs: a runner cut
-	// short gives what it has and the context's error.
-	runner := func(ctx context.Context, _ ScenarioEnv) ([]ScenarioResult, error) {
-		if err := ctx.Err(); err != nil {
-			return []ScenarioResult{{Name: "cut short", Detail: err.Error()}}, err
-		}
-		return []ScenarioResult{{Name: "ran", Pass: true}}, nil
-	}
-	for at, want := range map[string]string{
+	interruptedRuns(t, o.Prefix, map[string]string{
 		"probe before": "before probe", "probe after": "after probe",
 		"scenarios before": "before scenario run", "scenarios after": "after scenario run",
-	} {
-		t.Run(at, func(t *testing.T) {
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			var phases []string
-			rep, err := Diff(ctx, DiffOptions{Options: o, Before: bf, After: af, RunScenarios: runner, OnPhase: func(p string) {
-				phases = append(phases, p)
-				if p == at {
-					cancel()
-				}
-			}})
-			if rep != nil || !errors.Is(err, context.Canceled) || !strings.Contains(fmt.Sprint(err), "interrupted during the "+want+", no report") {
-				t.Errorf("Diff interrupted at %q = report %v, error %v; want no report and the interruption", at, rep != nil, err)
-			}
-			if len(phases) == 0 || phases[len(phases)-1] != "lab down" {
-				t.Errorf("phases %v, want the lab brought down last", phases)
-			}
-			assertNothingLeft(t, o.Prefix, nil)
-		})
-	}
+	}, func(ctx context.Context, runner ScenarioRunner, onPhase func(string)) (bool, error) {
+		rep, err := Diff(ctx, DiffOptions{Options: o, Before: bf, After: af, RunScenarios: runner, OnPhase: onPhase})
+		return rep != nil, err
+	})
 }
 
 // TestLabTestNamesTheRule: lab test with a ruleset file names, on every

@@ -433,32 +433,45 @@ func TestLabTestInterrupted(t *testing.T) {
 // read as failed), says so, and brings the lab down.
 func TestTestInterrupted(t *testing.T) {
 	o := testOptions(t, "")
-	// The scenarios' phase cancels before the runner runs: a runner cut
-	// short gives what it has and the context's error.
+	interruptedRuns(t, o.Prefix, map[string]string{"probe": "probe", "scenarios": "scenario run"},
+		func(ctx context.Context, runner ScenarioRunner, onPhase func(string)) (bool, error) {
+			rep, err := Test(ctx, TestOptions{Options: o, RunScenarios: runner, OnPhase: onPhase})
+			return rep != nil, err
+		})
+}
+
+// interruptedRuns runs run once per phase of cases (phase: the stage its
+// error must name), cancelling its context when that phase starts, and
+// checks that it gives no report, says it was interrupted during that
+// stage, and brings the lab down last with nothing left. The scenario
+// runner it hands run gives what it has and the context's error when cut
+// short, as a real one does.
+func interruptedRuns(t *testing.T, prefix string, cases map[string]string, run func(ctx context.Context, runner ScenarioRunner, onPhase func(string)) (reported bool, err error)) {
+	t.Helper()
 	runner := func(ctx context.Context, _ ScenarioEnv) ([]ScenarioResult, error) {
 		if err := ctx.Err(); err != nil {
 			return []ScenarioResult{{Name: "cut short", Detail: err.Error()}}, err
 		}
 		return []ScenarioResult{{Name: "ran", Pass: true}}, nil
 	}
-	for at, stage := range map[string]string{"probe": "probe", "scenarios": "scenario run"} {
+	for at, stage := range cases {
 		t.Run(at, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var phases []string
-			rep, err := Test(ctx, TestOptions{Options: o, RunScenarios: runner, OnPhase: func(p string) {
+			reported, err := run(ctx, runner, func(p string) {
 				phases = append(phases, p)
 				if p == at {
 					cancel()
 				}
-			}})
-			if rep != nil || !errors.Is(err, context.Canceled) || !strings.Contains(fmt.Sprint(err), "interrupted during the "+stage+", no report") {
-				t.Errorf("Test interrupted at %q = report %v, error %v; want no report and the interruption", at, rep != nil, err)
+			})
+			if reported || !errors.Is(err, context.Canceled) || !strings.Contains(fmt.Sprint(err), "interrupted during the "+stage+", no report") {
+				t.Errorf("interrupted at %q: report %v, error %v; want no report and the interruption", at, reported, err)
 			}
 			if len(phases) == 0 || phases[len(phases)-1] != "lab down" {
 				t.Errorf("phases %v, want the lab brought down last", phases)
 			}
-			assertNothingLeft(t, o.Prefix, nil)
+			assertNothingLeft(t, prefix, nil)
 		})
 	}
 }
